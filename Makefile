@@ -1,0 +1,49 @@
+# Thin wrapper over CMake: every target installs what it needs first.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps test test-asan demo bench fuzz clean
+
+all: $(BUILD)/creto
+
+$(BUILD)/creto: FORCE
+	@scripts/deps.sh build
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test:
+	@scripts/deps.sh test
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRETO_TESTS=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Same tests, built with clang under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan:
+	@scripts/deps.sh all
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCRETO_TESTS=ON -DCRETO_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: all
+	@scripts/deps.sh test
+	@demo/run.sh $(BUILD)/creto
+
+bench: all
+	@scripts/deps.sh test
+	@for b in bench/*.sh; do echo "== $$b"; $$b $(BUILD)/creto || exit 1; done
+
+# Each libFuzzer target runs for FUZZ_SECONDS (default 60) from its seed corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/deps.sh fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCRETO_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+FORCE:

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the Debian packages the build, tests, demo and benchmarks need,
+# and only those that are missing.  Usage: scripts/deps.sh [build|test|fuzz|all]
+set -eu
+what=${1:-build}
+build="cmake make gcc clang pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libp11-kit-dev"
+test="$build libcmocka-dev softhsm2 opensc sqlite3 iproute2 python3 nodejs npm util-linux procps"
+fuzz="$build clang libclang-rt-14-dev"
+case "$what" in
+  build) pkgs=$build ;;
+  test)  pkgs=$test ;;
+  fuzz)  pkgs=$fuzz ;;
+  all)   pkgs="$test $fuzz" ;;
+  *) echo "deps.sh: unknown set '$what' (build|test|fuzz|all)" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps.sh: missing Debian packages:$missing (run as root, or install them)" >&2
+  exit 3
+fi
+echo "deps.sh: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,101 @@
+/* error.c - the creto_err convention (include/creto/error.h). */
+#include "creto/error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n' || *s == '\r')
+			*s = ' ';
+}
+
+void creto_err_clear(creto_err *e)
+{
+	if (e == NULL)
+		return;
+	e->code = CRETO_OK;
+	e->msg[0] = '\0';
+}
+
+static void vset(creto_err *e, int code, const char *fmt, va_list ap)
+{
+	e->code = code;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	sanitize(e->msg);
+}
+
+int creto_err_set(creto_err *e, int code, const char *fmt, ...)
+{
+	if (e == NULL)
+		return code;
+	va_list ap;
+	va_start(ap, fmt);
+	vset(e, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int creto_err_ctx(creto_err *e, const char *fmt, ...)
+{
+	if (e == NULL)
+		return CRETO_EOP;
+	if (e->code == CRETO_OK)
+		e->code = CRETO_EOP;
+	char prefix[CRETO_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	char old[CRETO_ERR_MSG_MAX];
+	memcpy(old, e->msg, sizeof(old));
+	/* Truncation keeps the start: context first, then as much detail as fits. */
+	int n = old[0] != '\0' ? snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old)
+				: snprintf(e->msg, sizeof(e->msg), "%s", prefix);
+	(void)n;
+	sanitize(e->msg);
+	return e->code;
+}
+
+int creto_err_errno(creto_err *e, int errnum, const char *fmt, ...)
+{
+	if (e == NULL)
+		return CRETO_EOP;
+	char what[CRETO_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return creto_err_set(e, CRETO_EOP, "%.400s: %s", what, strerror(errnum));
+}
+
+int creto_err_openssl(creto_err *e, const char *fmt, ...)
+{
+	char what[CRETO_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	unsigned long code = ERR_get_error();
+	char reason[256] = "unknown error";
+	if (code != 0)
+		ERR_error_string_n(code, reason, sizeof(reason));
+	ERR_clear_error();
+	return creto_err_set(e, CRETO_EOP, "%.300s: OpenSSL: %s", what, reason);
+}
+
+const char *creto_status_name(int code)
+{
+	switch (code) {
+	case CRETO_OK: return "ok";
+	case CRETO_EREJECT: return "rejected";
+	case CRETO_EUSAGE: return "usage";
+	case CRETO_EOP: return "operational";
+	default: return "unknown";
+	}
+}
