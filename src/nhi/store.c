@@ -26,6 +26,7 @@ struct creto_nhi_store {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	sqlite3_stmt *get;
+	sqlite3_stmt *ins;
 	_Atomic uint64_t generation;
 	int64_t data_version;
 	char issuer[CRETO_NHI_ISSUER_MAX + 1];
@@ -322,6 +323,7 @@ void creto_nhi_store_free(creto_nhi_store *s)
 	if (s == NULL)
 		return;
 	sqlite3_finalize(s->get);
+	sqlite3_finalize(s->ins);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -502,12 +504,14 @@ int creto_nhi_store_add(creto_nhi_store *s, const creto_nhi_agent *a, creto_err 
 	if (rc != CRETO_OK)
 		return rc;
 	pthread_mutex_lock(&s->mu);
-	sqlite3_stmt *st = NULL;
-	int src = sqlite3_prepare_v3(s->db,
-				     "INSERT INTO agents (id, name, scopes, status, not_before,"
-				     " not_after, created, issuer_kid, status_changed)"
-				     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-				     -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	int src = SQLITE_OK;
+	if (s->ins == NULL)
+		src = sqlite3_prepare_v3(s->db,
+					 "INSERT INTO agents (id, name, scopes, status, not_before,"
+					 " not_after, created, issuer_kid, status_changed)"
+					 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+					 -1, SQLITE_PREPARE_PERSISTENT, &s->ins, NULL);
+	sqlite3_stmt *st = s->ins;
 	if (src == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, a->name, -1, SQLITE_STATIC);
@@ -524,7 +528,10 @@ int creto_nhi_store_add(creto_nhi_store *s, const creto_nhi_agent *a, creto_err 
 		rc = creto_err_set(e, CRETO_EREJECT, "agent %s already exists", a->id);
 	else if (src != SQLITE_DONE)
 		rc = sql_err(s, src, "add agent", e);
-	sqlite3_finalize(st);
+	if (st != NULL) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
