@@ -199,14 +199,14 @@ static int expand_mask(xof *x, mldsa_poly *y, const params *p, const uint8_t rho
 }
 
 /* SampleInBall (Alg. 29) from c~: one block is nearly always enough. */
-static int sample_in_ball(xof *x, mldsa_poly *c, const params *p, const uint8_t *ctilde)
+static int sample_in_ball(xof *x, mldsa_poly *c, const params *p, const uint8_t *ctilde, int ct)
 {
 	uint8_t buf[4 * SHAKE256_RATE];
 	int rc = -1;
 	for (size_t len = SHAKE256_RATE; len <= sizeof(buf); len *= 2) {
 		if (shake256_2(x, buf, len, ctilde, p->ctilde, NULL, 0) != 0)
 			break;
-		if (mldsa_sample_in_ball(c, buf, len, p->tau) == 0) {
+		if (mldsa_sample_in_ball(c, buf, len, p->tau, ct) == 0) {
 			rc = 0;
 			break;
 		}
@@ -333,7 +333,7 @@ static void keygen_t(keygen_ws *ws, const params *p)
 	}
 	matvec(ws->t, ws->A, ws->s1hat, p);
 	for (unsigned i = 0; i < p->k; i++) {
-		mldsa_invntt_tomont(&ws->t[i]);
+		mldsa_invntt(&ws->t[i]);
 		mldsa_poly_add(&ws->t[i], &ws->t[i], &ws->s2[i]);
 		mldsa_poly_caddq(&ws->t[i]);
 		mldsa_poly_power2round(&ws->t1[i], &ws->t0[i], &ws->t[i]);
@@ -484,14 +484,14 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		}
 		matvec(ws->w, ws->A, ws->z, p);
 		for (unsigned i = 0; i < p->k; i++) {
-			mldsa_invntt_tomont(&ws->w[i]);
+			mldsa_invntt(&ws->w[i]);
 			mldsa_poly_caddq(&ws->w[i]);
 			mldsa_poly_decompose(&ws->w1[i], &ws->w0[i], &ws->w[i], p->gamma2);
 			mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w1[i], p->gamma2);
 		}
 		if (shake256_2(&x, ws->ctilde, p->ctilde, ws->mu, 64, ws->w1buf, w1len) != 0)
 			goto out;
-		if (sample_in_ball(&x, &ws->cp, p, ws->ctilde) != 0)
+		if (sample_in_ball(&x, &ws->cp, p, ws->ctilde, 1) != 0)
 			goto out;
 		mldsa_ntt(&ws->cp);
 
@@ -499,7 +499,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		int reject = 0;
 		for (unsigned i = 0; i < p->l && !reject; i++) {
 			mldsa_poly_pointwise(&ws->z[i], &ws->cp, &ws->s1[i]);
-			mldsa_invntt_tomont(&ws->z[i]);
+			mldsa_invntt(&ws->z[i]);
 			mldsa_poly_add(&ws->z[i], &ws->z[i], &ws->y[i]);
 			mldsa_poly_reduce(&ws->z[i]);
 			reject = mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta);
@@ -509,7 +509,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		/* r0 = LowBits(w - c s2); reject if ||r0|| >= gamma2 - beta. */
 		for (unsigned i = 0; i < p->k && !reject; i++) {
 			mldsa_poly_pointwise(&ws->h[i], &ws->cp, &ws->s2[i]);
-			mldsa_invntt_tomont(&ws->h[i]);
+			mldsa_invntt(&ws->h[i]);
 			mldsa_poly_sub(&ws->w0[i], &ws->w0[i], &ws->h[i]);
 			mldsa_poly_reduce(&ws->w0[i]);
 			reject = mldsa_poly_chknorm(&ws->w0[i], p->gamma2 - p->beta);
@@ -520,7 +520,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		unsigned ones = 0;
 		for (unsigned i = 0; i < p->k && !reject; i++) {
 			mldsa_poly_pointwise(&ws->h[i], &ws->cp, &ws->t0[i]);
-			mldsa_invntt_tomont(&ws->h[i]);
+			mldsa_invntt(&ws->h[i]);
 			mldsa_poly_reduce(&ws->h[i]);
 			reject = mldsa_poly_chknorm(&ws->h[i], p->gamma2);
 			mldsa_poly_add(&ws->w0[i], &ws->w0[i], &ws->h[i]);
@@ -576,7 +576,7 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 		if (compute_mu(&x, ws->mu, ws->tr, pre, prelen, msg, msglen) != 0)
 			goto out;
 	}
-	if (sample_in_ball(&x, &ws->cp, p, sig) != 0)
+	if (sample_in_ball(&x, &ws->cp, p, sig, 0) != 0)
 		goto out;
 	if (expand_a(&x, ws->A, p, ws->rho) != 0)
 		goto out;
@@ -590,7 +590,7 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 		mldsa_poly_pointwise(&ws->t1[i], &ws->cp, &ws->t1[i]);
 		mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->t1[i]);
 		mldsa_poly_reduce(&ws->w[i]);
-		mldsa_invntt_tomont(&ws->w[i]);
+		mldsa_invntt(&ws->w[i]);
 		mldsa_poly_caddq(&ws->w[i]);
 		mldsa_poly_use_hint(&ws->w[i], &ws->w[i], &ws->h[i], p->gamma2);
 		mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w[i], p->gamma2);
