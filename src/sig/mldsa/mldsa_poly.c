@@ -445,7 +445,29 @@ void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h
 
 unsigned mldsa_rej_uniform(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen)
 {
+	/* ExpandA is public: branching on acceptance is fine.  Fast path: eight
+	 * candidates at a time, nearly always all accepted (p = 0.999). */
 	size_t pos = 0;
+	while (done + 8 <= N && pos + 24 <= buflen) {
+		uint32_t t[8];
+		unsigned ok = 1;
+		for (unsigned u = 0; u < 8; u++) {
+			const uint8_t *b = buf + pos + 3 * u;
+			t[u] = b[0] | (uint32_t)b[1] << 8 | (uint32_t)(b[2] & 0x7f) << 16;
+			ok &= t[u] < Q;
+		}
+		pos += 24;
+		if (ok) {
+			for (unsigned u = 0; u < 8; u++)
+				a[done + u] = (int32_t)t[u];
+			done += 8;
+		} else {
+			for (unsigned u = 0; u < 8; u++) {
+				a[done] = (int32_t)t[u];
+				done += t[u] < Q;
+			}
+		}
+	}
 	while (done < N && pos + 3 <= buflen) {
 		uint32_t t = buf[pos] | (uint32_t)buf[pos + 1] << 8 | (uint32_t)(buf[pos + 2] & 0x7f) << 16;
 		pos += 3;
