@@ -131,6 +131,11 @@ int creto_secretkey_load(const char *path, creto_signer **out, creto_err *e) CRE
 /* Generate a fresh key pair of alg in memory (kind "file"; nothing is
  * written).  Seeds come from RAND_priv_bytes. */
 int creto_signer_generate(creto_alg alg, creto_signer **out, creto_err *e) CRETO_WUR;
+/* The "file" signer of a secret key encoding (docs/signatures.md, "Secret
+ * keys": Ed25519 seed, ECDSA scalar, ML-DSA seed xi, hybrid classical ||
+ * ML-DSA); deterministic, for known-answer tests and key import. */
+int creto_signer_from_secret(creto_alg alg, const uint8_t *secret, size_t len, creto_signer **out,
+			     creto_err *e) CRETO_WUR;
 /* Secret key file text (docs/signatures.md) of a signer made by
  * creto_signer_generate or creto_secretkey_load/parse; CRETO_EUSAGE for any
  * other signer (an HSM key never leaves its HSM).  comment may be NULL (a

@@ -205,7 +205,7 @@ fail:
 	return rc;
 }
 
-static int signer_from_secret(creto_alg alg, const uint8_t *secret, size_t len, creto_signer **out,
+int creto_signer_from_secret(creto_alg alg, const uint8_t *secret, size_t len, creto_signer **out,
 			      creto_err *e)
 {
 	*out = NULL;
@@ -267,7 +267,7 @@ int creto_signer_generate(creto_alg alg, creto_signer **out, creto_err *e)
 		rc = random_secret1(alg, secret, e);
 	}
 	if (rc == CRETO_OK)
-		rc = signer_from_secret(alg, secret, creto_alg_secret_len(alg), out, e);
+		rc = creto_signer_from_secret(alg, secret, creto_alg_secret_len(alg), out, e);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	return rc;
 }
@@ -503,7 +503,7 @@ int creto_secretkey_parse(const char *text, size_t len, creto_signer **out, cret
 		rc = creto_err_set(e, CRETO_EREJECT, "secret key file: checksum mismatch (key %s corrupted)", kid);
 		goto out;
 	}
-	rc = signer_from_secret(alg, body, sl, out, e);
+	rc = creto_signer_from_secret(alg, body, sl, out, e);
 	if (rc != CRETO_OK) {
 		creto_err_ctx(e, "secret key file");
 		goto out;
