@@ -122,6 +122,10 @@ const char *creto_signer_kind(const creto_signer *s);
 void creto_signer_free(creto_signer *s);
 
 /* ---- secret key files (docs/signatures.md) ---- */
+/* The public key in a key file of either kind: a public key file, or the
+ * public half of a secret key file (told apart by the tag on line 2, so
+ * errors speak of the right format).  Key-store code (src/keys) can use it. */
+int creto_key_load_public(const char *path, creto_pubkey **out, creto_err *e) CRETO_WUR;
 /* Generate a key pair of alg; write NAME.key (0600, O_EXCL) and NAME.pub.
  * Neither file is overwritten. */
 int creto_key_generate(creto_alg alg, const char *name, creto_err *e) CRETO_WUR;

@@ -17,6 +17,15 @@
 /* Largest file `creto sign` / `creto verify` read into memory. */
 #define SIGN_FILE_MAX ((size_t)1 << 30)
 
+/* key pub / key id: a file is read once and its kind told from its tag,
+ * so a damaged file gets the error of its own format. */
+static int open_pub(const char *ref, const creto_keys_opts *ko, creto_pubkey **pk, creto_err *e)
+{
+	if (creto_keys_is_pkcs11(ref))
+		return creto_keys_open_pubkey(ref, ko, pk, e);
+	return creto_key_load_public(ref, pk, e);
+}
+
 enum { OPT_JSON = 1000, OPT_MODULE, OPT_PIN_FILE, OPT_CONTEXT };
 
 static int cmd_key_gen(int argc, char **argv);
@@ -112,7 +121,7 @@ static int cmd_key_pub(int argc, char **argv)
 	creto_err_clear(&e);
 	creto_pubkey *pk = NULL;
 	char *text = NULL;
-	if (creto_keys_open_pubkey(argv[optind], &ko, &pk, &e) != CRETO_OK ||
+	if (open_pub(argv[optind], &ko, &pk, &e) != CRETO_OK ||
 	    creto_pubkey_format(pk, NULL, &text, &e) != CRETO_OK) {
 		creto_pubkey_free(pk);
 		return cli_fail(&e, 0);
@@ -151,7 +160,7 @@ static int cmd_key_id(int argc, char **argv)
 	char keyid[CRETO_KEYID_HEXLEN + 1];
 	creto_alg alg;
 	memset(&sf, 0, sizeof(sf));
-	if (creto_keys_open_pubkey(ref, &ko, &pk, &e) == CRETO_OK) {
+	if (open_pub(ref, &ko, &pk, &e) == CRETO_OK) {
 		alg = creto_pubkey_alg(pk);
 		memcpy(keyid, creto_pubkey_id(pk), sizeof(keyid));
 		creto_pubkey_free(pk);
@@ -159,8 +168,10 @@ static int cmd_key_id(int argc, char **argv)
 		/* Not a key: perhaps a signature file, which names its signer. */
 		creto_err se;
 		creto_err_clear(&se);
-		if (creto_keys_is_pkcs11(ref) || creto_sigfile_load(ref, &sf, &se) != CRETO_OK)
+		if (creto_keys_is_pkcs11(ref) || strstr(e.msg, "found 'creto-sig-v1'") == NULL)
 			return cli_fail(&e, json);
+		if (creto_sigfile_load(ref, &sf, &se) != CRETO_OK)
+			return cli_fail(&se, json);
 		alg = sf.alg;
 		memcpy(keyid, sf.keyid, sizeof(keyid));
 		kind = "signature";

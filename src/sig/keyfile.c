@@ -535,6 +535,33 @@ int creto_secretkey_load(const char *path, creto_signer **out, creto_err *e)
 	return rc;
 }
 
+int creto_key_load_public(const char *path, creto_pubkey **out, creto_err *e)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	creto_signer *s = NULL;
+	*out = NULL;
+	int rc = creto_file_read(path, CRETO_KEYFILE_MAX, &buf, &len, e);
+	if (rc != CRETO_OK)
+		return rc;
+	const char *nl = memchr(buf, '\n', len);
+	size_t tl = strlen(TAG_SEC " ");
+	if (nl != NULL && (size_t)(buf + len - (const uint8_t *)nl) > tl &&
+	    memcmp(nl + 1, TAG_SEC " ", tl) == 0) {
+		rc = creto_secretkey_parse((const char *)buf, len, &s, e);
+		if (rc == CRETO_OK)
+			rc = creto_pubkey_dup(s->pub, out, e);
+		creto_signer_free(s);
+	} else {
+		rc = creto_pubkey_parse((const char *)buf, len, out, e);
+	}
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	if (rc != CRETO_OK)
+		creto_err_ctx(e, "%s", path);
+	return rc;
+}
+
 static int exists(const char *path)
 {
 	struct stat st;
