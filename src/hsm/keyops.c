@@ -259,8 +259,9 @@ int creto_hsm_keygen(creto_hsm *h, creto_hsm_keytype t, const char *label, unsig
 			{CKA_PRIVATE, &g_true, 1},	      {CKA_SENSITIVE, sens, 1},
 			{CKA_EXTRACTABLE, extr, 1},	      {CKA_WRAP, &g_true, 1},
 			{CKA_UNWRAP, &g_true, 1},	      {CKA_ENCRYPT, &g_false, 1},
-			{CKA_DECRYPT, &g_false, 1},	      {CKA_LABEL, (void *)label, ll},
-			{CKA_ID, id, sizeof(id)},
+			{CKA_DECRYPT, &g_false, 1},	      {CKA_SIGN, &g_false, 1},
+			{CKA_VERIFY, &g_false, 1},	      {CKA_DERIVE, &g_false, 1},
+			{CKA_LABEL, (void *)label, ll},	      {CKA_ID, id, sizeof(id)},
 		};
 		struct ck_mechanism mech = {CKM_AES_KEY_GEN, NULL, 0};
 		last = f->C_GenerateKey(s, &mech, tpl, sizeof(tpl) / sizeof(tpl[0]), &priv);
@@ -281,14 +282,17 @@ int creto_hsm_keygen(creto_hsm *h, creto_hsm_keytype t, const char *label, unsig
 			{CKA_CLASS, &pcls, sizeof(pcls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)},
 			{CKA_TOKEN, &g_true, 1},	  {CKA_PRIVATE, &g_false, 1},
 			{CKA_VERIFY, &g_true, 1},	  {CKA_EC_PARAMS, (void *)params, plen},
-			{CKA_LABEL, (void *)label, ll},	  {CKA_ID, id, sizeof(id)},
+			{CKA_ENCRYPT, &g_false, 1},	  {CKA_WRAP, &g_false, 1},
+			{CKA_DERIVE, &g_false, 1},	  {CKA_LABEL, (void *)label, ll},
+			{CKA_ID, id, sizeof(id)},
 		};
 		struct ck_attribute st[] = {
 			{CKA_CLASS, &scls, sizeof(scls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)},
 			{CKA_TOKEN, &g_true, 1},	  {CKA_PRIVATE, &g_true, 1},
 			{CKA_SENSITIVE, sens, 1},	  {CKA_EXTRACTABLE, extr, 1},
-			{CKA_SIGN, &g_true, 1},		  {CKA_LABEL, (void *)label, ll},
-			{CKA_ID, id, sizeof(id)},
+			{CKA_SIGN, &g_true, 1},		  {CKA_DECRYPT, &g_false, 1},
+			{CKA_UNWRAP, &g_false, 1},	  {CKA_DERIVE, &g_false, 1},
+			{CKA_LABEL, (void *)label, ll},	  {CKA_ID, id, sizeof(id)},
 		};
 		struct ck_mechanism mech = {
 			t == CRETO_HSM_KT_ED25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN,

@@ -246,11 +246,6 @@ static int parse_attr(creto_p11_uri *u, const char *s, size_t n, int query, unsi
 	case A_TEXT:
 		break;
 	}
-	if (strcmp(name, "token") == 0 && vlen > CRETO_HSM_TOKEN_LABEL_MAX) {
-		free(val);
-		return creto_err_set(e, CRETO_EUSAGE, "pkcs11 URI: token label longer than %d bytes",
-				     CRETO_HSM_TOKEN_LABEL_MAX);
-	}
 	if (strcmp(name, "object") == 0 && vlen > CRETO_HSM_LABEL_MAX) {
 		free(val);
 		return creto_err_set(e, CRETO_EUSAGE, "pkcs11 URI: object label longer than %d bytes",
