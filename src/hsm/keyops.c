@@ -531,16 +531,23 @@ int creto_hsm_key_find(creto_hsm *h, const creto_p11_uri *u, creto_p11_type want
 int p11_key_handle(creto_hsm_key *k, ck_session_handle_t s, ck_object_handle_t *obj,
 		   ck_rv_t *last, creto_err *e)
 {
-	/* Serialised by the caller's session; the handle itself is shared by
-	 * threads, so refresh under the pool lock. */
 	creto_hsm *h = k->h;
+	/* Fast path without the lock: the epoch only moves after fork or
+	 * when every session closed. */
+	if (__atomic_load_n(&k->gen, __ATOMIC_ACQUIRE) == p11_gen(h)) {
+		*obj = __atomic_load_n(&k->obj, __ATOMIC_RELAXED);
+		return CRETO_OK;
+	}
 	pthread_mutex_lock(&h->mu);
 	int rc = CRETO_OK;
 	if (k->gen != p11_gen(h)) {
-		/* Re-initialised after fork: object handles may have changed. */
-		rc = find_one(h, s, k->label, k->id, k->idlen, k->has_id, k->cls, &k->obj, last, e);
-		if (rc == CRETO_OK)
-			k->gen = p11_gen(h);
+		/* Object handles may have changed: find the key again. */
+		ck_object_handle_t o = 0;
+		rc = find_one(h, s, k->label, k->id, k->idlen, k->has_id, k->cls, &o, last, e);
+		if (rc == CRETO_OK) {
+			__atomic_store_n(&k->obj, o, __ATOMIC_RELAXED);
+			__atomic_store_n(&k->gen, p11_gen(h), __ATOMIC_RELEASE);
+		}
 	}
 	*obj = k->obj;
 	pthread_mutex_unlock(&h->mu);

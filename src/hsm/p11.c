@@ -608,7 +608,7 @@ const char *creto_hsm_module_path(const creto_hsm *h)
 
 unsigned p11_gen(creto_hsm *h)
 {
-	return h->epoch;
+	return __atomic_load_n(&h->epoch, __ATOMIC_ACQUIRE);
 }
 
 /* After fork: the inherited sessions are gone; log in again. */
@@ -617,7 +617,7 @@ static int reopen_after_fork(creto_hsm *h, creto_err *e)
 	h->nidle = 0;
 	h->nopen = 0;
 	h->gen = h->mod->gen;
-	h->epoch++;
+	__atomic_add_fetch(&h->epoch, 1, __ATOMIC_RELEASE);
 	ck_session_handle_t s;
 	int rc = open_session(h, &s, e);
 	if (rc != CRETO_OK)
@@ -691,7 +691,7 @@ void p11_session_put(creto_hsm *h, ck_session_handle_t s, ck_rv_t last_rv)
 		/* With no session left the user is logged out, and a module may
 		 * invalidate the handles of private objects (SoftHSM2 does). */
 		if (h->nopen == 0)
-			h->epoch++;
+			__atomic_add_fetch(&h->epoch, 1, __ATOMIC_RELEASE);
 	} else {
 		h->idle[h->nidle++] = s;
 	}
