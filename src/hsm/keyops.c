@@ -710,7 +710,9 @@ int creto_hsm_key_sign(creto_hsm_key *k, const uint8_t *msg, size_t msglen, uint
 		goto out;
 	struct ck_mechanism mech = {mt, NULL, 0};
 	struct ck_function_list *f = h->mod->f;
+	P11_MODULE_LEAKS_BEGIN();
 	last = f->C_SignInit(s, &mech, obj);
+	P11_MODULE_LEAKS_END();
 	if (last != CKR_OK) {
 		rc = p11_fail(e, last, "C_SignInit", h);
 		goto out;

@@ -146,7 +146,7 @@ static int module_acquire(const char *path, struct p11_module **out, creto_err *
 					   strerror(errno));
 			goto fail;
 		}
-		m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 		if (m->dl == NULL) {
 			const char *why = dlerror();
 			rc = creto_err_set(e, CRETO_EOP, "PKCS#11 module '%s': cannot load: %s", path,
