@@ -68,6 +68,7 @@ typedef struct creto_p11_uri {
 	char *module_path, *module_name;
 	char *pin_source;
 	char *pin_value; /* secret: wiped by creto_p11_uri_free */
+	char *pq_file;   /* x-creto-pq: the hybrid key's ML-DSA file (docs/keys.md §4) */
 } creto_p11_uri;
 
 /* Parse a NUL-terminated pkcs11: URI strictly (RFC 7512 §2.3): only the
@@ -179,6 +180,9 @@ int creto_hsm_key_find(creto_hsm *h, const creto_p11_uri *u, creto_p11_type want
 		       creto_hsm_key **out, creto_err *e) CRETO_WUR;
 void creto_hsm_key_free(creto_hsm_key *k);
 creto_hsm_keytype creto_hsm_key_type(const creto_hsm_key *k);
+/* The found object's CKA_LABEL ("" if none) and CKA_ID; valid while k lives. */
+const char *creto_hsm_key_label(const creto_hsm_key *k);
+const uint8_t *creto_hsm_key_id(const creto_hsm_key *k, size_t *len);
 
 /* Raw public key of the key pair named by u (from the public object, or the
  * private object's CKA_EC_POINT): Ed25519 32 bytes, EC SEC1 uncompressed
@@ -203,9 +207,21 @@ int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *w
 			  size_t wrappedlen, uint8_t *key, size_t keycap, size_t *keylen,
 			  creto_err *e) CRETO_WUR;
 
+/* ---- hybrid HSM keys (docs/keys.md §4) ---- */
+
+/* Make a hybrid key: the classical key pair labelled label (Ed25519 for
+ * CRETO_ALG_HYBRID, P-384 for CRETO_ALG_HYBRID_CNSA2), an AES-256 key
+ * "<label>.pq-wrap", and the file path (O_EXCL, 0600) holding the ML-DSA
+ * seed under AES-256-GCM with a data key wrapped by that AES key.  On any
+ * failure nothing is left behind (generated keys are destroyed).  A taken
+ * label or an existing path is CRETO_EUSAGE. */
+int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, const char *path,
+			    creto_err *e) CRETO_WUR;
+
 /* ---- the contract src/keys/ and src/nhi/ code against ---- */
 
-/* Open a signer for the key named by a pkcs11: URI. */
+/* Open a signer for the key named by a pkcs11: URI.  With x-creto-pq=FILE
+ * the signer is the hybrid of the HSM key and the wrapped ML-DSA key. */
 int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_signer **out,
 			  creto_err *e) CRETO_WUR;
 /* Read the public key of the key named by a pkcs11: URI. */

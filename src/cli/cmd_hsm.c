@@ -27,9 +27,10 @@ static const struct cli_cmd hsm_cmds[] = {
 	{"init", hsm_init, "--label L --so-pin-file F --pin-file F [--module PATH] [--json]",
 	 "initialise a fresh token (SoftHSM2; real HSMs: see docs/keys.md)"},
 	{"keygen", hsm_keygen,
-	 "--type ec-p256|ec-p384|ed25519|aes-256 --label NAME [--extractable] [--module PATH] "
-	 "[--pin-file F] [--json] TOKEN-URI",
-	 "generate a key (pair) on the token; sensitive and non-extractable by default"},
+	 "--type ec-p256|ec-p384|ed25519|aes-256|hybrid|hybrid-cnsa2 --label NAME [--extractable] "
+	 "[--pq-file PATH] [--module PATH] [--pin-file F] [--json] TOKEN-URI",
+	 "generate a key (pair) on the token; sensitive and non-extractable by default; hybrid: "
+	 "ML-DSA half in --pq-file (default NAME.pqkey), wrapped by the HSM"},
 	{"list", hsm_list, "[--module PATH] [--pin-file F] [--json] [TOKEN-URI]",
 	 "list the objects on a token"},
 	{"pub", hsm_pub, "[--module PATH] [--pin-file F] URI -o NAME.pub",
@@ -52,7 +53,7 @@ static const struct cli_cmd *find_cmd(const char *name)
 	return NULL;
 }
 
-enum { O_MODULE = 1000, O_PIN_FILE, O_SO_PIN_FILE, O_LABEL, O_TYPE, O_JSON, O_EXTRACTABLE };
+enum { O_MODULE = 1000, O_PIN_FILE, O_SO_PIN_FILE, O_LABEL, O_TYPE, O_JSON, O_EXTRACTABLE, O_PQ_FILE };
 
 static void hexid(char *out, const uint8_t *id, size_t n)
 {
@@ -111,7 +112,7 @@ static int hsm_init(int argc, char **argv)
 
 struct common {
 	creto_keys_opts ko;
-	const char *label, *type, *out;
+	const char *label, *type, *out, *pq_file;
 	int json, extractable;
 	const char *uri;
 };
@@ -126,6 +127,7 @@ static int parse_common(int argc, char **argv, const char *name, int want_uri, s
 		{"json", no_argument, NULL, O_JSON},
 		{"extractable", no_argument, NULL, O_EXTRACTABLE},
 		{"output", required_argument, NULL, 'o'},
+		{"pq-file", required_argument, NULL, O_PQ_FILE},
 		{NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
@@ -141,6 +143,7 @@ static int parse_common(int argc, char **argv, const char *name, int want_uri, s
 		case O_JSON: o->json = 1; break;
 		case O_EXTRACTABLE: o->extractable = 1; break;
 		case 'o': o->out = optarg; break;
+		case O_PQ_FILE: o->pq_file = optarg; break;
 		default: return cli_usage("hsm", find_cmd(name));
 		}
 	}
@@ -155,6 +158,82 @@ static int parse_common(int argc, char **argv, const char *name, int want_uri, s
 
 /* ---- keygen ---- */
 
+/* Append "?x-creto-pq=<abs path, percent-encoded>" to uri (malloc'ed). */
+static char *with_pq(char *uri, const char *abs)
+{
+	size_t n = strlen(uri), cap = n + 16 + 3 * strlen(abs) + 1;
+	char *out = malloc(cap);
+	if (out == NULL) {
+		free(uri);
+		return NULL;
+	}
+	memcpy(out, uri, n);
+	free(uri);
+	memcpy(out + n, "?x-creto-pq=", 12);
+	n += 12;
+	static const char hx[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)abs; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~/:@", *p) != NULL) {
+			out[n++] = (char)*p;
+		} else {
+			out[n++] = '%';
+			out[n++] = hx[*p >> 4];
+			out[n++] = hx[*p & 15];
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static int hsm_keygen_hybrid(struct common *o, creto_alg alg)
+{
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	creto_p11_uri *u = NULL;
+	char *keyuri = NULL, *path = NULL, *abs = NULL;
+	int rc;
+	if (o->pq_file != NULL)
+		path = strdup(o->pq_file);
+	else if (asprintf(&path, "%s.pqkey", o->label) < 0)
+		path = NULL;
+	if (path == NULL) {
+		rc = creto_err_set(&e, CRETO_EOP, "out of memory");
+		goto out;
+	}
+	rc = creto_hsm_open_uri(o->uri, &o->ko, CRETO_HSM_LOGIN | CRETO_HSM_RW, &h, &u, &e);
+	if (rc == CRETO_OK && (u->object != NULL || u->has_id))
+		rc = creto_err_set(&e, CRETO_EUSAGE,
+				   "hsm keygen: name the key with --label, not object=/id= in the URI");
+	if (rc == CRETO_OK)
+		rc = creto_hsm_hybrid_keygen(h, alg, o->label, path, &e);
+	if (rc != CRETO_OK)
+		goto out;
+	abs = realpath(path, NULL);
+	keyuri = creto_p11_uri_format(creto_hsm_token_label(h), o->label, NULL, 0, CRETO_P11_TYPE_ANY);
+	if (abs == NULL || keyuri == NULL || (keyuri = with_pq(keyuri, abs)) == NULL) {
+		rc = creto_err_set(&e, CRETO_EOP, "out of memory");
+		goto out;
+	}
+	if (o->json)
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "token",
+					    creto_hsm_token_label(h), "label", o->label, "type",
+					    creto_alg_name(alg), "pq_file", abs, "uri", keyuri));
+	else
+		printf("generated %s key '%s' on token '%s' (wrapping key '%s.pq-wrap'), ML-DSA half in %s\n%s\n",
+		       creto_alg_name(alg), o->label, creto_hsm_token_label(h), o->label, abs, keyuri);
+out:
+	free(keyuri);
+	free(abs);
+	free(path);
+	creto_p11_uri_free(u);
+	creto_hsm_close(h);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, o->json);
+	return rc;
+}
+
 static int hsm_keygen(int argc, char **argv)
 {
 	struct common o;
@@ -163,9 +242,16 @@ static int hsm_keygen(int argc, char **argv)
 		return rc;
 	if (o.type == NULL || o.label == NULL)
 		return cli_usage("hsm", find_cmd("keygen"));
+	if (strcmp(o.type, "hybrid") == 0)
+		return hsm_keygen_hybrid(&o, CRETO_ALG_HYBRID);
+	if (strcmp(o.type, "hybrid-cnsa2") == 0)
+		return hsm_keygen_hybrid(&o, CRETO_ALG_HYBRID_CNSA2);
+	if (o.pq_file != NULL)
+		return cli_usage_error("hsm keygen: --pq-file is for --type hybrid only");
 	creto_hsm_keytype kt = creto_hsm_keytype_from_name(o.type);
 	if (kt == CRETO_HSM_KT_NONE)
-		return cli_usage_error("hsm keygen: unknown --type '%s' (ec-p256, ec-p384, ed25519, aes-256)",
+		return cli_usage_error("hsm keygen: unknown --type '%s' (ec-p256, ec-p384, ed25519, aes-256, "
+				       "hybrid, hybrid-cnsa2)",
 				       o.type);
 	creto_err e;
 	creto_err_clear(&e);

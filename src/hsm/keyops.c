@@ -442,6 +442,17 @@ creto_hsm_keytype creto_hsm_key_type(const creto_hsm_key *k)
 	return k->kt;
 }
 
+const char *creto_hsm_key_label(const creto_hsm_key *k)
+{
+	return k->label != NULL ? k->label : "";
+}
+
+const uint8_t *creto_hsm_key_id(const creto_hsm_key *k, size_t *len)
+{
+	*len = k->has_id ? k->idlen : 0;
+	return k->id;
+}
+
 void creto_hsm_key_free(creto_hsm_key *k)
 {
 	if (k == NULL)
@@ -519,6 +530,28 @@ int creto_hsm_key_find(creto_hsm *h, const creto_p11_uri *u, creto_p11_type want
 	rc = find_one(h, s, k->label, k->id, k->idlen, k->has_id, k->cls, &k->obj, &last, e);
 	if (rc == CRETO_OK)
 		rc = object_keytype(h, s, k->obj, &k->kt, &last, e);
+	/* Remember the object's own label and id: a later re-find (after fork
+	 * or logout) then names exactly this object. */
+	uint8_t *b = NULL;
+	size_t bl = 0;
+	if (rc == CRETO_OK)
+		rc = get_attr(h, s, k->obj, CKA_ID, &b, &bl, &last, e);
+	if (rc == CRETO_OK && b != NULL && bl <= CRETO_HSM_ID_MAX) {
+		memcpy(k->id, b, bl);
+		k->idlen = bl;
+		k->has_id = 1;
+	}
+	free(b);
+	b = NULL;
+	if (rc == CRETO_OK && k->label == NULL) {
+		rc = get_attr(h, s, k->obj, CKA_LABEL, &b, &bl, &last, e);
+		if (rc == CRETO_OK && b != NULL && bl <= CRETO_HSM_LABEL_MAX &&
+		    memchr(b, '\0', bl) == NULL && (k->label = malloc(bl + 1)) != NULL) {
+			memcpy(k->label, b, bl);
+			k->label[bl] = '\0';
+		}
+		free(b);
+	}
 	p11_session_put(h, s, last);
 	if (rc != CRETO_OK) {
 		creto_hsm_key_free(k);

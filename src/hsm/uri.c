@@ -122,6 +122,7 @@ static const struct attr_def query_attrs[] = {
 	{"module-name", A_TEXT, F(module_name), 1u << 1},
 	{"pin-source", A_TEXT, F(pin_source), 1u << 2},
 	{"pin-value", A_TEXT, F(pin_value), 1u << 3},
+	{"x-creto-pq", A_TEXT, F(pq_file), 1u << 4}, /* docs/keys.md §4 */
 	{NULL, A_TEXT, 0, 0},
 };
 #undef F
@@ -321,7 +322,7 @@ void creto_p11_uri_free(creto_p11_uri *u)
 			  &u->serial,	      &u->library_manufacturer, &u->library_description,
 			  &u->library_version, &u->slot_description, &u->slot_manufacturer,
 			  &u->object,	      &u->module_path,	    &u->module_name,
-			  &u->pin_source};
+			  &u->pin_source,     &u->pq_file};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
 		free(*texts[i]);
 	if (u->pin_value != NULL) {
