@@ -4,7 +4,6 @@
  * parsing an untrusted one strictly.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +138,7 @@ static int get_uint(json_t *v, const char *where, uint64_t *out, creto_err *e)
 	}
 	if (json_is_real(v)) {
 		double d = json_real_value(v);
-		if (!(d >= 0.0 && d <= 9007199254740992.0) || floor(d) != d)
+		if (!(d >= 0.0 && d <= 9007199254740992.0) || (double)(uint64_t)d != d)
 			return creto_err_set(e, CRETO_EREJECT, "%s: not a non-negative integer", where);
 		*out = (uint64_t)d;
 		return CRETO_OK;
