@@ -240,7 +240,9 @@ static char *stmt(const char *ser, const char *res, const char *root_override)
 		size_t n = 0;
 		while (d && n < 8) {
 			size_t got;
-			if (creto_hex_decode(cat + 32 * n, 32, &got, d + 10, 64) == 0)
+			const char *q = strchr(d + 10, '"');
+			if (q != NULL && q - (d + 10) == 64 &&
+			    creto_hex_decode(cat + 32 * n, 32, &got, d + 10, 64) == 0)
 				n++;
 			d = strstr(d + 10, "\"digest\":\"");
 		}
