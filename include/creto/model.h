@@ -17,6 +17,7 @@
 
 #include "creto/error.h"
 #include "creto/hash.h"
+#include "creto/keys.h"
 #include "creto/sig.h"
 
 typedef enum creto_model_method {
@@ -157,5 +158,12 @@ int creto_model_sign_statement(const uint8_t *statement, size_t len, creto_signe
  * CRETO_EREJECT naming the field or "bad signature (key <id>)". */
 int creto_model_verify_signature(const uint8_t *sig, size_t siglen, const creto_pubkey *pk,
 				 uint8_t **statement, size_t *stlen, creto_err *e) CRETO_WUR;
+
+/* Open the public key that checks a model signature: a creto public key
+ * reference (file or pkcs11: URI, include/creto/keys.h), or a PEM
+ * SubjectPublicKeyInfo file as model_signing uses (ECDSA P-256/P-384,
+ * Ed25519).  opts may be NULL.  A PEM key of another type is CRETO_EREJECT. */
+int creto_model_open_pubkey(const char *ref, const creto_keys_opts *opts, creto_pubkey **out,
+			    creto_err *e) CRETO_WUR;
 
 #endif

@@ -366,7 +366,7 @@ static int cmd_model_verify(int argc, char **argv)
 		goto fail;
 #else
 		creto_keys_opts ko = {.module_path = m.module, .pin_file = m.pin};
-		rc = creto_keys_open_pubkey(m.pub, &ko, &pk, &e);
+		rc = creto_model_open_pubkey(m.pub, &ko, &pk, &e);
 		if (rc == CRETO_OK)
 			rc = creto_file_read(m.sig, CRETO_MODEL_MANIFEST_MAX, &buf, &len, &e);
 		if (rc == CRETO_OK)

@@ -27,6 +27,7 @@
 
 #include "model/model_internal.h"
 #include "util/enc.h"
+#include "util/file.h"
 
 #if __has_include("creto/dsse.h")
 #include "creto/dsse.h"
@@ -252,6 +253,78 @@ out:
 	return rc;
 }
 
+
+#define PEM_PUB_HEAD "-----BEGIN PUBLIC KEY-----"
+
+int creto_model_open_pubkey(const char *ref, const creto_keys_opts *opts, creto_pubkey **out,
+			    creto_err *e)
+{
+	*out = NULL;
+	if (creto_keys_is_pkcs11(ref))
+		return creto_keys_open_pubkey(ref, opts, out, e);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = creto_file_read(ref, 65536, &buf, &len, e);
+	if (rc != CRETO_OK)
+		return rc;
+	if (len < strlen(PEM_PUB_HEAD) || memcmp(buf, PEM_PUB_HEAD, strlen(PEM_PUB_HEAD)) != 0) {
+		free(buf);
+		return creto_keys_open_pubkey(ref, opts, out, e);
+	}
+	BIO *bio = BIO_new_mem_buf(buf, (int)len);
+	EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+	uint8_t raw[160];
+	size_t rawlen = 0;
+	creto_alg alg = CRETO_ALG_NONE;
+	if (pkey == NULL) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: not a valid PEM public key", ref);
+		goto out;
+	}
+	if (EVP_PKEY_is_a(pkey, "ED25519")) {
+		alg = CRETO_ALG_ED25519;
+		rawlen = sizeof(raw);
+		if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1) {
+			rc = creto_err_openssl(e, "%s", ref);
+			goto out;
+		}
+	} else if (EVP_PKEY_is_a(pkey, "EC")) {
+		char group[64];
+		size_t gl = 0;
+		if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+						   &gl) != 1) {
+			rc = creto_err_set(e, CRETO_EREJECT, "%s: EC key without a named curve", ref);
+			goto out;
+		}
+		if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+			alg = CRETO_ALG_ECDSA_P256;
+		else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+			alg = CRETO_ALG_ECDSA_P384;
+		else {
+			rc = creto_err_set(e, CRETO_EREJECT, "%s: unsupported curve %s", ref, group);
+			goto out;
+		}
+		(void)EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+						     "uncompressed");
+		if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, raw, sizeof(raw),
+						    &rawlen) != 1) {
+			rc = creto_err_openssl(e, "%s", ref);
+			goto out;
+		}
+	} else {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: PEM key type not supported (ECDSA P-256/P-384, Ed25519)",
+				   ref);
+		goto out;
+	}
+	rc = creto_pubkey_new(alg, raw, rawlen, out, e);
+	if (rc != CRETO_OK)
+		(void)creto_err_ctx(e, "%s", ref);
+out:
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	free(buf);
+	return rc;
+}
+
 #else /* the DSSE module has not landed in this tree yet */
 
 int creto_model_sign_statement(const uint8_t *statement, size_t len, creto_signer *s,
@@ -273,6 +346,15 @@ int creto_model_verify_signature(const uint8_t *sig, size_t siglen, const creto_
 	(void)pk;
 	*statement = NULL;
 	*stlen = 0;
+	return creto_err_set(e, CRETO_EOP, "model signatures need the DSSE module (not built)");
+}
+
+int creto_model_open_pubkey(const char *ref, const creto_keys_opts *opts, creto_pubkey **out,
+			    creto_err *e)
+{
+	(void)ref;
+	(void)opts;
+	*out = NULL;
 	return creto_err_set(e, CRETO_EOP, "model signatures need the DSSE module (not built)");
 }
 
