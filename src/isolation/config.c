@@ -183,8 +183,14 @@ int creto_iso_config_parse(creto_iso_config *cfg, const char *text, size_t len, 
 		pos += ll + (nl != NULL);
 		if (memchr(line, '\0', ll) != NULL)
 			return creto_err_set(e, CRETO_EUSAGE, "line %zu: NUL byte", lineno);
+		/* '#' at the start of a line or after a blank starts a comment */
+		for (char *h = line; (h = strchr(h, '#')) != NULL; h++)
+			if (h == line || h[-1] == ' ' || h[-1] == '\t') {
+				*h = '\0';
+				break;
+			}
 		char *s = trim(line);
-		if (*s == '\0' || *s == '#')
+		if (*s == '\0')
 			continue;
 		char *eq = strchr(s, '=');
 		if (eq == NULL)

@@ -159,7 +159,7 @@ static void test_config_defaults_and_parse(void **state)
 			   "  allow = 10.20.0.0/16  \n"
 			   "allow=fd00:20::/48\r\n"
 			   "\n"
-			   "canary = 192.0.2.10:443\n"
+			   "canary = 192.0.2.10:443   # must never answer\n"
 			   "canary = [2001:db8::10]:22\n"
 			   "resolver = none\n"
 			   "dns_name = canary.example.\n"
@@ -216,6 +216,8 @@ static void test_config_errors(void **state)
 	R("dns_name = bad..name\n", "dns_name: bad name");
 	R("dns_name = with space\n", "dns_name: bad name");
 	R("dns_name = .\n", "dns_name: bad name");
+	R("dns_name = a#b\n", "dns_name: bad name");
+	R("allow = # nothing\n", "allow: empty value");
 	R("dns_name = a234567890123456789012345678901234567890123456789012345678901234.example\n", "dns_name: bad name");
 	R("timeout = 50ms\n", "timeout");
 	R("timeout = 61s\n", "timeout");
