@@ -81,7 +81,7 @@ static int parse_args(int argc, char **argv, int watch, struct iso_args *a)
 			break;
 		case OPT_INTERVAL:
 			if (!watch)
-				return cli_usage(cmd[0].name ? "isolation" : "isolation", cmd);
+				return cli_usage("isolation", cmd);
 			if (creto_duration_parse(optarg, &a->interval_s) != 0 || a->interval_s < 1 ||
 			    a->interval_s > 86400)
 				return cli_usage_error("isolation watch: --interval: '%s' is not 1s..1d", optarg);
@@ -256,6 +256,12 @@ static void watch_report(int json, struct state *st, const creto_iso_report *r)
 	int first = !st->have;
 	int was_isolated = st->have && !st->op_error && st->n == 0;
 	char text[700];
+	/* the verdict first, when it is new, then what changed */
+	if (first || st->op_error || was_isolated != isolated) {
+		snprintf(text, sizeof(text), "%s (%zu checks, %zu violations)", isolated ? "ISOLATED" : "NOT ISOLATED",
+			 r->n, r->violations);
+		log_line(json, "state", isolated, NULL, text);
+	}
 	/* new violations */
 	for (size_t i = 0; i < r->n; i++) {
 		const creto_iso_item *it = &r->items[i];
@@ -274,11 +280,6 @@ static void watch_report(int json, struct state *st, const creto_iso_report *r)
 			snprintf(text, sizeof(text), "resolved: %s", st->keys[i]);
 			log_line(json, "resolved", isolated, st->keys[i], text);
 		}
-	}
-	if (first || st->op_error || was_isolated != isolated) {
-		snprintf(text, sizeof(text), "%s (%zu checks, %zu violations)", isolated ? "ISOLATED" : "NOT ISOLATED",
-			 r->n, r->violations);
-		log_line(json, "state", isolated, NULL, text);
 	}
 	state_free(st);
 	st->keys = calloc(r->violations ? r->violations : 1, sizeof(char *));
