@@ -346,7 +346,7 @@ static int add_sock_item(creto_iso_report *r, const struct sock_probe *p, unsign
 static int add_gai_item(creto_iso_report *r, const struct gai_slot *s, unsigned timeout_ms)
 {
 	char key[CRETO_ISO_NAME_MAX + 32];
-	snprintf(key, sizeof(key), "probe dns-system %s", s->name);
+	snprintf(key, sizeof(key), "probe dns-system %.253s", s->name);
 	if (!s->done)
 		return iso_report_add(r, "probe", CRETO_ISO_PASS, key,
 				      "system resolver lookup of %s: no answer within %u ms", s->name, timeout_ms);
