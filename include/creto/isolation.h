@@ -72,6 +72,7 @@ typedef struct creto_iso_config {
 	size_t n_dns_name;
 	unsigned timeout_ms;
 	char resolv_conf[4096];  /* resolver configuration file checked */
+	int resolv_conf_set;     /* 1: named by the config or the caller, so it must exist */
 	int link_local_internal; /* 1: 169.254/16 and fe80::/10 count as internal */
 } creto_iso_config;
 

@@ -113,6 +113,7 @@ static int load_config(const struct iso_args *a, creto_iso_config *cfg, creto_er
 		if (strlen(a->resolv_conf) >= sizeof(cfg->resolv_conf))
 			return creto_err_set(e, CRETO_EUSAGE, "--resolv-conf: path too long");
 		snprintf(cfg->resolv_conf, sizeof(cfg->resolv_conf), "%s", a->resolv_conf);
+		cfg->resolv_conf_set = 1;
 	}
 	if (a->timeout != NULL) {
 		/* same syntax as the config file's timeout key */

@@ -280,6 +280,9 @@ static int check_resolver(const creto_iso_config *cfg, creto_iso_report *r, cret
 	creto_err_clear(&fe);
 	int rc = read_text(cfg->resolv_conf, &text, &len, &fe);
 	if (rc != CRETO_OK) {
+		if (strstr(fe.msg, "No such file") != NULL && cfg->resolv_conf_set)
+			/* a file the operator named must exist: a typo must not pass */
+			return creto_err_set(e, CRETO_EUSAGE, "resolv_conf %s: no such file", cfg->resolv_conf);
 		if (strstr(fe.msg, "No such file") != NULL)
 			/* glibc then asks 127.0.0.1 */
 			return iso_report_add(r, "resolver", CRETO_ISO_PASS, key,

@@ -152,6 +152,7 @@ static int apply(creto_iso_config *cfg, struct seen *seen, const char *key, cons
 		if (val[0] != '/' || strlen(val) >= sizeof(cfg->resolv_conf))
 			return creto_err_set(e, CRETO_EUSAGE, "line %zu: resolv_conf: need an absolute path", lineno);
 		snprintf(cfg->resolv_conf, sizeof(cfg->resolv_conf), "%s", val);
+		cfg->resolv_conf_set = 1;
 	} else if (strcmp(key, "link_local") == 0) {
 		if (strcmp(val, "internal") == 0)
 			cfg->link_local_internal = 1;
