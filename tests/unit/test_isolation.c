@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "creto/isolation.h"
@@ -448,6 +449,14 @@ static void test_guard_without_ctest_env(void **state)
 	/* with CRETO_TEST set and a bogus outer reference: refused, never probing */
 	setenv("CRETO_TEST", "1", 1);
 	setenv("CRETO_TEST_OUTER_NETNS", "12x", 1);
+	assert_int_equal(creto_iso_active_allowed(&e), CRETO_EOP);
+	assert_non_null(strstr(e.msg, "refused under CRETO_TEST"));
+	/* the runner's own namespace named as the outer one: refused */
+	struct stat st;
+	assert_int_equal(stat("/proc/self/ns/net", &st), 0);
+	char ino[32];
+	snprintf(ino, sizeof(ino), "%llu", (unsigned long long)st.st_ino);
+	setenv("CRETO_TEST_OUTER_NETNS", ino, 1);
 	assert_int_equal(creto_iso_active_allowed(&e), CRETO_EOP);
 	assert_non_null(strstr(e.msg, "refused under CRETO_TEST"));
 	unsetenv("CRETO_TEST_OUTER_NETNS");
