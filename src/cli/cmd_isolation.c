@@ -96,11 +96,14 @@ static int parse_args(int argc, char **argv, int watch, struct iso_args *a)
 			break;
 		}
 		default:
+			fprintf(stderr, "creto: isolation %s: bad option '%s'\n", cmd->name, argv[optind - 1]);
 			return cli_usage("isolation", cmd);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc) {
+		fprintf(stderr, "creto: isolation %s: unexpected argument '%s'\n", cmd->name, argv[optind]);
 		return cli_usage("isolation", cmd);
+	}
 	return CRETO_OK;
 }
 
