@@ -59,7 +59,8 @@ expect 1 --err "truncated" -- "$CRETO" nhi restore "$T/trunc.bak" --wrap-key "$W
 cmp -s "$T/restored.db" "$T/before.db" && ok || fail "a refused restore changed the database"
 
 # ---- tokens signed in the HSM, resolved from the backup in memory ----
-expect 0 --out '"kty": "OKP"' -- "$CRETO" nhi jwks --key "$ISSUER" --key "$ISSUER_EC" "${HOPT[@]}" -o "$T/jwks.json"
+expect 0 -- "$CRETO" nhi jwks --key "$ISSUER" --key "$ISSUER_EC" "${HOPT[@]}" -o "$T/jwks.json"
+expect 0 --out '"kty": "OKP"' -- cat "$T/jwks.json"
 expect 0 --out '"crv": "P-256"' -- cat "$T/jwks.json"
 expect 1 --err "truncated" -- "$CRETO" nhi resolve --backup "$T/trunc.bak" --wrap-key "$WRAP" "${HOPT[@]}" --jwks "$T/jwks.json" --token x.y.z
 TOK=$("$CRETO" nhi token issue --agent agent-1 --key "$ISSUER" "${HOPT[@]}" --ttl 10m --db "$T/restored.db")
