@@ -14,7 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util/enc.h"
 #include "util/timeutil.h"
 
 #define JWS_HEADER_MAX 1024 /* decoded bytes of a protected header */
@@ -47,22 +46,81 @@ void creto_jws_clear(creto_jws *j)
 	memset(j, 0, sizeof(*j));
 }
 
-/* Decode one base64url segment into a fresh buffer of at most max bytes. */
-static int seg_decode(const char *what, const char *in, size_t inlen, size_t max, uint8_t **out,
-		      size_t *outlen, creto_err *e)
+/* base64url value of a byte, 0xff outside the alphabet.
+ * Tokens are public: a table decoder (not the constant-time one of
+ * util/enc.h) keeps the cold resolve path short. */
+static inline unsigned b64u_v(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (unsigned)(c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (unsigned)(c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (unsigned)(c - '0' + 52);
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return 0xff;
+}
+
+/* Strict base64url without padding (RFC 7515 2): alphabet only, length not
+ * 1 mod 4, unused trailing bits zero.  out holds the decoded length
+ * (inlen / 4 * 3 + inlen % 4 - 1 when inlen % 4, else inlen / 4 * 3).
+ * 0 and *outlen, or -1. */
+static int b64u_decode(uint8_t *out, size_t *outlen, const char *in, size_t inlen)
+{
+	if (inlen % 4 == 1)
+		return -1;
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0, i = 0;
+	unsigned bad = 0;
+	for (; i + 4 <= inlen; i += 4) {
+		unsigned a = b64u_v(p[i]), b = b64u_v(p[i + 1]), c = b64u_v(p[i + 2]),
+			 d = b64u_v(p[i + 3]);
+		bad |= a | b | c | d;
+		unsigned v = a << 18 | b << 12 | c << 6 | d;
+		out[o++] = (uint8_t)(v >> 16);
+		out[o++] = (uint8_t)(v >> 8);
+		out[o++] = (uint8_t)v;
+	}
+	size_t rem = inlen - i;
+	if (rem) {
+		unsigned a = b64u_v(p[i]), b = b64u_v(p[i + 1]);
+		unsigned c = rem == 3 ? b64u_v(p[i + 2]) : 0;
+		bad |= a | b | c;
+		unsigned v = (a & 63) << 18 | (b & 63) << 12 | (c & 63) << 6;
+		out[o++] = (uint8_t)(v >> 16);
+		if (rem == 3)
+			out[o++] = (uint8_t)(v >> 8);
+		if (rem == 2 ? (v & 0xffff) : (v & 0xff))
+			return -1; /* non-canonical: nonzero unused bits */
+	}
+	if (bad & 0x80)
+		return -1;
+	*outlen = o;
+	return 0;
+}
+
+/* Decode one base64url segment into buf (max + 1 bytes) or, when
+ * buf is NULL, a fresh buffer; at most max decoded bytes, NUL-terminated. */
+static int seg_decode(const char *what, const char *in, size_t inlen, size_t max, uint8_t *buf,
+		      uint8_t **out, size_t *outlen, creto_err *e)
 {
 	*out = NULL;
 	if (inlen == 0)
 		return creto_err_set(e, CRETO_EREJECT, "token %s: empty", what);
-	size_t cap = creto_b64_declen_max(inlen);
-	if (cap > max)
+	/* exact decoded length (the decoder writes no more than this) */
+	size_t dlen = inlen / 4 * 3 + (inlen % 4 ? inlen % 4 - 1 : 0);
+	if (dlen > max)
 		return creto_err_set(e, CRETO_EREJECT, "token %s: longer than %zu bytes", what, max);
-	uint8_t *buf = malloc(cap + 1);
-	if (buf == NULL)
+	int own = buf == NULL;
+	if (own && (buf = malloc(dlen + 1)) == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	size_t n = 0;
-	if (creto_b64_decode(buf, cap, &n, in, inlen, 1) != 0) {
-		free(buf);
+	if (b64u_decode(buf, &n, in, inlen) != 0) {
+		if (own)
+			free(buf);
 		return creto_err_set(e, CRETO_EREJECT, "token %s: bad base64url", what);
 	}
 	buf[n] = 0;
@@ -160,10 +218,11 @@ int creto_jws_parse(const char *tok, size_t len, creto_jws *out, creto_err *e)
 	if (nd != 2)
 		return creto_err_set(e, CRETO_EREJECT, "token: want 3 dot-separated segments, found %zu",
 				     nd + 1);
+	uint8_t hstore[JWS_HEADER_MAX + 4];
 	uint8_t *hbuf = NULL;
 	size_t hlen = 0;
 	json_t *h = NULL;
-	int rc = seg_decode("header", tok, dots[0], JWS_HEADER_MAX, &hbuf, &hlen, e);
+	int rc = seg_decode("header", tok, dots[0], JWS_HEADER_MAX, hstore, &hbuf, &hlen, e);
 	if (rc != CRETO_OK)
 		goto fail;
 	rc = json_object_strict("token header", hbuf, hlen, &h, e);
@@ -179,7 +238,8 @@ int creto_jws_parse(const char *tok, size_t len, creto_jws *out, creto_err *e)
 		rc = creto_err_set(e, CRETO_EREJECT, "token signature: empty (unsecured JWS)");
 		goto fail;
 	}
-	if (slen > 88 || creto_b64_decode(out->sig, sizeof(out->sig), &out->siglen, s, slen, 1) != 0) {
+	uint8_t sigbuf[68];
+	if (slen > 88 || b64u_decode(sigbuf, &out->siglen, s, slen) != 0) {
 		rc = creto_err_set(e, CRETO_EREJECT,
 				   "token signature: bad base64url or longer than 64 bytes");
 		goto fail;
@@ -189,16 +249,15 @@ int creto_jws_parse(const char *tok, size_t len, creto_jws *out, creto_err *e)
 				   out->siglen, creto_jws_alg_name(out->alg));
 		goto fail;
 	}
-	rc = seg_decode("payload", tok + dots[0] + 1, dots[1] - dots[0] - 1, CRETO_JWS_MAX,
+	memcpy(out->sig, sigbuf, 64);
+	rc = seg_decode("payload", tok + dots[0] + 1, dots[1] - dots[0] - 1, CRETO_JWS_MAX, NULL,
 			&out->payload, &out->payload_len, e);
 	if (rc != CRETO_OK)
 		goto fail;
 	out->signing_input_len = dots[1];
-	free(hbuf);
 	json_decref(h);
 	return CRETO_OK;
 fail:
-	free(hbuf);
 	json_decref(h);
 	creto_jws_clear(out);
 	return rc;
