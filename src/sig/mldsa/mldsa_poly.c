@@ -168,6 +168,49 @@ typedef double vd4 __attribute__((vector_size(32)));
 		}                                                            \
 	}
 
+/* Length-2 layers on vectors of 2 doubles (partners are contiguous). */
+typedef double vd2 __attribute__((vector_size(16)));
+
+#define FWD_LAYER2()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		double z = zd[++k];                                          \
+		vd2 x, y, t;                                                 \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		t = y * z;                                                   \
+		t = t - (((t * QINVD) + MAGIC) - MAGIC) * QD;                \
+		y = x - t;                                                   \
+		x = x + t;                                                   \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+
+#define INV_LAYER2()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		double z = -zd[--k];                                         \
+		vd2 x, y, d;                                                 \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		d = (x - y) * z;                                             \
+		x = x + y;                                                   \
+		y = d - (((d * QINVD) + MAGIC) - MAGIC) * QD;                \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+
+/* Last inverse layer with 1/256 folded in. */
+#define INV_LAST()                                                           \
+	for (unsigned j = 0; j < N / 2; j += 4) {                            \
+		vd4 x, y;                                                    \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + N / 2], sizeof(y));                        \
+		vd4 s = (x + y) * INV256, d = (x - y) * INV256_Z1;           \
+		VREDD(s);                                                    \
+		VREDD(d);                                                    \
+		memcpy(&a[j], &s, sizeof(s));                                \
+		memcpy(&a[j + N / 2], &d, sizeof(d));                        \
+	}
+
 #define REDUCE_ALL()                                                         \
 	for (unsigned i = 0; i < N; i += 4) {                                \
 		vd4 x;                                                       \
@@ -178,6 +221,14 @@ typedef double vd4 __attribute__((vector_size(32)));
 #else
 #define FWD_LAYER FWD_LAYER_S
 #define INV_LAYER INV_LAYER_S
+#define FWD_LAYER2() FWD_LAYER_S(2)
+#define INV_LAYER2() INV_LAYER_S(2)
+#define INV_LAST()                                                           \
+	for (unsigned j = 0; j < N / 2; j++) {                               \
+		double t = a[j], u = a[j + N / 2];                           \
+		a[j] = redd((t + u) * INV256);                               \
+		a[j + N / 2] = redd((t - u) * INV256_Z1);                    \
+	}
 #define REDUCE_ALL()                                                         \
 	for (unsigned i = 0; i < N; i++)                                     \
 		a[i] = redd(a[i]);
@@ -191,7 +242,7 @@ void mldsa_ntt(mldsa_poly *p)
 	for (unsigned i = 0; i < N; i++)
 		a[i] = (double)p->c[i];
 	FWD_LAYER(128) FWD_LAYER(64) FWD_LAYER(32) FWD_LAYER(16)
-	FWD_LAYER(8) FWD_LAYER(4) FWD_LAYER_S(2) FWD_LAYER_S(1)
+	FWD_LAYER(8) FWD_LAYER(4) FWD_LAYER2() FWD_LAYER_S(1)
 	for (unsigned i = 0; i < N; i++)
 		p->c[i] = (int32_t)a[i];
 }
@@ -204,14 +255,10 @@ void mldsa_invntt(mldsa_poly *p)
 	unsigned k = N;
 	for (unsigned i = 0; i < N; i++)
 		a[i] = (double)p->c[i];
-	INV_LAYER_S(1) INV_LAYER_S(2) INV_LAYER(4) INV_LAYER(8)
+	INV_LAYER_S(1) INV_LAYER2() INV_LAYER(4) INV_LAYER(8)
 	REDUCE_ALL()
 	INV_LAYER(16) INV_LAYER(32) INV_LAYER(64)
-	for (unsigned j = 0; j < N / 2; j++) {
-		double t = a[j], u = a[j + N / 2];
-		a[j] = redd((t + u) * INV256);
-		a[j + N / 2] = redd((t - u) * INV256_Z1);
-	}
+	INV_LAST()
 	for (unsigned i = 0; i < N; i++)
 		p->c[i] = (int32_t)a[i];
 }
