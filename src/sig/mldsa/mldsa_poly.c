@@ -10,6 +10,8 @@
 #include "sig/mldsa/mldsa_poly.h"
 
 #include <float.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define Q MLDSA_Q
@@ -234,50 +236,81 @@ typedef double vd2 __attribute__((vector_size(16)));
 		a[i] = redd(a[i]);
 #endif
 
+#define FN(x) x##_port
+#define FN_ATTR
+#include "sig/mldsa/mldsa_ntt_fp.inc"
+#undef FN
+#undef FN_ATTR
+
+/* The same source compiled for AVX2 + FMA: the vd4 vectors become single
+ * ymm registers.  Used when the CPU has both and CRETO_MLDSA_NO_AVX2 is
+ * unset or "0" (tests and benchmarks set it to run the portable code). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT) && \
+	!defined(MLDSA_NO_AVX2)
+#define MLDSA_AVX2 1
+#define FN(x) x##_avx2
+#define FN_ATTR __attribute__((target("avx2,fma")))
+#include "sig/mldsa/mldsa_ntt_fp.inc"
+#undef FN
+#undef FN_ATTR
+#else
+#define MLDSA_AVX2 0
+#endif
+
+static struct backend {
+	void (*ntt)(mldsa_poly *);
+	void (*invntt)(mldsa_poly *);
+	void (*pointwise)(mldsa_poly *, const mldsa_poly *, const mldsa_poly *);
+	void (*pointwise_acc)(mldsa_poly *, const mldsa_poly *, const mldsa_poly *, unsigned);
+	const char *name;
+} g_be = {ntt_port, invntt_port, pointwise_port, pointwise_acc_port, "portable"};
+static pthread_once_t g_be_once = PTHREAD_ONCE_INIT;
+
+static void be_choose(void)
+{
+#if MLDSA_AVX2
+	const char *env = getenv("CRETO_MLDSA_NO_AVX2");
+	__builtin_cpu_init();
+	if ((env == NULL || strcmp(env, "0") == 0) && __builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("fma")) {
+		g_be.ntt = ntt_avx2;
+		g_be.invntt = invntt_avx2;
+		g_be.pointwise = pointwise_avx2;
+		g_be.pointwise_acc = pointwise_acc_avx2;
+		g_be.name = "avx2";
+	}
+#endif
+}
+
+static inline const struct backend *be(void)
+{
+	(void)pthread_once(&g_be_once, be_choose);
+	return &g_be;
+}
+
+const char *mldsa_backend(void)
+{
+	return be()->name;
+}
+
 void mldsa_ntt(mldsa_poly *p)
 {
-	/* |input| <= q; each layer adds at most q/2 + 1: |output| <= 5q. */
-	double a[N];
-	unsigned k = 0;
-	for (unsigned i = 0; i < N; i++)
-		a[i] = (double)p->c[i];
-	FWD_LAYER(128) FWD_LAYER(64) FWD_LAYER(32) FWD_LAYER(16)
-	FWD_LAYER(8) FWD_LAYER(4) FWD_LAYER2() FWD_LAYER_S(1)
-	for (unsigned i = 0; i < N; i++)
-		p->c[i] = (int32_t)a[i];
+	be()->ntt(p);
 }
 
 void mldsa_invntt(mldsa_poly *p)
 {
-	/* |input| <= q.  The sums double per layer: reduce after four layers
-	 * (<= 16q), and fold 1/256 into the last one.  |output| <= q/2 + 1. */
-	double a[N];
-	unsigned k = N;
-	for (unsigned i = 0; i < N; i++)
-		a[i] = (double)p->c[i];
-	INV_LAYER_S(1) INV_LAYER2() INV_LAYER(4) INV_LAYER(8)
-	REDUCE_ALL()
-	INV_LAYER(16) INV_LAYER(32) INV_LAYER(64)
-	INV_LAST()
-	for (unsigned i = 0; i < N; i++)
-		p->c[i] = (int32_t)a[i];
+	be()->invntt(p);
 }
 
 void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b)
 {
-	for (unsigned i = 0; i < N; i++)
-		c->c[i] = (int32_t)redd((double)a->c[i] * (double)b->c[i]);
+	be()->pointwise(c, a, b);
 }
 
 void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b, unsigned n)
 {
-	/* Operands below 5q: n <= 7 products sum below 35 q^2 < 2^52. */
-	double acc[N] = {0};
-	for (unsigned j = 0; j < n; j++)
-		for (unsigned i = 0; i < N; i++)
-			acc[i] += (double)a[j].c[i] * (double)b[j].c[i];
-	for (unsigned i = 0; i < N; i++)
-		c->c[i] = (int32_t)redd(acc[i]);
+	be()->pointwise_acc(c, a, b, n);
 }
 
 #else /* !MLDSA_FP_NTT */
@@ -376,6 +409,11 @@ void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_po
 			acc += (int64_t)a[j].c[i] * b[j].c[i];
 		c->c[i] = mont_reduce(acc);
 	}
+}
+
+const char *mldsa_backend(void)
+{
+	return "integer";
 }
 
 #endif /* MLDSA_FP_NTT */

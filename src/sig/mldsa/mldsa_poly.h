@@ -26,6 +26,8 @@ typedef struct mldsa_poly {
  * and pointwise_acc sums such products.  ntt output is bounded by 9q,
  * pointwise and invntt outputs by q (invntt input must be <= q). */
 void mldsa_ntt(mldsa_poly *a);
+/* "avx2", "portable" (double precision) or "integer": the back end in use. */
+const char *mldsa_backend(void);
 void mldsa_invntt(mldsa_poly *a);
 void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b);
 /* c = sum_{i<n} a[i] * b[i] pointwise, n <= 7, a[i] < q, b[i] from ntt(). */
