@@ -474,18 +474,22 @@ static inline int32_t decompose(int32_t *a0, int32_t a, int32_t gamma2)
 {
 	int32_t a1 = (a + 127) >> 7;
 	if (gamma2 == (Q - 1) / 32) {
-		a1 = (a1 * 1025 + (1 << 21)) >> 22;
+		/* a1 >= 0 here; shifts instead of products (SSE2 has no 32-bit
+		 * vector multiply): 1025 = 2^10 + 1, 2 gamma2 = 2^19 - 2^9. */
+		a1 = ((a1 << 10) + a1 + (1 << 21)) >> 22;
 		a1 &= 15;
+		*a0 = a - ((a1 << 19) - (a1 << 9));
 	} else {
 		a1 = (a1 * 11275 + (1 << 23)) >> 24;
 		a1 ^= ((43 - a1) >> 31) & a1;
+		*a0 = a - a1 * 2 * gamma2;
 	}
-	*a0 = a - a1 * 2 * gamma2;
 	*a0 -= (((Q - 1) / 2 - *a0) >> 31) & Q;
 	return a1;
 }
 
-void mldsa_poly_decompose(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a, int32_t gamma2)
+void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			  const mldsa_poly *restrict a, int32_t gamma2)
 {
 	/* gamma2 is public: the branch inside decompose() is on the parameter set. */
 	if (gamma2 == (Q - 1) / 32) {
@@ -588,7 +592,13 @@ int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsig
 	for (unsigned i = 0; i < 8; i++)
 		signs |= (uint64_t)buf[i] << (8 * i);
 	size_t pos = 8;
-	memset(c->c, 0, sizeof(c->c));
+	/* Coefficients are in {-1, 0, 1}: work on bytes (16 per SSE2 lane op). */
+	int8_t cc[N];
+	uint8_t idx[N];
+	for (unsigned p = 0; p < N; p++) {
+		cc[p] = 0;
+		idx[p] = (uint8_t)p;
+	}
 	for (unsigned i = N - tau; i < N; i++) {
 		unsigned j;
 		do {
@@ -596,24 +606,28 @@ int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsig
 				return -1;
 			j = buf[pos++];
 		} while (j > i);
-		int32_t s = 1 - 2 * (int32_t)(signs & 1);
+		int8_t s = (int8_t)(1 - 2 * (int)(signs & 1));
 		signs >>= 1;
 		if (!ct) {
-			c->c[i] = c->c[j];
-			c->c[j] = s;
+			cc[i] = cc[j];
+			cc[j] = s;
 			continue;
 		}
 		/* c[i] = c[j]; c[j] = s; with masks over all 256 positions instead
-		 * of indexing by j (positions > i are still 0). */
-		int32_t cj = 0;
-		for (unsigned p = 0; p < N; p++)
-			cj |= c->c[p] & -(int32_t)(p == j);
-		c->c[i] = cj;
+		 * of indexing by j, in one pass: read c[j], write s there, then
+		 * set c[i] to the old c[j] unless i == j. */
+		uint8_t jb = (uint8_t)j;
+		int8_t cj = 0;
 		for (unsigned p = 0; p < N; p++) {
-			int32_t m = -(int32_t)(p == j);
-			c->c[p] = (c->c[p] & ~m) | (s & m);
+			int8_t m = (int8_t)-(idx[p] == jb);
+			cj = (int8_t)(cj | (cc[p] & m));
+			cc[p] = (int8_t)((cc[p] & ~m) | (s & m));
 		}
+		int8_t mi = (int8_t)-(i == j);
+		cc[i] = (int8_t)((s & mi) | (cj & ~mi));
 	}
+	for (unsigned p = 0; p < N; p++)
+		c->c[p] = cc[p];
 	return 0;
 }
 
@@ -716,16 +730,41 @@ void mldsa_pack_z(uint8_t *r, const mldsa_poly *a, int32_t gamma1)
 
 void mldsa_unpack_z(mldsa_poly *a, const uint8_t *r, int32_t gamma1)
 {
-	if (gamma1 == (1 << 17))
-		unpack_poly(a, r, 18, 1 << 17, -1);
-	else
-		unpack_poly(a, r, 20, 1 << 19, -1);
+	/* Straight-line per group (ExpandMask runs this l times per attempt). */
+	if (gamma1 == (1 << 17)) {
+		for (unsigned i = 0; i < N / 4; i++, r += 9) {
+			uint64_t v = 0;
+			for (unsigned b = 0; b < 8; b++)
+				v |= (uint64_t)r[b] << (8 * b);
+			uint32_t hi = r[8];
+			a->c[4 * i + 0] = (1 << 17) - (int32_t)(v & 0x3ffff);
+			a->c[4 * i + 1] = (1 << 17) - (int32_t)((v >> 18) & 0x3ffff);
+			a->c[4 * i + 2] = (1 << 17) - (int32_t)((v >> 36) & 0x3ffff);
+			a->c[4 * i + 3] = (1 << 17) - (int32_t)(((v >> 54) | (uint64_t)hi << 10) & 0x3ffff);
+		}
+	} else {
+		for (unsigned i = 0; i < N / 2; i++, r += 5) {
+			uint64_t v = r[0] | (uint64_t)r[1] << 8 | (uint64_t)r[2] << 16 |
+				     (uint64_t)r[3] << 24 | (uint64_t)r[4] << 32;
+			a->c[2 * i + 0] = (1 << 19) - (int32_t)(v & 0xfffff);
+			a->c[2 * i + 1] = (1 << 19) - (int32_t)(v >> 20);
+		}
+	}
 }
 
 void mldsa_pack_w1(uint8_t *r, const mldsa_poly *a, int32_t gamma2)
 {
-	if (gamma2 == (Q - 1) / 88)
-		pack_poly(r, a, 6, 0, 1);
-	else
-		pack_poly(r, a, 4, 0, 1);
+	if (gamma2 == (Q - 1) / 88) {
+		for (unsigned i = 0; i < N / 4; i++, r += 3) {
+			const int32_t *c = &a->c[4 * i];
+			uint32_t v = (uint32_t)c[0] | (uint32_t)c[1] << 6 | (uint32_t)c[2] << 12 |
+				     (uint32_t)c[3] << 18;
+			r[0] = (uint8_t)v;
+			r[1] = (uint8_t)(v >> 8);
+			r[2] = (uint8_t)(v >> 16);
+		}
+	} else {
+		for (unsigned i = 0; i < N / 2; i++)
+			r[i] = (uint8_t)(a->c[2 * i] | a->c[2 * i + 1] << 4);
+	}
 }

@@ -44,7 +44,8 @@ int mldsa_poly_chknorm(const mldsa_poly *a, int32_t bound);
 /* Power2Round (FIPS 204 Alg. 35) on standard representatives. */
 void mldsa_poly_power2round(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a);
 /* Decompose (Alg. 36) with gamma2 = (q-1)/88 or (q-1)/32; a in [0, q). */
-void mldsa_poly_decompose(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a, int32_t gamma2);
+void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			  const mldsa_poly *restrict a, int32_t gamma2);
 /* Hint h = MakeHint from the low part a0 (= w0 - cs2 + ct0) and high part a1;
  * returns the number of ones. */
 unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_poly *a1,
