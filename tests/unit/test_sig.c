@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -604,6 +606,80 @@ static void test_mldsa_acvp_api(void **state)
 	json_decref(sv);
 }
 
+/* SubjectPublicKeyInfo interop (Sigstore/model_signing keys are PEM). */
+static void test_spki(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *type, *arg;
+		creto_alg alg;
+	} ks[] = {{"ED25519", NULL, CRETO_ALG_ED25519}, {"EC", "P-256", CRETO_ALG_ECDSA_P256},
+		  {"EC", "P-384", CRETO_ALG_ECDSA_P384}};
+	creto_err e;
+	for (size_t i = 0; i < 3; i++) {
+		EVP_PKEY *k = ks[i].arg ? EVP_PKEY_Q_keygen(NULL, NULL, ks[i].type, ks[i].arg)
+					: EVP_PKEY_Q_keygen(NULL, NULL, ks[i].type);
+		assert_non_null(k);
+		BIO *b = BIO_new(BIO_s_mem());
+		assert_int_equal(PEM_write_bio_PUBKEY(b, k), 1);
+		char *pem = NULL;
+		long n = BIO_get_mem_data(b, &pem);
+		creto_pubkey *p = NULL, *q = NULL;
+		assert_int_equal(creto_pubkey_from_spki((const uint8_t *)pem, (size_t)n, &p, &e), CRETO_OK);
+		assert_int_equal(creto_pubkey_alg(p), ks[i].alg);
+		char *back = NULL;
+		assert_int_equal(creto_pubkey_to_pem(p, &back, &e), CRETO_OK);
+		assert_int_equal(strlen(back), (size_t)n);
+		assert_memory_equal(back, pem, (size_t)n);
+		/* DER form gives the same key; a trailing byte is refused */
+		unsigned char *der = NULL;
+		int dl = i2d_PUBKEY(k, &der);
+		assert_true(dl > 0);
+		assert_int_equal(creto_pubkey_from_spki(der, (size_t)dl, &q, &e), CRETO_OK);
+		assert_true(creto_pubkey_equal(p, q));
+		creto_pubkey_free(q);
+		unsigned char *der2 = malloc((size_t)dl + 1);
+		memcpy(der2, der, (size_t)dl);
+		der2[dl] = 0;
+		assert_int_equal(creto_pubkey_from_spki(der2, (size_t)dl + 1, &q, &e), CRETO_EREJECT);
+		free(der2);
+		OPENSSL_free(der);
+		free(back);
+		creto_pubkey_free(p);
+		BIO_free(b);
+		EVP_PKEY_free(k);
+	}
+	/* compressed P-256 point inside an SPKI: accepted, stored uncompressed */
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"), 1);
+	unsigned char *der = NULL;
+	int dl = i2d_PUBKEY(k, &der);
+	assert_int_equal(dl, 59); /* 26-byte header + 33-byte compressed point */
+	creto_pubkey *p = NULL;
+	size_t rl = 0;
+	assert_int_equal(creto_pubkey_from_spki(der, (size_t)dl, &p, &e), CRETO_OK);
+	assert_int_equal(creto_pubkey_raw(p, &rl)[0], 0x04);
+	assert_int_equal(rl, 65);
+	creto_pubkey_free(p);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	/* other curves and garbage refused; ML-DSA has no SPKI here */
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+	der = NULL;
+	dl = i2d_PUBKEY(k, &der);
+	assert_int_equal(creto_pubkey_from_spki(der, (size_t)dl, &p, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "not supported"));
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	assert_int_equal(creto_pubkey_from_spki((const uint8_t *)"-----BEGIN PUBLIC KEY-----\nxx\n", 30, &p, &e),
+			 CRETO_EREJECT);
+	assert_int_equal(creto_pubkey_from_spki((const uint8_t *)"", 0, &p, &e), CRETO_EREJECT);
+	creto_signer *s = gen(CRETO_ALG_MLDSA44);
+	char *pem = NULL;
+	assert_int_equal(creto_pubkey_to_pem(creto_signer_pubkey(s), &pem, &e), CRETO_EUSAGE);
+	creto_signer_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -617,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_pubkey_validation),
 		cmocka_unit_test(test_custom_signer),
 		cmocka_unit_test(test_mldsa_acvp_api),
+		cmocka_unit_test(test_spki),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
