@@ -351,6 +351,7 @@ static int cmd_model_verify(int argc, char **argv)
 	(void)len;
 	(void)stlen;
 	creto_pubkey *pk = NULL;
+	(void)pk;
 	creto_model_manifest *mf = NULL;
 	creto_model_diff *d = calloc(1, sizeof(*d));
 	creto_err e;
