@@ -159,9 +159,9 @@ int upd_check_threshold(const creto_trust_root *r, const char *role, const char 
 		*nvalid = valid;
 	if (valid < ro->threshold)
 		return creto_err_set(e, CRETO_EREJECT,
-				     "signature threshold: %d valid distinct signature%s of role %s, %d required%s%s",
+				     "signature threshold: %d valid distinct signature%s of role %s, %d required%s%s%s",
 				     valid, valid == 1 ? "" : "s", role, ro->threshold, notes[0] ? " (" : "",
-				     notes[0] ? notes : "");
+				     notes, notes[0] ? ")" : "");
 	return CRETO_OK;
 }
 

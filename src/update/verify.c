@@ -306,6 +306,18 @@ static int check_rules(proc *p, creto_err *e)
 	if ((rc = upd_statement_peek_type(p->stm_bytes, p->stm_len, type, e)) != CRETO_OK)
 		return set_rule(res, "statement", rc);
 	snprintf(res->type, sizeof res->type, "%s", type);
+	/* The very statement bytes were verified and applied before: a replay
+	 * (checked first so that a rotation since then does not hide it). */
+	if (p->st != NULL) {
+		int applied = 0;
+		if ((rc = upd_state_applied(p->st, res->statement_digest, &applied, e)) != CRETO_OK)
+			return rc;
+		if (applied) {
+			res->already_applied = 1;
+			return set_rule(res, "replay", creto_err_set(e, CRETO_EREJECT,
+				"replay: statement %.16s (%s) was already applied", res->statement_digest, type));
+		}
+	}
 	rc = upd_check_threshold(p->root, type, CRETO_STATEMENT_CTX, p->stm_bytes, p->stm_len, p->sigs,
 				 p->nsigs, res->keyids, sizeof res->keyids, NULL, e);
 	if (rc != CRETO_OK) {
@@ -341,17 +353,6 @@ static int check_rules(proc *p, creto_err *e)
 		return set_rule(res, "expired", creto_err_set(e, CRETO_EREJECT,
 			"expired: trust root version %lld expired at %s (trusted time %s); rotate it",
 			(long long)creto_trust_root_version(p->root), a, b));
-	}
-	if (p->st != NULL) {
-		int applied = 0;
-		if ((rc = upd_state_applied(p->st, res->statement_digest, &applied, e)) != CRETO_OK)
-			return rc;
-		if (applied) {
-			res->already_applied = 1;
-			return set_rule(res, "replay", creto_err_set(e, CRETO_EREJECT,
-				"replay: statement %.16s (%s %s version %lld) was already applied",
-				res->statement_digest, s->type, s->name, (long long)s->version));
-		}
 	}
 	int64_t inst = 0;
 	if (is_rot) {
