@@ -23,7 +23,7 @@ void creto_err_clear(creto_err *e)
 	e->msg[0] = '\0';
 }
 
-static void vset(creto_err *e, int code, const char *fmt, va_list ap)
+CRETO_PRINTF(3, 0) static void vset(creto_err *e, int code, const char *fmt, va_list ap)
 {
 	e->code = code;
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
@@ -52,12 +52,21 @@ int creto_err_ctx(creto_err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	char old[CRETO_ERR_MSG_MAX];
-	memcpy(old, e->msg, sizeof(old));
-	/* Truncation keeps the start: context first, then as much detail as fits. */
-	int n = old[0] != '\0' ? snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old)
-				: snprintf(e->msg, sizeof(e->msg), "%s", prefix);
-	(void)n;
+	/* Build "<prefix>: <old>" keeping the start when it must be truncated. */
+	char out[CRETO_ERR_MSG_MAX];
+	size_t n = strnlen(prefix, sizeof(out) - 1);
+	memcpy(out, prefix, n);
+	size_t oldlen = strnlen(e->msg, sizeof(e->msg));
+	if (oldlen > 0 && n + 2 < sizeof(out)) {
+		out[n++] = ':';
+		out[n++] = ' ';
+		size_t room = sizeof(out) - 1 - n;
+		size_t take = oldlen < room ? oldlen : room;
+		memcpy(out + n, e->msg, take);
+		n += take;
+	}
+	out[n] = '\0';
+	memcpy(e->msg, out, n + 1);
 	sanitize(e->msg);
 	return e->code;
 }

@@ -1,0 +1,754 @@
+/*
+ * mldsa.c - ML-DSA (FIPS 204) key generation, signing and verification for
+ * ML-DSA-44, -65 and -87, in portable C11 over OpenSSL's SHAKE.
+ *
+ * Layout: parameter sets; the XOF layer (SHAKE via EVP, fetched once); the
+ * samplers ExpandA / ExpandS / ExpandMask / SampleInBall; key and signature
+ * encodings; the internal algorithms (KeyGen_internal, Sign_internal,
+ * Verify_internal, all working on mu); the external interfaces (pure with
+ * context, HashML-DSA).  Polynomial arithmetic lives in mldsa_poly.c.
+ *
+ * Secrets: the signing workspace (s1, s2, t0, K, rho'', y, ...) lives in one
+ * heap block that is cleansed before it is freed, on every path.  Rejection
+ * in Sign_internal branches only on whether a candidate is accepted, as
+ * FIPS 204 permits (rejected candidates are independent of the output).
+ */
+#include "sig/mldsa/mldsa.h"
+#include "sig/mldsa/mldsa_poly.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <string.h>
+
+#define K_MAX 8
+#define L_MAX 7
+#define Q MLDSA_Q
+#define N MLDSA_N
+
+typedef struct params {
+	unsigned k, l, tau, omega, ctilde;
+	int eta;
+	int32_t beta, gamma1, gamma2;
+	size_t eta_bytes, z_bytes, w1_bytes;
+	size_t pk_bytes, sk_bytes, sig_bytes;
+} params;
+
+static const params P44 = {4, 4, 39, 80, 32, 2, 78, 1 << 17, (Q - 1) / 88, 96, 576, 192, 1312, 2560, 2420};
+static const params P65 = {6, 5, 49, 55, 48, 4, 196, 1 << 19, (Q - 1) / 32, 128, 640, 128, 1952, 4032, 3309};
+static const params P87 = {8, 7, 60, 75, 64, 2, 120, 1 << 19, (Q - 1) / 32, 96, 640, 128, 2592, 4896, 4627};
+
+static const params *get_params(creto_mldsa_ps ps)
+{
+	switch (ps) {
+	case CRETO_MLDSA_44:
+		return &P44;
+	case CRETO_MLDSA_65:
+		return &P65;
+	case CRETO_MLDSA_87:
+		return &P87;
+	}
+	return NULL;
+}
+
+size_t creto_mldsa_pk_bytes(creto_mldsa_ps ps)
+{
+	const params *p = get_params(ps);
+	return p ? p->pk_bytes : 0;
+}
+
+size_t creto_mldsa_sk_bytes(creto_mldsa_ps ps)
+{
+	const params *p = get_params(ps);
+	return p ? p->sk_bytes : 0;
+}
+
+size_t creto_mldsa_sig_bytes(creto_mldsa_ps ps)
+{
+	const params *p = get_params(ps);
+	return p ? p->sig_bytes : 0;
+}
+
+/* ---- XOF layer ------------------------------------------------------- */
+
+#define SHAKE128_RATE 168
+#define SHAKE256_RATE 136
+
+static EVP_MD *g_shake128, *g_shake256;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void fetch_shake(void)
+{
+	g_shake128 = EVP_MD_fetch(NULL, "SHAKE128", NULL);
+	g_shake256 = EVP_MD_fetch(NULL, "SHAKE256", NULL);
+}
+
+/* One EVP_MD_CTX reused for every XOF call of an operation. */
+typedef struct xof {
+	EVP_MD_CTX *ctx;
+} xof;
+
+static int xof_open(xof *x)
+{
+	if (pthread_once(&g_once, fetch_shake) != 0 || g_shake128 == NULL || g_shake256 == NULL)
+		return -1;
+	x->ctx = EVP_MD_CTX_new();
+	return x->ctx ? 0 : -1;
+}
+
+static void xof_close(xof *x)
+{
+	EVP_MD_CTX_free(x->ctx);
+	x->ctx = NULL;
+}
+
+typedef struct iov {
+	const uint8_t *p;
+	size_t n;
+} iov;
+
+/* out = SHAKE(in[0] || ... || in[n-1], outlen). */
+static int xof_v(xof *x, const EVP_MD *md, const iov *in, unsigned n, uint8_t *out, size_t outlen)
+{
+	if (EVP_DigestInit_ex(x->ctx, md, NULL) != 1)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		if (in[i].n > 0 && EVP_DigestUpdate(x->ctx, in[i].p, in[i].n) != 1)
+			return -1;
+	return EVP_DigestFinalXOF(x->ctx, out, outlen) == 1 ? 0 : -1;
+}
+
+static int shake256_2(xof *x, uint8_t *out, size_t outlen, const uint8_t *a, size_t an,
+		      const uint8_t *b, size_t bn)
+{
+	iov in[2] = {{a, an}, {b, bn}};
+	return xof_v(x, g_shake256, in, 2, out, outlen);
+}
+
+/* ---- samplers (FIPS 204 §7.3) --------------------------------------- */
+
+/* RejNTTPoly(rho || s || r) for A[r][s]: 5 blocks almost always suffice;
+ * otherwise squeeze a longer prefix of the same stream. */
+static int expand_a(xof *x, mldsa_poly *A, const params *p, const uint8_t rho[32])
+{
+	uint8_t buf[5 * SHAKE128_RATE];
+	for (unsigned r = 0; r < p->k; r++) {
+		for (unsigned s = 0; s < p->l; s++) {
+			uint8_t nonce[2] = {(uint8_t)s, (uint8_t)r};
+			iov in[2] = {{rho, 32}, {nonce, 2}};
+			mldsa_poly *a = &A[r * p->l + s];
+			if (xof_v(x, g_shake128, in, 2, buf, sizeof(buf)) != 0)
+				return -1;
+			if (mldsa_rej_uniform(a->c, 0, buf, sizeof(buf)) < N) {
+				size_t len = 2 * sizeof(buf);
+				for (;;) {
+					uint8_t *big = OPENSSL_malloc(len);
+					if (big == NULL || xof_v(x, g_shake128, in, 2, big, len) != 0) {
+						OPENSSL_free(big);
+						return -1;
+					}
+					unsigned got = mldsa_rej_uniform(a->c, 0, big, len);
+					OPENSSL_free(big);
+					if (got == N)
+						break;
+					len *= 2;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* RejBoundedPoly(rho' || nonce) into a (secret). */
+static int rej_bounded(xof *x, mldsa_poly *a, const uint8_t rhop[64], uint16_t nonce, int eta)
+{
+	uint8_t nb[2] = {(uint8_t)nonce, (uint8_t)(nonce >> 8)};
+	iov in[2] = {{rhop, 64}, {nb, 2}};
+	uint8_t buf[4 * SHAKE256_RATE];
+	size_t len = 2 * SHAKE256_RATE;
+	int rc = -1;
+	for (; len <= sizeof(buf); len *= 2) {
+		if (xof_v(x, g_shake256, in, 2, buf, len) != 0)
+			goto out;
+		if (mldsa_rej_eta(a->c, 0, buf, len, eta) == N) {
+			rc = 0;
+			goto out;
+		}
+	}
+	/* Over 544 bytes without 256 accepted nibbles: not reachable in practice. */
+out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+/* ExpandMask (Alg. 34): y[r] from H(rho'' || kappa + r, 32 * bitlen). */
+static int expand_mask(xof *x, mldsa_poly *y, const params *p, const uint8_t rhopp[64],
+		       unsigned kappa)
+{
+	uint8_t buf[640];
+	int rc = 0;
+	for (unsigned r = 0; r < p->l && rc == 0; r++) {
+		uint16_t nonce = (uint16_t)(kappa + r);
+		uint8_t nb[2] = {(uint8_t)nonce, (uint8_t)(nonce >> 8)};
+		rc = shake256_2(x, buf, p->z_bytes, rhopp, 64, nb, 2);
+		if (rc == 0)
+			mldsa_unpack_z(&y[r], buf, p->gamma1);
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+/* SampleInBall (Alg. 29) from c~: one block is nearly always enough. */
+static int sample_in_ball(xof *x, mldsa_poly *c, const params *p, const uint8_t *ctilde)
+{
+	uint8_t buf[4 * SHAKE256_RATE];
+	int rc = -1;
+	for (size_t len = SHAKE256_RATE; len <= sizeof(buf); len *= 2) {
+		if (shake256_2(x, buf, len, ctilde, p->ctilde, NULL, 0) != 0)
+			break;
+		if (mldsa_sample_in_ball(c, buf, len, p->tau) == 0) {
+			rc = 0;
+			break;
+		}
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+/* ---- encodings (FIPS 204 §7.2) -------------------------------------- */
+
+static void pk_encode(uint8_t *pk, const params *p, const uint8_t rho[32], const mldsa_poly *t1)
+{
+	memcpy(pk, rho, 32);
+	for (unsigned i = 0; i < p->k; i++)
+		mldsa_pack_t1(pk + 32 + 320 * i, &t1[i]);
+}
+
+static void pk_decode(const params *p, const uint8_t *pk, uint8_t rho[32], mldsa_poly *t1)
+{
+	memcpy(rho, pk, 32);
+	for (unsigned i = 0; i < p->k; i++)
+		mldsa_unpack_t1(&t1[i], pk + 32 + 320 * i);
+}
+
+static void sk_encode(uint8_t *sk, const params *p, const uint8_t rho[32], const uint8_t key[32],
+		      const uint8_t tr[64], const mldsa_poly *s1, const mldsa_poly *s2,
+		      const mldsa_poly *t0)
+{
+	memcpy(sk, rho, 32);
+	memcpy(sk + 32, key, 32);
+	memcpy(sk + 64, tr, 64);
+	sk += 128;
+	for (unsigned i = 0; i < p->l; i++, sk += p->eta_bytes)
+		mldsa_pack_eta(sk, &s1[i], p->eta);
+	for (unsigned i = 0; i < p->k; i++, sk += p->eta_bytes)
+		mldsa_pack_eta(sk, &s2[i], p->eta);
+	for (unsigned i = 0; i < p->k; i++, sk += 416)
+		mldsa_pack_t0(sk, &t0[i]);
+}
+
+static void sk_decode(const params *p, const uint8_t *sk, uint8_t rho[32], uint8_t key[32],
+		      uint8_t tr[64], mldsa_poly *s1, mldsa_poly *s2, mldsa_poly *t0)
+{
+	memcpy(rho, sk, 32);
+	memcpy(key, sk + 32, 32);
+	memcpy(tr, sk + 64, 64);
+	sk += 128;
+	for (unsigned i = 0; i < p->l; i++, sk += p->eta_bytes)
+		mldsa_unpack_eta(&s1[i], sk, p->eta);
+	for (unsigned i = 0; i < p->k; i++, sk += p->eta_bytes)
+		mldsa_unpack_eta(&s2[i], sk, p->eta);
+	for (unsigned i = 0; i < p->k; i++, sk += 416)
+		mldsa_unpack_t0(&t0[i], sk);
+}
+
+/* sigEncode (Alg. 26): c~ || z || HintBitPack(h). */
+static void sig_encode(uint8_t *sig, const params *p, const uint8_t *ctilde, const mldsa_poly *z,
+		       const mldsa_poly *h)
+{
+	memcpy(sig, ctilde, p->ctilde);
+	uint8_t *q = sig + p->ctilde;
+	for (unsigned i = 0; i < p->l; i++, q += p->z_bytes)
+		mldsa_pack_z(q, &z[i], p->gamma1);
+	memset(q, 0, p->omega + p->k);
+	unsigned idx = 0;
+	for (unsigned i = 0; i < p->k; i++) {
+		for (unsigned j = 0; j < N; j++)
+			if (h[i].c[j] != 0) /* the hint is part of the signature: public */
+				q[idx++] = (uint8_t)j;
+		q[p->omega + i] = (uint8_t)idx;
+	}
+}
+
+/* sigDecode (Alg. 27) with HintBitUnpack's malformation checks; -1 if malformed. */
+static int sig_decode(const params *p, const uint8_t *sig, mldsa_poly *z, mldsa_poly *h)
+{
+	const uint8_t *q = sig + p->ctilde;
+	for (unsigned i = 0; i < p->l; i++, q += p->z_bytes)
+		mldsa_unpack_z(&z[i], q, p->gamma1);
+	unsigned idx = 0;
+	for (unsigned i = 0; i < p->k; i++) {
+		memset(h[i].c, 0, sizeof(h[i].c));
+		unsigned end = q[p->omega + i];
+		if (end < idx || end > p->omega)
+			return -1;
+		for (unsigned j = idx; j < end; j++) {
+			if (j > idx && q[j] <= q[j - 1])
+				return -1;
+			h[i].c[q[j]] = 1;
+		}
+		idx = end;
+	}
+	for (unsigned j = idx; j < p->omega; j++)
+		if (q[j] != 0)
+			return -1;
+	return 0;
+}
+
+/* ---- matrix-vector helpers ------------------------------------------ */
+
+/* t[i] = sum_j A[i][j] * v[j] in the NTT domain (Montgomery), |t| < q. */
+static void matvec(mldsa_poly *t, const mldsa_poly *A, const mldsa_poly *v, const params *p)
+{
+	for (unsigned i = 0; i < p->k; i++)
+		mldsa_poly_pointwise_acc(&t[i], &A[i * p->l], v, p->l);
+}
+
+/* ---- KeyGen_internal (Alg. 6) --------------------------------------- */
+
+typedef struct keygen_ws {
+	mldsa_poly A[K_MAX * L_MAX];
+	mldsa_poly s1[L_MAX], s1hat[L_MAX], s2[K_MAX], t[K_MAX], t1[K_MAX], t0[K_MAX];
+	uint8_t seedbuf[128]; /* rho || rho' || K */
+	uint8_t tr[64];
+} keygen_ws;
+
+/* Computes t = A s1 + s2 and its Power2Round split into ws from the
+ * expanded A and s1, s2 already in ws. */
+static void keygen_t(keygen_ws *ws, const params *p)
+{
+	for (unsigned i = 0; i < p->l; i++) {
+		ws->s1hat[i] = ws->s1[i];
+		mldsa_ntt(&ws->s1hat[i]);
+	}
+	matvec(ws->t, ws->A, ws->s1hat, p);
+	for (unsigned i = 0; i < p->k; i++) {
+		mldsa_invntt_tomont(&ws->t[i]);
+		mldsa_poly_add(&ws->t[i], &ws->t[i], &ws->s2[i]);
+		mldsa_poly_caddq(&ws->t[i]);
+		mldsa_poly_power2round(&ws->t1[i], &ws->t0[i], &ws->t[i]);
+	}
+}
+
+int creto_mldsa_keygen(creto_mldsa_ps ps, const uint8_t seed[CRETO_MLDSA_SEEDBYTES], uint8_t *pk,
+		       uint8_t *sk)
+{
+	const params *p = get_params(ps);
+	if (p == NULL || seed == NULL || pk == NULL || sk == NULL)
+		return -1;
+	int rc = -1;
+	xof x = {NULL};
+	keygen_ws *ws = OPENSSL_zalloc(sizeof(*ws));
+	if (ws == NULL || xof_open(&x) != 0)
+		goto out;
+	uint8_t kl[2] = {(uint8_t)p->k, (uint8_t)p->l};
+	if (shake256_2(&x, ws->seedbuf, 128, seed, 32, kl, 2) != 0)
+		goto out;
+	const uint8_t *rho = ws->seedbuf, *rhop = ws->seedbuf + 32, *key = ws->seedbuf + 96;
+	if (expand_a(&x, ws->A, p, rho) != 0)
+		goto out;
+	for (unsigned i = 0; i < p->l; i++)
+		if (rej_bounded(&x, &ws->s1[i], rhop, (uint16_t)i, p->eta) != 0)
+			goto out;
+	for (unsigned i = 0; i < p->k; i++)
+		if (rej_bounded(&x, &ws->s2[i], rhop, (uint16_t)(p->l + i), p->eta) != 0)
+			goto out;
+	keygen_t(ws, p);
+	pk_encode(pk, p, rho, ws->t1);
+	if (shake256_2(&x, ws->tr, 64, pk, p->pk_bytes, NULL, 0) != 0)
+		goto out;
+	sk_encode(sk, p, rho, key, ws->tr, ws->s1, ws->s2, ws->t0);
+	rc = 0;
+out:
+	if (rc != 0) {
+		if (p != NULL && pk != NULL)
+			memset(pk, 0, p->pk_bytes);
+		if (p != NULL && sk != NULL)
+			OPENSSL_cleanse(sk, p->sk_bytes);
+	}
+	xof_close(&x);
+	OPENSSL_clear_free(ws, sizeof(*ws));
+	return rc;
+}
+
+int creto_mldsa_pk_from_sk(creto_mldsa_ps ps, const uint8_t *sk, uint8_t *pk)
+{
+	const params *p = get_params(ps);
+	if (p == NULL || sk == NULL || pk == NULL)
+		return -1;
+	int rc = -1;
+	xof x = {NULL};
+	uint8_t rho[32], key[32], tr[64];
+	keygen_ws *ws = OPENSSL_zalloc(sizeof(*ws));
+	mldsa_poly *t0 = OPENSSL_malloc(sizeof(mldsa_poly) * K_MAX);
+	if (ws == NULL || t0 == NULL || xof_open(&x) != 0)
+		goto out;
+	sk_decode(p, sk, rho, key, tr, ws->s1, ws->s2, t0);
+	/* A well-formed sk has every eta coefficient in [-eta, eta]. */
+	for (unsigned i = 0; i < p->l; i++)
+		if (mldsa_poly_chknorm(&ws->s1[i], p->eta + 1))
+			goto out;
+	for (unsigned i = 0; i < p->k; i++)
+		if (mldsa_poly_chknorm(&ws->s2[i], p->eta + 1))
+			goto out;
+	if (expand_a(&x, ws->A, p, rho) != 0)
+		goto out;
+	keygen_t(ws, p);
+	/* The stored t0 and tr must be the ones this s1, s2 give. */
+	if (CRYPTO_memcmp(t0, ws->t0, sizeof(mldsa_poly) * p->k) != 0)
+		goto out;
+	pk_encode(pk, p, rho, ws->t1);
+	if (shake256_2(&x, ws->tr, 64, pk, p->pk_bytes, NULL, 0) != 0)
+		goto out;
+	if (CRYPTO_memcmp(tr, ws->tr, 64) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		memset(pk, 0, p->pk_bytes);
+	xof_close(&x);
+	OPENSSL_clear_free(ws, sizeof(*ws));
+	OPENSSL_clear_free(t0, sizeof(mldsa_poly) * K_MAX);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+/* ---- Sign_internal (Alg. 7) ----------------------------------------- */
+
+typedef struct sign_ws {
+	mldsa_poly A[K_MAX * L_MAX];
+	mldsa_poly s1[L_MAX], s2[K_MAX], t0[K_MAX];
+	mldsa_poly y[L_MAX], z[L_MAX], w[K_MAX], w1[K_MAX], w0[K_MAX], h[K_MAX], cp;
+	uint8_t rho[32], key[32], tr[64], mu[64], rhopp[64];
+	uint8_t w1buf[K_MAX * 192];
+	uint8_t ctilde[64];
+} sign_ws;
+
+/* mu = H(tr || pre || msg, 64). */
+static int compute_mu(xof *x, uint8_t mu[64], const uint8_t tr[64], const uint8_t *pre,
+		      size_t prelen, const uint8_t *msg, size_t msglen)
+{
+	iov in[3] = {{tr, 64}, {pre, prelen}, {msg, msglen}};
+	return xof_v(x, g_shake256, in, 3, mu, 64);
+}
+
+/* The signing core.  mu is given (extmu != NULL) or computed from
+ * pre || msg (M' in pieces, so the message is never copied). */
+static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, const uint8_t *pre,
+		     size_t prelen, const uint8_t *msg, size_t msglen, const uint8_t rnd[32],
+		     uint8_t *sig)
+{
+	if (p == NULL || sk == NULL || sig == NULL || rnd == NULL || (msg == NULL && msglen > 0))
+		return -1;
+	int rc = -1;
+	xof x = {NULL};
+	sign_ws *ws = OPENSSL_malloc(sizeof(*ws));
+	if (ws == NULL || xof_open(&x) != 0)
+		goto out;
+	sk_decode(p, sk, ws->rho, ws->key, ws->tr, ws->s1, ws->s2, ws->t0);
+	if (extmu != NULL)
+		memcpy(ws->mu, extmu, 64);
+	else if (compute_mu(&x, ws->mu, ws->tr, pre, prelen, msg, msglen) != 0)
+		goto out;
+	{
+		iov in[3] = {{ws->key, 32}, {rnd, 32}, {ws->mu, 64}};
+		if (xof_v(&x, g_shake256, in, 3, ws->rhopp, 64) != 0)
+			goto out;
+	}
+	if (expand_a(&x, ws->A, p, ws->rho) != 0)
+		goto out;
+	for (unsigned i = 0; i < p->l; i++)
+		mldsa_ntt(&ws->s1[i]);
+	for (unsigned i = 0; i < p->k; i++) {
+		mldsa_ntt(&ws->s2[i]);
+		mldsa_ntt(&ws->t0[i]);
+	}
+	const size_t w1len = p->k * p->w1_bytes;
+	/* kappa is 16 bits in FIPS 204; 2^16 / l attempts never run out in practice. */
+	for (unsigned kappa = 0; kappa + p->l <= 0x10000u; kappa += p->l) {
+		if (expand_mask(&x, ws->y, p, ws->rhopp, kappa) != 0)
+			goto out;
+		for (unsigned i = 0; i < p->l; i++) {
+			ws->z[i] = ws->y[i];
+			mldsa_ntt(&ws->z[i]);
+		}
+		matvec(ws->w, ws->A, ws->z, p);
+		for (unsigned i = 0; i < p->k; i++) {
+			mldsa_invntt_tomont(&ws->w[i]);
+			mldsa_poly_caddq(&ws->w[i]);
+			mldsa_poly_decompose(&ws->w1[i], &ws->w0[i], &ws->w[i], p->gamma2);
+			mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w1[i], p->gamma2);
+		}
+		if (shake256_2(&x, ws->ctilde, p->ctilde, ws->mu, 64, ws->w1buf, w1len) != 0)
+			goto out;
+		if (sample_in_ball(&x, &ws->cp, p, ws->ctilde) != 0)
+			goto out;
+		mldsa_ntt(&ws->cp);
+
+		/* z = y + c s1; reject if ||z|| >= gamma1 - beta. */
+		int reject = 0;
+		for (unsigned i = 0; i < p->l && !reject; i++) {
+			mldsa_poly_pointwise(&ws->z[i], &ws->cp, &ws->s1[i]);
+			mldsa_invntt_tomont(&ws->z[i]);
+			mldsa_poly_add(&ws->z[i], &ws->z[i], &ws->y[i]);
+			mldsa_poly_reduce(&ws->z[i]);
+			reject = mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta);
+		}
+		if (reject)
+			continue;
+		/* r0 = LowBits(w - c s2); reject if ||r0|| >= gamma2 - beta. */
+		for (unsigned i = 0; i < p->k && !reject; i++) {
+			mldsa_poly_pointwise(&ws->h[i], &ws->cp, &ws->s2[i]);
+			mldsa_invntt_tomont(&ws->h[i]);
+			mldsa_poly_sub(&ws->w0[i], &ws->w0[i], &ws->h[i]);
+			mldsa_poly_reduce(&ws->w0[i]);
+			reject = mldsa_poly_chknorm(&ws->w0[i], p->gamma2 - p->beta);
+		}
+		if (reject)
+			continue;
+		/* Hints from c t0; reject if ||c t0|| >= gamma2 or too many ones. */
+		unsigned ones = 0;
+		for (unsigned i = 0; i < p->k && !reject; i++) {
+			mldsa_poly_pointwise(&ws->h[i], &ws->cp, &ws->t0[i]);
+			mldsa_invntt_tomont(&ws->h[i]);
+			mldsa_poly_reduce(&ws->h[i]);
+			reject = mldsa_poly_chknorm(&ws->h[i], p->gamma2);
+			mldsa_poly_add(&ws->w0[i], &ws->w0[i], &ws->h[i]);
+			ones += mldsa_poly_make_hint(&ws->h[i], &ws->w0[i], &ws->w1[i], p->gamma2);
+		}
+		if (reject || ones > p->omega)
+			continue;
+		sig_encode(sig, p, ws->ctilde, ws->z, ws->h);
+		rc = 0;
+		break;
+	}
+out:
+	if (rc != 0)
+		memset(sig, 0, p->sig_bytes);
+	xof_close(&x);
+	OPENSSL_clear_free(ws, sizeof(*ws));
+	return rc;
+}
+
+/* ---- Verify_internal (Alg. 8) --------------------------------------- */
+
+typedef struct verify_ws {
+	mldsa_poly A[K_MAX * L_MAX];
+	mldsa_poly z[L_MAX], t1[K_MAX], h[K_MAX], w[K_MAX], cp;
+	uint8_t rho[32], tr[64], mu[64];
+	uint8_t w1buf[K_MAX * 192];
+	uint8_t ctilde[64];
+} verify_ws;
+
+static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu, const uint8_t *pre,
+		       size_t prelen, const uint8_t *msg, size_t msglen, const uint8_t *sig,
+		       size_t siglen)
+{
+	if (p == NULL || pk == NULL || sig == NULL || siglen != p->sig_bytes ||
+	    (msg == NULL && msglen > 0))
+		return -1;
+	int rc = -1;
+	xof x = {NULL};
+	verify_ws *ws = OPENSSL_malloc(sizeof(*ws));
+	if (ws == NULL || xof_open(&x) != 0)
+		goto out;
+	if (sig_decode(p, sig, ws->z, ws->h) != 0)
+		goto out;
+	for (unsigned i = 0; i < p->l; i++)
+		if (mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta))
+			goto out;
+	pk_decode(p, pk, ws->rho, ws->t1);
+	if (extmu != NULL) {
+		memcpy(ws->mu, extmu, 64);
+	} else {
+		if (shake256_2(&x, ws->tr, 64, pk, p->pk_bytes, NULL, 0) != 0)
+			goto out;
+		if (compute_mu(&x, ws->mu, ws->tr, pre, prelen, msg, msglen) != 0)
+			goto out;
+	}
+	if (sample_in_ball(&x, &ws->cp, p, sig) != 0)
+		goto out;
+	if (expand_a(&x, ws->A, p, ws->rho) != 0)
+		goto out;
+	mldsa_ntt(&ws->cp);
+	for (unsigned i = 0; i < p->l; i++)
+		mldsa_ntt(&ws->z[i]);
+	matvec(ws->w, ws->A, ws->z, p);
+	for (unsigned i = 0; i < p->k; i++) {
+		mldsa_poly_shiftl(&ws->t1[i]);
+		mldsa_ntt(&ws->t1[i]);
+		mldsa_poly_pointwise(&ws->t1[i], &ws->cp, &ws->t1[i]);
+		mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->t1[i]);
+		mldsa_poly_reduce(&ws->w[i]);
+		mldsa_invntt_tomont(&ws->w[i]);
+		mldsa_poly_caddq(&ws->w[i]);
+		mldsa_poly_use_hint(&ws->w[i], &ws->w[i], &ws->h[i], p->gamma2);
+		mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w[i], p->gamma2);
+	}
+	if (shake256_2(&x, ws->ctilde, p->ctilde, ws->mu, 64, ws->w1buf, p->k * p->w1_bytes) != 0)
+		goto out;
+	rc = CRYPTO_memcmp(ws->ctilde, sig, p->ctilde) == 0 ? 0 : -1;
+out:
+	xof_close(&x);
+	OPENSSL_free(ws);
+	return rc;
+}
+
+/* ---- public interfaces ----------------------------------------------- */
+
+int creto_mldsa_sign_internal(creto_mldsa_ps ps, const uint8_t *sk, const uint8_t *mprime,
+			      size_t mlen, const uint8_t rnd[CRETO_MLDSA_RNDBYTES], uint8_t *sig)
+{
+	return sign_core(get_params(ps), sk, NULL, NULL, 0, mprime, mlen, rnd, sig);
+}
+
+int creto_mldsa_sign_mu(creto_mldsa_ps ps, const uint8_t *sk, const uint8_t mu[CRETO_MLDSA_MUBYTES],
+			const uint8_t rnd[CRETO_MLDSA_RNDBYTES], uint8_t *sig)
+{
+	if (mu == NULL)
+		return -1;
+	return sign_core(get_params(ps), sk, mu, NULL, 0, NULL, 0, rnd, sig);
+}
+
+int creto_mldsa_verify_internal(creto_mldsa_ps ps, const uint8_t *pk, const uint8_t *mprime,
+				size_t mlen, const uint8_t *sig, size_t siglen)
+{
+	return verify_core(get_params(ps), pk, NULL, NULL, 0, mprime, mlen, sig, siglen);
+}
+
+int creto_mldsa_verify_mu(creto_mldsa_ps ps, const uint8_t *pk, const uint8_t mu[CRETO_MLDSA_MUBYTES],
+			  const uint8_t *sig, size_t siglen)
+{
+	if (mu == NULL)
+		return -1;
+	return verify_core(get_params(ps), pk, mu, NULL, 0, NULL, 0, sig, siglen);
+}
+
+/* Domain-separation prefix of M': dom || |ctx| || ctx (|| OID). */
+static int make_prefix(uint8_t *pre, size_t *prelen, uint8_t dom, const uint8_t *ctx, size_t ctxlen)
+{
+	if (ctxlen > CRETO_MLDSA_CTX_MAX || (ctx == NULL && ctxlen > 0))
+		return -1;
+	pre[0] = dom;
+	pre[1] = (uint8_t)ctxlen;
+	if (ctxlen > 0)
+		memcpy(pre + 2, ctx, ctxlen);
+	*prelen = 2 + ctxlen;
+	return 0;
+}
+
+int creto_mldsa_sign(creto_mldsa_ps ps, const uint8_t *sk, const uint8_t *ctx, size_t ctxlen,
+		     const uint8_t *msg, size_t msglen, const uint8_t rnd[CRETO_MLDSA_RNDBYTES],
+		     uint8_t *sig)
+{
+	uint8_t pre[2 + CRETO_MLDSA_CTX_MAX];
+	size_t prelen;
+	if (make_prefix(pre, &prelen, 0, ctx, ctxlen) != 0) {
+		const params *p = get_params(ps);
+		if (p != NULL && sig != NULL)
+			memset(sig, 0, p->sig_bytes);
+		return -1;
+	}
+	return sign_core(get_params(ps), sk, NULL, pre, prelen, msg, msglen, rnd, sig);
+}
+
+int creto_mldsa_verify(creto_mldsa_ps ps, const uint8_t *pk, const uint8_t *ctx, size_t ctxlen,
+		       const uint8_t *msg, size_t msglen, const uint8_t *sig, size_t siglen)
+{
+	uint8_t pre[2 + CRETO_MLDSA_CTX_MAX];
+	size_t prelen;
+	if (make_prefix(pre, &prelen, 0, ctx, ctxlen) != 0)
+		return -1;
+	return verify_core(get_params(ps), pk, NULL, pre, prelen, msg, msglen, sig, siglen);
+}
+
+/* HashML-DSA pre-hash functions: ACVP name, OpenSSL name, OID last byte
+ * (under 2.16.840.1.101.3.4.2), output length. */
+static const struct prehash {
+	const char *acvp, *ossl;
+	uint8_t oid;
+	size_t outlen;
+} prehashes[] = {
+	{"SHA2-256", "SHA2-256", 0x01, 32},      {"SHA2-384", "SHA2-384", 0x02, 48},
+	{"SHA2-512", "SHA2-512", 0x03, 64},      {"SHA2-224", "SHA2-224", 0x04, 28},
+	{"SHA2-512/224", "SHA2-512/224", 0x05, 28}, {"SHA2-512/256", "SHA2-512/256", 0x06, 32},
+	{"SHA3-224", "SHA3-224", 0x07, 28},      {"SHA3-256", "SHA3-256", 0x08, 32},
+	{"SHA3-384", "SHA3-384", 0x09, 48},      {"SHA3-512", "SHA3-512", 0x0a, 64},
+	{"SHAKE-128", "SHAKE128", 0x0b, 32},     {"SHAKE-256", "SHAKE256", 0x0c, 64},
+};
+
+#define PREHASH_MAX (2 + CRETO_MLDSA_CTX_MAX + 11 + 64)
+
+/* pre = 1 || |ctx| || ctx || OID || PH(msg). */
+static int prehash_prefix(uint8_t *pre, size_t *prelen, const uint8_t *ctx, size_t ctxlen,
+			  const char *ph, const uint8_t *msg, size_t msglen)
+{
+	const struct prehash *h = NULL;
+	if (ph == NULL || (msg == NULL && msglen > 0))
+		return -1;
+	for (size_t i = 0; i < sizeof(prehashes) / sizeof(prehashes[0]); i++)
+		if (strcmp(ph, prehashes[i].acvp) == 0)
+			h = &prehashes[i];
+	if (h == NULL || make_prefix(pre, prelen, 1, ctx, ctxlen) != 0)
+		return -1;
+	static const uint8_t oid[10] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02};
+	memcpy(pre + *prelen, oid, sizeof(oid));
+	pre[*prelen + 10] = h->oid;
+	*prelen += 11;
+	int rc = -1;
+	EVP_MD *md = EVP_MD_fetch(NULL, h->ossl, NULL);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (md == NULL || c == NULL || EVP_DigestInit_ex(c, md, NULL) != 1 ||
+	    (msglen > 0 && EVP_DigestUpdate(c, msg, msglen) != 1))
+		goto out;
+	if (EVP_MD_get_flags(md) & EVP_MD_FLAG_XOF) {
+		if (EVP_DigestFinalXOF(c, pre + *prelen, h->outlen) != 1)
+			goto out;
+	} else {
+		unsigned int n = 0;
+		if (EVP_DigestFinal_ex(c, pre + *prelen, &n) != 1 || n != h->outlen)
+			goto out;
+	}
+	*prelen += h->outlen;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(c);
+	EVP_MD_free(md);
+	return rc;
+}
+
+int creto_mldsa_sign_prehash(creto_mldsa_ps ps, const uint8_t *sk, const uint8_t *ctx, size_t ctxlen,
+			     const char *ph, const uint8_t *msg, size_t msglen,
+			     const uint8_t rnd[CRETO_MLDSA_RNDBYTES], uint8_t *sig)
+{
+	uint8_t pre[PREHASH_MAX];
+	size_t prelen;
+	if (prehash_prefix(pre, &prelen, ctx, ctxlen, ph, msg, msglen) != 0) {
+		const params *p = get_params(ps);
+		if (p != NULL && sig != NULL)
+			memset(sig, 0, p->sig_bytes);
+		return -1;
+	}
+	return sign_core(get_params(ps), sk, NULL, pre, prelen, NULL, 0, rnd, sig);
+}
+
+int creto_mldsa_verify_prehash(creto_mldsa_ps ps, const uint8_t *pk, const uint8_t *ctx,
+			       size_t ctxlen, const char *ph, const uint8_t *msg, size_t msglen,
+			       const uint8_t *sig, size_t siglen)
+{
+	uint8_t pre[PREHASH_MAX];
+	size_t prelen;
+	if (prehash_prefix(pre, &prelen, ctx, ctxlen, ph, msg, msglen) != 0)
+		return -1;
+	return verify_core(get_params(ps), pk, NULL, pre, prelen, NULL, 0, sig, siglen);
+}

@@ -1,0 +1,76 @@
+/*
+ * mldsa_poly.h - internal to src/sig/mldsa: arithmetic in R_q = Z_q[X]/(X^256+1)
+ * for ML-DSA (FIPS 204): NTT, reductions, rounding, hints, bit packing and
+ * the rejection samplers that turn XOF output into polynomials.
+ *
+ * Coefficients are int32_t.  "Montgomery" means multiplied by 2^32 mod q.
+ * Nothing here allocates or fails except the samplers, which report how many
+ * coefficients they could fill from the bytes given.
+ */
+#ifndef CRETO_MLDSA_POLY_H
+#define CRETO_MLDSA_POLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLDSA_N 256
+#define MLDSA_Q 8380417
+#define MLDSA_D 13
+
+typedef struct mldsa_poly {
+	int32_t c[MLDSA_N];
+} mldsa_poly;
+
+/* Forward NTT in place; input |a| < q, output |a| < 9q, bit-reversed order. */
+void mldsa_ntt(mldsa_poly *a);
+/* Inverse NTT in place, output multiplied by the Montgomery factor 2^32;
+ * input |a| < q (the unreduced sums reach 256q < 2^31), output |a| < q. */
+void mldsa_invntt_tomont(mldsa_poly *a);
+/* c = a * b * 2^-32 pointwise (NTT domain). */
+void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b);
+/* c = sum_{i<n} a[i] * b[i] * 2^-32 pointwise, one reduction per coefficient
+ * (lazy: valid for n <= 8 with |a| < q and |b| < 9q). */
+void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b, unsigned n);
+/* Coefficients to (-6283009, 6283009) / to [0, q) from a reduced value. */
+void mldsa_poly_reduce(mldsa_poly *a);
+void mldsa_poly_caddq(mldsa_poly *a);
+void mldsa_poly_add(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b);
+void mldsa_poly_sub(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b);
+void mldsa_poly_shiftl(mldsa_poly *a);
+/* 1 if some |coefficient| >= bound (a reduced); constant time in a. */
+int mldsa_poly_chknorm(const mldsa_poly *a, int32_t bound);
+
+/* Power2Round (FIPS 204 Alg. 35) on standard representatives. */
+void mldsa_poly_power2round(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a);
+/* Decompose (Alg. 36) with gamma2 = (q-1)/88 or (q-1)/32; a in [0, q). */
+void mldsa_poly_decompose(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a, int32_t gamma2);
+/* Hint h = MakeHint from the low part a0 (= w0 - cs2 + ct0) and high part a1;
+ * returns the number of ones. */
+unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_poly *a1,
+			      int32_t gamma2);
+/* UseHint (Alg. 40): b = corrected HighBits(a) with hint h. */
+void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h, int32_t gamma2);
+
+/* Rejection samplers.  Each fills a->c[done..] from buf and returns the new
+ * count of filled coefficients (<= MLDSA_N). */
+unsigned mldsa_rej_uniform(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen);
+unsigned mldsa_rej_eta(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen, int eta);
+/* SampleInBall (Alg. 29) from the SHAKE256 stream of c~ in buf; 0, or -1 if
+ * buf ran out (the caller squeezes more and calls again).  The writes are
+ * done without secret-dependent indices. */
+int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsigned tau);
+
+/* Bit packing (FIPS 204 §7.1-7.2).  Sizes in bytes: t1 320, t0 416,
+ * eta 96 (eta 2) or 128 (eta 4), z 576 (gamma1 2^17) or 640 (2^19),
+ * w1 192 (gamma2 (q-1)/88) or 128 ((q-1)/32). */
+void mldsa_pack_t1(uint8_t *r, const mldsa_poly *a);
+void mldsa_unpack_t1(mldsa_poly *a, const uint8_t *r);
+void mldsa_pack_t0(uint8_t *r, const mldsa_poly *a);
+void mldsa_unpack_t0(mldsa_poly *a, const uint8_t *r);
+void mldsa_pack_eta(uint8_t *r, const mldsa_poly *a, int eta);
+void mldsa_unpack_eta(mldsa_poly *a, const uint8_t *r, int eta);
+void mldsa_pack_z(uint8_t *r, const mldsa_poly *a, int32_t gamma1);
+void mldsa_unpack_z(mldsa_poly *a, const uint8_t *r, int32_t gamma1);
+void mldsa_pack_w1(uint8_t *r, const mldsa_poly *a, int32_t gamma2);
+
+#endif
