@@ -9,12 +9,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "creto/hash.h"
 #include "util/enc.h"
 #include "util/file.h"
 #include "util/timeutil.h"
@@ -358,70 +358,45 @@ static int cmp_pp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Hash one file into its digest (and shard digests). */
+/* Hash one file into its digest (and shard digests), shards in parallel
+ * through the hash pool (include/creto/hash.h). */
 static int hash_file(const char *full, uint64_t size, uint32_t ss, json_t *ent, creto_err *e)
 {
 	int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return creto_err_errno(e, errno, "payload: %s", full);
-	int rc = CRETO_OK;
-	size_t nsh = size == 0 ? 1 : (size_t)((size + ss - 1) / ss);
-	uint8_t *buf = malloc(1u << 20);
-	uint8_t (*sd)[UPD_DIGEST_LEN] = malloc(nsh * UPD_DIGEST_LEN);
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	if (buf == NULL || sd == NULL || c == NULL) {
-		rc = creto_err_set(e, CRETO_EOP, "out of memory");
-		goto out;
-	}
-	uint64_t left = size;
-	for (size_t k = 0; k < nsh; k++) {
-		uint64_t sl = left < ss ? left : ss;
-		if (EVP_DigestInit_ex(c, EVP_sha3_256(), NULL) != 1) {
-			rc = creto_err_openssl(e, "sha3");
-			goto out;
-		}
-		while (sl > 0) {
-			size_t want = sl < (1u << 20) ? (size_t)sl : (1u << 20);
-			ssize_t got = creto_read_full(fd, buf, want);
-			if (got < 0) {
-				rc = creto_err_errno(e, errno, "payload: %s", full);
-				goto out;
-			}
-			if ((size_t)got != want) {
-				rc = creto_err_set(e, CRETO_EOP, "payload: %s changed while hashing", full);
-				goto out;
-			}
-			EVP_DigestUpdate(c, buf, want);
-			sl -= want;
-			left -= want;
-		}
-		unsigned int dl;
-		EVP_DigestFinal_ex(c, sd[k], &dl);
-	}
-	uint8_t extra;
-	if (read(fd, &extra, 1) != 0) {
-		rc = creto_err_set(e, CRETO_EOP, "payload: %s changed while hashing", full);
-		goto out;
-	}
+	uint8_t *sd = NULL;
+	size_t nsh = 0;
 	char hex[65];
+	int rc;
+	if (size == 0) {
+		uint8_t d[CRETO_HASH_MAX];
+		rc = creto_hash_buf(CRETO_HASH_SHA3_256, "", 0, d, e);
+		if (rc == CRETO_OK) {
+			creto_hex_encode(hex, d, UPD_DIGEST_LEN);
+			json_object_set_new(ent, "digest", json_string(hex));
+		}
+		close(fd);
+		return rc;
+	}
+	rc = creto_hash_file_shards(CRETO_HASH_SHA3_256, fd, size, ss, 0, full, &sd, &nsh, e);
+	close(fd);
+	if (rc != CRETO_OK)
+		return rc;
 	if (nsh == 1) {
-		creto_hex_encode(hex, sd[0], UPD_DIGEST_LEN);
+		creto_hex_encode(hex, sd, UPD_DIGEST_LEN);
 	} else {
 		json_t *arr = json_array();
 		for (size_t k = 0; k < nsh; k++) {
-			creto_hex_encode(hex, sd[k], UPD_DIGEST_LEN);
+			creto_hex_encode(hex, sd + k * UPD_DIGEST_LEN, UPD_DIGEST_LEN);
 			json_array_append_new(arr, json_string(hex));
 		}
 		json_object_set_new(ent, "shards", arr);
 		upd_sha3_hex(sd, nsh * UPD_DIGEST_LEN, hex);
 	}
 	json_object_set_new(ent, "digest", json_string(hex));
-out:
-	EVP_MD_CTX_free(c);
-	free(buf);
 	free(sd);
-	close(fd);
-	return rc;
+	return CRETO_OK;
 }
 
 int creto_update_create(const creto_update_create_opts *o, const char *out_path, creto_err *e)
