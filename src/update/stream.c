@@ -10,6 +10,7 @@
 #include "update_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -193,8 +194,13 @@ int upd_stream_file(upd_stream *s, const upd_file *f, int in_fd, int out_fd, cre
 			return creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside payload file %.200s",
 					     f->path);
 		}
-		if (out_fd >= 0 && len > 0 && creto_write_all(out_fd, j->buf, len) != 0)
-			return creto_err_errno(e, errno, "write staging copy of %s", f->path);
+		if (out_fd >= 0 && len > 0) {
+			if (creto_write_all(out_fd, j->buf, len) != 0)
+				return creto_err_errno(e, errno, "write staging copy of %s", f->path);
+			/* Start writeback now so the final fsync overlaps with hashing
+			 * instead of waiting for the whole file. */
+			(void)sync_file_range(out_fd, (off_t)(f->size - left), (off_t)len, SYNC_FILE_RANGE_WRITE);
+		}
 		memcpy(j->want, f->nshards == 1 ? f->digest : f->shards[k], UPD_DIGEST_LEN);
 		j->len = len;
 		j->path = f->path;

@@ -743,6 +743,10 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 	}
 	snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out_path);
 	fd = mkstemp(tmp);
+	if (fd >= 0 && fchmod(fd, 0644) != 0) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0) {
 		rc = creto_err_errno(e, errno, "create %s", tmp);
 		tmp[0] = 0;
