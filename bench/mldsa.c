@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 	if (RAND_bytes(msg, sizeof(msg)) != 1 || RAND_bytes(seed, sizeof(seed)) != 1 ||
 	    RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return 3;
+	printf("back end: %s\n", creto_mldsa_backend());
 	printf("%-10s %10s %10s %10s %12s %12s\n", "algorithm", "keygen/s", "sign/s", "verify/s",
 	       "sign-cold/s", "verify-cold/s");
 	for (int i = 0; i < nsets; i++) {

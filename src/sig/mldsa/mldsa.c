@@ -69,6 +69,11 @@ size_t creto_mldsa_sig_bytes(creto_mldsa_ps ps)
 	return p ? p->sig_bytes : 0;
 }
 
+const char *creto_mldsa_backend(void)
+{
+	return mldsa_backend();
+}
+
 /* ---- XOF layer ------------------------------------------------------- */
 
 #define SHAKE128_RATE 168
