@@ -69,6 +69,11 @@ size_t creto_mldsa_sig_bytes(creto_mldsa_ps ps)
 	return p ? p->sig_bytes : 0;
 }
 
+const char *creto_mldsa_backend(void)
+{
+	return mldsa_backend();
+}
+
 /* ---- XOF layer ------------------------------------------------------- */
 
 #define SHAKE128_RATE 168
@@ -199,14 +204,14 @@ static int expand_mask(xof *x, mldsa_poly *y, const params *p, const uint8_t rho
 }
 
 /* SampleInBall (Alg. 29) from c~: one block is nearly always enough. */
-static int sample_in_ball(xof *x, mldsa_poly *c, const params *p, const uint8_t *ctilde)
+static int sample_in_ball(xof *x, mldsa_poly *c, const params *p, const uint8_t *ctilde, int ct)
 {
 	uint8_t buf[4 * SHAKE256_RATE];
 	int rc = -1;
 	for (size_t len = SHAKE256_RATE; len <= sizeof(buf); len *= 2) {
 		if (shake256_2(x, buf, len, ctilde, p->ctilde, NULL, 0) != 0)
 			break;
-		if (mldsa_sample_in_ball(c, buf, len, p->tau) == 0) {
+		if (mldsa_sample_in_ball(c, buf, len, p->tau, ct) == 0) {
 			rc = 0;
 			break;
 		}
@@ -314,6 +319,89 @@ static void matvec(mldsa_poly *t, const mldsa_poly *A, const mldsa_poly *v, cons
 		mldsa_poly_pointwise_acc(&t[i], &A[i * p->l], v, p->l);
 }
 
+/* ---- per-thread cache of public expansions ----------------------------
+ * Verifying many signatures with one key, or signing many messages, would
+ * otherwise re-expand A (k*l SHAKE128 streams, most of a verification's
+ * cost) every time.  Each thread keeps the last A (keyed by the parameter
+ * set and rho) and the last public key's tr and NTT(t1 * 2^d) (keyed by the
+ * whole pk).  Only public values are cached; entries are compared in full,
+ * so a hit gives exactly what recomputation would. */
+typedef struct pubcache {
+	const params *p; /* NULL: no A */
+	uint8_t rho[32];
+	mldsa_poly A[K_MAX * L_MAX];
+	const params *pkp; /* NULL: no pk entry */
+	uint8_t pk[CRETO_MLDSA_PK_MAX];
+	uint8_t tr[64];
+	mldsa_poly t1hat[K_MAX];
+} pubcache;
+
+static pthread_key_t g_cache_key;
+static int g_cache_ok;
+static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *c)
+{
+	OPENSSL_free(c);
+}
+
+static void cache_init(void)
+{
+	g_cache_ok = pthread_key_create(&g_cache_key, cache_free) == 0;
+}
+
+/* The calling thread's cache, or a private one (*owned = 1) when there is
+ * no thread cache; NULL only when out of memory. */
+static pubcache *cache_acquire(int *owned)
+{
+	pubcache *c = NULL;
+	*owned = 0;
+	if (pthread_once(&g_cache_once, cache_init) == 0 && g_cache_ok) {
+		c = pthread_getspecific(g_cache_key);
+		if (c == NULL) {
+			c = OPENSSL_zalloc(sizeof(*c));
+			if (c != NULL && pthread_setspecific(g_cache_key, c) != 0) {
+				OPENSSL_free(c);
+				c = NULL;
+			}
+		}
+	}
+	if (c == NULL) {
+		c = OPENSSL_zalloc(sizeof(*c));
+		*owned = 1;
+	}
+	return c;
+}
+
+static void cache_release(pubcache *c, int owned)
+{
+	if (owned)
+		OPENSSL_free(c);
+}
+
+void creto_mldsa_cache_clear(void)
+{
+	if (pthread_once(&g_cache_once, cache_init) != 0 || !g_cache_ok)
+		return;
+	pubcache *c = pthread_getspecific(g_cache_key);
+	if (c != NULL && pthread_setspecific(g_cache_key, NULL) == 0)
+		OPENSSL_free(c);
+}
+
+/* A for (p, rho), from the cache or expanded into it; NULL on failure. */
+static const mldsa_poly *cache_a(xof *x, pubcache *c, const params *p, const uint8_t rho[32])
+{
+	if (c->p == p && memcmp(c->rho, rho, 32) == 0)
+		return c->A;
+	c->p = NULL;
+	c->pkp = NULL;
+	if (expand_a(x, c->A, p, rho) != 0)
+		return NULL;
+	c->p = p;
+	memcpy(c->rho, rho, 32);
+	return c->A;
+}
+
 /* ---- KeyGen_internal (Alg. 6) --------------------------------------- */
 
 typedef struct keygen_ws {
@@ -333,7 +421,7 @@ static void keygen_t(keygen_ws *ws, const params *p)
 	}
 	matvec(ws->t, ws->A, ws->s1hat, p);
 	for (unsigned i = 0; i < p->k; i++) {
-		mldsa_invntt_tomont(&ws->t[i]);
+		mldsa_invntt(&ws->t[i]);
 		mldsa_poly_add(&ws->t[i], &ws->t[i], &ws->s2[i]);
 		mldsa_poly_caddq(&ws->t[i]);
 		mldsa_poly_power2round(&ws->t1[i], &ws->t0[i], &ws->t[i]);
@@ -426,7 +514,6 @@ out:
 /* ---- Sign_internal (Alg. 7) ----------------------------------------- */
 
 typedef struct sign_ws {
-	mldsa_poly A[K_MAX * L_MAX];
 	mldsa_poly s1[L_MAX], s2[K_MAX], t0[K_MAX];
 	mldsa_poly y[L_MAX], z[L_MAX], w[K_MAX], w1[K_MAX], w0[K_MAX], h[K_MAX], cp;
 	uint8_t rho[32], key[32], tr[64], mu[64], rhopp[64];
@@ -450,10 +537,12 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 {
 	if (p == NULL || sk == NULL || sig == NULL || rnd == NULL || (msg == NULL && msglen > 0))
 		return -1;
-	int rc = -1;
+	int rc = -1, owned = 0;
 	xof x = {NULL};
+	const mldsa_poly *A;
 	sign_ws *ws = OPENSSL_malloc(sizeof(*ws));
-	if (ws == NULL || xof_open(&x) != 0)
+	pubcache *cache = cache_acquire(&owned);
+	if (ws == NULL || cache == NULL || xof_open(&x) != 0)
 		goto out;
 	sk_decode(p, sk, ws->rho, ws->key, ws->tr, ws->s1, ws->s2, ws->t0);
 	if (extmu != NULL)
@@ -465,7 +554,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		if (xof_v(&x, g_shake256, in, 3, ws->rhopp, 64) != 0)
 			goto out;
 	}
-	if (expand_a(&x, ws->A, p, ws->rho) != 0)
+	if ((A = cache_a(&x, cache, p, ws->rho)) == NULL)
 		goto out;
 	for (unsigned i = 0; i < p->l; i++)
 		mldsa_ntt(&ws->s1[i]);
@@ -482,16 +571,16 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 			ws->z[i] = ws->y[i];
 			mldsa_ntt(&ws->z[i]);
 		}
-		matvec(ws->w, ws->A, ws->z, p);
+		matvec(ws->w, A, ws->z, p);
 		for (unsigned i = 0; i < p->k; i++) {
-			mldsa_invntt_tomont(&ws->w[i]);
+			mldsa_invntt(&ws->w[i]);
 			mldsa_poly_caddq(&ws->w[i]);
 			mldsa_poly_decompose(&ws->w1[i], &ws->w0[i], &ws->w[i], p->gamma2);
 			mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w1[i], p->gamma2);
 		}
 		if (shake256_2(&x, ws->ctilde, p->ctilde, ws->mu, 64, ws->w1buf, w1len) != 0)
 			goto out;
-		if (sample_in_ball(&x, &ws->cp, p, ws->ctilde) != 0)
+		if (sample_in_ball(&x, &ws->cp, p, ws->ctilde, 1) != 0)
 			goto out;
 		mldsa_ntt(&ws->cp);
 
@@ -499,7 +588,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		int reject = 0;
 		for (unsigned i = 0; i < p->l && !reject; i++) {
 			mldsa_poly_pointwise(&ws->z[i], &ws->cp, &ws->s1[i]);
-			mldsa_invntt_tomont(&ws->z[i]);
+			mldsa_invntt(&ws->z[i]);
 			mldsa_poly_add(&ws->z[i], &ws->z[i], &ws->y[i]);
 			mldsa_poly_reduce(&ws->z[i]);
 			reject = mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta);
@@ -509,7 +598,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		/* r0 = LowBits(w - c s2); reject if ||r0|| >= gamma2 - beta. */
 		for (unsigned i = 0; i < p->k && !reject; i++) {
 			mldsa_poly_pointwise(&ws->h[i], &ws->cp, &ws->s2[i]);
-			mldsa_invntt_tomont(&ws->h[i]);
+			mldsa_invntt(&ws->h[i]);
 			mldsa_poly_sub(&ws->w0[i], &ws->w0[i], &ws->h[i]);
 			mldsa_poly_reduce(&ws->w0[i]);
 			reject = mldsa_poly_chknorm(&ws->w0[i], p->gamma2 - p->beta);
@@ -520,7 +609,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		unsigned ones = 0;
 		for (unsigned i = 0; i < p->k && !reject; i++) {
 			mldsa_poly_pointwise(&ws->h[i], &ws->cp, &ws->t0[i]);
-			mldsa_invntt_tomont(&ws->h[i]);
+			mldsa_invntt(&ws->h[i]);
 			mldsa_poly_reduce(&ws->h[i]);
 			reject = mldsa_poly_chknorm(&ws->h[i], p->gamma2);
 			mldsa_poly_add(&ws->w0[i], &ws->w0[i], &ws->h[i]);
@@ -537,15 +626,15 @@ out:
 		memset(sig, 0, p->sig_bytes);
 	xof_close(&x);
 	OPENSSL_clear_free(ws, sizeof(*ws));
+	cache_release(cache, owned);
 	return rc;
 }
 
 /* ---- Verify_internal (Alg. 8) --------------------------------------- */
 
 typedef struct verify_ws {
-	mldsa_poly A[K_MAX * L_MAX];
-	mldsa_poly z[L_MAX], t1[K_MAX], h[K_MAX], w[K_MAX], cp;
-	uint8_t rho[32], tr[64], mu[64];
+	mldsa_poly z[L_MAX], h[K_MAX], w[K_MAX], ct1[K_MAX], cp;
+	uint8_t rho[32], mu[64];
 	uint8_t w1buf[K_MAX * 192];
 	uint8_t ctilde[64];
 } verify_ws;
@@ -557,40 +646,50 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 	if (p == NULL || pk == NULL || sig == NULL || siglen != p->sig_bytes ||
 	    (msg == NULL && msglen > 0))
 		return -1;
-	int rc = -1;
+	int rc = -1, owned = 0;
 	xof x = {NULL};
+	const mldsa_poly *A;
 	verify_ws *ws = OPENSSL_malloc(sizeof(*ws));
-	if (ws == NULL || xof_open(&x) != 0)
+	pubcache *c = cache_acquire(&owned);
+	if (ws == NULL || c == NULL || xof_open(&x) != 0)
 		goto out;
 	if (sig_decode(p, sig, ws->z, ws->h) != 0)
 		goto out;
 	for (unsigned i = 0; i < p->l; i++)
 		if (mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta))
 			goto out;
-	pk_decode(p, pk, ws->rho, ws->t1);
-	if (extmu != NULL) {
-		memcpy(ws->mu, extmu, 64);
+	/* tr = H(pk), NTT(t1 * 2^d) and A: from the cache when pk is the last one. */
+	if (c->pkp == p && c->p == p && memcmp(c->pk, pk, p->pk_bytes) == 0) {
+		A = c->A;
 	} else {
-		if (shake256_2(&x, ws->tr, 64, pk, p->pk_bytes, NULL, 0) != 0)
+		c->pkp = NULL;
+		pk_decode(p, pk, ws->rho, c->t1hat);
+		if ((A = cache_a(&x, c, p, ws->rho)) == NULL)
 			goto out;
-		if (compute_mu(&x, ws->mu, ws->tr, pre, prelen, msg, msglen) != 0)
+		for (unsigned i = 0; i < p->k; i++) {
+			mldsa_poly_shiftl(&c->t1hat[i]);
+			mldsa_ntt(&c->t1hat[i]);
+		}
+		if (shake256_2(&x, c->tr, 64, pk, p->pk_bytes, NULL, 0) != 0)
 			goto out;
+		memcpy(c->pk, pk, p->pk_bytes);
+		c->pkp = p;
 	}
-	if (sample_in_ball(&x, &ws->cp, p, sig) != 0)
+	if (extmu != NULL)
+		memcpy(ws->mu, extmu, 64);
+	else if (compute_mu(&x, ws->mu, c->tr, pre, prelen, msg, msglen) != 0)
 		goto out;
-	if (expand_a(&x, ws->A, p, ws->rho) != 0)
+	if (sample_in_ball(&x, &ws->cp, p, sig, 0) != 0)
 		goto out;
 	mldsa_ntt(&ws->cp);
 	for (unsigned i = 0; i < p->l; i++)
 		mldsa_ntt(&ws->z[i]);
-	matvec(ws->w, ws->A, ws->z, p);
+	matvec(ws->w, A, ws->z, p);
 	for (unsigned i = 0; i < p->k; i++) {
-		mldsa_poly_shiftl(&ws->t1[i]);
-		mldsa_ntt(&ws->t1[i]);
-		mldsa_poly_pointwise(&ws->t1[i], &ws->cp, &ws->t1[i]);
-		mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->t1[i]);
+		mldsa_poly_pointwise(&ws->ct1[i], &ws->cp, &c->t1hat[i]);
+		mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->ct1[i]);
 		mldsa_poly_reduce(&ws->w[i]);
-		mldsa_invntt_tomont(&ws->w[i]);
+		mldsa_invntt(&ws->w[i]);
 		mldsa_poly_caddq(&ws->w[i]);
 		mldsa_poly_use_hint(&ws->w[i], &ws->w[i], &ws->h[i], p->gamma2);
 		mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w[i], p->gamma2);
@@ -601,6 +700,7 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 out:
 	xof_close(&x);
 	OPENSSL_free(ws);
+	cache_release(c, owned);
 	return rc;
 }
 

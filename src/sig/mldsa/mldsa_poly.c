@@ -9,10 +9,312 @@
  */
 #include "sig/mldsa/mldsa_poly.h"
 
+#include <float.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define Q MLDSA_Q
 #define N MLDSA_N
+
+/* Representative in (-6283009, 6283009) for a <= 2^31 - 2^22 - 1. */
+static inline int32_t reduce32(int32_t a)
+{
+	int32_t t = (a + (1 << 22)) >> 23;
+	return a - t * Q;
+}
+
+/* Add q if a is negative. */
+static inline int32_t caddq(int32_t a)
+{
+	return a + ((a >> 31) & Q);
+}
+
+/*
+ * Two NTT back ends with the same contract (see mldsa_poly.h):
+ *  - double precision (default where doubles are IEEE binary64 evaluated
+ *    without excess precision): every product of the NTT and of the
+ *    pointwise products is an integer below 2^53, so it is exact, and the
+ *    reduction p - round(p/q) q is exact too.  Plain (non-Montgomery)
+ *    domain.  The fixed-length loops let compilers vectorise them with
+ *    the baseline SIMD of the target (SSE2 on x86-64, NEON on arm64);
+ *    integer Montgomery products do not vectorise without SSE4.1.
+ *  - 32-bit Montgomery integers (ref-style), for other targets or when
+ *    MLDSA_NO_FP_NTT is defined.  Pointwise products carry a 2^-32 factor
+ *    that the inverse NTT cancels.
+ * FP multiply and add take the same time for all operands used here (all
+ * are integers; no subnormals), so both are constant time.
+ */
+#if !defined(MLDSA_NO_FP_NTT) && FLT_RADIX == 2 && DBL_MANT_DIG == 53 && \
+	(FLT_EVAL_METHOD == 0 || FLT_EVAL_METHOD == 1)
+#define MLDSA_FP_NTT 1
+#else
+#define MLDSA_FP_NTT 0
+#endif
+
+#if MLDSA_FP_NTT
+
+/* zd[i] = 1753^brv8(i) mod q, centred; zd[0] unused. */
+static const double zd[N] = {
+	0.0, -3572223.0, 3765607.0, 3761513.0, -3201494.0, -2883726.0, -3145678.0, -3201430.0,
+	-601683.0, 3542485.0, 2682288.0, 2129892.0, 3764867.0, -1005239.0, 557458.0, -1221177.0,
+	-3370349.0, -4063053.0, 2663378.0, -1674615.0, -3524442.0, -434125.0, 676590.0, -1335936.0,
+	-3227876.0, 1714295.0, 2453983.0, 1460718.0, -642628.0, -3585098.0, 2815639.0, 2283733.0,
+	3602218.0, 3182878.0, 2740543.0, -3586446.0, -3110818.0, 2101410.0, 3704823.0, 1159875.0,
+	394148.0, 928749.0, 1095468.0, -3506380.0, 2071829.0, -4018989.0, 3241972.0, 2156050.0,
+	3415069.0, 1759347.0, -817536.0, -3574466.0, 3756790.0, -1935799.0, -1716988.0, -3950053.0,
+	-2897314.0, 3192354.0, 556856.0, 3870317.0, 2917338.0, 1853806.0, 3345963.0, 1858416.0,
+	3073009.0, 1277625.0, -2635473.0, 3852015.0, 4183372.0, -3222807.0, -3121440.0, -274060.0,
+	2508980.0, 2028118.0, 1937570.0, -3815725.0, 2811291.0, -2983781.0, -1109516.0, 4158088.0,
+	1528066.0, 482649.0, 1148858.0, -2962264.0, -565603.0, 169688.0, 2462444.0, -3334383.0,
+	-4166425.0, -3488383.0, 1987814.0, -3197248.0, 1736313.0, 235407.0, -3250154.0, 3258457.0,
+	-2579253.0, 1787943.0, -2391089.0, -2254727.0, 3482206.0, -4182915.0, -1300016.0, -2362063.0,
+	-1317678.0, 2461387.0, 3035980.0, 621164.0, 3901472.0, -1226661.0, 2925816.0, 3374250.0,
+	1356448.0, -2775755.0, 2683270.0, -2778788.0, -3467665.0, 2312838.0, -653275.0, -459163.0,
+	348812.0, -327848.0, 1011223.0, -2354215.0, -3818627.0, -1922253.0, -2236726.0, 1744507.0,
+	1753.0, -1935420.0, -2659525.0, -1455890.0, 2660408.0, -1780227.0, -59148.0, 2772600.0,
+	1182243.0, 87208.0, 636927.0, -3965306.0, -3956745.0, -2296397.0, -3284915.0, -3716946.0,
+	-27812.0, 822541.0, 1009365.0, -2454145.0, -1979497.0, 1596822.0, -3956944.0, -3759465.0,
+	-1685153.0, -3410568.0, 2678278.0, -3768948.0, -3551006.0, 635956.0, -250446.0, -2455377.0,
+	-4146264.0, -1772588.0, 2192938.0, -1727088.0, 2387513.0, -3611750.0, -268456.0, -3180456.0,
+	3747250.0, 2296099.0, 1239911.0, -3838479.0, 3195676.0, 2642980.0, 1254190.0, -12417.0,
+	2998219.0, 141835.0, -89301.0, 2513018.0, -1354892.0, 613238.0, -1310261.0, -2218467.0,
+	-458740.0, -1921994.0, 4040196.0, -3472069.0, 2039144.0, -1879878.0, -818761.0, -2178965.0,
+	-1623354.0, 2105286.0, -2374402.0, -2033807.0, 586241.0, -1179613.0, 527981.0, -2743411.0,
+	-1476985.0, 1994046.0, 2491325.0, -1393159.0, 507927.0, -1187885.0, -724804.0, -1834526.0,
+	-3033742.0, -338420.0, 2647994.0, 3009748.0, -2612853.0, 4148469.0, 749577.0, -4022750.0,
+	3980599.0, 2569011.0, -1615530.0, 1723229.0, 1665318.0, 2028038.0, 1163598.0, -3369273.0,
+	3994671.0, -11879.0, -1370517.0, 3020393.0, 3363542.0, 214880.0, 545376.0, -770441.0,
+	3105558.0, -1103344.0, 508145.0, -553718.0, 860144.0, 3430436.0, 140244.0, -1514152.0,
+	-2185084.0, 3123762.0, 2358373.0, -2193087.0, -3014420.0, -1716814.0, 2926054.0, -392707.0,
+	-303005.0, 3531229.0, -3974485.0, -3773731.0, 1900052.0, -781875.0, 1054478.0, -731434.0,
+};
+
+#define QD 8380417.0
+#define QINVD (1.0 / 8380417.0)
+#define MAGIC 6755399441055744.0 /* 1.5 * 2^52: x + MAGIC - MAGIC rounds x */
+#define INV256 (-32736.0)        /* 256^-1 mod q, centred */
+#define INV256_Z1 46690.0        /* 256^-1 * -zd[1] mod q */
+
+/* A representative of p mod q in [-q/2 - 1, q/2 + 1] for integral |p| < 2^52.
+ * p - k*q is exact whatever k is, so the rounding mode only moves the bound. */
+static inline double redd(double p)
+{
+	double k = (p * QINVD + MAGIC) - MAGIC;
+	return p - k * QD;
+}
+
+/* Scalar butterfly layers (any length). */
+#define FWD_LAYER_S(LEN)                                                     \
+	for (unsigned start = 0; start < N; start += 2 * (LEN)) {            \
+		double z = zd[++k];                                          \
+		for (unsigned j = start; j < start + (LEN); j++) {           \
+			double t = redd(a[j + (LEN)] * z);                   \
+			a[j + (LEN)] = a[j] - t;                             \
+			a[j] = a[j] + t;                                     \
+		}                                                            \
+	}
+
+#define INV_LAYER_S(LEN)                                                     \
+	for (unsigned start = 0; start < N; start += 2 * (LEN)) {            \
+		double z = -zd[--k];                                         \
+		for (unsigned j = start; j < start + (LEN); j++) {           \
+			double t = a[j];                                     \
+			a[j] = t + a[j + (LEN)];                             \
+			a[j + (LEN)] = redd((t - a[j + (LEN)]) * z);         \
+		}                                                            \
+	}
+
+#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
+/* GCC/clang generic vectors of 4 doubles: lowered to whatever SIMD the
+ * target has (2 x SSE2 on baseline x86-64, NEON on arm64, AVX when built
+ * for it), or to scalar code.  Same arithmetic as the scalar layers. */
+typedef double vd4 __attribute__((vector_size(32)));
+
+/* x = redd(x) lane-wise (a macro: vector return values warn about ABI). */
+#define VREDD(x)                                                             \
+	do {                                                                 \
+		vd4 k_ = ((x) * QINVD + MAGIC) - MAGIC;                      \
+		(x) = (x) - k_ * QD;                                         \
+	} while (0)
+
+#define FWD_LAYER(LEN)                                                       \
+	for (unsigned start = 0; start < N; start += 2 * (LEN)) {            \
+		double z = zd[++k];                                          \
+		for (unsigned j = start; j < start + (LEN); j += 4) {        \
+			vd4 x, y, t;                                         \
+			memcpy(&x, &a[j], sizeof(x));                        \
+			memcpy(&y, &a[j + (LEN)], sizeof(y));                \
+			t = y * z;                                           \
+			VREDD(t);                                            \
+			y = x - t;                                           \
+			x = x + t;                                           \
+			memcpy(&a[j], &x, sizeof(x));                        \
+			memcpy(&a[j + (LEN)], &y, sizeof(y));                \
+		}                                                            \
+	}
+
+#define INV_LAYER(LEN)                                                       \
+	for (unsigned start = 0; start < N; start += 2 * (LEN)) {            \
+		double z = -zd[--k];                                         \
+		for (unsigned j = start; j < start + (LEN); j += 4) {        \
+			vd4 x, y;                                            \
+			memcpy(&x, &a[j], sizeof(x));                        \
+			memcpy(&y, &a[j + (LEN)], sizeof(y));                \
+			vd4 d = x - y;                                       \
+			x = x + y;                                           \
+			y = d * z;                                           \
+			VREDD(y);                                            \
+			memcpy(&a[j], &x, sizeof(x));                        \
+			memcpy(&a[j + (LEN)], &y, sizeof(y));                \
+		}                                                            \
+	}
+
+/* Length-2 layers on vectors of 2 doubles (partners are contiguous). */
+typedef double vd2 __attribute__((vector_size(16)));
+
+#define FWD_LAYER2()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		double z = zd[++k];                                          \
+		vd2 x, y, t;                                                 \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		t = y * z;                                                   \
+		t = t - (((t * QINVD) + MAGIC) - MAGIC) * QD;                \
+		y = x - t;                                                   \
+		x = x + t;                                                   \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+
+#define INV_LAYER2()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		double z = -zd[--k];                                         \
+		vd2 x, y, d;                                                 \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		d = (x - y) * z;                                             \
+		x = x + y;                                                   \
+		y = d - (((d * QINVD) + MAGIC) - MAGIC) * QD;                \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+
+/* Last inverse layer with 1/256 folded in. */
+#define INV_LAST()                                                           \
+	for (unsigned j = 0; j < N / 2; j += 4) {                            \
+		vd4 x, y;                                                    \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + N / 2], sizeof(y));                        \
+		vd4 s = (x + y) * INV256, d = (x - y) * INV256_Z1;           \
+		VREDD(s);                                                    \
+		VREDD(d);                                                    \
+		memcpy(&a[j], &s, sizeof(s));                                \
+		memcpy(&a[j + N / 2], &d, sizeof(d));                        \
+	}
+
+#define REDUCE_ALL()                                                         \
+	for (unsigned i = 0; i < N; i += 4) {                                \
+		vd4 x;                                                       \
+		memcpy(&x, &a[i], sizeof(x));                                \
+		VREDD(x);                                                    \
+		memcpy(&a[i], &x, sizeof(x));                                \
+	}
+#else
+#define FWD_LAYER FWD_LAYER_S
+#define INV_LAYER INV_LAYER_S
+#define FWD_LAYER2() FWD_LAYER_S(2)
+#define INV_LAYER2() INV_LAYER_S(2)
+#define INV_LAST()                                                           \
+	for (unsigned j = 0; j < N / 2; j++) {                               \
+		double t = a[j], u = a[j + N / 2];                           \
+		a[j] = redd((t + u) * INV256);                               \
+		a[j + N / 2] = redd((t - u) * INV256_Z1);                    \
+	}
+#define REDUCE_ALL()                                                         \
+	for (unsigned i = 0; i < N; i++)                                     \
+		a[i] = redd(a[i]);
+#endif
+
+#define FN(x) x##_port
+#define FN_ATTR
+#include "sig/mldsa/mldsa_ntt_fp.inc"
+#undef FN
+#undef FN_ATTR
+
+/* The same source compiled for AVX2 + FMA: the vd4 vectors become single
+ * ymm registers.  Used when the CPU has both and CRETO_MLDSA_NO_AVX2 is
+ * unset or "0" (tests and benchmarks set it to run the portable code). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT) && \
+	!defined(MLDSA_NO_AVX2)
+#define MLDSA_AVX2 1
+#define FN(x) x##_avx2
+#define FN_ATTR __attribute__((target("avx2,fma")))
+#include "sig/mldsa/mldsa_ntt_fp.inc"
+#undef FN
+#undef FN_ATTR
+#else
+#define MLDSA_AVX2 0
+#endif
+
+static struct backend {
+	void (*ntt)(mldsa_poly *);
+	void (*invntt)(mldsa_poly *);
+	void (*pointwise)(mldsa_poly *, const mldsa_poly *, const mldsa_poly *);
+	void (*pointwise_acc)(mldsa_poly *, const mldsa_poly *, const mldsa_poly *, unsigned);
+	const char *name;
+} g_be = {ntt_port, invntt_port, pointwise_port, pointwise_acc_port, "portable"};
+static pthread_once_t g_be_once = PTHREAD_ONCE_INIT;
+
+static void be_choose(void)
+{
+#if MLDSA_AVX2
+	const char *env = getenv("CRETO_MLDSA_NO_AVX2");
+	__builtin_cpu_init();
+	if ((env == NULL || strcmp(env, "0") == 0) && __builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("fma")) {
+		g_be.ntt = ntt_avx2;
+		g_be.invntt = invntt_avx2;
+		g_be.pointwise = pointwise_avx2;
+		g_be.pointwise_acc = pointwise_acc_avx2;
+		g_be.name = "avx2";
+	}
+#endif
+}
+
+static inline const struct backend *be(void)
+{
+	(void)pthread_once(&g_be_once, be_choose);
+	return &g_be;
+}
+
+const char *mldsa_backend(void)
+{
+	return be()->name;
+}
+
+void mldsa_ntt(mldsa_poly *p)
+{
+	be()->ntt(p);
+}
+
+void mldsa_invntt(mldsa_poly *p)
+{
+	be()->invntt(p);
+}
+
+void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b)
+{
+	be()->pointwise(c, a, b);
+}
+
+void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b, unsigned n)
+{
+	be()->pointwise_acc(c, a, b, n);
+}
+
+#else /* !MLDSA_FP_NTT */
+
 #define QINV 58728449 /* q^-1 mod 2^32 */
 
 /* zetas[i] = 2^32 * 1753^brv8(i) mod q, centred; zetas[0] unused. */
@@ -58,19 +360,6 @@ static inline int32_t mont_reduce(int64_t a)
 	return (int32_t)((a - (int64_t)t * Q) >> 32);
 }
 
-/* Representative in (-6283009, 6283009) for a <= 2^31 - 2^22 - 1. */
-static inline int32_t reduce32(int32_t a)
-{
-	int32_t t = (a + (1 << 22)) >> 23;
-	return a - t * Q;
-}
-
-/* Add q if a is negative. */
-static inline int32_t caddq(int32_t a)
-{
-	return a + ((a >> 31) & Q);
-}
-
 void mldsa_ntt(mldsa_poly *p)
 {
 	int32_t *a = p->c;
@@ -87,7 +376,7 @@ void mldsa_ntt(mldsa_poly *p)
 	}
 }
 
-void mldsa_invntt_tomont(mldsa_poly *p)
+void mldsa_invntt(mldsa_poly *p)
 {
 	int32_t *a = p->c;
 	const int64_t f = 41978; /* 2^64 / 256 mod q */
@@ -121,6 +410,13 @@ void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_po
 		c->c[i] = mont_reduce(acc);
 	}
 }
+
+const char *mldsa_backend(void)
+{
+	return "integer";
+}
+
+#endif /* MLDSA_FP_NTT */
 
 void mldsa_poly_reduce(mldsa_poly *a)
 {
@@ -178,18 +474,22 @@ static inline int32_t decompose(int32_t *a0, int32_t a, int32_t gamma2)
 {
 	int32_t a1 = (a + 127) >> 7;
 	if (gamma2 == (Q - 1) / 32) {
-		a1 = (a1 * 1025 + (1 << 21)) >> 22;
+		/* a1 >= 0 here; shifts instead of products (SSE2 has no 32-bit
+		 * vector multiply): 1025 = 2^10 + 1, 2 gamma2 = 2^19 - 2^9. */
+		a1 = ((a1 << 10) + a1 + (1 << 21)) >> 22;
 		a1 &= 15;
+		*a0 = a - ((a1 << 19) - (a1 << 9));
 	} else {
 		a1 = (a1 * 11275 + (1 << 23)) >> 24;
 		a1 ^= ((43 - a1) >> 31) & a1;
+		*a0 = a - a1 * 2 * gamma2;
 	}
-	*a0 = a - a1 * 2 * gamma2;
 	*a0 -= (((Q - 1) / 2 - *a0) >> 31) & Q;
 	return a1;
 }
 
-void mldsa_poly_decompose(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a, int32_t gamma2)
+void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			  const mldsa_poly *restrict a, int32_t gamma2)
 {
 	/* gamma2 is public: the branch inside decompose() is on the parameter set. */
 	if (gamma2 == (Q - 1) / 32) {
@@ -234,7 +534,29 @@ void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h
 
 unsigned mldsa_rej_uniform(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen)
 {
+	/* ExpandA is public: branching on acceptance is fine.  Fast path: eight
+	 * candidates at a time, nearly always all accepted (p = 0.999). */
 	size_t pos = 0;
+	while (done + 8 <= N && pos + 24 <= buflen) {
+		uint32_t t[8];
+		unsigned ok = 1;
+		for (unsigned u = 0; u < 8; u++) {
+			const uint8_t *b = buf + pos + 3 * u;
+			t[u] = b[0] | (uint32_t)b[1] << 8 | (uint32_t)(b[2] & 0x7f) << 16;
+			ok &= t[u] < Q;
+		}
+		pos += 24;
+		if (ok) {
+			for (unsigned u = 0; u < 8; u++)
+				a[done + u] = (int32_t)t[u];
+			done += 8;
+		} else {
+			for (unsigned u = 0; u < 8; u++) {
+				a[done] = (int32_t)t[u];
+				done += t[u] < Q;
+			}
+		}
+	}
 	while (done < N && pos + 3 <= buflen) {
 		uint32_t t = buf[pos] | (uint32_t)buf[pos + 1] << 8 | (uint32_t)(buf[pos + 2] & 0x7f) << 16;
 		pos += 3;
@@ -262,7 +584,7 @@ unsigned mldsa_rej_eta(int32_t *a, unsigned done, const uint8_t *buf, size_t buf
 	return done;
 }
 
-int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsigned tau)
+int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsigned tau, int ct)
 {
 	if (buflen < 8)
 		return -1;
@@ -270,7 +592,13 @@ int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsig
 	for (unsigned i = 0; i < 8; i++)
 		signs |= (uint64_t)buf[i] << (8 * i);
 	size_t pos = 8;
-	memset(c->c, 0, sizeof(c->c));
+	/* Coefficients are in {-1, 0, 1}: work on bytes (16 per SSE2 lane op). */
+	int8_t cc[N];
+	uint8_t idx[N];
+	for (unsigned p = 0; p < N; p++) {
+		cc[p] = 0;
+		idx[p] = (uint8_t)p;
+	}
 	for (unsigned i = N - tau; i < N; i++) {
 		unsigned j;
 		do {
@@ -278,20 +606,28 @@ int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsig
 				return -1;
 			j = buf[pos++];
 		} while (j > i);
-		int32_t s = 1 - 2 * (int32_t)(signs & 1);
+		int8_t s = (int8_t)(1 - 2 * (int)(signs & 1));
 		signs >>= 1;
-		/* c[i] = c[j]; c[j] = s; with masks instead of indexing by j. */
-		int32_t cj = 0;
-		for (unsigned p = 0; p < i; p++) {
-			int32_t m = -(int32_t)(p == j);
-			cj |= c->c[p] & m;
+		if (!ct) {
+			cc[i] = cc[j];
+			cc[j] = s;
+			continue;
 		}
-		c->c[i] = cj;
-		for (unsigned p = 0; p <= i; p++) {
-			int32_t m = -(int32_t)(p == j);
-			c->c[p] = (c->c[p] & ~m) | (s & m);
+		/* c[i] = c[j]; c[j] = s; with masks over all 256 positions instead
+		 * of indexing by j, in one pass: read c[j], write s there, then
+		 * set c[i] to the old c[j] unless i == j. */
+		uint8_t jb = (uint8_t)j;
+		int8_t cj = 0;
+		for (unsigned p = 0; p < N; p++) {
+			int8_t m = (int8_t)-(idx[p] == jb);
+			cj = (int8_t)(cj | (cc[p] & m));
+			cc[p] = (int8_t)((cc[p] & ~m) | (s & m));
 		}
+		int8_t mi = (int8_t)-(i == j);
+		cc[i] = (int8_t)((s & mi) | (cj & ~mi));
 	}
+	for (unsigned p = 0; p < N; p++)
+		c->c[p] = cc[p];
 	return 0;
 }
 
@@ -394,16 +730,41 @@ void mldsa_pack_z(uint8_t *r, const mldsa_poly *a, int32_t gamma1)
 
 void mldsa_unpack_z(mldsa_poly *a, const uint8_t *r, int32_t gamma1)
 {
-	if (gamma1 == (1 << 17))
-		unpack_poly(a, r, 18, 1 << 17, -1);
-	else
-		unpack_poly(a, r, 20, 1 << 19, -1);
+	/* Straight-line per group (ExpandMask runs this l times per attempt). */
+	if (gamma1 == (1 << 17)) {
+		for (unsigned i = 0; i < N / 4; i++, r += 9) {
+			uint64_t v = 0;
+			for (unsigned b = 0; b < 8; b++)
+				v |= (uint64_t)r[b] << (8 * b);
+			uint32_t hi = r[8];
+			a->c[4 * i + 0] = (1 << 17) - (int32_t)(v & 0x3ffff);
+			a->c[4 * i + 1] = (1 << 17) - (int32_t)((v >> 18) & 0x3ffff);
+			a->c[4 * i + 2] = (1 << 17) - (int32_t)((v >> 36) & 0x3ffff);
+			a->c[4 * i + 3] = (1 << 17) - (int32_t)(((v >> 54) | (uint64_t)hi << 10) & 0x3ffff);
+		}
+	} else {
+		for (unsigned i = 0; i < N / 2; i++, r += 5) {
+			uint64_t v = r[0] | (uint64_t)r[1] << 8 | (uint64_t)r[2] << 16 |
+				     (uint64_t)r[3] << 24 | (uint64_t)r[4] << 32;
+			a->c[2 * i + 0] = (1 << 19) - (int32_t)(v & 0xfffff);
+			a->c[2 * i + 1] = (1 << 19) - (int32_t)(v >> 20);
+		}
+	}
 }
 
 void mldsa_pack_w1(uint8_t *r, const mldsa_poly *a, int32_t gamma2)
 {
-	if (gamma2 == (Q - 1) / 88)
-		pack_poly(r, a, 6, 0, 1);
-	else
-		pack_poly(r, a, 4, 0, 1);
+	if (gamma2 == (Q - 1) / 88) {
+		for (unsigned i = 0; i < N / 4; i++, r += 3) {
+			const int32_t *c = &a->c[4 * i];
+			uint32_t v = (uint32_t)c[0] | (uint32_t)c[1] << 6 | (uint32_t)c[2] << 12 |
+				     (uint32_t)c[3] << 18;
+			r[0] = (uint8_t)v;
+			r[1] = (uint8_t)(v >> 8);
+			r[2] = (uint8_t)(v >> 16);
+		}
+	} else {
+		for (unsigned i = 0; i < N / 2; i++)
+			r[i] = (uint8_t)(a->c[2 * i] | a->c[2 * i + 1] << 4);
+	}
 }

@@ -21,15 +21,16 @@ typedef struct mldsa_poly {
 	int32_t c[MLDSA_N];
 } mldsa_poly;
 
-/* Forward NTT in place; input |a| < q, output |a| < 9q, bit-reversed order. */
+/* NTT back end contract: for |a|, |b| <= q,
+ *   invntt(pointwise(ntt(a), ntt(b))) = a * b in R_q,
+ * and pointwise_acc sums such products.  ntt output is bounded by 9q,
+ * pointwise and invntt outputs by q (invntt input must be <= q). */
 void mldsa_ntt(mldsa_poly *a);
-/* Inverse NTT in place, output multiplied by the Montgomery factor 2^32;
- * input |a| < q (the unreduced sums reach 256q < 2^31), output |a| < q. */
-void mldsa_invntt_tomont(mldsa_poly *a);
-/* c = a * b * 2^-32 pointwise (NTT domain). */
+/* "avx2", "portable" (double precision) or "integer": the back end in use. */
+const char *mldsa_backend(void);
+void mldsa_invntt(mldsa_poly *a);
 void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b);
-/* c = sum_{i<n} a[i] * b[i] * 2^-32 pointwise, one reduction per coefficient
- * (lazy: valid for n <= 8 with |a| < q and |b| < 9q). */
+/* c = sum_{i<n} a[i] * b[i] pointwise, n <= 7, a[i] < q, b[i] from ntt(). */
 void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b, unsigned n);
 /* Coefficients to (-6283009, 6283009) / to [0, q) from a reduced value. */
 void mldsa_poly_reduce(mldsa_poly *a);
@@ -43,7 +44,8 @@ int mldsa_poly_chknorm(const mldsa_poly *a, int32_t bound);
 /* Power2Round (FIPS 204 Alg. 35) on standard representatives. */
 void mldsa_poly_power2round(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a);
 /* Decompose (Alg. 36) with gamma2 = (q-1)/88 or (q-1)/32; a in [0, q). */
-void mldsa_poly_decompose(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a, int32_t gamma2);
+void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			  const mldsa_poly *restrict a, int32_t gamma2);
 /* Hint h = MakeHint from the low part a0 (= w0 - cs2 + ct0) and high part a1;
  * returns the number of ones. */
 unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_poly *a1,
@@ -56,9 +58,10 @@ void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h
 unsigned mldsa_rej_uniform(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen);
 unsigned mldsa_rej_eta(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen, int eta);
 /* SampleInBall (Alg. 29) from the SHAKE256 stream of c~ in buf; 0, or -1 if
- * buf ran out (the caller squeezes more and calls again).  The writes are
- * done without secret-dependent indices. */
-int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsigned tau);
+ * buf ran out (the caller squeezes more and calls again).  With ct != 0 the
+ * writes use masks instead of secret-dependent indices (for signing, where
+ * rejected challenges must stay secret); verification passes 0. */
+int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsigned tau, int ct);
 
 /* Bit packing (FIPS 204 §7.1-7.2).  Sizes in bytes: t1 320, t0 416,
  * eta 96 (eta 2) or 128 (eta 4), z 576 (gamma1 2^17) or 640 (2^19),
