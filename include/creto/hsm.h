@@ -1,15 +1,227 @@
 /*
- * creto/hsm.h - PKCS#11 HSM provider (SoftHSM2 by default).
- * Initial contract used by src/keys/; the HSM owner extends this header.
+ * creto/hsm.h - PKCS#11 HSM provider (SoftHSM2 by default, any module works).
+ *
+ * Three layers, all in src/hsm/:
+ *   - RFC 7512 `pkcs11:` URIs (uri.c): a strict parser with percent-decoding
+ *     and a formatter for the URIs `creto hsm` prints;
+ *   - a token handle (p11.c): the module loaded with dlopen and initialised
+ *     once per process with OS locking, the token found by label, the user
+ *     logged in with a PIN from pin-value / pin-source / a PIN file (never
+ *     argv), a thread-safe session pool, and re-initialisation after fork;
+ *   - operations (keyops.c, wrap.c, signer.c, hybrid.c): key generation,
+ *     lookup, public key export, signing, AES key wrap (RFC 5649), destroy,
+ *     and the signer / public key that src/keys/ hands to every command.
+ *
+ * Errors name the PKCS#11 function, the token and the CKR_ code:
+ *     "C_Login on token 'enclave': CKR_PIN_INCORRECT"
+ * Exit classes (docs/keys.md): a missing module file, a missing key, a wrong
+ * PIN or a bad URI are CRETO_EUSAGE (configuration); a module that fails to
+ * load or initialise, a missing token, a locked PIN and every other CKR_
+ * failure are CRETO_EOP (the HSM is unavailable).  A wrapped blob that does
+ * not unwrap is CRETO_EREJECT.
  */
 #ifndef CRETO_HSM_H
 #define CRETO_HSM_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "creto/error.h"
 #include "creto/keys.h"
 #include "creto/sig.h"
 
-/* Open a signer for the key named by a pkcs11: URI. */
+#define CRETO_HSM_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define CRETO_HSM_URI_MAX 4096     /* longest URI accepted */
+#define CRETO_HSM_PIN_MAX 256      /* longest PIN accepted (bytes) */
+#define CRETO_HSM_TOKEN_LABEL_MAX 32
+#define CRETO_HSM_LABEL_MAX 255    /* object label (CKA_LABEL) */
+#define CRETO_HSM_ID_MAX 64        /* object id (CKA_ID) */
+#define CRETO_HSM_POOL_MAX 8       /* sessions per token handle */
+#define CRETO_HSM_KEYID_BYTES 8    /* CKA_ID that `hsm keygen` assigns */
+
+/* ---- RFC 7512 URIs ---- */
+
+typedef enum creto_p11_type {
+	CRETO_P11_TYPE_ANY = 0,
+	CRETO_P11_TYPE_PUBLIC,
+	CRETO_P11_TYPE_PRIVATE,
+	CRETO_P11_TYPE_SECRET_KEY,
+	CRETO_P11_TYPE_CERT,
+	CRETO_P11_TYPE_DATA,
+} creto_p11_type;
+
+/* A parsed URI: every value percent-decoded, NULL when absent.  Text values
+ * never contain NUL bytes; id is binary. */
+typedef struct creto_p11_uri {
+	/* path attributes */
+	char *token, *manufacturer, *model, *serial;
+	char *library_manufacturer, *library_description, *library_version;
+	char *slot_description, *slot_manufacturer;
+	unsigned long slot_id;
+	int has_slot_id;
+	char *object;
+	uint8_t *id;
+	size_t idlen;
+	int has_id;
+	creto_p11_type type;
+	/* query attributes */
+	char *module_path, *module_name;
+	char *pin_source;
+	char *pin_value; /* secret: wiped by creto_p11_uri_free */
+	char *pq_file;   /* x-creto-pq: the hybrid key's ML-DSA file (docs/keys.md §4) */
+} creto_p11_uri;
+
+/* Parse a NUL-terminated pkcs11: URI strictly (RFC 7512 §2.3): only the
+ * standard path attributes plus vendor "x-" ones (ignored), each at most
+ * once; standard query attributes at most once, unknown non-vendor query
+ * attributes refused; pin-source together with pin-value refused; every
+ * character outside the RFC's sets must be percent-encoded.  A malformed URI
+ * is CRETO_EUSAGE naming the attribute.  *out is owned by the caller. */
+int creto_p11_uri_parse(const char *s, creto_p11_uri **out, creto_err *e) CRETO_WUR;
+void creto_p11_uri_free(creto_p11_uri *u);
+
+/* "public", "private", "secret-key", "cert", "data"; NULL for ANY. */
+const char *creto_p11_type_name(creto_p11_type t);
+
+/* Format "pkcs11:token=T;object=L;id=%..;type=Y" with percent-encoding (any
+ * part NULL/0 omitted).  No module or PIN attributes.  Malloc'ed; NULL when
+ * out of memory. */
+char *creto_p11_uri_format(const char *token, const char *object, const uint8_t *id,
+			   size_t idlen, creto_p11_type type);
+
+/* ---- errors ---- */
+
+/* "CKR_PIN_INCORRECT", ...; "CKR_VENDOR_DEFINED+0x.." or "CKR_0x.." for
+ * unknown values (buf used then, 32 bytes). */
+const char *creto_ckr_name(unsigned long rv, char buf[32]);
+
+/* ---- token handles ---- */
+
+typedef struct creto_hsm creto_hsm;
+
+#define CRETO_HSM_LOGIN 1u /* log in as the user (needs a PIN) */
+#define CRETO_HSM_RW 2u    /* read-write sessions (keygen, destroy, wrap) */
+
+/* Open the token named by u (token=, serial=, slot-id=, ...; with no token
+ * attribute the only initialised token) in the module named by u's
+ * module-path / module-name, else opts->module_path, else
+ * CRETO_HSM_DEFAULT_MODULE.  With CRETO_HSM_LOGIN the PIN comes from u's
+ * pin-value, else its pin-source (file:PATH or an absolute path), else
+ * opts->pin_file; PIN buffers are wiped.  The PIN is kept (wiped on close)
+ * only to log in again in a forked child.  opts may be NULL. */
+int creto_hsm_open(const creto_p11_uri *u, const creto_keys_opts *opts, unsigned flags,
+		   creto_hsm **out, creto_err *e) CRETO_WUR;
+/* Parse uri then creto_hsm_open; *parsed (optional) receives the URI. */
+int creto_hsm_open_uri(const char *uri, const creto_keys_opts *opts, unsigned flags,
+		       creto_hsm **out, creto_p11_uri **parsed, creto_err *e) CRETO_WUR;
+/* Close the handle's sessions; the module stays initialised while other
+ * handles use it.  Accepts NULL. */
+void creto_hsm_close(creto_hsm *h);
+/* The token's label (trailing spaces removed); valid while h lives. */
+const char *creto_hsm_token_label(const creto_hsm *h);
+/* The module path in use; valid while h lives. */
+const char *creto_hsm_module_path(const creto_hsm *h);
+
+/* Initialise a fresh token (C_InitToken on the first slot without an
+ * initialised token, then C_InitPIN as SO).  PINs are read from files and
+ * wiped.  A token that already carries label is CRETO_EUSAGE. */
+int creto_hsm_init_token(const char *module_path, const char *label, const char *so_pin_file,
+			 const char *user_pin_file, creto_err *e) CRETO_WUR;
+
+/* Test seam (fault injection): make module path `path` resolve to getfn (a
+ * C_GetFunctionList) instead of dlopen.  NULL getfn removes it. */
+void creto_hsm_module_override(const char *path, void *getfn);
+
+/* ---- keys ---- */
+
+typedef enum creto_hsm_keytype {
+	CRETO_HSM_KT_NONE = 0,
+	CRETO_HSM_KT_EC_P256,
+	CRETO_HSM_KT_EC_P384,
+	CRETO_HSM_KT_ED25519,
+	CRETO_HSM_KT_AES256,
+} creto_hsm_keytype;
+
+/* "ec-p256", "ec-p384", "ed25519", "aes-256" and back (NONE if unknown). */
+const char *creto_hsm_keytype_name(creto_hsm_keytype t);
+creto_hsm_keytype creto_hsm_keytype_from_name(const char *name);
+
+#define CRETO_HSM_EXTRACTABLE 1u /* keygen: CKA_EXTRACTABLE true, CKA_SENSITIVE false */
+
+/* Generate a token key (pair) labelled label with a random 8-byte CKA_ID
+ * (returned in id when not NULL).  Private and secret keys are sensitive and
+ * non-extractable unless CRETO_HSM_EXTRACTABLE; AES keys may wrap/unwrap
+ * only.  An object already carrying label is CRETO_EUSAGE. */
+int creto_hsm_keygen(creto_hsm *h, creto_hsm_keytype t, const char *label, unsigned flags,
+		     uint8_t id[CRETO_HSM_KEYID_BYTES], creto_err *e) CRETO_WUR;
+
+/* One object on the token, as `creto hsm list` shows it. */
+typedef struct creto_hsm_obj {
+	creto_p11_type type;
+	creto_hsm_keytype keytype; /* NONE for other objects / curves */
+	char label[CRETO_HSM_LABEL_MAX + 1];
+	uint8_t id[CRETO_HSM_ID_MAX];
+	size_t idlen;
+	int sensitive, extractable;
+} creto_hsm_obj;
+
+/* Every object visible to the (logged-in) handle, sorted by label then
+ * type.  *objs is malloc'ed (free()). */
+int creto_hsm_list(creto_hsm *h, creto_hsm_obj **objs, size_t *n, creto_err *e) CRETO_WUR;
+
+/* A key found on the token by label/id (and type). */
+typedef struct creto_hsm_key creto_hsm_key;
+
+/* Find exactly one object matching u's object=/id= of class want (u's type=
+ * must agree when given).  None is CRETO_EUSAGE ("key 'x' not found on token
+ * 'enclave'"); more than one is CRETO_EUSAGE too.  The key keeps h alive
+ * (h must outlive it). */
+int creto_hsm_key_find(creto_hsm *h, const creto_p11_uri *u, creto_p11_type want,
+		       creto_hsm_key **out, creto_err *e) CRETO_WUR;
+void creto_hsm_key_free(creto_hsm_key *k);
+creto_hsm_keytype creto_hsm_key_type(const creto_hsm_key *k);
+/* The found object's CKA_LABEL ("" if none) and CKA_ID; valid while k lives. */
+const char *creto_hsm_key_label(const creto_hsm_key *k);
+const uint8_t *creto_hsm_key_id(const creto_hsm_key *k, size_t *len);
+
+/* Raw public key of the key pair named by u (from the public object, or the
+ * private object's CKA_EC_POINT): Ed25519 32 bytes, EC SEC1 uncompressed
+ * point.  *alg is ED25519 / ECDSA_P256 / ECDSA_P384. */
+int creto_hsm_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint8_t *raw,
+		      size_t cap, size_t *len, creto_err *e) CRETO_WUR;
+
+/* Primitive signature of msg with a private key: Ed25519 -> CKM_EDDSA
+ * (64 bytes); ECDSA -> SHA-256/SHA-384 on the host, CKM_ECDSA, r||s
+ * (64/96 bytes).  Thread-safe: concurrent calls use different sessions. */
+int creto_hsm_key_sign(creto_hsm_key *k, const uint8_t *msg, size_t msglen, uint8_t *sig,
+		       size_t sigcap, size_t *siglen, creto_err *e) CRETO_WUR;
+
+/* Destroy every object matching u's object=/id= (and type=); *n counts
+ * them.  None is CRETO_EUSAGE. */
+int creto_hsm_destroy(creto_hsm *h, const creto_p11_uri *u, size_t *n, creto_err *e) CRETO_WUR;
+
+/* Wrap / unwrap with an open handle (see creto_hsm_wrap below). */
+int creto_hsm_wrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *key, size_t len,
+			uint8_t **wrapped, size_t *wrappedlen, creto_err *e) CRETO_WUR;
+int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *wrapped,
+			  size_t wrappedlen, uint8_t *key, size_t keycap, size_t *keylen,
+			  creto_err *e) CRETO_WUR;
+
+/* ---- hybrid HSM keys (docs/keys.md §4) ---- */
+
+/* Make a hybrid key: the classical key pair labelled label (Ed25519 for
+ * CRETO_ALG_HYBRID, P-384 for CRETO_ALG_HYBRID_CNSA2), an AES-256 key
+ * "<label>.pq-wrap", and the file path (O_EXCL, 0600) holding the ML-DSA
+ * seed under AES-256-GCM with a data key wrapped by that AES key.  On any
+ * failure nothing is left behind (generated keys are destroyed).  A taken
+ * label or an existing path is CRETO_EUSAGE. */
+int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, const char *path,
+			    creto_err *e) CRETO_WUR;
+
+/* ---- the contract src/keys/ and src/nhi/ code against ---- */
+
+/* Open a signer for the key named by a pkcs11: URI.  With x-creto-pq=FILE
+ * the signer is the hybrid of the HSM key and the wrapped ML-DSA key. */
 int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_signer **out,
 			  creto_err *e) CRETO_WUR;
 /* Read the public key of the key named by a pkcs11: URI. */

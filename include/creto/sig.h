@@ -88,6 +88,17 @@ int creto_pubkey_load(const char *path, creto_pubkey **out, creto_err *e) CRETO_
 int creto_pubkey_format(const creto_pubkey *pk, const char *comment, char **out,
 			creto_err *e) CRETO_WUR;
 
+/* Interop with X.509-style tools (Sigstore, model_signing, openssl):
+ * a classical public key from a SubjectPublicKeyInfo, PEM ("-----BEGIN
+ * PUBLIC KEY-----") or DER, Ed25519 / P-256 / P-384 (a compressed EC point
+ * inside is accepted and stored uncompressed).  Other key types are
+ * CRETO_EREJECT. */
+int creto_pubkey_from_spki(const uint8_t *data, size_t len, creto_pubkey **out, creto_err *e) CRETO_WUR;
+/* PEM SubjectPublicKeyInfo of a classical key, as OpenSSL and Python's
+ * cryptography write it (64-column base64, trailing newline), malloc'ed.
+ * The Sigstore bundle key hint is hex SHA-256 of this text. */
+int creto_pubkey_to_pem(const creto_pubkey *pk, char **out, creto_err *e) CRETO_WUR;
+
 /* ---- signers ---- */
 typedef struct creto_signer creto_signer;
 
@@ -122,11 +133,54 @@ const char *creto_signer_kind(const creto_signer *s);
 void creto_signer_free(creto_signer *s);
 
 /* ---- secret key files (docs/signatures.md) ---- */
+/* The public key in a key file of either kind: a public key file, or the
+ * public half of a secret key file (told apart by the tag on line 2, so
+ * errors speak of the right format).  Key-store code (src/keys) can use it. */
+int creto_key_load_public(const char *path, creto_pubkey **out, creto_err *e) CRETO_WUR;
 /* Generate a key pair of alg; write NAME.key (0600, O_EXCL) and NAME.pub.
  * Neither file is overwritten. */
 int creto_key_generate(creto_alg alg, const char *name, creto_err *e) CRETO_WUR;
 /* Open a secret key file as a signer. */
 int creto_secretkey_load(const char *path, creto_signer **out, creto_err *e) CRETO_WUR;
+
+/* Generate a fresh key pair of alg in memory (kind "file"; nothing is
+ * written).  Seeds come from RAND_priv_bytes. */
+int creto_signer_generate(creto_alg alg, creto_signer **out, creto_err *e) CRETO_WUR;
+/* The "file" signer of a secret key encoding (docs/signatures.md, "Secret
+ * keys": Ed25519 seed, ECDSA scalar, ML-DSA seed xi, hybrid classical ||
+ * ML-DSA); deterministic, for known-answer tests and key import. */
+int creto_signer_from_secret(creto_alg alg, const uint8_t *secret, size_t len, creto_signer **out,
+			     creto_err *e) CRETO_WUR;
+/* Secret key file text (docs/signatures.md) of a signer made by
+ * creto_signer_generate or creto_secretkey_load/parse; CRETO_EUSAGE for any
+ * other signer (an HSM key never leaves its HSM).  comment may be NULL (a
+ * default naming the key id).  *out holds the secret: release it with
+ * creto_secret_text_free. */
+int creto_secretkey_format(const creto_signer *s, const char *comment, char **out,
+			   creto_err *e) CRETO_WUR;
+/* Parse secret key file text (strict; checksum and key id verified). */
+int creto_secretkey_parse(const char *text, size_t len, creto_signer **out, creto_err *e) CRETO_WUR;
+/* Wipe and free text returned by creto_secretkey_format. NULL is fine. */
+void creto_secret_text_free(char *text);
+
+/* ---- signature files (docs/signatures.md) ----
+ * A small text file naming the algorithm and the key id of the signer, so
+ * that a verifier knows which key to use before verifying. */
+#define CRETO_KEYFILE_MAX 16384 /* no key or signature file is longer */
+typedef struct creto_sigfile {
+	creto_alg alg;
+	char keyid[CRETO_KEYID_HEXLEN + 1];
+	uint8_t *sig; /* malloc'ed; creto_sigfile_clear releases */
+	size_t siglen;
+} creto_sigfile;
+/* Text of a signature file for sig made by pk (malloc'ed, NUL-terminated). */
+int creto_sigfile_format(const creto_pubkey *pk, const uint8_t *sig, size_t siglen, char **out,
+			 creto_err *e) CRETO_WUR;
+/* Parse (strict: exact signature length for the algorithm, no trailing
+ * bytes); a malformed file is CRETO_EREJECT. */
+int creto_sigfile_parse(const char *text, size_t len, creto_sigfile *out, creto_err *e) CRETO_WUR;
+int creto_sigfile_load(const char *path, creto_sigfile *out, creto_err *e) CRETO_WUR;
+void creto_sigfile_clear(creto_sigfile *sf);
 
 /* ECDSA signature conversions for formats that want DER (Sigstore bundles). */
 int creto_ecdsa_raw_to_der(creto_alg alg, const uint8_t *raw, size_t rawlen, uint8_t **der,

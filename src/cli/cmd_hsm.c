@@ -1,9 +1,437 @@
-/* cmd_hsm.c - placeholder until the hsm group lands; replaced by its owner. */
+/*
+ * cmd_hsm.c - `creto hsm`: initialise a token, generate, list, export and
+ * destroy keys in a PKCS#11 HSM (SoftHSM2 by default).
+ *
+ * Tokens and keys are named by RFC 7512 URIs; --module and --pin-file
+ * supply what the URI leaves out.  PINs come only from files (or the URI's
+ * pin-source/pin-value), never from argv.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "creto/hsm.h"
+#include "creto/sig.h"
+#include "util/enc.h"
+#include "util/file.h"
+
+static int hsm_init(int argc, char **argv);
+static int hsm_keygen(int argc, char **argv);
+static int hsm_list(int argc, char **argv);
+static int hsm_pub(int argc, char **argv);
+static int hsm_destroy(int argc, char **argv);
+
+static const struct cli_cmd hsm_cmds[] = {
+	{"init", hsm_init, "--label L --so-pin-file F --pin-file F [--module PATH] [--json]",
+	 "initialise a fresh token (SoftHSM2; real HSMs: see docs/keys.md)"},
+	{"keygen", hsm_keygen,
+	 "--type ec-p256|ec-p384|ed25519|aes-256|hybrid|hybrid-cnsa2 --label NAME [--extractable] "
+	 "[--pq-file PATH] [--module PATH] [--pin-file F] [--json] TOKEN-URI",
+	 "generate a key (pair) on the token; sensitive and non-extractable by default; hybrid: "
+	 "ML-DSA half in --pq-file (default NAME.pqkey), wrapped by the HSM"},
+	{"list", hsm_list, "[--module PATH] [--pin-file F] [--json] [TOKEN-URI]",
+	 "list the objects on a token"},
+	{"pub", hsm_pub, "[--module PATH] [--pin-file F] URI -o NAME.pub",
+	 "export the public key of an HSM key pair as a public key file"},
+	{"destroy", hsm_destroy, "[--module PATH] [--pin-file F] [--json] URI",
+	 "destroy the objects a URI names (object= or id=)"},
+	{NULL, NULL, NULL, NULL},
+};
 
 int cmd_hsm(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return cli_usage_error("hsm: not built yet");
+	return cli_dispatch("hsm", hsm_cmds, argc, argv);
+}
+
+static const struct cli_cmd *find_cmd(const char *name)
+{
+	for (const struct cli_cmd *c = hsm_cmds; c->name != NULL; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+enum { O_MODULE = 1000, O_PIN_FILE, O_SO_PIN_FILE, O_LABEL, O_TYPE, O_JSON, O_EXTRACTABLE, O_PQ_FILE };
+
+static void hexid(char *out, const uint8_t *id, size_t n)
+{
+	creto_hex_encode(out, id, n);
+}
+
+/* ---- init ---- */
+
+static int hsm_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"module", required_argument, NULL, O_MODULE},
+		{"label", required_argument, NULL, O_LABEL},
+		{"so-pin-file", required_argument, NULL, O_SO_PIN_FILE},
+		{"pin-file", required_argument, NULL, O_PIN_FILE},
+		{"json", no_argument, NULL, O_JSON},
+		{NULL, 0, NULL, 0},
+	};
+	const char *module = NULL, *label = NULL, *so = NULL, *pin = NULL;
+	int json = 0, c;
+	optind = 1;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_MODULE: module = optarg; break;
+		case O_LABEL: label = optarg; break;
+		case O_SO_PIN_FILE: so = optarg; break;
+		case O_PIN_FILE: pin = optarg; break;
+		case O_JSON: json = 1; break;
+		default: return cli_usage("hsm", find_cmd("init"));
+		}
+	}
+	if (optind != argc || label == NULL || so == NULL || pin == NULL)
+		return cli_usage("hsm", find_cmd("init"));
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_hsm_init_token(module, label, so, pin, &e) != CRETO_OK)
+		return cli_fail(&e, json);
+	const char *mp = module ? module : CRETO_HSM_DEFAULT_MODULE;
+	char *uri = creto_p11_uri_format(label, NULL, NULL, 0, CRETO_P11_TYPE_ANY);
+	if (uri == NULL) {
+		creto_err_set(&e, CRETO_EOP, "out of memory");
+		return cli_fail(&e, json);
+	}
+	int rc = CRETO_OK;
+	if (json)
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "token", label, "module", mp,
+					    "uri", uri));
+	else
+		printf("initialised token '%s' in %s\n%s\n", label, mp, uri);
+	free(uri);
+	return rc;
+}
+
+/* ---- common option parsing for the URI commands ---- */
+
+struct common {
+	creto_keys_opts ko;
+	const char *label, *type, *out, *pq_file;
+	int json, extractable;
+	const char *uri;
+};
+
+static int parse_common(int argc, char **argv, const char *name, int want_uri, struct common *o)
+{
+	static const struct option opts[] = {
+		{"module", required_argument, NULL, O_MODULE},
+		{"pin-file", required_argument, NULL, O_PIN_FILE},
+		{"label", required_argument, NULL, O_LABEL},
+		{"type", required_argument, NULL, O_TYPE},
+		{"json", no_argument, NULL, O_JSON},
+		{"extractable", no_argument, NULL, O_EXTRACTABLE},
+		{"output", required_argument, NULL, 'o'},
+		{"pq-file", required_argument, NULL, O_PQ_FILE},
+		{NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof(*o));
+	int c;
+	optind = 1;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case O_MODULE: o->ko.module_path = optarg; break;
+		case O_PIN_FILE: o->ko.pin_file = optarg; break;
+		case O_LABEL: o->label = optarg; break;
+		case O_TYPE: o->type = optarg; break;
+		case O_JSON: o->json = 1; break;
+		case O_EXTRACTABLE: o->extractable = 1; break;
+		case 'o': o->out = optarg; break;
+		case O_PQ_FILE: o->pq_file = optarg; break;
+		default: return cli_usage("hsm", find_cmd(name));
+		}
+	}
+	int left = argc - optind;
+	if (left > 1 || (want_uri == 1 && left != 1))
+		return cli_usage("hsm", find_cmd(name));
+	o->uri = left == 1 ? argv[optind] : "pkcs11:";
+	if (strncmp(o->uri, "pkcs11:", 7) != 0)
+		return cli_usage_error("hsm %s: '%s' is not a pkcs11: URI", name, o->uri);
+	return CRETO_OK;
+}
+
+/* ---- keygen ---- */
+
+/* Append "?x-creto-pq=<abs path, percent-encoded>" to uri (malloc'ed). */
+static char *with_pq(char *uri, const char *abs)
+{
+	size_t n = strlen(uri), cap = n + 16 + 3 * strlen(abs) + 1;
+	char *out = malloc(cap);
+	if (out == NULL) {
+		free(uri);
+		return NULL;
+	}
+	memcpy(out, uri, n);
+	free(uri);
+	memcpy(out + n, "?x-creto-pq=", 12);
+	n += 12;
+	static const char hx[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)abs; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~/:@", *p) != NULL) {
+			out[n++] = (char)*p;
+		} else {
+			out[n++] = '%';
+			out[n++] = hx[*p >> 4];
+			out[n++] = hx[*p & 15];
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static int hsm_keygen_hybrid(struct common *o, creto_alg alg)
+{
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	creto_p11_uri *u = NULL;
+	char *keyuri = NULL, *path = NULL, *abs = NULL;
+	int rc;
+	if (o->pq_file != NULL)
+		path = strdup(o->pq_file);
+	else if (asprintf(&path, "%s.pqkey", o->label) < 0)
+		path = NULL;
+	if (path == NULL) {
+		rc = creto_err_set(&e, CRETO_EOP, "out of memory");
+		goto out;
+	}
+	rc = creto_hsm_open_uri(o->uri, &o->ko, CRETO_HSM_LOGIN | CRETO_HSM_RW, &h, &u, &e);
+	if (rc == CRETO_OK && (u->object != NULL || u->has_id))
+		rc = creto_err_set(&e, CRETO_EUSAGE,
+				   "hsm keygen: name the key with --label, not object=/id= in the URI");
+	if (rc == CRETO_OK)
+		rc = creto_hsm_hybrid_keygen(h, alg, o->label, path, &e);
+	if (rc != CRETO_OK)
+		goto out;
+	abs = realpath(path, NULL);
+	keyuri = creto_p11_uri_format(creto_hsm_token_label(h), o->label, NULL, 0, CRETO_P11_TYPE_ANY);
+	if (abs == NULL || keyuri == NULL || (keyuri = with_pq(keyuri, abs)) == NULL) {
+		rc = creto_err_set(&e, CRETO_EOP, "out of memory");
+		goto out;
+	}
+	if (o->json)
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "token",
+					    creto_hsm_token_label(h), "label", o->label, "type",
+					    creto_alg_name(alg), "pq_file", abs, "uri", keyuri));
+	else
+		printf("generated %s key '%s' on token '%s' (wrapping key '%s.pq-wrap'), ML-DSA half in %s\n%s\n",
+		       creto_alg_name(alg), o->label, creto_hsm_token_label(h), o->label, abs, keyuri);
+out:
+	free(keyuri);
+	free(abs);
+	free(path);
+	creto_p11_uri_free(u);
+	creto_hsm_close(h);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, o->json);
+	return rc;
+}
+
+static int hsm_keygen(int argc, char **argv)
+{
+	struct common o;
+	int rc = parse_common(argc, argv, "keygen", 1, &o);
+	if (rc != CRETO_OK)
+		return rc;
+	if (o.type == NULL || o.label == NULL)
+		return cli_usage("hsm", find_cmd("keygen"));
+	if (strcmp(o.type, "hybrid") == 0)
+		return hsm_keygen_hybrid(&o, CRETO_ALG_HYBRID);
+	if (strcmp(o.type, "hybrid-cnsa2") == 0)
+		return hsm_keygen_hybrid(&o, CRETO_ALG_HYBRID_CNSA2);
+	if (o.pq_file != NULL)
+		return cli_usage_error("hsm keygen: --pq-file is for --type hybrid only");
+	creto_hsm_keytype kt = creto_hsm_keytype_from_name(o.type);
+	if (kt == CRETO_HSM_KT_NONE)
+		return cli_usage_error("hsm keygen: unknown --type '%s' (ec-p256, ec-p384, ed25519, aes-256, "
+				       "hybrid, hybrid-cnsa2)",
+				       o.type);
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	creto_p11_uri *u = NULL;
+	uint8_t id[CRETO_HSM_KEYID_BYTES];
+	char *keyuri = NULL;
+	rc = creto_hsm_open_uri(o.uri, &o.ko, CRETO_HSM_LOGIN | CRETO_HSM_RW, &h, &u, &e);
+	if (rc == CRETO_OK && (u->object != NULL || u->has_id))
+		rc = creto_err_set(&e, CRETO_EUSAGE,
+				   "hsm keygen: name the key with --label, not object=/id= in the URI");
+	if (rc == CRETO_OK)
+		rc = creto_hsm_keygen(h, kt, o.label, o.extractable ? CRETO_HSM_EXTRACTABLE : 0, id, &e);
+	if (rc != CRETO_OK)
+		goto out;
+	keyuri = creto_p11_uri_format(creto_hsm_token_label(h), o.label, NULL, 0, CRETO_P11_TYPE_ANY);
+	if (keyuri == NULL) {
+		rc = creto_err_set(&e, CRETO_EOP, "out of memory");
+		goto out;
+	}
+	char idhex[2 * CRETO_HSM_KEYID_BYTES + 1];
+	hexid(idhex, id, sizeof(id));
+	if (o.json)
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "token",
+					    creto_hsm_token_label(h), "label", o.label, "type",
+					    creto_hsm_keytype_name(kt), "id", idhex, "uri", keyuri));
+	else
+		printf("generated %s key '%s' (id %s) on token '%s'\n%s\n", creto_hsm_keytype_name(kt),
+		       o.label, idhex, creto_hsm_token_label(h), keyuri);
+out:
+	free(keyuri);
+	creto_p11_uri_free(u);
+	creto_hsm_close(h);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, o.json);
+	return rc;
+}
+
+/* ---- list ---- */
+
+static int hsm_list(int argc, char **argv)
+{
+	struct common o;
+	int rc = parse_common(argc, argv, "list", 0, &o);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	creto_p11_uri *u = NULL;
+	creto_hsm_obj *objs = NULL;
+	size_t n = 0;
+	json_t *arr = NULL;
+	/* Log in when a PIN is at hand, to show private objects too. */
+	rc = creto_p11_uri_parse(o.uri, &u, &e);
+	if (rc != CRETO_OK)
+		goto out;
+	unsigned fl = (u->pin_source || u->pin_value || o.ko.pin_file) ? CRETO_HSM_LOGIN : 0;
+	rc = creto_hsm_open(u, &o.ko, fl, &h, &e);
+	if (rc == CRETO_OK)
+		rc = creto_hsm_list(h, &objs, &n, &e);
+	if (rc != CRETO_OK)
+		goto out;
+	const char *tok = creto_hsm_token_label(h);
+	if (o.json) {
+		arr = json_array();
+		for (size_t i = 0; i < n && arr != NULL; i++) {
+			char idhex[2 * CRETO_HSM_ID_MAX + 1];
+			hexid(idhex, objs[i].id, objs[i].idlen);
+			char *ou = creto_p11_uri_format(tok, objs[i].label, NULL, 0, objs[i].type);
+			const char *tn = creto_p11_type_name(objs[i].type);
+			const char *kn = creto_hsm_keytype_name(objs[i].keytype);
+			json_t *row = json_pack("{s:s, s:s?, s:s?, s:s, s:s?}", "label", objs[i].label,
+						"class", tn, "key_type", kn, "id", idhex, "uri", ou);
+			if (row != NULL && (objs[i].type == CRETO_P11_TYPE_PRIVATE ||
+					    objs[i].type == CRETO_P11_TYPE_SECRET_KEY)) {
+				json_object_set_new(row, "sensitive", json_boolean(objs[i].sensitive));
+				json_object_set_new(row, "extractable", json_boolean(objs[i].extractable));
+			}
+			free(ou);
+			json_array_append_new(arr, row);
+		}
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:o}", "ok", 1, "token", tok, "module",
+					    creto_hsm_module_path(h), "objects", arr));
+		arr = NULL;
+	} else {
+		printf("token '%s' (%s): %zu object%s%s\n", tok, creto_hsm_module_path(h), n,
+		       n == 1 ? "" : "s", fl ? "" : " (not logged in: public objects only)");
+		for (size_t i = 0; i < n; i++) {
+			char idhex[2 * CRETO_HSM_ID_MAX + 1];
+			hexid(idhex, objs[i].id, objs[i].idlen);
+			const char *tn = creto_p11_type_name(objs[i].type);
+			const char *kn = creto_hsm_keytype_name(objs[i].keytype);
+			const char *flags = "";
+			if (objs[i].type == CRETO_P11_TYPE_PRIVATE ||
+			    objs[i].type == CRETO_P11_TYPE_SECRET_KEY)
+				flags = objs[i].extractable ? " extractable" : " non-extractable";
+			printf("  %-10s %-8s %-24s id=%s%s\n", tn ? tn : "other", kn ? kn : "-",
+			       objs[i].label, idhex[0] ? idhex : "-", flags);
+		}
+	}
+out:
+	json_decref(arr);
+	free(objs);
+	creto_p11_uri_free(u);
+	creto_hsm_close(h);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, o.json);
+	return rc;
+}
+
+/* ---- pub ---- */
+
+static int hsm_pub(int argc, char **argv)
+{
+	struct common o;
+	int rc = parse_common(argc, argv, "pub", 1, &o);
+	if (rc != CRETO_OK)
+		return rc;
+	if (o.out == NULL)
+		return cli_usage("hsm", find_cmd("pub"));
+	creto_err e;
+	creto_err_clear(&e);
+	creto_pubkey *pk = NULL;
+	char *text = NULL;
+	creto_p11_uri *u = NULL;
+	rc = creto_p11_uri_parse(o.uri, &u, &e);
+	if (rc == CRETO_OK)
+		rc = creto_hsm_open_pubkey(o.uri, &o.ko, &pk, &e);
+	if (rc == CRETO_OK)
+		rc = creto_pubkey_format(pk, u->object, &text, &e);
+	if (rc == CRETO_OK) {
+		rc = creto_file_write_excl(o.out, text, strlen(text), 0644, &e);
+		if (rc != CRETO_OK)
+			creto_err_ctx(&e, "hsm pub");
+	}
+	if (rc == CRETO_OK) {
+		if (o.json)
+			rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "file", o.out, "alg",
+						    creto_alg_name(creto_pubkey_alg(pk)), "key_id",
+						    creto_pubkey_id(pk)));
+		else
+			printf("%s: %s public key, key id %s\n", o.out,
+			       creto_alg_name(creto_pubkey_alg(pk)), creto_pubkey_id(pk));
+	}
+	free(text);
+	creto_pubkey_free(pk);
+	creto_p11_uri_free(u);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, o.json);
+	return rc;
+}
+
+/* ---- destroy ---- */
+
+static int hsm_destroy(int argc, char **argv)
+{
+	struct common o;
+	int rc = parse_common(argc, argv, "destroy", 1, &o);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	creto_p11_uri *u = NULL;
+	size_t n = 0;
+	rc = creto_hsm_open_uri(o.uri, &o.ko, CRETO_HSM_LOGIN | CRETO_HSM_RW, &h, &u, &e);
+	if (rc == CRETO_OK)
+		rc = creto_hsm_destroy(h, u, &n, &e);
+	if (rc == CRETO_OK) {
+		if (o.json)
+			rc = cli_json_out(json_pack("{s:b, s:s, s:i}", "ok", 1, "token",
+						    creto_hsm_token_label(h), "destroyed", (json_int_t)n));
+		else
+			printf("destroyed %zu object%s on token '%s'\n", n, n == 1 ? "" : "s",
+			       creto_hsm_token_label(h));
+	}
+	creto_p11_uri_free(u);
+	creto_hsm_close(h);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, o.json);
+	return rc;
 }

@@ -1,9 +1,541 @@
-/* cmd_model.c - placeholder until the model group lands; replaced by its owner. */
+/*
+ * cmd_model.c - `creto model hash|manifest|verify|sign`: model directory
+ * digests, manifests in the OpenSSF model-signing format, and their
+ * signatures.  The work is in src/model/; this file parses options, picks
+ * the files to leave out (the manifest or signature itself when it lies in
+ * the model directory), and prints.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+
 #include "cli.h"
+#include "creto/hash.h"
+#include "creto/keys.h"
+#include "creto/model.h"
+#include "util/enc.h"
+#include "util/file.h"
+
+/* Signing needs the signatures module (DSSE, keys); until it is in the
+ * tree, sign and verify --sig report that. */
+#if __has_include("creto/dsse.h")
+#define HAVE_SIG 1
+#else
+#define HAVE_SIG 0
+#endif
+
+static int cmd_model_hash(int argc, char **argv);
+static int cmd_model_manifest(int argc, char **argv);
+static int cmd_model_verify(int argc, char **argv);
+static int cmd_model_sign(int argc, char **argv);
+
+#define HASH_OPTS "[--hash sha3-256|sha256] [--method files|shards] [--shard-size N] [--threads N] " \
+		  "[--allow-symlinks] [--ignore PATH]..."
+
+static const struct cli_cmd model_cmds[] = {
+	{"hash", cmd_model_hash, "DIR " HASH_OPTS " [--json]",
+	 "print <hash_type>:<root digest> of a model directory"},
+	{"manifest", cmd_model_manifest, "DIR -o MANIFEST.json " HASH_OPTS " [--json]",
+	 "write the model's manifest (in-toto statement, OpenSSF model-signing format)"},
+	{"verify", cmd_model_verify,
+	 "DIR (--manifest MANIFEST.json [--expect HASH_TYPE:HEX] | --sig model.sig --pub P) "
+	 "[--threads N] [--ignore PATH]... [--module SO] [--pin-file F] [--json]",
+	 "check a model directory against its manifest or signature"},
+	{"sign", cmd_model_sign,
+	 "DIR|MANIFEST.json --key K -o model.sig " HASH_OPTS " [--module SO] [--pin-file F] [--json]",
+	 "sign a model manifest (DSSE; Sigstore bundle v0.3 for ECDSA keys)"},
+	{NULL, NULL, NULL, NULL},
+};
 
 int cmd_model(int argc, char **argv)
 {
+	return cli_dispatch("model", model_cmds, argc, argv);
+}
+
+enum {
+	OPT_HASH = 256,
+	OPT_METHOD,
+	OPT_SHARD,
+	OPT_THREADS,
+	OPT_SYMLINKS,
+	OPT_IGNORE,
+	OPT_JSON,
+	OPT_MANIFEST,
+	OPT_EXPECT,
+	OPT_SIG,
+	OPT_PUB,
+	OPT_KEY,
+	OPT_MODULE,
+	OPT_PIN,
+};
+
+#define MAX_IGNORES 256
+
+struct mopts {
+	creto_model_opts o;
+	const char *ign[MAX_IGNORES + 4];
+	size_t nign_user; /* from --ignore */
+	int json;
+	const char *out, *manifest, *expect, *sig, *pub, *key, *module, *pin;
+	const char *dir;
+};
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	char *end = NULL;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* Common option parsing; which options are accepted depends on cmd. */
+static int parse(int argc, char **argv, const struct cli_cmd *cmd, int hashopts, struct mopts *m)
+{
+	static const struct option all[] = {
+		{"hash", required_argument, NULL, OPT_HASH},
+		{"method", required_argument, NULL, OPT_METHOD},
+		{"shard-size", required_argument, NULL, OPT_SHARD},
+		{"threads", required_argument, NULL, OPT_THREADS},
+		{"allow-symlinks", no_argument, NULL, OPT_SYMLINKS},
+		{"ignore", required_argument, NULL, OPT_IGNORE},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"output", required_argument, NULL, 'o'},
+		{"manifest", required_argument, NULL, OPT_MANIFEST},
+		{"expect", required_argument, NULL, OPT_EXPECT},
+		{"sig", required_argument, NULL, OPT_SIG},
+		{"pub", required_argument, NULL, OPT_PUB},
+		{"key", required_argument, NULL, OPT_KEY},
+		{"module", required_argument, NULL, OPT_MODULE},
+		{"pin-file", required_argument, NULL, OPT_PIN},
+		{NULL, 0, NULL, 0},
+	};
+	memset(m, 0, sizeof(*m));
+	optind = 1;
+	opterr = 0;
+	int c;
+	uint64_t v;
+	while ((c = getopt_long(argc, argv, "o:", all, NULL)) != -1) {
+		if (!hashopts && (c == OPT_HASH || c == OPT_METHOD || c == OPT_SHARD || c == OPT_SYMLINKS))
+			return cli_usage_error("model %s: --%s comes from the manifest", cmd->name,
+					       all[c - OPT_HASH].name);
+		switch (c) {
+		case OPT_HASH:
+			m->o.hash = creto_hash_from_name(optarg);
+			if (m->o.hash == CRETO_HASH_NONE)
+				return cli_usage_error("--hash '%s': expected sha3-256 or sha256", optarg);
+			break;
+		case OPT_METHOD:
+			if (strcmp(optarg, "files") == 0)
+				m->o.method = CRETO_MODEL_FILES;
+			else if (strcmp(optarg, "shards") == 0)
+				m->o.method = CRETO_MODEL_SHARDS;
+			else
+				return cli_usage_error("--method '%s': expected files or shards", optarg);
+			break;
+		case OPT_SHARD:
+			if (parse_u64(optarg, &v) != 0 || v == 0)
+				return cli_usage_error("--shard-size '%s': expected a positive number of bytes",
+						       optarg);
+			m->o.shard_size = v;
+			break;
+		case OPT_THREADS:
+			if (parse_u64(optarg, &v) != 0 || v == 0 || v > CRETO_HASH_THREADS_MAX)
+				return cli_usage_error("--threads '%s': expected 1..%d", optarg,
+						       CRETO_HASH_THREADS_MAX);
+			m->o.threads = (unsigned)v;
+			break;
+		case OPT_SYMLINKS: m->o.allow_symlinks = 1; break;
+		case OPT_IGNORE:
+			if (m->nign_user >= MAX_IGNORES)
+				return cli_usage_error("too many --ignore (at most %d)", MAX_IGNORES);
+			m->ign[m->nign_user++] = optarg;
+			break;
+		case OPT_JSON: m->json = 1; break;
+		case 'o': m->out = optarg; break;
+		case OPT_MANIFEST: m->manifest = optarg; break;
+		case OPT_EXPECT: m->expect = optarg; break;
+		case OPT_SIG: m->sig = optarg; break;
+		case OPT_PUB: m->pub = optarg; break;
+		case OPT_KEY: m->key = optarg; break;
+		case OPT_MODULE: m->module = optarg; break;
+		case OPT_PIN: m->pin = optarg; break;
+		default:
+			fprintf(stderr, "creto: model %s: unknown or incomplete option '%s'\n", cmd->name,
+				argv[optind - 1]);
+			return cli_usage("model", cmd);
+		}
+	}
+	if (m->o.shard_size != 0 && m->o.method != CRETO_MODEL_SHARDS)
+		return cli_usage_error("--shard-size needs --method shards");
+	if (optind != argc - 1) {
+		fprintf(stderr, "creto: model %s: expected exactly one DIR argument\n", cmd->name);
+		return cli_usage("model", cmd);
+	}
+	m->dir = argv[optind];
+	/* --ignore paths given as DIR/x are taken relative to DIR. */
+	size_t dl = strlen(m->dir);
+	while (dl > 1 && m->dir[dl - 1] == '/')
+		dl--;
+	for (size_t i = 0; i < m->nign_user; i++)
+		if (strncmp(m->ign[i], m->dir, dl) == 0 && m->ign[i][dl] == '/')
+			m->ign[i] += dl + 1;
+	m->o.ignore = m->ign;
+	m->o.nignore = m->nign_user;
+	return CRETO_OK;
+}
+
+/* When file lies inside dir, the path relative to dir, malloc'ed, else NULL. */
+static char *rel_inside(const char *dir, const char *file)
+{
+	char rd[PATH_MAX], rp[PATH_MAX];
+	if (realpath(dir, rd) == NULL)
+		return NULL;
+	char *copy = strdup(file);
+	if (copy == NULL)
+		return NULL;
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	const char *parent = slash ? (slash == copy ? "/" : copy) : ".";
+	if (slash && slash != copy)
+		*slash = '\0';
+	char *res = NULL;
+	if (realpath(parent, rp) != NULL && *base != '\0') {
+		size_t n = strlen(rd);
+		char full[PATH_MAX * 2];
+		snprintf(full, sizeof(full), "%s/%s", strcmp(rp, "/") == 0 ? "" : rp, base);
+		if (strcmp(rd, "/") == 0)
+			res = strdup(full + 1);
+		else if (strncmp(full, rd, n) == 0 && full[n] == '/')
+			res = strdup(full + n + 1);
+	}
+	free(copy);
+	return res;
+}
+
+/* Leave the tool's own output/input file out of the model when it is inside. */
+static void ignore_own(struct mopts *m, const char *file, char **hold)
+{
+	*hold = file ? rel_inside(m->dir, file) : NULL;
+	if (*hold != NULL && m->o.nignore < MAX_IGNORES + 4)
+		m->ign[m->o.nignore++] = *hold;
+}
+
+static json_t *summary_json(const creto_model_manifest *mf)
+{
+	char dg[CRETO_MODEL_DIGEST_STR_MAX];
+	creto_model_manifest_digest_str(mf, dg);
+	return json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "ok", 1, "model",
+			 creto_model_manifest_name(mf), "digest", dg, "hash_type",
+			 creto_hash_name(creto_model_manifest_hash(mf)), "method",
+			 creto_model_manifest_method(mf) == CRETO_MODEL_SHARDS ? "shards" : "files",
+			 "files", (json_int_t)creto_model_manifest_files(mf), "resources",
+			 (json_int_t)creto_model_manifest_count(mf), "bytes",
+			 (json_int_t)creto_model_manifest_bytes(mf));
+}
+
+static int cmd_model_hash(int argc, char **argv)
+{
+	struct mopts m;
+	int rc = parse(argc, argv, &model_cmds[0], 1, &m);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	creto_model_manifest *mf = NULL;
+	rc = creto_model_build(m.dir, &m.o, &mf, &e);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, m.json);
+	if (m.json) {
+		rc = cli_json_out(summary_json(mf));
+	} else {
+		char dg[CRETO_MODEL_DIGEST_STR_MAX];
+		creto_model_manifest_digest_str(mf, dg);
+		rc = printf("%s\n", dg) < 0 || fflush(stdout) != 0 ? CRETO_EOP : CRETO_OK;
+	}
+	creto_model_manifest_free(mf);
+	return rc;
+}
+
+static int cmd_model_manifest(int argc, char **argv)
+{
+	struct mopts m;
+	int rc = parse(argc, argv, &model_cmds[1], 1, &m);
+	if (rc != CRETO_OK)
+		return rc;
+	if (m.out == NULL)
+		return cli_usage_error("model manifest: -o MANIFEST.json is required");
+	char *own = NULL, *txt = NULL;
+	size_t len = 0;
+	ignore_own(&m, m.out, &own);
+	creto_err e;
+	creto_err_clear(&e);
+	creto_model_manifest *mf = NULL;
+	rc = creto_model_build(m.dir, &m.o, &mf, &e);
+	if (rc == CRETO_OK)
+		rc = creto_model_manifest_json(mf, &txt, &len, &e);
+	if (rc == CRETO_OK)
+		rc = creto_file_write_atomic(m.out, txt, len, 0644, &e);
+	if (rc != CRETO_OK) {
+		rc = cli_fail(&e, m.json);
+	} else if (m.json) {
+		json_t *o = summary_json(mf);
+		if (o != NULL)
+			json_object_set_new(o, "manifest", json_string(m.out));
+		rc = cli_json_out(o);
+	} else {
+		char dg[CRETO_MODEL_DIGEST_STR_MAX];
+		creto_model_manifest_digest_str(mf, dg);
+		printf("wrote %s: %zu files, %zu resources, %s\n", m.out,
+			creto_model_manifest_files(mf), creto_model_manifest_count(mf), dg);
+	}
+	free(txt);
+	free(own);
+	creto_model_manifest_free(mf);
+	return rc;
+}
+
+/* A rejection of verify: one stderr line, and the diff as JSON. */
+static int verify_fail(const creto_err *e, int json, const creto_model_manifest *mf,
+		       const creto_model_diff *d)
+{
+	if (!json || d == NULL || d->first_kind == CRETO_MODEL_SAME)
+		return cli_fail(e, json);
+	fprintf(stderr, "creto: %s\n", e->msg);
+	json_t *o = json_pack("{s:b, s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:{s:s, s:s}}", "ok", 0,
+			      "status", creto_status_name(e->code), "code", e->code, "error", e->msg,
+			      "model", creto_model_manifest_name(mf), "modified", (json_int_t)d->modified,
+			      "missing", (json_int_t)d->missing, "extra", (json_int_t)d->extra, "renamed",
+			      (json_int_t)d->renamed, "first", "kind",
+			      creto_model_diff_kind_name(d->first_kind), "path", d->first);
+	if (o != NULL && d->first_kind == CRETO_MODEL_RENAMED)
+		json_object_set_new(json_object_get(o, "first"), "to", json_string(d->first_to));
+	if (o != NULL)
+		(void)cli_json_out(o);
+	return e->code;
+}
+
+static int in_list(const char *p, const char *const *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] != NULL && strcmp(l[i], p) == 0)
+			return 1;
+	return 0;
+}
+
+static int cmd_model_verify(int argc, char **argv)
+{
+	struct mopts m;
+	int rc = parse(argc, argv, &model_cmds[2], 0, &m);
+	if (rc != CRETO_OK)
+		return rc;
+	if ((m.manifest == NULL) == (m.sig == NULL))
+		return cli_usage_error("model verify: give either --manifest or --sig");
+	if (m.sig != NULL && m.pub == NULL)
+		return cli_usage_error("model verify: --sig needs --pub");
+	if (m.sig == NULL && m.pub != NULL)
+		return cli_usage_error("model verify: --pub goes with --sig");
+	char *own = NULL;
+	uint8_t *buf = NULL, *stmt = NULL;
+	size_t len = 0, stlen = 0;
+	(void)len;
+	(void)stlen;
+	creto_pubkey *pk = NULL;
+	(void)pk;
+	creto_model_manifest *mf = NULL;
+	creto_model_diff *d = calloc(1, sizeof(*d));
+	creto_err e;
+	creto_err_clear(&e);
+	if (d == NULL) {
+		rc = creto_err_errno(&e, ENOMEM, "verify");
+		goto fail;
+	}
+	ignore_own(&m, m.sig ? m.sig : m.manifest, &own);
+	if (m.sig != NULL) {
+#if !HAVE_SIG
+		rc = creto_err_set(&e, CRETO_EOP, "model verify --sig: signatures module not built");
+		goto fail;
+#else
+		creto_keys_opts ko = {.module_path = m.module, .pin_file = m.pin};
+		rc = creto_model_open_pubkey(m.pub, &ko, &pk, &e);
+		if (rc == CRETO_OK)
+			rc = creto_file_read(m.sig, CRETO_MODEL_MANIFEST_MAX, &buf, &len, &e);
+		if (rc == CRETO_OK)
+			rc = creto_model_verify_signature(buf, len, pk, &stmt, &stlen, &e);
+		if (rc == CRETO_OK)
+			rc = creto_model_manifest_parse(stmt, stlen, &mf, &e);
+		if (rc != CRETO_OK) {
+			(void)creto_err_ctx(&e, "%s", m.sig);
+			goto fail;
+		}
+#endif
+	} else {
+		rc = creto_model_manifest_load(m.manifest, &mf, &e);
+		if (rc != CRETO_OK)
+			goto fail;
+	}
+	if (m.expect != NULL) {
+		creto_hash_alg alg;
+		uint8_t root[32];
+		rc = creto_model_parse_digest_str(m.expect, &alg, root, &e);
+		if (rc != CRETO_OK)
+			goto fail;
+		if (alg != creto_model_manifest_hash(mf) ||
+		    CRYPTO_memcmp(root, creto_model_manifest_root(mf), 32) != 0) {
+			char dg[CRETO_MODEL_DIGEST_STR_MAX];
+			creto_model_manifest_digest_str(mf, dg);
+			rc = creto_err_set(&e, CRETO_EREJECT, "%s: digest %s, expected %s",
+					   m.sig ? m.sig : m.manifest, dg, m.expect);
+			goto fail;
+		}
+		/* The root digest binds the resources, not ignore_paths: an
+		 * unsigned manifest may not widen what is skipped on its own. */
+		if (m.sig == NULL) {
+			for (size_t i = 0; i < creto_model_manifest_nignore(mf); i++) {
+				const char *p = creto_model_manifest_ignore(mf, i);
+				if (!creto_model_is_default_ignore(p) &&
+				    !in_list(p, m.ign, m.o.nignore)) {
+					rc = creto_err_set(&e, CRETO_EREJECT,
+							   "%s: ignore_paths entry '%.200s' not confirmed (add --ignore %.200s)",
+							   m.manifest, p, p);
+					goto fail;
+				}
+			}
+		}
+	}
+	rc = creto_model_verify(m.dir, mf, &m.o, d, &e);
+	if (rc != CRETO_OK) {
+		(void)creto_err_ctx(&e, "%s", m.dir);
+		rc = verify_fail(&e, m.json, mf, d);
+		goto out;
+	}
+	if (m.json) {
+		json_t *o = summary_json(mf);
+		if (o != NULL) {
+			json_object_set_new(o, "files", json_integer((json_int_t)creto_model_manifest_files(mf)));
+			json_object_set_new(o, "signed", json_boolean(m.sig != NULL));
+#if HAVE_SIG
+			if (pk != NULL)
+				json_object_set_new(o, "keyid", json_string(creto_pubkey_id(pk)));
+#endif
+		}
+		rc = cli_json_out(o);
+	} else {
+		char dg[CRETO_MODEL_DIGEST_STR_MAX];
+		creto_model_manifest_digest_str(mf, dg);
+		char by[64] = "";
+#if HAVE_SIG
+		if (pk != NULL)
+			snprintf(by, sizeof(by), " by key %s", creto_pubkey_id(pk));
+#endif
+		printf("%s: verified %zu files against %s %s%s (%s)\n", m.dir,
+		       creto_model_manifest_files(mf), m.sig ? "signature" : "manifest",
+		       m.sig ? m.sig : m.manifest, by, dg);
+		rc = CRETO_OK;
+	}
+	goto out;
+fail:
+	rc = cli_fail(&e, m.json);
+out:
+	free(d);
+	free(own);
+	free(buf);
+	free(stmt);
+#if HAVE_SIG
+	creto_pubkey_free(pk);
+#endif
+	creto_model_manifest_free(mf);
+	return rc;
+}
+
+static int cmd_model_sign(int argc, char **argv)
+{
+#if !HAVE_SIG
 	(void)argc;
 	(void)argv;
-	return cli_usage_error("model: not built yet");
+	return cli_usage_error("model sign: signatures module not built in this tree");
+#else
+	struct mopts m;
+	int rc = parse(argc, argv, &model_cmds[3], 1, &m);
+	if (rc != CRETO_OK)
+		return rc;
+	if (m.key == NULL || m.out == NULL)
+		return cli_usage_error("model sign: --key K and -o model.sig are required");
+	creto_err e;
+	creto_err_clear(&e);
+	char *own = NULL, *txt = NULL, *sig = NULL;
+	size_t len = 0, siglen = 0;
+	uint8_t *raw = NULL;
+	creto_signer *s = NULL;
+	creto_model_manifest *mf = NULL;
+	struct stat st;
+	if (stat(m.dir, &st) != 0) {
+		rc = creto_err_errno(&e, errno, "%s", m.dir);
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		ignore_own(&m, m.out, &own);
+		rc = creto_model_build(m.dir, &m.o, &mf, &e);
+		if (rc == CRETO_OK)
+			rc = creto_model_manifest_json(mf, &txt, &len, &e);
+	} else {
+		/* A manifest file: sign its exact bytes once they parse cleanly. */
+		if (m.o.hash || m.o.method || m.o.shard_size || m.o.allow_symlinks || m.o.nignore)
+			return cli_usage_error("model sign: hash options apply to a DIR, not a manifest");
+		rc = creto_file_read(m.dir, CRETO_MODEL_MANIFEST_MAX, &raw, &len, &e);
+		if (rc == CRETO_OK)
+			rc = creto_model_manifest_parse(raw, len, &mf, &e);
+		if (rc != CRETO_OK)
+			(void)creto_err_ctx(&e, "%s", m.dir);
+		txt = (char *)raw;
+		raw = NULL;
+	}
+	if (rc != CRETO_OK)
+		goto fail;
+	creto_keys_opts ko = {.module_path = m.module, .pin_file = m.pin};
+	rc = creto_keys_open_signer(m.key, &ko, &s, &e);
+	if (rc == CRETO_OK)
+		rc = creto_model_sign_statement((const uint8_t *)txt, len, s, &sig, &siglen, &e);
+	if (rc == CRETO_OK)
+		rc = creto_file_write_atomic(m.out, sig, siglen, 0644, &e);
+	if (rc != CRETO_OK)
+		goto fail;
+	char dg[CRETO_MODEL_DIGEST_STR_MAX];
+	creto_model_manifest_digest_str(mf, dg);
+	const creto_pubkey *pk = creto_signer_pubkey(s);
+	if (m.json) {
+		json_t *o = summary_json(mf);
+		if (o != NULL) {
+			json_object_set_new(o, "signature", json_string(m.out));
+			json_object_set_new(o, "keyid", json_string(creto_pubkey_id(pk)));
+			json_object_set_new(o, "alg", json_string(creto_alg_name(creto_pubkey_alg(pk))));
+		}
+		rc = cli_json_out(o);
+	} else {
+		printf("wrote %s: %s signature by key %s over %s\n", m.out,
+			creto_alg_name(creto_pubkey_alg(pk)), creto_pubkey_id(pk), dg);
+		rc = CRETO_OK;
+	}
+	goto out;
+fail:
+	rc = cli_fail(&e, m.json);
+out:
+	free(own);
+	free(txt);
+	free(raw);
+	free(sig);
+	creto_signer_free(s);
+	creto_model_manifest_free(mf);
+	return rc;
+#endif
 }

@@ -1,0 +1,54 @@
+# demo/40-update.sh - a signed model update crosses the data diode.
+# Sourced by demo/run.sh (uses $CRETO, $DEMO_DIR, step/say/show/refused).
+U=$DEMO_DIR/update
+mkdir -p "$U/officers" "$U/outside" "$U/diode" "$U/enclave"
+
+step "Update: three officers, a 2-of-3 trust root (hybrid Ed25519 + ML-DSA-65 keys)"
+for o in alice bob carol; do
+  "$CRETO" key gen --alg hybrid -o "$U/officers/$o" >/dev/null
+done
+show "$CRETO" trust init --key "$U/officers/alice.pub" --key "$U/officers/bob.pub" \
+  --key "$U/officers/carol.pub" --threshold 2 -o "$U/root.json"
+for o in alice bob; do show "$CRETO" trust sign "$U/root.json" --key "$U/officers/$o.key"; done
+
+step "Outside: the staging server hashes the model into a statement; officers sign it offline"
+mkdir -p "$U/outside/model-v1"
+head -c 3000000 /dev/urandom >"$U/outside/model-v1/model.safetensors"
+echo '{"architectures":["DemoForCausalLM"]}' >"$U/outside/model-v1/config.json"
+show "$CRETO" update create --type model-weights --name demo-llm --version 1 \
+  --payload "$U/outside/model-v1" -o "$U/outside/v1.statement"
+say "each officer signs only the small statement, on their own machine:"
+for o in alice carol; do show "$CRETO" update sign "$U/outside/v1.statement" --key "$U/officers/$o.key"; done
+show "$CRETO" update assemble "$U/outside/v1.statement" --payload "$U/outside/model-v1" -o "$U/outside/demo-llm-1.crupdate"
+show "$CRETO" update inspect "$U/outside/demo-llm-1.crupdate"
+say "standard tools can list the package:"
+show tar tvf "$U/outside/demo-llm-1.crupdate"
+
+step "Inside: the diode watcher verifies 2-of-3, streams, installs atomically"
+cp "$U/outside/demo-llm-1.crupdate" "$U/diode/"
+show "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
+show ls -l "$U/enclave/models/demo-llm/"
+show "$CRETO" update status --state "$U/enclave" --audit 3
+
+step "Attacks arriving through the diode are quarantined with a reason"
+say "a tampered copy of version 2 (one byte of the weights flipped after signing):"
+mkdir -p "$U/outside/model-v2" && cp "$U/outside/model-v1/config.json" "$U/outside/model-v2/"
+head -c 3000000 /dev/urandom >"$U/outside/model-v2/model.safetensors"
+"$CRETO" update create --type model-weights --name demo-llm --version 2 --payload "$U/outside/model-v2" \
+  -o "$U/outside/v2.statement" >/dev/null
+for o in alice bob; do "$CRETO" update sign "$U/outside/v2.statement" --key "$U/officers/$o.key" >/dev/null; done
+"$CRETO" update assemble "$U/outside/v2.statement" --payload "$U/outside/model-v2" -o "$U/outside/v2.crupdate" >/dev/null
+cp "$U/outside/v2.crupdate" "$U/diode/demo-llm-2-tampered.crupdate"
+printf 'X' | dd of="$U/diode/demo-llm-2-tampered.crupdate" bs=1 seek=2000000 conv=notrunc 2>/dev/null
+refused "$CRETO" update verify "$U/diode/demo-llm-2-tampered.crupdate" --trust "$U/root.json" --state "$U/enclave"
+say "the genuine version 2, then an old version 1 statement replayed as a rollback:"
+cp "$U/outside/v2.crupdate" "$U/diode/demo-llm-2.crupdate"
+"$CRETO" update create --type model-weights --name demo-llm --version 1 --payload "$U/outside/model-v1" \
+  -o "$U/outside/v1b.statement" >/dev/null
+for o in bob carol; do "$CRETO" update sign "$U/outside/v1b.statement" --key "$U/officers/$o.key" >/dev/null; done
+"$CRETO" update assemble "$U/outside/v1b.statement" --payload "$U/outside/model-v1" -o "$U/diode/zz-rollback.crupdate" >/dev/null
+show "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
+show ls "$U/enclave/quarantine/"
+show cat "$U/enclave/quarantine/demo-llm-2-tampered.crupdate.reason" "$U/enclave/quarantine/zz-rollback.crupdate.reason"
+show readlink "$U/enclave/models/demo-llm/current"
+say "nothing was deleted: accepted packages are in processed/, rejected ones in quarantine/."

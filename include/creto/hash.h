@@ -1,0 +1,107 @@
+/*
+ * creto/hash.h - streaming digests (SHA3-256, SHA-256 over OpenSSL EVP) and
+ * the parallel hashing pool that model integrity and the update payload
+ * checks share.
+ *
+ * The pool hashes a list of byte ranges of files: each range gets its own
+ * digest (a whole file is one range; a shard of a file is one range).  Work
+ * is spread over a few threads (one per CPU by default); every thread owns
+ * one bounded read buffer (CRETO_HASH_BUFSIZE), reads with pread(2), and
+ * reads each byte of each range exactly once.  Memory does not grow with the
+ * size of the data, only (slightly) with the number of threads.
+ *
+ * Thread safety: a creto_hash_ctx belongs to one thread; the pool functions
+ * are reentrant (they start and join their own threads per call).
+ */
+#ifndef CRETO_HASH_H
+#define CRETO_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "creto/error.h"
+
+typedef enum creto_hash_alg {
+	CRETO_HASH_NONE = 0,
+	CRETO_HASH_SHA3_256 = 1, /* the default everywhere */
+	CRETO_HASH_SHA256 = 2,
+} creto_hash_alg;
+
+#define CRETO_HASH_MAX 32               /* largest digest, bytes */
+#define CRETO_HASH_HEX_MAX (2 * CRETO_HASH_MAX + 1)
+#define CRETO_HASH_BUFSIZE (1u << 20)   /* read buffer per worker thread */
+#define CRETO_HASH_THREADS_MAX 256      /* upper bound on worker threads */
+
+/* "sha3-256" / "sha256"; NULL for an unknown value. */
+const char *creto_hash_name(creto_hash_alg alg);
+/* Inverse of creto_hash_name; CRETO_HASH_NONE when unknown. */
+creto_hash_alg creto_hash_from_name(const char *name);
+/* Digest length in bytes (32 for both); 0 for an unknown value. */
+size_t creto_hash_len(creto_hash_alg alg);
+
+/* Number of CPUs this process may run on (sched_getaffinity), at least 1. */
+unsigned creto_hash_default_threads(void);
+
+/* ---- streaming ---- */
+typedef struct creto_hash_ctx creto_hash_ctx;
+
+/* Start a digest of alg.  *out is owned by the caller (creto_hash_free).
+ * An unknown alg is CRETO_EUSAGE; an OpenSSL failure CRETO_EOP. */
+int creto_hash_init(creto_hash_alg alg, creto_hash_ctx **out, creto_err *e) CRETO_WUR;
+/* Absorb len bytes (len may be 0, data then may be NULL). */
+int creto_hash_update(creto_hash_ctx *c, const void *data, size_t len, creto_err *e) CRETO_WUR;
+/* Finish into out (creto_hash_len bytes, at most CRETO_HASH_MAX) and reset
+ * the context to a fresh digest of the same algorithm, so it can be reused. */
+int creto_hash_final(creto_hash_ctx *c, uint8_t out[CRETO_HASH_MAX], creto_err *e) CRETO_WUR;
+creto_hash_alg creto_hash_ctx_alg(const creto_hash_ctx *c);
+void creto_hash_free(creto_hash_ctx *c);
+
+/* One-shot digest of a buffer. */
+int creto_hash_buf(creto_hash_alg alg, const void *data, size_t len, uint8_t out[CRETO_HASH_MAX],
+		   creto_err *e) CRETO_WUR;
+
+/* Digest of bytes [offset, offset+length) of an open file, read with pread
+ * into a CRETO_HASH_BUFSIZE buffer, in the calling thread.  A file shorter
+ * than offset+length is CRETO_EOP ("file changed while being hashed");
+ * name (may be NULL) is used in error messages. */
+int creto_hash_fd_range(creto_hash_alg alg, int fd, uint64_t offset, uint64_t length,
+			const char *name, uint8_t out[CRETO_HASH_MAX], creto_err *e) CRETO_WUR;
+
+/* ---- the parallel pool ---- */
+
+/* One unit of work: a byte range of a file, and its digest once hashed.
+ * The file is either an open descriptor (fd >= 0; the pool never closes it
+ * and uses only pread, so many ranges may share one fd), or path opened
+ * under dirfd (AT_FDCWD allowed) by the worker with O_RDONLY|O_CLOEXEC and
+ * no symlink anywhere in path (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH,
+ * falling back to O_NOFOLLOW on the last component where openat2 is
+ * missing); it must be a regular file.  Set fd = -1 to use path. */
+typedef struct creto_hash_range {
+	int fd;
+	int dirfd;
+	const char *path;  /* also names the range in error messages (with fd too, may be NULL) */
+	uint64_t offset;
+	uint64_t length;
+	uint8_t digest[CRETO_HASH_MAX]; /* out: creto_hash_len(alg) bytes */
+} creto_hash_range;
+
+/* Hash every range of r[0..n) with threads workers (0 = one per CPU; never
+ * more than n or CRETO_HASH_THREADS_MAX).  Large ranges are started first so
+ * that the threads finish together.  On failure the first error met is
+ * returned (naming the path and offset), the other workers stop early, and
+ * the digests are unspecified.  CRETO_EOP for I/O errors and files that
+ * shrank, CRETO_EREJECT for a path that is not a regular file or goes
+ * through a symlink, CRETO_EUSAGE for a bad alg. */
+int creto_hash_ranges(creto_hash_alg alg, creto_hash_range *r, size_t n, unsigned threads,
+		      creto_err *e) CRETO_WUR;
+
+/* Shards of one open file: bytes [0, size) cut into shards of shard_size
+ * (the last one shorter; size 0 gives no shard), hashed in parallel.
+ * *digests is malloc'ed (caller frees) with *nshards * creto_hash_len(alg)
+ * bytes, shard i at i * creto_hash_len(alg).  name (may be NULL) is used in
+ * error messages.  shard_size 0 is CRETO_EUSAGE. */
+int creto_hash_file_shards(creto_hash_alg alg, int fd, uint64_t size, uint64_t shard_size,
+			   unsigned threads, const char *name, uint8_t **digests,
+			   size_t *nshards, creto_err *e) CRETO_WUR;
+
+#endif

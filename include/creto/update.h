@@ -1,0 +1,156 @@
+/*
+ * creto/update.h - signed updates through the data diode (.crupdate).
+ *
+ * Formats are normative in docs/trust-root.md and docs/crupdate.md.
+ * Outside the enclave: create a statement from a payload, let officers sign
+ * it (each appends one signature to STATEMENT.sigs), assemble the package.
+ * Inside: verify against a trust root given by the operator (never anything
+ * taken from the package), apply atomically into a state directory, and
+ * watch a diode directory.  Every rejection is CRETO_EREJECT with one line
+ * naming the rule ("rollback: ...", "signature threshold: ...").
+ */
+#ifndef CRETO_UPDATE_H
+#define CRETO_UPDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "creto/error.h"
+#include "creto/keys.h"
+
+/* Signature context strings (domain separation, docs/crupdate.md). */
+#define CRETO_TRUST_ROOT_CTX "creto-trust-root-v1"
+#define CRETO_STATEMENT_CTX "creto-update-statement-v1"
+
+#define CRETO_STATEMENT_MAX (4u << 20)   /* bytes of a statement */
+#define CRETO_SIGS_MAX (1u << 20)        /* bytes of a signatures document */
+#define CRETO_TRUST_ROOT_MAX (1u << 20)  /* bytes of a trust root file */
+#define CRETO_UPDATE_SIGS_MAX 64         /* signatures in one document */
+#define CRETO_UPDATE_FILES_MAX 10000     /* payload files in one statement */
+#define CRETO_UPDATE_PATH_MAX 255        /* bytes of a payload path */
+#define CRETO_UPDATE_NAME_MAX 64         /* bytes of a target name */
+#define CRETO_SHARD_DEFAULT (4u << 20)   /* default shard size */
+#define CRETO_SHARD_MIN (64u << 10)
+#define CRETO_SHARD_MAX (8u << 20)
+#define CRETO_FILE_SIZE_MAX 077777777777ULL /* ustar size field: 8 GiB - 1 */
+
+/* ---- trust root (docs/trust-root.md) ---- */
+
+typedef struct creto_trust_root creto_trust_root;
+
+/* Parse and check a trust root document: structure, key ids recomputed from
+ * the keys, roles referring to known keys, thresholds in range, and the
+ * signatures of a threshold of its own root role.  Expiry is NOT checked
+ * here (creto_trust_root_expires).  Malformed or under-signed: CRETO_EREJECT. */
+int creto_trust_root_parse(const uint8_t *buf, size_t len, creto_trust_root **out,
+			   creto_err *e) CRETO_WUR;
+int creto_trust_root_load(const char *path, creto_trust_root **out, creto_err *e) CRETO_WUR;
+/* As parse, but without requiring the self-signature threshold (for
+ * `trust sign` and `trust show` of a document still being signed).
+ * *nvalid receives how many distinct root-role keys signed validly. */
+int creto_trust_root_parse_unsigned(const uint8_t *buf, size_t len, creto_trust_root **out,
+				    int *nvalid, creto_err *e) CRETO_WUR;
+void creto_trust_root_free(creto_trust_root *r);
+int64_t creto_trust_root_version(const creto_trust_root *r);
+int64_t creto_trust_root_expires(const creto_trust_root *r);
+/* Check that a threshold of signer's root role signed doc (rotation). */
+int creto_trust_root_signed_by(const creto_trust_root *signer, const creto_trust_root *doc,
+			       creto_err *e) CRETO_WUR;
+/* Human/JSON description (malloc'ed JSON text) for `trust show`. */
+int creto_trust_root_describe(const creto_trust_root *r, char **json, creto_err *e) CRETO_WUR;
+
+/* One role for creto_trust_root_create. */
+typedef struct creto_trust_role_spec {
+	const char *name;       /* "root", "model-weights", ... */
+	const char **keyids;    /* key ids (16 hex) of keys given to create */
+	size_t nkeyids;
+	int threshold;
+	int max_jump;           /* 0: default (1) */
+} creto_trust_role_spec;
+
+/* Build an unsigned trust root (canonical JSON, malloc'ed) from public keys
+ * and roles.  Roles not given get all keys and default_threshold. */
+int creto_trust_root_create(creto_pubkey *const *keys, size_t nkeys,
+			    const creto_trust_role_spec *roles, size_t nroles,
+			    int default_threshold, int default_jump, int64_t version,
+			    int64_t expires, char **out, creto_err *e) CRETO_WUR;
+/* Append the signature of signer to a trust root document (text in, new
+ * malloc'ed text out).  The signer must be a key of the document's root role
+ * (or, for a rotation, of the previous root: allow_foreign). */
+int creto_trust_root_sign(const uint8_t *doc, size_t len, creto_signer *signer, int allow_foreign,
+			  char **out, creto_err *e) CRETO_WUR;
+
+/* ---- statements and packages (docs/crupdate.md) ---- */
+
+typedef struct creto_update_create_opts {
+	const char *type;      /* model-weights | software-package | policy | cert-rotation */
+	const char *name;
+	int64_t version;
+	int64_t created;       /* 0: now */
+	int64_t expires;       /* 0: created + 30 days */
+	const char *payload;   /* file or directory */
+	uint32_t shard_size;   /* 0: CRETO_SHARD_DEFAULT */
+} creto_update_create_opts;
+
+/* Hash the payload and write the statement (canonical JSON) to out_path. */
+int creto_update_create(const creto_update_create_opts *o, const char *out_path,
+			creto_err *e) CRETO_WUR;
+/* Sign the exact bytes of the statement and append one signature to
+ * sigs_path (created when missing), leaving the statement untouched. */
+int creto_update_sign(const char *statement_path, const char *sigs_path, const char *key_ref,
+		      const creto_keys_opts *kopts, char keyid_out[17], creto_err *e) CRETO_WUR;
+/* Join statement, signatures and payload into a package, checking the
+ * payload against the statement as it is copied. */
+int creto_update_assemble(const char *statement_path, const char *sigs_path,
+			  const char *payload, const char *out_path, creto_err *e) CRETO_WUR;
+/* Describe a package without trusting it: JSON text (malloc'ed). */
+int creto_update_inspect(const char *pkg, char **json, creto_err *e) CRETO_WUR;
+
+/* What verify/apply decided (filled as far as known, also on rejection). */
+typedef struct creto_update_result {
+	char type[32];
+	char name[CRETO_UPDATE_NAME_MAX + 1];
+	int64_t version;
+	int64_t installed;            /* previous version, 0 if none */
+	char statement_digest[65];    /* hex SHA3-256 of the statement bytes */
+	char keyids[CRETO_UPDATE_SIGS_MAX * 17 + 1]; /* counted key ids, comma-separated */
+	uint64_t payload_bytes;
+	char rule[32];                /* rule that rejected, "" when accepted */
+	char install_path[4096];      /* apply: where it went */
+	int already_applied;          /* the very statement was applied before */
+} creto_update_result;
+
+/* Verify pkg against the trust root at trust_path (and the state in
+ * state_dir when not NULL: installed versions, time floor, rotated root).
+ * Streams and checks the whole payload; writes nothing. */
+int creto_update_verify(const char *pkg, const char *trust_path, const char *state_dir,
+			creto_update_result *res, creto_err *e) CRETO_WUR;
+/* Verify and install atomically into state_dir; records the decision. */
+int creto_update_apply(const char *pkg, const char *trust_path, const char *state_dir,
+		       creto_update_result *res, creto_err *e) CRETO_WUR;
+
+/* Installed versions, time floor, trust root version and the last audit
+ * rows of state_dir, as JSON text (malloc'ed). */
+int creto_update_status(const char *state_dir, int audit_rows, char **json, creto_err *e) CRETO_WUR;
+
+/* ---- diode watcher ---- */
+typedef struct creto_diode_opts {
+	const char *dir;          /* diode drop directory */
+	const char *trust_path;
+	const char *state_dir;
+	int once;                 /* scan, process what is complete, return */
+	int settle_ms;            /* size-stable interval; 0: 500 */
+	int64_t timeout_s;        /* 0: none; stop after this long */
+	/* Called after each decision (may be NULL); msg is one line. */
+	void (*report)(void *arg, const char *file, int status, const char *msg);
+	void *report_arg;
+} creto_diode_opts;
+
+/* Watch o->dir: every complete *.crupdate is applied or quarantined and
+ * moved out of the diode directory; nothing is deleted.  Returns CRETO_OK
+ * when it stops normally (once, timeout, SIGINT/SIGTERM flag). */
+int creto_diode_watch(const creto_diode_opts *o, creto_err *e) CRETO_WUR;
+/* Ask a running creto_diode_watch to stop (async-signal-safe). */
+void creto_diode_stop(void);
+
+#endif

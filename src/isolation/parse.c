@@ -1,0 +1,276 @@
+/*
+ * parse.c - parsers of the kernel's and the resolver's text files:
+ * /proc/net/route, /proc/net/ipv6_route and resolv.conf.  Pure functions
+ * over a buffer (fuzzed by tests/fuzz/fuzz_isolation_*.c); they never read
+ * files themselves.
+ */
+#include "creto/isolation.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Kernel route flags (linux/route.h, include/uapi/linux/ipv6_route.h). */
+#define ISO_RTF_UP 0x0001u
+#define ISO_RTF_GATEWAY 0x0002u
+#define ISO_RTF_REJECT 0x0200u
+#define ISO_RTF_ANYCAST 0x00100000u
+#define ISO_RTF_LOCAL 0x80000000u
+
+#define MAX_FIELDS 16
+#define MAX_LINE 512
+
+void creto_iso_routes_free(creto_iso_routes *r)
+{
+	if (r == NULL)
+		return;
+	free(r->v);
+	r->v = NULL;
+	r->n = r->cap = 0;
+}
+
+static int routes_push(creto_iso_routes *r, const creto_iso_route *rt, creto_err *e)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		creto_iso_route *v = realloc(r->v, cap * sizeof(*v));
+		if (v == NULL)
+			return creto_err_set(e, CRETO_EOP, "routes: out of memory");
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = *rt;
+	return CRETO_OK;
+}
+
+/* Split one line into whitespace-separated fields (in place). */
+static size_t split(char *line, char *f[MAX_FIELDS])
+{
+	size_t n = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(line, " \t\r", &save); t != NULL && n < MAX_FIELDS;
+	     t = strtok_r(NULL, " \t\r", &save))
+		f[n++] = t;
+	return n;
+}
+
+/* Exactly ndigits hex digits into *out. */
+static int hex_u32(const char *s, size_t ndigits, uint32_t *out)
+{
+	if (strlen(s) != ndigits || ndigits > 8)
+		return -1;
+	uint32_t v = 0;
+	for (size_t i = 0; i < ndigits; i++) {
+		char c = s[i];
+		uint32_t d;
+		if (c >= '0' && c <= '9')
+			d = (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (uint32_t)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			d = (uint32_t)(c - 'A' + 10);
+		else
+			return -1;
+		v = v << 4 | d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int hex_bytes16(const char *s, uint8_t out[16])
+{
+	if (strlen(s) != 32)
+		return -1;
+	for (size_t i = 0; i < 16; i++) {
+		char two[3] = {s[2 * i], s[2 * i + 1], '\0'};
+		uint32_t v;
+		if (hex_u32(two, 2, &v) != 0)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* Iterate lines of text; calls fn on each (NUL-terminated copy). */
+typedef int (*line_fn)(char *line, size_t lineno, void *ctx, creto_err *e);
+
+static int each_line(const char *text, size_t len, int skip_long, line_fn fn, void *ctx, creto_err *e)
+{
+	char line[MAX_LINE];
+	size_t pos = 0, lineno = 0;
+	while (pos < len) {
+		lineno++;
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t ll = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+		if (ll >= sizeof(line)) {
+			if (skip_long) {
+				pos += ll + (nl != NULL);
+				continue;
+			}
+			return creto_err_set(e, CRETO_EREJECT, "line %zu: longer than %d bytes", lineno,
+					     MAX_LINE - 1);
+		}
+		memcpy(line, text + pos, ll);
+		line[ll] = '\0';
+		pos += ll + (nl != NULL);
+		if (memchr(line, '\0', ll) != NULL)
+			return creto_err_set(e, CRETO_EREJECT, "line %zu: NUL byte", lineno);
+		int rc = fn(line, lineno, ctx, e);
+		if (rc != CRETO_OK)
+			return rc;
+	}
+	return CRETO_OK;
+}
+
+static int copy_dev(char dev[32], const char *s)
+{
+	if (strlen(s) >= 32)
+		return -1;
+	snprintf(dev, 32, "%s", s);
+	return 0;
+}
+
+static int v4_line(char *line, size_t lineno, void *ctx, creto_err *e)
+{
+	creto_iso_routes *out = ctx;
+	char *f[MAX_FIELDS];
+	size_t n = split(line, f);
+	if (n == 0)
+		return CRETO_OK;
+	if (lineno == 1 && strcmp(f[0], "Iface") == 0)
+		return CRETO_OK; /* the header */
+	if (n < 8)
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: %zu fields, expected 11", lineno, n);
+	uint32_t dst, gw, flags, mask;
+	if (hex_u32(f[1], 8, &dst) != 0 || hex_u32(f[2], 8, &gw) != 0 || hex_u32(f[3], 4, &flags) != 0 ||
+	    hex_u32(f[7], 8, &mask) != 0)
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: bad hex field", lineno);
+	creto_iso_route rt;
+	memset(&rt, 0, sizeof(rt));
+	if (copy_dev(rt.dev, f[0]) != 0)
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: interface name too long", lineno);
+	/* The kernel prints the __be32 as a native integer: copying the
+	 * native integer back gives the network-order bytes. */
+	uint8_t mb[4];
+	memcpy(mb, &mask, 4);
+	uint32_t m = (uint32_t)mb[0] << 24 | (uint32_t)mb[1] << 16 | (uint32_t)mb[2] << 8 | mb[3];
+	unsigned plen = 0;
+	while (plen < 32 && (m & (0x80000000u >> plen)))
+		plen++;
+	if (plen < 32 && (m << plen) != 0)
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: non-contiguous netmask", lineno);
+	if (!(flags & ISO_RTF_UP) || (flags & ISO_RTF_REJECT))
+		return CRETO_OK;
+	rt.dst.family = AF_INET;
+	rt.dst.len = (uint8_t)plen;
+	memcpy(rt.dst.addr, &dst, 4);
+	for (unsigned i = 0; i < 4; i++) /* clear host bits */
+		rt.dst.addr[i] &= mb[i];
+	if ((flags & ISO_RTF_GATEWAY) && gw != 0) {
+		rt.has_gateway = 1;
+		memcpy(rt.gateway, &gw, 4);
+	}
+	rt.table = 254; /* /proc/net/route lists the main table only */
+	return routes_push(out, &rt, e);
+}
+
+int creto_iso_parse_proc_route(const char *text, size_t len, creto_iso_routes *out, creto_err *e)
+{
+	return each_line(text, len, 0, v4_line, out, e);
+}
+
+static int v6_line(char *line, size_t lineno, void *ctx, creto_err *e)
+{
+	creto_iso_routes *out = ctx;
+	char *f[MAX_FIELDS];
+	size_t n = split(line, f);
+	if (n == 0)
+		return CRETO_OK;
+	if (n != 10)
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: %zu fields, expected 10", lineno, n);
+	creto_iso_route rt;
+	memset(&rt, 0, sizeof(rt));
+	uint32_t plen, flags, tmp;
+	uint8_t src[16];
+	if (hex_bytes16(f[0], rt.dst.addr) != 0 || hex_u32(f[1], 2, &plen) != 0 || hex_bytes16(f[2], src) != 0 ||
+	    hex_u32(f[3], 2, &tmp) != 0 || hex_bytes16(f[4], rt.gateway) != 0 || hex_u32(f[5], 8, &tmp) != 0 ||
+	    hex_u32(f[6], 8, &tmp) != 0 || hex_u32(f[7], 8, &tmp) != 0 || hex_u32(f[8], 8, &flags) != 0)
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: bad hex field", lineno);
+	if (plen > 128)
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: prefix length %u", lineno, plen);
+	if (copy_dev(rt.dev, f[9]) != 0)
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: interface name too long", lineno);
+	if (!(flags & ISO_RTF_UP) || (flags & (ISO_RTF_REJECT | ISO_RTF_LOCAL | ISO_RTF_ANYCAST)))
+		return CRETO_OK;
+	if (rt.dst.addr[0] == 0xff)
+		return CRETO_OK; /* multicast */
+	rt.dst.family = AF_INET6;
+	rt.dst.len = (uint8_t)plen;
+	creto_iso_prefix check = rt.dst;
+	char s[CRETO_ISO_ADDRSTRLEN];
+	creto_iso_prefix_format(&check, s);
+	if (creto_iso_prefix_parse(s, &rt.dst) != 0) /* clears host bits */
+		return creto_err_set(e, CRETO_EREJECT, "line %zu: bad destination", lineno);
+	static const uint8_t zero[16];
+	rt.has_gateway = (flags & ISO_RTF_GATEWAY) && memcmp(rt.gateway, zero, 16) != 0;
+	if (!rt.has_gateway)
+		memset(rt.gateway, 0, 16);
+	return routes_push(out, &rt, e);
+}
+
+int creto_iso_parse_proc_ipv6_route(const char *text, size_t len, creto_iso_routes *out, creto_err *e)
+{
+	return each_line(text, len, 0, v6_line, out, e);
+}
+
+struct resolv_ctx {
+	creto_iso_nameservers *out;
+};
+
+static int resolv_line(char *line, size_t lineno, void *ctx, creto_err *e)
+{
+	(void)lineno;
+	(void)e;
+	creto_iso_nameservers *out = ((struct resolv_ctx *)ctx)->out;
+	if (line[0] == '#' || line[0] == ';')
+		return CRETO_OK;
+	char *f[MAX_FIELDS];
+	size_t n = split(line, f);
+	if (n < 1 || strcmp(f[0], "nameserver") != 0)
+		return CRETO_OK;
+	if (n < 2) {
+		out->n_bad++;
+		return CRETO_OK;
+	}
+	char *pct = strchr(f[1], '%'); /* fe80::1%eth0: the scope does not matter here */
+	if (pct != NULL)
+		*pct = '\0';
+	creto_iso_prefix a;
+	if (strchr(f[1], '/') != NULL || creto_iso_prefix_parse(f[1], &a) != 0) {
+		out->n_bad++;
+		return CRETO_OK;
+	}
+	creto_iso_endpoint ep;
+	memset(&ep, 0, sizeof(ep));
+	ep.family = a.family;
+	memcpy(ep.addr, a.addr, sizeof(ep.addr));
+	ep.port = 53;
+	if (out->n < CRETO_ISO_MAX_ITEMS)
+		out->ns[out->n++] = ep;
+	else
+		out->n_bad++;
+	return CRETO_OK;
+}
+
+void creto_iso_parse_resolv_conf(const char *text, size_t len, creto_iso_nameservers *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct resolv_ctx ctx = {out};
+	/* Overlong lines (no nameserver fits in them) are skipped, so nothing
+	 * after them is missed. */
+	creto_err e;
+	creto_err_clear(&e);
+	(void)each_line(text, len, 1, resolv_line, &ctx, &e);
+}

@@ -1,0 +1,177 @@
+/*
+ * compare.c - a manifest against a directory: which files are modified,
+ * missing, extra or renamed.  Files are compared whole (all their shards),
+ * so a change reports a file, not a shard.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "model/model_internal.h"
+
+struct fgroup {
+	const char *path;
+	size_t first, count;
+	int state; /* 0 unmatched, 1 same, 2 modified, 3 renamed */
+	size_t peer; /* renamed: index of the other side */
+};
+
+static int group(const struct creto_model_manifest *m, struct fgroup **out, size_t *n, creto_err *e)
+{
+	*out = calloc(m->nres ? m->nres : 1, sizeof(**out));
+	*n = 0;
+	if (*out == NULL)
+		return creto_err_errno(e, ENOMEM, "compare");
+	for (size_t i = 0; i < m->nres; i++) {
+		if (*n > 0 && strcmp((*out)[*n - 1].path, m->res[i].path) == 0) {
+			(*out)[*n - 1].count++;
+			continue;
+		}
+		(*out)[*n] = (struct fgroup){.path = m->res[i].path, .first = i, .count = 1};
+		(*n)++;
+	}
+	return CRETO_OK;
+}
+
+/* Same content: same shard ranges (sizes) and digests. */
+static int same_content(const struct creto_model_manifest *a, const struct fgroup *ga,
+			const struct creto_model_manifest *b, const struct fgroup *gb, size_t dl)
+{
+	if (ga->count != gb->count)
+		return 0;
+	for (size_t k = 0; k < ga->count; k++) {
+		const struct model_res *x = &a->res[ga->first + k], *y = &b->res[gb->first + k];
+		if (a->method == CRETO_MODEL_SHARDS && (x->start != y->start || x->end != y->end))
+			return 0;
+		if (CRYPTO_memcmp(x->digest, y->digest, dl) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+static void set_first(creto_model_diff *d, creto_model_diff_kind k, const char *path, const char *to)
+{
+	if (d->first_kind != CRETO_MODEL_SAME && model_path_cmp(d->first, path) <= 0)
+		return;
+	d->first_kind = k;
+	snprintf(d->first, sizeof(d->first), "%s", path);
+	snprintf(d->first_to, sizeof(d->first_to), "%s", to ? to : "");
+}
+
+int creto_model_compare(const creto_model_manifest *exp, const creto_model_manifest *act,
+			creto_model_diff *dout, creto_err *e)
+{
+	creto_model_diff local;
+	creto_model_diff *d = dout ? dout : &local;
+	memset(d, 0, sizeof(*d));
+	if (exp->hash != act->hash || exp->method != act->method ||
+	    exp->shard_size != act->shard_size)
+		return creto_err_set(e, CRETO_EREJECT, "manifests use different serializations (%s/%s)",
+				     creto_hash_name(exp->hash), creto_hash_name(act->hash));
+	size_t dl = creto_hash_len(exp->hash);
+	struct fgroup *ge = NULL, *ga = NULL;
+	size_t ne = 0, na = 0;
+	int rc = group(exp, &ge, &ne, e);
+	if (rc == CRETO_OK)
+		rc = group(act, &ga, &na, e);
+	if (rc != CRETO_OK)
+		goto out;
+	size_t i = 0, j = 0;
+	while (i < ne && j < na) {
+		int c = model_path_cmp(ge[i].path, ga[j].path);
+		if (c < 0) {
+			i++;
+		} else if (c > 0) {
+			j++;
+		} else {
+			int same = same_content(exp, &ge[i], act, &ga[j], dl);
+			ge[i].state = ga[j].state = same ? 1 : 2;
+			i++;
+			j++;
+		}
+	}
+	/* A missing file whose content is an extra file's content: a rename.
+	 * Quadratic only in the number of unmatched files. */
+	for (i = 0; i < ne; i++) {
+		if (ge[i].state != 0)
+			continue;
+		for (j = 0; j < na; j++) {
+			if (ga[j].state == 0 && same_content(exp, &ge[i], act, &ga[j], dl)) {
+				ge[i].state = ga[j].state = 3;
+				ge[i].peer = j;
+				break;
+			}
+		}
+	}
+	char q1[256], q2[256];
+	for (i = 0; i < ne; i++) {
+		if (ge[i].state == 0) {
+			d->missing++;
+			set_first(d, CRETO_MODEL_MISSING, ge[i].path, NULL);
+		} else if (ge[i].state == 2) {
+			d->modified++;
+			set_first(d, CRETO_MODEL_MODIFIED, ge[i].path, NULL);
+		} else if (ge[i].state == 3) {
+			d->renamed++;
+			set_first(d, CRETO_MODEL_RENAMED, ge[i].path, ga[ge[i].peer].path);
+		}
+	}
+	for (j = 0; j < na; j++) {
+		if (ga[j].state == 0) {
+			d->extra++;
+			set_first(d, CRETO_MODEL_EXTRA, ga[j].path, NULL);
+		}
+	}
+	if (d->first_kind != CRETO_MODEL_SAME) {
+		if (d->first_kind == CRETO_MODEL_RENAMED)
+			rc = creto_err_set(e, CRETO_EREJECT,
+					   "renamed file: %s -> %s (modified %zu, missing %zu, extra %zu, renamed %zu)",
+					   model_quote(d->first, q1, sizeof(q1)),
+					   model_quote(d->first_to, q2, sizeof(q2)), d->modified, d->missing,
+					   d->extra, d->renamed);
+		else
+			rc = creto_err_set(e, CRETO_EREJECT,
+					   "%s file: %s (modified %zu, missing %zu, extra %zu, renamed %zu)",
+					   creto_model_diff_kind_name(d->first_kind),
+					   model_quote(d->first, q1, sizeof(q1)), d->modified, d->missing,
+					   d->extra, d->renamed);
+	}
+out:
+	free(ge);
+	free(ga);
+	return rc;
+}
+
+int creto_model_verify(const char *dir, const creto_model_manifest *expected,
+		       const creto_model_opts *o, creto_model_diff *d, creto_err *e)
+{
+	creto_model_opts bo;
+	memset(&bo, 0, sizeof(bo));
+	bo.hash = expected->hash;
+	bo.method = expected->method;
+	bo.shard_size = expected->shard_size;
+	bo.allow_symlinks = expected->allow_symlinks;
+	bo.threads = o ? o->threads : 0;
+	size_t extra = o ? o->nignore : 0;
+	const char **ign = calloc(expected->nignore + extra + 1, sizeof(*ign));
+	if (ign == NULL)
+		return creto_err_errno(e, ENOMEM, "verify");
+	for (size_t i = 0; i < expected->nignore; i++)
+		ign[i] = expected->ignore[i];
+	for (size_t i = 0; i < extra; i++)
+		ign[expected->nignore + i] = o->ignore[i];
+	bo.ignore = ign;
+	bo.nignore = expected->nignore + extra;
+	creto_model_manifest *actual = NULL;
+	int rc = creto_model_build(dir, &bo, &actual, e);
+	if (rc == CRETO_OK)
+		rc = creto_model_compare(expected, actual, d, e);
+	if (rc == CRETO_OK && CRYPTO_memcmp(actual->root, expected->root, 32) != 0)
+		rc = creto_err_set(e, CRETO_EREJECT, "root digest differs"); /* unreachable when equal */
+	creto_model_manifest_free(actual);
+	free(ign);
+	return rc;
+}

@@ -1,0 +1,342 @@
+/*
+ * state.c - the state database DIR/state.db (SQLite): installed versions,
+ * the trusted time floor, the current trust root, every applied statement
+ * and an audit row per decision.  An install is one transaction; the
+ * commit is the moment an update takes effect (docs/crupdate.md).
+ */
+#include "update_int.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/file.h"
+#include "util/timeutil.h"
+
+struct upd_state {
+	sqlite3 *db;
+};
+
+static const char SCHEMA[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=FULL;"
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS installed(type TEXT NOT NULL, name TEXT NOT NULL,"
+	" version INTEGER NOT NULL, statement_digest TEXT NOT NULL, installed_at INTEGER NOT NULL,"
+	" PRIMARY KEY(type, name));"
+	"CREATE TABLE IF NOT EXISTS applied(statement_digest TEXT PRIMARY KEY, type TEXT NOT NULL,"
+	" name TEXT NOT NULL, version INTEGER NOT NULL, created INTEGER NOT NULL,"
+	" keyids TEXT NOT NULL, applied_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
+	" source TEXT NOT NULL, statement_digest TEXT, type TEXT, name TEXT, version INTEGER,"
+	" keyids TEXT, decision TEXT NOT NULL, reason TEXT);";
+
+static int dberr(upd_state *s, creto_err *e, const char *what)
+{
+	return creto_err_set(e, CRETO_EOP, "state db: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+int upd_state_open(const char *dir, int readonly, upd_state **out, creto_err *e)
+{
+	*out = NULL;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/state.db", dir);
+	upd_state *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	int flags = SQLITE_OPEN_NOFOLLOW | (readonly ? SQLITE_OPEN_READONLY
+						      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	if (readonly && access(path, F_OK) != 0) {
+		/* No database yet: an empty state, in memory. */
+		snprintf(path, sizeof path, ":memory:");
+		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	}
+	if (!readonly) {
+		int rc = creto_mkdir_p(dir, 0700, e);
+		if (rc != CRETO_OK) {
+			free(s);
+			return rc;
+		}
+	}
+	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+		int rc = dberr(s, e, path);
+		upd_state_close(s);
+		return rc;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	if (!readonly || strcmp(path, ":memory:") == 0) {
+		if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK) {
+			int rc = dberr(s, e, "schema");
+			upd_state_close(s);
+			return rc;
+		}
+	}
+	*out = s;
+	return CRETO_OK;
+}
+
+void upd_state_close(upd_state *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static int exec(upd_state *s, const char *sql, creto_err *e)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(s, e, sql);
+	return CRETO_OK;
+}
+
+int upd_state_begin(upd_state *s, creto_err *e) { return exec(s, "BEGIN IMMEDIATE", e); }
+int upd_state_commit(upd_state *s, creto_err *e) { return exec(s, "COMMIT", e); }
+void upd_state_rollback(upd_state *s)
+{
+	if (s != NULL && !sqlite3_get_autocommit(s->db))
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int upd_state_installed(upd_state *s, const char *type, const char *name, int64_t *version,
+			creto_err *e)
+{
+	sqlite3_stmt *q;
+	*version = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT version FROM installed WHERE type=? AND name=?", -1, &q,
+			       NULL) != SQLITE_OK)
+		return dberr(s, e, "installed");
+	sqlite3_bind_text(q, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(q);
+	if (r == SQLITE_ROW)
+		*version = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? CRETO_OK : dberr(s, e, "installed");
+}
+
+static int meta_get(upd_state *s, const char *k, char *out, size_t cap, creto_err *e)
+{
+	sqlite3_stmt *q;
+	out[0] = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT v FROM meta WHERE k=?", -1, &q, NULL) != SQLITE_OK)
+		return dberr(s, e, "meta");
+	sqlite3_bind_text(q, 1, k, -1, SQLITE_STATIC);
+	int r = sqlite3_step(q);
+	if (r == SQLITE_ROW)
+		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? CRETO_OK : dberr(s, e, "meta");
+}
+
+static int meta_set(upd_state *s, const char *k, const char *v, creto_err *e)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return dberr(s, e, "meta");
+	sqlite3_bind_text(q, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, v, -1, SQLITE_STATIC);
+	int r = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return r == SQLITE_DONE ? CRETO_OK : dberr(s, e, "meta");
+}
+
+int upd_state_time_floor(upd_state *s, int64_t *floor, creto_err *e)
+{
+	char v[32];
+	int rc = meta_get(s, "time_floor", v, sizeof v, e);
+	*floor = v[0] ? strtoll(v, NULL, 10) : 0;
+	return rc;
+}
+
+int upd_state_root(upd_state *s, int64_t *version, char digest[65], creto_err *e)
+{
+	char v[32];
+	int rc = meta_get(s, "root_version", v, sizeof v, e);
+	if (rc == CRETO_OK)
+		rc = meta_get(s, "root_digest", digest, 65, e);
+	*version = v[0] ? strtoll(v, NULL, 10) : 0;
+	return rc;
+}
+
+int upd_state_set_root(upd_state *s, int64_t version, const char *digest, creto_err *e)
+{
+	char v[32];
+	snprintf(v, sizeof v, "%lld", (long long)version);
+	int rc = meta_set(s, "root_version", v, e);
+	return rc == CRETO_OK ? meta_set(s, "root_digest", digest, e) : rc;
+}
+
+int upd_state_applied(upd_state *s, const char *stmt_digest, int *applied, creto_err *e)
+{
+	sqlite3_stmt *q;
+	*applied = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM applied WHERE statement_digest=?", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return dberr(s, e, "applied");
+	sqlite3_bind_text(q, 1, stmt_digest, -1, SQLITE_STATIC);
+	int r = sqlite3_step(q);
+	*applied = r == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? CRETO_OK : dberr(s, e, "applied");
+}
+
+int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t created,
+			     creto_err *e)
+{
+	int64_t now = creto_time_now(), floor = 0;
+	int rc = upd_state_time_floor(s, &floor, e);
+	if (rc != CRETO_OK)
+		return rc;
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT OR REPLACE INTO installed(type, name, version, statement_digest,"
+			       " installed_at) VALUES(?, ?, ?, ?, ?)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return dberr(s, e, "installed");
+	sqlite3_bind_text(q, 1, r->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, r->version);
+	sqlite3_bind_text(q, 4, r->statement_digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, now);
+	int st = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (st != SQLITE_DONE)
+		return dberr(s, e, "installed");
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO applied(statement_digest, type, name, version, created, keyids,"
+			       " applied_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return dberr(s, e, "applied");
+	sqlite3_bind_text(q, 1, r->statement_digest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, r->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, r->version);
+	sqlite3_bind_int64(q, 5, created);
+	sqlite3_bind_text(q, 6, r->keyids, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 7, now);
+	st = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (st != SQLITE_DONE)
+		return dberr(s, e, "applied");
+	if (created > floor) {
+		char v[32];
+		snprintf(v, sizeof v, "%lld", (long long)created);
+		return meta_set(s, "time_floor", v, e);
+	}
+	return CRETO_OK;
+}
+
+int upd_state_audit(upd_state *s, const char *source, const creto_update_result *r,
+		    const char *decision, const char *reason, creto_err *e)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO audit(at, source, statement_digest, type, name, version, keyids,"
+			       " decision, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return dberr(s, e, "audit");
+	sqlite3_bind_int64(q, 1, creto_time_now());
+	sqlite3_bind_text(q, 2, source, -1, SQLITE_STATIC);
+	if (r != NULL && r->statement_digest[0])
+		sqlite3_bind_text(q, 3, r->statement_digest, -1, SQLITE_STATIC);
+	if (r != NULL && r->type[0])
+		sqlite3_bind_text(q, 4, r->type, -1, SQLITE_STATIC);
+	if (r != NULL && r->name[0])
+		sqlite3_bind_text(q, 5, r->name, -1, SQLITE_STATIC);
+	if (r != NULL && r->version)
+		sqlite3_bind_int64(q, 6, r->version);
+	if (r != NULL)
+		sqlite3_bind_text(q, 7, r->keyids, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, decision, -1, SQLITE_STATIC);
+	if (reason != NULL)
+		sqlite3_bind_text(q, 9, reason, -1, SQLITE_STATIC);
+	int st = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return st == SQLITE_DONE ? CRETO_OK : dberr(s, e, "audit");
+}
+
+int upd_state_each_installed(upd_state *s,
+			     int (*fn)(void *arg, const char *type, const char *name, int64_t v),
+			     void *arg, creto_err *e)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(s->db, "SELECT type, name, version FROM installed ORDER BY type, name",
+			       -1, &q, NULL) != SQLITE_OK)
+		return dberr(s, e, "installed");
+	int r, rc = CRETO_OK;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		rc = fn(arg, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+			sqlite3_column_int64(q, 2));
+		if (rc != CRETO_OK)
+			break;
+	}
+	sqlite3_finalize(q);
+	if (rc == CRETO_OK && r != SQLITE_DONE)
+		return dberr(s, e, "installed");
+	return rc;
+}
+
+int creto_update_status(const char *state_dir, int audit_rows, char **out, creto_err *e)
+{
+	*out = NULL;
+	upd_state *s = NULL;
+	int rc = upd_state_open(state_dir, 1, &s, e);
+	if (rc != CRETO_OK)
+		return rc;
+	json_t *o = json_object(), *inst = json_array(), *aud = json_array();
+	int64_t floor = 0, rv = 0;
+	char rd[65] = "", tb[CRETO_TIME_STRLEN];
+	sqlite3_stmt *q = NULL;
+	if ((rc = upd_state_time_floor(s, &floor, e)) != CRETO_OK ||
+	    (rc = upd_state_root(s, &rv, rd, e)) != CRETO_OK)
+		goto out;
+	creto_time_format(floor, tb);
+	json_object_set_new(o, "time_floor", json_string(floor ? tb : ""));
+	json_object_set_new(o, "trust_root_version", json_integer(rv));
+	if (sqlite3_prepare_v2(s->db, "SELECT type, name, version, statement_digest FROM installed"
+				      " ORDER BY type, name", -1, &q, NULL) != SQLITE_OK) {
+		rc = dberr(s, e, "installed");
+		goto out;
+	}
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		json_t *r = json_object();
+		json_object_set_new(r, "type", json_string((const char *)sqlite3_column_text(q, 0)));
+		json_object_set_new(r, "name", json_string((const char *)sqlite3_column_text(q, 1)));
+		json_object_set_new(r, "version", json_integer(sqlite3_column_int64(q, 2)));
+		json_object_set_new(r, "statement_digest", json_string((const char *)sqlite3_column_text(q, 3)));
+		json_array_append_new(inst, r);
+	}
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(s->db, "SELECT at, source, decision, reason, statement_digest, keyids"
+				      " FROM audit ORDER BY id DESC LIMIT ?", -1, &q, NULL) != SQLITE_OK) {
+		q = NULL;
+		rc = dberr(s, e, "audit");
+		goto out;
+	}
+	sqlite3_bind_int(q, 1, audit_rows);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		json_t *r = json_object();
+		creto_time_format(sqlite3_column_int64(q, 0), tb);
+		json_object_set_new(r, "at", json_string(tb));
+		const char *cols[] = {NULL, "source", "decision", "reason", "statement_digest", "keyids"};
+		for (int i = 1; i < 6; i++)
+			if (sqlite3_column_type(q, i) != SQLITE_NULL)
+				json_object_set_new(r, cols[i], json_string((const char *)sqlite3_column_text(q, i)));
+		json_array_insert_new(aud, 0, r);
+	}
+	sqlite3_finalize(q);
+	json_object_set(o, "installed", inst);
+	json_object_set(o, "audit", aud);
+	*out = json_dumps(o, JSON_INDENT(2));
+	if (*out == NULL)
+		rc = creto_err_set(e, CRETO_EOP, "out of memory");
+out:
+	json_decref(inst);
+	json_decref(aud);
+	json_decref(o);
+	upd_state_close(s);
+	return rc;
+}

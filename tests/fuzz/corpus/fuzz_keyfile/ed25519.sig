@@ -1,0 +1,3 @@
+untrusted comment: signature from creto key d081e895250d2d96 (ed25519)
+creto-sig-v1 ed25519 d081e895250d2d96
+CEXU9SStKAZEU8FVl5tZ6JG6v5PqYGIeCpoZrZqNICZvfbwnrUQvjkRxcyLbIoJx9NpUJWZRE9W54I8aYMZLDQ==

@@ -1,0 +1,70 @@
+#!/bin/bash
+# test_trust_rotation.sh - trust root init/sign/show and rotation through a
+# cert-rotation package: N -> N+1 only, signed by a threshold of the old
+# root AND of the new one; afterwards keys dropped from the root are refused.
+. "$(dirname "$0")/lib.sh"
+cd "$T"
+for k in a b c d; do "$CRETO" key gen --alg hybrid -o $k >/dev/null || fail "key gen $k"; done
+expect 2 -- "$CRETO" trust init --key a.pub --threshold 2 -o bad.json
+expect 0 -- "$CRETO" trust init --key a.pub --key b.pub --key c.pub --threshold 2 -o root1.json
+expect 0 -- "$CRETO" trust sign root1.json --key a.key
+expect 0 --out '"self_signed": false' -- "$CRETO" trust show root1.json --json
+expect 0 -- "$CRETO" trust sign root1.json --key b.key
+expect 0 --out '"self_signed": true' -- "$CRETO" trust show root1.json --json
+
+# A payload and model package helper.
+mkdir -p m && echo weights >m/w.bin
+model() { # NAME VERSION SIGNERS...
+  local n=$1 v=$2; shift 2
+  "$CRETO" update create --type model-weights --name m --version "$v" --payload m -o "$n.st" >/dev/null
+  for k in "$@"; do "$CRETO" update sign "$n.st" --key "$k.key" >/dev/null; done
+  "$CRETO" update assemble "$n.st" --payload m -o "$n.crupdate" >/dev/null
+}
+rotation() { # NAME ROOTFILE VERSION SIGNERS...
+  local n=$1 r=$2 v=$3; shift 3
+  rm -rf "$n.d"; mkdir "$n.d"; cp "$r" "$n.d/root.json"
+  "$CRETO" update create --type cert-rotation --name trust-root --version "$v" --payload "$n.d/root.json" -o "$n.st" >/dev/null
+  for k in "$@"; do "$CRETO" update sign "$n.st" --key "$k.key" >/dev/null; done
+  "$CRETO" update assemble "$n.st" --payload "$n.d/root.json" -o "$n.crupdate" >/dev/null
+}
+model m1 1 a b
+expect 0 -- "$CRETO" update apply m1.crupdate --trust root1.json --state S
+
+# Root 2 drops a, adds d.  Signed by its own b, c and by the old a (--previous).
+expect 0 -- "$CRETO" trust init --key b.pub --key c.pub --key d.pub --threshold 2 --version 2 -o root2.json
+cp root2.json root2-new-only.json
+for k in b c; do "$CRETO" trust sign root2.json --key $k.key >/dev/null; done
+expect 1 --err "not in the root role" -- "$CRETO" trust sign root2.json --key a.key
+expect 0 -- "$CRETO" trust sign root2.json --key a.key --previous
+# Signed only by keys of the new root: not enough of the old root (only b).
+for k in c d; do "$CRETO" trust sign root2-new-only.json --key $k.key >/dev/null; done
+rotation r2bad root2-new-only.json 2 a b
+expect 1 --err "rotation: new trust root not signed by the current root's keys" -- \
+  "$CRETO" update verify r2bad.crupdate --trust root1.json --state S
+# Version jump N -> N+2.
+"$CRETO" trust init --key b.pub --key c.pub --key d.pub --threshold 2 --version 3 -o root3.json >/dev/null
+for k in b c; do "$CRETO" trust sign root3.json --key $k.key >/dev/null; done
+"$CRETO" trust sign root3.json --key a.key --previous >/dev/null
+rotation r3 root3.json 3 a b
+expect 1 --err "fast-forward" -- "$CRETO" update verify r3.crupdate --trust root1.json --state S
+rotation r3b root3.json 2 a b
+expect 1 --err "rotation: new trust root version 3, statement version 2; only 1 -> 2 is allowed" -- \
+  "$CRETO" update verify r3b.crupdate --trust root1.json --state S
+# The rotation statement itself needs the cert-rotation role's threshold.
+rotation r2one root2.json 2 a
+expect 1 --err "signature threshold" -- "$CRETO" update verify r2one.crupdate --trust root1.json --state S
+# The honest rotation.
+rotation r2 root2.json 2 a b
+expect 0 --out "applied cert-rotation trust-root version 2" -- "$CRETO" update apply r2.crupdate --trust root1.json --state S
+cmp -s root2.json S/trust-root.json || fail "trust-root.json not replaced"
+# After rotation: a is gone, even though the operator still passes root1.
+model m2 2 a b
+expect 1 --err "key $("$CRETO" update inspect m2.crupdate --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["signed_by"][0])') unknown to the trust root" -- \
+  "$CRETO" update apply m2.crupdate --trust root1.json --state S
+model m2b 2 b d
+expect 0 -- "$CRETO" update apply m2b.crupdate --trust root1.json --state S
+# Replaying the rotation, or rotating back to root 1, is refused.
+expect 1 --err "replay" -- "$CRETO" update apply r2.crupdate --trust root1.json --state S
+rotation back root1.json 1 b c
+expect 1 --err "rollback" -- "$CRETO" update verify back.crupdate --trust root1.json --state S
+finish

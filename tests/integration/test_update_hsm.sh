@@ -1,0 +1,28 @@
+#!/bin/bash
+# test_update_hsm.sh - an officer whose key lives in an HSM (SoftHSM2,
+# private token dir) signs the trust root and an update statement through a
+# pkcs11: URI, beside an officer with a hybrid key file; 2-of-2 verifies.
+. "$(dirname "$0")/lib.sh"
+hsm_env
+cd "$T"
+umask 077
+printf '1234-user\n' >pin; printf '5678-so\n' >so.pin
+M=$HSM_MODULE
+"$CRETO" hsm init --module "$M" --label officers --so-pin-file so.pin --pin-file pin >/dev/null || fail "hsm init"
+URI="pkcs11:token=officers;object=bob?module-path=$M&pin-source=file:$T/pin"
+"$CRETO" hsm keygen --type ed25519 --label bob "pkcs11:token=officers?module-path=$M&pin-source=file:$T/pin" >/dev/null || fail "hsm keygen"
+"$CRETO" hsm pub "pkcs11:token=officers;object=bob?module-path=$M" -o bob.pub >/dev/null || fail "hsm pub"
+"$CRETO" key gen --alg hybrid -o alice >/dev/null
+expect 0 -- "$CRETO" trust init --key alice.pub --key bob.pub --threshold 2 -o root.json
+expect 0 -- "$CRETO" trust sign root.json --key alice.key
+expect 0 --out "signed root.json with key" -- "$CRETO" trust sign root.json --key "$URI"
+mkdir p; echo policy-v1 >p/policy.rego
+"$CRETO" update create --type policy --name gw --version 1 --payload p -o s.st >/dev/null
+expect 0 -- "$CRETO" update sign s.st --key alice.key
+"$CRETO" update assemble s.st --payload p -o one.crupdate >/dev/null
+expect 1 --err "signature threshold: 1 valid" -- "$CRETO" update verify one.crupdate --trust root.json
+expect 0 --out "signed s.st with key $("$CRETO" key id bob.pub 2>/dev/null | head -c 16)" -- "$CRETO" update sign s.st --key "$URI"
+"$CRETO" update assemble s.st --payload p -o two.crupdate >/dev/null
+expect 0 -- "$CRETO" update apply two.crupdate --trust root.json --state S
+cmp -s p/policy.rego S/policy/gw/current/policy.rego || fail "policy not installed"
+finish
