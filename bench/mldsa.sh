@@ -12,7 +12,7 @@ secs=${2:-1}
 drv="$(dirname "$creto")/bench_mldsa"
 [ -x "$drv" ] || { echo "bench/mldsa.sh: $drv not found (build the bench targets)" >&2; exit 2; }
 
-echo "== ML-DSA, creto, portable C (one thread; best of 5 rounds, CPU time) =="
+echo "== ML-DSA, creto, portable C (one thread; best of 10 rounds, CPU time) =="
 CRETO_MLDSA_NO_AVX2=1 "$drv" "$secs"
 echo
 echo "== ML-DSA, creto, back end chosen at run time =="
