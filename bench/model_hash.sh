@@ -53,7 +53,7 @@ echo "limit (x $CORES cores): $((LIMIT / 1000000)) MB/s.  Other processes may sh
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for case in model single; do
   D=$W/$case
-  BYTES=$(find "$D" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+  BYTES=$(find "$D" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f", s}')
   NF=$(find "$D" -type f | wc -l)
   echo
   echo "case '$case': $NF files, $((BYTES / 1048576)) MiB"

@@ -137,8 +137,8 @@ int creto_model_compare(const creto_model_manifest *expected, const creto_model_
 int creto_model_verify(const char *dir, const creto_model_manifest *expected,
 		       const creto_model_opts *o, creto_model_diff *d, creto_err *e) CRETO_WUR;
 
-/* Root digest of `ignore` (relative path) defaults: 1 when p is a default
- * ignore (.git, .gitattributes, .github, .gitignore). */
+/* 1 when p (relative to the model root) is one of the paths always
+ * ignored: .git, .gitattributes, .github, .gitignore. */
 int creto_model_is_default_ignore(const char *p);
 
 /* ---- signatures over a manifest (src/model/bundle.c) ---- */

@@ -22,14 +22,6 @@
 #include "util/enc.h"
 #include "util/file.h"
 
-/* Signing needs the signatures module (DSSE, keys); until it is in the
- * tree, sign and verify --sig report that. */
-#if __has_include("creto/dsse.h")
-#define HAVE_SIG 1
-#else
-#define HAVE_SIG 0
-#endif
-
 static int cmd_model_hash(int argc, char **argv);
 static int cmd_model_manifest(int argc, char **argv);
 static int cmd_model_verify(int argc, char **argv);
@@ -348,10 +340,7 @@ static int cmd_model_verify(int argc, char **argv)
 	char *own = NULL;
 	uint8_t *buf = NULL, *stmt = NULL;
 	size_t len = 0, stlen = 0;
-	(void)len;
-	(void)stlen;
 	creto_pubkey *pk = NULL;
-	(void)pk;
 	creto_model_manifest *mf = NULL;
 	creto_model_diff *d = calloc(1, sizeof(*d));
 	creto_err e;
@@ -362,10 +351,6 @@ static int cmd_model_verify(int argc, char **argv)
 	}
 	ignore_own(&m, m.sig ? m.sig : m.manifest, &own);
 	if (m.sig != NULL) {
-#if !HAVE_SIG
-		rc = creto_err_set(&e, CRETO_EOP, "model verify --sig: signatures module not built");
-		goto fail;
-#else
 		creto_keys_opts ko = {.module_path = m.module, .pin_file = m.pin};
 		rc = creto_model_open_pubkey(m.pub, &ko, &pk, &e);
 		if (rc == CRETO_OK)
@@ -378,7 +363,6 @@ static int cmd_model_verify(int argc, char **argv)
 			(void)creto_err_ctx(&e, "%s", m.sig);
 			goto fail;
 		}
-#endif
 	} else {
 		rc = creto_model_manifest_load(m.manifest, &mf, &e);
 		if (rc != CRETO_OK)
@@ -424,20 +408,16 @@ static int cmd_model_verify(int argc, char **argv)
 		if (o != NULL) {
 			json_object_set_new(o, "files", json_integer((json_int_t)creto_model_manifest_files(mf)));
 			json_object_set_new(o, "signed", json_boolean(m.sig != NULL));
-#if HAVE_SIG
 			if (pk != NULL)
 				json_object_set_new(o, "keyid", json_string(creto_pubkey_id(pk)));
-#endif
 		}
 		rc = cli_json_out(o);
 	} else {
 		char dg[CRETO_MODEL_DIGEST_STR_MAX];
 		creto_model_manifest_digest_str(mf, dg);
 		char by[64] = "";
-#if HAVE_SIG
 		if (pk != NULL)
 			snprintf(by, sizeof(by), " by key %s", creto_pubkey_id(pk));
-#endif
 		printf("%s: verified %zu files against %s %s%s (%s)\n", m.dir,
 		       creto_model_manifest_files(mf), m.sig ? "signature" : "manifest",
 		       m.sig ? m.sig : m.manifest, by, dg);
@@ -451,20 +431,13 @@ out:
 	free(own);
 	free(buf);
 	free(stmt);
-#if HAVE_SIG
 	creto_pubkey_free(pk);
-#endif
 	creto_model_manifest_free(mf);
 	return rc;
 }
 
 static int cmd_model_sign(int argc, char **argv)
 {
-#if !HAVE_SIG
-	(void)argc;
-	(void)argv;
-	return cli_usage_error("model sign: signatures module not built in this tree");
-#else
 	struct mopts m;
 	int rc = parse(argc, argv, &model_cmds[3], 1, &m);
 	if (rc != CRETO_OK)
@@ -537,5 +510,4 @@ out:
 	creto_signer_free(s);
 	creto_model_manifest_free(mf);
 	return rc;
-#endif
 }

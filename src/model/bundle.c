@@ -29,14 +29,7 @@
 #include "util/enc.h"
 #include "util/file.h"
 
-#if __has_include("creto/dsse.h")
 #include "creto/dsse.h"
-#define HAVE_DSSE 1
-#else
-#define HAVE_DSSE 0
-#endif
-
-#if HAVE_DSSE
 
 static int is_ecdsa(creto_alg a)
 {
@@ -324,38 +317,3 @@ out:
 	free(buf);
 	return rc;
 }
-
-#else /* the DSSE module has not landed in this tree yet */
-
-int creto_model_sign_statement(const uint8_t *statement, size_t len, creto_signer *s,
-			       char **out, size_t *outlen, creto_err *e)
-{
-	(void)statement;
-	(void)len;
-	(void)s;
-	*out = NULL;
-	*outlen = 0;
-	return creto_err_set(e, CRETO_EOP, "model signatures need the DSSE module (not built)");
-}
-
-int creto_model_verify_signature(const uint8_t *sig, size_t siglen, const creto_pubkey *pk,
-				 uint8_t **statement, size_t *stlen, creto_err *e)
-{
-	(void)sig;
-	(void)siglen;
-	(void)pk;
-	*statement = NULL;
-	*stlen = 0;
-	return creto_err_set(e, CRETO_EOP, "model signatures need the DSSE module (not built)");
-}
-
-int creto_model_open_pubkey(const char *ref, const creto_keys_opts *opts, creto_pubkey **out,
-			    creto_err *e)
-{
-	(void)ref;
-	(void)opts;
-	*out = NULL;
-	return creto_err_set(e, CRETO_EOP, "model signatures need the DSSE module (not built)");
-}
-
-#endif

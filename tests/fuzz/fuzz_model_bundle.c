@@ -9,7 +9,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#if __has_include("creto/dsse.h")
 /* The P-256 base point: a valid public key whose secret (1) nobody uses. */
 static const uint8_t G[65] = {
 	0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4,
@@ -31,15 +30,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(st);
 	return 0;
 }
-#else
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	creto_err e;
-	uint8_t *st = NULL;
-	size_t sl = 0;
-	if (creto_model_verify_signature(data, size, NULL, &st, &sl, &e) == CRETO_OK)
-		abort();
-	free(st);
-	return 0;
-}
-#endif
