@@ -7,7 +7,7 @@
  * a one-off signature or verification).
  * Signing is hedged (fresh rnd per call) over a 64-byte message, empty context.
  * Time is the thread's CPU time (as `openssl speed` counts by default), and
- * each figure is the best of 5 rounds, so other load on a shared machine
+ * each figure is the best of 10 rounds, so other load on a shared machine
  * lowers the figures less.
  */
 #include <openssl/rand.h>
@@ -78,7 +78,7 @@ static double round_rate(int op, creto_mldsa_ps ps, double secs, uint8_t *pk, ui
 
 /* Best of ROUNDS rounds: the machine may be shared, and interference only
  * ever lowers a round's figure. */
-#define ROUNDS 5
+#define ROUNDS 10
 static double rate(int op, creto_mldsa_ps ps, double secs, uint8_t *pk, uint8_t *sk, uint8_t *sig,
 		   const uint8_t *msg)
 {
@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 	if (RAND_bytes(msg, sizeof(msg)) != 1 || RAND_bytes(seed, sizeof(seed)) != 1 ||
 	    RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return 3;
+	printf("back end: %s\n", creto_mldsa_backend());
 	printf("%-10s %10s %10s %10s %12s %12s\n", "algorithm", "keygen/s", "sign/s", "verify/s",
 	       "sign-cold/s", "verify-cold/s");
 	for (int i = 0; i < nsets; i++) {

@@ -11,11 +11,11 @@ BENCH=$(dirname "$CRETO")/bench_sig
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 
 OSECS=$(awk -v s="$SECS" 'BEGIN { n = int(s + 0.999); print (n < 1 ? 1 : n) }')
-echo "== baseline: openssl speed ed25519 ecdsap256 (${OSECS}s per figure, one core)"
+echo "== baseline: openssl speed ed25519 ecdsap256 (${OSECS}s per figure, one core, ops per CPU second)"
 taskset -c 0 openssl speed -seconds "$OSECS" ed25519 ecdsap256 2>/dev/null |
 	awk '/sign\/s/ && !h { print "   " $0; h = 1 } /^ *(256|253) bits/ { print "   " $0 }'
 echo
-echo "== creto (library API, ${SECS}s per figure, one core)"
+echo "== creto (library API, ${SECS} CPU-s per figure, one core; ops per CPU second like openssl speed)"
 taskset -c 0 "$BENCH" "$SECS"
 echo
 echo "== creto verify (whole command: process start, file read, verify), mean of 20 runs"

@@ -8,7 +8,8 @@
 #   HSM_URI_QUERY       module-path=...&pin-source=file:... (append after '?')
 #   HSM_ISSUER_URI      the issuer's private key, ready for --key
 #   HSM_BACKUP_KEY_URI  nhi-backup-key, ready for creto_hsm_wrap/unwrap
-#   HSM_ISSUER_PUB      the issuer's public key file (once `creto hsm pub` can write it)
+#   HSM_ISSUER_PUB      the issuer's public key file ($DEMO_DIR/hsm/nhi-issuer.pub)
+#   HSM_HYBRID_URI      a hybrid (Ed25519 + ML-DSA-65) HSM key, ready for --key
 
 step "HSM: a private SoftHSM2 token"
 export HSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
@@ -55,4 +56,15 @@ if "$CRETO" sign --help >/dev/null 2>&1; then
   show "$CRETO" verify --pub "$HSM_ISSUER_PUB" "$HSM_DIR/hello.txt" "$HSM_DIR/hello.sig"
   printf 'tampered\n' >>"$HSM_DIR/hello.txt"
   refused "$CRETO" verify --pub "$HSM_ISSUER_PUB" "$HSM_DIR/hello.txt" "$HSM_DIR/hello.sig"
+
+  step "HSM: a hybrid key - Ed25519 in the HSM, ML-DSA-65 sealed by it"
+  say "SoftHSM2 has no ML-DSA: its seed lives in a file, AES-256-GCM under a data key the HSM wraps."
+  show "$CRETO" hsm keygen --type hybrid --label enclave-root --pq-file "$HSM_DIR/enclave-root.pqkey" \
+    "$HSM_URI_BASE?$HSM_URI_QUERY"
+  export HSM_HYBRID_URI="$HSM_URI_BASE;object=enclave-root?$HSM_URI_QUERY&x-creto-pq=$HSM_DIR/enclave-root.pqkey"
+  show "$CRETO" hsm pub "$HSM_URI_BASE;object=enclave-root?module-path=$HSM_MODULE&x-creto-pq=$HSM_DIR/enclave-root.pqkey" \
+    -o "$HSM_DIR/enclave-root.pub"
+  printf 'signed by both halves\n' >"$HSM_DIR/hybrid.txt"
+  show "$CRETO" sign --key "$HSM_HYBRID_URI" "$HSM_DIR/hybrid.txt" -o "$HSM_DIR/hybrid.sig"
+  show "$CRETO" verify --pub "$HSM_DIR/enclave-root.pub" "$HSM_DIR/hybrid.txt" "$HSM_DIR/hybrid.sig"
 fi

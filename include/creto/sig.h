@@ -88,6 +88,17 @@ int creto_pubkey_load(const char *path, creto_pubkey **out, creto_err *e) CRETO_
 int creto_pubkey_format(const creto_pubkey *pk, const char *comment, char **out,
 			creto_err *e) CRETO_WUR;
 
+/* Interop with X.509-style tools (Sigstore, model_signing, openssl):
+ * a classical public key from a SubjectPublicKeyInfo, PEM ("-----BEGIN
+ * PUBLIC KEY-----") or DER, Ed25519 / P-256 / P-384 (a compressed EC point
+ * inside is accepted and stored uncompressed).  Other key types are
+ * CRETO_EREJECT. */
+int creto_pubkey_from_spki(const uint8_t *data, size_t len, creto_pubkey **out, creto_err *e) CRETO_WUR;
+/* PEM SubjectPublicKeyInfo of a classical key, as OpenSSL and Python's
+ * cryptography write it (64-column base64, trailing newline), malloc'ed.
+ * The Sigstore bundle key hint is hex SHA-256 of this text. */
+int creto_pubkey_to_pem(const creto_pubkey *pk, char **out, creto_err *e) CRETO_WUR;
+
 /* ---- signers ---- */
 typedef struct creto_signer creto_signer;
 

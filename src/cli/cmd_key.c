@@ -46,7 +46,8 @@ static const struct cli_cmd key_cmds[] = {
 static const struct cli_cmd sign_cmd = {"", NULL, "--key KEY [--context STR] FILE -o FILE.sig [--json] "
 						  "[--module SO] [--pin-file F]",
 					"sign FILE with a key file or pkcs11: URI"};
-static const struct cli_cmd verify_cmd = {"", NULL, "--pub KEY.pub [--context STR] FILE FILE.sig [--json]",
+static const struct cli_cmd verify_cmd = {"", NULL, "--pub KEY.pub [--context STR] FILE FILE.sig [--json] "
+						      "[--module SO] [--pin-file F]",
 					  "verify FILE.sig over FILE (exit 0 valid, 1 invalid)"};
 
 int cmd_key(int argc, char **argv)

@@ -351,6 +351,7 @@ static int cmd_model_verify(int argc, char **argv)
 	(void)len;
 	(void)stlen;
 	creto_pubkey *pk = NULL;
+	(void)pk;
 	creto_model_manifest *mf = NULL;
 	creto_model_diff *d = calloc(1, sizeof(*d));
 	creto_err e;
@@ -432,9 +433,14 @@ static int cmd_model_verify(int argc, char **argv)
 	} else {
 		char dg[CRETO_MODEL_DIGEST_STR_MAX];
 		creto_model_manifest_digest_str(mf, dg);
-		printf("%s: verified %zu files against %s%s%s (%s)\n", m.dir,
-			creto_model_manifest_files(mf), m.sig ? "signature " : "manifest ",
-			m.sig ? m.sig : m.manifest, pk ? "" : "", dg);
+		char by[64] = "";
+#if HAVE_SIG
+		if (pk != NULL)
+			snprintf(by, sizeof(by), " by key %s", creto_pubkey_id(pk));
+#endif
+		printf("%s: verified %zu files against %s %s%s (%s)\n", m.dir,
+		       creto_model_manifest_files(mf), m.sig ? "signature" : "manifest",
+		       m.sig ? m.sig : m.manifest, by, dg);
 		rc = CRETO_OK;
 	}
 	goto out;

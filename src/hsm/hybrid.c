@@ -257,6 +257,10 @@ static int pq_unseal(struct pq_signer *q, uint8_t *sk, creto_err *e)
 	int rc = creto_hsm_unwrap_with(q->h, &q->wrapuri, q->pf.wrapped, sizeof(q->pf.wrapped), dk,
 				       sizeof(dk), &dklen, e);
 	if (rc != CRETO_OK) {
+		/* The file named a wrapping key the token lacks: the file is
+		 * wrong, not the configuration. */
+		if (rc == CRETO_EUSAGE && e != NULL)
+			e->code = rc = CRETO_EREJECT;
 		creto_err_ctx(e, "%s: data key", q->path);
 		goto out;
 	}

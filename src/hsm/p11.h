@@ -24,16 +24,6 @@
 #else
 #define P11_MODULE_LEAKS_BEGIN() ((void)0)
 #define P11_MODULE_LEAKS_END() ((void)0)
-/* The ML-DSA half of a hybrid HSM key (hybrid.c): u->pq_file must belong to
- * the classical key cl_label/cl_id of type cl_alg on u's token. */
-int p11_pq_signer_open(const creto_p11_uri *u, const creto_keys_opts *opts,
-		       const char *cl_label, const uint8_t *cl_id, size_t cl_idlen,
-		       creto_alg cl_alg, creto_signer **out, creto_err *e);
-/* The ML-DSA public key in a hybrid key file made for a cl_alg key; *alg
- * receives the hybrid algorithm. */
-int p11_pq_pubkey(const char *path, creto_alg cl_alg, uint8_t *pk, size_t cap, size_t *pklen,
-		  creto_alg *alg, creto_err *e);
-
 #endif
 
 /* One module per path per process, initialised once (C_Initialize with
@@ -83,5 +73,15 @@ unsigned p11_gen(creto_hsm *h);
  * (after fork) since k was found. */
 int p11_key_handle(creto_hsm_key *k, ck_session_handle_t s, ck_object_handle_t *obj,
 		   ck_rv_t *last, creto_err *e);
+
+/* The ML-DSA half of a hybrid HSM key (hybrid.c): u->pq_file must belong to
+ * the classical key cl_label/cl_id of type cl_alg on u's token. */
+int p11_pq_signer_open(const creto_p11_uri *u, const creto_keys_opts *opts,
+		       const char *cl_label, const uint8_t *cl_id, size_t cl_idlen,
+		       creto_alg cl_alg, creto_signer **out, creto_err *e);
+/* The ML-DSA public key in a hybrid key file made for a cl_alg key; *alg
+ * receives the hybrid algorithm. */
+int p11_pq_pubkey(const char *path, creto_alg cl_alg, uint8_t *pk, size_t cap, size_t *pklen,
+		  creto_alg *alg, creto_err *e);
 
 #endif

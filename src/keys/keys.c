@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "creto/hsm.h"
-#include "util/file.h"
 
 int creto_keys_is_pkcs11(const char *ref)
 {
@@ -30,21 +29,7 @@ int creto_keys_open_pubkey(const char *ref, const creto_keys_opts *opts, creto_p
 	*out = NULL;
 	if (creto_keys_is_pkcs11(ref))
 		return creto_hsm_open_pubkey(ref, opts, out, e);
-	/* A public key file; failing that, the public half of a secret key file. */
-	creto_err pe;
-	creto_err_clear(&pe);
-	int rc = creto_pubkey_load(ref, out, &pe);
-	if (rc == CRETO_OK)
-		return CRETO_OK;
-	creto_signer *s = NULL;
-	creto_err se;
-	creto_err_clear(&se);
-	if (creto_secretkey_load(ref, &s, &se) != CRETO_OK) {
-		if (e != NULL)
-			*e = pe;
-		return rc;
-	}
-	rc = creto_pubkey_dup(creto_signer_pubkey(s), out, e);
-	creto_signer_free(s);
-	return rc;
+	/* A public key file or the public half of a secret key file; the sig
+	 * module tells them apart by their tag, so errors name the right one. */
+	return creto_key_load_public(ref, out, e);
 }

@@ -8,6 +8,7 @@
  *     <base64 body>\n
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -519,31 +520,68 @@ out:
 	return rc;
 }
 
+/* Read a secret key file into a fixed buffer (never realloc'ed, so no
+ * stray copy of the secret is left in freed memory); O_NOFOLLOW, regular
+ * file, at most CRETO_KEYFILE_MAX bytes.  The caller wipes buf.  (A
+ * candidate for src/util as creto_file_read_secret.) */
+static int read_secret_file(const char *path, uint8_t *buf, size_t cap, size_t *len, creto_err *e)
+{
+	struct stat st;
+	int rc = CRETO_OK;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return creto_err_set(e, CRETO_EREJECT, "%s: is a symbolic link", path);
+		return creto_err_errno(e, errno, "%s", path);
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = creto_err_errno(e, errno, "%s", path);
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: not a regular file", path);
+	} else {
+		ssize_t r = creto_read_full(fd, buf, cap);
+		if (r < 0)
+			rc = creto_err_errno(e, errno, "%s", path);
+		else if ((size_t)r >= cap)
+			rc = creto_err_set(e, CRETO_EREJECT, "%s: larger than %zu bytes", path, cap - 1);
+		else
+			*len = (size_t)r;
+	}
+	close(fd);
+	return rc;
+}
+
 int creto_secretkey_load(const char *path, creto_signer **out, creto_err *e)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	*out = NULL;
-	int rc = creto_file_read(path, CRETO_KEYFILE_MAX, &buf, &len, e);
-	if (rc != CRETO_OK)
-		return rc;
-	rc = creto_secretkey_parse((const char *)buf, len, out, e);
-	OPENSSL_cleanse(buf, len);
+	buf = malloc(CRETO_KEYFILE_MAX + 1);
+	if (buf == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	int rc = read_secret_file(path, buf, CRETO_KEYFILE_MAX + 1, &len, e);
+	if (rc == CRETO_OK) {
+		rc = creto_secretkey_parse((const char *)buf, len, out, e);
+		if (rc != CRETO_OK)
+			creto_err_ctx(e, "%s", path);
+	}
+	OPENSSL_cleanse(buf, CRETO_KEYFILE_MAX + 1);
 	free(buf);
-	if (rc != CRETO_OK)
-		creto_err_ctx(e, "%s", path);
 	return rc;
 }
 
 int creto_key_load_public(const char *path, creto_pubkey **out, creto_err *e)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	creto_signer *s = NULL;
+	size_t len = 0;
 	*out = NULL;
-	int rc = creto_file_read(path, CRETO_KEYFILE_MAX, &buf, &len, e);
+	uint8_t *buf = malloc(CRETO_KEYFILE_MAX + 1);
+	if (buf == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	int rc = read_secret_file(path, buf, CRETO_KEYFILE_MAX + 1, &len, e);
 	if (rc != CRETO_OK)
-		return rc;
+		goto out;
 	const char *nl = memchr(buf, '\n', len);
 	size_t tl = strlen(TAG_SEC " ");
 	if (nl != NULL && (size_t)(buf + len - (const uint8_t *)nl) > tl &&
@@ -555,10 +593,11 @@ int creto_key_load_public(const char *path, creto_pubkey **out, creto_err *e)
 	} else {
 		rc = creto_pubkey_parse((const char *)buf, len, out, e);
 	}
-	OPENSSL_cleanse(buf, len);
-	free(buf);
 	if (rc != CRETO_OK)
 		creto_err_ctx(e, "%s", path);
+out:
+	OPENSSL_cleanse(buf, CRETO_KEYFILE_MAX + 1);
+	free(buf);
 	return rc;
 }
 

@@ -10,6 +10,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +78,9 @@ static int ecdsa_pkey(creto_alg alg, const uint8_t *raw, size_t len, EVP_PKEY **
 		goto out;
 	}
 	chk = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-	if (chk == NULL || EVP_PKEY_public_check(chk) != 1) {
+	/* P-256 and P-384 have cofactor 1: on the curve and not infinity
+	 * suffices (the quick check skips the costly n*Q = O test). */
+	if (chk == NULL || EVP_PKEY_public_check_quick(chk) != 1) {
 		ERR_clear_error();
 		rc = creto_err_set(e, CRETO_EREJECT, "malformed %s public key (point fails validation)",
 				   creto_alg_name(alg));
@@ -482,5 +486,103 @@ int creto_ecdsa_der_to_raw(creto_alg alg, const uint8_t *der, size_t derlen, uin
 out:
 	OPENSSL_free(re);
 	ECDSA_SIG_free(s);
+	return rc;
+}
+
+/* ---- SubjectPublicKeyInfo interop ---- */
+
+int creto_pubkey_from_spki(const uint8_t *data, size_t len, creto_pubkey **out, creto_err *e)
+{
+	EVP_PKEY *k = NULL;
+	BIGNUM *x = NULL, *y = NULL;
+	uint8_t raw[97];
+	size_t rawlen = 0;
+	creto_alg alg = CRETO_ALG_NONE;
+	int rc = CRETO_EREJECT;
+	*out = NULL;
+	if (len == 0 || len > CRETO_KEYFILE_MAX)
+		return creto_err_set(e, CRETO_EREJECT, "public key: empty or larger than %d bytes", CRETO_KEYFILE_MAX);
+	static const char pem[] = "-----BEGIN PUBLIC KEY-----";
+	if (len >= sizeof(pem) - 1 && memcmp(data, pem, sizeof(pem) - 1) == 0) {
+		BIO *b = BIO_new_mem_buf(data, (int)len);
+		if (b != NULL)
+			k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+		BIO_free(b);
+	} else {
+		const unsigned char *p = data;
+		k = d2i_PUBKEY(NULL, &p, (long)len);
+		if (k != NULL && p != data + len) {
+			EVP_PKEY_free(k);
+			k = NULL;
+		}
+	}
+	if (k == NULL) {
+		ERR_clear_error();
+		return creto_err_set(e, CRETO_EREJECT, "public key: not a PEM or DER SubjectPublicKeyInfo");
+	}
+	if (EVP_PKEY_is_a(k, "ED25519")) {
+		alg = CRETO_ALG_ED25519;
+		rawlen = 32;
+		if (EVP_PKEY_get_raw_public_key(k, raw, &rawlen) != 1 || rawlen != 32)
+			goto bad;
+	} else if (EVP_PKEY_is_a(k, "EC")) {
+		char group[32];
+		if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) != 1)
+			goto bad;
+		if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+			alg = CRETO_ALG_ECDSA_P256;
+		else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+			alg = CRETO_ALG_ECDSA_P384;
+		else {
+			rc = creto_err_set(e, CRETO_EREJECT, "public key: EC curve %.31s not supported", group);
+			goto out;
+		}
+		size_t w = creto_alg_ec_width(alg);
+		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
+		    EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1 ||
+		    BN_bn2binpad(x, raw + 1, (int)w) < 0 || BN_bn2binpad(y, raw + 1 + w, (int)w) < 0)
+			goto bad;
+		raw[0] = 0x04;
+		rawlen = 1 + 2 * w;
+	} else {
+		rc = creto_err_set(e, CRETO_EREJECT, "public key: only Ed25519, P-256 and P-384 keys are supported");
+		goto out;
+	}
+	rc = creto_pubkey_new(alg, raw, rawlen, out, e);
+	goto out;
+bad:
+	ERR_clear_error();
+	rc = creto_err_set(e, CRETO_EREJECT, "public key: malformed");
+out:
+	BN_free(x);
+	BN_free(y);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int creto_pubkey_to_pem(const creto_pubkey *pk, char **out, creto_err *e)
+{
+	BIO *b = NULL;
+	char *mem = NULL;
+	int rc = CRETO_EOP;
+	*out = NULL;
+	if (pk->pkey == NULL)
+		return creto_err_set(e, CRETO_EUSAGE, "%s keys have no SubjectPublicKeyInfo form here",
+				     creto_alg_name(pk->alg));
+	b = BIO_new(BIO_s_mem());
+	if (b == NULL || PEM_write_bio_PUBKEY(b, pk->pkey) != 1) {
+		rc = creto_err_openssl(e, "PEM public key");
+		goto out;
+	}
+	long n = BIO_get_mem_data(b, &mem);
+	if (n <= 0 || (*out = malloc((size_t)n + 1)) == NULL) {
+		rc = creto_err_set(e, CRETO_EOP, "out of memory");
+		goto out;
+	}
+	memcpy(*out, mem, (size_t)n);
+	(*out)[n] = 0;
+	rc = CRETO_OK;
+out:
+	BIO_free(b);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * fuzz_keyfile.c - every parser of untrusted signature material on the same
- * input: public key files, secret key files, signature files and DSSE
- * envelopes.  Whatever parses is then used (verify, format) so that the
+ * input: public key files, secret key files, signature files, DSSE
+ * envelopes and SubjectPublicKeyInfo (PEM/DER) keys.  Whatever parses is then used (verify, format) so that the
  * objects a parser returns are exercised too.
  */
 #include <stdint.h>
@@ -54,6 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sf.siglen != creto_alg_sig_len(sf.alg))
 			abort();
 		creto_sigfile_clear(&sf);
+	}
+
+	if (creto_pubkey_from_spki(data, size, &pk, &e) == CRETO_OK) {
+		char *pem = NULL;
+		if (creto_pubkey_to_pem(pk, &pem, &e) == CRETO_OK)
+			free(pem);
+		creto_pubkey_free(pk);
 	}
 
 	creto_dsse *env = NULL;

@@ -88,6 +88,20 @@ if "$CRETO" sign --help >/dev/null 2>&1; then
   done
   printf 'tampered\n' >"$T/msg2"
   expect 1 -- "$CRETO" verify --pub "$T/issuer.pub" "$T/msg2" "$T/issuer.sig"
+  # the hybrid HSM key: Ed25519 in the HSM, ML-DSA-65 in a wrapped file
+  expect 0 --out "x-creto-pq=$T/root.pqkey" -- "$CRETO" hsm keygen --type hybrid --label root \
+    --pq-file "$T/root.pqkey" "$TOK"
+  HURI="pkcs11:token=enclave;object=root?module-path=$M&pin-source=file:$T/pin&x-creto-pq=$T/root.pqkey"
+  expect 0 --out "hybrid public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=root?module-path=$M&x-creto-pq=$T/root.pqkey" -o "$T/root.pub"
+  expect 0 -- "$CRETO" sign --key "$HURI" "$T/msg" -o "$T/root.sig"
+  expect 0 -- "$CRETO" verify --pub "$T/root.pub" "$T/msg" "$T/root.sig"
+  expect 1 -- "$CRETO" verify --pub "$T/root.pub" "$T/msg2" "$T/root.sig"
+  # the classical half alone does not verify as the hybrid
+  expect 1 -- "$CRETO" verify --pub "$T/issuer.pub" "$T/msg" "$T/root.sig"
+  sed 's/^wrap-id: .*/wrap-id: 0000000000000000/' "$T/root.pqkey" >"$T/bad.pqkey"
+  expect 1 --err "bad.pqkey" -- "$CRETO" sign --key "pkcs11:token=enclave;object=root?module-path=$M&pin-source=file:$T/pin&x-creto-pq=$T/bad.pqkey" "$T/msg" -o "$T/bad.sig"
+  [ -e "$T/bad.sig" ] && fail "bad.sig written on failure"
+  expect 2 --err "already exists" -- "$CRETO" hsm keygen --type hybrid --label root2 --pq-file "$T/root.pqkey" "$TOK"
   expect 2 --err "CKR_PIN_INCORRECT" -- "$CRETO" sign \
     --key "pkcs11:token=enclave;object=issuer?module-path=$M&pin-source=file:$T/bad.pin" "$T/msg" -o "$T/x.sig"
 else

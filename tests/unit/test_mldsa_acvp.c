@@ -21,6 +21,13 @@
 #include "sig/mldsa/mldsa.h"
 #include "util/enc.h"
 
+/* Variant programs (other back ends) run every ACVP_STRIDE-th case of each
+ * group; this program runs them all. */
+#ifndef ACVP_STRIDE
+#define ACVP_STRIDE 1
+#endif
+#define PER_GROUP(n) (((n) + ACVP_STRIDE - 1) / ACVP_STRIDE)
+
 static json_t *load(const char *folder, const char *file)
 {
 	const char *dir = getenv("CRETO_VECTORS_DIR");
@@ -94,6 +101,8 @@ static void test_keygen(void **state)
 		creto_mldsa_ps ps = ps_of(g);
 		json_t *eg = find_by_id(egroups, "tgId", json_integer_value(json_object_get(g, "tgId")));
 		json_array_foreach(json_object_get(g, "tests"), ti, t) {
+			if (ti % ACVP_STRIDE != 0)
+				continue;
 			json_t *et = find_by_id(json_object_get(eg, "tests"), "tcId",
 						json_integer_value(json_object_get(t, "tcId")));
 			size_t seedlen, pklen, sklen;
@@ -117,9 +126,9 @@ static void test_keygen(void **state)
 		}
 	}
 	printf("keyGen: %u cases (44: %u, 65: %u, 87: %u)\n", total, count[0], count[1], count[2]);
-	assert_int_equal(count[0], 25);
-	assert_int_equal(count[1], 25);
-	assert_int_equal(count[2], 25);
+	assert_int_equal(count[0], PER_GROUP(25));
+	assert_int_equal(count[1], PER_GROUP(25));
+	assert_int_equal(count[2], PER_GROUP(25));
 	json_decref(prompt);
 	json_decref(expect);
 }
@@ -147,6 +156,8 @@ static void test_siggen(void **state)
 							   : (strcmp(pre, "preHash") == 0 ? 1 : 0);
 		json_t *eg = find_by_id(egroups, "tgId", json_integer_value(json_object_get(g, "tgId")));
 		json_array_foreach(json_object_get(g, "tests"), ti, t) {
+			if (ti % ACVP_STRIDE != 0)
+				continue;
 			json_t *et = find_by_id(json_object_get(eg, "tests"), "tcId",
 						json_integer_value(json_object_get(t, "tcId")));
 			size_t sklen, msglen, ctxlen, mulen, rndlen, esiglen;
@@ -209,8 +220,8 @@ static void test_siggen(void **state)
 	for (int p = 0; p < 3; p++)
 		for (int v = 0; v < 4; v++)
 			for (int d = 0; d < 2; d++)
-				assert_int_equal(count[p][v][d], 15);
-	assert_int_equal(total, 360);
+				assert_int_equal(count[p][v][d], PER_GROUP(15));
+	assert_int_equal(total, 24 * PER_GROUP(15));
 	json_decref(prompt);
 	json_decref(expect);
 }
@@ -235,6 +246,8 @@ static void test_sigver(void **state)
 							   : (strcmp(pre, "preHash") == 0 ? 1 : 0);
 		json_t *eg = find_by_id(egroups, "tgId", json_integer_value(json_object_get(g, "tgId")));
 		json_array_foreach(json_object_get(g, "tests"), ti, t) {
+			if (ti % ACVP_STRIDE != 0)
+				continue;
 			json_t *et = find_by_id(json_object_get(eg, "tests"), "tcId",
 						json_integer_value(json_object_get(t, "tcId")));
 			json_t *passed = json_object_get(et, "testPassed");
@@ -284,15 +297,26 @@ static void test_sigver(void **state)
 	printf("sigVer: %u cases, %u valid, %u invalid\n", total, valid, total - valid);
 	for (int p = 0; p < 3; p++)
 		for (int v = 0; v < 4; v++)
-			assert_int_equal(count[p][v], 15);
-	assert_int_equal(total, 180);
-	assert_int_equal(valid, 36);
+			assert_int_equal(count[p][v], PER_GROUP(15));
+	assert_int_equal(total, 12 * PER_GROUP(15));
+	if (ACVP_STRIDE == 1)
+		assert_int_equal(valid, 36);
 	json_decref(prompt);
 	json_decref(expect);
 }
 
+#ifndef ACVP_EXPECT_BACKEND
+#define ACVP_EXPECT_BACKEND NULL
+#endif
+
 int main(void)
 {
+	const char *want = ACVP_EXPECT_BACKEND;
+	printf("ML-DSA back end: %s\n", creto_mldsa_backend());
+	if (want != NULL && strcmp(creto_mldsa_backend(), want) != 0) {
+		fprintf(stderr, "back end %s, expected %s\n", creto_mldsa_backend(), want);
+		return 1;
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keygen),
 		cmocka_unit_test(test_siggen),

@@ -69,6 +69,11 @@ size_t creto_mldsa_sig_bytes(creto_mldsa_ps ps)
 	return p ? p->sig_bytes : 0;
 }
 
+const char *creto_mldsa_backend(void)
+{
+	return mldsa_backend();
+}
+
 /* ---- XOF layer ------------------------------------------------------- */
 
 #define SHAKE128_RATE 168
@@ -579,24 +584,26 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 			goto out;
 		mldsa_ntt(&ws->cp);
 
-		/* z = y + c s1; reject if ||z|| >= gamma1 - beta. */
+		/* r0 = LowBits(w - c s2); reject if ||r0|| >= gamma2 - beta.  Checked
+		 * before z because it rejects more often (about 2/3 of attempts for
+		 * ML-DSA-65) at similar cost; the order does not change the output. */
 		int reject = 0;
-		for (unsigned i = 0; i < p->l && !reject; i++) {
-			mldsa_poly_pointwise(&ws->z[i], &ws->cp, &ws->s1[i]);
-			mldsa_invntt(&ws->z[i]);
-			mldsa_poly_add(&ws->z[i], &ws->z[i], &ws->y[i]);
-			mldsa_poly_reduce(&ws->z[i]);
-			reject = mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta);
-		}
-		if (reject)
-			continue;
-		/* r0 = LowBits(w - c s2); reject if ||r0|| >= gamma2 - beta. */
 		for (unsigned i = 0; i < p->k && !reject; i++) {
 			mldsa_poly_pointwise(&ws->h[i], &ws->cp, &ws->s2[i]);
 			mldsa_invntt(&ws->h[i]);
 			mldsa_poly_sub(&ws->w0[i], &ws->w0[i], &ws->h[i]);
 			mldsa_poly_reduce(&ws->w0[i]);
 			reject = mldsa_poly_chknorm(&ws->w0[i], p->gamma2 - p->beta);
+		}
+		if (reject)
+			continue;
+		/* z = y + c s1; reject if ||z|| >= gamma1 - beta. */
+		for (unsigned i = 0; i < p->l && !reject; i++) {
+			mldsa_poly_pointwise(&ws->z[i], &ws->cp, &ws->s1[i]);
+			mldsa_invntt(&ws->z[i]);
+			mldsa_poly_add(&ws->z[i], &ws->z[i], &ws->y[i]);
+			mldsa_poly_reduce(&ws->z[i]);
+			reject = mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta);
 		}
 		if (reject)
 			continue;

@@ -66,6 +66,12 @@ int creto_mldsa_verify_prehash(creto_mldsa_ps ps, const uint8_t *pk, const uint8
 			       size_t ctxlen, const char *ph, const uint8_t *msg, size_t msglen,
 			       const uint8_t *sig, size_t siglen);
 
+/* The arithmetic back end in use: "avx2" (x86-64 with AVX2 and FMA, chosen
+ * at run time unless the environment sets CRETO_MLDSA_NO_AVX2=1),
+ * "portable" (C11 double-precision NTT) or "integer" (32-bit Montgomery
+ * NTT, where doubles are not IEEE binary64).  All give identical results. */
+const char *creto_mldsa_backend(void);
+
 /* Each thread keeps its last expanded matrix A and its last public key's
  * derived values (public data only, about 70 KB), so that repeated
  * operations with one key skip the expansion.  This frees the calling

@@ -10,6 +10,8 @@
 #include "sig/mldsa/mldsa_poly.h"
 
 #include <float.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define Q MLDSA_Q
@@ -168,6 +170,49 @@ typedef double vd4 __attribute__((vector_size(32)));
 		}                                                            \
 	}
 
+/* Length-2 layers on vectors of 2 doubles (partners are contiguous). */
+typedef double vd2 __attribute__((vector_size(16)));
+
+#define FWD_LAYER2()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		double z = zd[++k];                                          \
+		vd2 x, y, t;                                                 \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		t = y * z;                                                   \
+		t = t - (((t * QINVD) + MAGIC) - MAGIC) * QD;                \
+		y = x - t;                                                   \
+		x = x + t;                                                   \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+
+#define INV_LAYER2()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		double z = -zd[--k];                                         \
+		vd2 x, y, d;                                                 \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		d = (x - y) * z;                                             \
+		x = x + y;                                                   \
+		y = d - (((d * QINVD) + MAGIC) - MAGIC) * QD;                \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+
+/* Last inverse layer with 1/256 folded in. */
+#define INV_LAST()                                                           \
+	for (unsigned j = 0; j < N / 2; j += 4) {                            \
+		vd4 x, y;                                                    \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + N / 2], sizeof(y));                        \
+		vd4 s = (x + y) * INV256, d = (x - y) * INV256_Z1;           \
+		VREDD(s);                                                    \
+		VREDD(d);                                                    \
+		memcpy(&a[j], &s, sizeof(s));                                \
+		memcpy(&a[j + N / 2], &d, sizeof(d));                        \
+	}
+
 #define REDUCE_ALL()                                                         \
 	for (unsigned i = 0; i < N; i += 4) {                                \
 		vd4 x;                                                       \
@@ -178,59 +223,94 @@ typedef double vd4 __attribute__((vector_size(32)));
 #else
 #define FWD_LAYER FWD_LAYER_S
 #define INV_LAYER INV_LAYER_S
+#define FWD_LAYER2() FWD_LAYER_S(2)
+#define INV_LAYER2() INV_LAYER_S(2)
+#define INV_LAST()                                                           \
+	for (unsigned j = 0; j < N / 2; j++) {                               \
+		double t = a[j], u = a[j + N / 2];                           \
+		a[j] = redd((t + u) * INV256);                               \
+		a[j + N / 2] = redd((t - u) * INV256_Z1);                    \
+	}
 #define REDUCE_ALL()                                                         \
 	for (unsigned i = 0; i < N; i++)                                     \
 		a[i] = redd(a[i]);
 #endif
 
+#define FN(x) x##_port
+#define FN_ATTR
+#include "sig/mldsa/mldsa_ntt_fp.inc"
+#undef FN
+#undef FN_ATTR
+
+/* The same source compiled for AVX2 + FMA: the vd4 vectors become single
+ * ymm registers.  Used when the CPU has both and CRETO_MLDSA_NO_AVX2 is
+ * unset or "0" (tests and benchmarks set it to run the portable code). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT) && \
+	!defined(MLDSA_NO_AVX2)
+#define MLDSA_AVX2 1
+#define FN(x) x##_avx2
+#define FN_ATTR __attribute__((target("avx2,fma")))
+#include "sig/mldsa/mldsa_ntt_fp.inc"
+#undef FN
+#undef FN_ATTR
+#else
+#define MLDSA_AVX2 0
+#endif
+
+static struct backend {
+	void (*ntt)(mldsa_poly *);
+	void (*invntt)(mldsa_poly *);
+	void (*pointwise)(mldsa_poly *, const mldsa_poly *, const mldsa_poly *);
+	void (*pointwise_acc)(mldsa_poly *, const mldsa_poly *, const mldsa_poly *, unsigned);
+	const char *name;
+} g_be = {ntt_port, invntt_port, pointwise_port, pointwise_acc_port, "portable"};
+static pthread_once_t g_be_once = PTHREAD_ONCE_INIT;
+
+static void be_choose(void)
+{
+#if MLDSA_AVX2
+	const char *env = getenv("CRETO_MLDSA_NO_AVX2");
+	__builtin_cpu_init();
+	if ((env == NULL || strcmp(env, "0") == 0) && __builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("fma")) {
+		g_be.ntt = ntt_avx2;
+		g_be.invntt = invntt_avx2;
+		g_be.pointwise = pointwise_avx2;
+		g_be.pointwise_acc = pointwise_acc_avx2;
+		g_be.name = "avx2";
+	}
+#endif
+}
+
+static inline const struct backend *be(void)
+{
+	(void)pthread_once(&g_be_once, be_choose);
+	return &g_be;
+}
+
+const char *mldsa_backend(void)
+{
+	return be()->name;
+}
+
 void mldsa_ntt(mldsa_poly *p)
 {
-	/* |input| <= q; each layer adds at most q/2 + 1: |output| <= 5q. */
-	double a[N];
-	unsigned k = 0;
-	for (unsigned i = 0; i < N; i++)
-		a[i] = (double)p->c[i];
-	FWD_LAYER(128) FWD_LAYER(64) FWD_LAYER(32) FWD_LAYER(16)
-	FWD_LAYER(8) FWD_LAYER(4) FWD_LAYER_S(2) FWD_LAYER_S(1)
-	for (unsigned i = 0; i < N; i++)
-		p->c[i] = (int32_t)a[i];
+	be()->ntt(p);
 }
 
 void mldsa_invntt(mldsa_poly *p)
 {
-	/* |input| <= q.  The sums double per layer: reduce after four layers
-	 * (<= 16q), and fold 1/256 into the last one.  |output| <= q/2 + 1. */
-	double a[N];
-	unsigned k = N;
-	for (unsigned i = 0; i < N; i++)
-		a[i] = (double)p->c[i];
-	INV_LAYER_S(1) INV_LAYER_S(2) INV_LAYER(4) INV_LAYER(8)
-	REDUCE_ALL()
-	INV_LAYER(16) INV_LAYER(32) INV_LAYER(64)
-	for (unsigned j = 0; j < N / 2; j++) {
-		double t = a[j], u = a[j + N / 2];
-		a[j] = redd((t + u) * INV256);
-		a[j + N / 2] = redd((t - u) * INV256_Z1);
-	}
-	for (unsigned i = 0; i < N; i++)
-		p->c[i] = (int32_t)a[i];
+	be()->invntt(p);
 }
 
 void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b)
 {
-	for (unsigned i = 0; i < N; i++)
-		c->c[i] = (int32_t)redd((double)a->c[i] * (double)b->c[i]);
+	be()->pointwise(c, a, b);
 }
 
 void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b, unsigned n)
 {
-	/* Operands below 5q: n <= 7 products sum below 35 q^2 < 2^52. */
-	double acc[N] = {0};
-	for (unsigned j = 0; j < n; j++)
-		for (unsigned i = 0; i < N; i++)
-			acc[i] += (double)a[j].c[i] * (double)b[j].c[i];
-	for (unsigned i = 0; i < N; i++)
-		c->c[i] = (int32_t)redd(acc[i]);
+	be()->pointwise_acc(c, a, b, n);
 }
 
 #else /* !MLDSA_FP_NTT */
@@ -331,6 +411,11 @@ void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_po
 	}
 }
 
+const char *mldsa_backend(void)
+{
+	return "integer";
+}
+
 #endif /* MLDSA_FP_NTT */
 
 void mldsa_poly_reduce(mldsa_poly *a)
@@ -389,18 +474,22 @@ static inline int32_t decompose(int32_t *a0, int32_t a, int32_t gamma2)
 {
 	int32_t a1 = (a + 127) >> 7;
 	if (gamma2 == (Q - 1) / 32) {
-		a1 = (a1 * 1025 + (1 << 21)) >> 22;
+		/* a1 >= 0 here; shifts instead of products (SSE2 has no 32-bit
+		 * vector multiply): 1025 = 2^10 + 1, 2 gamma2 = 2^19 - 2^9. */
+		a1 = ((a1 << 10) + a1 + (1 << 21)) >> 22;
 		a1 &= 15;
+		*a0 = a - ((a1 << 19) - (a1 << 9));
 	} else {
 		a1 = (a1 * 11275 + (1 << 23)) >> 24;
 		a1 ^= ((43 - a1) >> 31) & a1;
+		*a0 = a - a1 * 2 * gamma2;
 	}
-	*a0 = a - a1 * 2 * gamma2;
 	*a0 -= (((Q - 1) / 2 - *a0) >> 31) & Q;
 	return a1;
 }
 
-void mldsa_poly_decompose(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a, int32_t gamma2)
+void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			  const mldsa_poly *restrict a, int32_t gamma2)
 {
 	/* gamma2 is public: the branch inside decompose() is on the parameter set. */
 	if (gamma2 == (Q - 1) / 32) {
@@ -503,7 +592,13 @@ int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsig
 	for (unsigned i = 0; i < 8; i++)
 		signs |= (uint64_t)buf[i] << (8 * i);
 	size_t pos = 8;
-	memset(c->c, 0, sizeof(c->c));
+	/* Coefficients are in {-1, 0, 1}: work on bytes (16 per SSE2 lane op). */
+	int8_t cc[N];
+	uint8_t idx[N];
+	for (unsigned p = 0; p < N; p++) {
+		cc[p] = 0;
+		idx[p] = (uint8_t)p;
+	}
 	for (unsigned i = N - tau; i < N; i++) {
 		unsigned j;
 		do {
@@ -511,24 +606,28 @@ int mldsa_sample_in_ball(mldsa_poly *c, const uint8_t *buf, size_t buflen, unsig
 				return -1;
 			j = buf[pos++];
 		} while (j > i);
-		int32_t s = 1 - 2 * (int32_t)(signs & 1);
+		int8_t s = (int8_t)(1 - 2 * (int)(signs & 1));
 		signs >>= 1;
 		if (!ct) {
-			c->c[i] = c->c[j];
-			c->c[j] = s;
+			cc[i] = cc[j];
+			cc[j] = s;
 			continue;
 		}
 		/* c[i] = c[j]; c[j] = s; with masks over all 256 positions instead
-		 * of indexing by j (positions > i are still 0). */
-		int32_t cj = 0;
-		for (unsigned p = 0; p < N; p++)
-			cj |= c->c[p] & -(int32_t)(p == j);
-		c->c[i] = cj;
+		 * of indexing by j, in one pass: read c[j], write s there, then
+		 * set c[i] to the old c[j] unless i == j. */
+		uint8_t jb = (uint8_t)j;
+		int8_t cj = 0;
 		for (unsigned p = 0; p < N; p++) {
-			int32_t m = -(int32_t)(p == j);
-			c->c[p] = (c->c[p] & ~m) | (s & m);
+			int8_t m = (int8_t)-(idx[p] == jb);
+			cj = (int8_t)(cj | (cc[p] & m));
+			cc[p] = (int8_t)((cc[p] & ~m) | (s & m));
 		}
+		int8_t mi = (int8_t)-(i == j);
+		cc[i] = (int8_t)((s & mi) | (cj & ~mi));
 	}
+	for (unsigned p = 0; p < N; p++)
+		c->c[p] = cc[p];
 	return 0;
 }
 
@@ -631,16 +730,41 @@ void mldsa_pack_z(uint8_t *r, const mldsa_poly *a, int32_t gamma1)
 
 void mldsa_unpack_z(mldsa_poly *a, const uint8_t *r, int32_t gamma1)
 {
-	if (gamma1 == (1 << 17))
-		unpack_poly(a, r, 18, 1 << 17, -1);
-	else
-		unpack_poly(a, r, 20, 1 << 19, -1);
+	/* Straight-line per group (ExpandMask runs this l times per attempt). */
+	if (gamma1 == (1 << 17)) {
+		for (unsigned i = 0; i < N / 4; i++, r += 9) {
+			uint64_t v = 0;
+			for (unsigned b = 0; b < 8; b++)
+				v |= (uint64_t)r[b] << (8 * b);
+			uint32_t hi = r[8];
+			a->c[4 * i + 0] = (1 << 17) - (int32_t)(v & 0x3ffff);
+			a->c[4 * i + 1] = (1 << 17) - (int32_t)((v >> 18) & 0x3ffff);
+			a->c[4 * i + 2] = (1 << 17) - (int32_t)((v >> 36) & 0x3ffff);
+			a->c[4 * i + 3] = (1 << 17) - (int32_t)(((v >> 54) | (uint64_t)hi << 10) & 0x3ffff);
+		}
+	} else {
+		for (unsigned i = 0; i < N / 2; i++, r += 5) {
+			uint64_t v = r[0] | (uint64_t)r[1] << 8 | (uint64_t)r[2] << 16 |
+				     (uint64_t)r[3] << 24 | (uint64_t)r[4] << 32;
+			a->c[2 * i + 0] = (1 << 19) - (int32_t)(v & 0xfffff);
+			a->c[2 * i + 1] = (1 << 19) - (int32_t)(v >> 20);
+		}
+	}
 }
 
 void mldsa_pack_w1(uint8_t *r, const mldsa_poly *a, int32_t gamma2)
 {
-	if (gamma2 == (Q - 1) / 88)
-		pack_poly(r, a, 6, 0, 1);
-	else
-		pack_poly(r, a, 4, 0, 1);
+	if (gamma2 == (Q - 1) / 88) {
+		for (unsigned i = 0; i < N / 4; i++, r += 3) {
+			const int32_t *c = &a->c[4 * i];
+			uint32_t v = (uint32_t)c[0] | (uint32_t)c[1] << 6 | (uint32_t)c[2] << 12 |
+				     (uint32_t)c[3] << 18;
+			r[0] = (uint8_t)v;
+			r[1] = (uint8_t)(v >> 8);
+			r[2] = (uint8_t)(v >> 16);
+		}
+	} else {
+		for (unsigned i = 0; i < N / 2; i++)
+			r[i] = (uint8_t)(a->c[2 * i] | a->c[2 * i + 1] << 4);
+	}
 }

@@ -26,6 +26,8 @@ typedef struct mldsa_poly {
  * and pointwise_acc sums such products.  ntt output is bounded by 9q,
  * pointwise and invntt outputs by q (invntt input must be <= q). */
 void mldsa_ntt(mldsa_poly *a);
+/* "avx2", "portable" (double precision) or "integer": the back end in use. */
+const char *mldsa_backend(void);
 void mldsa_invntt(mldsa_poly *a);
 void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b);
 /* c = sum_{i<n} a[i] * b[i] pointwise, n <= 7, a[i] < q, b[i] from ntt(). */
@@ -42,7 +44,8 @@ int mldsa_poly_chknorm(const mldsa_poly *a, int32_t bound);
 /* Power2Round (FIPS 204 Alg. 35) on standard representatives. */
 void mldsa_poly_power2round(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a);
 /* Decompose (Alg. 36) with gamma2 = (q-1)/88 or (q-1)/32; a in [0, q). */
-void mldsa_poly_decompose(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a, int32_t gamma2);
+void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			  const mldsa_poly *restrict a, int32_t gamma2);
 /* Hint h = MakeHint from the low part a0 (= w0 - cs2 + ct0) and high part a1;
  * returns the number of ones. */
 unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_poly *a1,

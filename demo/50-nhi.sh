@@ -1,0 +1,55 @@
+# demo/50-nhi.sh - pre-provisioned agent identities (sourced by demo/run.sh).
+# Provision agents, back the store up under the HSM's nhi-backup-key, restore
+# it inside, issue a token with the HSM issuer key, resolve it offline,
+# revoke, resolve refused.  Uses the token of demo/10-hsm.sh
+# (HSM_ISSUER_URI, HSM_BACKUP_KEY_URI); run alone, it makes its own.
+N=$DEMO_DIR/nhi
+mkdir -p "$N/outside" "$N/inside"
+if [ -z "${HSM_ISSUER_URI:-}" ] || [ -z "${HSM_BACKUP_KEY_URI:-}" ]; then
+  HSM_MODULE=${HSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+  mkdir -p "$N/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$N/tokens" >"$N/softhsm2.conf"
+  export SOFTHSM2_CONF=$N/softhsm2.conf
+  softhsm2-util --init-token --free --label enclave --so-pin 10203040 --pin 4321 >/dev/null
+  ( umask 077; printf '4321' >"$N/user.pin" )
+  NHI_P11=(pkcs11-tool --module "$HSM_MODULE" --token-label enclave --login --pin 4321)
+  "${NHI_P11[@]}" --keygen --key-type AES:32 --sensitive --usage-wrap --label nhi-backup-key >/dev/null 2>&1
+  "${NHI_P11[@]}" --keypairgen --key-type EC:edwards25519 --label nhi-issuer >/dev/null 2>&1
+  NHI_Q="module-path=$HSM_MODULE&pin-source=file:$N/user.pin"
+  HSM_ISSUER_URI="pkcs11:token=enclave;object=nhi-issuer?$NHI_Q"
+  HSM_BACKUP_KEY_URI="pkcs11:token=enclave;object=nhi-backup-key?$NHI_Q"
+fi
+DB_OUT=$N/outside/agents.db
+DB_IN=$N/inside/agents.db
+
+step "NHI: provision agents outside, ship them in encrypted under the HSM's nhi-backup-key"
+show "$CRETO" nhi init --db "$DB_OUT"
+show "$CRETO" nhi add --db "$DB_OUT" --id research-agent --name "Research agent" \
+  --scope model:llama-3.1-70b-instruct --scope tool:search --issuer-key "$HSM_ISSUER_URI"
+show "$CRETO" nhi add --db "$DB_OUT" --id batch-summarizer --name "Batch summarizer" \
+  --scope model:llama-3.1-8b-instruct --not-after 2030-01-01
+show "$CRETO" nhi backup --db "$DB_OUT" --wrap-key "$HSM_BACKUP_KEY_URI" -o "$N/nhi.bak"
+say "AES-256-GCM under a fresh data key, the data key wrapped in the HSM (CKM_AES_KEY_WRAP_PAD)."
+say "Inside: a tampered backup is refused and nothing is restored."
+cp "$N/nhi.bak" "$N/tampered.bak"
+printf 'X' | dd of="$N/tampered.bak" bs=1 seek=300 conv=notrunc status=none
+refused "$CRETO" nhi restore "$N/tampered.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --db "$DB_IN"
+show "$CRETO" nhi restore "$N/nhi.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --db "$DB_IN"
+show "$CRETO" nhi list --db "$DB_IN"
+
+step "NHI: an agent token signed in the HSM, resolved with no network"
+show "$CRETO" nhi jwks --key "$HSM_ISSUER_URI" -o "$N/jwks.json"
+show cat "$N/jwks.json"
+show "$CRETO" nhi token issue --db "$DB_IN" --agent research-agent --ttl 15m \
+  --scope model:llama-3.1-70b-instruct --key "$HSM_ISSUER_URI" -o "$N/agent.jwt"
+NHI_TOKEN=$(cat "$N/agent.jwt")
+say "token (EdDSA JWS, signed by the HSM): ${NHI_TOKEN:0:72}..."
+show "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/agent.jwt"
+say "The same, straight from the encrypted backup into an in-memory store:"
+show "$CRETO" nhi resolve --backup "$N/nhi.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --jwks "$N/jwks.json" \
+  --token-file "$N/agent.jwt" --json
+say "alg none (the signature stripped) is refused:"
+echo "$(printf '{"alg":"none","typ":"JWT"}' | basenc --base64url -w0 | tr -d =).$(echo "$NHI_TOKEN" | cut -d. -f2)." >"$N/none.jwt"
+refused "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/none.jwt"
+show "$CRETO" nhi revoke --db "$DB_IN" research-agent
+refused "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/agent.jwt"

@@ -1,0 +1,403 @@
+/*
+ * backup.c - the encrypted NHI backup (docs/nhi.md "Backup format").
+ *
+ * AES-256-GCM under a fresh 32-byte data key; the data key wrapped by an
+ * HSM key (CKM_AES_KEY_WRAP_PAD); the whole header is the associated data.
+ * Reading is all-or-nothing: every length is bounded and checked against
+ * the file size before allocating, the image is only returned once the tag
+ * verified, and a restore replaces the database file atomically.
+ */
+#include "creto/nhi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "creto/hsm.h"
+#include "internal.h"
+#include "util/file.h"
+
+#define BK_MAGIC_LEN 8
+#define BK_FIXED1 22 /* magic, version, flags, created, key id length */
+#define BK_DATA_KEY 32
+#define BK_NONCE 12
+#define BK_TAG 16
+#define BK_WRAPPED_MIN 16
+#define BK_HEADER_MAX (BK_FIXED1 + CRETO_NHI_BACKUP_KEYID_MAX + 2 + CRETO_NHI_BACKUP_WRAPPED_MAX + BK_NONCE + 8)
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- the HSM wrapper ---- */
+static int hsm_wrap(void *ctx, const uint8_t *key, size_t len, uint8_t **wrapped, size_t *wlen,
+		    creto_err *e)
+{
+	const creto_nhi_wrapper *w = ctx;
+	return creto_hsm_wrap(w->uri, w->opts, key, len, wrapped, wlen, e);
+}
+
+static int hsm_unwrap(void *ctx, const uint8_t *wrapped, size_t wlen, uint8_t *key, size_t cap,
+		      size_t *klen, creto_err *e)
+{
+	const creto_nhi_wrapper *w = ctx;
+	return creto_hsm_unwrap(w->uri, w->opts, wrapped, wlen, key, cap, klen, e);
+}
+
+void creto_nhi_wrapper_hsm(creto_nhi_wrapper *w, const char *uri, const creto_keys_opts *opts)
+{
+	memset(w, 0, sizeof(*w));
+	w->uri = uri;
+	w->opts = opts;
+	w->wrap = hsm_wrap;
+	w->unwrap = hsm_unwrap;
+	w->ctx = w;
+	/* Key id: the URI path (before '?'), without a pin-value attribute. */
+	size_t o = 0;
+	const char *p = uri;
+	const char *end = strchr(uri, '?');
+	if (end == NULL)
+		end = uri + strlen(uri);
+	while (p < end) {
+		const char *semi = memchr(p, ';', (size_t)(end - p));
+		const char *stop = semi ? semi : end;
+		size_t n = (size_t)(stop - p);
+		if (!(n >= 10 && strncmp(p, "pin-value=", 10) == 0) &&
+		    !(n >= 17 && strncmp(p, "pkcs11:pin-value=", 17) == 0)) {
+			if (o > 0 && w->key_id_buf[o - 1] != ':' && o < CRETO_NHI_BACKUP_KEYID_MAX)
+				w->key_id_buf[o++] = ';';
+			if (n > CRETO_NHI_BACKUP_KEYID_MAX - o)
+				n = CRETO_NHI_BACKUP_KEYID_MAX - o;
+			memcpy(w->key_id_buf + o, p, n);
+			o += n;
+		} else if (o == 0) {
+			memcpy(w->key_id_buf, "pkcs11:", 7);
+			o = 7;
+		}
+		p = semi ? semi + 1 : end;
+	}
+	w->key_id_buf[o] = '\0';
+	w->key_id = w->key_id_buf;
+}
+
+/* ---- write ---- */
+int creto_nhi_backup_write(creto_nhi_store *s, const creto_nhi_wrapper *w, const char *path,
+			   int64_t now, creto_err *e)
+{
+	uint8_t *img = NULL, *wrapped = NULL, *out = NULL;
+	size_t imglen = 0, wlen = 0, outlen = 0;
+	uint8_t key[BK_DATA_KEY];
+	EVP_CIPHER_CTX *cx = NULL;
+	size_t kidlen = strlen(w->key_id);
+	int rc;
+	if (kidlen == 0 || kidlen > CRETO_NHI_BACKUP_KEYID_MAX)
+		return creto_err_set(e, CRETO_EUSAGE, "backup: wrap key id: want 1..%d bytes",
+				     CRETO_NHI_BACKUP_KEYID_MAX);
+	rc = creto_nhi_store_serialize(s, &img, &imglen, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "backup");
+	if (RAND_priv_bytes(key, sizeof(key)) != 1) {
+		rc = creto_err_openssl(e, "backup: data key");
+		goto out;
+	}
+	rc = w->wrap(w->ctx, key, sizeof(key), &wrapped, &wlen, e);
+	if (rc != CRETO_OK) {
+		creto_err_ctx(e, "backup: wrap data key with %s", w->key_id);
+		goto out;
+	}
+	if (wlen < BK_WRAPPED_MIN || wlen > CRETO_NHI_BACKUP_WRAPPED_MAX) {
+		rc = creto_err_set(e, CRETO_EOP, "backup: wrapped data key of %zu bytes", wlen);
+		goto out;
+	}
+	size_t hlen = BK_FIXED1 + kidlen + 2 + wlen + BK_NONCE + 8;
+	outlen = hlen + imglen + BK_TAG;
+	out = malloc(outlen);
+	if (out == NULL) {
+		rc = creto_err_set(e, CRETO_EOP, "backup: out of memory");
+		goto out;
+	}
+	uint8_t *p = out;
+	memcpy(p, CRETO_NHI_BACKUP_MAGIC, BK_MAGIC_LEN);
+	put16(p + 8, CRETO_NHI_BACKUP_VERSION);
+	put16(p + 10, 0);
+	put64(p + 12, (uint64_t)now);
+	put16(p + 20, (uint16_t)kidlen);
+	p += BK_FIXED1;
+	memcpy(p, w->key_id, kidlen);
+	p += kidlen;
+	put16(p, (uint16_t)wlen);
+	memcpy(p + 2, wrapped, wlen);
+	p += 2 + wlen;
+	uint8_t *nonce = p;
+	if (RAND_bytes(nonce, BK_NONCE) != 1) {
+		rc = creto_err_openssl(e, "backup: nonce");
+		goto out;
+	}
+	put64(p + BK_NONCE, imglen);
+	int n = 0;
+	cx = EVP_CIPHER_CTX_new();
+	if (cx == NULL || EVP_EncryptInit_ex(cx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_IVLEN, BK_NONCE, NULL) != 1 ||
+	    EVP_EncryptInit_ex(cx, NULL, NULL, key, nonce) != 1 ||
+	    EVP_EncryptUpdate(cx, NULL, &n, out, (int)hlen) != 1) {
+		rc = creto_err_openssl(e, "backup: encrypt");
+		goto out;
+	}
+	/* EVP lengths are int: go in chunks. */
+	for (size_t off = 0; off < imglen;) {
+		size_t chunk = imglen - off > (1u << 30) ? (1u << 30) : imglen - off;
+		if (EVP_EncryptUpdate(cx, out + hlen + off, &n, img + off, (int)chunk) != 1) {
+			rc = creto_err_openssl(e, "backup: encrypt");
+			goto out;
+		}
+		off += chunk;
+	}
+	if (EVP_EncryptFinal_ex(cx, out + hlen + imglen, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_GET_TAG, BK_TAG, out + hlen + imglen) != 1) {
+		rc = creto_err_openssl(e, "backup: encrypt");
+		goto out;
+	}
+	rc = creto_file_write_atomic(path, out, outlen, 0600, e);
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_free(cx);
+	if (img != NULL) {
+		OPENSSL_cleanse(img, imglen);
+		sqlite3_free(img);
+	}
+	free(wrapped);
+	free(out);
+	return rc;
+}
+
+/* ---- read ---- */
+static int read_exact(int fd, uint8_t *buf, size_t len, const char *path, creto_err *e)
+{
+	ssize_t r = creto_read_full(fd, buf, len);
+	if (r < 0)
+		return creto_err_errno(e, errno, "%s", path);
+	if ((size_t)r != len)
+		return creto_err_set(e, CRETO_EREJECT, "%s: truncated backup", path);
+	return CRETO_OK;
+}
+
+int creto_nhi_backup_decrypt(const char *path, const creto_nhi_wrapper *w, uint8_t **img,
+			     size_t *len, creto_nhi_backup_info *info, creto_err *e)
+{
+	*img = NULL;
+	*len = 0;
+	uint8_t hdr[BK_HEADER_MAX];
+	uint8_t key[BK_DATA_KEY + 8];
+	size_t klen = 0;
+	uint8_t *data = NULL;
+	EVP_CIPHER_CTX *cx = NULL;
+	int rc = CRETO_OK;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return creto_err_errno(e, errno, "%s", path);
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		rc = creto_err_errno(e, errno, "%s", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: not a regular file", path);
+		goto out;
+	}
+	uint64_t fsize = (uint64_t)st.st_size;
+	if ((rc = read_exact(fd, hdr, BK_FIXED1, path, e)) != CRETO_OK)
+		goto out;
+	if (memcmp(hdr, CRETO_NHI_BACKUP_MAGIC, BK_MAGIC_LEN) != 0) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: not an NHI backup (bad magic)", path);
+		goto out;
+	}
+	uint16_t ver = get16(hdr + 8), flags = get16(hdr + 10);
+	if (ver != CRETO_NHI_BACKUP_VERSION) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: backup format version %u not supported (%d)",
+				   path, ver, CRETO_NHI_BACKUP_VERSION);
+		goto out;
+	}
+	if (flags != 0) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: header flags 0x%04x unknown", path, flags);
+		goto out;
+	}
+	uint64_t created = get64(hdr + 12);
+	size_t kidlen = get16(hdr + 20);
+	if (kidlen == 0 || kidlen > CRETO_NHI_BACKUP_KEYID_MAX) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: wrap key id length %zu out of range", path,
+				   kidlen);
+		goto out;
+	}
+	size_t o = BK_FIXED1;
+	if ((rc = read_exact(fd, hdr + o, kidlen + 2, path, e)) != CRETO_OK)
+		goto out;
+	char kid[CRETO_NHI_BACKUP_KEYID_MAX + 1];
+	memcpy(kid, hdr + o, kidlen);
+	kid[kidlen] = '\0';
+	if (strlen(kid) != kidlen) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: wrap key id holds a NUL", path);
+		goto out;
+	}
+	o += kidlen;
+	size_t wlen = get16(hdr + o);
+	o += 2;
+	if (wlen < BK_WRAPPED_MIN || wlen > CRETO_NHI_BACKUP_WRAPPED_MAX) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: wrapped key length %zu out of range", path,
+				   wlen);
+		goto out;
+	}
+	if ((rc = read_exact(fd, hdr + o, wlen + BK_NONCE + 8, path, e)) != CRETO_OK)
+		goto out;
+	const uint8_t *wrapped = hdr + o;
+	const uint8_t *nonce = hdr + o + wlen;
+	uint64_t dlen = get64(hdr + o + wlen + BK_NONCE);
+	size_t hlen = o + wlen + BK_NONCE + 8;
+	if (dlen == 0 || dlen > CRETO_NHI_BACKUP_DATA_MAX) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: data length %llu out of range", path,
+				   (unsigned long long)dlen);
+		goto out;
+	}
+	if (fsize != hlen + dlen + BK_TAG) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: %s: file is %llu bytes, header says %llu",
+				   path, fsize < hlen + dlen + BK_TAG ? "truncated" : "trailing bytes",
+				   (unsigned long long)fsize, (unsigned long long)(hlen + dlen + BK_TAG));
+		goto out;
+	}
+	if (info != NULL) {
+		info->version = ver;
+		info->created = (int64_t)created;
+		memcpy(info->key_id, kid, kidlen + 1);
+		info->data_len = dlen;
+	}
+	rc = w->unwrap(w->ctx, wrapped, wlen, key, sizeof(key), &klen, e);
+	if (rc != CRETO_OK) {
+		creto_err_ctx(e, "%s: data key does not unwrap with %s (backup names %s)", path,
+			      w->key_id, kid);
+		goto out;
+	}
+	if (klen != BK_DATA_KEY) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: unwrapped data key is %zu bytes, want %d",
+				   path, klen, BK_DATA_KEY);
+		goto out;
+	}
+	data = sqlite3_malloc64(dlen);
+	if (data == NULL) {
+		rc = creto_err_set(e, CRETO_EOP, "%s: out of memory for %llu bytes", path,
+				   (unsigned long long)dlen);
+		goto out;
+	}
+	if ((rc = read_exact(fd, data, (size_t)dlen, path, e)) != CRETO_OK)
+		goto out;
+	uint8_t tag[BK_TAG];
+	if ((rc = read_exact(fd, tag, BK_TAG, path, e)) != CRETO_OK)
+		goto out;
+	int n = 0;
+	cx = EVP_CIPHER_CTX_new();
+	if (cx == NULL || EVP_DecryptInit_ex(cx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_IVLEN, BK_NONCE, NULL) != 1 ||
+	    EVP_DecryptInit_ex(cx, NULL, NULL, key, nonce) != 1 ||
+	    EVP_DecryptUpdate(cx, NULL, &n, hdr, (int)hlen) != 1) {
+		rc = creto_err_openssl(e, "%s: decrypt", path);
+		goto out;
+	}
+	for (size_t off = 0; off < dlen;) {
+		size_t chunk = dlen - off > (1u << 30) ? (1u << 30) : (size_t)dlen - off;
+		if (EVP_DecryptUpdate(cx, data + off, &n, data + off, (int)chunk) != 1) {
+			rc = creto_err_openssl(e, "%s: decrypt", path);
+			goto out;
+		}
+		off += chunk;
+	}
+	if (EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_TAG, BK_TAG, tag) != 1) {
+		rc = creto_err_openssl(e, "%s: decrypt", path);
+		goto out;
+	}
+	if (EVP_DecryptFinal_ex(cx, tag, &n) != 1) {
+		rc = creto_err_set(e, CRETO_EREJECT,
+				   "%s: authentication failed (tampered backup or header)", path);
+		goto out;
+	}
+	if (dlen < 100 || memcmp(data, "SQLite format 3", 16) != 0) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: content is not an SQLite image", path);
+		goto out;
+	}
+	*img = data;
+	*len = (size_t)dlen;
+	data = NULL;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_free(cx);
+	if (data != NULL) {
+		OPENSSL_cleanse(data, (size_t)dlen);
+		sqlite3_free(data);
+	}
+	close(fd);
+	return rc;
+}
+
+int creto_nhi_backup_open(const char *path, const creto_nhi_wrapper *w, creto_nhi_store **out,
+			  creto_nhi_backup_info *info, creto_err *e)
+{
+	*out = NULL;
+	uint8_t *img = NULL;
+	size_t len = 0;
+	int rc = creto_nhi_backup_decrypt(path, w, &img, &len, info, e);
+	if (rc != CRETO_OK)
+		return rc;
+	rc = creto_nhi_store_open_image(img, len, out, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "%s", path);
+	return CRETO_OK;
+}
+
+int creto_nhi_backup_restore(const char *path, const creto_nhi_wrapper *w, const char *dbpath,
+			     creto_nhi_backup_info *info, creto_err *e)
+{
+	creto_nhi_store *s = NULL;
+	int rc = creto_nhi_backup_open(path, w, &s, info, e);
+	if (rc != CRETO_OK)
+		return rc;
+	rc = nhi_store_quick_check(s, e);
+	if (rc != CRETO_OK) {
+		creto_err_ctx(e, "%s", path);
+		goto out;
+	}
+	size_t len = 0;
+	const uint8_t *img = nhi_store_image(s, &len);
+	if (img == NULL) {
+		rc = creto_err_set(e, CRETO_EOP, "%s: no image", path);
+		goto out;
+	}
+	rc = creto_file_write_atomic(dbpath, img, len, 0600, e);
+out:
+	creto_nhi_store_free(s);
+	return rc;
+}

@@ -1,0 +1,754 @@
+/*
+ * store.c - the agent store: SQLite, schema versioned by PRAGMA user_version
+ * and marked by PRAGMA application_id (docs/nhi.md "Schema").
+ *
+ * One connection per store, guarded by one mutex, so a store may be shared
+ * by the resolver's threads.  Status changes bump a generation counter that
+ * the resolver's cache compares against, so no cached answer outlives a
+ * revocation.
+ */
+#include "creto/nhi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "util/timeutil.h"
+
+struct creto_nhi_store {
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	sqlite3_stmt *get;
+	sqlite3_stmt *ins;
+	_Atomic uint64_t generation;
+	int64_t data_version;
+	char issuer[CRETO_NHI_ISSUER_MAX + 1];
+};
+
+/* Migration i (0-based) brings user_version i to i + 1.  Append only: a
+ * released migration is never edited. */
+static const char *const migrations[CRETO_NHI_SCHEMA_VERSION] = {
+	/* 1: agents and store metadata */
+	"CREATE TABLE agents ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" name TEXT NOT NULL,"
+	" scopes TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('active','suspended','revoked')),"
+	" not_before INTEGER NOT NULL DEFAULT 0,"
+	" not_after INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL,"
+	" issuer_kid TEXT NOT NULL DEFAULT ''"
+	") WITHOUT ROWID;"
+	"CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;",
+	/* 2: when the status last changed, and the persisted revocation generation */
+	"ALTER TABLE agents ADD COLUMN status_changed INTEGER NOT NULL DEFAULT 0;"
+	"INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');",
+};
+
+const char *creto_nhi_status_name(creto_nhi_status s)
+{
+	switch (s) {
+	case CRETO_NHI_ACTIVE: return "active";
+	case CRETO_NHI_SUSPENDED: return "suspended";
+	case CRETO_NHI_REVOKED: return "revoked";
+	}
+	return NULL;
+}
+
+int creto_nhi_status_from_name(const char *name)
+{
+	if (strcmp(name, "active") == 0)
+		return CRETO_NHI_ACTIVE;
+	if (strcmp(name, "suspended") == 0)
+		return CRETO_NHI_SUSPENDED;
+	if (strcmp(name, "revoked") == 0)
+		return CRETO_NHI_REVOKED;
+	return -1;
+}
+
+int creto_nhi_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > CRETO_NHI_ID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '@' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int creto_nhi_scope_valid(const char *scope, size_t len)
+{
+	if (len == 0 || len > CRETO_NHI_SCOPE_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)scope[i];
+		if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+int creto_nhi_scopes_has(const char *list, const char *scope, size_t len)
+{
+	const char *p = list;
+	while (*p) {
+		const char *q = strchr(p, ' ');
+		size_t n = q ? (size_t)(q - p) : strlen(p);
+		if (n == len && memcmp(p, scope, len) == 0)
+			return 1;
+		if (q == NULL)
+			break;
+		p = q + 1;
+	}
+	return 0;
+}
+
+/* A scope list: 1..CRETO_NHI_SCOPES_MAX valid scopes separated by single
+ * spaces, no duplicates. */
+static int scopes_check(const char *list, creto_err *e)
+{
+	size_t len = strlen(list), count = 0;
+	if (len > CRETO_NHI_SCOPES_LEN)
+		return creto_err_set(e, CRETO_EREJECT, "scopes: longer than %d bytes",
+				     CRETO_NHI_SCOPES_LEN);
+	const char *p = list;
+	while (*p) {
+		const char *q = strchr(p, ' ');
+		size_t n = q ? (size_t)(q - p) : strlen(p);
+		if (!creto_nhi_scope_valid(p, n))
+			return creto_err_set(e, CRETO_EREJECT,
+					     "scope '%.*s': want 1..%d printable characters, no space, "
+					     "quote or backslash",
+					     (int)(n > 64 ? 64 : n), p, CRETO_NHI_SCOPE_MAX);
+		if (++count > CRETO_NHI_SCOPES_MAX)
+			return creto_err_set(e, CRETO_EREJECT, "scopes: more than %d",
+					     CRETO_NHI_SCOPES_MAX);
+		/* duplicate: the same scope earlier in the list */
+		for (const char *r = list; r < p;) {
+			const char *s = strchr(r, ' ');
+			if ((size_t)(s - r) == n && memcmp(r, p, n) == 0)
+				return creto_err_set(e, CRETO_EREJECT, "scope '%.*s' given twice",
+						     (int)(n > 64 ? 64 : n), p);
+			r = s + 1;
+		}
+		if (q == NULL)
+			break;
+		if (q[1] == '\0')
+			return creto_err_set(e, CRETO_EREJECT, "scopes: trailing space");
+		p = q + 1;
+	}
+	return CRETO_OK;
+}
+
+static int name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > CRETO_NHI_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int kid_valid(const char *kid)
+{
+	size_t n = strlen(kid);
+	if (n == 0)
+		return 1;
+	if (n != CRETO_KEYID_HEXLEN)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((kid[i] >= '0' && kid[i] <= '9') || (kid[i] >= 'a' && kid[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int sql_err(creto_nhi_store *s, int rc, const char *what, creto_err *e)
+{
+	int code = CRETO_EOP;
+	/* A file that is not a database, or a corrupt one, is rejected input. */
+	if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+		code = CRETO_EREJECT;
+	return creto_err_set(e, code, "%s: %s", what,
+			     s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+static int exec(creto_nhi_store *s, const char *sql, const char *what, creto_err *e)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(s, rc, what, e);
+	return CRETO_OK;
+}
+
+static int pragma_int(creto_nhi_store *s, const char *sql, int64_t *out, creto_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(s, rc, "store", e);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int r = sql_err(s, rc, "store", e);
+		sqlite3_finalize(st);
+		return r;
+	}
+	*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return CRETO_OK;
+}
+
+static int meta_get(creto_nhi_store *s, const char *key, char *out, size_t cap, creto_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(s, rc, "store meta", e);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	int r = CRETO_OK;
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		if (v == NULL || strlen(v) >= cap)
+			r = creto_err_set(e, CRETO_EREJECT, "store meta '%s': bad value", key);
+		else
+			memcpy(out, v, strlen(v) + 1);
+	} else if (rc == SQLITE_DONE) {
+		r = creto_err_set(e, CRETO_EREJECT, "store meta '%s' missing", key);
+	} else {
+		r = sql_err(s, rc, "store meta", e);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int migrate(creto_nhi_store *s, int64_t from, creto_err *e)
+{
+	for (int64_t v = from; v < CRETO_NHI_SCHEMA_VERSION; v++) {
+		char sql[96];
+		int rc = exec(s, "BEGIN IMMEDIATE", "migrate", e);
+		if (rc != CRETO_OK)
+			return rc;
+		rc = exec(s, migrations[v], "migrate", e);
+		if (rc == CRETO_OK) {
+			snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld; PRAGMA application_id = %d",
+				 (long long)(v + 1), CRETO_NHI_APP_ID);
+			rc = exec(s, sql, "migrate", e);
+		}
+		if (rc != CRETO_OK) {
+			(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			return creto_err_ctx(e, "schema version %lld -> %lld", (long long)v,
+					     (long long)(v + 1));
+		}
+		rc = exec(s, "COMMIT", "migrate", e);
+		if (rc != CRETO_OK)
+			return rc;
+	}
+	return CRETO_OK;
+}
+
+/* Validate the schema marks, migrate, load metadata, prepare statements. */
+static int store_setup(creto_nhi_store *s, int readonly, creto_err *e)
+{
+	int64_t app = 0, ver = 0;
+	int rc = pragma_int(s, "PRAGMA application_id", &app, e);
+	if (rc != CRETO_OK)
+		return rc;
+	rc = pragma_int(s, "PRAGMA user_version", &ver, e);
+	if (rc != CRETO_OK)
+		return rc;
+	if (app != CRETO_NHI_APP_ID)
+		return creto_err_set(e, CRETO_EREJECT, "not an NHI store (application_id %lld)",
+				     (long long)app);
+	if (ver < 1 || ver > CRETO_NHI_SCHEMA_VERSION)
+		return creto_err_set(e, CRETO_EREJECT,
+				     "schema version %lld not supported (this creto knows 1..%d)",
+				     (long long)ver, CRETO_NHI_SCHEMA_VERSION);
+	if (ver < CRETO_NHI_SCHEMA_VERSION) {
+		if (readonly)
+			return creto_err_set(e, CRETO_EREJECT,
+					     "schema version %lld needs migration; open read-write",
+					     (long long)ver);
+		rc = migrate(s, ver, e);
+		if (rc != CRETO_OK)
+			return rc;
+	}
+	rc = meta_get(s, "issuer", s->issuer, sizeof(s->issuer), e);
+	if (rc != CRETO_OK)
+		return rc;
+	char gen[32];
+	rc = meta_get(s, "generation", gen, sizeof(gen), e);
+	if (rc != CRETO_OK)
+		return rc;
+	atomic_store(&s->generation, strtoull(gen, NULL, 10));
+	rc = pragma_int(s, "PRAGMA data_version", &s->data_version, e);
+	if (rc != CRETO_OK)
+		return rc;
+	int src = sqlite3_prepare_v3(s->db,
+				     "SELECT id, name, scopes, status, not_before, not_after, created,"
+				     " issuer_kid FROM agents WHERE id = ?",
+				     -1, SQLITE_PREPARE_PERSISTENT, &s->get, NULL);
+	if (src != SQLITE_OK)
+		return sql_err(s, src, "store", e);
+	return CRETO_OK;
+}
+
+static int store_alloc(creto_nhi_store **out, creto_err *e)
+{
+	creto_nhi_store *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		return creto_err_set(e, CRETO_EOP, "mutex init failed");
+	}
+	*out = s;
+	return CRETO_OK;
+}
+
+void creto_nhi_store_free(creto_nhi_store *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_finalize(s->get);
+	sqlite3_finalize(s->ins);
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static int store_open_path(const char *path, int flags, creto_nhi_store **out, creto_err *e)
+{
+	creto_nhi_store *s = NULL;
+	int rc = store_alloc(&s, e);
+	if (rc != CRETO_OK)
+		return rc;
+	int src = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+				  NULL);
+	if (src != SQLITE_OK) {
+		rc = creto_err_set(e, CRETO_EOP, "%s: %s", path,
+				   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+		creto_nhi_store_free(s);
+		return rc;
+	}
+	sqlite3_extended_result_codes(s->db, 0);
+	sqlite3_busy_timeout(s->db, 5000);
+	*out = s;
+	return CRETO_OK;
+}
+
+int creto_nhi_store_init(const char *path, const char *issuer, creto_err *e)
+{
+	if (issuer == NULL)
+		issuer = CRETO_NHI_DEFAULT_ISSUER;
+	if (!name_valid(issuer) || strlen(issuer) > CRETO_NHI_ISSUER_MAX)
+		return creto_err_set(e, CRETO_EUSAGE, "issuer: want 1..%d printable bytes",
+				     CRETO_NHI_ISSUER_MAX);
+	/* Claim the name exclusively: an existing file is never reinitialised. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return creto_err_set(e, CRETO_EUSAGE, "%s: already exists", path);
+		return creto_err_errno(e, errno, "%s", path);
+	}
+	close(fd);
+	creto_nhi_store *s = NULL;
+	int rc = store_open_path(path, SQLITE_OPEN_READWRITE, &s, e);
+	if (rc != CRETO_OK)
+		goto fail;
+	rc = migrate(s, 0, e);
+	if (rc != CRETO_OK)
+		goto fail;
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(s->db, "INSERT INTO meta (key, value) VALUES ('issuer', ?)", -1,
+				     &st, NULL);
+	if (src == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, issuer, -1, SQLITE_STATIC);
+		src = sqlite3_step(st);
+		if (src == SQLITE_DONE)
+			src = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (src != SQLITE_OK) {
+		rc = sql_err(s, src, path, e);
+		goto fail;
+	}
+	creto_nhi_store_free(s);
+	return CRETO_OK;
+fail:
+	creto_nhi_store_free(s);
+	unlink(path);
+	return rc;
+}
+
+int creto_nhi_store_open(const char *path, int readonly, creto_nhi_store **out, creto_err *e)
+{
+	*out = NULL;
+	if (access(path, F_OK) != 0)
+		return creto_err_errno(e, errno, "%s", path);
+	creto_nhi_store *s = NULL;
+	int rc = store_open_path(path, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, &s,
+				 e);
+	if (rc != CRETO_OK)
+		return rc;
+	rc = store_setup(s, readonly, e);
+	if (rc != CRETO_OK) {
+		creto_nhi_store_free(s);
+		return creto_err_ctx(e, "%s", path);
+	}
+	*out = s;
+	return CRETO_OK;
+}
+
+int creto_nhi_store_open_image(uint8_t *img, size_t len, creto_nhi_store **out, creto_err *e)
+{
+	*out = NULL;
+	creto_nhi_store *s = NULL;
+	int rc = store_alloc(&s, e);
+	if (rc != CRETO_OK) {
+		sqlite3_free(img);
+		return rc;
+	}
+	int src = sqlite3_open_v2(":memory:", &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				  NULL);
+	if (src != SQLITE_OK) {
+		sqlite3_free(img);
+		rc = sql_err(s, src, "in-memory store", e);
+		creto_nhi_store_free(s);
+		return rc;
+	}
+	/* A WAL-mode image (header bytes 18/19 = 2) cannot be read from memory:
+	 * mark it rollback-journal, which is what the content is once serialized. */
+	if (len >= 100 && img[18] == 2 && img[19] == 2)
+		img[18] = img[19] = 1;
+	/* The image is ours from here on: sqlite frees it on close or failure. */
+	src = sqlite3_deserialize(s->db, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
+				  SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+	if (src != SQLITE_OK) {
+		rc = sql_err(s, src, "in-memory store", e);
+		creto_nhi_store_free(s);
+		return rc;
+	}
+	rc = store_setup(s, 0, e);
+	if (rc != CRETO_OK) {
+		creto_nhi_store_free(s);
+		return rc;
+	}
+	*out = s;
+	return CRETO_OK;
+}
+
+const char *creto_nhi_store_issuer(const creto_nhi_store *s)
+{
+	return s->issuer;
+}
+
+uint64_t creto_nhi_store_generation(const creto_nhi_store *s)
+{
+	return atomic_load_explicit(&((creto_nhi_store *)s)->generation, memory_order_acquire);
+}
+
+int creto_nhi_store_refresh(creto_nhi_store *s, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	int64_t dv = 0;
+	int rc = pragma_int(s, "PRAGMA data_version", &dv, e);
+	if (rc == CRETO_OK && dv != s->data_version) {
+		s->data_version = dv;
+		atomic_fetch_add(&s->generation, 1);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int agent_check(const creto_nhi_agent *a, creto_err *e)
+{
+	if (!creto_nhi_id_valid(a->id))
+		return creto_err_set(e, CRETO_EREJECT,
+				     "agent id '%.64s': want 1..%d of [A-Za-z0-9._:@-]", a->id,
+				     CRETO_NHI_ID_MAX);
+	if (!name_valid(a->name))
+		return creto_err_set(e, CRETO_EREJECT,
+				     "agent %s: name: want 1..%d bytes without control characters",
+				     a->id, CRETO_NHI_NAME_MAX);
+	int rc = scopes_check(a->scopes, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "agent %s", a->id);
+	if (!kid_valid(a->issuer_kid))
+		return creto_err_set(e, CRETO_EREJECT, "agent %s: issuer key id: want %d hex digits",
+				     a->id, CRETO_KEYID_HEXLEN);
+	if (creto_nhi_status_name(a->status) == NULL)
+		return creto_err_set(e, CRETO_EREJECT, "agent %s: bad status", a->id);
+	if (a->not_before < 0 || a->not_after < 0 ||
+	    (a->not_after != 0 && a->not_after <= a->not_before))
+		return creto_err_set(e, CRETO_EREJECT, "agent %s: not-after must follow not-before",
+				     a->id);
+	return CRETO_OK;
+}
+
+int creto_nhi_store_add(creto_nhi_store *s, const creto_nhi_agent *a, creto_err *e)
+{
+	int rc = agent_check(a, e);
+	if (rc != CRETO_OK)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	int src = SQLITE_OK;
+	if (s->ins == NULL)
+		src = sqlite3_prepare_v3(s->db,
+					 "INSERT INTO agents (id, name, scopes, status, not_before,"
+					 " not_after, created, issuer_kid, status_changed)"
+					 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+					 -1, SQLITE_PREPARE_PERSISTENT, &s->ins, NULL);
+	sqlite3_stmt *st = s->ins;
+	if (src == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, a->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, a->scopes, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, creto_nhi_status_name(a->status), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, a->not_before);
+		sqlite3_bind_int64(st, 6, a->not_after);
+		sqlite3_bind_int64(st, 7, a->created);
+		sqlite3_bind_text(st, 8, a->issuer_kid, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 9, a->created);
+		src = sqlite3_step(st);
+	}
+	if (src == SQLITE_CONSTRAINT)
+		rc = creto_err_set(e, CRETO_EREJECT, "agent %s already exists", a->id);
+	else if (src != SQLITE_DONE)
+		rc = sql_err(s, src, "add agent", e);
+	if (st != NULL) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_store_begin(creto_nhi_store *s, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	int rc = exec(s, "BEGIN IMMEDIATE", "store", e);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_store_commit(creto_nhi_store *s, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	int rc = exec(s, "COMMIT", "store", e);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+	const char *v = (const char *)sqlite3_column_text(st, col);
+	size_t n = v ? strlen(v) : 0;
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+/* Row -> agent; a row that does not pass the add-time checks (edited
+ * behind our back) is rejected. */
+static int row_agent(sqlite3_stmt *st, creto_nhi_agent *a, creto_err *e)
+{
+	memset(a, 0, sizeof(*a));
+	copy_col(a->id, sizeof(a->id), st, 0);
+	copy_col(a->name, sizeof(a->name), st, 1);
+	copy_col(a->scopes, sizeof(a->scopes), st, 2);
+	const char *status = (const char *)sqlite3_column_text(st, 3);
+	int sv = status ? creto_nhi_status_from_name(status) : -1;
+	a->not_before = sqlite3_column_int64(st, 4);
+	a->not_after = sqlite3_column_int64(st, 5);
+	a->created = sqlite3_column_int64(st, 6);
+	copy_col(a->issuer_kid, sizeof(a->issuer_kid), st, 7);
+	if (sv < 0)
+		return creto_err_set(e, CRETO_EREJECT, "agent %s: bad status in store", a->id);
+	a->status = (creto_nhi_status)sv;
+	return CRETO_OK;
+}
+
+int creto_nhi_store_get(creto_nhi_store *s, const char *id, creto_nhi_agent *out, creto_err *e)
+{
+	if (!creto_nhi_id_valid(id))
+		return creto_err_set(e, CRETO_EREJECT, "unknown agent '%.64s' (malformed id)", id);
+	pthread_mutex_lock(&s->mu);
+	int rc;
+	sqlite3_bind_text(s->get, 1, id, -1, SQLITE_STATIC);
+	int src = sqlite3_step(s->get);
+	if (src == SQLITE_ROW)
+		rc = row_agent(s->get, out, e);
+	else if (src == SQLITE_DONE)
+		rc = creto_err_set(e, CRETO_EREJECT, "unknown agent '%s'", id);
+	else
+		rc = sql_err(s, src, "agent lookup", e);
+	sqlite3_reset(s->get);
+	sqlite3_clear_bindings(s->get);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_status stv,
+			       creto_err *e)
+{
+	creto_nhi_agent a;
+	int rc = creto_nhi_store_get(s, id, &a, e);
+	if (rc != CRETO_OK)
+		return rc;
+	if (a.status == CRETO_NHI_REVOKED)
+		return creto_err_set(e, CRETO_EREJECT, "agent %s is revoked (final)", id);
+	if (a.status == stv)
+		return CRETO_OK;
+	pthread_mutex_lock(&s->mu);
+	rc = exec(s, "BEGIN IMMEDIATE", "set status", e);
+	if (rc != CRETO_OK)
+		goto out;
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(s->db,
+				     "UPDATE agents SET status = ?, status_changed = ? WHERE id = ?"
+				     " AND status != 'revoked'",
+				     -1, &st, NULL);
+	if (src == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, creto_nhi_status_name(stv), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, creto_time_now());
+		sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+		src = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (src == SQLITE_DONE && sqlite3_changes(s->db) != 1) {
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		rc = creto_err_set(e, CRETO_EREJECT, "agent %s is revoked (final)", id);
+		goto out;
+	}
+	if (src == SQLITE_DONE)
+		src = sqlite3_exec(s->db,
+				   "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+				   " WHERE key = 'generation'",
+				   NULL, NULL, NULL);
+	if (src != SQLITE_OK && src != SQLITE_DONE) {
+		rc = sql_err(s, src, "set status", e);
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		goto out;
+	}
+	rc = exec(s, "COMMIT", "set status", e);
+	if (rc != CRETO_OK) {
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		goto out;
+	}
+	atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);
+	/* Our own commit also moves data_version for other connections only;
+	 * nothing to record here. */
+out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_store_list(creto_nhi_store *s, int (*fn)(const creto_nhi_agent *a, void *arg),
+			 void *arg, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	sqlite3_stmt *st = NULL;
+	int rc = CRETO_OK;
+	int src = sqlite3_prepare_v2(s->db,
+				     "SELECT id, name, scopes, status, not_before, not_after, created,"
+				     " issuer_kid FROM agents ORDER BY id",
+				     -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = sql_err(s, src, "list", e);
+		goto out;
+	}
+	creto_nhi_agent a;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = row_agent(st, &a, e);
+		if (rc != CRETO_OK)
+			goto out;
+		rc = fn(&a, arg);
+		if (rc != 0)
+			goto out;
+	}
+	if (src != SQLITE_DONE)
+		rc = sql_err(s, src, "list", e);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_store_count(creto_nhi_store *s, uint64_t *n, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	int64_t v = 0;
+	int rc = pragma_int(s, "SELECT count(*) FROM agents", &v, e);
+	pthread_mutex_unlock(&s->mu);
+	*n = (uint64_t)v;
+	return rc;
+}
+
+int creto_nhi_store_serialize(creto_nhi_store *s, uint8_t **img, size_t *len, creto_err *e)
+{
+	*img = NULL;
+	*len = 0;
+	pthread_mutex_lock(&s->mu);
+	sqlite3_int64 n = 0;
+	/* A read transaction keeps the copy consistent against other writers. */
+	int rc = exec(s, "BEGIN", "serialize", e);
+	if (rc == CRETO_OK) {
+		unsigned char *p = sqlite3_serialize(s->db, "main", &n, 0);
+		(void)sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		if (p == NULL)
+			rc = creto_err_set(e, CRETO_EOP, "serialize: out of memory");
+		else if ((uint64_t)n > CRETO_NHI_BACKUP_DATA_MAX) {
+			sqlite3_free(p);
+			rc = creto_err_set(e, CRETO_EUSAGE, "store larger than %llu bytes",
+					   (unsigned long long)CRETO_NHI_BACKUP_DATA_MAX);
+		} else {
+			*img = p;
+			*len = (size_t)n;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+const uint8_t *nhi_store_image(creto_nhi_store *s, size_t *len)
+{
+	sqlite3_int64 n = 0;
+	unsigned char *p = sqlite3_serialize(s->db, "main", &n, SQLITE_SERIALIZE_NOCOPY);
+	*len = p ? (size_t)n : 0;
+	return p;
+}
+
+int nhi_store_quick_check(creto_nhi_store *s, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	sqlite3_stmt *st = NULL;
+	int rc = CRETO_OK;
+	int src = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = sql_err(s, src, "quick_check", e);
+	} else {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		if (v == NULL || strcmp(v, "ok") != 0)
+			rc = creto_err_set(e, CRETO_EREJECT, "store integrity: %.200s", v ? v : "?");
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}

@@ -1,0 +1,191 @@
+#!/bin/bash
+# test_nhi.sh - the NHI store CLI and `creto nhi resolve` with every
+# rejection the token profile names (docs/nhi.md), each asserting exit 1 and
+# the reason.  Tokens are issued by creto and, for the malformed ones,
+# crafted here with openssl (an independent Ed25519 signer).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/jose/nhi_keys.sh"
+
+NOW=1900000000 # 2030-03-17T17:46:40Z
+export CRETO_TEST_NOW=$NOW
+DB=$T/nhi.db
+
+# ---- store ----
+expect 0 --out "schema 2" -- "$CRETO" nhi init --db "$DB" --issuer creto-test
+expect 2 --err "already exists" -- "$CRETO" nhi init --db "$DB"
+expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-1 --name "Agent One" \
+  --scope model:llama-3.1-70b-instruct --scope tool:search
+expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-2 --name "Agent Two" --scope tool:search
+expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-3 --name "Suspended" --scope tool:search
+expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-old --name "Expired agent" --scope tool:search \
+  --not-after 2029-01-01
+expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-future --name "Not yet" --scope tool:search \
+  --not-before 2031-01-01
+expect 1 --err "agent agent-1 already exists" -- "$CRETO" nhi add --db "$DB" --id agent-1 --name X --scope a
+expect 1 --err "agent id 'bad id'" -- "$CRETO" nhi add --db "$DB" --id "bad id" --name X --scope a
+expect 1 --err "scope 'a\"b'" -- "$CRETO" nhi add --db "$DB" --id agent-9 --name X --scope 'a"b'
+expect 1 --err "given twice" -- "$CRETO" nhi add --db "$DB" --id agent-9 --name X --scope a --scope a
+expect 2 --err "--scope" -- "$CRETO" nhi add --db "$DB" --id agent-9 --name X
+expect 2 --err "--not-after" -- "$CRETO" nhi add --db "$DB" --id agent-9 --name X --scope a --not-after tomorrow
+expect 0 --out '"status": "suspended"' -- "$CRETO" nhi suspend --db "$DB" agent-3 --json
+expect 0 --out "agent-1" -- "$CRETO" nhi list --db "$DB"
+expect 0 --out '"id": "agent-3"' -- "$CRETO" nhi list --db "$DB" --status suspended --json
+[ "$(echo "$OUT" | grep -c '"id"')" = 1 ] && ok || fail "list --status suspended: $OUT"
+expect 0 --out '"model:llama-3.1-70b-instruct"' -- "$CRETO" nhi show --db "$DB" agent-1 --json
+expect 1 --err "unknown agent 'nobody'" -- "$CRETO" nhi show --db "$DB" nobody
+expect 1 --err "unknown agent 'nobody'" -- "$CRETO" nhi revoke --db "$DB" nobody
+echo "not a database, just text padded out to more than a page of bytes $(head -c 5000 /dev/zero | tr '\0' x)" >"$T/junk.db"
+expect 1 --err "junk.db" -- "$CRETO" nhi list --db "$T/junk.db"
+sqlite3 "$T/other.db" "CREATE TABLE t(x)" 2>/dev/null || python3 -c "import sqlite3; sqlite3.connect('$T/other.db').execute('CREATE TABLE t(x)')"
+expect 1 --err "not an NHI store" -- "$CRETO" nhi list --db "$T/other.db"
+
+# ---- keys, JWKS ----
+nhi_make_key "$T/ed" ed25519
+nhi_make_key "$T/ec" p256
+nhi_make_key "$T/rogue" ed25519
+expect 0 -- "$CRETO" nhi jwks --key "$T/ed.key" --key "$T/ec.key" -o "$T/jwks.json"
+expect 0 --out '"kty": "OKP"' -- cat "$T/jwks.json"
+EDKID=$(python3 -c "import json,sys; print(json.load(open('$T/jwks.json'))['keys'][0]['kid'])")
+ECKID=$(python3 -c "import json,sys; print(json.load(open('$T/jwks.json'))['keys'][1]['kid'])")
+[ ${#EDKID} = 16 ] && ok || fail "kid '$EDKID'"
+expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-pinned --name "Pinned to EC" --scope tool:search \
+  --issuer-kid "$ECKID"
+
+issue() { "$CRETO" nhi token issue --db "$DB" "$@"; }
+resolve() { "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" "$@"; }
+
+# ---- valid tokens ----
+TOK=$(issue --agent agent-1 --key "$T/ed.key" --ttl 1h)
+expect 0 --out '"sub": "agent-1"' -- resolve --token "$TOK"
+expect 0 --out '"alg": "EdDSA"' -- resolve --token "$TOK" --aud creto-gateway
+TOKEC=$(issue --agent agent-1 --key "$T/ec.key" --ttl 10m --scope tool:search)
+expect 0 --out '"alg": "ES256"' -- resolve --token "$TOKEC"
+echo "$TOKEC" >"$T/tok"
+expect 0 --out '"tool:search"' -- resolve --token-file "$T/tok"
+expect 0 --out '"sub": "agent-pinned"' -- resolve --token "$(issue --agent agent-pinned --key "$T/ec.key")"
+expect 0 --out '"sub": "agent-1"' -- resolve --token "$(issue --agent agent-1 --key "$T/ed.key" --aud other)" --aud other
+
+# ---- times (skew 60 s) ----
+expect 0 -- env CRETO_TEST_NOW=$((NOW + 3600 + 60)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
+expect 1 --err "token expired at" -- env CRETO_TEST_NOW=$((NOW + 3600 + 61)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
+expect 0 -- env CRETO_TEST_NOW=$((NOW - 60)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
+expect 1 --err "token not valid before" -- env CRETO_TEST_NOW=$((NOW - 61)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
+
+# ---- claims wrong in turn ----
+expect 1 --err "aud: does not include 'creto-gateway'" -- resolve --token "$(issue --agent agent-1 --key "$T/ed.key" --aud elsewhere)"
+expect 1 --err "iss: 'someone-else' is not the issuer 'creto-test'" -- resolve --token "$(issue --agent agent-1 --key "$T/ed.key" --issuer someone-else)"
+expect 1 --err "unknown agent 'ghost'" -- resolve --token "$("$CRETO" nhi token issue --agent ghost --key "$T/ed.key" --issuer creto-test)"
+expect 1 --err "agent agent-3 is suspended" -- resolve --token "$("$CRETO" nhi token issue --agent agent-3 --key "$T/ed.key" --issuer creto-test)"
+expect 1 --err "agent agent-old expired at 2029-01-01" -- resolve --token "$("$CRETO" nhi token issue --agent agent-old --key "$T/ed.key" --issuer creto-test)"
+expect 1 --err "agent agent-future not valid before 2031-01-01" -- resolve --token "$("$CRETO" nhi token issue --agent agent-future --key "$T/ed.key" --issuer creto-test)"
+expect 1 --err "key $EDKID is not its issuer key $ECKID" -- resolve --token "$(issue --agent agent-pinned --key "$T/ed.key")"
+expect 1 --err "scope 'tool:shell' not granted to agent agent-2" -- resolve --token "$("$CRETO" nhi token issue --agent agent-2 --key "$T/ed.key" --issuer creto-test --scope tool:shell)"
+expect 1 --err "scope 'tool:shell' not granted" -- issue --agent agent-2 --key "$T/ed.key" --scope tool:shell
+expect 1 --err "agent agent-3 is suspended" -- issue --agent agent-3 --key "$T/ed.key"
+
+# ---- crafted tokens (openssl Ed25519 signer) ----
+b64u() { basenc --base64url -w0 | tr -d '='; }
+# craft HEADER PAYLOAD [KEY|-]: header and payload verbatim, Ed25519 signature by KEY
+craft() {
+  local input sig=""
+  input="$(printf '%s' "$1" | b64u).$(printf '%s' "$2" | b64u)"
+  if [ "${3:-$T/ed.pem}" != - ]; then
+    printf '%s' "$input" >"$T/.craft"
+    sig=$(openssl pkeyutl -sign -rawin -in "$T/.craft" -inkey "${3:-$T/ed.pem}" | b64u)
+  fi
+  printf '%s.%s' "$input" "$sig"
+}
+H="{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"$EDKID\"}"
+claims() { # claims [extra members...]: a valid payload for agent-1, members overridable
+  local iss=creto-test sub=agent-1 aud=creto-gateway iat=$NOW exp=$((NOW + 600)) jti=j1 extra=""
+  for kv in "$@"; do
+    case "$kv" in
+      iss=*) iss=${kv#iss=} ;; sub=*) sub=${kv#sub=} ;; aud=*) aud=${kv#aud=} ;;
+      iat=*) iat=${kv#iat=} ;; exp=*) exp=${kv#exp=} ;; jti=*) jti=${kv#jti=} ;;
+      +*) extra="$extra,${kv#+}" ;;
+    esac
+  done
+  printf '{"iss":"%s","sub":"%s","aud":"%s","iat":%s,"exp":%s,"jti":"%s"%s}' \
+    "$iss" "$sub" "$aud" "$iat" "$exp" "$jti" "$extra"
+}
+expect 0 --out '"sub": "agent-1"' -- resolve --token "$(craft "$H" "$(claims)")"
+expect 0 --out '"sub": "agent-1"' -- resolve --token "$(craft "$H" "$(claims aud=x '+"nbf":1')")" --aud x
+expect 1 --err "alg 'none' refused" -- resolve --token "$(craft '{"alg":"none","kid":"'"$EDKID"'"}' "$(claims)" -)"
+expect 1 --err "alg 'NONE' refused" -- resolve --token "$(craft '{"alg":"NONE","kid":"'"$EDKID"'"}' "$(claims)")"
+# alg confusion: HS256 keyed with the public key bytes
+HS="$(printf '{"alg":"HS256","kid":"%s"}' "$EDKID" | b64u).$(claims | b64u)"
+HSSIG=$(printf '%s' "$HS" | openssl dgst -sha256 -mac HMAC -macopt "key:$(cat "$T/jwks.json")" -binary | b64u)
+expect 1 --err "alg 'HS256' refused" -- resolve --token "$HS.$HSSIG"
+expect 1 --err "alg 'RS256' not supported" -- resolve --token "$(craft '{"alg":"RS256","kid":"'"$EDKID"'"}' "$(claims)")"
+expect 1 --err "alg ES256 does not match key $EDKID (ed25519)" -- resolve --token "$(craft '{"alg":"ES256","kid":"'"$EDKID"'"}' "$(claims)")"
+expect 1 --err "alg EdDSA does not match key $ECKID (ecdsa-p256)" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"'"$ECKID"'"}' "$(claims)")"
+expect 1 --err "unknown key id 'ffffffffffffffff'" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"ffffffffffffffff"}' "$(claims)")"
+expect 1 --err "kid missing" -- resolve --token "$(craft '{"alg":"EdDSA"}' "$(claims)")"
+expect 1 --err "token signature (key $EDKID)" -- resolve --token "$(craft "$H" "$(claims)" "$T/rogue.pem")"
+expect 1 --err "'jwk' refused" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","jwk":{}}' "$(claims)")"
+expect 1 --err "'crit' refused" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","crit":["exp"]}' "$(claims)")"
+expect 1 --err "typ must be 'JWT'" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","typ":"JOSE+JSON"}' "$(claims)")"
+# duplicate JSON keys: header and payload (signed correctly, so only the duplicate can refuse)
+expect 1 --err "token header: duplicate JSON key" -- resolve --token "$(craft '{"alg":"EdDSA","alg":"EdDSA","kid":"'"$EDKID"'"}' "$(claims)")"
+expect 1 --err "token payload: duplicate JSON key" -- resolve --token "$(craft "$H" "$(claims '+"sub":"agent-2"')")"
+expect 1 --err "token payload: invalid JSON" -- resolve --token "$(craft "$H" '{"sub":')"
+expect 1 --err "token payload: not a JSON object" -- resolve --token "$(craft "$H" '[1,2]')"
+# each claim wrong in turn (signed correctly)
+expect 1 --err "iss: 'evil' is not the issuer" -- resolve --token "$(craft "$H" "$(claims iss=evil)")"
+expect 1 --err "unknown agent 'nobody'" -- resolve --token "$(craft "$H" "$(claims sub=nobody)")"
+expect 1 --err "sub: 'bad sub' is not an agent id" -- resolve --token "$(craft "$H" "$(claims 'sub=bad sub')")"
+expect 1 --err "aud: does not include" -- resolve --token "$(craft "$H" "$(claims aud=nobody)")"
+expect 1 --err "token expired at" -- resolve --token "$(craft "$H" "$(claims exp=$((NOW - 61)) iat=$((NOW - 600)))")"
+expect 1 --err "iat: " -- resolve --token "$(craft "$H" "$(claims iat=$((NOW + 120)) exp=$((NOW + 600)))")"
+expect 1 --err "exp: not after iat" -- resolve --token "$(craft "$H" "$(claims exp=$NOW)")"
+expect 1 --err "token not valid before" -- resolve --token "$(craft "$H" "$(claims '+"nbf":'$((NOW + 61)))")"
+expect 1 --err "exp: not an integer" -- resolve --token "$(craft "$H" "$(claims 'exp="soon"')")"
+expect 1 --err "jti: missing" -- resolve --token "$(craft "$H" '{"iss":"creto-test","sub":"agent-1","aud":"creto-gateway","iat":'$NOW',"exp":'$((NOW + 60))'}')"
+expect 1 --err "exp: missing" -- resolve --token "$(craft "$H" '{"iss":"creto-test","sub":"agent-1","aud":"creto-gateway","iat":'$NOW',"jti":"x"}')"
+expect 1 --err "scope: bad scope" -- resolve --token "$(craft "$H" "$(claims '+"scope":"a  b"')")"
+expect 1 --err "scope 'tool:shell' not granted" -- resolve --token "$(craft "$H" "$(claims '+"scope":"tool:search tool:shell"')")"
+# malformed encodings and sizes
+expect 1 --err "token header: bad base64url" -- resolve --token "eyJhbGciOiJFZERTQSJ9=.e30.AAAA"
+expect 1 --err "bad base64url" -- resolve --token "$(craft "$H" "$(claims)" | sed 's/\.\([^.]*\)$/.\1+/')"
+expect 1 --err "token payload: bad base64url" -- resolve --token "$(craft "$H" "$(claims)" | awk -F. '{print $1".*"$2"."$3}')"
+expect 1 --err "want 3 dot-separated segments" -- resolve --token "abc.def"
+expect 1 --err "more than 3 segments" -- resolve --token "a.b.c.d.e"
+expect 1 --err "signature: empty" -- resolve --token "$(craft "$H" "$(claims)" -)"
+expect 1 --err "signature: 48 bytes" -- resolve --token "$(craft "$H" "$(claims)" | sed 's/\.[^.]*$//').$(head -c 48 /dev/zero | b64u)"
+BIG=$(head -c 9000 /dev/zero | tr '\0' a)
+expect 1 --err "over the 8192-byte cap" -- resolve --token "$(craft "$H" "$(claims "+\"pad\":\"$BIG\"")")"
+expect 1 --err "NUL" -- bash -c "printf 'a.b\0.c' >'$T/nul'; '$CRETO' nhi resolve --db '$DB' --jwks '$T/jwks.json' --token-file '$T/nul'"
+
+# ---- JWKS strictness ----
+cp "$T/jwks.json" "$T/bad.json"
+python3 - "$T" <<'EOF'
+import json, sys
+t = sys.argv[1]
+j = json.load(open(t + '/jwks.json'))
+k = dict(j['keys'][0]); k['kid'] = '0000000000000000'
+json.dump({'keys': [k]}, open(t + '/wrongkid.json', 'w'))
+k = dict(j['keys'][0]); k['d'] = k['x']
+json.dump({'keys': [k]}, open(t + '/private.json', 'w'))
+json.dump({'keys': [j['keys'][0], j['keys'][0]]}, open(t + '/dupkid.json', 'w'))
+json.dump({'keys': [{'kty': 'RSA', 'kid': 'r', 'n': 'AQAB', 'e': 'AQAB'}]}, open(t + '/rsa.json', 'w'))
+open(t + '/dupkey.json', 'w').write('{"keys":[],"keys":[]}')
+EOF
+TOK=$(issue --agent agent-1 --key "$T/ed.key")
+expect 1 --err "is not the key id" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/wrongkid.json" --token "$TOK"
+expect 1 --err "private or secret material" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/private.json" --token "$TOK"
+expect 1 --err "appears twice" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/dupkid.json" --token "$TOK"
+expect 1 --err "kty 'RSA' not supported" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/rsa.json" --token "$TOK"
+expect 1 --err "duplicate JSON key" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/dupkey.json" --token "$TOK"
+
+# ---- revocation is final; --json errors ----
+expect 0 -- resolve --token "$TOK"
+expect 0 --out "revoked" -- "$CRETO" nhi revoke --db "$DB" agent-1
+expect 1 --err "agent agent-1 is revoked" -- resolve --token "$TOK"
+expect 1 --out '"ok": false' -- resolve --token "$TOK" --json
+expect 1 --err "revoked (final)" -- "$CRETO" nhi suspend --db "$DB" agent-1
+expect 0 -- "$CRETO" nhi resume --db "$DB" agent-3
+expect 0 --out '"sub": "agent-3"' -- resolve --token "$(issue --agent agent-3 --key "$T/ed.key")"
+expect 2 --err "give --db FILE or --backup" -- "$CRETO" nhi resolve --jwks "$T/jwks.json" --token x
+expect 2 --err "unknown or misplaced option" -- "$CRETO" nhi list --db "$DB" --wrap-key x
+
+finish

@@ -1,0 +1,313 @@
+/*
+ * test_hsm_hybrid.c - the hybrid HSM key against SoftHSM2: keygen of both
+ * profiles, signing through a pkcs11: URI with x-creto-pq, verification
+ * with the sig module, and refusals: a tampered or foreign key file, a
+ * missing file, a wrapping key that does not match, and rollback of a
+ * keygen that cannot write its file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "creto/hsm.h"
+#include "creto/keys.h"
+#include "creto/sig.h"
+
+#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+
+static char g_dir[700], g_pin[800];
+static int g_have;
+static creto_keys_opts g_opts;
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, 0600);
+}
+
+static int setup_all(void **state)
+{
+	(void)state;
+	g_have = access(SOFTHSM, R_OK) == 0;
+	if (!g_have)
+		return 0;
+	const char *bd = getenv("CRETO_BUILD_DIR");
+	char mk[600];
+	snprintf(mk, sizeof(mk), "%s/test-tmp", bd ? bd : "/tmp");
+	mkdir(mk, 0700);
+	snprintf(g_dir, sizeof(g_dir), "%s/test_hsm_hybrid.XXXXXX", mk);
+	if (mkdtemp(g_dir) == NULL)
+		return -1;
+	char p[800], conf[1400], so[800];
+	snprintf(p, sizeof(p), "%s/tokens", g_dir);
+	mkdir(p, 0700);
+	snprintf(conf, sizeof(conf),
+		 "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", p);
+	snprintf(p, sizeof(p), "%s/softhsm2.conf", g_dir);
+	write_file(p, conf);
+	setenv("SOFTHSM2_CONF", p, 1);
+	snprintf(g_pin, sizeof(g_pin), "%s/user.pin", g_dir);
+	snprintf(so, sizeof(so), "%s/so.pin", g_dir);
+	write_file(g_pin, "1111\n");
+	write_file(so, "2222\n");
+	creto_err e;
+	if (creto_hsm_init_token(SOFTHSM, "hyb", so, g_pin, &e) != CRETO_OK) {
+		fprintf(stderr, "init: %s\n", e.msg);
+		return -1;
+	}
+	g_opts.module_path = SOFTHSM;
+	g_opts.pin_file = g_pin;
+	return 0;
+}
+
+static int teardown_all(void **state)
+{
+	(void)state;
+	if (g_dir[0] != '\0') {
+		char cmd[800];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+		if (system(cmd) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void keygen(creto_alg alg, const char *label, const char *path)
+{
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=hyb", &g_opts, CRETO_HSM_LOGIN | CRETO_HSM_RW,
+					    &h, NULL, &e),
+			 CRETO_OK);
+	int rc = creto_hsm_hybrid_keygen(h, alg, label, path, &e);
+	if (rc != CRETO_OK)
+		fprintf(stderr, "hybrid keygen: %s\n", e.msg);
+	assert_int_equal(rc, CRETO_OK);
+	creto_hsm_close(h);
+}
+
+static void sign_verify(creto_alg alg, const char *label)
+{
+	char path[900], uri[1900];
+	snprintf(path, sizeof(path), "%s/%s.pqkey", g_dir, label);
+	keygen(alg, label, path);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(uri, sizeof(uri), "pkcs11:token=hyb;object=%s?x-creto-pq=%s", label, path);
+	creto_err e;
+	creto_err_clear(&e);
+	creto_signer *s = NULL;
+	int rc = creto_keys_open_signer(uri, &g_opts, &s, &e);
+	if (rc != CRETO_OK)
+		fprintf(stderr, "open: %s\n", e.msg);
+	assert_int_equal(rc, CRETO_OK);
+	const creto_pubkey *pk = creto_signer_pubkey(s);
+	assert_int_equal(creto_pubkey_alg(pk), alg);
+	assert_string_equal(creto_signer_kind(s), "hybrid(pkcs11)");
+	const uint8_t msg[] = "hybrid: both halves must verify";
+	const uint8_t ctx[] = "test";
+	uint8_t *sig = NULL;
+	size_t sl = 0;
+	rc = creto_signer_sign(s, ctx, 4, msg, sizeof(msg) - 1, &sig, &sl, &e);
+	if (rc != CRETO_OK)
+		fprintf(stderr, "sign: %s\n", e.msg);
+	assert_int_equal(rc, CRETO_OK);
+	assert_int_equal(sl, creto_alg_sig_len(alg));
+	assert_int_equal(creto_pubkey_verify(pk, ctx, 4, msg, sizeof(msg) - 1, sig, sl, &e), CRETO_OK);
+	/* the public key read through the URI alone (no PIN) is the same */
+	creto_pubkey *pub = NULL;
+	rc = creto_hsm_open_pubkey(uri, NULL, &pub, &e);
+	if (rc != CRETO_OK)
+		fprintf(stderr, "pub: %s\n", e.msg);
+	assert_int_equal(rc, CRETO_OK);
+	assert_true(creto_pubkey_equal(pub, pk));
+	/* each half matters */
+	sig[sl - 5] ^= 1;
+	assert_int_equal(creto_pubkey_verify(pub, ctx, 4, msg, sizeof(msg) - 1, sig, sl, &e), CRETO_EREJECT);
+	sig[sl - 5] ^= 1;
+	sig[3] ^= 1;
+	assert_int_equal(creto_pubkey_verify(pub, ctx, 4, msg, sizeof(msg) - 1, sig, sl, &e), CRETO_EREJECT);
+	free(sig);
+	creto_pubkey_free(pub);
+	creto_signer_free(s);
+}
+
+static void test_hybrid(void **state)
+{
+	(void)state;
+	if (!g_have)
+		skip();
+	sign_verify(CRETO_ALG_HYBRID, "root");
+}
+
+static void test_hybrid_cnsa2(void **state)
+{
+	(void)state;
+	if (!g_have)
+		skip();
+	sign_verify(CRETO_ALG_HYBRID_CNSA2, "cnsa");
+}
+
+/* Replace the first occurrence of from with to in the file (same length). */
+static void patch(const char *src, const char *dst, const char *from, const char *to)
+{
+	FILE *f = fopen(src, "rb");
+	assert_non_null(f);
+	char buf[20000];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strstr(buf, from);
+	assert_non_null(p);
+	memcpy(p, to, strlen(to));
+	unlink(dst);
+	f = fopen(dst, "wb");
+	fwrite(buf, 1, n, f);
+	fclose(f);
+}
+
+static int sign_with(const char *label, const char *path, creto_err *e)
+{
+	char uri[1900];
+	snprintf(uri, sizeof(uri), "pkcs11:token=hyb;object=%s?x-creto-pq=%s", label, path);
+	creto_signer *s = NULL;
+	int rc = creto_keys_open_signer(uri, &g_opts, &s, e);
+	if (rc != CRETO_OK)
+		return rc;
+	uint8_t *sig = NULL;
+	size_t sl;
+	rc = creto_signer_sign(s, NULL, 0, (const uint8_t *)"m", 1, &sig, &sl, e);
+	free(sig);
+	creto_signer_free(s);
+	return rc;
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	if (!g_have)
+		skip();
+	char a[900], b[900], bad[900];
+	snprintf(a, sizeof(a), "%s/ka.pqkey", g_dir);
+	snprintf(b, sizeof(b), "%s/kb.pqkey", g_dir);
+	snprintf(bad, sizeof(bad), "%s/bad.pqkey", g_dir);
+	keygen(CRETO_ALG_HYBRID, "ka", a);
+	keygen(CRETO_ALG_HYBRID, "kb", b);
+	creto_err e;
+	creto_err_clear(&e);
+	assert_int_equal(sign_with("ka", a, &e), CRETO_OK);
+	/* another key's file */
+	assert_int_equal(sign_with("ka", b, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "belongs to key 'kb'"));
+	/* a header field changed: GCM's AAD catches it at signing */
+	patch(a, bad, "wrap-label: ka.pq-wrap", "wrap-label: kb.pq-wrap");
+	assert_int_equal(sign_with("ka", bad, &e), CRETO_EREJECT); /* kb.pq-wrap has another id */
+	assert_non_null(strstr(e.msg, "bad.pqkey: data key"));
+	/* ciphertext tampered */
+	FILE *f = fopen(a, "rb");
+	char buf[20000];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *ct = strstr(buf, "ciphertext: ");
+	assert_non_null(ct);
+	ct[12] = ct[12] == 'A' ? 'B' : 'A';
+	unlink(bad);
+	f = fopen(bad, "wb");
+	fwrite(buf, 1, n, f);
+	fclose(f);
+	assert_int_equal(sign_with("ka", bad, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "authentication failed"));
+	/* public key changed: AAD again */
+	f = fopen(a, "rb");
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *pk = strstr(buf, "public-key: ");
+	pk[20] = pk[20] == 'A' ? 'B' : 'A';
+	unlink(bad);
+	f = fopen(bad, "wb");
+	fwrite(buf, 1, n, f);
+	fclose(f);
+	assert_int_equal(sign_with("ka", bad, &e), CRETO_EREJECT);
+	/* malformed */
+	write_file(bad, "creto-hsm-pq-key-v1\nalg: hybrid\n");
+	assert_int_equal(sign_with("ka", bad, &e), CRETO_EREJECT);
+	write_file(bad, "not a key\n");
+	assert_int_equal(sign_with("ka", bad, &e), CRETO_EREJECT);
+	/* trailing bytes */
+	f = fopen(a, "rb");
+	n = fread(buf, 1, sizeof(buf) - 2, f);
+	fclose(f);
+	buf[n] = 'x';
+	unlink(bad);
+	f = fopen(bad, "wb");
+	fwrite(buf, 1, n + 1, f);
+	fclose(f);
+	assert_int_equal(sign_with("ka", bad, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "trailing"));
+	/* missing file, relative path */
+	snprintf(bad, sizeof(bad), "%s/none.pqkey", g_dir);
+	assert_int_equal(sign_with("ka", bad, &e), CRETO_EOP);
+	assert_int_equal(sign_with("ka", "rel.pqkey", &e), CRETO_EUSAGE);
+	/* an Ed25519 file with a P-384 classical key */
+	char c[900];
+	snprintf(c, sizeof(c), "%s/kc.pqkey", g_dir);
+	keygen(CRETO_ALG_HYBRID_CNSA2, "kc", c);
+	assert_int_equal(sign_with("kc", a, &e), CRETO_EREJECT);
+}
+
+static void test_keygen_rollback(void **state)
+{
+	(void)state;
+	if (!g_have)
+		skip();
+	creto_err e;
+	creto_hsm *h = NULL;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=hyb", &g_opts, CRETO_HSM_LOGIN | CRETO_HSM_RW,
+					    &h, NULL, &e),
+			 CRETO_OK);
+	char path[900];
+	snprintf(path, sizeof(path), "%s/no/such/dir/x.pqkey", g_dir);
+	assert_int_not_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "gone", path, &e), CRETO_OK);
+	creto_hsm_obj *objs = NULL;
+	size_t n = 0;
+	assert_int_equal(creto_hsm_list(h, &objs, &n, &e), CRETO_OK);
+	for (size_t i = 0; i < n; i++)
+		assert_true(strncmp(objs[i].label, "gone", 4) != 0);
+	free(objs);
+	/* an existing file or a taken label: refused before anything is made */
+	snprintf(path, sizeof(path), "%s/root.pqkey", g_dir);
+	if (access(path, F_OK) == 0)
+		assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "fresh", path, &e), CRETO_EUSAGE);
+	snprintf(path, sizeof(path), "%s/fresh2.pqkey", g_dir);
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_AES256, "taken.pq-wrap", 0, NULL, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "taken", path, &e), CRETO_EUSAGE);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_ED25519, "x", path, &e), CRETO_EUSAGE);
+	creto_hsm_close(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hybrid),
+		cmocka_unit_test(test_hybrid_cnsa2),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_keygen_rollback),
+	};
+	return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}

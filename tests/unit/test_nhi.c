@@ -1,0 +1,649 @@
+/* test_nhi.c - unit tests for the NHI store (migrations, status, generation),
+ * the encrypted backup (tamper, truncation, wrong wrap key, never
+ * half-loaded), the LRU cache and the resolver (signatures, expiry,
+ * revocation, concurrency).  The data key is wrapped here by an OpenSSL
+ * RFC 5649 wrapper; the HSM path is covered by test_nhi_hsm.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "creto/nhi.h"
+#include "nhi/cache.h"
+#include "util/file.h"
+
+static char dir[256];
+
+static const char *path(const char *name)
+{
+	static char p[4][512];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+	return p[k];
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	const char *b = getenv("CRETO_BUILD_DIR");
+	snprintf(dir, sizeof(dir), "%s/test-tmp/unit_nhi.XXXXXX", b ? b : "/tmp");
+	if (b) {
+		char t[300];
+		snprintf(t, sizeof(t), "%s/test-tmp", b);
+		mkdir(t, 0700);
+	}
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static void agent(creto_nhi_agent *a, const char *id, const char *scopes)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	snprintf(a->name, sizeof(a->name), "Agent %s", id);
+	snprintf(a->scopes, sizeof(a->scopes), "%s", scopes);
+	a->created = 1000;
+}
+
+static creto_nhi_store *new_store(const char *name)
+{
+	creto_err e;
+	unlink(path(name));
+	assert_int_equal(creto_nhi_store_init(path(name), "iss-test", &e), CRETO_OK);
+	creto_nhi_store *s = NULL;
+	assert_int_equal(creto_nhi_store_open(path(name), 0, &s, &e), CRETO_OK);
+	return s;
+}
+
+/* ---- store ---- */
+static void test_store_basic(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_nhi_store *s = new_store("basic.db");
+	assert_string_equal(creto_nhi_store_issuer(s), "iss-test");
+	creto_nhi_agent a, b;
+	agent(&a, "agent-1", "model:m tool:search");
+	a.not_before = 100;
+	a.not_after = 5000;
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "already exists"));
+	assert_int_equal(creto_nhi_store_get(s, "agent-1", &b, &e), CRETO_OK);
+	assert_string_equal(b.scopes, "model:m tool:search");
+	assert_int_equal(b.not_after, 5000);
+	assert_int_equal(b.status, CRETO_NHI_ACTIVE);
+	assert_int_equal(creto_nhi_store_get(s, "nope", &b, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "unknown agent 'nope'"));
+	/* validation */
+	agent(&b, "bad/id", "x");
+	assert_int_equal(creto_nhi_store_add(s, &b, &e), CRETO_EREJECT);
+	agent(&b, "ok", "x  y");
+	assert_int_equal(creto_nhi_store_add(s, &b, &e), CRETO_EREJECT);
+	agent(&b, "ok", "x ");
+	assert_int_equal(creto_nhi_store_add(s, &b, &e), CRETO_EREJECT);
+	agent(&b, "ok", "x x");
+	assert_int_equal(creto_nhi_store_add(s, &b, &e), CRETO_EREJECT);
+	agent(&b, "ok", "x");
+	b.not_before = 10;
+	b.not_after = 5;
+	assert_int_equal(creto_nhi_store_add(s, &b, &e), CRETO_EREJECT);
+	agent(&b, "ok", "x");
+	snprintf(b.issuer_kid, sizeof(b.issuer_kid), "XYZ");
+	assert_int_equal(creto_nhi_store_add(s, &b, &e), CRETO_EREJECT);
+	/* status and generation */
+	uint64_t g0 = creto_nhi_store_generation(s);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_SUSPENDED, &e), CRETO_OK);
+	assert_true(creto_nhi_store_generation(s) > g0);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_REVOKED, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "final"));
+	uint64_t n = 0;
+	assert_int_equal(creto_nhi_store_count(s, &n, &e), CRETO_OK);
+	assert_int_equal(n, 1);
+	creto_nhi_store_free(s);
+	/* persisted generation survives reopening */
+	assert_int_equal(creto_nhi_store_open(path("basic.db"), 1, &s, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_generation(s), 3);
+	creto_nhi_store_free(s);
+	creto_nhi_store_free(NULL);
+	assert_int_equal(creto_nhi_store_init(path("basic.db"), NULL, &e), CRETO_EUSAGE);
+}
+
+static void test_store_migration(void **state)
+{
+	(void)state;
+	/* a version-1 store, as the first release wrote it */
+	sqlite3 *db = NULL;
+	unlink(path("v1.db"));
+	assert_int_equal(sqlite3_open(path("v1.db"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE agents (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+				      " scopes TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN"
+				      " ('active','suspended','revoked')), not_before INTEGER NOT NULL DEFAULT 0,"
+				      " not_after INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+				      " issuer_kid TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+				      "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;"
+				      "INSERT INTO meta VALUES ('issuer','old');"
+				      "INSERT INTO agents (id,name,scopes,status,created) VALUES ('a1','A','s','active',1);"
+				      "PRAGMA user_version = 1; PRAGMA application_id = 1313360177;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	creto_err e;
+	creto_nhi_store *s = NULL;
+	assert_int_equal(creto_nhi_store_open(path("v1.db"), 1, &s, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "needs migration"));
+	assert_int_equal(creto_nhi_store_open(path("v1.db"), 0, &s, &e), CRETO_OK);
+	creto_nhi_agent a;
+	assert_int_equal(creto_nhi_store_get(s, "a1", &a, &e), CRETO_OK);
+	assert_string_equal(creto_nhi_store_issuer(s), "old");
+	assert_int_equal(creto_nhi_store_generation(s), 0);
+	creto_nhi_store_free(s);
+	/* a newer schema and a foreign database are refused */
+	assert_int_equal(sqlite3_open(path("v1.db"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(creto_nhi_store_open(path("v1.db"), 0, &s, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "schema version 99"));
+	unlink(path("other.db"));
+	assert_int_equal(sqlite3_open(path("other.db"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(creto_nhi_store_open(path("other.db"), 0, &s, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "not an NHI store"));
+	assert_int_equal(creto_nhi_store_open(path("missing.db"), 0, &s, &e), CRETO_EOP);
+}
+
+/* ---- backup with an OpenSSL RFC 5649 wrapper ---- */
+struct kw {
+	uint8_t kek[32];
+};
+
+static int kw_run(const uint8_t kek[32], int enc, const uint8_t *in, size_t len, uint8_t *out,
+		  size_t *outlen)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n = 0, m = 0, ok;
+	EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+	ok = EVP_CipherInit_ex(c, EVP_aes_256_wrap_pad(), NULL, kek, NULL, enc) == 1 &&
+	     EVP_CipherUpdate(c, out, &n, in, (int)len) == 1 && EVP_CipherFinal_ex(c, out + n, &m) == 1;
+	EVP_CIPHER_CTX_free(c);
+	*outlen = (size_t)(n + m);
+	return ok;
+}
+
+static int t_wrap(void *ctx, const uint8_t *key, size_t len, uint8_t **w, size_t *wlen, creto_err *e)
+{
+	struct kw *k = ctx;
+	*w = malloc(len + 16);
+	if (!kw_run(k->kek, 1, key, len, *w, wlen))
+		return creto_err_set(e, CRETO_EOP, "wrap failed");
+	return CRETO_OK;
+}
+
+static int t_unwrap(void *ctx, const uint8_t *w, size_t wlen, uint8_t *key, size_t cap, size_t *klen,
+		    creto_err *e)
+{
+	struct kw *k = ctx;
+	uint8_t buf[600];
+	if (wlen > sizeof(buf) || !kw_run(k->kek, 0, w, wlen, buf, klen) || *klen > cap)
+		return creto_err_set(e, CRETO_EREJECT, "unwrap failed (wrong key or tampered)");
+	memcpy(key, buf, *klen);
+	return CRETO_OK;
+}
+
+static void wrapper(creto_nhi_wrapper *w, struct kw *k, const char *id)
+{
+	memset(w, 0, sizeof(*w));
+	w->key_id = id;
+	w->wrap = t_wrap;
+	w->unwrap = t_unwrap;
+	w->ctx = k;
+}
+
+static uint8_t *slurp(const char *p, size_t *n)
+{
+	uint8_t *b = NULL;
+	creto_err e;
+	assert_int_equal(creto_file_read(p, 1 << 26, &b, n, &e), CRETO_OK);
+	return b;
+}
+
+static void spit(const char *p, const uint8_t *b, size_t n)
+{
+	creto_err e;
+	assert_int_equal(creto_file_write_atomic(p, b, n, 0600, &e), CRETO_OK);
+}
+
+static void test_backup(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_nhi_store *s = new_store("bk.db");
+	creto_nhi_agent a;
+	assert_int_equal(creto_nhi_store_begin(s, &e), CRETO_OK);
+	for (int i = 0; i < 200; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "agent-%03d", i);
+		agent(&a, id, "model:m tool:t");
+		assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	}
+	assert_int_equal(creto_nhi_store_commit(s, &e), CRETO_OK);
+	struct kw k1, k2;
+	RAND_bytes(k1.kek, 32);
+	RAND_bytes(k2.kek, 32);
+	creto_nhi_wrapper w1, w2;
+	wrapper(&w1, &k1, "pkcs11:token=t;object=nhi-backup-key");
+	wrapper(&w2, &k2, "pkcs11:token=t;object=other");
+	assert_int_equal(creto_nhi_backup_write(s, &w1, path("nhi.bak"), 1234567890, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+	struct stat st;
+	assert_int_equal(stat(path("nhi.bak"), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* in-memory load */
+	creto_nhi_backup_info bi;
+	assert_int_equal(creto_nhi_backup_open(path("nhi.bak"), &w1, &s, &bi, &e), CRETO_OK);
+	assert_int_equal(bi.version, 1);
+	assert_int_equal(bi.created, 1234567890);
+	assert_string_equal(bi.key_id, "pkcs11:token=t;object=nhi-backup-key");
+	assert_int_equal(creto_nhi_store_get(s, "agent-199", &a, &e), CRETO_OK);
+	assert_string_equal(creto_nhi_store_issuer(s), "iss-test");
+	/* the in-memory store is writable (revocations inside the enclave) */
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-199", CRETO_NHI_REVOKED, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+
+	/* restore to a file */
+	unlink(path("restored.db"));
+	assert_int_equal(creto_nhi_backup_restore(path("nhi.bak"), &w1, path("restored.db"), NULL, &e),
+			 CRETO_OK);
+	assert_int_equal(creto_nhi_store_open(path("restored.db"), 1, &s, &e), CRETO_OK);
+	uint64_t n = 0;
+	assert_int_equal(creto_nhi_store_count(s, &n, &e), CRETO_OK);
+	assert_int_equal(n, 200);
+	creto_nhi_store_free(s);
+
+	/* wrong wrap key */
+	assert_int_equal(creto_nhi_backup_open(path("nhi.bak"), &w2, &s, NULL, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "does not unwrap with pkcs11:token=t;object=other"));
+	assert_non_null(strstr(e.msg, "backup names pkcs11:token=t;object=nhi-backup-key"));
+	assert_null(s);
+
+	size_t len = 0;
+	uint8_t *orig = slurp(path("nhi.bak"), &len);
+	size_t before_len = 0;
+	uint8_t *before = slurp(path("restored.db"), &before_len);
+	/* flip one bit anywhere: header (AAD), wrapped key, nonce, ciphertext, tag */
+	size_t hlen = 22 + strlen("pkcs11:token=t;object=nhi-backup-key") + 2 + 40 + 12 + 8;
+	size_t offs[] = {0, 9, 11, 13, 23, hlen - 60, hlen - 20, hlen - 9, hlen - 1, hlen, hlen + 1000,
+			 len - 17, len - 1};
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		uint8_t *t = malloc(len);
+		memcpy(t, orig, len);
+		t[offs[i]] ^= 0x01;
+		spit(path("bad.bak"), t, len);
+		free(t);
+		creto_err_clear(&e);
+		int rc = creto_nhi_backup_restore(path("bad.bak"), &w1, path("restored.db"), NULL, &e);
+		if (rc != CRETO_EREJECT)
+			fail_msg("bit flip at %zu: rc %d (%s)", offs[i], rc, e.msg);
+	}
+	/* truncated at every region and with trailing bytes */
+	size_t cuts[] = {0, 5, 21, 30, hlen - 1, hlen, hlen + 10, len - 16, len - 1};
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		spit(path("bad.bak"), orig, cuts[i]);
+		creto_err_clear(&e);
+		if (creto_nhi_backup_restore(path("bad.bak"), &w1, path("restored.db"), NULL, &e) !=
+		    CRETO_EREJECT)
+			fail_msg("truncation at %zu accepted (%s)", cuts[i], e.msg);
+	}
+	uint8_t *t = malloc(len + 1);
+	memcpy(t, orig, len);
+	t[len] = 0;
+	spit(path("bad.bak"), t, len + 1);
+	free(t);
+	assert_int_equal(creto_nhi_backup_restore(path("bad.bak"), &w1, path("restored.db"), NULL, &e),
+			 CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "trailing bytes"));
+	/* never half-loaded: the restored database is byte-for-byte unchanged */
+	size_t after_len = 0;
+	uint8_t *after = slurp(path("restored.db"), &after_len);
+	assert_int_equal(after_len, before_len);
+	assert_memory_equal(after, before, before_len);
+	free(after);
+	free(before);
+	free(orig);
+	assert_int_equal(creto_nhi_backup_restore(path("missing.bak"), &w1, path("restored.db"), NULL, &e),
+			 CRETO_EOP);
+}
+
+/* ---- a signer made here (OpenSSL), to issue tokens in-process ---- */
+static int t_sign(void *impl, const uint8_t *msg, size_t msglen, uint8_t *sig, size_t cap,
+		  size_t *siglen, creto_err *e)
+{
+	EVP_PKEY *k = impl;
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	int ok;
+	if (EVP_PKEY_get_id(k) == EVP_PKEY_ED25519) {
+		*siglen = cap;
+		ok = EVP_DigestSignInit(m, NULL, NULL, NULL, k) == 1 &&
+		     EVP_DigestSign(m, sig, siglen, msg, msglen) == 1;
+	} else {
+		uint8_t der[80];
+		size_t dl = sizeof(der);
+		ok = EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, k) == 1 &&
+		     EVP_DigestSign(m, der, &dl, msg, msglen) == 1;
+		const unsigned char *p = der;
+		ECDSA_SIG *s = ok ? d2i_ECDSA_SIG(NULL, &p, (long)dl) : NULL;
+		ok = s != NULL && BN_bn2binpad(ECDSA_SIG_get0_r(s), sig, 32) == 32 &&
+		     BN_bn2binpad(ECDSA_SIG_get0_s(s), sig + 32, 32) == 32;
+		ECDSA_SIG_free(s);
+		*siglen = 64;
+	}
+	EVP_MD_CTX_free(m);
+	return ok ? CRETO_OK : creto_err_set(e, CRETO_EOP, "sign failed");
+}
+
+static void t_free(void *impl)
+{
+	EVP_PKEY_free(impl);
+}
+
+static const creto_signer_ops t_ops = {"test", t_sign, t_free};
+
+static creto_signer *test_signer(int ec)
+{
+	EVP_PKEY *k = ec ? EVP_EC_gen("P-256") : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(k);
+	uint8_t raw[65];
+	size_t rl = sizeof(raw);
+	if (ec)
+		assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, raw, sizeof(raw), &rl), 1);
+	else
+		assert_int_equal(EVP_PKEY_get_raw_public_key(k, raw, &rl), 1);
+	creto_pubkey *pk = NULL;
+	creto_err e;
+	assert_int_equal(creto_pubkey_new(ec ? CRETO_ALG_ECDSA_P256 : CRETO_ALG_ED25519, raw, rl, &pk, &e),
+			 CRETO_OK);
+	creto_signer *s = NULL;
+	assert_int_equal(creto_signer_new(&t_ops, k, pk, &s, &e), CRETO_OK);
+	return s;
+}
+
+static char *issue(creto_signer *s, const char *sub, int64_t iat, int64_t exp, const char *scope)
+{
+	creto_nhi_token_params p = {.iss = "iss-test", .sub = sub, .aud = CRETO_NHI_DEFAULT_AUDIENCE,
+				    .scope = scope, .iat = iat, .nbf = iat, .exp = exp};
+	char *t = NULL;
+	creto_err e;
+	assert_int_equal(creto_nhi_token_issue(s, &p, &t, &e), CRETO_OK);
+	return t;
+}
+
+static creto_jwks *jwks_of(creto_signer *a, creto_signer *b)
+{
+	const creto_pubkey *keys[2] = {creto_signer_pubkey(a), creto_signer_pubkey(b)};
+	char *txt = NULL;
+	creto_err e;
+	assert_int_equal(creto_jwks_format(keys, 2, &txt, &e), CRETO_OK);
+	creto_jwks *j = NULL;
+	assert_int_equal(creto_jwks_parse(txt, strlen(txt), &j, &e), CRETO_OK);
+	assert_int_equal(creto_jwks_count(j), 2);
+	free(txt);
+	return j;
+}
+
+static void test_resolver(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_nhi_store *s = new_store("res.db");
+	creto_nhi_agent a;
+	agent(&a, "agent-1", "model:m tool:t");
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	agent(&a, "agent-2", "tool:t");
+	a.not_after = 2000;
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	creto_signer *ed = test_signer(0), *ec = test_signer(1);
+	creto_jwks *j = jwks_of(ed, ec);
+	creto_nhi_resolver_opts o = {.cache_entries = 64};
+	creto_nhi_resolver *r = NULL;
+	assert_int_equal(creto_nhi_resolver_new(s, j, &o, &r, &e), CRETO_OK);
+	creto_nhi_identity id;
+	int cached = -1;
+
+	char *t1 = issue(ed, "agent-1", 1000, 1600, "tool:t");
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
+	assert_int_equal(cached, 0);
+	assert_string_equal(id.agent.id, "agent-1");
+	assert_string_equal(id.scopes, "tool:t");
+	assert_int_equal(id.alg, CRETO_JWS_EDDSA);
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1001, &id, &cached, &e), CRETO_OK);
+	assert_int_equal(cached, 1);
+	assert_string_equal(id.agent.name, "Agent agent-1");
+	assert_string_equal(id.scopes, "tool:t");
+	assert_string_equal(id.kid, creto_pubkey_id(creto_signer_pubkey(ed)));
+	/* the cached answer ends exactly when the cold one would */
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1600 + CRETO_NHI_SKEW, &id, &cached, &e),
+			 CRETO_OK);
+	assert_int_equal(cached, 1);
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1601 + CRETO_NHI_SKEW, &id, &cached, &e),
+			 CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "expired"));
+	/* nor before the token was valid */
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 900, &id, &cached, &e), CRETO_EREJECT);
+	assert_int_equal(cached, 0);
+
+	/* ES256, and the agent's not-after caps the cache entry */
+	char *t2 = issue(ec, "agent-2", 1000, 5000, NULL);
+	assert_int_equal(creto_nhi_resolve(r, t2, strlen(t2), 1500, &id, &cached, &e), CRETO_OK);
+	assert_int_equal(id.alg, CRETO_JWS_ES256);
+	assert_string_equal(id.scopes, "tool:t");
+	assert_int_equal(creto_nhi_resolve(r, t2, strlen(t2), 2000, &id, &cached, &e), CRETO_OK);
+	assert_int_equal(cached, 1);
+	assert_int_equal(creto_nhi_resolve(r, t2, strlen(t2), 2001, &id, &cached, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "agent agent-2 expired"));
+
+	/* revocation beats the cache */
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
+	assert_int_equal(cached, 1);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_SUSPENDED, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_EREJECT);
+	assert_int_equal(cached, 0);
+	assert_non_null(strstr(e.msg, "agent agent-1 is suspended"));
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
+
+	/* a changed signature, a scope not granted, a token too long */
+	char *bad = strdup(t1);
+	size_t L = strlen(bad);
+	bad[L - 10] = bad[L - 10] == 'A' ? 'B' : 'A';
+	assert_int_equal(creto_nhi_resolve(r, bad, L, 1000, &id, &cached, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "token signature"));
+	char *t3 = issue(ed, "agent-2", 1000, 1600, "model:m");
+	assert_int_equal(creto_nhi_resolve(r, t3, strlen(t3), 1000, &id, &cached, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "scope 'model:m' not granted to agent agent-2"));
+	assert_int_equal(creto_nhi_resolve(r, t1, CRETO_JWS_MAX + 1, 1000, &id, &cached, &e), CRETO_EREJECT);
+	/* a token whose agent is unknown; and a JWK Set without the signing key */
+	char *t4 = issue(ed, "ghost", 1000, 1600, NULL);
+	assert_int_equal(creto_nhi_resolve(r, t4, strlen(t4), 1000, &id, &cached, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "unknown agent 'ghost'"));
+	creto_signer *other = test_signer(0);
+	char *t5 = issue(other, "agent-1", 1000, 1600, NULL);
+	assert_int_equal(creto_nhi_resolve(r, t5, strlen(t5), 1000, &id, &cached, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "unknown key id"));
+	creto_nhi_resolver_flush(r);
+	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
+	assert_int_equal(cached, 0);
+
+	free(bad);
+	free(t1);
+	free(t2);
+	free(t3);
+	free(t4);
+	free(t5);
+	creto_nhi_resolver_free(r);
+	creto_jwks_free(j);
+	creto_signer_free(ed);
+	creto_signer_free(ec);
+	creto_signer_free(other);
+	creto_nhi_store_free(s);
+}
+
+/* ---- cache: LRU order and bound ---- */
+static void test_cache_lru(void **state)
+{
+	(void)state;
+	nhi_cache *c = nhi_cache_new(4);
+	assert_non_null(c);
+	creto_nhi_identity id, out;
+	memset(&id, 0, sizeof(id));
+	uint8_t d[5][32];
+	for (int i = 0; i < 5; i++) {
+		memset(d[i], i + 1, 32);
+		snprintf(id.agent.id, sizeof(id.agent.id), "a%d", i);
+		if (i < 4)
+			nhi_cache_put(c, d[i], 0, 100, 7, &id);
+	}
+	assert_int_equal(nhi_cache_size(c), 4);
+	/* touch 0, then insert 4: 1 (least recent) goes */
+	assert_int_equal(nhi_cache_get(c, d[0], 50, 7, &out), 1);
+	assert_string_equal(out.agent.id, "a0");
+	snprintf(id.agent.id, sizeof(id.agent.id), "a4");
+	nhi_cache_put(c, d[4], 0, 100, 7, &id);
+	assert_int_equal(nhi_cache_size(c), 4);
+	assert_int_equal(nhi_cache_get(c, d[1], 50, 7, &out), 0);
+	assert_int_equal(nhi_cache_get(c, d[0], 50, 7, &out), 1);
+	assert_int_equal(nhi_cache_get(c, d[4], 50, 7, &out), 1);
+	assert_string_equal(out.agent.id, "a4");
+	/* generation and time bounds drop entries */
+	assert_int_equal(nhi_cache_get(c, d[2], 50, 8, &out), 0);
+	assert_int_equal(nhi_cache_get(c, d[3], 101, 7, &out), 0);
+	assert_int_equal(nhi_cache_size(c), 2);
+	nhi_cache_flush(c);
+	assert_int_equal(nhi_cache_size(c), 0);
+	nhi_cache_free(c);
+	assert_null(nhi_cache_new(0));
+	nhi_cache_free(NULL);
+	/* a large, sharded cache keeps its bound */
+	c = nhi_cache_new(2048);
+	for (int i = 0; i < 10000; i++) {
+		uint8_t k[32];
+		RAND_bytes(k, 32);
+		nhi_cache_put(c, k, 0, 100, 1, &id);
+	}
+	assert_true(nhi_cache_size(c) <= 2048);
+	assert_true(nhi_cache_size(c) > 1500);
+	nhi_cache_free(c);
+}
+
+/* ---- concurrency: resolves from threads while statuses change ---- */
+struct thr {
+	creto_nhi_resolver *r;
+	char **toks;
+	int ntok;
+	int errors;
+};
+
+static void *worker(void *arg)
+{
+	struct thr *t = arg;
+	creto_nhi_identity id;
+	creto_err e;
+	for (int i = 0; i < 2000; i++) {
+		const char *tok = t->toks[i % t->ntok];
+		int rc = creto_nhi_resolve(t->r, tok, strlen(tok), 1000, &id, NULL, &e);
+		/* agent-0 flips between active and suspended; the others must always resolve */
+		if (rc != CRETO_OK && strstr(e.msg, "suspended") == NULL)
+			t->errors++;
+		if (rc == CRETO_OK && strcmp(id.agent.id, "agent-0") != 0 && strncmp(id.agent.id, "agent-", 6) != 0)
+			t->errors++;
+	}
+	return NULL;
+}
+
+static void test_resolver_threads(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_nhi_store *s = new_store("thr.db");
+	creto_nhi_agent a;
+	for (int i = 0; i < 8; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "agent-%d", i);
+		agent(&a, id, "tool:t");
+		assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	}
+	creto_signer *ed = test_signer(0), *ec = test_signer(1);
+	creto_jwks *j = jwks_of(ed, ec);
+	creto_nhi_resolver_opts o = {.cache_entries = 4};
+	creto_nhi_resolver *r = NULL;
+	assert_int_equal(creto_nhi_resolver_new(s, j, &o, &r, &e), CRETO_OK);
+	char *toks[8];
+	for (int i = 0; i < 8; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "agent-%d", i);
+		toks[i] = issue(i % 2 ? ec : ed, id, 1000, 2000, NULL);
+	}
+	struct thr t[3];
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++) {
+		t[i] = (struct thr){r, toks, 8, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &t[i]), 0);
+	}
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(creto_nhi_store_set_status(s, "agent-0", i % 2 ? CRETO_NHI_ACTIVE : CRETO_NHI_SUSPENDED, &e),
+				 CRETO_OK);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].errors, 0);
+	}
+	/* after the last change (active) agent-0 resolves; then suspended it never does */
+	creto_nhi_identity id;
+	assert_int_equal(creto_nhi_resolve(r, toks[0], strlen(toks[0]), 1000, &id, NULL, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-0", CRETO_NHI_REVOKED, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_resolve(r, toks[0], strlen(toks[0]), 1000, &id, NULL, &e), CRETO_EREJECT);
+	for (int i = 0; i < 8; i++)
+		free(toks[i]);
+	creto_nhi_resolver_free(r);
+	creto_jwks_free(j);
+	creto_signer_free(ed);
+	creto_signer_free(ec);
+	creto_nhi_store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store_basic),	 cmocka_unit_test(test_store_migration),
+		cmocka_unit_test(test_backup),		 cmocka_unit_test(test_resolver),
+		cmocka_unit_test(test_cache_lru),	 cmocka_unit_test(test_resolver_threads),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
