@@ -1,11 +1,13 @@
 /*
- * stream.c - payload streaming with bounded memory and parallel shard
- * hashing.  The reader thread (the caller) fills one of a few shard-sized
- * buffers from the package, writes it to the staging file, and hands it to
- * a small set of hashing threads; memory is nbuf * shard_size whatever the
- * payload size.  The model hash pool hashes (file, offset, length) ranges of
+ * stream.c - payload streaming with bounded memory, parallel shard hashing
+ * and overlapped writes.  The caller's thread reads the package into one of
+ * a few shard-sized buffers and hands it on; hashing threads (one per CPU)
+ * check each shard's digest while one writer thread copies the same buffer
+ * into the staging file, in order, and starts its writeback; a buffer is
+ * reused once both are done.  Memory is nbuf * shard_size whatever the
+ * payload size.  (The hash pool of include/creto/hash.h hashes ranges of
  * files already on disk; here the data arrives as one stream and is hashed
- * while it passes, so a second read of the staged copy is avoided.
+ * as it passes, so the staged copy is never read back.)
  */
 #include "update_int.h"
 
@@ -22,6 +24,8 @@
 
 #define STREAM_WORKERS_MAX 8
 
+enum { ST_NONE = 0, ST_QUEUED, ST_RUNNING, ST_DONE };
+
 typedef struct job {
 	uint8_t *buf;
 	size_t len;
@@ -29,7 +33,10 @@ typedef struct job {
 	const char *path;
 	size_t shard, nshards;
 	uint64_t seq;
-	int state; /* 0 free, 1 queued, 2 hashing */
+	int in_use;
+	int hstate, wstate;
+	int out_fd;
+	off_t off;
 } job;
 
 struct upd_stream {
@@ -37,16 +44,27 @@ struct upd_stream {
 	size_t nbuf, nworkers;
 	job *jobs;
 	pthread_t th[STREAM_WORKERS_MAX];
+	pthread_t writer;
+	int have_writer;
 	pthread_mutex_t mu;
-	pthread_cond_t cv_work, cv_free;
+	pthread_cond_t cv_work, cv_write, cv_free;
 	int stop;
 	uint64_t next_seq;
-	size_t busy;
-	/* first failure in statement order */
+	/* first digest failure in statement order */
 	int failed;
 	uint64_t fail_seq;
 	char fail_msg[300];
+	int write_errno;
+	char write_path[256];
 };
+
+static void release_if_done(upd_stream *s, job *j)
+{
+	if ((j->hstate == ST_NONE || j->hstate == ST_DONE) && (j->wstate == ST_NONE || j->wstate == ST_DONE)) {
+		j->in_use = 0;
+		pthread_cond_broadcast(&s->cv_free);
+	}
+}
 
 static void *worker(void *arg)
 {
@@ -55,9 +73,8 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		job *j = NULL;
-		/* Oldest queued job first. */
 		for (size_t i = 0; i < s->nbuf; i++)
-			if (s->jobs[i].state == 1 && (j == NULL || s->jobs[i].seq < j->seq))
+			if (s->jobs[i].hstate == ST_QUEUED && (j == NULL || s->jobs[i].seq < j->seq))
 				j = &s->jobs[i];
 		if (j == NULL) {
 			if (s->stop)
@@ -65,7 +82,7 @@ static void *worker(void *arg)
 			pthread_cond_wait(&s->cv_work, &s->mu);
 			continue;
 		}
-		j->state = 2;
+		j->hstate = ST_RUNNING;
 		pthread_mutex_unlock(&s->mu);
 		uint8_t got[UPD_DIGEST_LEN];
 		unsigned int dl = 0;
@@ -86,12 +103,50 @@ static void *worker(void *arg)
 					 "digest: payload file %.200s shard %zu of %zu does not match the statement",
 					 j->path, j->shard + 1, j->nshards);
 		}
-		j->state = 0;
-		s->busy--;
-		pthread_cond_broadcast(&s->cv_free);
+		j->hstate = ST_DONE;
+		release_if_done(s, j);
 	}
 	pthread_mutex_unlock(&s->mu);
 	EVP_MD_CTX_free(c);
+	return NULL;
+}
+
+/* Writes every queued buffer in sequence order (one writer keeps file
+ * order), then starts its writeback so the final fsync has little left. */
+static void *writer(void *arg)
+{
+	upd_stream *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		job *j = NULL;
+		for (size_t i = 0; i < s->nbuf; i++)
+			if (s->jobs[i].wstate == ST_QUEUED && (j == NULL || s->jobs[i].seq < j->seq))
+				j = &s->jobs[i];
+		if (j == NULL) {
+			if (s->stop)
+				break;
+			pthread_cond_wait(&s->cv_write, &s->mu);
+			continue;
+		}
+		j->wstate = ST_RUNNING;
+		int skip = s->write_errno != 0;
+		pthread_mutex_unlock(&s->mu);
+		int er = 0;
+		if (!skip) {
+			if (creto_write_all(j->out_fd, j->buf, j->len) != 0)
+				er = errno ? errno : EIO;
+			else
+				(void)sync_file_range(j->out_fd, j->off, (off_t)j->len, SYNC_FILE_RANGE_WRITE);
+		}
+		pthread_mutex_lock(&s->mu);
+		if (er && !s->write_errno) {
+			s->write_errno = er;
+			snprintf(s->write_path, sizeof s->write_path, "%.200s", j->path);
+		}
+		j->wstate = ST_DONE;
+		release_if_done(s, j);
+	}
+	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
@@ -103,12 +158,15 @@ int upd_stream_new(uint32_t shard_size, upd_stream **out, creto_err *e)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	long np = sysconf(_SC_NPROCESSORS_ONLN);
 	s->nworkers = np < 1 ? 1 : (np > STREAM_WORKERS_MAX ? STREAM_WORKERS_MAX : (size_t)np);
-	s->nbuf = s->nworkers + 2;
+	s->nbuf = s->nworkers + 3;
 	s->shard_size = shard_size;
 	s->jobs = calloc(s->nbuf, sizeof *s->jobs);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv_work, NULL);
+	pthread_cond_init(&s->cv_write, NULL);
 	pthread_cond_init(&s->cv_free, NULL);
+	size_t want = s->nworkers;
+	s->nworkers = 0;
 	if (s->jobs == NULL)
 		goto oom;
 	for (size_t i = 0; i < s->nbuf; i++) {
@@ -116,16 +174,20 @@ int upd_stream_new(uint32_t shard_size, upd_stream **out, creto_err *e)
 		if (s->jobs[i].buf == NULL)
 			goto oom;
 	}
-	for (size_t i = 0; i < s->nworkers; i++)
-		if (pthread_create(&s->th[i], NULL, worker, s) != 0) {
-			s->nworkers = i;
-			upd_stream_free(s);
-			return creto_err_set(e, CRETO_EOP, "cannot start hashing threads");
-		}
+	for (size_t i = 0; i < want; i++) {
+		if (pthread_create(&s->th[i], NULL, worker, s) != 0)
+			goto nothread;
+		s->nworkers++;
+	}
+	if (pthread_create(&s->writer, NULL, writer, s) != 0)
+		goto nothread;
+	s->have_writer = 1;
 	*out = s;
 	return CRETO_OK;
+nothread:
+	upd_stream_free(s);
+	return creto_err_set(e, CRETO_EOP, "cannot start hashing threads");
 oom:
-	s->nworkers = 0;
 	upd_stream_free(s);
 	return creto_err_set(e, CRETO_EOP, "out of memory");
 }
@@ -137,30 +199,45 @@ void upd_stream_free(upd_stream *s)
 	pthread_mutex_lock(&s->mu);
 	s->stop = 1;
 	pthread_cond_broadcast(&s->cv_work);
+	pthread_cond_broadcast(&s->cv_write);
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < s->nworkers; i++)
 		pthread_join(s->th[i], NULL);
+	if (s->have_writer)
+		pthread_join(s->writer, NULL);
 	if (s->jobs != NULL)
 		for (size_t i = 0; i < s->nbuf; i++)
 			free(s->jobs[i].buf);
 	free(s->jobs);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv_work);
+	pthread_cond_destroy(&s->cv_write);
 	pthread_cond_destroy(&s->cv_free);
 	free(s);
+}
+
+static int busy(const upd_stream *s)
+{
+	for (size_t i = 0; i < s->nbuf; i++)
+		if (s->jobs[i].in_use)
+			return 1;
+	return 0;
 }
 
 int upd_stream_finish(upd_stream *s, creto_err *e)
 {
 	pthread_mutex_lock(&s->mu);
-	while (s->busy > 0)
+	while (busy(s))
 		pthread_cond_wait(&s->cv_free, &s->mu);
-	int failed = s->failed;
-	char msg[sizeof s->fail_msg];
+	int failed = s->failed, we = s->write_errno;
+	char msg[sizeof s->fail_msg], wp[sizeof s->write_path];
 	memcpy(msg, s->fail_msg, sizeof msg);
+	memcpy(wp, s->write_path, sizeof wp);
 	pthread_mutex_unlock(&s->mu);
 	if (failed)
 		return creto_err_set(e, CRETO_EREJECT, "%s", msg);
+	if (we)
+		return creto_err_errno(e, we, "write copy of %s", wp);
 	return CRETO_OK;
 }
 
@@ -172,10 +249,10 @@ int upd_stream_file(upd_stream *s, const upd_file *f, int in_fd, int out_fd, cre
 		pthread_mutex_lock(&s->mu);
 		job *j = NULL;
 		for (;;) {
-			if (s->failed)
+			if (s->failed || s->write_errno)
 				break;
 			for (size_t i = 0; i < s->nbuf && j == NULL; i++)
-				if (s->jobs[i].state == 0)
+				if (!s->jobs[i].in_use)
 					j = &s->jobs[i];
 			if (j != NULL)
 				break;
@@ -194,25 +271,44 @@ int upd_stream_file(upd_stream *s, const upd_file *f, int in_fd, int out_fd, cre
 			return creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside payload file %.200s",
 					     f->path);
 		}
-		if (out_fd >= 0 && len > 0) {
-			if (creto_write_all(out_fd, j->buf, len) != 0)
-				return creto_err_errno(e, errno, "write staging copy of %s", f->path);
-			/* Start writeback now so the final fsync overlaps with hashing
-			 * instead of waiting for the whole file. */
-			(void)sync_file_range(out_fd, (off_t)(f->size - left), (off_t)len, SYNC_FILE_RANGE_WRITE);
-		}
 		memcpy(j->want, f->nshards == 1 ? f->digest : f->shards[k], UPD_DIGEST_LEN);
 		j->len = len;
 		j->path = f->path;
 		j->shard = k;
 		j->nshards = f->nshards;
+		j->out_fd = out_fd;
+		j->off = (off_t)(f->size - left);
 		pthread_mutex_lock(&s->mu);
 		j->seq = s->next_seq++;
-		j->state = 1;
-		s->busy++;
+		j->in_use = 1;
+		j->hstate = ST_QUEUED;
+		j->wstate = out_fd >= 0 && len > 0 ? ST_QUEUED : ST_NONE;
 		pthread_cond_signal(&s->cv_work);
+		if (j->wstate == ST_QUEUED)
+			pthread_cond_signal(&s->cv_write);
 		pthread_mutex_unlock(&s->mu);
 		left -= len;
 	}
+	return CRETO_OK;
+}
+
+int upd_stream_flush(upd_stream *s, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		int pending = 0;
+		for (size_t i = 0; i < s->nbuf; i++)
+			if (s->jobs[i].in_use && (s->jobs[i].wstate == ST_QUEUED || s->jobs[i].wstate == ST_RUNNING))
+				pending = 1;
+		if (!pending)
+			break;
+		pthread_cond_wait(&s->cv_free, &s->mu);
+	}
+	int we = s->write_errno;
+	char wp[sizeof s->write_path];
+	memcpy(wp, s->write_path, sizeof wp);
+	pthread_mutex_unlock(&s->mu);
+	if (we)
+		return creto_err_errno(e, we, "write copy of %s", wp);
 	return CRETO_OK;
 }

@@ -112,9 +112,13 @@ typedef struct upd_stream upd_stream;
 int upd_stream_new(uint32_t shard_size, upd_stream **out, creto_err *e) CRETO_WUR;
 void upd_stream_free(upd_stream *s);
 /* Copy f->size bytes from in_fd to out_fd (-1: discard), checking digests.
- * A digest mismatch may be reported by upd_stream_finish only. */
+ * Writes happen in the writer thread: call upd_stream_flush before closing
+ * out_fd.  A digest mismatch may be reported by upd_stream_finish only. */
 int upd_stream_file(upd_stream *s, const upd_file *f, int in_fd, int out_fd,
 		    creto_err *e) CRETO_WUR;
+/* Wait until every buffer queued so far is written (before fsync/close of
+ * the output file); a write error is CRETO_EOP. */
+int upd_stream_flush(upd_stream *s, creto_err *e) CRETO_WUR;
 /* Wait for every pending shard; first mismatch in statement order. */
 int upd_stream_finish(upd_stream *s, creto_err *e) CRETO_WUR;
 

@@ -469,6 +469,15 @@ static int read_payload(proc *p, int fd, creto_err *e)
 			if (p->apply && (rc = stage_open(p->stage, f->path, &ofd, e)) != CRETO_OK)
 				goto out;
 			rc = upd_stream_file(strm, f, fd, ofd, e);
+			if (ofd >= 0) {
+				creto_err fe;
+				creto_err_clear(&fe);
+				int frc = upd_stream_flush(strm, &fe);
+				if (rc == CRETO_OK && frc != CRETO_OK) {
+					*e = fe;
+					rc = frc;
+				}
+			}
 			if (rc == CRETO_OK && ofd >= 0 && fsync(ofd) != 0)
 				rc = creto_err_errno(e, errno, "fsync staging %s", f->path);
 			if (ofd >= 0)
@@ -787,6 +796,7 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 		snprintf(name, sizeof name, PAYLOAD_PREFIX "%s", s.files[i].path);
 		if ((rc = upd_tar_write_hdr(fd, name, s.files[i].size, s.created, e)) != CRETO_OK ||
 		    (rc = upd_stream_file(strm, &s.files[i], in, fd, e)) != CRETO_OK ||
+		    (rc = upd_stream_flush(strm, e)) != CRETO_OK ||
 		    (rc = upd_tar_write_pad(fd, s.files[i].size, e)) != CRETO_OK)
 			goto out;
 		close(in);
