@@ -35,6 +35,21 @@ void mldsa_keccakf1600(uint64_t s[25])
 	permute_1(s);
 }
 
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Little-endian: a lane is its bytes in memory order. */
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static void store64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+#else
 static uint64_t load64(const uint8_t *p)
 {
 	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
@@ -47,6 +62,7 @@ static void store64(uint8_t *p, uint64_t v)
 	for (unsigned i = 0; i < 8; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
+#endif
 
 void mldsa_shake_init(mldsa_shake *x, unsigned rate)
 {
@@ -242,9 +258,11 @@ void mldsa_shakex4_squeezeblocks(mldsa_shakex4 *x, uint8_t *const out[4], size_t
 {
 	for (size_t b = 0; b < nblocks; b++) {
 		mldsa_keccakf1600x4(x->s);
-		for (unsigned i = 0; i < x->rate / 8; i++)
-			for (unsigned j = 0; j < 4; j++)
-				store64(out[j] + b * x->rate + 8 * i, x->s[i][j]);
+		for (unsigned j = 0; j < 4; j++) {
+			uint8_t *o = out[j] + b * x->rate;
+			for (unsigned i = 0; i < x->rate / 8; i++)
+				store64(o + 8 * i, x->s[i][j]);
+		}
 	}
 }
 
