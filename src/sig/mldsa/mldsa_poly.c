@@ -568,17 +568,25 @@ unsigned mldsa_rej_uniform(int32_t *a, unsigned done, const uint8_t *buf, size_t
 
 unsigned mldsa_rej_eta(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen, int eta)
 {
-	size_t pos = 0;
-	while (done < N && pos < buflen) {
-		uint32_t z[2] = {buf[pos] & 0x0fu, (uint32_t)buf[pos] >> 4};
-		pos++;
-		for (unsigned i = 0; i < 2 && done < N; i++) {
-			if (eta == 2 && z[i] < 15) {
-				uint32_t m5 = z[i] - ((205 * z[i]) >> 10) * 5;
-				a[done++] = 2 - (int32_t)m5;
-			} else if (eta == 4 && z[i] < 9) {
-				a[done++] = 4 - (int32_t)z[i];
-			}
+	/* Secret data (ExpandS).  Every nibble of buf goes through the same
+	 * branch-free steps: the candidate's value, its acceptance bit
+	 * (nibble < 15 for eta 2, < 9 for eta 4), a masked store to a[done]
+	 * (once 256 are filled, a[N - 1] is rewritten with itself) and done +=
+	 * accepted.  Control flow depends only on buflen; the store address
+	 * follows the count of accepted candidates (the rejection pattern,
+	 * which FIPS 204's rejection sampling makes depend on the XOF output),
+	 * never an accepted value. */
+	const uint32_t bound = eta == 2 ? 15 : 9;
+	for (size_t pos = 0; pos < buflen; pos++) {
+		for (unsigned half = 0; half < 2; half++) {
+			uint32_t t = half ? (uint32_t)buf[pos] >> 4 : buf[pos] & 0x0fu;
+			int32_t v = eta == 2 ? 2 - (int32_t)(t - ((205 * t) >> 10) * 5) : 4 - (int32_t)t;
+			uint32_t ok = (t - bound) >> 31;          /* t < bound */
+			uint32_t room = (uint32_t)(done - N) >> 31; /* done < N */
+			unsigned idx = done - (room ^ 1u);
+			uint32_t m = 0u - (ok & room);
+			a[idx] = (int32_t)(((uint32_t)v & m) | ((uint32_t)a[idx] & ~m));
+			done += ok & room;
 		}
 	}
 	return done;
