@@ -41,12 +41,17 @@ for o in alice bob; do "$CRETO" update sign "$U/outside/v2.statement" --key "$U/
 cp "$U/outside/v2.crupdate" "$U/diode/demo-llm-2-tampered.crupdate"
 printf 'X' | dd of="$U/diode/demo-llm-2-tampered.crupdate" bs=1 seek=2000000 conv=notrunc 2>/dev/null
 refused "$CRETO" update verify "$U/diode/demo-llm-2-tampered.crupdate" --trust "$U/root.json" --state "$U/enclave"
-say "the genuine version 2, then an old version 1 statement replayed as a rollback:"
+say "the genuine version 2, then version 1 signed again (a rollback to an older version):"
 cp "$U/outside/v2.crupdate" "$U/diode/demo-llm-2.crupdate"
-"$CRETO" update create --type model-weights --name demo-llm --version 1 --payload "$U/outside/model-v1" \
+# A freshly signed statement for the old version 1 (its payload differs
+# from the applied v1 by a notes file, so it is not a mere duplicate).
+cp -r "$U/outside/model-v1" "$U/outside/model-v1b" && echo "re-release" >"$U/outside/model-v1b/NOTES"
+"$CRETO" update create --type model-weights --name demo-llm --version 1 --payload "$U/outside/model-v1b" \
   -o "$U/outside/v1b.statement" >/dev/null
 for o in bob carol; do "$CRETO" update sign "$U/outside/v1b.statement" --key "$U/officers/$o.key" >/dev/null; done
-"$CRETO" update assemble "$U/outside/v1b.statement" --payload "$U/outside/model-v1" -o "$U/diode/zz-rollback.crupdate" >/dev/null
+"$CRETO" update assemble "$U/outside/v1b.statement" --payload "$U/outside/model-v1b" -o "$U/diode/zz-rollback.crupdate" >/dev/null
+say "and the genuine version 1 package delivered a second time (a duplicate, set aside, not re-applied):"
+cp "$U/outside/demo-llm-1.crupdate" "$U/diode/zz-again.crupdate"
 show "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
 show ls "$U/enclave/quarantine/"
 show cat "$U/enclave/quarantine/demo-llm-2-tampered.crupdate.reason" "$U/enclave/quarantine/zz-rollback.crupdate.reason"

@@ -141,8 +141,11 @@ typedef struct creto_diode_opts {
 	int once;                 /* scan, process what is complete, return */
 	int settle_ms;            /* size-stable interval; 0: 500 */
 	int64_t timeout_s;        /* 0: none; stop after this long */
-	/* Called after each decision (may be NULL); msg is one line. */
-	void (*report)(void *arg, const char *file, int status, const char *msg);
+	/* Called after each decision (may be NULL).  decision is "applied",
+	 * "duplicate" (an already applied package, set aside in processed/),
+	 * "quarantined", or "retry" (an operational failure: the package stays
+	 * in the diode directory); msg is one line. */
+	void (*report)(void *arg, const char *file, const char *decision, const char *msg);
 	void *report_arg;
 } creto_diode_opts;
 

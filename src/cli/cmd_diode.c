@@ -31,10 +31,10 @@ static void on_signal(int sig)
 	creto_diode_stop();
 }
 
-static void report(void *arg, const char *file, int status, const char *msg)
+static void report(void *arg, const char *file, const char *decision, const char *msg)
 {
 	(void)arg;
-	printf("%s %s: %s\n", status == CRETO_OK ? "applied" : "quarantined", file, msg);
+	printf("%s %s: %s\n", decision, file, msg);
 	fflush(stdout);
 }
 

@@ -61,10 +61,10 @@ static int move_into(const char *src, const char *dir, const char *base, char *d
 	return creto_err_set(e, CRETO_EOP, "move %s: too many files named %s", src, base);
 }
 
-static void say(const creto_diode_opts *o, const char *file, int st, const char *msg)
+static void say(const creto_diode_opts *o, const char *file, const char *decision, const char *msg)
 {
 	if (o->report != NULL)
-		o->report(o->report_arg, file, st, msg);
+		o->report(o->report_arg, file, decision, msg);
 }
 
 /* Process one complete package.  Returns CRETO_EOP only for failures that
@@ -97,7 +97,7 @@ static int handle(const creto_diode_opts *o, const char *name, creto_err *e)
 		else
 			snprintf(msg, sizeof msg, "%s %s version %lld installed at %.300s", r.type, r.name,
 				 (long long)r.version, r.install_path);
-		say(o, name, CRETO_OK, msg);
+		say(o, name, r.already_applied ? "duplicate" : "applied", msg);
 		return CRETO_OK;
 	}
 	if (rc == CRETO_EREJECT) {
@@ -117,11 +117,11 @@ static int handle(const creto_diode_opts *o, const char *name, creto_err *e)
 			}
 			upd_state_close(st);
 		}
-		say(o, name, CRETO_EREJECT, ae.msg);
+		say(o, name, "quarantined", ae.msg);
 		return CRETO_OK;
 	}
 	/* Operational failure: leave the package where it is for a later try. */
-	say(o, name, rc, ae.msg);
+	say(o, name, "retry", ae.msg);
 	return CRETO_OK;
 }
 

@@ -50,7 +50,7 @@ kill -TERM $W; wait $W || true
 [ -f S/processed/d-v3.crupdate ] || fail "growing v3 not processed: $(cat watch.log)"
 grep -q "quarantined d-v3" watch.log && fail "a growing file was taken before it was complete"
 grep -q "rule: rollback" S/quarantine/e-old.crupdate.reason || fail "rollback not quarantined with its reason"
-grep -q "already applied" watch.log || fail "second copy of v2 not recognised: $(cat watch.log)"
+grep -q "^duplicate f-v2-again.crupdate: already applied" watch.log || fail "second copy of v2 not recognised: $(cat watch.log)"
 [ "$(readlink S/models/m/current)" = 3 ] || fail "v3 not current"
 cmp -s p3/w.bin S/models/m/current/w.bin || fail "v3 content wrong"
 # Nothing lost: every dropped file is in processed/ or quarantine/, byte-identical.
