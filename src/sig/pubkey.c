@@ -12,6 +12,7 @@
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,13 @@ int creto_pubkey_new(creto_alg alg, const uint8_t *raw, size_t len, creto_pubkey
 	case CRETO_ALG_ECDSA_P256:
 	case CRETO_ALG_ECDSA_P384:
 		rc = ecdsa_pkey(alg, raw, len, &pk->pkey, e);
+		if (rc == CRETO_OK) {
+			/* Verify contexts are duplicated from this template, which
+			 * spares a provider fetch per verification. */
+			pk->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk->pkey, NULL);
+			if (pk->vctx == NULL || EVP_PKEY_verify_init(pk->vctx) != 1)
+				rc = creto_err_openssl(e, "%s public key", creto_alg_name(alg));
+		}
 		break;
 	case CRETO_ALG_MLDSA44:
 	case CRETO_ALG_MLDSA65:
@@ -182,6 +190,7 @@ void creto_pubkey_free(creto_pubkey *pk)
 {
 	if (pk == NULL)
 		return;
+	EVP_PKEY_CTX_free(pk->vctx);
 	EVP_PKEY_free(pk->pkey);
 	creto_pubkey_free(pk->cl);
 	creto_pubkey_free(pk->pq);
@@ -304,26 +313,56 @@ static int verify_ed25519(const creto_pubkey *pk, const uint8_t *m, size_t mlen,
 	return rc;
 }
 
+/* SHA-256 and SHA-384, fetched once per process (an implicit fetch on every
+ * digest costs more than the hashing of a short message). */
+static EVP_MD *ecdsa_md[2];
+static pthread_once_t ecdsa_md_once = PTHREAD_ONCE_INIT;
+
+static void ecdsa_md_fetch(void)
+{
+	ecdsa_md[0] = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	ecdsa_md[1] = EVP_MD_fetch(NULL, "SHA2-384", NULL);
+}
+
+/* DER INTEGER of a w-byte big-endian unsigned value into out (room for
+ * w + 3 bytes); returns the encoded length. */
+static size_t der_uint(uint8_t *out, const uint8_t *v, size_t w)
+{
+	size_t i = 0;
+	while (i + 1 < w && v[i] == 0)
+		i++;
+	size_t n = w - i, pad = (v[i] & 0x80) ? 1 : 0;
+	out[0] = 0x02;
+	out[1] = (uint8_t)(n + pad);
+	out[2] = 0;
+	memcpy(out + 2 + pad, v + i, n);
+	return 2 + pad + n;
+}
+
 static int verify_ecdsa(const creto_pubkey *pk, const uint8_t *m, size_t mlen, const uint8_t *sig,
 			size_t siglen, creto_err *e)
 {
-	uint8_t *der = NULL;
-	size_t derlen = 0;
-	EVP_MD_CTX *md = NULL;
-	int rc = creto_ecdsa_raw_to_der(pk->alg, sig, siglen, &der, &derlen, e);
-	if (rc != CRETO_OK)
-		return rc;
-	md = EVP_MD_CTX_new();
-	if (md == NULL ||
-	    EVP_DigestVerifyInit_ex(md, NULL, EVP_MD_get0_name(creto_alg_md(pk->alg)), NULL, NULL,
-				    pk->pkey, NULL) != 1)
-		rc = creto_err_openssl(e, "ecdsa verify");
-	else if (EVP_DigestVerify(md, der, derlen, m, mlen) == 1)
-		rc = CRETO_OK;
-	else
-		rc = bad_sig(e);
-	EVP_MD_CTX_free(md);
-	free(der);
+	size_t w = siglen / 2;
+	if (pthread_once(&ecdsa_md_once, ecdsa_md_fetch) != 0)
+		return creto_err_set(e, CRETO_EOP, "ecdsa verify: initialisation failed");
+	const EVP_MD *md = ecdsa_md[pk->alg == CRETO_ALG_ECDSA_P384];
+	if (md == NULL || pk->vctx == NULL)
+		return creto_err_openssl(e, "ecdsa verify: digest unavailable");
+	/* r||s -> DER SEQUENCE { INTEGER r, INTEGER s }; both fit one length byte. */
+	uint8_t der[2 + 2 * (48 + 3)];
+	size_t n = der_uint(der + 2, sig, w);
+	n += der_uint(der + 2 + n, sig + w, w);
+	der[0] = 0x30;
+	der[1] = (uint8_t)n;
+	uint8_t dig[EVP_MAX_MD_SIZE];
+	unsigned int dl = 0;
+	if (EVP_Digest(m, mlen, dig, &dl, md, NULL) != 1)
+		return creto_err_openssl(e, "ecdsa verify: digest");
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_dup(pk->vctx);
+	if (c == NULL)
+		return creto_err_openssl(e, "ecdsa verify");
+	int rc = EVP_PKEY_verify(c, der, n + 2, dig, dl) == 1 ? CRETO_OK : bad_sig(e);
+	EVP_PKEY_CTX_free(c);
 	return rc;
 }
 
