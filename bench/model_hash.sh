@@ -10,8 +10,8 @@
 set -euo pipefail
 CRETO=$(realpath "${1:-build/creto}")
 GIB=${2:-4}
-RUN=$(dirname "$CRETO")/bench_model_hash
-[ -x "$RUN" ] || { echo "bench_model_hash missing next to $CRETO (cmake --build)" >&2; exit 2; }
+RUN=$(dirname "$CRETO")/bench_measure
+[ -x "$RUN" ] || { echo "bench_measure missing next to $CRETO (cmake --build)" >&2; exit 2; }
 CORES=$(nproc)
 W=$(mktemp -d "$(dirname "$CRETO")/bench-model.XXXXXX")
 trap 'rm -rf "$W"' EXIT

@@ -9,8 +9,8 @@
 # timing); nothing is written outside BENCH_DIR.
 set -euo pipefail
 CRETO=$(realpath "${1:-build/creto}")
-MEASURE=$(dirname "$CRETO")/bench_update
-[ -x "$MEASURE" ] || { echo "bench_update missing next to $CRETO (build bench/update.c)" >&2; exit 2; }
+MEASURE=$(dirname "$CRETO")/bench_measure
+[ -x "$MEASURE" ] || { echo "bench_measure missing next to $CRETO (build bench/measure.c)" >&2; exit 2; }
 SIZE_MB=${BENCH_SIZE_MB:-4096}
 W=$(mktemp -d "${BENCH_DIR:-/tmp}/creto-bench-update.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -28,20 +28,20 @@ done
 echo '{"model":"bench"}' >payload/config.json
 BYTES=$(du -cb payload/* | tail -1 | cut -f1)
 read -r t_create _ < <("$MEASURE" "$CRETO" update create --type model-weights --name bench --version 1 \
-  --payload payload -o b.statement | tail -1)
+  --payload payload -o b.statement 2>&1 >/dev/null | tail -1)
 for k in a b; do "$CRETO" update sign b.statement --key $k.key >/dev/null; done
 "$CRETO" update assemble b.statement --payload payload -o b.crupdate >/dev/null
 cat payload/* b.crupdate >/dev/null   # warm the page cache for both sides
 
 rate() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
 # Baseline: sequential digest of every file, then copy.
-read -r t_dgst rss_dgst < <("$MEASURE" sh -c 'openssl dgst -sha3-256 payload/* >/dev/null' | tail -1)
-read -r t_cp _ < <("$MEASURE" cp -r payload base-copy | tail -1)
+read -r t_dgst rss_dgst < <("$MEASURE" sh -c 'openssl dgst -sha3-256 payload/* >/dev/null' 2>&1 >/dev/null | tail -1)
+read -r t_cp _ < <("$MEASURE" cp -r payload base-copy 2>&1 >/dev/null | tail -1)
 sync
 t_base=$(awk -v a="$t_dgst" -v b="$t_cp" 'BEGIN { printf "%.3f", a + b }')
 rm -rf base-copy
-read -r t_verify rss_verify < <("$MEASURE" "$CRETO" update verify b.crupdate --trust root.json | tail -1)
-read -r t_apply rss_apply < <("$MEASURE" "$CRETO" update apply b.crupdate --trust root.json --state S | tail -1)
+read -r t_verify rss_verify < <("$MEASURE" "$CRETO" update verify b.crupdate --trust root.json 2>&1 >/dev/null | tail -1)
+read -r t_apply rss_apply < <("$MEASURE" "$CRETO" update apply b.crupdate --trust root.json --state S 2>&1 >/dev/null | tail -1)
 [ "$(readlink S/models/bench/current)" = 1 ] || { echo "apply did not install" >&2; exit 1; }
 printf '\n%-44s %9s %10s %12s\n' "run" "seconds" "MiB/s" "peak RSS"
 printf '%-44s %9s %10s %12s\n' "baseline: openssl dgst -sha3-256 + cp" "$t_base" "$(rate "$t_base")" "-"

@@ -1,9 +1,9 @@
 /*
- * model_hash.c - bench helper: run a command, print its wall time in seconds
+ * measure.c - bench helper: run a command, print its wall time in seconds
  * and its peak resident set size in KiB ("SECONDS MAXRSS_KIB") on stderr's
- * last line, its stdout passed through.  Used by bench/model_hash.sh so the
- * figures do not depend on GNU time being installed.
- * Usage: bench_model_hash CMD [ARGS...]
+ * last line, its stdout passed through.  Used by the bench scripts so
+ * the figures do not depend on GNU time being installed.
+ * Usage: bench_measure CMD [ARGS...]
  */
 #include <stdio.h>
 #include <sys/resource.h>
