@@ -4,6 +4,9 @@
  *       resolves/s over 4096 distinct tokens; cold = no cache (every
  *       resolve parses, verifies the signature and reads the store),
  *       cached = a warm cache (every resolve is a digest + cache hit).
+ *   bench_nhi parts ed25519|p256
+ *       microseconds per token in each stage of a cold resolve (JWS parse,
+ *       signature verify, claims parse, store lookup) and the whole resolve
  *   bench_nhi mkbackup N FILE.bak   store of N agents -> encrypted backup
  *   bench_nhi load FILE.bak         time to load it into memory, peak RSS
  * The data key is wrapped with OpenSSL AES key wrap (RFC 5649) under a key
@@ -126,18 +129,32 @@ static void *loop(void *arg)
 	return NULL;
 }
 
-static int cmd_resolve(int ec, int cached, int threads, double secs)
+/* What every resolve figure runs against: NAGENTS agents in an in-memory
+ * store (as the enclave holds it once loaded from its backup; a file store
+ * adds a lock syscall per lookup), one issuer key, NTOK distinct tokens. */
+struct fixture {
+	char dbp[32];
+	creto_nhi_store *store;
+	creto_signer *sg;
+	char *jtxt;
+	creto_jwks *jw;
+	char **tok;
+	int64_t t0;
+};
+
+static void fixture_new(struct fixture *f, int ec)
 {
-	char dbp[] = "/tmp/bench_nhi_XXXXXX";
-	int fd = mkstemp(dbp);
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dbp, sizeof(f->dbp), "/tmp/bench_nhi_XXXXXX");
+	int fd = mkstemp(f->dbp);
 	if (fd < 0)
 		die("mkstemp", NULL);
 	close(fd);
-	unlink(dbp);
+	unlink(f->dbp);
 	creto_err e;
 	creto_nhi_store *s = NULL;
-	if (creto_nhi_store_init(dbp, NULL, &e) != 0 || creto_nhi_store_open(dbp, 0, &s, &e) != 0 ||
-	    creto_nhi_store_begin(s, &e) != 0)
+	if (creto_nhi_store_init(f->dbp, NULL, &e) != 0 ||
+	    creto_nhi_store_open(f->dbp, 0, &s, &e) != 0 || creto_nhi_store_begin(s, &e) != 0)
 		die("store", &e);
 	creto_nhi_agent a;
 	memset(&a, 0, sizeof(a));
@@ -151,37 +168,55 @@ static int cmd_resolve(int ec, int cached, int threads, double secs)
 	}
 	if (creto_nhi_store_commit(s, &e) != 0)
 		die("commit", &e);
-	/* Resolve against the store in memory, as the enclave holds it once
-	 * loaded from its backup (a file store adds a lock syscall per lookup). */
 	uint8_t *img = NULL;
 	size_t imglen = 0;
 	if (creto_nhi_store_serialize(s, &img, &imglen, &e) != 0)
 		die("serialize", &e);
 	creto_nhi_store_free(s);
-	s = NULL;
-	if (creto_nhi_store_open_image(img, imglen, &s, &e) != 0)
+	unlink(f->dbp);
+	if (creto_nhi_store_open_image(img, imglen, &f->store, &e) != 0)
 		die("open image", &e);
-	creto_signer *sg = signer(ec);
-	const creto_pubkey *keys[1] = {creto_signer_pubkey(sg)};
-	char *jtxt = NULL;
-	creto_jwks *jw = NULL;
-	if (creto_jwks_format(keys, 1, &jtxt, &e) != 0 ||
-	    creto_jwks_parse(jtxt, strlen(jtxt), &jw, &e) != 0)
+	f->sg = signer(ec);
+	const creto_pubkey *keys[1] = {creto_signer_pubkey(f->sg)};
+	if (creto_jwks_format(keys, 1, &f->jtxt, &e) != 0 ||
+	    creto_jwks_parse(f->jtxt, strlen(f->jtxt), &f->jw, &e) != 0)
 		die("jwks", &e);
-	int64_t t0 = 1900000000;
-	char **tok = calloc(NTOK, sizeof(char *));
+	f->t0 = 1900000000;
+	f->tok = calloc(NTOK, sizeof(char *));
+	if (f->tok == NULL)
+		die("out of memory", NULL);
 	for (int i = 0; i < NTOK; i++) {
 		char sub[32];
 		snprintf(sub, sizeof(sub), "agent-%06d", i % NAGENTS);
 		creto_nhi_token_params p = {.iss = CRETO_NHI_DEFAULT_ISSUER, .sub = sub,
 					    .aud = CRETO_NHI_DEFAULT_AUDIENCE, .scope = "tool:search",
-					    .iat = t0, .nbf = t0, .exp = t0 + 3600};
-		if (creto_nhi_token_issue(sg, &p, &tok[i], &e) != 0)
+					    .iat = f->t0, .nbf = f->t0, .exp = f->t0 + 3600};
+		if (creto_nhi_token_issue(f->sg, &p, &f->tok[i], &e) != 0)
 			die("issue", &e);
 	}
+}
+
+static void fixture_free(struct fixture *f)
+{
+	for (int i = 0; i < NTOK; i++)
+		free(f->tok[i]);
+	free(f->tok);
+	free(f->jtxt);
+	creto_jwks_free(f->jw);
+	creto_signer_free(f->sg);
+	creto_nhi_store_free(f->store);
+}
+
+static int cmd_resolve(int ec, int cached, int threads, double secs)
+{
+	struct fixture f;
+	fixture_new(&f, ec);
+	creto_err e;
+	char **tok = f.tok;
+	int64_t t0 = f.t0;
 	creto_nhi_resolver_opts o = {.cache_entries = cached ? 2 * NTOK : 0};
 	creto_nhi_resolver *r = NULL;
-	if (creto_nhi_resolver_new(s, jw, &o, &r, &e) != 0)
+	if (creto_nhi_resolver_new(f.store, f.jw, &o, &r, &e) != 0)
 		die("resolver", &e);
 	if (cached) { /* warm */
 		creto_nhi_identity id;
@@ -217,15 +252,79 @@ static int cmd_resolve(int ec, int cached, int threads, double secs)
 	if (fails)
 		fprintf(stderr, "bench_nhi: %d resolves failed\n", fails);
 	creto_nhi_resolver_free(r);
-	for (int i = 0; i < NTOK; i++)
-		free(tok[i]);
-	free(tok);
-	free(jtxt);
-	creto_jwks_free(jw);
-	creto_signer_free(sg);
-	creto_nhi_store_free(s);
-	unlink(dbp);
+	fixture_free(&f);
 	return fails ? 1 : 0;
+}
+
+/* Where a cold resolve spends its time: each stage alone, microseconds
+ * per token, over the same NTOK tokens (one thread). */
+static double per_tok(double t, long n)
+{
+	return (now_s() - t) / (double)n * 1e6;
+}
+
+static int cmd_parts(int ec)
+{
+	struct fixture f;
+	fixture_new(&f, ec);
+	creto_err e;
+	const long rounds = 8, n = rounds * NTOK;
+	creto_jws *j = calloc(NTOK, sizeof(*j));
+	creto_jwt_claims c;
+	creto_nhi_agent a;
+	if (j == NULL)
+		die("out of memory", NULL);
+	double t = now_s();
+	for (long k = 0; k < n; k++) {
+		creto_jws *jk = &j[k % NTOK];
+		creto_jws_clear(jk);
+		if (creto_jws_parse(f.tok[k % NTOK], strlen(f.tok[k % NTOK]), jk, &e) != 0)
+			die("parse", &e);
+	}
+	double parse = per_tok(t, n);
+	t = now_s();
+	for (long k = 0; k < n; k++) {
+		const creto_jws *jk = &j[k % NTOK];
+		const creto_pubkey *pk = creto_jwks_find(f.jw, jk->kid);
+		if (pk == NULL || creto_pubkey_verify(pk, NULL, 0, (const uint8_t *)f.tok[k % NTOK],
+						      jk->signing_input_len, jk->sig, jk->siglen,
+						      &e) != 0)
+			die("verify", &e);
+	}
+	double verify = per_tok(t, n);
+	t = now_s();
+	for (long k = 0; k < n; k++) {
+		const creto_jws *jk = &j[k % NTOK];
+		if (creto_jwt_claims_parse(jk->payload, jk->payload_len, &c, &e) != 0)
+			die("claims", &e);
+	}
+	double claims = per_tok(t, n);
+	t = now_s();
+	for (long k = 0; k < n; k++) {
+		char id[32];
+		snprintf(id, sizeof(id), "agent-%06ld", k % NAGENTS);
+		if (creto_nhi_store_get(f.store, id, &a, &e) != 0)
+			die("store", &e);
+	}
+	double store = per_tok(t, n);
+	creto_nhi_resolver *r = NULL;
+	if (creto_nhi_resolver_new(f.store, f.jw, NULL, &r, &e) != 0)
+		die("resolver", &e);
+	creto_nhi_identity id;
+	t = now_s();
+	for (long k = 0; k < n; k++)
+		if (creto_nhi_resolve(r, f.tok[k % NTOK], strlen(f.tok[k % NTOK]), f.t0, &id, NULL,
+				      &e) != 0)
+			die("resolve", &e);
+	double whole = per_tok(t, n);
+	printf("%.2f %.2f %.2f %.2f %.2f %zu\n", parse, verify, claims, store, whole,
+	       strlen(f.tok[0]));
+	creto_nhi_resolver_free(r);
+	for (int i = 0; i < NTOK; i++)
+		creto_jws_clear(&j[i]);
+	free(j);
+	fixture_free(&f);
+	return 0;
 }
 
 /* ---- backup load ---- */
@@ -326,11 +425,14 @@ int main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "resolve") == 0)
 		return cmd_resolve(strcmp(argv[2], "p256") == 0, strcmp(argv[3], "cached") == 0,
 				   atoi(argv[4]), atof(argv[5]));
+	if (argc == 3 && strcmp(argv[1], "parts") == 0)
+		return cmd_parts(strcmp(argv[2], "p256") == 0);
 	if (argc == 4 && strcmp(argv[1], "mkbackup") == 0)
 		return cmd_mkbackup(atol(argv[2]), argv[3]);
 	if (argc == 3 && strcmp(argv[1], "load") == 0)
 		return cmd_load(argv[2]);
 	fprintf(stderr, "usage: bench_nhi resolve ed25519|p256 cold|cached THREADS SECONDS\n"
+			"       bench_nhi parts ed25519|p256\n"
 			"       bench_nhi mkbackup N FILE.bak | load FILE.bak\n");
 	return 2;
 }
