@@ -6,14 +6,16 @@
  * allocation, base64url is decoded strictly, JSON objects with a duplicate
  * member are refused (two parsers must never see two different tokens), and
  * the payload is only decoded here, parsed after the signature verified.
+ * JSON is read by util/jsonscan (docs/nhi.md "JSON of the header and the
+ * payload"): strict, allocation-free, the same acceptance as jansson.
  */
 #include "creto/nhi.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "util/jsonscan.h"
 #include "util/timeutil.h"
 
 #define JWS_HEADER_MAX 1024 /* decoded bytes of a protected header */
@@ -46,22 +48,25 @@ void creto_jws_clear(creto_jws *j)
 	memset(j, 0, sizeof(*j));
 }
 
-/* base64url value of a byte, 0xff outside the alphabet.
+/* base64url value + 1 of each byte, 0 outside the alphabet.
  * Tokens are public: a table decoder (not the constant-time one of
  * util/enc.h) keeps the cold resolve path short. */
+static const uint8_t b64u_tab[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+	['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15,
+	['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29,
+	['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43,
+	['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50,
+	['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
+	['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
+};
+
+/* The value of c, or a value with bit 7 set outside the alphabet. */
 static inline unsigned b64u_v(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return (unsigned)(c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (unsigned)(c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (unsigned)(c - '0' + 52);
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return 0xff;
+	return (unsigned)b64u_tab[c] - 1u;
 }
 
 /* Strict base64url without padding (RFC 7515 2): alphabet only, length not
@@ -129,33 +134,16 @@ static int seg_decode(const char *what, const char *in, size_t inlen, size_t max
 	return CRETO_OK;
 }
 
-/* Load a JSON object, refusing duplicate members; reason names where. */
-static int json_object_strict(const char *what, const uint8_t *buf, size_t len, json_t **out,
-			      creto_err *e)
+static int header_check(const creto_json_object *h, creto_jws *out, creto_err *e)
 {
-	json_error_t je;
-	json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (j == NULL) {
-		/* jansson says "duplicate object key" for a repeated member. */
-		if (strstr(je.text, "duplicate") != NULL)
-			return creto_err_set(e, CRETO_EREJECT, "%s: duplicate JSON key (%s)", what,
-					     je.text);
-		return creto_err_set(e, CRETO_EREJECT, "%s: invalid JSON: %s", what, je.text);
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return creto_err_set(e, CRETO_EREJECT, "%s: not a JSON object", what);
-	}
-	*out = j;
-	return CRETO_OK;
-}
-
-static int header_check(json_t *h, creto_jws *out, creto_err *e)
-{
-	json_t *alg = json_object_get(h, "alg");
-	if (!json_is_string(alg))
+	char a[32];
+	const creto_json_value *alg = creto_json_get(h, "alg");
+	if (alg == NULL || alg->type != CRETO_JSON_STRING)
 		return creto_err_set(e, CRETO_EREJECT, "token header: alg missing or not a string");
-	const char *a = json_string_value(alg);
+	if (creto_json_string(alg, a, sizeof(a), NULL) != 0)
+		return creto_err_set(e, CRETO_EREJECT,
+				     "token header: alg longer than %zu bytes, not supported (EdDSA, ES256)",
+				     sizeof(a) - 1);
 	if (strcasecmp(a, "none") == 0)
 		return creto_err_set(e, CRETO_EREJECT,
 				     "token header: alg '%s' refused (unsecured JWS)", a);
@@ -173,28 +161,29 @@ static int header_check(json_t *h, creto_jws *out, creto_err *e)
 	/* Keys come from the JWK Set only, never from the token itself. */
 	static const char *const forbidden[] = {"jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"};
 	for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
-		if (json_object_get(h, forbidden[i]) != NULL)
+		if (creto_json_get(h, forbidden[i]) != NULL)
 			return creto_err_set(e, CRETO_EREJECT,
 					     "token header: '%s' refused (keys come only from the JWK Set)",
 					     forbidden[i]);
-	if (json_object_get(h, "crit") != NULL)
+	if (creto_json_get(h, "crit") != NULL)
 		return creto_err_set(e, CRETO_EREJECT,
 				     "token header: 'crit' refused (no extensions understood)");
-	if (json_object_get(h, "b64") != NULL)
+	if (creto_json_get(h, "b64") != NULL)
 		return creto_err_set(e, CRETO_EREJECT, "token header: 'b64' refused");
-	if (json_object_get(h, "zip") != NULL)
+	if (creto_json_get(h, "zip") != NULL)
 		return creto_err_set(e, CRETO_EREJECT, "token header: 'zip' refused");
-	json_t *typ = json_object_get(h, "typ");
-	if (typ != NULL && (!json_is_string(typ) || strcasecmp(json_string_value(typ), "JWT") != 0))
+	const creto_json_value *typ = creto_json_get(h, "typ");
+	char t[8];
+	if (typ != NULL &&
+	    (creto_json_string(typ, t, sizeof(t), NULL) != 0 || strcasecmp(t, "JWT") != 0))
 		return creto_err_set(e, CRETO_EREJECT, "token header: typ must be 'JWT'");
-	json_t *kid = json_object_get(h, "kid");
-	if (!json_is_string(kid))
+	const creto_json_value *kid = creto_json_get(h, "kid");
+	if (kid == NULL || kid->type != CRETO_JSON_STRING)
 		return creto_err_set(e, CRETO_EREJECT, "token header: kid missing or not a string");
-	size_t kl = json_string_length(kid);
-	if (kl == 0 || kl > CRETO_JWS_KID_MAX || strlen(json_string_value(kid)) != kl)
+	size_t kl = 0;
+	if (creto_json_string(kid, out->kid, sizeof(out->kid), &kl) != 0 || kl == 0)
 		return creto_err_set(e, CRETO_EREJECT, "token header: kid: want 1..%d bytes",
 				     CRETO_JWS_KID_MAX);
-	memcpy(out->kid, json_string_value(kid), kl + 1);
 	return CRETO_OK;
 }
 
@@ -221,14 +210,14 @@ int creto_jws_parse(const char *tok, size_t len, creto_jws *out, creto_err *e)
 	uint8_t hstore[JWS_HEADER_MAX + 4];
 	uint8_t *hbuf = NULL;
 	size_t hlen = 0;
-	json_t *h = NULL;
+	creto_json_object h;
 	int rc = seg_decode("header", tok, dots[0], JWS_HEADER_MAX, hstore, &hbuf, &hlen, e);
 	if (rc != CRETO_OK)
 		goto fail;
-	rc = json_object_strict("token header", hbuf, hlen, &h, e);
+	rc = creto_json_object_scan("token header", (const char *)hbuf, hlen, &h, e);
 	if (rc != CRETO_OK)
 		goto fail;
-	rc = header_check(h, out, e);
+	rc = header_check(&h, out, e);
 	if (rc != CRETO_OK)
 		goto fail;
 	/* Signature: exactly 64 bytes for both algorithms (r||s for ES256). */
@@ -255,37 +244,34 @@ int creto_jws_parse(const char *tok, size_t len, creto_jws *out, creto_err *e)
 	if (rc != CRETO_OK)
 		goto fail;
 	out->signing_input_len = dots[1];
-	json_decref(h);
 	return CRETO_OK;
 fail:
-	json_decref(h);
 	creto_jws_clear(out);
 	return rc;
 }
 
-static int claim_str(json_t *p, const char *name, int required, char *dst, size_t cap,
-		     creto_err *e)
+static int claim_str(const creto_json_object *p, const char *name, int required, char *dst,
+		     size_t cap, creto_err *e)
 {
-	json_t *v = json_object_get(p, name);
+	const creto_json_value *v = creto_json_get(p, name);
 	if (v == NULL) {
 		if (required)
 			return creto_err_set(e, CRETO_EREJECT, "token claim %s: missing", name);
 		return CRETO_OK;
 	}
-	if (!json_is_string(v))
+	if (v->type != CRETO_JSON_STRING)
 		return creto_err_set(e, CRETO_EREJECT, "token claim %s: not a string", name);
-	size_t n = json_string_length(v);
-	if (n == 0 || n >= cap)
+	size_t n = 0;
+	if (creto_json_string(v, dst, cap, &n) != 0 || n == 0)
 		return creto_err_set(e, CRETO_EREJECT, "token claim %s: want 1..%zu bytes", name,
 				     cap - 1);
-	memcpy(dst, json_string_value(v), n + 1);
 	return CRETO_OK;
 }
 
-static int claim_time(json_t *p, const char *name, int required, int64_t *dst, int *present,
-		      creto_err *e)
+static int claim_time(const creto_json_object *p, const char *name, int required, int64_t *dst,
+		      int *present, creto_err *e)
 {
-	json_t *v = json_object_get(p, name);
+	const creto_json_value *v = creto_json_get(p, name);
 	if (present)
 		*present = v != NULL;
 	if (v == NULL) {
@@ -293,13 +279,13 @@ static int claim_time(json_t *p, const char *name, int required, int64_t *dst, i
 			return creto_err_set(e, CRETO_EREJECT, "token claim %s: missing", name);
 		return CRETO_OK;
 	}
-	if (!json_is_integer(v))
+	int64_t t;
+	if (creto_json_int64(v, &t) != 0)
 		return creto_err_set(e, CRETO_EREJECT, "token claim %s: not an integer NumericDate",
 				     name);
-	json_int_t t = json_integer_value(v);
 	if (t < 0 || t > 253402300799LL) /* 9999-12-31T23:59:59Z */
 		return creto_err_set(e, CRETO_EREJECT, "token claim %s: out of range", name);
-	*dst = (int64_t)t;
+	*dst = t;
 	return CRETO_OK;
 }
 
@@ -307,81 +293,69 @@ int creto_jwt_claims_parse(const uint8_t *payload, size_t len, creto_jwt_claims 
 			   creto_err *e)
 {
 	memset(out, 0, sizeof(*out));
-	json_t *p = NULL;
-	int rc = json_object_strict("token payload", payload, len, &p, e);
+	creto_json_object p;
+	int rc = creto_json_object_scan("token payload", (const char *)payload, len, &p, e);
 	if (rc != CRETO_OK)
 		return rc;
-	if ((rc = claim_str(p, "iss", 1, out->iss, sizeof(out->iss), e)) != CRETO_OK ||
-	    (rc = claim_str(p, "sub", 1, out->sub, sizeof(out->sub), e)) != CRETO_OK ||
-	    (rc = claim_str(p, "jti", 1, out->jti, sizeof(out->jti), e)) != CRETO_OK ||
-	    (rc = claim_time(p, "iat", 1, &out->iat, NULL, e)) != CRETO_OK ||
-	    (rc = claim_time(p, "exp", 1, &out->exp, NULL, e)) != CRETO_OK ||
-	    (rc = claim_time(p, "nbf", 0, &out->nbf, &out->has_nbf, e)) != CRETO_OK)
-		goto out;
-	if (!creto_nhi_id_valid(out->sub)) {
-		rc = creto_err_set(e, CRETO_EREJECT, "token claim sub: '%.64s' is not an agent id",
-				   out->sub);
-		goto out;
-	}
-	json_t *aud = json_object_get(p, "aud");
-	if (json_is_string(aud)) {
-		rc = claim_str(p, "aud", 1, out->aud[0], sizeof(out->aud[0]), e);
+	if ((rc = claim_str(&p, "iss", 1, out->iss, sizeof(out->iss), e)) != CRETO_OK ||
+	    (rc = claim_str(&p, "sub", 1, out->sub, sizeof(out->sub), e)) != CRETO_OK ||
+	    (rc = claim_str(&p, "jti", 1, out->jti, sizeof(out->jti), e)) != CRETO_OK ||
+	    (rc = claim_time(&p, "iat", 1, &out->iat, NULL, e)) != CRETO_OK ||
+	    (rc = claim_time(&p, "exp", 1, &out->exp, NULL, e)) != CRETO_OK ||
+	    (rc = claim_time(&p, "nbf", 0, &out->nbf, &out->has_nbf, e)) != CRETO_OK)
+		return rc;
+	if (!creto_nhi_id_valid(out->sub))
+		return creto_err_set(e, CRETO_EREJECT, "token claim sub: '%.64s' is not an agent id",
+				     out->sub);
+	const creto_json_value *aud = creto_json_get(&p, "aud");
+	if (aud != NULL && aud->type == CRETO_JSON_STRING) {
+		rc = claim_str(&p, "aud", 1, out->aud[0], sizeof(out->aud[0]), e);
+		if (rc != CRETO_OK)
+			return rc;
 		out->naud = 1;
-	} else if (json_is_array(aud)) {
-		size_t n = json_array_size(aud);
-		if (n == 0 || n > CRETO_JWS_AUD_MAX) {
-			rc = creto_err_set(e, CRETO_EREJECT, "token claim aud: want 1..%d entries",
-					   CRETO_JWS_AUD_MAX);
-			goto out;
+	} else if (aud != NULL && aud->type == CRETO_JSON_ARRAY) {
+		size_t pos = 0, n = 0;
+		creto_json_value v;
+		while (creto_json_array_next(aud, &pos, &v)) {
+			size_t l = 0;
+			if (n == CRETO_JWS_AUD_MAX)
+				return creto_err_set(e, CRETO_EREJECT, "token claim aud: want 1..%d entries",
+						     CRETO_JWS_AUD_MAX);
+			if (creto_json_string(&v, out->aud[n], sizeof(out->aud[n]), &l) != 0 || l == 0)
+				return creto_err_set(e, CRETO_EREJECT,
+						     "token claim aud[%zu]: want a string of 1..%d bytes",
+						     n, CRETO_NHI_ISSUER_MAX);
+			n++;
 		}
-		for (size_t i = 0; i < n; i++) {
-			json_t *v = json_array_get(aud, i);
-			size_t l = json_is_string(v) ? json_string_length(v) : 0;
-			if (l == 0 || l > CRETO_NHI_ISSUER_MAX) {
-				rc = creto_err_set(e, CRETO_EREJECT,
-						   "token claim aud[%zu]: want a string of 1..%d bytes", i,
-						   CRETO_NHI_ISSUER_MAX);
-				goto out;
-			}
-			memcpy(out->aud[i], json_string_value(v), l + 1);
-		}
+		if (n == 0)
+			return creto_err_set(e, CRETO_EREJECT, "token claim aud: want 1..%d entries",
+					     CRETO_JWS_AUD_MAX);
 		out->naud = n;
 	} else {
-		rc = creto_err_set(e, CRETO_EREJECT, "token claim aud: %s",
-				   aud ? "not a string or array" : "missing");
-		goto out;
+		return creto_err_set(e, CRETO_EREJECT, "token claim aud: %s",
+				     aud ? "not a string or array" : "missing");
 	}
-	if (rc != CRETO_OK)
-		goto out;
-	json_t *sc = json_object_get(p, "scope");
+	const creto_json_value *sc = creto_json_get(&p, "scope");
 	if (sc != NULL) {
-		if (!json_is_string(sc) || json_string_length(sc) > CRETO_NHI_SCOPES_LEN ||
-		    strlen(json_string_value(sc)) != json_string_length(sc)) {
-			rc = creto_err_set(e, CRETO_EREJECT,
-					   "token claim scope: want a string of at most %d bytes",
-					   CRETO_NHI_SCOPES_LEN);
-			goto out;
-		}
-		const char *v = json_string_value(sc);
+		if (creto_json_string(sc, out->scope, sizeof(out->scope), NULL) != 0)
+			return creto_err_set(e, CRETO_EREJECT,
+					     "token claim scope: want a string of at most %d bytes",
+					     CRETO_NHI_SCOPES_LEN);
 		/* space-delimited (RFC 8693 4.2), each a valid scope */
-		for (const char *q = v; *q;) {
+		for (const char *q = out->scope; *q;) {
 			const char *sp = strchr(q, ' ');
 			size_t n = sp ? (size_t)(sp - q) : strlen(q);
-			if (!creto_nhi_scope_valid(q, n)) {
-				rc = creto_err_set(e, CRETO_EREJECT, "token claim scope: bad scope '%.*s'",
-						   (int)(n > 64 ? 64 : n), q);
-				goto out;
-			}
+			if (!creto_nhi_scope_valid(q, n))
+				return creto_err_set(e, CRETO_EREJECT,
+						     "token claim scope: bad scope '%.*s'",
+						     (int)(n > 64 ? 64 : n), q);
 			q += n;
 			if (*q == ' ')
 				q++;
 		}
-		memcpy(out->scope, v, strlen(v) + 1);
 		out->has_scope = 1;
 	}
-out:
-	json_decref(p);
-	return rc;
+	return CRETO_OK;
 }
 
 int creto_jwt_claims_check(const creto_jwt_claims *c, const char *iss, const char *aud,

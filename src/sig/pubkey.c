@@ -119,6 +119,13 @@ int creto_pubkey_new(creto_alg alg, const uint8_t *raw, size_t len, creto_pubkey
 	switch (alg) {
 	case CRETO_ALG_ED25519:
 		rc = ed25519_pkey(raw, len, &pk->pkey, e);
+		if (rc == CRETO_OK) {
+			/* As for ECDSA below: copied per verification, no fetch. */
+			pk->vmd = EVP_MD_CTX_new();
+			if (pk->vmd == NULL || EVP_DigestVerifyInit_ex(pk->vmd, NULL, NULL, NULL, NULL,
+								       pk->pkey, NULL) != 1)
+				rc = creto_err_openssl(e, "%s public key", creto_alg_name(alg));
+		}
 		break;
 	case CRETO_ALG_ECDSA_P256:
 	case CRETO_ALG_ECDSA_P384:
@@ -191,6 +198,7 @@ void creto_pubkey_free(creto_pubkey *pk)
 	if (pk == NULL)
 		return;
 	EVP_PKEY_CTX_free(pk->vctx);
+	EVP_MD_CTX_free(pk->vmd);
 	EVP_PKEY_free(pk->pkey);
 	creto_pubkey_free(pk->cl);
 	creto_pubkey_free(pk->pq);
@@ -303,7 +311,7 @@ static int verify_ed25519(const creto_pubkey *pk, const uint8_t *m, size_t mlen,
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	int rc;
-	if (md == NULL || EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, pk->pkey, NULL) != 1)
+	if (md == NULL || pk->vmd == NULL || EVP_MD_CTX_copy_ex(md, pk->vmd) != 1)
 		rc = creto_err_openssl(e, "ed25519 verify");
 	else if (EVP_DigestVerify(md, sig, 64, m, mlen) == 1)
 		rc = CRETO_OK;

@@ -29,6 +29,7 @@ struct creto_pubkey {
 	char id[CRETO_KEYID_HEXLEN + 1];
 	EVP_PKEY *pkey;           /* classical algorithms: cached for fast verify */
 	EVP_PKEY_CTX *vctx;       /* ECDSA: verify-initialised template, duplicated per call */
+	EVP_MD_CTX *vmd;          /* Ed25519: DigestVerify-initialised template, copied per call */
 	creto_pubkey *cl, *pq;    /* hybrids: the two halves */
 	uint8_t bind[CRETO_SIG_HYBRID_BIND_BYTES]; /* hybrids: SHA-512(raw) */
 };
