@@ -4,8 +4,10 @@
  * directory (SDIR/processed/ or SDIR/quarantine/ with NAME.reason); nothing
  * is deleted.  inotify (IN_CLOSE_WRITE, IN_MOVED_TO) wakes it; a full scan
  * at start and after every wake-up means nothing is missed across restarts.
- * A file is taken only when its name does not end in .part and its size and
- * mtime are unchanged across the settle interval.
+ * A file is taken only when its name does not end in .part, its size and
+ * mtime are unchanged across the settle interval, and no process holds it
+ * open for writing (a writer that pauses longer than the interval is waited
+ * for: see open_for_write).
  */
 #include "update_int.h"
 
@@ -125,13 +127,36 @@ static int handle(const creto_diode_opts *o, const char *name, creto_err *e)
 	return CRETO_OK;
 }
 
+/* Whether some process holds p open for writing.  Linux grants a read
+ * lease (fcntl F_SETLEASE, F_RDLCK) exactly when no one does, and refuses
+ * it with EAGAIN otherwise; the lease is dropped at once.  1: a writer has
+ * it open; 0: none; -1: leases are not available here (the watcher neither
+ * owns the file nor has CAP_LEASE, or the file system has no leases), and
+ * the settle interval alone decides. */
+static int open_for_write(const char *p)
+{
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	int r = -1;
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+		r = 0;
+	} else if (errno == EAGAIN) {
+		r = 1;
+	}
+	close(fd);
+	return r;
+}
+
 typedef struct cand {
 	char name[256];
 	off_t size;
 	struct timespec mtime;
 } cand;
 
-/* One pass over the directory.  *pending = 1 when a file is still growing. */
+/* One pass over the directory.  *pending = 1 when a file is still being
+ * written. */
 static int scan(const creto_diode_opts *o, int *pending, creto_err *e)
 {
 	*pending = 0;
@@ -176,6 +201,10 @@ static int scan(const creto_diode_opts *o, int *pending, creto_err *e)
 			if (sb.st_size != c[i].size || sb.st_mtim.tv_sec != c[i].mtime.tv_sec ||
 			    sb.st_mtim.tv_nsec != c[i].mtime.tv_nsec) {
 				*pending = 1; /* still being written */
+				continue;
+			}
+			if (S_ISREG(sb.st_mode) && open_for_write(p) == 1) {
+				*pending = 1; /* its writer paused, and still has it open */
 				continue;
 			}
 			if ((rc = handle(o, c[i].name, e)) != CRETO_OK)

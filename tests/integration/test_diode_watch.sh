@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_diode_watch.sh - the diode watcher: a scan at start (--once), then
 # packages dropped while it runs (inotify), half-written files (.part, still
-# growing) waited for, rejected ones quarantined with a reason, nothing
+# growing, or held open by a writer that paused) waited for, rejected ones quarantined with a reason, nothing
 # deleted, nothing processed twice, an audit row per decision.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 missing"
@@ -15,7 +15,7 @@ pkg() { # NAME VERSION
   for k in a b; do "$CRETO" update sign "$1.st" --key $k.key >/dev/null; done
   "$CRETO" update assemble "$1.st" --payload "p$2" -o "$1.crupdate" >/dev/null
 }
-pkg v1 1; pkg v2 2; pkg v3 3; pkg old 2
+pkg v1 1; pkg v2 2; pkg v3 3; pkg old 2; pkg v4 4
 cp v2.crupdate bad.crupdate   # a tampered copy of v2: must not block the real v2
 printf X | dd of=bad.crupdate bs=1 seek=$(( $(stat -c %s bad.crupdate) - 5000 )) conv=notrunc 2>/dev/null
 mkdir D
@@ -45,28 +45,42 @@ for i in $(seq 1 100); do [ -f S/processed/d-v3.crupdate ] && break; sleep 0.2; 
 cp old.crupdate D/e-old.crupdate                    # a rollback to version 2
 cp v2.crupdate D/f-v2-again.crupdate                # the same package again
 for i in $(seq 1 100); do [ -f S/quarantine/e-old.crupdate.reason ] && [ -f S/processed/f-v2-again.crupdate ] && break; sleep 0.2; done
+# A writer that pauses for longer than the settle interval, the file still
+# open: waited for (it holds the file open for writing), then taken whole.
+# Another file dropped meanwhile wakes the watcher during the pause.
+python3 - v4.crupdate D/g-paused.crupdate v1.crupdate D/h-wake.crupdate <<'PY'
+import shutil, sys, time
+data = open(sys.argv[1], "rb").read()
+with open(sys.argv[2], "wb") as f:
+    f.write(data[:len(data) // 2]); f.flush()
+    shutil.copyfile(sys.argv[3], sys.argv[4])
+    time.sleep(2)
+    f.write(data[len(data) // 2:])
+PY
+for i in $(seq 1 100); do [ -f S/processed/g-paused.crupdate ] && break; [ -f S/quarantine/g-paused.crupdate ] && break; sleep 0.2; done
 kill -TERM $W; wait $W || true
 [ -f S/processed/c-v2.crupdate ] || fail "v2 not processed: $(cat watch.log)"
 [ -f S/processed/d-v3.crupdate ] || fail "growing v3 not processed: $(cat watch.log)"
 grep -q "quarantined d-v3" watch.log && fail "a growing file was taken before it was complete"
+grep -q "^applied g-paused.crupdate" watch.log || fail "a paused writer's file was taken before it was complete: $(cat watch.log)"
 grep -q "rule: rollback" S/quarantine/e-old.crupdate.reason || fail "rollback not quarantined with its reason"
 grep -q "^duplicate f-v2-again.crupdate: already applied" watch.log || fail "second copy of v2 not recognised: $(cat watch.log)"
-[ "$(readlink S/models/m/current)" = 3 ] || fail "v3 not current"
-cmp -s p3/w.bin S/models/m/current/w.bin || fail "v3 content wrong"
+[ "$(readlink S/models/m/current)" = 4 ] || fail "v4 not current"
+cmp -s p4/w.bin S/models/m/current/w.bin || fail "v4 content wrong"
 # Nothing lost: every dropped file is in processed/ or quarantine/, byte-identical.
 [ -z "$(ls D)" ] || fail "files left in the diode directory: $(ls D)"
-for f in a-v1:v1 c-v2:v2 d-v3:v3 f-v2-again:v2; do
+for f in a-v1:v1 c-v2:v2 d-v3:v3 f-v2-again:v2 g-paused:v4 h-wake:v1; do
   cmp -s "S/processed/${f%%:*}.crupdate" "${f#*:}.crupdate" || fail "processed ${f%%:*} differs"
 done
 cmp -s S/quarantine/b-bad.crupdate bad.crupdate || fail "quarantined package altered"
-n=$(ls S/processed S/quarantine | grep -c '\.crupdate$'); [ "$n" = 6 ] || fail "expected 6 packages kept, found $n"
+n=$(ls S/processed S/quarantine | grep -c '\.crupdate$'); [ "$n" = 8 ] || fail "expected 8 packages kept, found $n"
 # One audit row per decision, with statement digest and key ids.
 "$CRETO" update status --state S --audit 100 >status.json
 python3 - status.json <<'PY' || fail "audit rows incomplete"
 import json, sys
 a = json.load(open(sys.argv[1]))["audit"]
 dec = [r["decision"] for r in a]
-assert dec.count("applied") == 3, dec
+assert dec.count("applied") == 4, dec
 assert "already-applied" in dec and "quarantined" in dec, dec
 assert all(r.get("statement_digest") for r in a if r["decision"] == "applied")
 assert all(r.get("keyids") for r in a if r["decision"] == "applied")
