@@ -1,11 +1,12 @@
 # Thin wrapper over CMake: every target installs what it needs first.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test test-asan demo bench fuzz clean
+.PHONY: all deps test test-asan test-tsan demo bench fuzz clean
 
 all: $(BUILD)/creto
 
@@ -27,6 +28,17 @@ test-asan:
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The unit tests that run threads (hashing pool, HSM session pool, ML-DSA
+# per-thread cache, NHI resolver and cache), under ThreadSanitizer.
+TSAN_TESTS = test_hash test_hsm test_mldsa test_nhi
+empty :=
+space := $(empty) $(empty)
+test-tsan:
+	@scripts/deps.sh all
+	@CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCRETO_TESTS=ON -DCRETO_SANITIZE_THREAD=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)
+	@cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^unit/($(subst $(space),|,$(TSAN_TESTS)))$$'
+
 demo: all
 	@scripts/deps.sh test
 	@demo/run.sh $(BUILD)/creto
@@ -44,6 +56,6 @@ fuzz:
 	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
 
 FORCE:
