@@ -230,7 +230,7 @@ dirsync() { # LABEL CMD...
   local label=$1; shift
   rm -f trace.log
   crash before-commit strace -f -y -qq -o trace.log -e trace=mkdir,mkdirat,fsync,fdatasync "$@"
-  python3 - "$S" trace.log "$label" <<'EOF' || fail "$label: a directory created before the commit is not durable"
+  python3 - "$S" trace.log "$label" <<'EOF' && ok || fail "$label: a directory created before the commit is not durable"
 import os, re, sys
 sdir, log, label = sys.argv[1:4]
 made, synced, bad = [], [], []
@@ -252,7 +252,6 @@ for d in bad:
     print("%s: %s created, its parent never fsynced before the commit" % (label, d), file=sys.stderr)
 sys.exit(1 if bad or not made else 0)
 EOF
-  ok
 }
 if ! command -v strace >/dev/null || ! command -v python3 >/dev/null; then
   echo "note: strace or python3 missing, directory durability not checked (scripts/deps.sh should install strace)"
