@@ -44,7 +44,7 @@ keyid() { # PKG N: the key id of the N-th (0-based) signature of PKG
   "$CRETO" update inspect "$1" --json | tr -d ' ",' | sed -n '/^signed_by:\[$/,/^\]/p' | sed -n "$(($2 + 2))p"; }
 # Read-only SQL on the state database; rows as a|b|c.
 q() { sqlite3 -readonly -batch "$S/state.db" "$1"; }
-dbdump() { for t in meta installed applied audit; do q "SELECT '$t', * FROM $t ORDER BY 2, 3"; done; }
+dbdump() { q "$(for t in meta installed applied audit; do echo "SELECT '$t', * FROM $t ORDER BY 2, 3;"; done)"; }
 # `update status` as one line without blanks, to match JSON fragments.
 status() { "$CRETO" update status --state "$S" --audit 100 | tr -d ' \n'; }
 status_has() { # LABEL REGEX...: one `update status`, every REGEX found in it
@@ -79,6 +79,7 @@ rotation r2 root2.json 2 a b
 rotation r3 root3.json 3 c d
 KA=$(keyid old1.crupdate 0) KB=$(keyid old2.crupdate 0) KD=$(keyid new2.crupdate 1) KE=$(keyid new3.crupdate 1)
 R2=$(digest r2.crupdate) R3=$(digest r3.crupdate)
+for v in "$KA" "$KB" "$KD" "$KE" "$R2" "$R3"; do [[ $v =~ ^[0-9a-f]{16}([0-9a-f]{48})?$ ]] || fail "setup: bad key id or digest '$v'"; done
 
 # Two base states: B1 (root 1, app 1 installed) and B2 (B1 + rotation to 2).
 "$CRETO" update apply app1.crupdate --trust root1.json --state "$S" >/dev/null || fail "base: app 1"
@@ -172,6 +173,23 @@ for point in staged renamed before-commit committed; do
   no_tmp "rot2 $point after restart"
 done
 
+# ---- the diode watcher killed inside a rotation, then restarted: the
+# package waits in the diode directory and the next pass settles it ----
+for point in before-commit committed; do
+  rm -rf S D && cp -a B1 S && mkdir D && cp r2.crupdate D/
+  crash $point "$CRETO" diode watch D --trust root1.json --state "$S" --once --settle-ms 50
+  [ -e D/r2.crupdate ] && [ ! -e S/processed/r2.crupdate ] || fail "watch $point: package moved by a killed watcher"
+  [ ! -e S/trust-root.json ] || fail "watch $point: trust-root.json written by a killed watcher"
+  want=applied; [ $point = committed ] && want=duplicate
+  expect 0 --out "$want r2.crupdate" -- "$CRETO" diode watch D --trust root1.json --state "$S" --once --settle-ms 50
+  [ -e S/processed/r2.crupdate ] && [ ! -e D/r2.crupdate ] || fail "watch $point: package not moved to processed/"
+  cmp -s root2.json S/trust-root.json || fail "watch $point: trust-root.json is not root 2 after restart"
+  [ "$(q "SELECT count(*) FROM audit WHERE decision='applied' AND statement_digest='$R2'")" = 1 ] ||
+    fail "watch $point: not exactly one applied audit row for the rotation"
+  [ $point = committed ] && last_audit "watch $point" already-applied "$R2"
+  expect 1 --err "key $KA unknown to the trust root" -- "$CRETO" update verify old1.crupdate --trust root1.json --state "$S"
+done
+
 # ---- software-package and policy: every point ----
 for type in software-package policy; do
   kind=software; [ $type = policy ] && kind=policy
@@ -226,31 +244,27 @@ dirsync() { # LABEL CMD...
   local label=$1; shift
   rm -f trace.log
   crash before-commit strace -f -y -qq -o trace.log -e trace=mkdir,mkdirat,fsync,fdatasync "$@"
-  python3 - "$S" trace.log "$label" <<'EOF' && ok || fail "$label: a directory created before the commit is not durable"
-import os, re, sys
-sdir, log, label = sys.argv[1:4]
-made, synced, bad = [], [], []
-for n, line in enumerate(open(log)):
-    m = re.search(r'mkdir(?:at)?\((?:AT_FDCWD, )?"([^"]+)".*= 0$', line)
-    if m:
-        made.append((n, m.group(1)))
-    m = re.search(r'f(?:data)?sync\(\d+<([^>]+)>', line)
-    if m:
-        synced.append((n, m.group(1)))
-stg = os.path.join(sdir, "staging")
-for n, d in made:
-    parent = os.path.dirname(d)
-    if d in (sdir, stg) or parent == stg:
-        continue
-    if not any(k > n and p == parent for k, p in synced):
-        bad.append(d)
-for d in bad:
-    print("%s: %s created, its parent never fsynced before the commit" % (label, d), file=sys.stderr)
-sys.exit(1 if bad or not made else 0)
-EOF
+  awk -v sdir="$S" -v label="$label" '
+    / = 0$/ && match($0, /mkdir(at)?\((AT_FDCWD, )?"[^"]+"/) {
+      p = substr($0, RSTART, RLENGTH); sub(/^[^"]*"/, "", p); sub(/"$/, "", p)
+      made[++nm] = p; mline[nm] = NR }
+    match($0, /f(data)?sync\([0-9]+<[^>]+>/) {
+      p = substr($0, RSTART, RLENGTH); sub(/^[^<]*</, "", p); sub(/>$/, "", p)
+      synced[++ns] = p; sline[ns] = NR }
+    END {
+      bad = nm == 0
+      for (i = 1; i <= nm; i++) {
+        d = made[i]; parent = d; sub(/\/[^\/]*$/, "", parent)
+        if (d == sdir || d == sdir "/staging" || parent == sdir "/staging") continue
+        ok = 0
+        for (k = 1; k <= ns; k++) if (sline[k] > mline[i] && synced[k] == parent) ok = 1
+        if (!ok) { print label ": " d " created, its parent never fsynced before the commit" > "/dev/stderr"; bad = 1 }
+      }
+      exit bad
+    }' trace.log && ok || fail "$label: a directory created before the commit is not durable"
 }
-if ! command -v strace >/dev/null || ! command -v python3 >/dev/null; then
-  echo "note: strace or python3 missing, directory durability not checked (scripts/deps.sh should install strace)"
+if ! command -v strace >/dev/null; then
+  echo "note: strace missing, directory durability not checked (scripts/deps.sh should install strace)"
 elif ! strace -qq -o /dev/null true 2>/dev/null; then
   echo "note: strace cannot trace here, directory durability not checked"
 else
