@@ -262,19 +262,58 @@ static int stage_open(const char *stage, const char *path, int *fd, creto_err *e
 	return CRETO_OK;
 }
 
+/* fsync every directory of the staged tree once: each holds entries (files
+ * or subdirectories) that the commit will make live.  Paths are in byte
+ * order, so the files below one directory are adjacent: a directory that
+ * prefixes the previous path was synced with it. */
 static int sync_tree_dirs(const char *stage, const upd_statement *s, creto_err *e)
 {
 	char d[4600];
+	const char *prev = "";
 	for (size_t i = 0; i < s->nfiles; i++) {
-		const char *sl = strrchr(s->files[i].path, '/');
-		if (sl == NULL)
-			continue;
-		snprintf(d, sizeof d, "%s/%.*s", stage, (int)(sl - s->files[i].path), s->files[i].path);
-		int rc = creto_file_sync_dir(d, 1, e);
-		if (rc != CRETO_OK)
-			return rc;
+		const char *path = s->files[i].path;
+		for (const char *sl = strchr(path, '/'); sl != NULL; sl = strchr(sl + 1, '/')) {
+			size_t n = (size_t)(sl - path) + 1;
+			if (strncmp(prev, path, n) == 0)
+				continue;
+			snprintf(d, sizeof d, "%s/%.*s", stage, (int)n - 1, path);
+			int rc = creto_file_sync_dir(d, 1, e);
+			if (rc != CRETO_OK)
+				return rc;
+		}
+		prev = path;
 	}
 	return creto_file_sync_dir(stage, 1, e);
+}
+
+/* Create TOP/SUB (TOP exists; SUB relative, from our own names) and fsync
+ * the parent of every directory on the way, created now or by an earlier
+ * run that was killed: the database is about to refer to what lies below,
+ * and a power loss after the commit must not lose an entry on the path to
+ * it (recovery could not find the root or the version it records). */
+static int mkdir_durable(const char *top, const char *sub, creto_err *e)
+{
+	char path[4200];
+	size_t start = strlen(top) + 1;
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", top, sub) >= sizeof path)
+		return creto_err_set(e, CRETO_EOP, "path too long: %s/%s", top, sub);
+	for (char *c = path + start;; c++) {
+		if (*c != '/' && *c != 0)
+			continue;
+		char was = *c;
+		*c = 0;
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return creto_err_errno(e, errno, "mkdir %s", path);
+		char *sl = strrchr(path, '/');
+		*sl = 0;
+		int rc = creto_file_sync_dir(path, 1, e);
+		*sl = '/';
+		if (rc != CRETO_OK)
+			return rc;
+		*c = was;
+		if (was == 0)
+			return CRETO_OK;
+	}
 }
 
 /* ---- the pipeline ---- */
@@ -523,10 +562,9 @@ static int install(proc *p, creto_err *e)
 	int rc;
 	upd_crash_point("staged");
 	if (strcmp(s->type, "cert-rotation") == 0) {
-		char tdir[4096], rp[4200], dg[65];
-		snprintf(tdir, sizeof tdir, "%s/trust", p->sdir);
-		snprintf(rp, sizeof rp, "%s/root-%lld.json", tdir, (long long)s->version);
-		if ((rc = creto_mkdir_p(tdir, 0755, e)) != CRETO_OK ||
+		char rp[4200], dg[65];
+		snprintf(rp, sizeof rp, "%s/trust/root-%lld.json", p->sdir, (long long)s->version);
+		if ((rc = mkdir_durable(p->sdir, "trust", e)) != CRETO_OK ||
 		    (rc = creto_file_write_atomic(rp, p->newroot, p->newroot_len, 0644, e)) != CRETO_OK)
 			return rc;
 		upd_crash_point("renamed");
@@ -552,10 +590,11 @@ static int install(proc *p, creto_err *e)
 		return creto_err_errno(e, errno, "chmod %s", p->stage);
 	if ((rc = sync_tree_dirs(p->stage, s, e)) != CRETO_OK)
 		return rc;
-	char base[4096], target[4200];
+	char base[4096], target[4200], sub[200];
 	snprintf(base, sizeof base, "%s/%s/%s", p->sdir, kind_dir(s->type), s->name);
 	snprintf(target, sizeof target, "%s/%lld", base, (long long)s->version);
-	if ((rc = creto_mkdir_p(base, 0755, e)) != CRETO_OK)
+	snprintf(sub, sizeof sub, "%s/%s", kind_dir(s->type), s->name);
+	if ((rc = mkdir_durable(p->sdir, sub, e)) != CRETO_OK)
 		return rc;
 	struct stat sb;
 	if (lstat(target, &sb) == 0) {
