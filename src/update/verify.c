@@ -127,16 +127,37 @@ static int load_effective_root(const char *trust_path, const char *sdir, upd_sta
 			creto_err_ctx(e, "trust root %s", trust_path);
 		return rc;
 	}
+	char fd[65];
+	upd_sha3_hex(buf, len, fd);
 	if (root_digest_out != NULL)
-		upd_sha3_hex(buf, len, root_digest_out);
+		memcpy(root_digest_out, fd, sizeof(fd));
 	free(buf);
 	if (st == NULL)
 		return CRETO_OK;
-	int64_t sv = 0;
+	int64_t sv = 0, fv = creto_trust_root_version(*out);
 	char sd[65] = "";
 	if ((rc = upd_state_root(st, &sv, sd, e)) != CRETO_OK)
 		goto fail;
-	if (sv <= creto_trust_root_version(*out))
+	if (sv == 0)
+		return CRETO_OK; /* no rotation yet: the provisioned root */
+	/* After a rotation the state database names the root in force: a
+	 * --trust file of that version must be that root, and a newer one
+	 * can only have come around the diode. */
+	if (fv == sv && strcmp(fd, sd) != 0) {
+		rc = creto_err_set(e, CRETO_EREJECT,
+				   "trust root %s: version %lld is not the root that rotation installed "
+				   "(digest %.16s, state database has %.16s)",
+				   trust_path, (long long)fv, fd, sd);
+		goto fail;
+	}
+	if (fv > sv) {
+		rc = creto_err_set(e, CRETO_EREJECT,
+				   "trust root %s: version %lld is newer than the last rotation applied "
+				   "(%lld); a new root enters only as a cert-rotation package",
+				   trust_path, (long long)fv, (long long)sv);
+		goto fail;
+	}
+	if (fv == sv)
 		return CRETO_OK;
 	/* A rotation was applied: the root it installed is the current one. */
 	char p[4096];

@@ -67,4 +67,13 @@ expect 0 -- "$CRETO" update apply m2b.crupdate --trust root1.json --state S
 expect 1 --err "replay" -- "$CRETO" update apply r2.crupdate --trust root1.json --state S
 rotation back root1.json 1 b c
 expect 1 --err "rollback" -- "$CRETO" update verify back.crupdate --trust root1.json --state S
+# Once a rotation is recorded, --trust cannot override it: a file of the
+# recorded version must be that very root (root2-new-only.json is a version 2
+# signed by c and d only), and a newer one never came through the diode.
+model m3 3 c d
+expect 0 -- "$CRETO" update verify m3.crupdate --trust root2.json --state S
+expect 1 --err "version 2 is not the root that rotation installed" -- \
+  "$CRETO" update verify m3.crupdate --trust root2-new-only.json --state S
+expect 1 --err "version 3 is newer than the last rotation applied (2)" -- \
+  "$CRETO" update apply m3.crupdate --trust root3.json --state S
 finish
