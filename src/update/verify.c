@@ -6,6 +6,7 @@
  */
 #include "update_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -217,6 +218,25 @@ static int switch_current(const char *base, int64_t version, creto_err *e)
 	return creto_file_sync_dir(base, 1, e);
 }
 
+/* Remove what a killed creto_file_write_atomic left in dir: NAME.tmp.XXXXXX
+ * (trust-root.json and trust/root-N.json are written that way).  Runs under
+ * the state lock, so no writer of ours is live. */
+static void rm_temp_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		struct stat sb;
+		if (n > 11 && memcmp(de->d_name + n - 11, ".tmp.", 5) == 0 &&
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
 static int rec_one(void *arg, const char *type, const char *name, int64_t v)
 {
 	rec_ctx *c = arg;
@@ -258,6 +278,9 @@ static int recover(const char *sdir, upd_state *st, creto_err *e)
 	char sp[4096];
 	snprintf(sp, sizeof sp, "%s/staging", sdir);
 	rm_tree(sp);
+	snprintf(sp, sizeof sp, "%s/trust", sdir);
+	rm_temp_files(sdir);
+	rm_temp_files(sp);
 	return CRETO_OK;
 }
 

@@ -76,4 +76,8 @@ expect 1 --err "version 2 is not the root that rotation installed" -- \
   "$CRETO" update verify m3.crupdate --trust root2-new-only.json --state S
 expect 1 --err "version 3 is newer than the last rotation applied (2)" -- \
   "$CRETO" update apply m3.crupdate --trust root3.json --state S
+# Temp files a killed atomic write leaves behind are removed by recovery.
+echo partial >S/trust-root.json.tmp.AbC123; echo partial >S/trust/root-3.json.tmp.XyZ789
+expect 0 -- "$CRETO" update apply m3.crupdate --trust root2.json --state S
+[ -z "$(ls S/*.tmp.* S/trust/*.tmp.* 2>/dev/null)" ] || fail "temp files left: $(ls S S/trust)"
 finish
