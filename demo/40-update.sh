@@ -57,3 +57,29 @@ show ls "$U/enclave/quarantine/"
 show cat "$U/enclave/quarantine/demo-llm-2-tampered.crupdate.reason" "$U/enclave/quarantine/zz-rollback.crupdate.reason"
 show readlink "$U/enclave/models/demo-llm/current"
 say "nothing was deleted: accepted packages are in processed/, rejected ones in quarantine/."
+
+step "Trust-root rotation through the diode: alice leaves, dave joins"
+"$CRETO" key gen --alg hybrid -o "$U/officers/dave" >/dev/null
+show "$CRETO" trust init --key "$U/officers/bob.pub" --key "$U/officers/carol.pub" \
+  --key "$U/officers/dave.pub" --threshold 2 --version 2 -o "$U/outside/root2.json"
+say "the new root is signed by a threshold of its own keys, and by the current root's (alice with --previous):"
+for o in bob dave; do "$CRETO" trust sign "$U/outside/root2.json" --key "$U/officers/$o.key" >/dev/null; done
+show "$CRETO" trust sign "$U/outside/root2.json" --key "$U/officers/alice.key" --previous
+mkdir -p "$U/outside/rot2" && cp "$U/outside/root2.json" "$U/outside/rot2/root.json"
+"$CRETO" update create --type cert-rotation --name trust-root --version 2 \
+  --payload "$U/outside/rot2/root.json" -o "$U/outside/rot2.statement" >/dev/null
+for o in alice bob; do "$CRETO" update sign "$U/outside/rot2.statement" --key "$U/officers/$o.key" >/dev/null; done
+"$CRETO" update assemble "$U/outside/rot2.statement" --payload "$U/outside/rot2/root.json" \
+  -o "$U/diode/trust-root-2.crupdate" >/dev/null
+show "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
+say "alice's signature no longer counts, even though the operator still passes the old root.json:"
+mkdir -p "$U/outside/model-v3" && cp "$U/outside/model-v2/"* "$U/outside/model-v3/" && echo v3 >"$U/outside/model-v3/NOTES"
+"$CRETO" update create --type model-weights --name demo-llm --version 3 --payload "$U/outside/model-v3" \
+  -o "$U/outside/v3.statement" >/dev/null
+cp "$U/outside/v3.statement" "$U/outside/v3-old-keys.statement"
+for o in alice bob; do "$CRETO" update sign "$U/outside/v3-old-keys.statement" --key "$U/officers/$o.key" >/dev/null; done
+"$CRETO" update assemble "$U/outside/v3-old-keys.statement" --payload "$U/outside/model-v3" -o "$U/outside/v3-old-keys.crupdate" >/dev/null
+refused "$CRETO" update verify "$U/outside/v3-old-keys.crupdate" --trust "$U/root.json" --state "$U/enclave"
+for o in bob dave; do "$CRETO" update sign "$U/outside/v3.statement" --key "$U/officers/$o.key" >/dev/null; done
+"$CRETO" update assemble "$U/outside/v3.statement" --payload "$U/outside/model-v3" -o "$U/outside/v3.crupdate" >/dev/null
+show "$CRETO" update verify "$U/outside/v3.crupdate" --trust "$U/root.json" --state "$U/enclave"
