@@ -8,11 +8,32 @@
 
 #include <openssl/err.h>
 
+/* One printable line: CR, LF and tab become a space, other control bytes
+ * (and DEL) become \xNN, so text from untrusted input (a token's kid, a
+ * package's type) cannot move the cursor or recolour a terminal.  Bytes from
+ * 0x80 up are kept (UTF-8 names).  Truncates at the buffer's end. */
 static void sanitize(char *s)
 {
-	for (; *s; s++)
-		if (*s == '\n' || *s == '\r')
-			*s = ' ';
+	char out[CRETO_ERR_MSG_MAX];
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p && o < sizeof(out) - 1; p++) {
+		unsigned c = *p;
+		if (c == '\n' || c == '\r' || c == '\t') {
+			out[o++] = ' ';
+		} else if (c < 0x20 || c == 0x7f) {
+			if (o + 4 >= sizeof(out))
+				break;
+			static const char hex[] = "0123456789abcdef";
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	memcpy(s, out, o + 1);
 }
 
 void creto_err_clear(creto_err *e)

@@ -169,6 +169,12 @@ static void test_err_context(void **state)
 	assert_string_equal(e.msg, "statement: signature 2: bad signature");
 	assert_int_equal(creto_err_set(&e, CRETO_EUSAGE, "two\nlines"), CRETO_EUSAGE);
 	assert_string_equal(e.msg, "two lines");
+	/* control bytes from untrusted input are escaped, UTF-8 kept */
+	assert_int_equal(creto_err_set(&e, CRETO_EREJECT, "kid '%s'", "a\x1b[31mb\x07\tc\x7f\xc3\xa9"),
+			 CRETO_EREJECT);
+	assert_string_equal(e.msg, "kid 'a\\x1b[31mb\\x07 c\\x7f\xc3\xa9'");
+	assert_int_equal(creto_err_ctx(&e, "token"), CRETO_EREJECT);
+	assert_string_equal(e.msg, "token: kid 'a\\x1b[31mb\\x07 c\\x7f\xc3\xa9'");
 	assert_int_equal(creto_err_set(NULL, CRETO_EOP, "x"), CRETO_EOP);
 }
 
