@@ -26,7 +26,13 @@ static int open_pub(const char *ref, const creto_keys_opts *ko, creto_pubkey **p
 	return creto_key_load_public(ref, pk, e);
 }
 
-enum { OPT_JSON = 1000, OPT_MODULE, OPT_PIN_FILE, OPT_CONTEXT };
+enum { OPT_JSON = 1000, OPT_MODULE, OPT_PIN_FILE, OPT_CONTEXT, OPT_RAW };
+
+/* The context of `creto sign` / `creto verify` unless --context or --raw:
+ * a signature made for a file can then never stand for a statement, a trust
+ * root, a DSSE envelope or a JWS token made with the same key (docs/
+ * signatures.md "Contexts"). */
+#define FILE_CTX "creto-file-v1"
 
 static int cmd_key_gen(int argc, char **argv);
 static int cmd_key_pub(int argc, char **argv);
@@ -43,12 +49,15 @@ static const struct cli_cmd key_cmds[] = {
 	{NULL, NULL, NULL, NULL},
 };
 
-static const struct cli_cmd sign_cmd = {"", NULL, "--key KEY [--context STR] FILE -o FILE.sig [--json] "
+static const struct cli_cmd sign_cmd = {"", NULL, "--key KEY [--context STR | --raw] FILE -o FILE.sig [--json] "
 						  "[--module SO] [--pin-file F]",
-					"sign FILE with a key file or pkcs11: URI"};
-static const struct cli_cmd verify_cmd = {"", NULL, "--pub KEY.pub [--context STR] FILE FILE.sig [--json] "
+					"sign FILE with a key file or pkcs11: URI; context " FILE_CTX
+					" unless --context; --raw signs the bytes as they are (interop only: "
+					"never with a key that signs tokens, models or updates)"};
+static const struct cli_cmd verify_cmd = {"", NULL, "--pub KEY.pub [--context STR | --raw] FILE FILE.sig [--json] "
 						      "[--module SO] [--pin-file F]",
-					  "verify FILE.sig over FILE (exit 0 valid, 1 invalid)"};
+					  "verify FILE.sig over FILE (exit 0 valid, 1 invalid); context "
+					  FILE_CTX " unless --context or --raw"};
 
 int cmd_key(int argc, char **argv)
 {
@@ -189,6 +198,7 @@ int cmd_sign(int argc, char **argv)
 {
 	static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
 					     {"context", required_argument, NULL, OPT_CONTEXT},
+					     {"raw", no_argument, NULL, OPT_RAW},
 					     {"out", required_argument, NULL, 'o'},
 					     {"json", no_argument, NULL, OPT_JSON},
 					     {"module", required_argument, NULL, OPT_MODULE},
@@ -196,14 +206,15 @@ int cmd_sign(int argc, char **argv)
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	creto_keys_opts ko = {NULL, NULL};
-	const char *key = NULL, *ctx = "", *outp = NULL;
-	int json = 0, c;
+	const char *key = NULL, *ctx = NULL, *outp = NULL;
+	int json = 0, raw = 0, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "k:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': key = optarg; break;
 		case 'o': outp = optarg; break;
 		case OPT_CONTEXT: ctx = optarg; break;
+		case OPT_RAW: raw = 1; break;
 		case OPT_JSON: json = 1; break;
 		case OPT_MODULE: ko.module_path = optarg; break;
 		case OPT_PIN_FILE: ko.pin_file = optarg; break;
@@ -215,6 +226,12 @@ int cmd_sign(int argc, char **argv)
 	}
 	if (key == NULL || outp == NULL || optind != argc - 1)
 		return cli_usage("sign", &sign_cmd);
+	if (raw && ctx != NULL)
+		return cli_usage_error("sign: --raw and --context exclude each other");
+	if (ctx == NULL)
+		ctx = raw ? "" : FILE_CTX;
+	if (!raw && ctx[0] == '\0')
+		return cli_usage_error("sign: empty --context; use --raw to sign the bytes as they are");
 	if (strlen(ctx) > CRETO_SIG_CTX_MAX)
 		return cli_usage_error("sign: --context longer than %d bytes", CRETO_SIG_CTX_MAX);
 	const char *file = argv[optind];
@@ -256,19 +273,21 @@ int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {{"pub", required_argument, NULL, 'p'},
 					     {"context", required_argument, NULL, OPT_CONTEXT},
+					     {"raw", no_argument, NULL, OPT_RAW},
 					     {"json", no_argument, NULL, OPT_JSON},
 					     {"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	creto_keys_opts ko = {NULL, NULL};
-	const char *pubref = NULL, *ctx = "";
-	int json = 0, c;
+	const char *pubref = NULL, *ctx = NULL;
+	int json = 0, raw = 0, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pubref = optarg; break;
 		case OPT_CONTEXT: ctx = optarg; break;
+		case OPT_RAW: raw = 1; break;
 		case OPT_JSON: json = 1; break;
 		case OPT_MODULE: ko.module_path = optarg; break;
 		case OPT_PIN_FILE: ko.pin_file = optarg; break;
@@ -280,6 +299,12 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (pubref == NULL || optind != argc - 2)
 		return cli_usage("verify", &verify_cmd);
+	if (raw && ctx != NULL)
+		return cli_usage_error("verify: --raw and --context exclude each other");
+	if (ctx == NULL)
+		ctx = raw ? "" : FILE_CTX;
+	if (!raw && ctx[0] == '\0')
+		return cli_usage_error("verify: empty --context; use --raw for signatures over the bytes as they are");
 	if (strlen(ctx) > CRETO_SIG_CTX_MAX)
 		return cli_usage_error("verify: --context longer than %d bytes", CRETO_SIG_CTX_MAX);
 	const char *file = argv[optind], *sigp = argv[optind + 1];

@@ -259,6 +259,18 @@ int creto_sig_classical_msg(creto_alg alg, const uint8_t *ctx, size_t ctxlen, co
 {
 	*owned = NULL;
 	if (ctxlen == 0) {
+		/* Raw signatures must never be able to stand for a context-bound
+		 * or hybrid one: a message that begins like those encodings is
+		 * refused, for signing and verifying alike. */
+		static const char *const labels[] = {CRETO_SIG_CTX_LABEL, CRETO_SIG_HYBRID_LABEL};
+		for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+			size_t ll = strlen(labels[i]);
+			if (msglen >= ll && memcmp(msg, labels[i], ll) == 0)
+				return creto_err_set(e, CRETO_EREJECT,
+						     "message begins with '%s', reserved for context-bound "
+						     "signatures; give a context",
+						     labels[i]);
+		}
 		*out = msg;
 		*outlen = msglen;
 		return CRETO_OK;

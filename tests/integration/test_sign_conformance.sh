@@ -20,10 +20,23 @@ b64body ed.pub >ed.raw
 ed_pem ed.raw ed.pem
 kid=$( { printf 'ed25519\0'; cat ed.raw; } | sha256sum | cut -c1-16)
 [ "$(awk 'NR==2{print $3}' ed.pub)" = "$kid" ] && ok || fail "key id differs from SHA-256(alg||0||pk)[0..8)"
-"$CRETO" sign --key ed.key msg -o ed.sig >/dev/null
+"$CRETO" sign --raw --key ed.key msg -o ed.sig >/dev/null
 b64body ed.sig >ed.sigbin
 [ "$(stat -c %s ed.sigbin)" = 64 ] && ok || fail "ed25519 signature not 64 bytes"
 ossl_verify ed.pem msg ed.sigbin && ok || fail "openssl rejects creto's plain ed25519 signature"
+# a raw signature can never be made over bytes that begin like a context-bound one
+{ printf 'creto-ctx-v1\0ed25519\0\x19creto-update-statement-v1'; cat msg; } >forge.m
+expect 1 --err "reserved for context-bound signatures" -- "$CRETO" sign --raw --key ed.key forge.m -o forge.sig
+# without --raw or --context, creto sign uses the context creto-file-v1
+"$CRETO" sign --key ed.key msg -o edf.sig >/dev/null
+b64body edf.sig >edf.sigbin
+{ printf 'creto-ctx-v1\0ed25519\0\x0dcreto-file-v1'; cat msg; } >edf.m
+ossl_verify ed.pem edf.m edf.sigbin && ok || fail "default file context differs from the documentation"
+expect 0 -- "$CRETO" verify --pub ed.pub msg edf.sig
+expect 1 --err "bad signature" -- "$CRETO" verify --raw --pub ed.pub msg edf.sig
+expect 1 --err "bad signature" -- "$CRETO" verify --pub ed.pub msg ed.sig
+expect 0 -- "$CRETO" verify --raw --pub ed.pub msg ed.sig
+expect 2 -- "$CRETO" sign --raw --context x --key ed.key msg -o x.sig
 
 # --- ed25519 with context: "creto-ctx-v1" 0 alg 0 u8(len) ctx msg ---
 "$CRETO" sign --key ed.key --context abc msg -o edc.sig >/dev/null

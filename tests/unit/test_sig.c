@@ -460,29 +460,42 @@ static void test_pubkey_validation(void **state)
 	assert_null(t);
 }
 
-/* A signer backed by a custom store (as the HSM plugs in). */
+/* A signer backed by a custom store (as the HSM plugs in): the raw
+ * Ed25519 primitive over the bytes creto gives it. */
 struct fake {
-	creto_signer *inner;
+	EVP_PKEY *k;
 	int calls;
 };
 static int fake_sign(void *impl, const uint8_t *m, size_t ml, uint8_t *sig, size_t cap, size_t *sl,
 		     creto_err *e)
 {
 	struct fake *f = impl;
-	uint8_t *s = NULL;
 	f->calls++;
-	/* the inner Ed25519 signer with an empty context signs m as is */
-	int rc = creto_signer_sign(f->inner, NULL, 0, m, ml, &s, sl, e);
-	if (rc == CRETO_OK && *sl <= cap)
-		memcpy(sig, s, *sl);
-	free(s);
-	return rc;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	*sl = cap;
+	int ok = md != NULL && EVP_DigestSignInit(md, NULL, NULL, NULL, f->k) == 1 &&
+		 EVP_DigestSign(md, sig, sl, m, ml) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? CRETO_OK : creto_err_set(e, CRETO_EOP, "fake sign");
 }
 static void fake_free(void *impl)
 {
 	struct fake *f = impl;
-	creto_signer_free(f->inner);
+	EVP_PKEY_free(f->k);
 	free(f);
+}
+static struct fake *fake_new(creto_pubkey **pub)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(f->k);
+	uint8_t raw[32];
+	size_t rl = sizeof(raw);
+	assert_int_equal(EVP_PKEY_get_raw_public_key(f->k, raw, &rl), 1);
+	creto_err e;
+	assert_int_equal(creto_pubkey_new(CRETO_ALG_ED25519, raw, rl, pub, &e), CRETO_OK);
+	return f;
 }
 static const creto_signer_ops fake_ops = {"pkcs11", fake_sign, fake_free};
 
@@ -490,10 +503,8 @@ static void test_custom_signer(void **state)
 {
 	(void)state;
 	creto_err e;
-	struct fake *f = calloc(1, sizeof(*f));
-	f->inner = gen(CRETO_ALG_ED25519);
 	creto_pubkey *pub = NULL;
-	assert_int_equal(creto_pubkey_dup(creto_signer_pubkey(f->inner), &pub, &e), CRETO_OK);
+	struct fake *f = fake_new(&pub);
 	creto_signer *s = NULL, *h = NULL;
 	assert_int_equal(creto_signer_new(&fake_ops, f, pub, &s, &e), CRETO_OK);
 	assert_string_equal(creto_signer_kind(s), "pkcs11");
@@ -516,12 +527,42 @@ static void test_custom_signer(void **state)
 	creto_signer *g = gen(CRETO_ALG_HYBRID);
 	creto_pubkey *hp = NULL;
 	assert_int_equal(creto_pubkey_dup(creto_signer_pubkey(g), &hp, &e), CRETO_OK);
-	struct fake *f2 = calloc(1, sizeof(*f2));
-	f2->inner = gen(CRETO_ALG_ED25519);
+	creto_pubkey *unused = NULL;
+	struct fake *f2 = fake_new(&unused);
+	creto_pubkey_free(unused);
 	assert_int_equal(creto_signer_new(&fake_ops, f2, hp, &s, &e), CRETO_EUSAGE);
 	creto_signer_free(g);
 	creto_signer_free(NULL);
 	creto_pubkey_free(NULL);
+}
+
+/* A raw (empty-context) classical signature can never stand for a
+ * context-bound or hybrid one: messages that begin like those encodings are
+ * refused on both sides. */
+static void test_raw_reserved_prefix(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_signer *s = gen(CRETO_ALG_ED25519);
+	static const uint8_t forged[] = "creto-ctx-v1\0ed25519\0\x19" "creto-update-statement-v1{}";
+	static const uint8_t hyb[] = "creto-hybrid-v1\0x";
+	uint8_t *sig = NULL;
+	size_t sl = 0;
+	assert_int_equal(creto_signer_sign(s, NULL, 0, forged, sizeof(forged) - 1, &sig, &sl, &e),
+			 CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "reserved for context-bound signatures"));
+	assert_int_equal(creto_signer_sign(s, NULL, 0, hyb, sizeof(hyb) - 1, &sig, &sl, &e),
+			 CRETO_EREJECT);
+	/* with a context the same bytes are an ordinary message */
+	assert_int_equal(creto_signer_sign(s, (const uint8_t *)"c", 1, forged, sizeof(forged) - 1, &sig,
+					   &sl, &e),
+			 CRETO_OK);
+	assert_int_equal(creto_pubkey_verify(creto_signer_pubkey(s), NULL, 0, forged,
+					     sizeof(forged) - 1, sig, sl, &e),
+			 CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "reserved"));
+	free(sig);
+	creto_signer_free(s);
 }
 
 /* NIST ACVP through the creto API (the ML-DSA module has its own full ACVP
@@ -692,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_cross_algorithm),
 		cmocka_unit_test(test_pubkey_validation),
 		cmocka_unit_test(test_custom_signer),
+		cmocka_unit_test(test_raw_reserved_prefix),
 		cmocka_unit_test(test_mldsa_acvp_api),
 		cmocka_unit_test(test_spki),
 	};
