@@ -516,49 +516,84 @@ unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_p
 
 void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h, int32_t gamma2)
 {
-	for (unsigned i = 0; i < N; i++) {
-		int32_t a0;
-		int32_t a1 = decompose(&a0, a->c[i], gamma2);
-		if (h->c[i] == 0) {
-			b->c[i] = a1;
-		} else if (gamma2 == (Q - 1) / 32) {
-			b->c[i] = (a0 > 0) ? (a1 + 1) & 15 : (a1 - 1) & 15;
-		} else {
-			if (a0 > 0)
-				b->c[i] = (a1 == 43) ? 0 : a1 + 1;
-			else
-				b->c[i] = (a1 == 0) ? 43 : a1 - 1;
+	/* Public data, but branch-free anyway: hints are sparse and scattered,
+	 * so per-coefficient branches mispredict; this form also vectorises.
+	 * With a hint, HighBits moves up by one when a0 > 0 and down by one
+	 * otherwise, modulo m = (q-1) / (2 gamma2) (16 or 44). */
+	if (gamma2 == (Q - 1) / 32) {
+		for (unsigned i = 0; i < N; i++) {
+			int32_t a0;
+			int32_t a1 = decompose(&a0, a->c[i], (Q - 1) / 32);
+			int32_t up = (int32_t)((uint32_t)(-a0) >> 31); /* a0 > 0 */
+			/* h is 0 or 1: add +1 / -1 under the mask -h (no products,
+			 * which baseline SSE2 lacks for 32-bit lanes). */
+			b->c[i] = (a1 + ((2 * up - 1) & -h->c[i])) & 15;
+		}
+	} else {
+		for (unsigned i = 0; i < N; i++) {
+			int32_t a0;
+			int32_t a1 = decompose(&a0, a->c[i], (Q - 1) / 88);
+			int32_t up = (int32_t)((uint32_t)(-a0) >> 31);
+			int32_t v = a1 + ((2 * up - 1) & -h->c[i]); /* in [-1, 44] */
+			v += (v >> 31) & 44;                /* -1 -> 43 */
+			v -= ((43 - v) >> 31) & 44;         /* 44 -> 0 */
+			b->c[i] = v;
 		}
 	}
+}
+
+/* Little-endian 24-bit load (compilers merge the byte loads). */
+static inline uint32_t load24(const uint8_t *b)
+{
+	return b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16;
+}
+
+static inline uint64_t load64le(const uint8_t *b)
+{
+	return (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
+	       (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 |
+	       (uint64_t)b[7] << 56;
 }
 
 unsigned mldsa_rej_uniform(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen)
 {
 	/* ExpandA is public: branching on acceptance is fine.  Fast path: eight
-	 * candidates at a time, nearly always all accepted (p = 0.999). */
+	 * 23-bit candidates from three 64-bit words; all eight are accepted
+	 * with probability 0.996, else they are compacted one by one (each is
+	 * written at a[done], which advances only when it is accepted). */
 	size_t pos = 0;
+	const uint32_t m = 0x7fffff;
 	while (done + 8 <= N && pos + 24 <= buflen) {
-		uint32_t t[8];
-		unsigned ok = 1;
-		for (unsigned u = 0; u < 8; u++) {
-			const uint8_t *b = buf + pos + 3 * u;
-			t[u] = b[0] | (uint32_t)b[1] << 8 | (uint32_t)(b[2] & 0x7f) << 16;
-			ok &= t[u] < Q;
-		}
+		uint64_t w0 = load64le(buf + pos), w1 = load64le(buf + pos + 8),
+			 w2 = load64le(buf + pos + 16);
+		/* Eight named values, not an array: GCC would vectorise the
+		 * acceptance test through the stack (a store-forwarding stall). */
+		uint32_t t0 = (uint32_t)w0 & m, t1 = (uint32_t)(w0 >> 24) & m,
+			 t2 = (uint32_t)(w0 >> 48 | w1 << 16) & m, t3 = (uint32_t)(w1 >> 8) & m,
+			 t4 = (uint32_t)(w1 >> 32) & m, t5 = (uint32_t)(w1 >> 56 | w2 << 8) & m,
+			 t6 = (uint32_t)(w2 >> 16) & m, t7 = (uint32_t)(w2 >> 40) & m;
 		pos += 24;
-		if (ok) {
-			for (unsigned u = 0; u < 8; u++)
-				a[done + u] = (int32_t)t[u];
+		/* t < 2^23: t - Q wraps (top bit set) exactly when t < Q. */
+		const uint32_t q = (uint32_t)Q;
+		uint32_t ok = (t0 - q) & (t1 - q) & (t2 - q) & (t3 - q) & (t4 - q) & (t5 - q) &
+			      (t6 - q) & (t7 - q);
+		int32_t *d = a + done;
+		if (ok >> 31) {
+			d[0] = (int32_t)t0, d[1] = (int32_t)t1, d[2] = (int32_t)t2;
+			d[3] = (int32_t)t3, d[4] = (int32_t)t4, d[5] = (int32_t)t5;
+			d[6] = (int32_t)t6, d[7] = (int32_t)t7;
 			done += 8;
 		} else {
-			for (unsigned u = 0; u < 8; u++) {
-				a[done] = (int32_t)t[u];
-				done += t[u] < Q;
-			}
+			unsigned c = 0;
+#define REJ_PUT(t) (d[c] = (int32_t)(t), c += (t) < q)
+			REJ_PUT(t0), REJ_PUT(t1), REJ_PUT(t2), REJ_PUT(t3);
+			REJ_PUT(t4), REJ_PUT(t5), REJ_PUT(t6), REJ_PUT(t7);
+#undef REJ_PUT
+			done += c;
 		}
 	}
 	while (done < N && pos + 3 <= buflen) {
-		uint32_t t = buf[pos] | (uint32_t)buf[pos + 1] << 8 | (uint32_t)(buf[pos + 2] & 0x7f) << 16;
+		uint32_t t = load24(buf + pos) & m;
 		pos += 3;
 		if (t < Q)
 			a[done++] = (int32_t)t;
@@ -699,7 +734,16 @@ void mldsa_pack_t1(uint8_t *r, const mldsa_poly *a)
 
 void mldsa_unpack_t1(mldsa_poly *a, const uint8_t *r)
 {
-	unpack_poly(a, r, 10, 0, 1);
+	/* Four 10-bit values from each five bytes (verification unpacks k of
+	 * these per new public key). */
+	for (unsigned i = 0; i < N / 4; i++, r += 5) {
+		uint64_t v = (uint64_t)r[0] | (uint64_t)r[1] << 8 | (uint64_t)r[2] << 16 |
+			     (uint64_t)r[3] << 24 | (uint64_t)r[4] << 32;
+		a->c[4 * i + 0] = (int32_t)(v & 0x3ff);
+		a->c[4 * i + 1] = (int32_t)((v >> 10) & 0x3ff);
+		a->c[4 * i + 2] = (int32_t)((v >> 20) & 0x3ff);
+		a->c[4 * i + 3] = (int32_t)(v >> 30);
+	}
 }
 
 void mldsa_pack_t0(uint8_t *r, const mldsa_poly *a)
