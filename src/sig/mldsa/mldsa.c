@@ -106,32 +106,29 @@ static void shake256_2(uint8_t *out, size_t outlen, const uint8_t *a, size_t an,
 	shake256_v(in, 2, out, outlen);
 }
 
-/* Up to four SHAKE instances over inputs of one length: four-way when
- * that is cheaper than n single instances (the four-way permutation costs
- * about 1.2 single ones with AVX2, 2.6 with baseline vectors and exactly 4
- * without vector extensions), else one at a time.  Unused lanes of the
- * four-way state repeat instance 0, writing the same bytes to out[0]. */
+/* Up to four SHAKE instances over inputs of one length, run together when
+ * the multi-way permutation is cheaper per instance than single ones
+ * (mldsa_keccak_xn_width() > 1), else one at a time.  The samplers take
+ * their polynomials in groups of xofn_group() (3 on the baseline target:
+ * a vector pair plus a scalar state; 4 with AVX2). */
 typedef struct xofn {
 	mldsa_shakex4 x4;
 	mldsa_shake x1[4];
 	unsigned n, wide;
 } xofn;
 
-static unsigned wide_threshold(void)
+static unsigned xofn_group(void)
 {
-	const char *impl = mldsa_keccak_x4_impl();
-	return strcmp(impl, "avx2") == 0 ? 2 : strcmp(impl, "vector") == 0 ? 3 : 4;
+	unsigned w = mldsa_keccak_xn_width();
+	return w > 1 ? w : 4;
 }
 
 static void xofn_start(xofn *g, unsigned rate, unsigned n, const uint8_t *const in[4], size_t inlen)
 {
 	g->n = n;
-	g->wide = n >= wide_threshold();
+	g->wide = n >= 2 && mldsa_keccak_xn_width() > 1;
 	if (g->wide) {
-		const uint8_t *in4[4];
-		for (unsigned j = 0; j < 4; j++)
-			in4[j] = in[j < n ? j : 0];
-		mldsa_shakex4_absorb(&g->x4, rate, in4, inlen);
+		mldsa_shakexn_absorb(&g->x4, rate, n, in, inlen);
 		return;
 	}
 	for (unsigned j = 0; j < n; j++) {
@@ -144,10 +141,7 @@ static void xofn_start(xofn *g, unsigned rate, unsigned n, const uint8_t *const 
 static void xofn_blocks(xofn *g, uint8_t *const out[4], size_t nblocks)
 {
 	if (g->wide) {
-		uint8_t *out4[4];
-		for (unsigned j = 0; j < 4; j++)
-			out4[j] = out[j < g->n ? j : 0];
-		mldsa_shakex4_squeezeblocks(&g->x4, out4, nblocks);
+		mldsa_shakex4_squeezeblocks(&g->x4, out, nblocks);
 		return;
 	}
 	for (unsigned j = 0; j < g->n; j++)
@@ -161,8 +155,8 @@ static void xofn_wipe(xofn *g)
 
 /* ---- samplers (FIPS 204 §7.3) --------------------------------------- */
 
-/* ExpandA (Alg. 32): A[r][s] = RejNTTPoly(rho || s || r), four entries at a
- * time.  Five blocks give 280 candidates for 256 coefficients (more are
+/* ExpandA (Alg. 32): A[r][s] = RejNTTPoly(rho || s || r), a group of
+ * entries at a time.  Five blocks give 280 candidates for 256 coefficients (more are
  * needed with probability below 2^-100); then one block at a time. */
 static void expand_a(mldsa_poly *A, const params *p, const uint8_t rho[32])
 {
@@ -171,8 +165,9 @@ static void expand_a(mldsa_poly *A, const params *p, const uint8_t rho[32])
 	const uint8_t *inp[4] = {in[0], in[1], in[2], in[3]};
 	uint8_t *out[4] = {buf[0], buf[1], buf[2], buf[3]};
 	xofn g;
-	for (unsigned base = 0; base < total; base += 4) {
-		unsigned n = total - base < 4 ? total - base : 4, done[4], more = 0;
+	const unsigned grp = xofn_group();
+	for (unsigned base = 0; base < total; base += grp) {
+		unsigned n = total - base < grp ? total - base : grp, done[4], more = 0;
 		for (unsigned j = 0; j < n; j++) {
 			unsigned e = base + j; /* = r * l + s */
 			memcpy(in[j], rho, 32);
@@ -199,7 +194,7 @@ static void expand_a(mldsa_poly *A, const params *p, const uint8_t rho[32])
 }
 
 /* ExpandS (Alg. 33): s1[i] = RejBoundedPoly(rho' || i), s2[i] =
- * RejBoundedPoly(rho' || l + i), four polynomials at a time (secret).  Two
+ * RejBoundedPoly(rho' || l + i), a group of polynomials at a time (secret).  Two
  * blocks (544 candidates) nearly always suffice: 256 are needed, and a
  * candidate is accepted with probability 15/16 (eta 2) or 9/16 (eta 4).
  * Only the number of blocks drawn depends on the XOF output (FIPS 204's
@@ -211,8 +206,9 @@ static void expand_s(mldsa_poly *s1, mldsa_poly *s2, const params *p, const uint
 	const uint8_t *inp[4] = {in[0], in[1], in[2], in[3]};
 	uint8_t *out[4] = {buf[0], buf[1], buf[2], buf[3]};
 	xofn g;
-	for (unsigned base = 0; base < total; base += 4) {
-		unsigned n = total - base < 4 ? total - base : 4, done[4], more = 0;
+	const unsigned grp = xofn_group();
+	for (unsigned base = 0; base < total; base += grp) {
+		unsigned n = total - base < grp ? total - base : grp, done[4], more = 0;
 		int32_t *a[4];
 		for (unsigned j = 0; j < n; j++) {
 			unsigned i = base + j;
@@ -244,7 +240,7 @@ static void expand_s(mldsa_poly *s1, mldsa_poly *s2, const params *p, const uint
 }
 
 /* ExpandMask (Alg. 34): y[r] from H(rho'' || kappa + r, 32 * bitlen),
- * four polynomials at a time; five SHAKE256 blocks (680 bytes) cover the
+ * a group of polynomials at a time; five SHAKE256 blocks (680 bytes) cover the
  * 576 or 640 bytes needed.  No rejection: branch-free. */
 static void expand_mask(mldsa_poly *y, const params *p, const uint8_t rhopp[64], unsigned kappa)
 {
@@ -252,8 +248,9 @@ static void expand_mask(mldsa_poly *y, const params *p, const uint8_t rhopp[64],
 	const uint8_t *inp[4] = {in[0], in[1], in[2], in[3]};
 	uint8_t *out[4] = {buf[0], buf[1], buf[2], buf[3]};
 	xofn g;
-	for (unsigned base = 0; base < p->l; base += 4) {
-		unsigned n = p->l - base < 4 ? p->l - base : 4;
+	const unsigned grp = xofn_group();
+	for (unsigned base = 0; base < p->l; base += grp) {
+		unsigned n = p->l - base < grp ? p->l - base : grp;
 		for (unsigned j = 0; j < n; j++) {
 			unsigned nonce = (kappa + base + j) & 0xffffu;
 			memcpy(in[j], rhopp, 64);
