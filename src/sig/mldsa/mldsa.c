@@ -402,6 +402,10 @@ typedef struct pubcache {
 	const params *pkp; /* NULL: no pk entry */
 	uint8_t pk[CRETO_MLDSA_PK_MAX];
 	uint8_t tr[64];
+	/* t1 as decoded (t1hat_ok == 0) or NTT(t1 * 2^d) (t1hat_ok == 1): the
+	 * first verification with a key multiplies c t1 directly (cheaper than
+	 * the transforms), a second one transforms t1 once for all later ones. */
+	int t1hat_ok;
 	mldsa_poly t1hat[K_MAX];
 } pubcache;
 
@@ -684,6 +688,7 @@ out:
 
 typedef struct verify_ws {
 	mldsa_poly z[L_MAX], h[K_MAX], w[K_MAX], ct1[K_MAX], cp;
+	mldsa_ternary tc;
 	uint8_t rho[32], mu[64];
 	uint8_t w1buf[K_MAX * 192];
 	uint8_t ctilde[64];
@@ -707,17 +712,21 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 	for (unsigned i = 0; i < p->l; i++)
 		if (mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta))
 			goto out;
-	/* tr = H(pk), NTT(t1 * 2^d) and A: from the cache when pk is the last one. */
+	/* tr = H(pk), t1 and A: from the cache when pk is the last one. */
 	if (c->pkp == p && c->p == p && memcmp(c->pk, pk, p->pk_bytes) == 0) {
 		A = c->A;
+		if (!c->t1hat_ok) {
+			for (unsigned i = 0; i < p->k; i++) {
+				mldsa_poly_shiftl(&c->t1hat[i]);
+				mldsa_ntt(&c->t1hat[i]);
+			}
+			c->t1hat_ok = 1;
+		}
 	} else {
 		c->pkp = NULL;
 		pk_decode(p, pk, ws->rho, c->t1hat);
+		c->t1hat_ok = 0;
 		A = cache_a(c, p, ws->rho);
-		for (unsigned i = 0; i < p->k; i++) {
-			mldsa_poly_shiftl(&c->t1hat[i]);
-			mldsa_ntt(&c->t1hat[i]);
-		}
 		shake256_2(c->tr, 64, pk, p->pk_bytes, NULL, 0);
 		memcpy(c->pk, pk, p->pk_bytes);
 		c->pkp = p;
@@ -728,16 +737,34 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 		compute_mu(ws->mu, c->tr, pre, prelen, msg, msglen);
 	if (sample_in_ball(&ws->cp, p, sig, 0) != 0)
 		goto out;
-	mldsa_ntt(&ws->cp);
 	for (unsigned i = 0; i < p->l; i++)
 		mldsa_ntt(&ws->z[i]);
 	matvec(ws->w, A, ws->z, p);
+	/* w' = A z - c t1 2^d, to [0, q) either way: both give the canonical
+	 * representative of the same residue, so UseHint sees equal inputs. */
+	if (c->t1hat_ok) {
+		mldsa_ntt(&ws->cp);
+		for (unsigned i = 0; i < p->k; i++) {
+			mldsa_poly_pointwise(&ws->ct1[i], &ws->cp, &c->t1hat[i]);
+			mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->ct1[i]);
+			mldsa_poly_reduce(&ws->w[i]);
+			mldsa_invntt(&ws->w[i]);
+			mldsa_poly_caddq(&ws->w[i]);
+		}
+	} else {
+		/* |c t1 2^d| <= tau * 1023 * 2^13 < 2^29 and |invntt| <= q, so
+		 * the difference is in reduce32's range. */
+		mldsa_ternary_prepare(&ws->tc, &ws->cp);
+		for (unsigned i = 0; i < p->k; i++) {
+			mldsa_invntt(&ws->w[i]);
+			mldsa_poly_mul_ternary_t1(&ws->ct1[i], &ws->tc, &c->t1hat[i]);
+			mldsa_poly_shiftl(&ws->ct1[i]);
+			mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->ct1[i]);
+			mldsa_poly_reduce(&ws->w[i]);
+			mldsa_poly_caddq(&ws->w[i]);
+		}
+	}
 	for (unsigned i = 0; i < p->k; i++) {
-		mldsa_poly_pointwise(&ws->ct1[i], &ws->cp, &c->t1hat[i]);
-		mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->ct1[i]);
-		mldsa_poly_reduce(&ws->w[i]);
-		mldsa_invntt(&ws->w[i]);
-		mldsa_poly_caddq(&ws->w[i]);
 		mldsa_poly_use_hint(&ws->w[i], &ws->w[i], &ws->h[i], p->gamma2);
 		mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w[i], p->gamma2);
 	}

@@ -418,6 +418,148 @@ const char *mldsa_backend(void)
 
 #endif /* MLDSA_FP_NTT */
 
+/* r = c * t in Z[X]/(X^256 + 1), exactly, for c with coefficients in
+ * {-1, 0, 1}: a sum of signed negacyclic shifts of t, one per nonzero
+ * coefficient of c.  ext holds -t then t (and the negation), so that each
+ * shift by p with its wrap-around sign is the contiguous window
+ * ext + 256 - p.  c is public (verification only): the loops follow its
+ * nonzero positions. */
+void mldsa_poly_mul_ternary(mldsa_poly *r, const mldsa_poly *c, const mldsa_poly *t)
+{
+	int32_t ext[2][2 * N];
+	const int32_t *src[N];
+	unsigned w = 0;
+	for (unsigned k = 0; k < N; k++) {
+		ext[0][k] = -t->c[k];
+		ext[0][k + N] = t->c[k];
+		ext[1][k] = t->c[k];
+		ext[1][k + N] = -t->c[k];
+	}
+	for (unsigned p = 0; p < N; p++)
+		if (c->c[p] != 0)
+			src[w++] = ext[c->c[p] < 0] + N - p;
+#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
+	/* 32 outputs at a time in eight 4-lane accumulators (SSE2 / NEON
+	 * registers), each window read unaligned. */
+	typedef int32_t vi4 __attribute__((vector_size(16)));
+	for (unsigned kb = 0; kb < N; kb += 32) {
+		vi4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+		for (unsigned i = 0; i < w; i++) {
+			const int32_t *q = src[i] + kb;
+			vi4 x0, x1, x2, x3, x4, x5, x6, x7;
+			memcpy(&x0, q, 16), memcpy(&x1, q + 4, 16), memcpy(&x2, q + 8, 16);
+			memcpy(&x3, q + 12, 16), memcpy(&x4, q + 16, 16), memcpy(&x5, q + 20, 16);
+			memcpy(&x6, q + 24, 16), memcpy(&x7, q + 28, 16);
+			a0 += x0, a1 += x1, a2 += x2, a3 += x3, a4 += x4, a5 += x5, a6 += x6, a7 += x7;
+		}
+		int32_t *o = r->c + kb;
+		memcpy(o, &a0, 16), memcpy(o + 4, &a1, 16), memcpy(o + 8, &a2, 16);
+		memcpy(o + 12, &a3, 16), memcpy(o + 16, &a4, 16), memcpy(o + 20, &a5, 16);
+		memcpy(o + 24, &a6, 16), memcpy(o + 28, &a7, 16);
+	}
+#else
+	for (unsigned k = 0; k < N; k++) {
+		int32_t acc = 0;
+		for (unsigned i = 0; i < w; i++)
+			acc += src[i][k];
+		r->c[k] = acc;
+	}
+#endif
+}
+
+void mldsa_ternary_prepare(mldsa_ternary *tc, const mldsa_poly *c)
+{
+	/* c is public (verification only): branches on its coefficients. */
+	int32_t total = 0, prefix = 0;
+	tc->w = 0;
+	for (unsigned p = 0; p < N; p++) {
+		if (c->c[p] != 0) {
+			tc->pos[tc->w] = (uint8_t)p;
+			tc->neg[tc->w] = (uint8_t)(c->c[p] < 0);
+			tc->w++;
+		}
+		total += c->c[p];
+	}
+	/* (c * J)[k] for J = 1 + X + ... + X^255: sum of c_p over p <= k minus
+	 * the sum over p > k (X^256 = -1 wraps the latter with a minus). */
+	for (unsigned k = 0; k < N; k++) {
+		prefix += c->c[k];
+		tc->cj[k] = 2 * prefix - total;
+	}
+}
+
+/*
+ * r = c * t1 in Z[X]/(X^256 + 1), exactly (no reduction mod q), for t1
+ * with coefficients in [0, 1023] and c from mldsa_ternary_prepare (at most
+ * 60 coefficients +-1: tau <= 60).  Verification uses this instead of NTT(c),
+ * NTT(t1 * 2^d) and their product when the public key is new: a sum of
+ * signed negacyclic shifts of t1, one per nonzero of c, which costs less
+ * than the transforms.  With u = t1 - 512 in [-512, 511], c * t1 =
+ * c * u + 512 * (c * J) and |c * u| <= 60 * 512 < 2^15, so the sums of
+ * shifts run on 16-bit lanes (8 per SSE2 / NEON register).  ext
+ * holds -u then u (and the negation), so the shift by p with its
+ * wrap-around sign is the contiguous window ext + 256 - p.
+ */
+void mldsa_poly_mul_ternary_t1(mldsa_poly *r, const mldsa_ternary *tc, const mldsa_poly *t1)
+{
+	int16_t ext[2][2 * N];
+	int16_t acc[N];
+	const int16_t *src[N];
+	for (unsigned k = 0; k < N; k++) {
+		int16_t u = (int16_t)(t1->c[k] - 512);
+		ext[0][k] = (int16_t)-u;
+		ext[0][k + N] = u;
+		ext[1][k] = u;
+		ext[1][k + N] = (int16_t)-u;
+	}
+	for (unsigned i = 0; i < tc->w; i++)
+		src[i] = ext[tc->neg[i]] + N - tc->pos[i];
+#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
+	/* 64 outputs at a time in eight 8-lane accumulators; each window is
+	 * read unaligned.  No lane overflows (see above). */
+	typedef int16_t vi8 __attribute__((vector_size(16)));
+	for (unsigned kb = 0; kb < N; kb += 64) {
+		vi8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+		for (unsigned i = 0; i < tc->w; i++) {
+			const int16_t *q = src[i] + kb;
+			vi8 x0, x1, x2, x3, x4, x5, x6, x7;
+			memcpy(&x0, q, 16), memcpy(&x1, q + 8, 16), memcpy(&x2, q + 16, 16);
+			memcpy(&x3, q + 24, 16), memcpy(&x4, q + 32, 16), memcpy(&x5, q + 40, 16);
+			memcpy(&x6, q + 48, 16), memcpy(&x7, q + 56, 16);
+			a0 += x0, a1 += x1, a2 += x2, a3 += x3, a4 += x4, a5 += x5, a6 += x6, a7 += x7;
+		}
+		int16_t *o = acc + kb;
+		memcpy(o, &a0, 16), memcpy(o + 8, &a1, 16), memcpy(o + 16, &a2, 16);
+		memcpy(o + 24, &a3, 16), memcpy(o + 32, &a4, 16), memcpy(o + 40, &a5, 16);
+		memcpy(o + 48, &a6, 16), memcpy(o + 56, &a7, 16);
+	}
+#else
+	for (unsigned k = 0; k < N; k++) {
+		int32_t sum = 0;
+		for (unsigned i = 0; i < tc->w; i++)
+			sum += src[i][k];
+		acc[k] = (int16_t)sum;
+	}
+#endif
+#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
+	/* Widen four at a time (compilers do not vectorise the plain loop
+	 * for baseline SSE2). */
+	typedef int16_t v4i16 __attribute__((vector_size(8)));
+	typedef int32_t vi4 __attribute__((vector_size(16)));
+	for (unsigned k = 0; k < N; k += 4) {
+		v4i16 a;
+		vi4 cj, o;
+		memcpy(&a, acc + k, sizeof(a));
+		memcpy(&cj, tc->cj + k, sizeof(cj));
+		o = __builtin_convertvector(a, vi4) + cj * 512;
+		memcpy(r->c + k, &o, sizeof(o));
+	}
+#else
+	for (unsigned k = 0; k < N; k++)
+		r->c[k] = acc[k] + 512 * tc->cj[k];
+#endif
+}
+
 void mldsa_poly_reduce(mldsa_poly *a)
 {
 	for (unsigned i = 0; i < N; i++)

@@ -32,6 +32,21 @@ void mldsa_invntt(mldsa_poly *a);
 void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b);
 /* c = sum_{i<n} a[i] * b[i] pointwise, n <= 7, a[i] < q, b[i] from ntt(). */
 void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b, unsigned n);
+/* r = c * t in Z[X]/(X^256+1) without reduction, for c with coefficients
+ * in {-1, 0, 1} and public (branches on its nonzero positions); needs
+ * (number of nonzeros) * max|t| < 2^31. */
+void mldsa_poly_mul_ternary(mldsa_poly *r, const mldsa_poly *c, const mldsa_poly *t);
+/* A challenge c (coefficients in {-1, 0, 1}, at most 60 nonzero; public)
+ * prepared for mldsa_poly_mul_ternary_t1: its nonzero positions and signs
+ * and c * (1 + X + ... + X^255). */
+typedef struct mldsa_ternary {
+	uint8_t pos[MLDSA_N], neg[MLDSA_N];
+	unsigned w;
+	int32_t cj[MLDSA_N];
+} mldsa_ternary;
+void mldsa_ternary_prepare(mldsa_ternary *tc, const mldsa_poly *c);
+/* r = c * t1 in Z[X]/(X^256+1), exact (|r| < 2^16), for t1 in [0, 1023]. */
+void mldsa_poly_mul_ternary_t1(mldsa_poly *r, const mldsa_ternary *tc, const mldsa_poly *t1);
 /* Coefficients to (-6283009, 6283009) / to [0, q) from a reduced value. */
 void mldsa_poly_reduce(mldsa_poly *a);
 void mldsa_poly_caddq(mldsa_poly *a);
