@@ -765,8 +765,8 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 		}
 	}
 	for (unsigned i = 0; i < p->k; i++) {
-		mldsa_poly_use_hint(&ws->w[i], &ws->w[i], &ws->h[i], p->gamma2);
-		mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w[i], p->gamma2);
+		mldsa_poly_use_hint(&ws->ct1[i], &ws->w[i], &ws->h[i], p->gamma2);
+		mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->ct1[i], p->gamma2);
 	}
 	shake256_2(ws->ctilde, p->ctilde, ws->mu, 64, ws->w1buf, p->k * p->w1_bytes);
 	rc = CRYPTO_memcmp(ws->ctilde, sig, p->ctilde) == 0 ? 0 : -1;

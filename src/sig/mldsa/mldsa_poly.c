@@ -418,55 +418,6 @@ const char *mldsa_backend(void)
 
 #endif /* MLDSA_FP_NTT */
 
-/* r = c * t in Z[X]/(X^256 + 1), exactly, for c with coefficients in
- * {-1, 0, 1}: a sum of signed negacyclic shifts of t, one per nonzero
- * coefficient of c.  ext holds -t then t (and the negation), so that each
- * shift by p with its wrap-around sign is the contiguous window
- * ext + 256 - p.  c is public (verification only): the loops follow its
- * nonzero positions. */
-void mldsa_poly_mul_ternary(mldsa_poly *r, const mldsa_poly *c, const mldsa_poly *t)
-{
-	int32_t ext[2][2 * N];
-	const int32_t *src[N];
-	unsigned w = 0;
-	for (unsigned k = 0; k < N; k++) {
-		ext[0][k] = -t->c[k];
-		ext[0][k + N] = t->c[k];
-		ext[1][k] = t->c[k];
-		ext[1][k + N] = -t->c[k];
-	}
-	for (unsigned p = 0; p < N; p++)
-		if (c->c[p] != 0)
-			src[w++] = ext[c->c[p] < 0] + N - p;
-#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
-	/* 32 outputs at a time in eight 4-lane accumulators (SSE2 / NEON
-	 * registers), each window read unaligned. */
-	typedef int32_t vi4 __attribute__((vector_size(16)));
-	for (unsigned kb = 0; kb < N; kb += 32) {
-		vi4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-		for (unsigned i = 0; i < w; i++) {
-			const int32_t *q = src[i] + kb;
-			vi4 x0, x1, x2, x3, x4, x5, x6, x7;
-			memcpy(&x0, q, 16), memcpy(&x1, q + 4, 16), memcpy(&x2, q + 8, 16);
-			memcpy(&x3, q + 12, 16), memcpy(&x4, q + 16, 16), memcpy(&x5, q + 20, 16);
-			memcpy(&x6, q + 24, 16), memcpy(&x7, q + 28, 16);
-			a0 += x0, a1 += x1, a2 += x2, a3 += x3, a4 += x4, a5 += x5, a6 += x6, a7 += x7;
-		}
-		int32_t *o = r->c + kb;
-		memcpy(o, &a0, 16), memcpy(o + 4, &a1, 16), memcpy(o + 8, &a2, 16);
-		memcpy(o + 12, &a3, 16), memcpy(o + 16, &a4, 16), memcpy(o + 20, &a5, 16);
-		memcpy(o + 24, &a6, 16), memcpy(o + 28, &a7, 16);
-	}
-#else
-	for (unsigned k = 0; k < N; k++) {
-		int32_t acc = 0;
-		for (unsigned i = 0; i < w; i++)
-			acc += src[i][k];
-		r->c[k] = acc;
-	}
-#endif
-}
-
 void mldsa_ternary_prepare(mldsa_ternary *tc, const mldsa_poly *c)
 {
 	/* c is public (verification only): branches on its coefficients. */
@@ -545,13 +496,13 @@ void mldsa_poly_mul_ternary_t1(mldsa_poly *r, const mldsa_ternary *tc, const mld
 	/* Widen four at a time (compilers do not vectorise the plain loop
 	 * for baseline SSE2). */
 	typedef int16_t v4i16 __attribute__((vector_size(8)));
-	typedef int32_t vi4 __attribute__((vector_size(16)));
+	typedef int32_t v4i32 __attribute__((vector_size(16)));
 	for (unsigned k = 0; k < N; k += 4) {
 		v4i16 a;
-		vi4 cj, o;
+		v4i32 cj, o;
 		memcpy(&a, acc + k, sizeof(a));
 		memcpy(&cj, tc->cj + k, sizeof(cj));
-		o = __builtin_convertvector(a, vi4) + cj * 512;
+		o = __builtin_convertvector(a, v4i32) + cj * 512;
 		memcpy(r->c + k, &o, sizeof(o));
 	}
 #else
@@ -572,16 +523,34 @@ void mldsa_poly_caddq(mldsa_poly *a)
 		a->c[i] = caddq(a->c[i]);
 }
 
+/* c may be a or b: compilers then keep the plain loops scalar (baseline
+ * -O2 vectorises only without run-time overlap checks), so they are
+ * written with generic 4-lane vectors where available; each step loads
+ * its lanes before storing them, which is right for c == a or c == b. */
+#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
+typedef int32_t vi4 __attribute__((vector_size(16)));
+#define POLY_LANEWISE(c, a, b, OP)                                           \
+	for (unsigned i = 0; i < N; i += 4) {                                \
+		vi4 x_, y_;                                                  \
+		memcpy(&x_, &(a)->c[i], sizeof(x_));                         \
+		memcpy(&y_, &(b)->c[i], sizeof(y_));                         \
+		x_ = x_ OP y_;                                               \
+		memcpy(&(c)->c[i], &x_, sizeof(x_));                         \
+	}
+#else
+#define POLY_LANEWISE(c, a, b, OP)                                           \
+	for (unsigned i = 0; i < N; i++)                                     \
+		(c)->c[i] = (a)->c[i] OP (b)->c[i];
+#endif
+
 void mldsa_poly_add(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b)
 {
-	for (unsigned i = 0; i < N; i++)
-		c->c[i] = a->c[i] + b->c[i];
+	POLY_LANEWISE(c, a, b, +)
 }
 
 void mldsa_poly_sub(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b)
 {
-	for (unsigned i = 0; i < N; i++)
-		c->c[i] = a->c[i] - b->c[i];
+	POLY_LANEWISE(c, a, b, -)
 }
 
 void mldsa_poly_shiftl(mldsa_poly *a)
@@ -602,7 +571,8 @@ int mldsa_poly_chknorm(const mldsa_poly *a, int32_t bound)
 	return (int)bad;
 }
 
-void mldsa_poly_power2round(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a)
+void mldsa_poly_power2round(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			    const mldsa_poly *restrict a)
 {
 	for (unsigned i = 0; i < N; i++) {
 		int32_t v = a->c[i];
@@ -643,8 +613,8 @@ void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
 	}
 }
 
-unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_poly *a1,
-			      int32_t gamma2)
+unsigned mldsa_poly_make_hint(mldsa_poly *restrict h, const mldsa_poly *restrict a0,
+			      const mldsa_poly *restrict a1, int32_t gamma2)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < N; i++) {
@@ -656,7 +626,8 @@ unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_p
 	return n;
 }
 
-void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h, int32_t gamma2)
+void mldsa_poly_use_hint(mldsa_poly *restrict b, const mldsa_poly *restrict a,
+			 const mldsa_poly *restrict h, int32_t gamma2)
 {
 	/* Public data, but branch-free anyway: hints are sparse and scattered,
 	 * so per-coefficient branches mispredict; this form also vectorises.

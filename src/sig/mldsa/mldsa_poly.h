@@ -57,16 +57,18 @@ void mldsa_poly_shiftl(mldsa_poly *a);
 int mldsa_poly_chknorm(const mldsa_poly *a, int32_t bound);
 
 /* Power2Round (FIPS 204 Alg. 35) on standard representatives. */
-void mldsa_poly_power2round(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a);
+void mldsa_poly_power2round(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			    const mldsa_poly *restrict a);
 /* Decompose (Alg. 36) with gamma2 = (q-1)/88 or (q-1)/32; a in [0, q). */
 void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
 			  const mldsa_poly *restrict a, int32_t gamma2);
 /* Hint h = MakeHint from the low part a0 (= w0 - cs2 + ct0) and high part a1;
  * returns the number of ones. */
-unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_poly *a1,
-			      int32_t gamma2);
-/* UseHint (Alg. 40): b = corrected HighBits(a) with hint h. */
-void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h, int32_t gamma2);
+unsigned mldsa_poly_make_hint(mldsa_poly *restrict h, const mldsa_poly *restrict a0,
+			      const mldsa_poly *restrict a1, int32_t gamma2);
+/* UseHint (Alg. 40): b = corrected HighBits(a) with hint h (b, a, h distinct). */
+void mldsa_poly_use_hint(mldsa_poly *restrict b, const mldsa_poly *restrict a,
+			 const mldsa_poly *restrict h, int32_t gamma2);
 
 /* Rejection samplers.  Each fills a->c[done..] from buf and returns the new
  * count of filled coefficients (<= MLDSA_N). */
