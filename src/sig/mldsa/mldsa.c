@@ -155,42 +155,130 @@ static void xofn_wipe(xofn *g)
 
 /* ---- samplers (FIPS 204 §7.3) --------------------------------------- */
 
-/* ExpandA (Alg. 32): A[r][s] = RejNTTPoly(rho || s || r), a group of
- * entries at a time.  Five blocks give 280 candidates for 256 coefficients (more are
- * needed with probability below 2^-100); then one block at a time. */
-static void expand_a(mldsa_poly *A, const params *p, const uint8_t rho[32])
+/* Lanes of the interleaved state to and from bytes (little-endian). */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static uint64_t le64(const uint8_t *b)
 {
-	const unsigned total = p->k * p->l;
-	uint8_t in[4][34], buf[4][5 * SHAKE128_RATE];
-	const uint8_t *inp[4] = {in[0], in[1], in[2], in[3]};
-	uint8_t *out[4] = {buf[0], buf[1], buf[2], buf[3]};
-	xofn g;
-	const unsigned grp = xofn_group();
-	for (unsigned base = 0; base < total; base += grp) {
-		unsigned n = total - base < grp ? total - base : grp, done[4], more = 0;
-		for (unsigned j = 0; j < n; j++) {
-			unsigned e = base + j; /* = r * l + s */
-			memcpy(in[j], rho, 32);
-			in[j][32] = (uint8_t)(e % p->l);
-			in[j][33] = (uint8_t)(e / p->l);
+	uint64_t v;
+	memcpy(&v, b, 8);
+	return v;
+}
+
+static void lanes_out(uint8_t *o, uint64_t s[25][4], unsigned j, unsigned nlanes)
+{
+	for (unsigned i = 0; i < nlanes; i++)
+		memcpy(o + 8 * i, &s[i][j], 8);
+}
+#else
+static uint64_t le64(const uint8_t *b)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 8; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+static void lanes_out(uint8_t *o, uint64_t s[25][4], unsigned j, unsigned nlanes)
+{
+	for (unsigned i = 0; i < nlanes; i++)
+		for (unsigned b = 0; b < 8; b++)
+			o[8 * i + b] = (uint8_t)(s[i][j] >> (8 * b));
+}
+#endif
+
+/* ExpandA (Alg. 32): A[r][s] = RejNTTPoly(rho || s || r), and optionally
+ * (pk != NULL) tr = H(pk, 64) alongside, all public.  The SHAKE streams run
+ * as jobs on the lanes of the multi-way permutation (width 3 or 4, or 1
+ * without vector extensions): an entry takes one lane from its absorption
+ * until RejNTTPoly has 256 coefficients (five blocks nearly always, more
+ * if needed), tr takes one lane for the blocks of pk; a lane that finishes
+ * takes the next job at once.  So tr, which would otherwise cost a chain
+ * of single permutations, fills lane slots beside the entries, and no
+ * lane idles until the last entries.  Each 168-byte block is sampled as it
+ * is squeezed (168 is a multiple of 3: no candidate spans two blocks).
+ * The result is exactly that of one SHAKE instance per stream. */
+enum { JOB_IDLE = -1, JOB_TR = -2 };
+
+static void expand_a_tr(mldsa_poly *A, const params *p, const uint8_t rho[32], const uint8_t *pk,
+			uint8_t tr[64])
+{
+	const unsigned total = p->k * p->l, width = mldsa_keccak_xn_width();
+	_Alignas(32) uint64_t s[25][4];
+	uint8_t blk[SHAKE128_RATE];
+	int job[4] = {JOB_IDLE, JOB_IDLE, JOB_IDLE, JOB_IDLE};
+	unsigned done[4] = {0, 0, 0, 0}, next = 0;
+	size_t trpos = 0; /* bytes of pk absorbed */
+	int tr_todo = pk != NULL, tr_last = 0;
+	uint64_t rho64[4];
+	for (unsigned i = 0; i < 4; i++)
+		rho64[i] = le64(rho + 8 * i);
+	memset(s, 0, sizeof(s));
+	for (;;) {
+		unsigned n = 0; /* lanes 0..n-1 hold the active jobs */
+		for (unsigned j = 0; j < width; j++) {
+			if (job[j] == JOB_IDLE) {
+				if (tr_todo && j == width - 1) {
+					job[j] = JOB_TR;
+					tr_todo = 0;
+					for (unsigned i = 0; i < 25; i++)
+						s[i][j] = 0;
+				} else if (next < total) {
+					unsigned e = next++; /* = r * l + s */
+					job[j] = (int)e;
+					done[j] = 0;
+					for (unsigned i = 0; i < 25; i++)
+						s[i][j] = 0;
+					for (unsigned i = 0; i < 4; i++)
+						s[i][j] = rho64[i];
+					/* bytes 32, 33: s and r; then SHAKE padding */
+					s[4][j] = (uint64_t)(e % p->l) | (uint64_t)(e / p->l) << 8 |
+						  (uint64_t)0x1f << 16;
+					s[20][j] = (uint64_t)0x80 << 56;
+				}
+			}
+			if (job[j] == JOB_TR) {
+				/* one block of pk, or its rest with the padding */
+				size_t rest = p->pk_bytes - trpos;
+				if (rest >= SHAKE256_RATE) {
+					for (unsigned i = 0; i < SHAKE256_RATE / 8; i++)
+						s[i][j] ^= le64(pk + trpos + 8 * i);
+					trpos += SHAKE256_RATE;
+				} else {
+					for (size_t i = 0; i < rest; i++)
+						s[i / 8][j] ^= (uint64_t)pk[trpos + i] << (8 * (i % 8));
+					s[rest / 8][j] ^= (uint64_t)0x1f << (8 * (rest % 8));
+					s[(SHAKE256_RATE - 1) / 8][j] ^= (uint64_t)0x80
+									<< (8 * ((SHAKE256_RATE - 1) % 8));
+					trpos = p->pk_bytes;
+					tr_last = 1;
+				}
+			}
+			if (job[j] != JOB_IDLE)
+				n = j + 1;
 		}
-		xofn_start(&g, SHAKE128_RATE, n, inp, 34);
-		xofn_blocks(&g, out, 5);
+		if (n == 0)
+			break;
+		mldsa_keccakf1600xn(s, n);
 		for (unsigned j = 0; j < n; j++) {
-			done[j] = mldsa_rej_uniform(A[base + j].c, 0, buf[j], sizeof(buf[j]));
-			more |= done[j] < N;
-		}
-		while (more) { /* public data: branching is fine */
-			xofn_blocks(&g, out, 1);
-			more = 0;
-			for (unsigned j = 0; j < n; j++) {
-				if (done[j] < N)
-					done[j] = mldsa_rej_uniform(A[base + j].c, done[j], buf[j],
-								    SHAKE128_RATE);
-				more |= done[j] < N;
+			if (job[j] == JOB_TR) {
+				if (tr_last) {
+					lanes_out(tr, s, j, 8);
+					job[j] = JOB_IDLE;
+				}
+			} else if (job[j] != JOB_IDLE) {
+				lanes_out(blk, s, j, SHAKE128_RATE / 8);
+				done[j] = mldsa_rej_uniform(A[job[j]].c, done[j], blk, SHAKE128_RATE);
+				if (done[j] == N)
+					job[j] = JOB_IDLE;
 			}
 		}
 	}
+}
+
+static void expand_a(mldsa_poly *A, const params *p, const uint8_t rho[32])
+{
+	expand_a_tr(A, p, rho, NULL, NULL);
 }
 
 /* ExpandS (Alg. 33): s1[i] = RejBoundedPoly(rho' || i), s2[i] =
@@ -461,14 +549,19 @@ void creto_mldsa_cache_clear(void)
 		OPENSSL_free(c);
 }
 
-/* A for (p, rho), from the cache or expanded into it. */
-static const mldsa_poly *cache_a(pubcache *c, const params *p, const uint8_t rho[32])
+/* A for (p, rho), from the cache or expanded into it; with pk != NULL
+ * also tr = H(pk, 64), computed alongside A when A is expanded. */
+static const mldsa_poly *cache_a(pubcache *c, const params *p, const uint8_t rho[32],
+				 const uint8_t *pk, uint8_t tr[64])
 {
-	if (c->p == p && memcmp(c->rho, rho, 32) == 0)
+	if (c->p == p && memcmp(c->rho, rho, 32) == 0) {
+		if (pk != NULL)
+			shake256_2(tr, 64, pk, p->pk_bytes, NULL, 0);
 		return c->A;
+	}
 	c->p = NULL;
 	c->pkp = NULL;
-	expand_a(c->A, p, rho);
+	expand_a_tr(c->A, p, rho, pk, tr);
 	c->p = p;
 	memcpy(c->rho, rho, 32);
 	return c->A;
@@ -610,7 +703,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		iov in[3] = {{ws->key, 32}, {rnd, 32}, {ws->mu, 64}};
 		shake256_v(in, 3, ws->rhopp, 64);
 	}
-	A = cache_a(cache, p, ws->rho);
+	A = cache_a(cache, p, ws->rho, NULL, NULL);
 	for (unsigned i = 0; i < p->l; i++)
 		mldsa_ntt(&ws->s1[i]);
 	for (unsigned i = 0; i < p->k; i++) {
@@ -726,8 +819,7 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 		c->pkp = NULL;
 		pk_decode(p, pk, ws->rho, c->t1hat);
 		c->t1hat_ok = 0;
-		A = cache_a(c, p, ws->rho);
-		shake256_2(c->tr, 64, pk, p->pk_bytes, NULL, 0);
+		A = cache_a(c, p, ws->rho, pk, c->tr);
 		memcpy(c->pk, pk, p->pk_bytes);
 		c->pkp = p;
 	}
