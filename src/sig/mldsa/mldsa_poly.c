@@ -200,6 +200,57 @@ typedef double vd2 __attribute__((vector_size(16)));
 		memcpy(&a[j + 2], &y, sizeof(y));                            \
 	}
 
+/* Length-1 layers (partners adjacent): two butterflies at a time, the
+ * even and odd coefficients separated with shuffles (unpcklpd/unpckhpd), where the compiler
+ * has them (GCC 12+, clang); same arithmetic as the scalar layers. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define MLDSA_HAVE_SHUFFLE 1
+#endif
+#endif
+#ifdef MLDSA_HAVE_SHUFFLE
+#define FWD_LAYER1()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		vd2 x, y, z, lo, hi, t;                                      \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		memcpy(&z, &zd[k + 1], sizeof(z));                          \
+		k += 2;                                                      \
+		lo = __builtin_shufflevector(x, y, 0, 2);                    \
+		hi = __builtin_shufflevector(x, y, 1, 3);                    \
+		t = hi * z;                                                  \
+		t = t - (((t * QINVD) + MAGIC) - MAGIC) * QD;                \
+		hi = lo - t;                                                 \
+		lo = lo + t;                                                 \
+		x = __builtin_shufflevector(lo, hi, 0, 2);                   \
+		y = __builtin_shufflevector(lo, hi, 1, 3);                   \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+
+#define INV_LAYER1()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		vd2 x, y, z, lo, hi, d;                                      \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		memcpy(&z, &zd[k - 2], sizeof(z));                           \
+		k -= 2;                                                      \
+		z = -__builtin_shufflevector(z, z, 1, 0);                    \
+		lo = __builtin_shufflevector(x, y, 0, 2);                    \
+		hi = __builtin_shufflevector(x, y, 1, 3);                    \
+		d = (lo - hi) * z;                                           \
+		lo = lo + hi;                                                \
+		d = d - (((d * QINVD) + MAGIC) - MAGIC) * QD;                \
+		x = __builtin_shufflevector(lo, d, 0, 2);                    \
+		y = __builtin_shufflevector(lo, d, 1, 3);                    \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+#else
+#define FWD_LAYER1() FWD_LAYER_S(1)
+#define INV_LAYER1() INV_LAYER_S(1)
+#endif
+
 /* Last inverse layer with 1/256 folded in. */
 #define INV_LAST()                                                           \
 	for (unsigned j = 0; j < N / 2; j += 4) {                            \
@@ -225,6 +276,8 @@ typedef double vd2 __attribute__((vector_size(16)));
 #define INV_LAYER INV_LAYER_S
 #define FWD_LAYER2() FWD_LAYER_S(2)
 #define INV_LAYER2() INV_LAYER_S(2)
+#define FWD_LAYER1() FWD_LAYER_S(1)
+#define INV_LAYER1() INV_LAYER_S(1)
 #define INV_LAST()                                                           \
 	for (unsigned j = 0; j < N / 2; j++) {                               \
 		double t = a[j], u = a[j + N / 2];                           \
