@@ -111,8 +111,8 @@ int main(int argc, char **argv)
 	if (RAND_bytes(msg, sizeof(msg)) != 1 || RAND_bytes(seed, sizeof(seed)) != 1 ||
 	    RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return 3;
-	printf("back end: %s (NTT), %s (four-way Keccak)\n", creto_mldsa_backend(),
-	       mldsa_keccak_x4_impl());
+	printf("back end: %s (NTT), %s (multi-way Keccak, %u states per call)\n",
+	       creto_mldsa_backend(), mldsa_keccak_x4_impl(), mldsa_keccak_xn_width());
 	printf("%-10s %10s %10s %10s %12s %12s\n", "algorithm", "keygen/s", "sign/s", "verify/s",
 	       "sign-cold/s", "verify-cold/s");
 	for (int i = 0; i < nsets; i++) {

@@ -20,8 +20,8 @@ echo "== ML-DSA, creto, back end chosen at run time =="
 echo
 echo "sign/s and verify/s: one key, so the per-thread cache of the expanded"
 echo "matrix A (and of tr, NTT(t1)) hits. *-cold/s: two keys alternated, so every"
-echo "call misses the one-entry cache and expands A, hashes pk and transforms t1"
-echo "again: the cost of an operation with a key not seen before."
+echo "call misses the one-entry cache and expands A, hashes pk and multiplies"
+echo "c t1 again: the cost of an operation with a key not seen before."
 echo
 echo "== openssl speed ed25519 (same run, $(openssl version | cut -d' ' -f1-2)) =="
 openssl speed -seconds "$secs" ed25519 2>/dev/null | grep -E 'sign/s|Ed25519'

@@ -18,6 +18,9 @@
 #include <string.h>
 
 #include "sig/mldsa/mldsa.h"
+#include "sig/mldsa/mldsa_poly.h"
+
+#define N_COEF MLDSA_N
 
 static const creto_mldsa_ps all_ps[3] = {CRETO_MLDSA_44, CRETO_MLDSA_65, CRETO_MLDSA_87};
 
@@ -342,6 +345,78 @@ static void test_corrupt_sk(void **state)
 	}
 }
 
+/* The direct product c t1 (16-bit sums) equals the NTT product modulo q,
+ * also at the extremes of its bound: t1 all 0 or all 1023 with 60 equal
+ * signs (|c (t1 - 512)| = 30720 near 2^15), and random cases. */
+static void test_ternary_product(void **state)
+{
+	(void)state;
+	static mldsa_poly c, t1, r, ch, th, want;
+	mldsa_ternary tc;
+	uint32_t x = 99;
+	for (int trial = 0; trial < 64; trial++) {
+		unsigned tau = trial < 8 ? 60 : (unsigned[]){39, 49, 60}[trial % 3];
+		memset(&c, 0, sizeof(c));
+		for (unsigned k = 0; k < N_COEF; k++) {
+			x = x * 1103515245u + 12345u;
+			t1.c[k] = trial < 8 ? ((trial & 1) ? 1023 : 0) : (int32_t)((x >> 8) & 1023);
+		}
+		for (unsigned n = 0; n < tau;) {
+			x = x * 1103515245u + 12345u;
+			unsigned p = (x >> 16) & 255;
+			if (c.c[p] != 0)
+				continue;
+			c.c[p] = trial < 8 ? ((trial & 2) ? 1 : -1) : ((x >> 27) & 1) ? 1 : -1;
+			n++;
+		}
+		mldsa_ternary_prepare(&tc, &c);
+		mldsa_poly_mul_ternary_t1(&r, &tc, &t1);
+		ch = c;
+		th = t1;
+		mldsa_ntt(&ch);
+		mldsa_ntt(&th);
+		mldsa_poly_pointwise(&want, &ch, &th);
+		mldsa_invntt(&want);
+		for (unsigned k = 0; k < N_COEF; k++) {
+			assert_true(r.c[k] > -65536 && r.c[k] < 65536);
+			if (((int64_t)r.c[k] - want.c[k]) % MLDSA_Q != 0)
+				fail_msg("trial %d coefficient %u: %d, NTT gives %d", trial, k, r.c[k],
+					 want.c[k]);
+		}
+	}
+}
+
+/* Verification computes c t1 two ways: directly for a key not seen
+ * before, through the cached NTT(t1 2^d) for the key of the last call.
+ * Both accept the valid signature and reject each sampled bit flip. */
+static void test_new_and_cached_key(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		keypair kp;
+		make_key(&kp, all_ps[i], 29);
+		uint8_t sig[CRETO_MLDSA_SIG_MAX];
+		assert_int_equal(creto_mldsa_sign(kp.ps, kp.sk, ctx, 3, msg, 32, rnd1, sig), 0);
+		size_t tried = 0;
+		for (size_t bit = 0; bit < 8 * kp.siglen; bit += 37) {
+			flip(sig, bit);
+			creto_mldsa_cache_clear();
+			if (creto_mldsa_verify(kp.ps, kp.pk, ctx, 3, msg, 32, sig, kp.siglen) != -1 ||
+			    creto_mldsa_verify(kp.ps, kp.pk, ctx, 3, msg, 32, sig, kp.siglen) != -1)
+				fail_msg("ML-DSA-%d: bit %zu flipped verified", (int)kp.ps, bit);
+			flip(sig, bit);
+			tried++;
+		}
+		for (int r = 0; r < 3; r++) { /* new, cached (transformed then), cached */
+			if (r == 0)
+				creto_mldsa_cache_clear();
+			assert_int_equal(creto_mldsa_verify(kp.ps, kp.pk, ctx, 3, msg, 32, sig, kp.siglen), 0);
+		}
+		printf("ML-DSA-%d: %zu signature bit flips rejected with a new and a cached key\n",
+		       (int)kp.ps, tried);
+	}
+}
+
 /* Every signature verifies whatever the per-thread cache holds, and
  * threads do not share it. */
 static void *verify_thread(void *arg)
@@ -397,6 +472,8 @@ int main(void)
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_corrupt_sk),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_ternary_product),
+		cmocka_unit_test(test_new_and_cached_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

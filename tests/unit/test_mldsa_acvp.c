@@ -5,7 +5,9 @@
  *
  * Vectors: $CRETO_VECTORS_DIR/acvp/ML-DSA-{keyGen,sigGen,sigVer}-FIPS204/,
  * prompt.json joined with expectedResults.json on tgId and tcId.  Case
- * counts are asserted so that a truncated vector file cannot pass.
+ * counts are asserted so that a truncated vector file cannot pass.  Each
+ * sigVer case is verified twice, with the key new and then cached (the two
+ * ways verification computes c t1).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,28 +264,34 @@ static void test_sigver(void **state)
 			assert_non_null(sig);
 			assert_int_equal(pklen, creto_mldsa_pk_bytes(ps));
 			const uint8_t *m = msg ? msg : (const uint8_t *)"";
-			int rc = -1;
-			switch (variant) {
-			case 0:
-				rc = creto_mldsa_verify(ps, pk, ctx, ctxlen, m, msglen, sig, siglen);
-				break;
-			case 1:
-				rc = creto_mldsa_verify_prehash(ps, pk, ctx, ctxlen, str(t, "hashAlg"), m,
-								msglen, sig, siglen);
-				break;
-			case 2:
-				rc = creto_mldsa_verify_internal(ps, pk, m, msglen, sig, siglen);
-				break;
-			case 3:
-				assert_int_equal(mulen, 64);
-				rc = creto_mldsa_verify_mu(ps, pk, mu, sig, siglen);
-				break;
-			}
 			int want = json_is_true(passed) ? 0 : -1;
-			if (rc != want)
-				fail_msg("sigVer tgId %lld tcId %lld: got %d, want %d",
-					 (long long)json_integer_value(json_object_get(g, "tgId")),
-					 (long long)json_integer_value(json_object_get(t, "tcId")), rc, want);
+			/* Twice: the first verification with a new key multiplies c t1
+			 * directly, the second uses the cached NTT(t1 2^d) (computed
+			 * then); both must give the expected result. */
+			for (int pass = 0; pass < 2; pass++) {
+				int rc = -1;
+				switch (variant) {
+				case 0:
+					rc = creto_mldsa_verify(ps, pk, ctx, ctxlen, m, msglen, sig, siglen);
+					break;
+				case 1:
+					rc = creto_mldsa_verify_prehash(ps, pk, ctx, ctxlen, str(t, "hashAlg"),
+									m, msglen, sig, siglen);
+					break;
+				case 2:
+					rc = creto_mldsa_verify_internal(ps, pk, m, msglen, sig, siglen);
+					break;
+				case 3:
+					assert_int_equal(mulen, 64);
+					rc = creto_mldsa_verify_mu(ps, pk, mu, sig, siglen);
+					break;
+				}
+				if (rc != want)
+					fail_msg("sigVer tgId %lld tcId %lld (%s key): got %d, want %d",
+						 (long long)json_integer_value(json_object_get(g, "tgId")),
+						 (long long)json_integer_value(json_object_get(t, "tcId")),
+						 pass == 0 ? "new" : "cached", rc, want);
+			}
 			valid += json_is_true(passed);
 			count[ps == CRETO_MLDSA_44 ? 0 : ps == CRETO_MLDSA_65 ? 1 : 2][variant]++;
 			total++;

@@ -2,10 +2,13 @@
  * test_mldsa_keccak.c - the ML-DSA module's own Keccak-f[1600] / SHAKE
  * (src/sig/mldsa/mldsa_keccak.c) against OpenSSL's SHAKE128 and SHAKE256:
  * every input length 0..600 with varied output lengths, one-shot,
- * incremental (absorb and squeeze split at many points) and four instances
- * at once (four different inputs per call), on the four-way implementation
- * the CPU selects and, via test_mldsa_keccak_scalar.c, without vector
- * extensions.  Plus the FIPS 202 known answers for the empty input.
+ * incremental (absorb and squeeze split at many points) and one to four
+ * instances at once (different inputs per call), on the multi-way
+ * implementation the CPU selects (AVX2, or with
+ * test_mldsa_keccak_portable.c the baseline vector pair + scalar state
+ * and its lane-complemented scalar round) and, via
+ * test_mldsa_keccak_scalar.c, without vector extensions.  Plus the FIPS
+ * 202 known answers for the empty input.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,6 +160,52 @@ static void test_x4_matches_single(void **state)
 			assert_true(s4[i][j] == s1[j][i]);
 }
 
+static void test_xn(void **state)
+{
+	(void)state;
+	fill_inputs();
+	unsigned w = mldsa_keccak_xn_width();
+	assert_true(w == 1 || w == 3 || w == 4);
+	/* n = 1..4 instances: each equals OpenSSL's stream of its input. */
+	static uint8_t want[4][3 * MLDSA_SHAKE256_RATE], got[4][3 * MLDSA_SHAKE256_RATE];
+	for (unsigned n = 1; n <= 4; n++) {
+		for (unsigned r = 0; r < 2; r++) {
+			for (size_t inlen = 0; inlen <= 2 * MLDSA_SHAKE128_RATE + 3; inlen += 7) {
+				const uint8_t *in[4];
+				uint8_t *out[4];
+				size_t outlen = 2 * rates[r];
+				for (unsigned j = 0; j < n; j++) {
+					in[j] = g_in[j];
+					out[j] = got[j];
+					ossl_shake(rates[r], g_in[j], inlen, want[j], outlen);
+				}
+				mldsa_shakex4 x;
+				mldsa_shakexn_absorb(&x, rates[r], n, in, inlen);
+				mldsa_shakex4_squeezeblocks(&x, out, 2);
+				mldsa_shakex4_wipe(&x);
+				for (unsigned j = 0; j < n; j++)
+					assert_memory_equal(got[j], want[j], outlen);
+			}
+		}
+	}
+	/* The permutation on states 0..n-1 equals single permutations. */
+	for (unsigned n = 1; n <= 4; n++) {
+		_Alignas(32) uint64_t s4[25][4];
+		uint64_t s1[4][25];
+		for (unsigned i = 0; i < 25; i++)
+			for (unsigned j = 0; j < 4; j++)
+				s4[i][j] = s1[j][i] = (uint64_t)(i * 4 + j + 100 * n) * 0x9e3779b97f4a7c15ULL;
+		for (unsigned it = 0; it < 30; it++) {
+			mldsa_keccakf1600xn(s4, n);
+			for (unsigned j = 0; j < n; j++)
+				mldsa_keccakf1600(s1[j]);
+		}
+		for (unsigned i = 0; i < 25; i++)
+			for (unsigned j = 0; j < n; j++)
+				assert_true(s4[i][j] == s1[j][i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_oneshot_and_incremental),
 		cmocka_unit_test(test_x4),
 		cmocka_unit_test(test_x4_matches_single),
+		cmocka_unit_test(test_xn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

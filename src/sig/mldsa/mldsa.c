@@ -106,32 +106,29 @@ static void shake256_2(uint8_t *out, size_t outlen, const uint8_t *a, size_t an,
 	shake256_v(in, 2, out, outlen);
 }
 
-/* Up to four SHAKE instances over inputs of one length: four-way when
- * that is cheaper than n single instances (the four-way permutation costs
- * about 1.2 single ones with AVX2, 2.6 with baseline vectors and exactly 4
- * without vector extensions), else one at a time.  Unused lanes of the
- * four-way state repeat instance 0, writing the same bytes to out[0]. */
+/* Up to four SHAKE instances over inputs of one length, run together when
+ * the multi-way permutation is cheaper per instance than single ones
+ * (mldsa_keccak_xn_width() > 1), else one at a time.  The samplers take
+ * their polynomials in groups of xofn_group() (3 on the baseline target:
+ * a vector pair plus a scalar state; 4 with AVX2). */
 typedef struct xofn {
 	mldsa_shakex4 x4;
 	mldsa_shake x1[4];
 	unsigned n, wide;
 } xofn;
 
-static unsigned wide_threshold(void)
+static unsigned xofn_group(void)
 {
-	const char *impl = mldsa_keccak_x4_impl();
-	return strcmp(impl, "avx2") == 0 ? 2 : strcmp(impl, "vector") == 0 ? 3 : 4;
+	unsigned w = mldsa_keccak_xn_width();
+	return w > 1 ? w : 4;
 }
 
 static void xofn_start(xofn *g, unsigned rate, unsigned n, const uint8_t *const in[4], size_t inlen)
 {
 	g->n = n;
-	g->wide = n >= wide_threshold();
+	g->wide = n >= 2 && mldsa_keccak_xn_width() > 1;
 	if (g->wide) {
-		const uint8_t *in4[4];
-		for (unsigned j = 0; j < 4; j++)
-			in4[j] = in[j < n ? j : 0];
-		mldsa_shakex4_absorb(&g->x4, rate, in4, inlen);
+		mldsa_shakexn_absorb(&g->x4, rate, n, in, inlen);
 		return;
 	}
 	for (unsigned j = 0; j < n; j++) {
@@ -144,10 +141,7 @@ static void xofn_start(xofn *g, unsigned rate, unsigned n, const uint8_t *const 
 static void xofn_blocks(xofn *g, uint8_t *const out[4], size_t nblocks)
 {
 	if (g->wide) {
-		uint8_t *out4[4];
-		for (unsigned j = 0; j < 4; j++)
-			out4[j] = out[j < g->n ? j : 0];
-		mldsa_shakex4_squeezeblocks(&g->x4, out4, nblocks);
+		mldsa_shakex4_squeezeblocks(&g->x4, out, nblocks);
 		return;
 	}
 	for (unsigned j = 0; j < g->n; j++)
@@ -161,45 +155,134 @@ static void xofn_wipe(xofn *g)
 
 /* ---- samplers (FIPS 204 §7.3) --------------------------------------- */
 
-/* ExpandA (Alg. 32): A[r][s] = RejNTTPoly(rho || s || r), four entries at a
- * time.  Five blocks give 280 candidates for 256 coefficients (more are
- * needed with probability below 2^-100); then one block at a time. */
-static void expand_a(mldsa_poly *A, const params *p, const uint8_t rho[32])
+/* Lanes of the interleaved state to and from bytes (little-endian). */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static uint64_t le64(const uint8_t *b)
 {
-	const unsigned total = p->k * p->l;
-	uint8_t in[4][34], buf[4][5 * SHAKE128_RATE];
-	const uint8_t *inp[4] = {in[0], in[1], in[2], in[3]};
-	uint8_t *out[4] = {buf[0], buf[1], buf[2], buf[3]};
-	xofn g;
-	for (unsigned base = 0; base < total; base += 4) {
-		unsigned n = total - base < 4 ? total - base : 4, done[4], more = 0;
-		for (unsigned j = 0; j < n; j++) {
-			unsigned e = base + j; /* = r * l + s */
-			memcpy(in[j], rho, 32);
-			in[j][32] = (uint8_t)(e % p->l);
-			in[j][33] = (uint8_t)(e / p->l);
+	uint64_t v;
+	memcpy(&v, b, 8);
+	return v;
+}
+
+static void lanes_out(uint8_t *o, uint64_t s[25][4], unsigned j, unsigned nlanes)
+{
+	for (unsigned i = 0; i < nlanes; i++)
+		memcpy(o + 8 * i, &s[i][j], 8);
+}
+#else
+static uint64_t le64(const uint8_t *b)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 8; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+static void lanes_out(uint8_t *o, uint64_t s[25][4], unsigned j, unsigned nlanes)
+{
+	for (unsigned i = 0; i < nlanes; i++)
+		for (unsigned b = 0; b < 8; b++)
+			o[8 * i + b] = (uint8_t)(s[i][j] >> (8 * b));
+}
+#endif
+
+/* ExpandA (Alg. 32): A[r][s] = RejNTTPoly(rho || s || r), and optionally
+ * (pk != NULL) tr = H(pk, 64) alongside, all public.  The SHAKE streams run
+ * as jobs on the lanes of the multi-way permutation (width 3 or 4, or 1
+ * without vector extensions): an entry takes one lane from its absorption
+ * until RejNTTPoly has 256 coefficients (five blocks nearly always, more
+ * if needed), tr takes one lane for the blocks of pk; a lane that finishes
+ * takes the next job at once.  So tr, which would otherwise cost a chain
+ * of single permutations, fills lane slots beside the entries, and no
+ * lane idles until the last entries.  Each 168-byte block is sampled as it
+ * is squeezed (168 is a multiple of 3: no candidate spans two blocks).
+ * The result is exactly that of one SHAKE instance per stream. */
+enum { JOB_IDLE = -1, JOB_TR = -2 };
+
+static void expand_a_tr(mldsa_poly *A, const params *p, const uint8_t rho[32], const uint8_t *pk,
+			uint8_t tr[64])
+{
+	const unsigned total = p->k * p->l, width = mldsa_keccak_xn_width();
+	_Alignas(32) uint64_t s[25][4];
+	uint8_t blk[SHAKE128_RATE];
+	int job[4] = {JOB_IDLE, JOB_IDLE, JOB_IDLE, JOB_IDLE};
+	unsigned done[4] = {0, 0, 0, 0}, next = 0;
+	size_t trpos = 0; /* bytes of pk absorbed */
+	int tr_todo = pk != NULL, tr_last = 0;
+	uint64_t rho64[4];
+	for (unsigned i = 0; i < 4; i++)
+		rho64[i] = le64(rho + 8 * i);
+	memset(s, 0, sizeof(s));
+	for (;;) {
+		unsigned n = 0; /* lanes 0..n-1 hold the active jobs */
+		for (unsigned j = 0; j < width; j++) {
+			if (job[j] == JOB_IDLE) {
+				if (tr_todo && j == width - 1) {
+					job[j] = JOB_TR;
+					tr_todo = 0;
+					for (unsigned i = 0; i < 25; i++)
+						s[i][j] = 0;
+				} else if (next < total) {
+					unsigned e = next++; /* = r * l + s */
+					job[j] = (int)e;
+					done[j] = 0;
+					for (unsigned i = 0; i < 25; i++)
+						s[i][j] = 0;
+					for (unsigned i = 0; i < 4; i++)
+						s[i][j] = rho64[i];
+					/* bytes 32, 33: s and r; then SHAKE padding */
+					s[4][j] = (uint64_t)(e % p->l) | (uint64_t)(e / p->l) << 8 |
+						  (uint64_t)0x1f << 16;
+					s[20][j] = (uint64_t)0x80 << 56;
+				}
+			}
+			if (job[j] == JOB_TR) {
+				/* one block of pk, or its rest with the padding */
+				size_t rest = p->pk_bytes - trpos;
+				if (rest >= SHAKE256_RATE) {
+					for (unsigned i = 0; i < SHAKE256_RATE / 8; i++)
+						s[i][j] ^= le64(pk + trpos + 8 * i);
+					trpos += SHAKE256_RATE;
+				} else {
+					for (size_t i = 0; i < rest; i++)
+						s[i / 8][j] ^= (uint64_t)pk[trpos + i] << (8 * (i % 8));
+					s[rest / 8][j] ^= (uint64_t)0x1f << (8 * (rest % 8));
+					s[(SHAKE256_RATE - 1) / 8][j] ^= (uint64_t)0x80
+									<< (8 * ((SHAKE256_RATE - 1) % 8));
+					trpos = p->pk_bytes;
+					tr_last = 1;
+				}
+			}
+			if (job[j] != JOB_IDLE)
+				n = j + 1;
 		}
-		xofn_start(&g, SHAKE128_RATE, n, inp, 34);
-		xofn_blocks(&g, out, 5);
+		if (n == 0)
+			break;
+		mldsa_keccakf1600xn(s, n);
 		for (unsigned j = 0; j < n; j++) {
-			done[j] = mldsa_rej_uniform(A[base + j].c, 0, buf[j], sizeof(buf[j]));
-			more |= done[j] < N;
-		}
-		while (more) { /* public data: branching is fine */
-			xofn_blocks(&g, out, 1);
-			more = 0;
-			for (unsigned j = 0; j < n; j++) {
-				if (done[j] < N)
-					done[j] = mldsa_rej_uniform(A[base + j].c, done[j], buf[j],
-								    SHAKE128_RATE);
-				more |= done[j] < N;
+			if (job[j] == JOB_TR) {
+				if (tr_last) {
+					lanes_out(tr, s, j, 8);
+					job[j] = JOB_IDLE;
+				}
+			} else if (job[j] != JOB_IDLE) {
+				lanes_out(blk, s, j, SHAKE128_RATE / 8);
+				done[j] = mldsa_rej_uniform(A[job[j]].c, done[j], blk, SHAKE128_RATE);
+				if (done[j] == N)
+					job[j] = JOB_IDLE;
 			}
 		}
 	}
 }
 
+static void expand_a(mldsa_poly *A, const params *p, const uint8_t rho[32])
+{
+	expand_a_tr(A, p, rho, NULL, NULL);
+}
+
 /* ExpandS (Alg. 33): s1[i] = RejBoundedPoly(rho' || i), s2[i] =
- * RejBoundedPoly(rho' || l + i), four polynomials at a time (secret).  Two
+ * RejBoundedPoly(rho' || l + i), a group of polynomials at a time (secret).  Two
  * blocks (544 candidates) nearly always suffice: 256 are needed, and a
  * candidate is accepted with probability 15/16 (eta 2) or 9/16 (eta 4).
  * Only the number of blocks drawn depends on the XOF output (FIPS 204's
@@ -211,8 +294,9 @@ static void expand_s(mldsa_poly *s1, mldsa_poly *s2, const params *p, const uint
 	const uint8_t *inp[4] = {in[0], in[1], in[2], in[3]};
 	uint8_t *out[4] = {buf[0], buf[1], buf[2], buf[3]};
 	xofn g;
-	for (unsigned base = 0; base < total; base += 4) {
-		unsigned n = total - base < 4 ? total - base : 4, done[4], more = 0;
+	const unsigned grp = xofn_group();
+	for (unsigned base = 0; base < total; base += grp) {
+		unsigned n = total - base < grp ? total - base : grp, done[4], more = 0;
 		int32_t *a[4];
 		for (unsigned j = 0; j < n; j++) {
 			unsigned i = base + j;
@@ -244,7 +328,7 @@ static void expand_s(mldsa_poly *s1, mldsa_poly *s2, const params *p, const uint
 }
 
 /* ExpandMask (Alg. 34): y[r] from H(rho'' || kappa + r, 32 * bitlen),
- * four polynomials at a time; five SHAKE256 blocks (680 bytes) cover the
+ * a group of polynomials at a time; five SHAKE256 blocks (680 bytes) cover the
  * 576 or 640 bytes needed.  No rejection: branch-free. */
 static void expand_mask(mldsa_poly *y, const params *p, const uint8_t rhopp[64], unsigned kappa)
 {
@@ -252,8 +336,9 @@ static void expand_mask(mldsa_poly *y, const params *p, const uint8_t rhopp[64],
 	const uint8_t *inp[4] = {in[0], in[1], in[2], in[3]};
 	uint8_t *out[4] = {buf[0], buf[1], buf[2], buf[3]};
 	xofn g;
-	for (unsigned base = 0; base < p->l; base += 4) {
-		unsigned n = p->l - base < 4 ? p->l - base : 4;
+	const unsigned grp = xofn_group();
+	for (unsigned base = 0; base < p->l; base += grp) {
+		unsigned n = p->l - base < grp ? p->l - base : grp;
 		for (unsigned j = 0; j < n; j++) {
 			unsigned nonce = (kappa + base + j) & 0xffffu;
 			memcpy(in[j], rhopp, 64);
@@ -405,6 +490,10 @@ typedef struct pubcache {
 	const params *pkp; /* NULL: no pk entry */
 	uint8_t pk[CRETO_MLDSA_PK_MAX];
 	uint8_t tr[64];
+	/* t1 as decoded (t1hat_ok == 0) or NTT(t1 * 2^d) (t1hat_ok == 1): the
+	 * first verification with a key multiplies c t1 directly (cheaper than
+	 * the transforms), a second one transforms t1 once for all later ones. */
+	int t1hat_ok;
 	mldsa_poly t1hat[K_MAX];
 } pubcache;
 
@@ -460,14 +549,19 @@ void creto_mldsa_cache_clear(void)
 		OPENSSL_free(c);
 }
 
-/* A for (p, rho), from the cache or expanded into it. */
-static const mldsa_poly *cache_a(pubcache *c, const params *p, const uint8_t rho[32])
+/* A for (p, rho), from the cache or expanded into it; with pk != NULL
+ * also tr = H(pk, 64), computed alongside A when A is expanded. */
+static const mldsa_poly *cache_a(pubcache *c, const params *p, const uint8_t rho[32],
+				 const uint8_t *pk, uint8_t tr[64])
 {
-	if (c->p == p && memcmp(c->rho, rho, 32) == 0)
+	if (c->p == p && memcmp(c->rho, rho, 32) == 0) {
+		if (pk != NULL)
+			shake256_2(tr, 64, pk, p->pk_bytes, NULL, 0);
 		return c->A;
+	}
 	c->p = NULL;
 	c->pkp = NULL;
-	expand_a(c->A, p, rho);
+	expand_a_tr(c->A, p, rho, pk, tr);
 	c->p = p;
 	memcpy(c->rho, rho, 32);
 	return c->A;
@@ -609,7 +703,7 @@ static int sign_core(const params *p, const uint8_t *sk, const uint8_t *extmu, c
 		iov in[3] = {{ws->key, 32}, {rnd, 32}, {ws->mu, 64}};
 		shake256_v(in, 3, ws->rhopp, 64);
 	}
-	A = cache_a(cache, p, ws->rho);
+	A = cache_a(cache, p, ws->rho, NULL, NULL);
 	for (unsigned i = 0; i < p->l; i++)
 		mldsa_ntt(&ws->s1[i]);
 	for (unsigned i = 0; i < p->k; i++) {
@@ -687,6 +781,7 @@ out:
 
 typedef struct verify_ws {
 	mldsa_poly z[L_MAX], h[K_MAX], w[K_MAX], ct1[K_MAX], cp;
+	mldsa_ternary tc;
 	uint8_t rho[32], mu[64];
 	uint8_t w1buf[K_MAX * 192];
 	uint8_t ctilde[64];
@@ -710,18 +805,21 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 	for (unsigned i = 0; i < p->l; i++)
 		if (mldsa_poly_chknorm(&ws->z[i], p->gamma1 - p->beta))
 			goto out;
-	/* tr = H(pk), NTT(t1 * 2^d) and A: from the cache when pk is the last one. */
+	/* tr = H(pk), t1 and A: from the cache when pk is the last one. */
 	if (c->pkp == p && c->p == p && memcmp(c->pk, pk, p->pk_bytes) == 0) {
 		A = c->A;
+		if (!c->t1hat_ok) {
+			for (unsigned i = 0; i < p->k; i++) {
+				mldsa_poly_shiftl(&c->t1hat[i]);
+				mldsa_ntt(&c->t1hat[i]);
+			}
+			c->t1hat_ok = 1;
+		}
 	} else {
 		c->pkp = NULL;
 		pk_decode(p, pk, ws->rho, c->t1hat);
-		A = cache_a(c, p, ws->rho);
-		for (unsigned i = 0; i < p->k; i++) {
-			mldsa_poly_shiftl(&c->t1hat[i]);
-			mldsa_ntt(&c->t1hat[i]);
-		}
-		shake256_2(c->tr, 64, pk, p->pk_bytes, NULL, 0);
+		c->t1hat_ok = 0;
+		A = cache_a(c, p, ws->rho, pk, c->tr);
 		memcpy(c->pk, pk, p->pk_bytes);
 		c->pkp = p;
 	}
@@ -731,18 +829,36 @@ static int verify_core(const params *p, const uint8_t *pk, const uint8_t *extmu,
 		compute_mu(ws->mu, c->tr, pre, prelen, msg, msglen);
 	if (sample_in_ball(&ws->cp, p, sig, 0) != 0)
 		goto out;
-	mldsa_ntt(&ws->cp);
 	for (unsigned i = 0; i < p->l; i++)
 		mldsa_ntt(&ws->z[i]);
 	matvec(ws->w, A, ws->z, p);
+	/* w' = A z - c t1 2^d, to [0, q) either way: both give the canonical
+	 * representative of the same residue, so UseHint sees equal inputs. */
+	if (c->t1hat_ok) {
+		mldsa_ntt(&ws->cp);
+		for (unsigned i = 0; i < p->k; i++) {
+			mldsa_poly_pointwise(&ws->ct1[i], &ws->cp, &c->t1hat[i]);
+			mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->ct1[i]);
+			mldsa_poly_reduce(&ws->w[i]);
+			mldsa_invntt(&ws->w[i]);
+			mldsa_poly_caddq(&ws->w[i]);
+		}
+	} else {
+		/* |c t1 2^d| <= tau * 1023 * 2^13 < 2^29 and |invntt| <= q, so
+		 * the difference is in reduce32's range. */
+		mldsa_ternary_prepare(&ws->tc, &ws->cp);
+		for (unsigned i = 0; i < p->k; i++) {
+			mldsa_invntt(&ws->w[i]);
+			mldsa_poly_mul_ternary_t1(&ws->ct1[i], &ws->tc, &c->t1hat[i]);
+			mldsa_poly_shiftl(&ws->ct1[i]);
+			mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->ct1[i]);
+			mldsa_poly_reduce(&ws->w[i]);
+			mldsa_poly_caddq(&ws->w[i]);
+		}
+	}
 	for (unsigned i = 0; i < p->k; i++) {
-		mldsa_poly_pointwise(&ws->ct1[i], &ws->cp, &c->t1hat[i]);
-		mldsa_poly_sub(&ws->w[i], &ws->w[i], &ws->ct1[i]);
-		mldsa_poly_reduce(&ws->w[i]);
-		mldsa_invntt(&ws->w[i]);
-		mldsa_poly_caddq(&ws->w[i]);
-		mldsa_poly_use_hint(&ws->w[i], &ws->w[i], &ws->h[i], p->gamma2);
-		mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->w[i], p->gamma2);
+		mldsa_poly_use_hint(&ws->ct1[i], &ws->w[i], &ws->h[i], p->gamma2);
+		mldsa_pack_w1(ws->w1buf + i * p->w1_bytes, &ws->ct1[i], p->gamma2);
 	}
 	shake256_2(ws->ctilde, p->ctilde, ws->mu, 64, ws->w1buf, p->k * p->w1_bytes);
 	rc = CRYPTO_memcmp(ws->ctilde, sig, p->ctilde) == 0 ? 0 : -1;

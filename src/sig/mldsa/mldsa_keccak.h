@@ -3,11 +3,12 @@
  * SHAKE256 (FIPS 202) in portable C11, one instance at a time and four
  * independent instances at once (for ExpandA, ExpandS and ExpandMask).
  *
- * The four-way permutation uses GCC/clang generic vectors of four 64-bit
- * lanes: two SSE2 halves on baseline x86-64, one AVX2 register when the CPU
- * has AVX2 (chosen at run time, like the NTT, unless CRETO_MLDSA_NO_AVX2=1),
- * NEON pairs on arm64, and four scalar permutations with other compilers or
- * with -DMLDSA_NO_VECTOR_EXT.  Everything here is branch-free in the data:
+ * The multi-way permutation uses GCC/clang generic vectors of 64-bit
+ * lanes: one AVX2 register for four states when the CPU has AVX2 (chosen
+ * at run time, like the NTT, unless CRETO_MLDSA_NO_AVX2=1); otherwise
+ * SSE2 / NEON pairs of states, with a third state in scalar registers
+ * stepped alongside; scalar permutations with other compilers or with
+ * -DMLDSA_NO_VECTOR_EXT.  Everything here is branch-free in the data:
  * only lengths steer control flow.
  */
 #ifndef CRETO_MLDSA_KECCAK_H
@@ -39,22 +40,33 @@ void mldsa_shake_wipe(mldsa_shake *x);
 /* out = SHAKE(in, outlen) in one call; rate selects SHAKE128 or SHAKE256. */
 void mldsa_shake_oneshot(uint8_t *out, size_t outlen, unsigned rate, const uint8_t *in, size_t inlen);
 
-/* Four SHAKE instances in one interleaved state (s[i][j]: lane i of
+/* Up to four SHAKE instances in one interleaved state (s[i][j]: lane i of
  * instance j).  Each absorbs one input of a common length in one call,
  * then squeezes whole blocks. */
 typedef struct mldsa_shakex4 {
 	_Alignas(32) uint64_t s[25][4];
 	unsigned rate;
+	unsigned n; /* instances in use: 1..4 */
 } mldsa_shakex4;
 
+/* n instances (1..4) over in[0..n-1]. */
+void mldsa_shakexn_absorb(mldsa_shakex4 *x, unsigned rate, unsigned n, const uint8_t *const in[],
+			  size_t inlen);
 void mldsa_shakex4_absorb(mldsa_shakex4 *x, unsigned rate, const uint8_t *const in[4], size_t inlen);
-/* out[j] receives nblocks * rate more bytes of instance j's stream. */
-void mldsa_shakex4_squeezeblocks(mldsa_shakex4 *x, uint8_t *const out[4], size_t nblocks);
+/* out[j] (j < n) receives nblocks * rate more bytes of instance j's stream. */
+void mldsa_shakex4_squeezeblocks(mldsa_shakex4 *x, uint8_t *const out[], size_t nblocks);
 void mldsa_shakex4_wipe(mldsa_shakex4 *x);
 /* Keccak-f[1600] on the four interleaved states. */
 void mldsa_keccakf1600x4(uint64_t s[25][4]);
+/* The same on states 0..n-1 only (n in 1..4); the others may be permuted
+ * too or left as they are. */
+void mldsa_keccakf1600xn(uint64_t s[25][4], unsigned n);
 /* "avx2", "vector" (generic vectors at the baseline target) or "scalar":
- * how mldsa_keccakf1600x4 runs. */
+ * how mldsa_keccakf1600xn runs. */
 const char *mldsa_keccak_x4_impl(void);
+/* How many states one mldsa_keccakf1600xn call should carry for the best
+ * throughput per state: 4 (avx2: four per register), 3 ("vector": a vector
+ * pair beside one scalar state) or 1 ("scalar": no gain from grouping). */
+unsigned mldsa_keccak_xn_width(void);
 
 #endif

@@ -200,6 +200,57 @@ typedef double vd2 __attribute__((vector_size(16)));
 		memcpy(&a[j + 2], &y, sizeof(y));                            \
 	}
 
+/* Length-1 layers (partners adjacent): two butterflies at a time, the
+ * even and odd coefficients separated with shuffles (unpcklpd/unpckhpd), where the compiler
+ * has them (GCC 12+, clang); same arithmetic as the scalar layers. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define MLDSA_HAVE_SHUFFLE 1
+#endif
+#endif
+#ifdef MLDSA_HAVE_SHUFFLE
+#define FWD_LAYER1()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		vd2 x, y, z, lo, hi, t;                                      \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		memcpy(&z, &zd[k + 1], sizeof(z));                          \
+		k += 2;                                                      \
+		lo = __builtin_shufflevector(x, y, 0, 2);                    \
+		hi = __builtin_shufflevector(x, y, 1, 3);                    \
+		t = hi * z;                                                  \
+		t = t - (((t * QINVD) + MAGIC) - MAGIC) * QD;                \
+		hi = lo - t;                                                 \
+		lo = lo + t;                                                 \
+		x = __builtin_shufflevector(lo, hi, 0, 2);                   \
+		y = __builtin_shufflevector(lo, hi, 1, 3);                   \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+
+#define INV_LAYER1()                                                         \
+	for (unsigned j = 0; j < N; j += 4) {                                \
+		vd2 x, y, z, lo, hi, d;                                      \
+		memcpy(&x, &a[j], sizeof(x));                                \
+		memcpy(&y, &a[j + 2], sizeof(y));                            \
+		memcpy(&z, &zd[k - 2], sizeof(z));                           \
+		k -= 2;                                                      \
+		z = -__builtin_shufflevector(z, z, 1, 0);                    \
+		lo = __builtin_shufflevector(x, y, 0, 2);                    \
+		hi = __builtin_shufflevector(x, y, 1, 3);                    \
+		d = (lo - hi) * z;                                           \
+		lo = lo + hi;                                                \
+		d = d - (((d * QINVD) + MAGIC) - MAGIC) * QD;                \
+		x = __builtin_shufflevector(lo, d, 0, 2);                    \
+		y = __builtin_shufflevector(lo, d, 1, 3);                    \
+		memcpy(&a[j], &x, sizeof(x));                                \
+		memcpy(&a[j + 2], &y, sizeof(y));                            \
+	}
+#else
+#define FWD_LAYER1() FWD_LAYER_S(1)
+#define INV_LAYER1() INV_LAYER_S(1)
+#endif
+
 /* Last inverse layer with 1/256 folded in. */
 #define INV_LAST()                                                           \
 	for (unsigned j = 0; j < N / 2; j += 4) {                            \
@@ -225,6 +276,8 @@ typedef double vd2 __attribute__((vector_size(16)));
 #define INV_LAYER INV_LAYER_S
 #define FWD_LAYER2() FWD_LAYER_S(2)
 #define INV_LAYER2() INV_LAYER_S(2)
+#define FWD_LAYER1() FWD_LAYER_S(1)
+#define INV_LAYER1() INV_LAYER_S(1)
 #define INV_LAST()                                                           \
 	for (unsigned j = 0; j < N / 2; j++) {                               \
 		double t = a[j], u = a[j + N / 2];                           \
@@ -418,6 +471,99 @@ const char *mldsa_backend(void)
 
 #endif /* MLDSA_FP_NTT */
 
+void mldsa_ternary_prepare(mldsa_ternary *tc, const mldsa_poly *c)
+{
+	/* c is public (verification only): branches on its coefficients. */
+	int32_t total = 0, prefix = 0;
+	tc->w = 0;
+	for (unsigned p = 0; p < N; p++) {
+		if (c->c[p] != 0) {
+			tc->pos[tc->w] = (uint8_t)p;
+			tc->neg[tc->w] = (uint8_t)(c->c[p] < 0);
+			tc->w++;
+		}
+		total += c->c[p];
+	}
+	/* (c * J)[k] for J = 1 + X + ... + X^255: sum of c_p over p <= k minus
+	 * the sum over p > k (X^256 = -1 wraps the latter with a minus). */
+	for (unsigned k = 0; k < N; k++) {
+		prefix += c->c[k];
+		tc->cj[k] = 2 * prefix - total;
+	}
+}
+
+/*
+ * r = c * t1 in Z[X]/(X^256 + 1), exactly (no reduction mod q), for t1
+ * with coefficients in [0, 1023] and c from mldsa_ternary_prepare (at most
+ * 60 coefficients +-1: tau <= 60).  Verification uses this instead of NTT(c),
+ * NTT(t1 * 2^d) and their product when the public key is new: a sum of
+ * signed negacyclic shifts of t1, one per nonzero of c, which costs less
+ * than the transforms.  With u = t1 - 512 in [-512, 511], c * t1 =
+ * c * u + 512 * (c * J) and |c * u| <= 60 * 512 < 2^15, so the sums of
+ * shifts run on 16-bit lanes (8 per SSE2 / NEON register).  ext
+ * holds -u then u (and the negation), so the shift by p with its
+ * wrap-around sign is the contiguous window ext + 256 - p.
+ */
+void mldsa_poly_mul_ternary_t1(mldsa_poly *r, const mldsa_ternary *tc, const mldsa_poly *t1)
+{
+	int16_t ext[2][2 * N];
+	int16_t acc[N];
+	const int16_t *src[N];
+	for (unsigned k = 0; k < N; k++) {
+		int16_t u = (int16_t)(t1->c[k] - 512);
+		ext[0][k] = (int16_t)-u;
+		ext[0][k + N] = u;
+		ext[1][k] = u;
+		ext[1][k + N] = (int16_t)-u;
+	}
+	for (unsigned i = 0; i < tc->w; i++)
+		src[i] = ext[tc->neg[i]] + N - tc->pos[i];
+#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
+	/* 64 outputs at a time in eight 8-lane accumulators; each window is
+	 * read unaligned.  No lane overflows (see above). */
+	typedef int16_t vi8 __attribute__((vector_size(16)));
+	for (unsigned kb = 0; kb < N; kb += 64) {
+		vi8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+		for (unsigned i = 0; i < tc->w; i++) {
+			const int16_t *q = src[i] + kb;
+			vi8 x0, x1, x2, x3, x4, x5, x6, x7;
+			memcpy(&x0, q, 16), memcpy(&x1, q + 8, 16), memcpy(&x2, q + 16, 16);
+			memcpy(&x3, q + 24, 16), memcpy(&x4, q + 32, 16), memcpy(&x5, q + 40, 16);
+			memcpy(&x6, q + 48, 16), memcpy(&x7, q + 56, 16);
+			a0 += x0, a1 += x1, a2 += x2, a3 += x3, a4 += x4, a5 += x5, a6 += x6, a7 += x7;
+		}
+		int16_t *o = acc + kb;
+		memcpy(o, &a0, 16), memcpy(o + 8, &a1, 16), memcpy(o + 16, &a2, 16);
+		memcpy(o + 24, &a3, 16), memcpy(o + 32, &a4, 16), memcpy(o + 40, &a5, 16);
+		memcpy(o + 48, &a6, 16), memcpy(o + 56, &a7, 16);
+	}
+#else
+	for (unsigned k = 0; k < N; k++) {
+		int32_t sum = 0;
+		for (unsigned i = 0; i < tc->w; i++)
+			sum += src[i][k];
+		acc[k] = (int16_t)sum;
+	}
+#endif
+#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
+	/* Widen four at a time (compilers do not vectorise the plain loop
+	 * for baseline SSE2). */
+	typedef int16_t v4i16 __attribute__((vector_size(8)));
+	typedef int32_t v4i32 __attribute__((vector_size(16)));
+	for (unsigned k = 0; k < N; k += 4) {
+		v4i16 a;
+		v4i32 cj, o;
+		memcpy(&a, acc + k, sizeof(a));
+		memcpy(&cj, tc->cj + k, sizeof(cj));
+		o = __builtin_convertvector(a, v4i32) + cj * 512;
+		memcpy(r->c + k, &o, sizeof(o));
+	}
+#else
+	for (unsigned k = 0; k < N; k++)
+		r->c[k] = acc[k] + 512 * tc->cj[k];
+#endif
+}
+
 void mldsa_poly_reduce(mldsa_poly *a)
 {
 	for (unsigned i = 0; i < N; i++)
@@ -430,16 +576,34 @@ void mldsa_poly_caddq(mldsa_poly *a)
 		a->c[i] = caddq(a->c[i]);
 }
 
+/* c may be a or b: compilers then keep the plain loops scalar (baseline
+ * -O2 vectorises only without run-time overlap checks), so they are
+ * written with generic 4-lane vectors where available; each step loads
+ * its lanes before storing them, which is right for c == a or c == b. */
+#if defined(__GNUC__) && !defined(MLDSA_NO_VECTOR_EXT)
+typedef int32_t vi4 __attribute__((vector_size(16)));
+#define POLY_LANEWISE(c, a, b, OP)                                           \
+	for (unsigned i = 0; i < N; i += 4) {                                \
+		vi4 x_, y_;                                                  \
+		memcpy(&x_, &(a)->c[i], sizeof(x_));                         \
+		memcpy(&y_, &(b)->c[i], sizeof(y_));                         \
+		x_ = x_ OP y_;                                               \
+		memcpy(&(c)->c[i], &x_, sizeof(x_));                         \
+	}
+#else
+#define POLY_LANEWISE(c, a, b, OP)                                           \
+	for (unsigned i = 0; i < N; i++)                                     \
+		(c)->c[i] = (a)->c[i] OP (b)->c[i];
+#endif
+
 void mldsa_poly_add(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b)
 {
-	for (unsigned i = 0; i < N; i++)
-		c->c[i] = a->c[i] + b->c[i];
+	POLY_LANEWISE(c, a, b, +)
 }
 
 void mldsa_poly_sub(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b)
 {
-	for (unsigned i = 0; i < N; i++)
-		c->c[i] = a->c[i] - b->c[i];
+	POLY_LANEWISE(c, a, b, -)
 }
 
 void mldsa_poly_shiftl(mldsa_poly *a)
@@ -460,7 +624,8 @@ int mldsa_poly_chknorm(const mldsa_poly *a, int32_t bound)
 	return (int)bad;
 }
 
-void mldsa_poly_power2round(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a)
+void mldsa_poly_power2round(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			    const mldsa_poly *restrict a)
 {
 	for (unsigned i = 0; i < N; i++) {
 		int32_t v = a->c[i];
@@ -501,8 +666,8 @@ void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
 	}
 }
 
-unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_poly *a1,
-			      int32_t gamma2)
+unsigned mldsa_poly_make_hint(mldsa_poly *restrict h, const mldsa_poly *restrict a0,
+			      const mldsa_poly *restrict a1, int32_t gamma2)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < N; i++) {
@@ -514,51 +679,87 @@ unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_p
 	return n;
 }
 
-void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h, int32_t gamma2)
+void mldsa_poly_use_hint(mldsa_poly *restrict b, const mldsa_poly *restrict a,
+			 const mldsa_poly *restrict h, int32_t gamma2)
 {
-	for (unsigned i = 0; i < N; i++) {
-		int32_t a0;
-		int32_t a1 = decompose(&a0, a->c[i], gamma2);
-		if (h->c[i] == 0) {
-			b->c[i] = a1;
-		} else if (gamma2 == (Q - 1) / 32) {
-			b->c[i] = (a0 > 0) ? (a1 + 1) & 15 : (a1 - 1) & 15;
-		} else {
-			if (a0 > 0)
-				b->c[i] = (a1 == 43) ? 0 : a1 + 1;
-			else
-				b->c[i] = (a1 == 0) ? 43 : a1 - 1;
+	/* Public data, but branch-free anyway: hints are sparse and scattered,
+	 * so per-coefficient branches mispredict; this form also vectorises.
+	 * With a hint, HighBits moves up by one when a0 > 0 and down by one
+	 * otherwise, modulo m = (q-1) / (2 gamma2) (16 or 44). */
+	if (gamma2 == (Q - 1) / 32) {
+		for (unsigned i = 0; i < N; i++) {
+			int32_t a0;
+			int32_t a1 = decompose(&a0, a->c[i], (Q - 1) / 32);
+			int32_t up = (int32_t)((uint32_t)(-a0) >> 31); /* a0 > 0 */
+			/* h is 0 or 1: add +1 / -1 under the mask -h (no products,
+			 * which baseline SSE2 lacks for 32-bit lanes). */
+			b->c[i] = (a1 + ((2 * up - 1) & -h->c[i])) & 15;
+		}
+	} else {
+		for (unsigned i = 0; i < N; i++) {
+			int32_t a0;
+			int32_t a1 = decompose(&a0, a->c[i], (Q - 1) / 88);
+			int32_t up = (int32_t)((uint32_t)(-a0) >> 31);
+			int32_t v = a1 + ((2 * up - 1) & -h->c[i]); /* in [-1, 44] */
+			v += (v >> 31) & 44;                /* -1 -> 43 */
+			v -= ((43 - v) >> 31) & 44;         /* 44 -> 0 */
+			b->c[i] = v;
 		}
 	}
+}
+
+/* Little-endian 24-bit load (compilers merge the byte loads). */
+static inline uint32_t load24(const uint8_t *b)
+{
+	return b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16;
+}
+
+static inline uint64_t load64le(const uint8_t *b)
+{
+	return (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
+	       (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 |
+	       (uint64_t)b[7] << 56;
 }
 
 unsigned mldsa_rej_uniform(int32_t *a, unsigned done, const uint8_t *buf, size_t buflen)
 {
 	/* ExpandA is public: branching on acceptance is fine.  Fast path: eight
-	 * candidates at a time, nearly always all accepted (p = 0.999). */
+	 * 23-bit candidates from three 64-bit words; all eight are accepted
+	 * with probability 0.996, else they are compacted one by one (each is
+	 * written at a[done], which advances only when it is accepted). */
 	size_t pos = 0;
+	const uint32_t m = 0x7fffff;
 	while (done + 8 <= N && pos + 24 <= buflen) {
-		uint32_t t[8];
-		unsigned ok = 1;
-		for (unsigned u = 0; u < 8; u++) {
-			const uint8_t *b = buf + pos + 3 * u;
-			t[u] = b[0] | (uint32_t)b[1] << 8 | (uint32_t)(b[2] & 0x7f) << 16;
-			ok &= t[u] < Q;
-		}
+		uint64_t w0 = load64le(buf + pos), w1 = load64le(buf + pos + 8),
+			 w2 = load64le(buf + pos + 16);
+		/* Eight named values, not an array: GCC would vectorise the
+		 * acceptance test through the stack (a store-forwarding stall). */
+		uint32_t t0 = (uint32_t)w0 & m, t1 = (uint32_t)(w0 >> 24) & m,
+			 t2 = (uint32_t)(w0 >> 48 | w1 << 16) & m, t3 = (uint32_t)(w1 >> 8) & m,
+			 t4 = (uint32_t)(w1 >> 32) & m, t5 = (uint32_t)(w1 >> 56 | w2 << 8) & m,
+			 t6 = (uint32_t)(w2 >> 16) & m, t7 = (uint32_t)(w2 >> 40) & m;
 		pos += 24;
-		if (ok) {
-			for (unsigned u = 0; u < 8; u++)
-				a[done + u] = (int32_t)t[u];
+		/* t < 2^23: t - Q wraps (top bit set) exactly when t < Q. */
+		const uint32_t q = (uint32_t)Q;
+		uint32_t ok = (t0 - q) & (t1 - q) & (t2 - q) & (t3 - q) & (t4 - q) & (t5 - q) &
+			      (t6 - q) & (t7 - q);
+		int32_t *d = a + done;
+		if (ok >> 31) {
+			d[0] = (int32_t)t0, d[1] = (int32_t)t1, d[2] = (int32_t)t2;
+			d[3] = (int32_t)t3, d[4] = (int32_t)t4, d[5] = (int32_t)t5;
+			d[6] = (int32_t)t6, d[7] = (int32_t)t7;
 			done += 8;
 		} else {
-			for (unsigned u = 0; u < 8; u++) {
-				a[done] = (int32_t)t[u];
-				done += t[u] < Q;
-			}
+			unsigned c = 0;
+#define REJ_PUT(t) (d[c] = (int32_t)(t), c += (t) < q)
+			REJ_PUT(t0), REJ_PUT(t1), REJ_PUT(t2), REJ_PUT(t3);
+			REJ_PUT(t4), REJ_PUT(t5), REJ_PUT(t6), REJ_PUT(t7);
+#undef REJ_PUT
+			done += c;
 		}
 	}
 	while (done < N && pos + 3 <= buflen) {
-		uint32_t t = buf[pos] | (uint32_t)buf[pos + 1] << 8 | (uint32_t)(buf[pos + 2] & 0x7f) << 16;
+		uint32_t t = load24(buf + pos) & m;
 		pos += 3;
 		if (t < Q)
 			a[done++] = (int32_t)t;
@@ -699,7 +900,16 @@ void mldsa_pack_t1(uint8_t *r, const mldsa_poly *a)
 
 void mldsa_unpack_t1(mldsa_poly *a, const uint8_t *r)
 {
-	unpack_poly(a, r, 10, 0, 1);
+	/* Four 10-bit values from each five bytes (verification unpacks k of
+	 * these per new public key). */
+	for (unsigned i = 0; i < N / 4; i++, r += 5) {
+		uint64_t v = (uint64_t)r[0] | (uint64_t)r[1] << 8 | (uint64_t)r[2] << 16 |
+			     (uint64_t)r[3] << 24 | (uint64_t)r[4] << 32;
+		a->c[4 * i + 0] = (int32_t)(v & 0x3ff);
+		a->c[4 * i + 1] = (int32_t)((v >> 10) & 0x3ff);
+		a->c[4 * i + 2] = (int32_t)((v >> 20) & 0x3ff);
+		a->c[4 * i + 3] = (int32_t)(v >> 30);
+	}
 }
 
 void mldsa_pack_t0(uint8_t *r, const mldsa_poly *a)

@@ -32,6 +32,21 @@ void mldsa_invntt(mldsa_poly *a);
 void mldsa_poly_pointwise(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b);
 /* c = sum_{i<n} a[i] * b[i] pointwise, n <= 7, a[i] < q, b[i] from ntt(). */
 void mldsa_poly_pointwise_acc(mldsa_poly *c, const mldsa_poly *a, const mldsa_poly *b, unsigned n);
+/* r = c * t in Z[X]/(X^256+1) without reduction, for c with coefficients
+ * in {-1, 0, 1} and public (branches on its nonzero positions); needs
+ * (number of nonzeros) * max|t| < 2^31. */
+void mldsa_poly_mul_ternary(mldsa_poly *r, const mldsa_poly *c, const mldsa_poly *t);
+/* A challenge c (coefficients in {-1, 0, 1}, at most 60 nonzero; public)
+ * prepared for mldsa_poly_mul_ternary_t1: its nonzero positions and signs
+ * and c * (1 + X + ... + X^255). */
+typedef struct mldsa_ternary {
+	uint8_t pos[MLDSA_N], neg[MLDSA_N];
+	unsigned w;
+	int32_t cj[MLDSA_N];
+} mldsa_ternary;
+void mldsa_ternary_prepare(mldsa_ternary *tc, const mldsa_poly *c);
+/* r = c * t1 in Z[X]/(X^256+1), exact (|r| < 2^16), for t1 in [0, 1023]. */
+void mldsa_poly_mul_ternary_t1(mldsa_poly *r, const mldsa_ternary *tc, const mldsa_poly *t1);
 /* Coefficients to (-6283009, 6283009) / to [0, q) from a reduced value. */
 void mldsa_poly_reduce(mldsa_poly *a);
 void mldsa_poly_caddq(mldsa_poly *a);
@@ -42,16 +57,18 @@ void mldsa_poly_shiftl(mldsa_poly *a);
 int mldsa_poly_chknorm(const mldsa_poly *a, int32_t bound);
 
 /* Power2Round (FIPS 204 Alg. 35) on standard representatives. */
-void mldsa_poly_power2round(mldsa_poly *a1, mldsa_poly *a0, const mldsa_poly *a);
+void mldsa_poly_power2round(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
+			    const mldsa_poly *restrict a);
 /* Decompose (Alg. 36) with gamma2 = (q-1)/88 or (q-1)/32; a in [0, q). */
 void mldsa_poly_decompose(mldsa_poly *restrict a1, mldsa_poly *restrict a0,
 			  const mldsa_poly *restrict a, int32_t gamma2);
 /* Hint h = MakeHint from the low part a0 (= w0 - cs2 + ct0) and high part a1;
  * returns the number of ones. */
-unsigned mldsa_poly_make_hint(mldsa_poly *h, const mldsa_poly *a0, const mldsa_poly *a1,
-			      int32_t gamma2);
-/* UseHint (Alg. 40): b = corrected HighBits(a) with hint h. */
-void mldsa_poly_use_hint(mldsa_poly *b, const mldsa_poly *a, const mldsa_poly *h, int32_t gamma2);
+unsigned mldsa_poly_make_hint(mldsa_poly *restrict h, const mldsa_poly *restrict a0,
+			      const mldsa_poly *restrict a1, int32_t gamma2);
+/* UseHint (Alg. 40): b = corrected HighBits(a) with hint h (b, a, h distinct). */
+void mldsa_poly_use_hint(mldsa_poly *restrict b, const mldsa_poly *restrict a,
+			 const mldsa_poly *restrict h, int32_t gamma2);
 
 /* Rejection samplers.  Each fills a->c[done..] from buf and returns the new
  * count of filled coefficients (<= MLDSA_N). */
