@@ -378,6 +378,55 @@ int creto_nhi_backup_open(const char *path, const creto_nhi_wrapper *w, creto_nh
 	return CRETO_OK;
 }
 
+/* Revocation is final: an agent revoked in the store being replaced must
+ * not come back from the backup (an older backup, or one made outside
+ * before an inside revocation).  Absent from the backup is fine. */
+struct unrevoke {
+	creto_nhi_store *bak;
+	char id[CRETO_NHI_ID_MAX + 1];
+	creto_nhi_status st;
+};
+
+static int check_revoked(const creto_nhi_agent *a, void *arg)
+{
+	struct unrevoke *u = arg;
+	if (a->status != CRETO_NHI_REVOKED)
+		return 0;
+	creto_nhi_agent b;
+	creto_err ig;
+	if (creto_nhi_store_get(u->bak, a->id, &b, &ig) != CRETO_OK)
+		return 0; /* not in the backup */
+	if (b.status == CRETO_NHI_REVOKED)
+		return 0;
+	memcpy(u->id, a->id, strlen(a->id) + 1);
+	u->st = b.status;
+	return 1;
+}
+
+static int no_unrevoke(creto_nhi_store *bak, const char *dbpath, creto_err *e)
+{
+	struct stat sb;
+	if (lstat(dbpath, &sb) != 0) {
+		if (errno == ENOENT)
+			return CRETO_OK; /* a first restore */
+		return creto_err_errno(e, errno, "%s", dbpath);
+	}
+	creto_nhi_store *cur = NULL;
+	int rc = creto_nhi_store_open(dbpath, 1, &cur, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "store to be replaced %s (remove it to restore from scratch)",
+				     dbpath);
+	struct unrevoke u = {.bak = bak};
+	rc = creto_nhi_store_list(cur, check_revoked, &u, e);
+	creto_nhi_store_free(cur);
+	if (u.id[0]) /* the walk stopped at it */
+		rc = creto_err_set(e, CRETO_EREJECT,
+				   "agent %s is revoked in %s but %s in the backup: revocation is final, "
+				   "nothing restored",
+				   u.id, dbpath, creto_nhi_status_name(u.st));
+	return rc;
+}
+
 int creto_nhi_backup_restore(const char *path, const creto_nhi_wrapper *w, const char *dbpath,
 			     creto_nhi_backup_info *info, creto_err *e)
 {
@@ -390,6 +439,9 @@ int creto_nhi_backup_restore(const char *path, const creto_nhi_wrapper *w, const
 		creto_err_ctx(e, "%s", path);
 		goto out;
 	}
+	rc = no_unrevoke(s, dbpath, e);
+	if (rc != CRETO_OK)
+		goto out;
 	size_t len = 0;
 	const uint8_t *img = nhi_store_image(s, &len);
 	if (img == NULL) {

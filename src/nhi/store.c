@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -324,6 +325,14 @@ void creto_nhi_store_free(creto_nhi_store *s)
 		return;
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->ins);
+	/* A store loaded from a backup lives in one buffer that SQLite would
+	 * free as it is: wipe the plaintext first (NULL for a file store). */
+	if (s->db != NULL) {
+		size_t n = 0;
+		uint8_t *img = (uint8_t *)nhi_store_image(s, &n);
+		if (img != NULL)
+			OPENSSL_cleanse(img, n);
+	}
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

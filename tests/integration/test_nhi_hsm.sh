@@ -74,4 +74,12 @@ expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --db "$T/resto
 # a fresh backup carries the revocation
 expect 0 -- "$CRETO" nhi backup --db "$T/restored.db" --wrap-key "$WRAP" "${HOPT[@]}" -o "$T/nhi2.bak"
 expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --backup "$T/nhi2.bak" --wrap-key "$WRAP" "${HOPT[@]}" --jwks "$T/jwks.json" --token "$TOK"
+# revocation is final: the older backup (agent-1 active) over the store that
+# revoked it is refused and changes nothing; the newer one restores
+cp "$T/restored.db" "$T/before2.db"
+expect 1 --err "agent agent-1 is revoked in $T/restored.db but active in the backup" -- \
+  "$CRETO" nhi restore "$T/nhi.bak" --wrap-key "$WRAP" "${HOPT[@]}" --db "$T/restored.db"
+cmp -s "$T/restored.db" "$T/before2.db" && ok || fail "a refused restore changed the database"
+expect 0 -- "$CRETO" nhi restore "$T/nhi2.bak" --wrap-key "$WRAP" "${HOPT[@]}" --db "$T/restored.db"
+expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token "$TOK"
 finish
