@@ -5,6 +5,7 @@
  * All subcommands share one option parser; each names the options it
  * accepts, so an option that does not apply is a usage error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,8 @@ static const struct option all_opts[] = {
 	{"ttl", required_argument, NULL, O_TTL},
 	{"key", required_argument, NULL, O_KEY},
 	{"aud", required_argument, NULL, O_AUD},
+	/* named so that getopt does not take "--token" as an abbreviation of
+	 * --token-file: a token on the command line is refused below */
 	{"token", required_argument, NULL, O_TOKEN},
 	{"token-file", required_argument, NULL, O_TOKEN_FILE},
 	{"jwks", required_argument, NULL, O_JWKS},
@@ -55,7 +58,7 @@ static const struct option all_opts[] = {
 
 struct args {
 	const char *db, *issuer, *id, *name, *not_before, *not_after, *issuer_kid, *issuer_key;
-	const char *wrap_key, *output, *agent, *ttl, *aud, *token, *token_file, *jwks, *backup;
+	const char *wrap_key, *output, *agent, *ttl, *aud, *token_file, *jwks, *backup;
 	const char *status, *jti;
 	const char *scope[MAX_MULTI];
 	size_t nscope;
@@ -84,12 +87,19 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 	while ((c = getopt_long(argc, argv, "o:", all_opts, NULL)) != -1) {
 		if (c == 'o')
 			c = O_OUTPUT;
+		if (c == O_TOKEN)
+			return cli_usage_error("--token: a token is a credential and is never taken from "
+					       "the command line; use --token-file FILE or --token-file -");
 		int ok = 0;
 		for (const int *p = allowed; *p; p++)
 			ok |= *p == c;
 		if (!ok || c == '?' || c == ':') {
-			cli_usage_error("nhi %s: unknown or misplaced option '%s'", cur_cmd->name,
-					argv[optind - 1]);
+			/* name the option, never echo a value (it may be a secret) */
+			const char *w = argv[optind - 1];
+			if (w[0] != '-' && optind >= 2)
+				w = argv[optind - 2];
+			cli_usage_error("nhi %s: unknown or misplaced option '%.64s'", cur_cmd->name,
+					w[0] == '-' ? w : "?");
 			return usage();
 		}
 		switch (c) {
@@ -109,7 +119,6 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 		case O_AGENT: a->agent = optarg; break;
 		case O_TTL: a->ttl = optarg; break;
 		case O_AUD: a->aud = optarg; break;
-		case O_TOKEN: a->token = optarg; break;
 		case O_TOKEN_FILE: a->token_file = optarg; break;
 		case O_JWKS: a->jwks = optarg; break;
 		case O_BACKUP: a->backup = optarg; break;
@@ -624,9 +633,41 @@ out:
 }
 
 /* ---- resolve ---- */
+/* The token from FILE, or from standard input for "-": at most
+ * TOKEN_FILE_MAX bytes, one trailing newline dropped, NUL-terminated. */
+static int read_token(const char *path, uint8_t **out, size_t *len, creto_err *e)
+{
+	if (strcmp(path, "-") != 0) {
+		int rc = creto_file_read(path, TOKEN_FILE_MAX, out, len, e);
+		if (rc == CRETO_OK && *len && (*out)[*len - 1] == '\n')
+			(*out)[--*len] = '\0';
+		return rc;
+	}
+	uint8_t *b = malloc(TOKEN_FILE_MAX + 2);
+	if (b == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	ssize_t n = creto_read_full(0, b, TOKEN_FILE_MAX + 1);
+	if (n < 0) {
+		free(b);
+		return creto_err_errno(e, errno, "token: standard input");
+	}
+	if ((size_t)n > TOKEN_FILE_MAX) {
+		free(b);
+		return creto_err_set(e, CRETO_EREJECT,
+				     "token: standard input holds more than %d bytes, over the %d-byte cap",
+				     TOKEN_FILE_MAX, CRETO_JWS_MAX);
+	}
+	*len = (size_t)n;
+	if (*len && b[*len - 1] == '\n')
+		(*len)--;
+	b[*len] = '\0';
+	*out = b;
+	return CRETO_OK;
+}
+
 static int nhi_resolve(int argc, char **argv)
 {
-	static const int allowed[] = {O_DB, O_BACKUP, O_WRAP_KEY, O_JWKS, O_TOKEN, O_TOKEN_FILE,
+	static const int allowed[] = {O_DB, O_BACKUP, O_WRAP_KEY, O_JWKS, O_TOKEN_FILE,
 				      O_AUD, O_ISSUER, O_MODULE, O_PIN_FILE, O_JSON, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
@@ -636,27 +677,22 @@ static int nhi_resolve(int argc, char **argv)
 		return cli_usage_error("nhi resolve: give --db FILE or --backup FILE --wrap-key URI");
 	if (a.backup && a.wrap_key == NULL)
 		return cli_usage_error("nhi resolve: --backup needs --wrap-key");
-	if ((a.token == NULL) == (a.token_file == NULL))
-		return cli_usage_error("nhi resolve: give --token T or --token-file FILE");
+	/* A token is a bearer credential: never taken from argv (ps, shell
+	 * history), only from a file or standard input. */
+	if (a.token_file == NULL)
+		return cli_usage_error("nhi resolve: give --token-file FILE, or --token-file - to read "
+				       "the token from standard input");
 	creto_err e;
 	creto_err_clear(&e);
 	uint8_t *tbuf = NULL;
 	size_t tlen = 0;
-	const char *tok = a.token;
 	creto_nhi_store *s = NULL;
 	creto_jwks *jw = NULL;
 	creto_nhi_resolver *r = NULL;
-	if (a.token_file) {
-		rc = creto_file_read(a.token_file, TOKEN_FILE_MAX, &tbuf, &tlen, &e);
-		if (rc != CRETO_OK)
-			goto out;
-		/* one trailing newline allowed */
-		if (tlen && tbuf[tlen - 1] == '\n')
-			tbuf[--tlen] = '\0';
-		tok = (const char *)tbuf;
-	} else {
-		tlen = strlen(tok);
-	}
+	rc = read_token(a.token_file, &tbuf, &tlen, &e);
+	if (rc != CRETO_OK)
+		goto out;
+	const char *tok = (const char *)tbuf;
 	if (memchr(tok, '\0', tlen) != NULL) {
 		rc = creto_err_set(&e, CRETO_EREJECT, "token: holds a NUL byte");
 		goto out;
@@ -721,7 +757,7 @@ static const struct cli_cmd nhi_cmds[] = {
 	 "issue a JWS (EdDSA/ES256) token for an agent"},
 	{"jwks", nhi_jwks, "--key KEY... [-o FILE]", "export issuer public keys as a JWK Set"},
 	{"resolve", nhi_resolve,
-	 "(--db FILE | --backup FILE.bak --wrap-key URI) --jwks FILE (--token T | --token-file F) "
+	 "(--db FILE | --backup FILE.bak --wrap-key URI) --jwks FILE --token-file F|- "
 	 "[--aud A] [--issuer I] [--json]",
 	 "verify a token offline and print the agent identity"},
 	{NULL, NULL, NULL, NULL},

@@ -56,30 +56,30 @@ resolve() { "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" "$@"; }
 
 # ---- valid tokens ----
 TOK=$(issue --agent agent-1 --key "$T/ed.key" --ttl 1h)
-expect 0 --out '"sub": "agent-1"' -- resolve --token "$TOK"
-expect 0 --out '"alg": "EdDSA"' -- resolve --token "$TOK" --aud creto-gateway
+expect 0 --out '"sub": "agent-1"' -- resolve --token-file - <<<"$TOK"
+expect 0 --out '"alg": "EdDSA"' -- resolve --token-file - --aud creto-gateway <<<"$TOK"
 TOKEC=$(issue --agent agent-1 --key "$T/ec.key" --ttl 10m --scope tool:search)
-expect 0 --out '"alg": "ES256"' -- resolve --token "$TOKEC"
+expect 0 --out '"alg": "ES256"' -- resolve --token-file - <<<"$TOKEC"
 echo "$TOKEC" >"$T/tok"
 expect 0 --out '"tool:search"' -- resolve --token-file "$T/tok"
-expect 0 --out '"sub": "agent-pinned"' -- resolve --token "$(issue --agent agent-pinned --key "$T/ec.key")"
-expect 0 --out '"sub": "agent-1"' -- resolve --token "$(issue --agent agent-1 --key "$T/ed.key" --aud other)" --aud other
+expect 0 --out '"sub": "agent-pinned"' -- resolve --token-file - <<<"$(issue --agent agent-pinned --key "$T/ec.key")"
+expect 0 --out '"sub": "agent-1"' -- resolve --token-file - --aud other <<<"$(issue --agent agent-1 --key "$T/ed.key" --aud other)"
 
 # ---- times (skew 60 s) ----
-expect 0 -- env CRETO_TEST_NOW=$((NOW + 3600 + 60)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
-expect 1 --err "token expired at" -- env CRETO_TEST_NOW=$((NOW + 3600 + 61)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
-expect 0 -- env CRETO_TEST_NOW=$((NOW - 60)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
-expect 1 --err "token not valid before" -- env CRETO_TEST_NOW=$((NOW - 61)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
+expect 0 -- env CRETO_TEST_NOW=$((NOW + 3600 + 60)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
+expect 1 --err "token expired at" -- env CRETO_TEST_NOW=$((NOW + 3600 + 61)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
+expect 0 -- env CRETO_TEST_NOW=$((NOW - 60)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
+expect 1 --err "token not valid before" -- env CRETO_TEST_NOW=$((NOW - 61)) "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 
 # ---- claims wrong in turn ----
-expect 1 --err "aud: does not include 'creto-gateway'" -- resolve --token "$(issue --agent agent-1 --key "$T/ed.key" --aud elsewhere)"
-expect 1 --err "iss: 'someone-else' is not the issuer 'creto-test'" -- resolve --token "$(issue --agent agent-1 --key "$T/ed.key" --issuer someone-else)"
-expect 1 --err "unknown agent 'ghost'" -- resolve --token "$("$CRETO" nhi token issue --agent ghost --key "$T/ed.key" --issuer creto-test)"
-expect 1 --err "agent agent-3 is suspended" -- resolve --token "$("$CRETO" nhi token issue --agent agent-3 --key "$T/ed.key" --issuer creto-test)"
-expect 1 --err "agent agent-old expired at 2029-01-01" -- resolve --token "$("$CRETO" nhi token issue --agent agent-old --key "$T/ed.key" --issuer creto-test)"
-expect 1 --err "agent agent-future not valid before 2031-01-01" -- resolve --token "$("$CRETO" nhi token issue --agent agent-future --key "$T/ed.key" --issuer creto-test)"
-expect 1 --err "key $EDKID is not its issuer key $ECKID" -- resolve --token "$(issue --agent agent-pinned --key "$T/ed.key")"
-expect 1 --err "scope 'tool:shell' not granted to agent agent-2" -- resolve --token "$("$CRETO" nhi token issue --agent agent-2 --key "$T/ed.key" --issuer creto-test --scope tool:shell)"
+expect 1 --err "aud: does not include 'creto-gateway'" -- resolve --token-file - <<<"$(issue --agent agent-1 --key "$T/ed.key" --aud elsewhere)"
+expect 1 --err "iss: 'someone-else' is not the issuer 'creto-test'" -- resolve --token-file - <<<"$(issue --agent agent-1 --key "$T/ed.key" --issuer someone-else)"
+expect 1 --err "unknown agent 'ghost'" -- resolve --token-file - <<<"$("$CRETO" nhi token issue --agent ghost --key "$T/ed.key" --issuer creto-test)"
+expect 1 --err "agent agent-3 is suspended" -- resolve --token-file - <<<"$("$CRETO" nhi token issue --agent agent-3 --key "$T/ed.key" --issuer creto-test)"
+expect 1 --err "agent agent-old expired at 2029-01-01" -- resolve --token-file - <<<"$("$CRETO" nhi token issue --agent agent-old --key "$T/ed.key" --issuer creto-test)"
+expect 1 --err "agent agent-future not valid before 2031-01-01" -- resolve --token-file - <<<"$("$CRETO" nhi token issue --agent agent-future --key "$T/ed.key" --issuer creto-test)"
+expect 1 --err "key $EDKID is not its issuer key $ECKID" -- resolve --token-file - <<<"$(issue --agent agent-pinned --key "$T/ed.key")"
+expect 1 --err "scope 'tool:shell' not granted to agent agent-2" -- resolve --token-file - <<<"$("$CRETO" nhi token issue --agent agent-2 --key "$T/ed.key" --issuer creto-test --scope tool:shell)"
 expect 1 --err "scope 'tool:shell' not granted" -- issue --agent agent-2 --key "$T/ed.key" --scope tool:shell
 expect 1 --err "agent agent-3 is suspended" -- issue --agent agent-3 --key "$T/ed.key"
 
@@ -108,52 +108,52 @@ claims() { # claims [extra members...]: a valid payload for agent-1, members ove
   printf '{"iss":"%s","sub":"%s","aud":"%s","iat":%s,"exp":%s,"jti":"%s"%s}' \
     "$iss" "$sub" "$aud" "$iat" "$exp" "$jti" "$extra"
 }
-expect 0 --out '"sub": "agent-1"' -- resolve --token "$(craft "$H" "$(claims)")"
-expect 0 --out '"sub": "agent-1"' -- resolve --token "$(craft "$H" "$(claims aud=x '+"nbf":1')")" --aud x
-expect 1 --err "alg 'none' refused" -- resolve --token "$(craft '{"alg":"none","kid":"'"$EDKID"'"}' "$(claims)" -)"
-expect 1 --err "alg 'NONE' refused" -- resolve --token "$(craft '{"alg":"NONE","kid":"'"$EDKID"'"}' "$(claims)")"
+expect 0 --out '"sub": "agent-1"' -- resolve --token-file - <<<"$(craft "$H" "$(claims)")"
+expect 0 --out '"sub": "agent-1"' -- resolve --token-file - --aud x <<<"$(craft "$H" "$(claims aud=x '+"nbf":1')")"
+expect 1 --err "alg 'none' refused" -- resolve --token-file - <<<"$(craft '{"alg":"none","kid":"'"$EDKID"'"}' "$(claims)" -)"
+expect 1 --err "alg 'NONE' refused" -- resolve --token-file - <<<"$(craft '{"alg":"NONE","kid":"'"$EDKID"'"}' "$(claims)")"
 # alg confusion: HS256 keyed with the public key bytes
 HS="$(printf '{"alg":"HS256","kid":"%s"}' "$EDKID" | b64u).$(claims | b64u)"
 HSSIG=$(printf '%s' "$HS" | openssl dgst -sha256 -mac HMAC -macopt "key:$(cat "$T/jwks.json")" -binary | b64u)
-expect 1 --err "alg 'HS256' refused" -- resolve --token "$HS.$HSSIG"
-expect 1 --err "alg 'RS256' not supported" -- resolve --token "$(craft '{"alg":"RS256","kid":"'"$EDKID"'"}' "$(claims)")"
-expect 1 --err "alg ES256 does not match key $EDKID (ed25519)" -- resolve --token "$(craft '{"alg":"ES256","kid":"'"$EDKID"'"}' "$(claims)")"
-expect 1 --err "alg EdDSA does not match key $ECKID (ecdsa-p256)" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"'"$ECKID"'"}' "$(claims)")"
-expect 1 --err "unknown key id 'ffffffffffffffff'" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"ffffffffffffffff"}' "$(claims)")"
-expect 1 --err "kid missing" -- resolve --token "$(craft '{"alg":"EdDSA"}' "$(claims)")"
-expect 1 --err "token signature (key $EDKID)" -- resolve --token "$(craft "$H" "$(claims)" "$T/rogue.pem")"
-expect 1 --err "'jwk' refused" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","jwk":{}}' "$(claims)")"
-expect 1 --err "'crit' refused" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","crit":["exp"]}' "$(claims)")"
-expect 1 --err "typ must be 'JWT'" -- resolve --token "$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","typ":"JOSE+JSON"}' "$(claims)")"
+expect 1 --err "alg 'HS256' refused" -- resolve --token-file - <<<"$HS.$HSSIG"
+expect 1 --err "alg 'RS256' not supported" -- resolve --token-file - <<<"$(craft '{"alg":"RS256","kid":"'"$EDKID"'"}' "$(claims)")"
+expect 1 --err "alg ES256 does not match key $EDKID (ed25519)" -- resolve --token-file - <<<"$(craft '{"alg":"ES256","kid":"'"$EDKID"'"}' "$(claims)")"
+expect 1 --err "alg EdDSA does not match key $ECKID (ecdsa-p256)" -- resolve --token-file - <<<"$(craft '{"alg":"EdDSA","kid":"'"$ECKID"'"}' "$(claims)")"
+expect 1 --err "unknown key id 'ffffffffffffffff'" -- resolve --token-file - <<<"$(craft '{"alg":"EdDSA","kid":"ffffffffffffffff"}' "$(claims)")"
+expect 1 --err "kid missing" -- resolve --token-file - <<<"$(craft '{"alg":"EdDSA"}' "$(claims)")"
+expect 1 --err "token signature (key $EDKID)" -- resolve --token-file - <<<"$(craft "$H" "$(claims)" "$T/rogue.pem")"
+expect 1 --err "'jwk' refused" -- resolve --token-file - <<<"$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","jwk":{}}' "$(claims)")"
+expect 1 --err "'crit' refused" -- resolve --token-file - <<<"$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","crit":["exp"]}' "$(claims)")"
+expect 1 --err "typ must be 'JWT'" -- resolve --token-file - <<<"$(craft '{"alg":"EdDSA","kid":"'"$EDKID"'","typ":"JOSE+JSON"}' "$(claims)")"
 # duplicate JSON keys: header and payload (signed correctly, so only the duplicate can refuse)
-expect 1 --err "token header: duplicate JSON key" -- resolve --token "$(craft '{"alg":"EdDSA","alg":"EdDSA","kid":"'"$EDKID"'"}' "$(claims)")"
-expect 1 --err "token payload: duplicate JSON key" -- resolve --token "$(craft "$H" "$(claims '+"sub":"agent-2"')")"
-expect 1 --err "token payload: invalid JSON" -- resolve --token "$(craft "$H" '{"sub":')"
-expect 1 --err "token payload: not a JSON object" -- resolve --token "$(craft "$H" '[1,2]')"
+expect 1 --err "token header: duplicate JSON key" -- resolve --token-file - <<<"$(craft '{"alg":"EdDSA","alg":"EdDSA","kid":"'"$EDKID"'"}' "$(claims)")"
+expect 1 --err "token payload: duplicate JSON key" -- resolve --token-file - <<<"$(craft "$H" "$(claims '+"sub":"agent-2"')")"
+expect 1 --err "token payload: invalid JSON" -- resolve --token-file - <<<"$(craft "$H" '{"sub":')"
+expect 1 --err "token payload: not a JSON object" -- resolve --token-file - <<<"$(craft "$H" '[1,2]')"
 # each claim wrong in turn (signed correctly)
-expect 1 --err "iss: 'evil' is not the issuer" -- resolve --token "$(craft "$H" "$(claims iss=evil)")"
-expect 1 --err "unknown agent 'nobody'" -- resolve --token "$(craft "$H" "$(claims sub=nobody)")"
-expect 1 --err "sub: 'bad sub' is not an agent id" -- resolve --token "$(craft "$H" "$(claims 'sub=bad sub')")"
-expect 1 --err "aud: does not include" -- resolve --token "$(craft "$H" "$(claims aud=nobody)")"
-expect 1 --err "token expired at" -- resolve --token "$(craft "$H" "$(claims exp=$((NOW - 61)) iat=$((NOW - 600)))")"
-expect 1 --err "iat: " -- resolve --token "$(craft "$H" "$(claims iat=$((NOW + 120)) exp=$((NOW + 600)))")"
-expect 1 --err "exp: not after iat" -- resolve --token "$(craft "$H" "$(claims exp=$NOW)")"
-expect 1 --err "token not valid before" -- resolve --token "$(craft "$H" "$(claims '+"nbf":'$((NOW + 61)))")"
-expect 1 --err "exp: not an integer" -- resolve --token "$(craft "$H" "$(claims 'exp="soon"')")"
-expect 1 --err "jti: missing" -- resolve --token "$(craft "$H" '{"iss":"creto-test","sub":"agent-1","aud":"creto-gateway","iat":'$NOW',"exp":'$((NOW + 60))'}')"
-expect 1 --err "exp: missing" -- resolve --token "$(craft "$H" '{"iss":"creto-test","sub":"agent-1","aud":"creto-gateway","iat":'$NOW',"jti":"x"}')"
-expect 1 --err "scope: bad scope" -- resolve --token "$(craft "$H" "$(claims '+"scope":"a  b"')")"
-expect 1 --err "scope 'tool:shell' not granted" -- resolve --token "$(craft "$H" "$(claims '+"scope":"tool:search tool:shell"')")"
+expect 1 --err "iss: 'evil' is not the issuer" -- resolve --token-file - <<<"$(craft "$H" "$(claims iss=evil)")"
+expect 1 --err "unknown agent 'nobody'" -- resolve --token-file - <<<"$(craft "$H" "$(claims sub=nobody)")"
+expect 1 --err "sub: 'bad sub' is not an agent id" -- resolve --token-file - <<<"$(craft "$H" "$(claims 'sub=bad sub')")"
+expect 1 --err "aud: does not include" -- resolve --token-file - <<<"$(craft "$H" "$(claims aud=nobody)")"
+expect 1 --err "token expired at" -- resolve --token-file - <<<"$(craft "$H" "$(claims exp=$((NOW - 61)) iat=$((NOW - 600)))")"
+expect 1 --err "iat: " -- resolve --token-file - <<<"$(craft "$H" "$(claims iat=$((NOW + 120)) exp=$((NOW + 600)))")"
+expect 1 --err "exp: not after iat" -- resolve --token-file - <<<"$(craft "$H" "$(claims exp=$NOW)")"
+expect 1 --err "token not valid before" -- resolve --token-file - <<<"$(craft "$H" "$(claims '+"nbf":'$((NOW + 61)))")"
+expect 1 --err "exp: not an integer" -- resolve --token-file - <<<"$(craft "$H" "$(claims 'exp="soon"')")"
+expect 1 --err "jti: missing" -- resolve --token-file - <<<"$(craft "$H" '{"iss":"creto-test","sub":"agent-1","aud":"creto-gateway","iat":'$NOW',"exp":'$((NOW + 60))'}')"
+expect 1 --err "exp: missing" -- resolve --token-file - <<<"$(craft "$H" '{"iss":"creto-test","sub":"agent-1","aud":"creto-gateway","iat":'$NOW',"jti":"x"}')"
+expect 1 --err "scope: bad scope" -- resolve --token-file - <<<"$(craft "$H" "$(claims '+"scope":"a  b"')")"
+expect 1 --err "scope 'tool:shell' not granted" -- resolve --token-file - <<<"$(craft "$H" "$(claims '+"scope":"tool:search tool:shell"')")"
 # malformed encodings and sizes
-expect 1 --err "token header: bad base64url" -- resolve --token "eyJhbGciOiJFZERTQSJ9=.e30.AAAA"
-expect 1 --err "bad base64url" -- resolve --token "$(craft "$H" "$(claims)" | sed 's/\.\([^.]*\)$/.\1+/')"
-expect 1 --err "token payload: bad base64url" -- resolve --token "$(craft "$H" "$(claims)" | awk -F. '{print $1".*"$2"."$3}')"
-expect 1 --err "want 3 dot-separated segments" -- resolve --token "abc.def"
-expect 1 --err "more than 3 segments" -- resolve --token "a.b.c.d.e"
-expect 1 --err "signature: empty" -- resolve --token "$(craft "$H" "$(claims)" -)"
-expect 1 --err "signature: 48 bytes" -- resolve --token "$(craft "$H" "$(claims)" | sed 's/\.[^.]*$//').$(head -c 48 /dev/zero | b64u)"
+expect 1 --err "token header: bad base64url" -- resolve --token-file - <<<"eyJhbGciOiJFZERTQSJ9=.e30.AAAA"
+expect 1 --err "bad base64url" -- resolve --token-file - <<<"$(craft "$H" "$(claims)" | sed 's/\.\([^.]*\)$/.\1+/')"
+expect 1 --err "token payload: bad base64url" -- resolve --token-file - <<<"$(craft "$H" "$(claims)" | awk -F. '{print $1".*"$2"."$3}')"
+expect 1 --err "want 3 dot-separated segments" -- resolve --token-file - <<<"abc.def"
+expect 1 --err "more than 3 segments" -- resolve --token-file - <<<"a.b.c.d.e"
+expect 1 --err "signature: empty" -- resolve --token-file - <<<"$(craft "$H" "$(claims)" -)"
+expect 1 --err "signature: 48 bytes" -- resolve --token-file - <<<"$(craft "$H" "$(claims)" | sed 's/\.[^.]*$//').$(head -c 48 /dev/zero | b64u)"
 BIG=$(head -c 9000 /dev/zero | tr '\0' a)
-expect 1 --err "over the 8192-byte cap" -- resolve --token "$(craft "$H" "$(claims "+\"pad\":\"$BIG\"")")"
+expect 1 --err "over the 8192-byte cap" -- resolve --token-file - <<<"$(craft "$H" "$(claims "+\"pad\":\"$BIG\"")")"
 expect 1 --err "NUL" -- bash -c "printf 'a.b\0.c' >'$T/nul'; '$CRETO' nhi resolve --db '$DB' --jwks '$T/jwks.json' --token-file '$T/nul'"
 
 # ---- JWKS strictness ----
@@ -171,21 +171,25 @@ json.dump({'keys': [{'kty': 'RSA', 'kid': 'r', 'n': 'AQAB', 'e': 'AQAB'}]}, open
 open(t + '/dupkey.json', 'w').write('{"keys":[],"keys":[]}')
 EOF
 TOK=$(issue --agent agent-1 --key "$T/ed.key")
-expect 1 --err "is not the key id" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/wrongkid.json" --token "$TOK"
-expect 1 --err "private or secret material" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/private.json" --token "$TOK"
-expect 1 --err "appears twice" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/dupkid.json" --token "$TOK"
-expect 1 --err "kty 'RSA' not supported" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/rsa.json" --token "$TOK"
-expect 1 --err "duplicate JSON key" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/dupkey.json" --token "$TOK"
+expect 1 --err "is not the key id" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/wrongkid.json" --token-file - <<<"$TOK"
+expect 1 --err "private or secret material" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/private.json" --token-file - <<<"$TOK"
+expect 1 --err "appears twice" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/dupkid.json" --token-file - <<<"$TOK"
+expect 1 --err "kty 'RSA' not supported" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/rsa.json" --token-file - <<<"$TOK"
+expect 1 --err "duplicate JSON key" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/dupkey.json" --token-file - <<<"$TOK"
 
 # ---- revocation is final; --json errors ----
-expect 0 -- resolve --token "$TOK"
+expect 0 -- resolve --token-file - <<<"$TOK"
 expect 0 --out "revoked" -- "$CRETO" nhi revoke --db "$DB" agent-1
-expect 1 --err "agent agent-1 is revoked" -- resolve --token "$TOK"
-expect 1 --out '"ok": false' -- resolve --token "$TOK" --json
+expect 1 --err "agent agent-1 is revoked" -- resolve --token-file - <<<"$TOK"
+expect 1 --out '"ok": false' -- resolve --token-file - --json <<<"$TOK"
 expect 1 --err "revoked (final)" -- "$CRETO" nhi suspend --db "$DB" agent-1
 expect 0 -- "$CRETO" nhi resume --db "$DB" agent-3
-expect 0 --out '"sub": "agent-3"' -- resolve --token "$(issue --agent agent-3 --key "$T/ed.key")"
-expect 2 --err "give --db FILE or --backup" -- "$CRETO" nhi resolve --jwks "$T/jwks.json" --token x
+expect 0 --out '"sub": "agent-3"' -- resolve --token-file - <<<"$(issue --agent agent-3 --key "$T/ed.key")"
+expect 2 --err "give --db FILE or --backup" -- "$CRETO" nhi resolve --jwks "$T/jwks.json" --token-file - <<<x
+# a token is never taken from argv
+expect 2 --err "never taken from the command line" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
+"$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK" 2>&1 | grep -q "${TOK:0:40}" && fail "the token was echoed"
+expect 2 --err "give --token-file FILE, or --token-file -" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json"
 expect 2 --err "unknown or misplaced option" -- "$CRETO" nhi list --db "$DB" --wrap-key x
 
 finish

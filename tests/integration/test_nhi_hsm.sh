@@ -62,18 +62,18 @@ cmp -s "$T/restored.db" "$T/before.db" && ok || fail "a refused restore changed 
 expect 0 -- "$CRETO" nhi jwks --key "$ISSUER" --key "$ISSUER_EC" "${HOPT[@]}" -o "$T/jwks.json"
 expect 0 --out '"kty": "OKP"' -- cat "$T/jwks.json"
 expect 0 --out '"crv": "P-256"' -- cat "$T/jwks.json"
-expect 1 --err "truncated" -- "$CRETO" nhi resolve --backup "$T/trunc.bak" --wrap-key "$WRAP" "${HOPT[@]}" --jwks "$T/jwks.json" --token x.y.z
+expect 1 --err "truncated" -- "$CRETO" nhi resolve --backup "$T/trunc.bak" --wrap-key "$WRAP" "${HOPT[@]}" --jwks "$T/jwks.json" --token-file - <<<x.y.z
 TOK=$("$CRETO" nhi token issue --agent agent-1 --key "$ISSUER" "${HOPT[@]}" --ttl 10m --db "$T/restored.db")
-expect 0 --out '"sub": "agent-1"' -- "$CRETO" nhi resolve --backup "$T/nhi.bak" --wrap-key "$WRAP" "${HOPT[@]}" --jwks "$T/jwks.json" --token "$TOK"
-expect 0 --out '"alg": "EdDSA"' -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token "$TOK"
+expect 0 --out '"sub": "agent-1"' -- "$CRETO" nhi resolve --backup "$T/nhi.bak" --wrap-key "$WRAP" "${HOPT[@]}" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
+expect 0 --out '"alg": "EdDSA"' -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 TOKEC=$("$CRETO" nhi token issue --agent agent-2 --key "$ISSUER_EC" "${HOPT[@]}" --ttl 10m)
-expect 0 --out '"alg": "ES256"' -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token "$TOKEC"
-expect 1 --err "does not unwrap" -- "$CRETO" nhi resolve --backup "$T/nhi.bak" --wrap-key "$OTHER" "${HOPT[@]}" --jwks "$T/jwks.json" --token "$TOK"
+expect 0 --out '"alg": "ES256"' -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token-file - <<<"$TOKEC"
+expect 1 --err "does not unwrap" -- "$CRETO" nhi resolve --backup "$T/nhi.bak" --wrap-key "$OTHER" "${HOPT[@]}" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 expect 0 -- "$CRETO" nhi revoke --db "$T/restored.db" agent-1
-expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token "$TOK"
+expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 # a fresh backup carries the revocation
 expect 0 -- "$CRETO" nhi backup --db "$T/restored.db" --wrap-key "$WRAP" "${HOPT[@]}" -o "$T/nhi2.bak"
-expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --backup "$T/nhi2.bak" --wrap-key "$WRAP" "${HOPT[@]}" --jwks "$T/jwks.json" --token "$TOK"
+expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --backup "$T/nhi2.bak" --wrap-key "$WRAP" "${HOPT[@]}" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 # revocation is final: the older backup (agent-1 active) over the store that
 # revoked it is refused and changes nothing; the newer one restores
 cp "$T/restored.db" "$T/before2.db"
@@ -81,5 +81,5 @@ expect 1 --err "agent agent-1 is revoked in $T/restored.db but active in the bac
   "$CRETO" nhi restore "$T/nhi.bak" --wrap-key "$WRAP" "${HOPT[@]}" --db "$T/restored.db"
 cmp -s "$T/restored.db" "$T/before2.db" && ok || fail "a refused restore changed the database"
 expect 0 -- "$CRETO" nhi restore "$T/nhi2.bak" --wrap-key "$WRAP" "${HOPT[@]}" --db "$T/restored.db"
-expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token "$TOK"
+expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 finish

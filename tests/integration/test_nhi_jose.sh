@@ -39,7 +39,7 @@ for k in ed ec; do
   C=${SIG:10:1}; [ "$C" = A ] && R=B || R=A
   BAD="${TOK%.*}.${SIG:0:10}$R${SIG:11}"
   expect 1 --err "signature" -- peer verify "$T/jwks.json" "$BAD" creto-airgap creto-gateway
-  expect 1 --err "token signature (key" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$BAD"
+  expect 1 --err "token signature (key" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$BAD"
   # Non-canonical base64url (nonzero trailing bits in the last signature
   # character): jose's decoder ignores those bits and accepts; creto refuses,
   # so one token has exactly one encoding.
@@ -47,26 +47,26 @@ for k in ed ec; do
   L=${SIG: -1}; N=$(echo "$L" | tr 'AQgw' 'BRhx')
   NC="${TOK%?}$N"
   expect 0 -- peer verify "$T/jwks.json" "$NC" creto-airgap creto-gateway
-  expect 1 --err "bad base64url" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$NC"
+  expect 1 --err "bad base64url" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$NC"
 done
 
 # jose -> creto
 NOW=$(date +%s)
 CLAIMS="{\"iss\":\"creto-airgap\",\"sub\":\"agent-a\",\"aud\":\"creto-gateway\",\"iat\":$NOW,\"nbf\":$NOW,\"exp\":$((NOW + 300)),\"jti\":\"jose-1\",\"scope\":\"model:llama-3.1-70b-instruct\"}"
 TOK=$(peer sign "$T/ed.pem" EdDSA "$EDKID" "$CLAIMS")
-expect 0 --out '"alg": "EdDSA"' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
-expect 0 --out '"jti": "jose-1"' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
+expect 0 --out '"alg": "EdDSA"' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
+expect 0 --out '"jti": "jose-1"' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 TOK=$(peer sign "$T/ec.pem" ES256 "$ECKID" "$CLAIMS")
-expect 0 --out '"alg": "ES256"' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK"
+expect 0 --out '"alg": "ES256"' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 # aud as an array (jose allows it), accepted when it includes ours
 CLAIMS2="{\"iss\":\"creto-airgap\",\"sub\":\"agent-a\",\"aud\":[\"x\",\"creto-gateway\"],\"iat\":$NOW,\"exp\":$((NOW + 300)),\"jti\":\"jose-2\"}"
-expect 0 --out '"sub": "agent-a"' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$(peer sign "$T/ec.pem" ES256 "$ECKID" "$CLAIMS2")"
+expect 0 --out '"sub": "agent-a"' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$(peer sign "$T/ec.pem" ES256 "$ECKID" "$CLAIMS2")"
 # jose-signed but wrong: kid naming the other key (alg/key mismatch), unknown agent, expired
-expect 1 --err "alg ES256 does not match key $EDKID" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$(peer sign "$T/ec.pem" ES256 "$EDKID" "$CLAIMS")"
-expect 1 --err "unknown agent 'agent-z'" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$(peer sign "$T/ed.pem" EdDSA "$EDKID" "${CLAIMS/agent-a/agent-z}")"
+expect 1 --err "alg ES256 does not match key $EDKID" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$(peer sign "$T/ec.pem" ES256 "$EDKID" "$CLAIMS")"
+expect 1 --err "unknown agent 'agent-z'" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$(peer sign "$T/ed.pem" EdDSA "$EDKID" "${CLAIMS/agent-a/agent-z}")"
 OLD="{\"iss\":\"creto-airgap\",\"sub\":\"agent-a\",\"aud\":\"creto-gateway\",\"iat\":$((NOW - 7200)),\"exp\":$((NOW - 3600)),\"jti\":\"jose-3\"}"
-expect 1 --err "token expired at" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$(peer sign "$T/ed.pem" EdDSA "$EDKID" "$OLD")"
+expect 1 --err "token expired at" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$(peer sign "$T/ed.pem" EdDSA "$EDKID" "$OLD")"
 # duplicate member crafted on the jose side (node:crypto signer), signed correctly
 DUP="{\"iss\":\"creto-airgap\",\"sub\":\"agent-a\",\"sub\":\"agent-a\",\"aud\":\"creto-gateway\",\"iat\":$NOW,\"exp\":$((NOW + 300)),\"jti\":\"d\"}"
-expect 1 --err "duplicate JSON key" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$(peer craft "$T/ec.pem" "{\"alg\":\"ES256\",\"kid\":\"$ECKID\"}" "$DUP")"
+expect 1 --err "duplicate JSON key" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$(peer craft "$T/ec.pem" "{\"alg\":\"ES256\",\"kid\":\"$ECKID\"}" "$DUP")"
 finish
