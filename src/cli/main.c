@@ -4,6 +4,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 
@@ -32,8 +34,22 @@ static void usage(FILE *f)
 		   "exit codes: 0 ok/verified, 1 rejected, 2 usage, 3 operational error\n");
 }
 
+/* creto holds PINs, private keys, data keys and tokens in memory: no core
+ * file may carry them off, and no other process of the same user may read
+ * this one's memory (ptrace, /proc/PID/mem).  Sanitizer builds keep the
+ * process dumpable: LeakSanitizer attaches to its own threads. */
+static void no_core(void)
+{
+	struct rlimit rl = {0, 0};
+	(void)setrlimit(RLIMIT_CORE, &rl);
+#ifndef CRETO_SANITIZE
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
 int main(int argc, char **argv)
 {
+	no_core();
 	if (argc < 2) {
 		usage(stderr);
 		return CRETO_EUSAGE;
