@@ -384,6 +384,21 @@ static int cmd_model_verify(int argc, char **argv)
 		}
 		/* The root digest binds the resources, not ignore_paths: an
 		 * unsigned manifest may not widen what is skipped on its own. */
+		if (m.sig == NULL && (creto_model_manifest_method(mf) != CRETO_MODEL_FILES ||
+				      creto_model_manifest_allow_symlinks(mf))) {
+			/* Nor choose how the directory is read: with shards, empty
+			 * files add no digest; with symlinks, links stand in for
+			 * files.  Only a signature binds those parameters. */
+			rc = creto_err_set(&e, CRETO_EREJECT,
+					   "%s: method %s%s not confirmed: a manifest checked only by "
+					   "--expect must use method files without symlinks (sign it to "
+					   "use others)",
+					   m.manifest,
+					   creto_model_manifest_method(mf) == CRETO_MODEL_FILES ? "files"
+												 : "shards",
+					   creto_model_manifest_allow_symlinks(mf) ? " with symlinks" : "");
+			goto fail;
+		}
 		if (m.sig == NULL) {
 			for (size_t i = 0; i < creto_model_manifest_nignore(mf); i++) {
 				const char *p = creto_model_manifest_ignore(mf, i);

@@ -226,6 +226,12 @@ expect 0 -- "$CRETO" model hash "$T/c" --ignore notes.md
 a=$OUT
 expect 1 --err "ignore_paths entry 'notes.md' not confirmed" -- "$CRETO" model verify "$T/c" --manifest "$T/ign.json" --expect "$a"
 expect 0 -- "$CRETO" model verify "$T/c" --manifest "$T/ign.json" --expect "$a" --ignore notes.md
+# nor choose how the directory is read: with shards an empty file adds no
+# digest, so an unsigned shards manifest pinned by --expect is refused
+"$CRETO" model manifest "$M" -o "$T/shards2.json" --method shards --shard-size 65536 >/dev/null
+SHD=$("$CRETO" model hash "$M" --method shards --shard-size 65536)
+expect 1 --err "method shards not confirmed" -- "$CRETO" model verify "$M" --manifest "$T/shards2.json" --expect "$SHD"
+expect 0 -- "$CRETO" model verify "$M" --manifest "$T/shards2.json"
 
 # ---- untrusted manifests ----------------------------------------------------------
 edit() { python3 -c "import sys; s=open(sys.argv[1]).read(); open(sys.argv[2],'w').write($1)" "$M/manifest.json" "$T/bad.json"; }
