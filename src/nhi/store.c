@@ -561,31 +561,40 @@ int creto_nhi_store_commit(creto_nhi_store *s, creto_err *e)
 	return rc;
 }
 
-static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+/* 1 when the column did not fit (and was cut). */
+static int copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
 	const char *v = (const char *)sqlite3_column_text(st, col);
 	size_t n = v ? strlen(v) : 0;
-	if (n >= cap)
+	int cut = n >= cap;
+	if (cut)
 		n = cap - 1;
 	if (n)
 		memcpy(dst, v, n);
 	dst[n] = '\0';
+	return cut;
 }
 
-/* Row -> agent; a row that does not pass the add-time checks (edited
- * behind our back) is rejected. */
+/* Row -> agent; a row with a bad status or a column longer than add()
+ * allows (edited behind our back) is rejected.  The full add-time checks
+ * are not repeated on this hot path. */
 static int row_agent(sqlite3_stmt *st, creto_nhi_agent *a, creto_err *e)
 {
 	memset(a, 0, sizeof(*a));
-	copy_col(a->id, sizeof(a->id), st, 0);
-	copy_col(a->name, sizeof(a->name), st, 1);
-	copy_col(a->scopes, sizeof(a->scopes), st, 2);
+	int cut = copy_col(a->id, sizeof(a->id), st, 0);
+	cut |= copy_col(a->name, sizeof(a->name), st, 1);
+	cut |= copy_col(a->scopes, sizeof(a->scopes), st, 2);
 	const char *status = (const char *)sqlite3_column_text(st, 3);
 	int sv = status ? creto_nhi_status_from_name(status) : -1;
 	a->not_before = sqlite3_column_int64(st, 4);
 	a->not_after = sqlite3_column_int64(st, 5);
 	a->created = sqlite3_column_int64(st, 6);
-	copy_col(a->issuer_kid, sizeof(a->issuer_kid), st, 7);
+	cut |= copy_col(a->issuer_kid, sizeof(a->issuer_kid), st, 7);
+	/* a row longer than add() allows was written behind our back: never
+	 * act on a cut-down scope list or key id */
+	if (cut)
+		return creto_err_set(e, CRETO_EREJECT, "agent %s: a column is longer than allowed in store",
+				     a->id);
 	if (sv < 0)
 		return creto_err_set(e, CRETO_EREJECT, "agent %s: bad status in store", a->id);
 	a->status = (creto_nhi_status)sv;

@@ -33,6 +33,11 @@ expect 0 --out '"id": "agent-3"' -- "$CRETO" nhi list --db "$DB" --status suspen
 [ "$(echo "$OUT" | grep -c '"id"')" = 1 ] && ok || fail "list --status suspended: $OUT"
 expect 0 --out '"model:llama-3.1-70b-instruct"' -- "$CRETO" nhi show --db "$DB" agent-1 --json
 expect 1 --err "unknown agent 'nobody'" -- "$CRETO" nhi show --db "$DB" nobody
+# a row edited behind creto's back with a scope list longer than add()
+# allows is refused, never cut down to a shorter list
+cp "$DB" "$T/edited.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE agents SET scopes = ? WHERE id = 'agent-2'\", ('tool:search ' + 'x' * 3000,)); c.commit()" "$T/edited.db"
+expect 1 --err "agent agent-2: a column is longer than allowed in store" -- "$CRETO" nhi show --db "$T/edited.db" agent-2
 expect 1 --err "unknown agent 'nobody'" -- "$CRETO" nhi revoke --db "$DB" nobody
 echo "not a database, just text padded out to more than a page of bytes $(head -c 5000 /dev/zero | tr '\0' x)" >"$T/junk.db"
 expect 1 --err "junk.db" -- "$CRETO" nhi list --db "$T/junk.db"
