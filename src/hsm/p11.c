@@ -257,11 +257,13 @@ int p11_pin_read(const char *path, char buf[P11_PIN_BUF], size_t *pinlen, creto_
 	 * grows: a realloc'ed buffer leaves an unwiped copy of the PIN in freed
 	 * memory (creto_file_read does that at EOF). */
 	*pinlen = 0;
+	OPENSSL_cleanse(buf, P11_PIN_BUF); /* wiped on every failure path */
 	int rc = CRETO_OK;
 	if (strcmp(path, "-") == 0)
 		return creto_err_set(e, CRETO_EUSAGE,
 				     "PIN file '-': standard input is not accepted, name a file");
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO is refused below instead of blocking here. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
 			return creto_err_set(e, CRETO_EUSAGE, "PIN file %s: is a symbolic link", path);
