@@ -58,7 +58,7 @@ static int pub_from(creto_hsm *h, const creto_p11_uri *u, creto_pubkey **out, cr
 	size_t len = 0;
 	creto_alg alg = CRETO_ALG_NONE;
 	struct p11_keyname cl;
-	int rc = p11_pub_raw(h, u, &alg, raw, 128, &len, &cl, e);
+	int rc = p11_pub_raw(h, u, &alg, raw, 128, &len, u->pq_file != NULL ? &cl : NULL, e);
 	if (rc == CRETO_OK && u->pq_file != NULL) {
 		size_t pql = 0;
 		creto_alg halg = CRETO_ALG_NONE;
