@@ -6,8 +6,9 @@
  *     and a formatter for the URIs `creto hsm` prints;
  *   - a token handle (p11.c): the module loaded with dlopen and initialised
  *     once per process with OS locking, the token found by label, the user
- *     logged in with a PIN from pin-value / pin-source / a PIN file (never
- *     argv), a thread-safe session pool, and re-initialisation after fork;
+ *     logged in with a PIN from pin-source or a PIN file (never argv: a
+ *     pin-value attribute is refused), a thread-safe session pool, and
+ *     re-initialisation after fork;
  *   - operations (keyops.c, wrap.c, signer.c, hybrid.c): key generation,
  *     lookup, public key export, signing, AES key wrap (RFC 5649), destroy,
  *     and the signer / public key that src/keys/ hands to every command.
@@ -106,8 +107,10 @@ typedef struct creto_hsm creto_hsm;
  * attribute the only initialised token) in the module named by u's
  * module-path / module-name, else opts->module_path, else
  * CRETO_HSM_DEFAULT_MODULE.  With CRETO_HSM_LOGIN the PIN comes from u's
- * pin-value, else its pin-source (file:PATH or an absolute path), else
- * opts->pin_file; PIN buffers are wiped.  The PIN is kept (wiped on close)
+ * pin-source (file:PATH or an absolute path), else opts->pin_file, read
+ * into a fixed buffer (O_NOFOLLOW, regular file) and wiped.  A URI with a
+ * pin-value attribute is CRETO_EUSAGE with or without CRETO_HSM_LOGIN (a
+ * URI is argv: PINs come only from files).  The PIN is kept (wiped on close)
  * only to log in again in a forked child.  opts may be NULL. */
 int creto_hsm_open(const creto_p11_uri *u, const creto_keys_opts *opts, unsigned flags,
 		   creto_hsm **out, creto_err *e) CRETO_WUR;
@@ -224,7 +227,13 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
  * the signer is the hybrid of the HSM key and the wrapped ML-DSA key. */
 int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_signer **out,
 			  creto_err *e) CRETO_WUR;
-/* Read the public key of the key named by a pkcs11: URI. */
+/* Read the public key of the key named by a pkcs11: URI.  With
+ * x-creto-pq=FILE, the hybrid public key: FILE must have been made for the
+ * classical key found (token, label, id, algorithm), else CRETO_EREJECT;
+ * when a PIN is given (pin-source or opts->pin_file) the user logs in and
+ * FILE is unsealed through the HSM, so its ML-DSA public key is
+ * authenticated (a tampered line is CRETO_EREJECT); without a PIN that
+ * line is taken from FILE unauthenticated (docs/keys.md §4). */
 int creto_hsm_open_pubkey(const char *uri, const creto_keys_opts *opts, creto_pubkey **out,
 			  creto_err *e) CRETO_WUR;
 

@@ -227,11 +227,91 @@ out:
 	return rc;
 }
 
+/* ---- binding and unsealing ---- */
+
+/* The file's metadata binding: made for a cl_alg key on token `token`
+ * whose key objects carry cl's label and id.  This is what a .pqkey paired
+ * with another key (or another token) fails; it needs no PIN. */
+static int pq_check_binding(const struct pq_file *pf, const char *path, creto_alg cl_alg,
+			    const char *token, const struct p11_keyname *cl, creto_err *e)
+{
+	if (pf->cl_alg != cl_alg)
+		return creto_err_set(e, CRETO_EREJECT, "%s: made for a %s key, the URI names a %s key",
+				     path, creto_alg_name(pf->cl_alg), creto_alg_name(cl_alg));
+	if (strcmp(pf->token, token) != 0)
+		return creto_err_set(e, CRETO_EREJECT, "%s: made for token '%s', not '%s'", path,
+				     pf->token, token);
+	if (!cl->has_label || strcmp(pf->cl_label, cl->label) != 0 || !cl->has_id ||
+	    cl->idlen != CRETO_HSM_KEYID_BYTES ||
+	    memcmp(pf->cl_id, cl->id, CRETO_HSM_KEYID_BYTES) != 0) {
+		char hex[2 * CRETO_HSM_KEYID_BYTES + 1];
+		creto_hex_encode(hex, pf->cl_id, sizeof(pf->cl_id));
+		return creto_err_set(e, CRETO_EREJECT,
+				     "%s: belongs to key '%s' (id %s), not to key '%s' on token '%s'",
+				     path, pf->cl_label, hex, cl->has_label ? cl->label : "",
+				     token);
+	}
+	return CRETO_OK;
+}
+
+/* Unwrap the data key through h (logged in), authenticate and decrypt the
+ * seed, derive the key pair and check it against the file's public-key
+ * line: the ML-DSA secret key in sk (CRETO_MLDSA_SK_MAX bytes, wiped by
+ * the caller).  This authenticates every header line and the public key. */
+static int pq_unseal(creto_hsm *h, const struct pq_file *pf, const char *path, uint8_t *sk,
+		     creto_err *e)
+{
+	uint8_t dk[64], seed[PQ_SEED], pk[CRETO_MLDSA_PK_MAX];
+	size_t dklen = 0;
+	creto_p11_uri wu;
+	memset(&wu, 0, sizeof(wu));
+	wu.object = (char *)pf->wrap_label;
+	wu.id = (uint8_t *)pf->wrap_id;
+	wu.idlen = CRETO_HSM_KEYID_BYTES;
+	wu.has_id = 1;
+	wu.type = CRETO_P11_TYPE_SECRET_KEY;
+	int rc = creto_hsm_unwrap_with(h, &wu, pf->wrapped, sizeof(pf->wrapped), dk, sizeof(dk),
+				       &dklen, e);
+	if (rc != CRETO_OK) {
+		/* The file named a wrapping key the token lacks: the file is
+		 * wrong, not the configuration. */
+		if (rc == CRETO_EUSAGE && e != NULL)
+			e->code = rc = CRETO_EREJECT;
+		creto_err_ctx(e, "%s: data key", path);
+		goto out;
+	}
+	if (dklen != PQ_DK) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: data key has %zu bytes", path, dklen);
+		goto out;
+	}
+	uint8_t tag[PQ_TAG];
+	memcpy(tag, pf->ct + PQ_SEED, PQ_TAG);
+	if (!gcm(0, dk, pf->nonce, pf->aad, pf->aadlen, pf->ct, PQ_SEED, seed, tag)) {
+		rc = creto_err_set(e, CRETO_EREJECT,
+				   "%s: authentication failed (wrong HSM key or tampered file)", path);
+		goto out;
+	}
+	creto_mldsa_ps ps = ps_of(pf->pq_alg);
+	if (creto_mldsa_keygen(ps, seed, pk, sk) != 0) {
+		rc = creto_err_set(e, CRETO_EOP, "%s: ML-DSA key derivation failed", path);
+		goto out;
+	}
+	if (CRYPTO_memcmp(pk, pf->pk, pf->pklen) != 0) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: seed does not give the file's public key",
+				   path);
+		goto out;
+	}
+	rc = CRETO_OK;
+out:
+	OPENSSL_cleanse(dk, sizeof(dk));
+	OPENSSL_cleanse(seed, sizeof(seed));
+	return rc;
+}
+
 /* ---- the ML-DSA half as a signer ---- */
 
 struct pq_signer {
 	creto_hsm *h;
-	creto_p11_uri wrapuri; /* object + id of the wrapping key */
 	char *path;
 	struct pq_file pf;
 };
@@ -242,54 +322,9 @@ static void pq_free(void *impl)
 	if (q == NULL)
 		return;
 	creto_hsm_close(q->h);
-	free(q->wrapuri.object);
-	free(q->wrapuri.id);
 	free(q->pf.aad);
 	free(q->path);
 	free(q);
-}
-
-/* Unwrap, decrypt, derive: the ML-DSA secret key in sk (wiped by caller). */
-static int pq_unseal(struct pq_signer *q, uint8_t *sk, creto_err *e)
-{
-	uint8_t dk[64], seed[PQ_SEED], pk[CRETO_MLDSA_PK_MAX];
-	size_t dklen = 0;
-	int rc = creto_hsm_unwrap_with(q->h, &q->wrapuri, q->pf.wrapped, sizeof(q->pf.wrapped), dk,
-				       sizeof(dk), &dklen, e);
-	if (rc != CRETO_OK) {
-		/* The file named a wrapping key the token lacks: the file is
-		 * wrong, not the configuration. */
-		if (rc == CRETO_EUSAGE && e != NULL)
-			e->code = rc = CRETO_EREJECT;
-		creto_err_ctx(e, "%s: data key", q->path);
-		goto out;
-	}
-	if (dklen != PQ_DK) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: data key has %zu bytes", q->path, dklen);
-		goto out;
-	}
-	uint8_t tag[PQ_TAG];
-	memcpy(tag, q->pf.ct + PQ_SEED, PQ_TAG);
-	if (!gcm(0, dk, q->pf.nonce, q->pf.aad, q->pf.aadlen, q->pf.ct, PQ_SEED, seed, tag)) {
-		rc = creto_err_set(e, CRETO_EREJECT,
-				   "%s: authentication failed (wrong HSM key or tampered file)", q->path);
-		goto out;
-	}
-	creto_mldsa_ps ps = ps_of(q->pf.pq_alg);
-	if (creto_mldsa_keygen(ps, seed, pk, sk) != 0) {
-		rc = creto_err_set(e, CRETO_EOP, "%s: ML-DSA key derivation failed", q->path);
-		goto out;
-	}
-	if (CRYPTO_memcmp(pk, q->pf.pk, q->pf.pklen) != 0) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: seed does not give the file's public key",
-				   q->path);
-		goto out;
-	}
-	rc = CRETO_OK;
-out:
-	OPENSSL_cleanse(dk, sizeof(dk));
-	OPENSSL_cleanse(seed, sizeof(seed));
-	return rc;
 }
 
 static int pq_sign(void *impl, const uint8_t *msg, size_t msglen, uint8_t *sig, size_t sigcap,
@@ -305,7 +340,7 @@ static int pq_sign(void *impl, const uint8_t *msg, size_t msglen, uint8_t *sig, 
 	if (sk == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	uint8_t rnd[CRETO_MLDSA_RNDBYTES];
-	int rc = pq_unseal(q, sk, e);
+	int rc = pq_unseal(q->h, &q->pf, q->path, sk, e);
 	if (rc != CRETO_OK)
 		goto out;
 	if (RAND_priv_bytes(rnd, sizeof(rnd)) != 1) {
@@ -326,55 +361,39 @@ out:
 
 static const creto_signer_ops pq_ops = {"pkcs11+file", pq_sign, pq_free};
 
+static int pq_path_ok(const char *path, creto_err *e)
+{
+	if (path[0] != '/')
+		return creto_err_set(e, CRETO_EUSAGE, "pkcs11 URI: x-creto-pq must be an absolute path");
+	return CRETO_OK;
+}
+
 int p11_pq_signer_open(const creto_p11_uri *u, const creto_keys_opts *opts,
-		       const char *cl_label, const uint8_t *cl_id, size_t cl_idlen,
-		       creto_alg cl_alg, creto_signer **out, creto_err *e)
+		       const struct p11_keyname *cl, creto_alg cl_alg, creto_signer **out,
+		       creto_err *e)
 {
 	*out = NULL;
 	const char *path = u->pq_file;
-	if (path[0] != '/')
-		return creto_err_set(e, CRETO_EUSAGE, "pkcs11 URI: x-creto-pq must be an absolute path");
+	int rc = pq_path_ok(path, e);
+	if (rc != CRETO_OK)
+		return rc;
 	struct pq_signer *q = calloc(1, sizeof(*q));
 	if (q == NULL || (q->path = strdup(path)) == NULL) {
 		free(q);
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	}
 	creto_pubkey *pub = NULL;
-	int rc = parse_pq_file(path, &q->pf, e);
+	rc = parse_pq_file(path, &q->pf, e);
 	if (rc != CRETO_OK)
 		goto fail;
-	if (q->pf.cl_alg != cl_alg) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: made for a %s key, the URI names a %s key",
-				   path, creto_alg_name(q->pf.cl_alg), creto_alg_name(cl_alg));
-		goto fail;
-	}
-	if (strcmp(q->pf.cl_label, cl_label) != 0 || cl_idlen != CRETO_HSM_KEYID_BYTES ||
-	    memcmp(q->pf.cl_id, cl_id, cl_idlen) != 0) {
-		rc = creto_err_set(e, CRETO_EREJECT,
-				   "%s: belongs to key '%s', not to the key the URI names", path,
-				   q->pf.cl_label);
-		goto fail;
-	}
 	/* A second handle on the same token for the unwrapping: module and
 	 * login are shared, sessions are not. */
 	rc = creto_hsm_open(u, opts, CRETO_HSM_LOGIN, &q->h, e);
 	if (rc != CRETO_OK)
 		goto fail;
-	if (strcmp(creto_hsm_token_label(q->h), q->pf.token) != 0) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: made for token '%s', not '%s'", path,
-				   q->pf.token, creto_hsm_token_label(q->h));
+	rc = pq_check_binding(&q->pf, path, cl_alg, creto_hsm_token_label(q->h), cl, e);
+	if (rc != CRETO_OK)
 		goto fail;
-	}
-	q->wrapuri.object = strdup(q->pf.wrap_label);
-	q->wrapuri.id = malloc(CRETO_HSM_KEYID_BYTES);
-	if (q->wrapuri.object == NULL || q->wrapuri.id == NULL) {
-		rc = creto_err_set(e, CRETO_EOP, "out of memory");
-		goto fail;
-	}
-	memcpy(q->wrapuri.id, q->pf.wrap_id, CRETO_HSM_KEYID_BYTES);
-	q->wrapuri.idlen = CRETO_HSM_KEYID_BYTES;
-	q->wrapuri.has_id = 1;
-	q->wrapuri.type = CRETO_P11_TYPE_SECRET_KEY;
 	rc = creto_pubkey_new(q->pf.pq_alg, q->pf.pk, q->pf.pklen, &pub, e);
 	if (rc != CRETO_OK) {
 		creto_err_ctx(e, "%s: public-key", path);
@@ -386,25 +405,49 @@ fail:
 	return rc;
 }
 
-int p11_pq_pubkey(const char *path, creto_alg cl_alg, uint8_t *pk, size_t cap, size_t *pklen,
-		  creto_alg *pq_alg, creto_err *e)
+int p11_pq_pubkey(creto_hsm *h, const char *path, creto_alg cl_alg, const struct p11_keyname *cl,
+		  uint8_t *pk, size_t cap, size_t *pklen, creto_alg *alg, creto_err *e)
 {
 	struct pq_file pf;
-	if (path[0] != '/')
-		return creto_err_set(e, CRETO_EUSAGE, "pkcs11 URI: x-creto-pq must be an absolute path");
-	int rc = parse_pq_file(path, &pf, e);
+	uint8_t *sk = NULL;
+	*pklen = 0;
+	*alg = CRETO_ALG_NONE;
+	int rc = pq_path_ok(path, e);
 	if (rc != CRETO_OK)
 		return rc;
-	free(pf.aad);
-	if (pf.cl_alg != cl_alg)
-		return creto_err_set(e, CRETO_EREJECT, "%s: made for a %s key, the URI names a %s key",
-				     path, creto_alg_name(pf.cl_alg), creto_alg_name(cl_alg));
-	if (cap < pf.pklen)
-		return creto_err_set(e, CRETO_EOP, "public key buffer too small");
+	rc = parse_pq_file(path, &pf, e);
+	if (rc != CRETO_OK)
+		return rc;
+	rc = pq_check_binding(&pf, path, cl_alg, creto_hsm_token_label(h), cl, e);
+	if (rc != CRETO_OK)
+		goto out;
+	if (h->flags & CRETO_HSM_LOGIN) {
+		/* With the user logged in, the public-key line is authenticated
+		 * too: the same unwrap, GCM check and key derivation as a
+		 * signature. */
+		sk = malloc(CRETO_MLDSA_SK_MAX);
+		if (sk == NULL) {
+			rc = creto_err_set(e, CRETO_EOP, "out of memory");
+			goto out;
+		}
+		rc = pq_unseal(h, &pf, path, sk, e);
+		if (rc != CRETO_OK)
+			goto out;
+	}
+	if (cap < pf.pklen) {
+		rc = creto_err_set(e, CRETO_EOP, "public key buffer too small");
+		goto out;
+	}
 	memcpy(pk, pf.pk, pf.pklen);
 	*pklen = pf.pklen;
-	*pq_alg = pf.alg;
-	return CRETO_OK;
+	*alg = pf.alg;
+out:
+	if (sk != NULL) {
+		OPENSSL_cleanse(sk, CRETO_MLDSA_SK_MAX);
+		free(sk);
+	}
+	free(pf.aad);
+	return rc;
 }
 
 /* ---- keygen ---- */

@@ -612,8 +612,45 @@ static int ec_point_raw(const uint8_t *p, size_t n, const uint8_t **raw, size_t 
 int creto_hsm_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint8_t *raw,
 		      size_t cap, size_t *len, creto_err *e)
 {
+	return p11_pub_raw(h, u, alg, raw, cap, len, NULL, e);
+}
+
+/* CKA_LABEL and CKA_ID of object o into name (absent ones: has_* 0). */
+static int object_name(creto_hsm *h, ck_session_handle_t s, ck_object_handle_t o,
+		       struct p11_keyname *name, ck_rv_t *last, creto_err *e)
+{
+	uint8_t *v = NULL;
+	size_t vl = 0;
+	memset(name, 0, sizeof(*name));
+	int rc = get_attr(h, s, o, CKA_LABEL, &v, &vl, last, e);
+	if (rc != CRETO_OK)
+		return rc;
+	if (v != NULL && vl <= CRETO_HSM_LABEL_MAX && memchr(v, '\0', vl) == NULL) {
+		memcpy(name->label, v, vl);
+		name->label[vl] = '\0';
+		name->has_label = 1;
+	}
+	free(v);
+	v = NULL;
+	rc = get_attr(h, s, o, CKA_ID, &v, &vl, last, e);
+	if (rc != CRETO_OK)
+		return rc;
+	if (v != NULL && vl <= CRETO_HSM_ID_MAX) {
+		memcpy(name->id, v, vl);
+		name->idlen = vl;
+		name->has_id = 1;
+	}
+	free(v);
+	return CRETO_OK;
+}
+
+int p11_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint8_t *raw, size_t cap,
+		size_t *len, struct p11_keyname *name, creto_err *e)
+{
 	*alg = CRETO_ALG_NONE;
 	*len = 0;
+	if (name != NULL)
+		memset(name, 0, sizeof(*name));
 	int rc = need_name(u, e);
 	if (rc != CRETO_OK)
 		return rc;
@@ -689,6 +726,13 @@ int creto_hsm_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint
 	if (cap < rl) {
 		rc = creto_err_set(e, CRETO_EOP, "public key buffer too small");
 		goto out;
+	}
+	if (name != NULL) {
+		rc = object_name(h, s, o, name, &last, e);
+		if (rc != CRETO_OK) {
+			*alg = CRETO_ALG_NONE;
+			goto out;
+		}
 	}
 	memcpy(raw, r, rl);
 	*len = rl;

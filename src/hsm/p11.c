@@ -19,6 +19,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -250,53 +251,89 @@ static int module_check_fork(struct p11_module *m, creto_err *e)
 
 /* ---- PINs ---- */
 
-/* Read a PIN file: at most CRETO_HSM_PIN_MAX bytes, one trailing newline
- * (LF or CRLF) removed.  *pin is malloc'ed and NUL-terminated; wipe it. */
-static int read_pin_file(const char *path, char **pin, size_t *pinlen, creto_err *e)
+int p11_pin_read(const char *path, char buf[P11_PIN_BUF], size_t *pinlen, creto_err *e)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc = creto_file_read(path, CRETO_HSM_PIN_MAX + 2, &buf, &len, e);
-	if (rc != CRETO_OK) {
-		if (e != NULL && rc == CRETO_EOP)
-			e->code = CRETO_EUSAGE; /* a missing PIN file is configuration */
-		return creto_err_ctx(e, "PIN file");
-	}
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	if (len > 0 && buf[len - 1] == '\r')
-		len--;
-	buf[len] = '\0';
-	if (len == 0 || len > CRETO_HSM_PIN_MAX || memchr(buf, '\0', len) != NULL ||
-	    memchr(buf, '\n', len) != NULL) {
-		OPENSSL_cleanse(buf, len);
-		free(buf);
+	/* The PIN goes into the caller's fixed buffer, never into one that
+	 * grows: a realloc'ed buffer leaves an unwiped copy of the PIN in freed
+	 * memory (creto_file_read does that at EOF). */
+	*pinlen = 0;
+	OPENSSL_cleanse(buf, P11_PIN_BUF); /* wiped on every failure path */
+	int rc = CRETO_OK;
+	if (strcmp(path, "-") == 0)
 		return creto_err_set(e, CRETO_EUSAGE,
-				     "PIN file %s: must hold one PIN of 1 to %d bytes on one line", path,
-				     CRETO_HSM_PIN_MAX);
+				     "PIN file '-': standard input is not accepted, name a file");
+	/* O_NONBLOCK: a FIFO is refused below instead of blocking here. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return creto_err_set(e, CRETO_EUSAGE, "PIN file %s: is a symbolic link", path);
+		/* a missing or unreadable PIN file is configuration */
+		return creto_err_set(e, CRETO_EUSAGE, "PIN file %s: %s", path, strerror(errno));
 	}
-	*pin = (char *)buf;
+	struct stat st;
+	ssize_t r = -1;
+	if (fstat(fd, &st) != 0) {
+		rc = creto_err_set(e, CRETO_EUSAGE, "PIN file %s: %s", path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = creto_err_set(e, CRETO_EUSAGE, "PIN file %s: not a regular file", path);
+	} else {
+		/* One byte more than the longest valid file (PIN + CR LF) tells
+		 * a file that is too long. */
+		r = creto_read_full(fd, buf, P11_PIN_BUF - 1);
+		if (r < 0)
+			rc = creto_err_set(e, CRETO_EUSAGE, "PIN file %s: %s", path, strerror(errno));
+	}
+	close(fd);
+	size_t len = r > 0 ? (size_t)r : 0;
+	if (rc == CRETO_OK) {
+		if (len > 0 && buf[len - 1] == '\n')
+			len--;
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+		if (len == 0 || len > CRETO_HSM_PIN_MAX || memchr(buf, '\0', len) != NULL ||
+		    memchr(buf, '\n', len) != NULL)
+			rc = creto_err_set(e, CRETO_EUSAGE,
+					   "PIN file %s: must hold one PIN of 1 to %d bytes on one line",
+					   path, CRETO_HSM_PIN_MAX);
+	}
+	if (rc != CRETO_OK) {
+		OPENSSL_cleanse(buf, P11_PIN_BUF);
+		return rc;
+	}
+	OPENSSL_cleanse(buf + len, P11_PIN_BUF - len);
 	*pinlen = len;
 	return CRETO_OK;
 }
 
-/* The PIN for u: pin-value, pin-source, then opts->pin_file. */
+/* A PIN file read into a heap copy of exactly the PIN's size (kept by a
+ * token handle for re-login after fork); the read buffer is wiped. */
+static int read_pin_file(const char *path, char **pin, size_t *pinlen, creto_err *e)
+{
+	char buf[P11_PIN_BUF];
+	size_t len = 0;
+	*pin = NULL;
+	*pinlen = 0;
+	int rc = p11_pin_read(path, buf, &len, e);
+	if (rc == CRETO_OK) {
+		*pin = malloc(len + 1);
+		if (*pin == NULL) {
+			rc = creto_err_set(e, CRETO_EOP, "out of memory");
+		} else {
+			memcpy(*pin, buf, len + 1);
+			*pinlen = len;
+		}
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+/* The PIN for u: pin-source, then opts->pin_file.  A pin-value attribute
+ * is refused (creto_hsm_open): a URI travels in argv and config text. */
 static int get_pin(const creto_p11_uri *u, const creto_keys_opts *opts, char **pin, size_t *pinlen,
 		   creto_err *e)
 {
 	*pin = NULL;
 	*pinlen = 0;
-	if (u != NULL && u->pin_value != NULL) {
-		size_t n = strlen(u->pin_value);
-		if (n == 0)
-			return creto_err_set(e, CRETO_EUSAGE, "pkcs11 URI: empty pin-value");
-		*pin = malloc(n + 1);
-		if (*pin == NULL)
-			return creto_err_set(e, CRETO_EOP, "out of memory");
-		memcpy(*pin, u->pin_value, n + 1);
-		*pinlen = n;
-		return CRETO_OK;
-	}
 	if (u != NULL && u->pin_source != NULL) {
 		const char *p = u->pin_source;
 		if (strncmp(p, "file:", 5) == 0) {
@@ -521,6 +558,11 @@ int creto_hsm_open(const creto_p11_uri *u, const creto_keys_opts *opts, unsigned
 		   creto_hsm **out, creto_err *e)
 {
 	*out = NULL;
+	/* RFC 7512 allows a PIN in the URI, but a URI travels in argv, shell
+	 * history and configuration text: PINs come only from files. */
+	if (u != NULL && u->pin_value != NULL)
+		return creto_err_set(e, CRETO_EUSAGE,
+				     "pkcs11 URI: pin-value is refused (a PIN must not appear in a URI or argv): use pin-source=file:PATH or --pin-file");
 	char path[4096];
 	int rc = module_path_for(u, opts, path, sizeof(path), e);
 	if (rc != CRETO_OK)
@@ -708,7 +750,7 @@ int creto_hsm_init_token(const char *module_path, const char *label, const char 
 	if (ll == 0 || ll > CRETO_HSM_TOKEN_LABEL_MAX)
 		return creto_err_set(e, CRETO_EUSAGE, "token label must have 1 to %d bytes",
 				     CRETO_HSM_TOKEN_LABEL_MAX);
-	char *so = NULL, *user = NULL;
+	char so[P11_PIN_BUF], user[P11_PIN_BUF];
 	size_t solen = 0, userlen = 0;
 	struct p11_module *m = NULL;
 	ck_slot_id_t *slots = NULL;
@@ -718,12 +760,13 @@ int creto_hsm_init_token(const char *module_path, const char *label, const char 
 	creto_hsm fake; /* for error messages only */
 	memset(&fake, 0, sizeof(fake));
 	snprintf(fake.label, sizeof(fake.label), "%s", label);
-	int rc = read_pin_file(so_pin_file, &so, &solen, e);
+	memset(user, 0, sizeof(user));
+	int rc = p11_pin_read(so_pin_file, so, &solen, e);
 	if (rc != CRETO_OK) {
 		creto_err_ctx(e, "SO");
 		goto out;
 	}
-	rc = read_pin_file(user_pin_file, &user, &userlen, e);
+	rc = p11_pin_read(user_pin_file, user, &userlen, e);
 	if (rc != CRETO_OK)
 		goto out;
 	rc = module_acquire(module_path ? module_path : CRETO_HSM_DEFAULT_MODULE, &m, e);
@@ -794,7 +837,7 @@ out:
 		(void)m->f->C_CloseSession(s);
 	free(slots);
 	module_release(m);
-	wipe_free(so, solen);
-	wipe_free(user, userlen);
+	OPENSSL_cleanse(so, sizeof(so));
+	OPENSSL_cleanse(user, sizeof(user));
 	return rc;
 }

@@ -54,6 +54,19 @@ struct creto_hsm {
 	size_t pinlen;
 };
 
+/* Size of a buffer for p11_pin_read: the longest PIN, CR LF, and one byte
+ * to tell a longer file. */
+#define P11_PIN_BUF (CRETO_HSM_PIN_MAX + 4)
+
+/* Read a PIN file into the caller's fixed buffer buf (never a growing heap
+ * buffer, which would leave a copy of the PIN in freed memory): opened
+ * O_NOFOLLOW, a regular file, one PIN of 1..CRETO_HSM_PIN_MAX bytes with
+ * one trailing LF or CR LF removed; NUL-terminated, *pinlen excludes the
+ * NUL.  Every failure (missing, symlink, not a regular file, empty, too
+ * long, two lines, a NUL byte, "-") is CRETO_EUSAGE and leaves buf wiped.
+ * The caller wipes buf after use (OPENSSL_cleanse). */
+int p11_pin_read(const char *path, char buf[P11_PIN_BUF], size_t *pinlen, creto_err *e) CRETO_WUR;
+
 /* Fill e with "<fn> on token '<label>': CKR_..." and return the status
  * class of rv (see creto/hsm.h). */
 int p11_fail(creto_err *e, ck_rv_t rv, const char *fn, const creto_hsm *h);
@@ -74,14 +87,35 @@ unsigned p11_gen(creto_hsm *h);
 int p11_key_handle(creto_hsm_key *k, ck_session_handle_t s, ck_object_handle_t *obj,
 		   ck_rv_t *last, creto_err *e);
 
-/* The ML-DSA half of a hybrid HSM key (hybrid.c): u->pq_file must belong to
- * the classical key cl_label/cl_id of type cl_alg on u's token. */
+/* The CKA_LABEL and CKA_ID of an object as found on the token. */
+struct p11_keyname {
+	char label[CRETO_HSM_LABEL_MAX + 1];
+	uint8_t id[CRETO_HSM_ID_MAX];
+	size_t idlen;
+	int has_label, has_id;
+};
+
+/* creto_hsm_pub_raw that also reports (when name is not NULL) the label
+ * and id of the object the public key was read from. */
+int p11_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint8_t *raw, size_t cap,
+		size_t *len, struct p11_keyname *name, creto_err *e) CRETO_WUR;
+
+/* The ML-DSA half of a hybrid HSM key (hybrid.c): u->pq_file must have
+ * been made for the classical key cl (label and id as found on the token) of
+ * type cl_alg on u's token, else CRETO_EREJECT.  The file's GCM tag and
+ * public key are checked at every signature. */
 int p11_pq_signer_open(const creto_p11_uri *u, const creto_keys_opts *opts,
-		       const char *cl_label, const uint8_t *cl_id, size_t cl_idlen,
-		       creto_alg cl_alg, creto_signer **out, creto_err *e);
-/* The ML-DSA public key in a hybrid key file made for a cl_alg key; *alg
- * receives the hybrid algorithm. */
-int p11_pq_pubkey(const char *path, creto_alg cl_alg, uint8_t *pk, size_t cap, size_t *pklen,
-		  creto_alg *alg, creto_err *e);
+		       const struct p11_keyname *cl, creto_alg cl_alg, creto_signer **out,
+		       creto_err *e) CRETO_WUR;
+/* The ML-DSA public key in the hybrid key file path, which must have been
+ * made for the classical key cl of type cl_alg on h's token (the same
+ * binding checks as p11_pq_signer_open, without a PIN).  When h is logged
+ * in (CRETO_HSM_LOGIN), the file is also unsealed: the data key unwrapped,
+ * the GCM tag (over every header line and the public key) verified and the
+ * seed's public key compared with the file's, so the returned key is
+ * authenticated; without login only the binding is.  A file that fails is
+ * CRETO_EREJECT naming the file.  *alg receives the hybrid algorithm. */
+int p11_pq_pubkey(creto_hsm *h, const char *path, creto_alg cl_alg, const struct p11_keyname *cl,
+		  uint8_t *pk, size_t cap, size_t *pklen, creto_alg *alg, creto_err *e) CRETO_WUR;
 
 #endif

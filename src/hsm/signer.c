@@ -37,7 +37,8 @@ static void hs_free(void *impl)
 static const creto_signer_ops hsm_signer_ops = {"pkcs11", hs_sign, hs_free};
 
 /* A PIN is needed to see private objects; public ones are readable
- * without, so log in only when one was given. */
+ * without, so log in only when one was given (a pin-value attribute asks
+ * for a login, which creto_hsm_open then refuses). */
 static unsigned pub_flags(const creto_p11_uri *u, const creto_keys_opts *opts)
 {
 	if (u->pin_value != NULL || u->pin_source != NULL ||
@@ -47,7 +48,8 @@ static unsigned pub_flags(const creto_p11_uri *u, const creto_keys_opts *opts)
 }
 
 /* Raw public key of the classical key (the whole key without pq_file);
- * with pq_file, the hybrid key (classical || ML-DSA). */
+ * with pq_file, the hybrid key (classical || ML-DSA), the file checked
+ * against the classical key found (and unsealed when h is logged in). */
 static int pub_from(creto_hsm *h, const creto_p11_uri *u, creto_pubkey **out, creto_err *e)
 {
 	uint8_t *raw = malloc(128 + CRETO_MLDSA_PK_MAX);
@@ -55,11 +57,13 @@ static int pub_from(creto_hsm *h, const creto_p11_uri *u, creto_pubkey **out, cr
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	size_t len = 0;
 	creto_alg alg = CRETO_ALG_NONE;
-	int rc = creto_hsm_pub_raw(h, u, &alg, raw, 128, &len, e);
+	struct p11_keyname cl;
+	int rc = p11_pub_raw(h, u, &alg, raw, 128, &len, u->pq_file != NULL ? &cl : NULL, e);
 	if (rc == CRETO_OK && u->pq_file != NULL) {
 		size_t pql = 0;
 		creto_alg halg = CRETO_ALG_NONE;
-		rc = p11_pq_pubkey(u->pq_file, alg, raw + len, CRETO_MLDSA_PK_MAX, &pql, &halg, e);
+		rc = p11_pq_pubkey(h, u->pq_file, alg, &cl, raw + len, CRETO_MLDSA_PK_MAX, &pql,
+				   &halg, e);
 		len += pql;
 		alg = halg;
 	}
@@ -113,12 +117,16 @@ int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_si
 	u->pq_file = pqf;
 	if (rc != CRETO_OK)
 		goto fail;
-	char label[CRETO_HSM_LABEL_MAX + 1];
-	uint8_t id[CRETO_HSM_ID_MAX];
-	size_t idlen = 0;
-	snprintf(label, sizeof(label), "%s", creto_hsm_key_label(hs->k));
-	const uint8_t *kid = creto_hsm_key_id(hs->k, &idlen);
-	memcpy(id, kid, idlen);
+	/* The private key's own label and id: the .pqkey must name them. */
+	struct p11_keyname cln;
+	memset(&cln, 0, sizeof(cln));
+	snprintf(cln.label, sizeof(cln.label), "%s", creto_hsm_key_label(hs->k));
+	cln.has_label = 1;
+	const uint8_t *kid = creto_hsm_key_id(hs->k, &cln.idlen);
+	if (cln.idlen > sizeof(cln.id))
+		cln.idlen = 0;
+	memcpy(cln.id, kid, cln.idlen);
+	cln.has_id = cln.idlen > 0;
 	/* creto_signer_new owns hs and pub from here, even on failure. */
 	rc = creto_signer_new(&hsm_signer_ops, hs, pub, &cl, e);
 	hs = NULL;
@@ -127,7 +135,7 @@ int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_si
 		*out = cl;
 		return rc;
 	}
-	rc = p11_pq_signer_open(u, opts, label, id, idlen, alg, &pq, e);
+	rc = p11_pq_signer_open(u, opts, &cln, alg, &pq, e);
 	creto_p11_uri_free(u);
 	if (rc != CRETO_OK) {
 		creto_signer_free(cl);

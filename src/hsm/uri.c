@@ -12,6 +12,8 @@
  * attributes, duplicated standard query attributes, and pin-source with
  * pin-value, because a key reference that means two things is a mistake in
  * an enclave.  Vendor attributes ("x-...") are accepted and ignored.
+ * pin-value is parsed like any attribute (and wiped on free), but
+ * creto_hsm_open refuses a URI carrying one: PINs come only from files.
  */
 #include "creto/hsm.h"
 

@@ -31,6 +31,7 @@
 
 #include "creto/hsm.h"
 #include "creto/keys.h"
+#include "hsm/p11.h"
 
 #define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -212,15 +213,15 @@ static void test_open_errors(void **state)
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EOP);
 	assert_non_null(strstr(e.msg, "token 'nosuch' not found in module"));
 	/* missing module */
-	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=/nonexistent/lib.so&pin-value=1");
+	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=/nonexistent/lib.so&pin-source=file:%s", g_pin);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EUSAGE);
 	assert_non_null(strstr(e.msg, "PKCS#11 module '/nonexistent/lib.so'"));
 	/* a file that is not a module */
-	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-value=1", g_pin);
+	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=file:%s", g_pin, g_pin);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EOP);
 	assert_non_null(strstr(e.msg, "cannot load"));
 	/* a shared object that is not a PKCS#11 module */
-	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=/lib/x86_64-linux-gnu/libz.so.1&pin-value=1");
+	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=/lib/x86_64-linux-gnu/libz.so.1&pin-source=file:%s", g_pin);
 	if (access("/lib/x86_64-linux-gnu/libz.so.1", R_OK) == 0) {
 		assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EOP);
 		assert_non_null(strstr(e.msg, "no C_GetFunctionList"));
@@ -244,10 +245,17 @@ static void test_open_errors(void **state)
 	assert_string_equal(creto_hsm_token_label(h), "unit");
 	assert_string_equal(creto_hsm_module_path(h), SOFTHSM);
 	creto_hsm_close(h);
-	/* pin-value and file:/// forms */
+	/* pin-value is refused (a PIN in a URI is a PIN in argv), with or
+	 * without a login, even when the PIN is right */
 	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-value=4321-user", SOFTHSM);
-	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_OK);
-	creto_hsm_close(h);
+	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EUSAGE);
+	assert_null(h);
+	assert_non_null(strstr(e.msg, "pin-value is refused"));
+	assert_non_null(strstr(e.msg, "pin-source=file:PATH or --pin-file"));
+	assert_null(strstr(e.msg, "4321-user"));
+	assert_int_equal(creto_hsm_open_uri(u, NULL, 0, &h, NULL, &e), CRETO_EUSAGE);
+	assert_null(h);
+	/* file:/// forms */
 	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=file://%s", SOFTHSM, g_pin);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_OK);
 	creto_hsm_close(h);
@@ -262,6 +270,90 @@ static void test_open_errors(void **state)
 	creto_hsm_close(h);
 	snprintf(u, sizeof(u), "pkcs11:token=unit;model=nope?module-path=%s", SOFTHSM);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, 0, &h, NULL, &e), CRETO_EOP);
+}
+
+/* The PIN file reader: the caller's fixed buffer, strict format, and a
+ * wiped buffer on every failure. */
+static void pin_refused(const char *path, const char *why)
+{
+	char buf[P11_PIN_BUF];
+	size_t len = 99;
+	creto_err e;
+	creto_err_clear(&e);
+	memset(buf, 0x55, sizeof(buf));
+	assert_int_equal(p11_pin_read(path, buf, &len, &e), CRETO_EUSAGE);
+	assert_int_equal(len, 0);
+	if (strstr(e.msg, why) == NULL)
+		fail_msg("%s: '%s' lacks '%s'", path, e.msg, why);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+}
+
+static void pin_accepted(const char *path, const char *want)
+{
+	char buf[P11_PIN_BUF];
+	size_t len = 0;
+	creto_err e;
+	creto_err_clear(&e);
+	memset(buf, 0x55, sizeof(buf));
+	assert_int_equal(p11_pin_read(path, buf, &len, &e), CRETO_OK);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(buf, want, len);
+	/* NUL-terminated, nothing of the file left after the PIN */
+	for (size_t i = len; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+}
+
+static void test_pin_read(void **state)
+{
+	(void)state;
+	char d[512], p[700], q[700];
+	const char *bd = getenv("CRETO_BUILD_DIR");
+	snprintf(d, sizeof(d), "%s/test-tmp/test_hsm_pin.XXXXXX", bd ? bd : "/tmp");
+	assert_non_null(mkdtemp(d));
+	snprintf(p, sizeof(p), "%s/pin", d);
+	write_file(p, "1234\n");
+	pin_accepted(p, "1234");
+	write_file(p, "1234\r\n");
+	pin_accepted(p, "1234");
+	write_file(p, "no-newline");
+	pin_accepted(p, "no-newline");
+	char big[CRETO_HSM_PIN_MAX + 3];
+	memset(big, 'x', CRETO_HSM_PIN_MAX);
+	memcpy(big + CRETO_HSM_PIN_MAX, "\r\n", 3);
+	write_file(p, big);
+	big[CRETO_HSM_PIN_MAX] = '\0';
+	pin_accepted(p, big);
+	big[CRETO_HSM_PIN_MAX] = 'x';
+	big[CRETO_HSM_PIN_MAX + 1] = '\0';
+	write_file(p, big);
+	pin_refused(p, "1 to 256 bytes");
+	write_file(p, "");
+	pin_refused(p, "must hold one PIN");
+	write_file(p, "\n");
+	pin_refused(p, "must hold one PIN");
+	write_file(p, "12\n34\n");
+	pin_refused(p, "on one line");
+	FILE *f = fopen(p, "wb");
+	assert_non_null(f);
+	fwrite("12\0" "34\n", 1, 6, f);
+	fclose(f);
+	pin_refused(p, "must hold one PIN");
+	/* not regular files, links, standard input, missing */
+	write_file(p, "1234\n");
+	snprintf(q, sizeof(q), "%s/link", d);
+	assert_int_equal(symlink(p, q), 0);
+	pin_refused(q, "is a symbolic link");
+	pin_refused(d, "not a regular file");
+	snprintf(q, sizeof(q), "%s/fifo", d);
+	assert_int_equal(mkfifo(q, 0600), 0);
+	pin_refused(q, "not a regular file"); /* and does not block */
+	pin_refused("-", "standard input is not accepted");
+	snprintf(q, sizeof(q), "%s/missing", d);
+	pin_refused(q, "No such file");
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void sign_and_check(creto_hsm *h, const char *label, creto_alg want_alg)
@@ -678,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_ckr_names),
 		cmocka_unit_test(test_init_token_twice),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_pin_read),
 		cmocka_unit_test(test_keygen_sign),
 		cmocka_unit_test(test_missing_key),
 		cmocka_unit_test(test_wrap_unwrap),

@@ -3,7 +3,8 @@
  * profiles, signing through a pkcs11: URI with x-creto-pq, verification
  * with the sig module, and refusals: a tampered or foreign key file, a
  * missing file, a wrapping key that does not match, and rollback of a
- * keygen that cannot write its file.
+ * keygen that cannot write its file; the public-key path refusing a file
+ * made for another key and (with a PIN) an edited public-key line.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -270,6 +271,104 @@ static void test_refusals(void **state)
 	assert_int_equal(sign_with("kc", a, &e), CRETO_EREJECT);
 }
 
+/* dst = src with its line starting with `name` taken from donor. */
+static void swap_line(const char *src, const char *donor, const char *dst, const char *name)
+{
+	static char a[20000], d[20000], out[40000];
+	FILE *f = fopen(src, "rb");
+	assert_non_null(f);
+	size_t na = fread(a, 1, sizeof(a) - 1, f);
+	fclose(f);
+	a[na] = '\0';
+	f = fopen(donor, "rb");
+	assert_non_null(f);
+	size_t nd = fread(d, 1, sizeof(d) - 1, f);
+	fclose(f);
+	d[nd] = '\0';
+	char *la = strstr(a, name), *ld = strstr(d, name);
+	assert_non_null(la);
+	assert_non_null(ld);
+	char *ea = strchr(la, '\n'), *ed = strchr(ld, '\n');
+	assert_non_null(ea);
+	assert_non_null(ed);
+	int n = snprintf(out, sizeof(out), "%.*s%.*s%s", (int)(la - a), a, (int)(ed - ld), ld, ea);
+	assert_true(n > 0 && (size_t)n < sizeof(out));
+	unlink(dst);
+	f = fopen(dst, "wb");
+	assert_non_null(f);
+	fwrite(out, 1, (size_t)n, f);
+	fclose(f);
+}
+
+static int pub_with(const char *label, const char *path, const creto_keys_opts *o,
+		    creto_pubkey **pk, creto_err *e)
+{
+	char uri[1900];
+	snprintf(uri, sizeof(uri), "pkcs11:token=hyb;object=%s?x-creto-pq=%s", label, path);
+	*pk = NULL;
+	creto_err_clear(e);
+	return creto_hsm_open_pubkey(uri, o, pk, e);
+}
+
+/* The public-key path (creto hsm pub, trust-root export) accepts only the
+ * file made for the key the URI names; with a PIN, the file's public key
+ * is authenticated too. */
+static void test_pubkey_binding(void **state)
+{
+	(void)state;
+	if (!g_have)
+		skip();
+	char a[900], b[900], c[900], bad[900];
+	snprintf(a, sizeof(a), "%s/pa.pqkey", g_dir);
+	snprintf(b, sizeof(b), "%s/pb.pqkey", g_dir);
+	snprintf(c, sizeof(c), "%s/pc.pqkey", g_dir);
+	snprintf(bad, sizeof(bad), "%s/pbad.pqkey", g_dir);
+	keygen(CRETO_ALG_HYBRID, "pa", a);
+	keygen(CRETO_ALG_HYBRID, "pb", b);
+	keygen(CRETO_ALG_HYBRID_CNSA2, "pc", c);
+	creto_keys_opts nopin = {SOFTHSM, NULL};
+	creto_err e;
+	creto_pubkey *good = NULL, *pk = NULL;
+	assert_int_equal(pub_with("pa", a, &g_opts, &good, &e), CRETO_OK);
+	assert_int_equal(pub_with("pa", a, &nopin, &pk, &e), CRETO_OK);
+	assert_true(creto_pubkey_equal(pk, good));
+	creto_pubkey_free(pk);
+	/* another key's file: refused with and without a PIN */
+	assert_int_equal(pub_with("pa", b, &nopin, &pk, &e), CRETO_EREJECT);
+	assert_null(pk);
+	assert_non_null(strstr(e.msg, "pb.pqkey: belongs to key 'pb'"));
+	assert_non_null(strstr(e.msg, "not to key 'pa' on token 'hyb'"));
+	assert_int_equal(pub_with("pa", b, &g_opts, &pk, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "belongs to key 'pb'"));
+	/* a file made for a P-384 key */
+	assert_int_equal(pub_with("pa", c, &nopin, &pk, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "made for a ecdsa-p384 key"));
+	/* another key's public-key line in the right file: the GCM tag
+	 * catches it when the file can be unsealed (PIN) */
+	swap_line(a, b, bad, "public-key: ");
+	assert_int_equal(pub_with("pa", bad, &g_opts, &pk, &e), CRETO_EREJECT);
+	assert_null(pk);
+	assert_non_null(strstr(e.msg, "pbad.pqkey: authentication failed"));
+	/* without a PIN only the binding is checked (docs/keys.md §4): the
+	 * swapped key comes through, and it is not the genuine one */
+	assert_int_equal(pub_with("pa", bad, &nopin, &pk, &e), CRETO_OK);
+	assert_false(creto_pubkey_equal(pk, good));
+	creto_pubkey_free(pk);
+	/* binding fields: id, label, token */
+	swap_line(a, b, bad, "classical-id: ");
+	assert_int_equal(pub_with("pa", bad, &nopin, &pk, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "belongs to key 'pa' (id "));
+	patch(a, bad, "classical-label: pa", "classical-label: pb");
+	assert_int_equal(pub_with("pa", bad, &nopin, &pk, &e), CRETO_EREJECT);
+	patch(a, bad, "token: hyb", "token: hyc");
+	assert_int_equal(pub_with("pa", bad, &nopin, &pk, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "made for token 'hyc', not 'hyb'"));
+	/* a wrapping key that is not this file's: fails the unwrap with a PIN */
+	swap_line(a, b, bad, "wrapped-data-key: ");
+	assert_int_equal(pub_with("pa", bad, &g_opts, &pk, &e), CRETO_EREJECT);
+	creto_pubkey_free(good);
+}
+
 static void test_keygen_rollback(void **state)
 {
 	(void)state;
@@ -307,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_hybrid),
 		cmocka_unit_test(test_hybrid_cnsa2),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_pubkey_binding),
 		cmocka_unit_test(test_keygen_rollback),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
