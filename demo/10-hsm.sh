@@ -62,8 +62,8 @@ if "$CRETO" sign --help >/dev/null 2>&1; then
   show "$CRETO" hsm keygen --type hybrid --label enclave-root --pq-file "$HSM_DIR/enclave-root.pqkey" \
     "$HSM_URI_BASE?$HSM_URI_QUERY"
   export HSM_HYBRID_URI="$HSM_URI_BASE;object=enclave-root?$HSM_URI_QUERY&x-creto-pq=$HSM_DIR/enclave-root.pqkey"
-  show "$CRETO" hsm pub "$HSM_URI_BASE;object=enclave-root?module-path=$HSM_MODULE&x-creto-pq=$HSM_DIR/enclave-root.pqkey" \
-    -o "$HSM_DIR/enclave-root.pub"
+  say "exported with the PIN, so the ML-DSA half is unsealed and authenticated through the HSM:"
+  show "$CRETO" hsm pub "$HSM_HYBRID_URI" -o "$HSM_DIR/enclave-root.pub"
   printf 'signed by both halves\n' >"$HSM_DIR/hybrid.txt"
   show "$CRETO" sign --key "$HSM_HYBRID_URI" "$HSM_DIR/hybrid.txt" -o "$HSM_DIR/hybrid.sig"
   show "$CRETO" verify --pub "$HSM_DIR/enclave-root.pub" "$HSM_DIR/hybrid.txt" "$HSM_DIR/hybrid.sig"
