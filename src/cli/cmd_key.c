@@ -194,6 +194,21 @@ static int cmd_key_id(int argc, char **argv)
 	return CRETO_OK;
 }
 
+/* The context of sign/verify from --context (*ctx, NULL when absent) and
+ * --raw: FILE_CTX by default, empty only with --raw. */
+static int pick_context(const char *cmd, int raw, const char **ctx)
+{
+	if (raw && *ctx != NULL)
+		return cli_usage_error("%s: --raw and --context exclude each other", cmd);
+	if (*ctx == NULL)
+		*ctx = raw ? "" : FILE_CTX;
+	if (!raw && (*ctx)[0] == '\0')
+		return cli_usage_error("%s: empty --context; use --raw for the bytes as they are", cmd);
+	if (strlen(*ctx) > CRETO_SIG_CTX_MAX)
+		return cli_usage_error("%s: --context longer than %d bytes", cmd, CRETO_SIG_CTX_MAX);
+	return CRETO_OK;
+}
+
 int cmd_sign(int argc, char **argv)
 {
 	static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
@@ -226,14 +241,8 @@ int cmd_sign(int argc, char **argv)
 	}
 	if (key == NULL || outp == NULL || optind != argc - 1)
 		return cli_usage("sign", &sign_cmd);
-	if (raw && ctx != NULL)
-		return cli_usage_error("sign: --raw and --context exclude each other");
-	if (ctx == NULL)
-		ctx = raw ? "" : FILE_CTX;
-	if (!raw && ctx[0] == '\0')
-		return cli_usage_error("sign: empty --context; use --raw to sign the bytes as they are");
-	if (strlen(ctx) > CRETO_SIG_CTX_MAX)
-		return cli_usage_error("sign: --context longer than %d bytes", CRETO_SIG_CTX_MAX);
+	if (pick_context("sign", raw, &ctx) != CRETO_OK)
+		return CRETO_EUSAGE;
 	const char *file = argv[optind];
 	creto_err e;
 	creto_err_clear(&e);
@@ -299,14 +308,8 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (pubref == NULL || optind != argc - 2)
 		return cli_usage("verify", &verify_cmd);
-	if (raw && ctx != NULL)
-		return cli_usage_error("verify: --raw and --context exclude each other");
-	if (ctx == NULL)
-		ctx = raw ? "" : FILE_CTX;
-	if (!raw && ctx[0] == '\0')
-		return cli_usage_error("verify: empty --context; use --raw for signatures over the bytes as they are");
-	if (strlen(ctx) > CRETO_SIG_CTX_MAX)
-		return cli_usage_error("verify: --context longer than %d bytes", CRETO_SIG_CTX_MAX);
+	if (pick_context("verify", raw, &ctx) != CRETO_OK)
+		return CRETO_EUSAGE;
 	const char *file = argv[optind], *sigp = argv[optind + 1];
 	creto_err e;
 	creto_err_clear(&e);
