@@ -33,6 +33,9 @@
 #define CRETO_SHARD_MIN (64u << 10)
 #define CRETO_SHARD_MAX (8u << 20)
 #define CRETO_FILE_SIZE_MAX 077777777777ULL /* ustar size field: 8 GiB - 1 */
+/* A statement's `created` may be at most this far (seconds) after the
+ * trusted time, max(clock, time floor): rule `created`. */
+#define CRETO_CREATED_SKEW_MAX (24 * 3600)
 
 /* ---- trust root (docs/trust-root.md) ---- */
 

@@ -83,7 +83,11 @@ void upd_statement_free(upd_statement *st);
 /* Untrusted peek at the "type" of a statement (for role selection). */
 int upd_statement_peek_type(const uint8_t *buf, size_t len, char type[32], creto_err *e) CRETO_WUR;
 int upd_type_valid(const char *t);
+/* A payload path: syntax (docs/crupdate.md section 1) and payload/PATH
+ * fits a ustar header (upd_path_fits_ustar). */
 int upd_path_valid(const char *p);
+int upd_path_fits_ustar(const char *p);
+#define UPD_PAYLOAD_PREFIX "payload/"
 int upd_name_valid(const char *n);
 
 /* ---- ustar ---- */
@@ -101,6 +105,11 @@ int upd_tar_next(int fd, upd_tar_hdr *h, int *end, creto_err *e) CRETO_WUR;
 int upd_tar_expect_eof(int fd, creto_err *e) CRETO_WUR;
 /* Skip the padding after a member of size bytes. */
 int upd_tar_skip_pad(int fd, uint64_t size, creto_err *e) CRETO_WUR;
+/* Where a member name is cut into ustar prefix and name: 0 when it fits
+ * the 100-byte name field whole, the offset of the '/' that leaves <= 155
+ * bytes before and 1..100 after it (the last such '/'), or -1 when no
+ * split exists. */
+long upd_tar_name_split(const char *name);
 /* Write a regular-file header. */
 int upd_tar_write_hdr(int fd, const char *name, uint64_t size, int64_t mtime,
 		      creto_err *e) CRETO_WUR;

@@ -426,6 +426,16 @@ static int check_rules(proc *p, creto_err *e)
 	int64_t tnow = now > floor ? now : floor;
 	char a[CRETO_TIME_STRLEN], b[CRETO_TIME_STRLEN];
 	creto_time_format(tnow, b);
+	/* A statement from the future would raise the shared time floor to its
+	 * `created` when applied, and every later expiry (of any type, and of
+	 * the trust root) would be judged against that future time. */
+	if (s->created > tnow + CRETO_CREATED_SKEW_MAX) {
+		creto_time_format(s->created, a);
+		return set_rule(res, "created", creto_err_set(e, CRETO_EREJECT,
+			"created: statement created at %s, more than %lld h after trusted time %s "
+			"(max of clock and time floor); check the clock",
+			a, (long long)(CRETO_CREATED_SKEW_MAX / 3600), b));
+	}
 	if (s->expires <= tnow) {
 		creto_time_format(s->expires, a);
 		return set_rule(res, "expired", creto_err_set(e, CRETO_EREJECT,
