@@ -121,6 +121,9 @@ typedef struct creto_update_result {
 	char rule[32];                /* rule that rejected, "" when accepted */
 	char install_path[4096];      /* apply: where it went */
 	int already_applied;          /* the very statement was applied before */
+	int root_unusable;            /* the trust root (--trust, or the rotated
+					 root in state_dir) could not be read or
+					 was refused: nothing was decided about pkg */
 } creto_update_result;
 
 /* Verify pkg against the trust root at trust_path (and the state in

@@ -153,6 +153,16 @@ int upd_state_each_installed(upd_state *s,
 			     int (*fn)(void *arg, const char *type, const char *name, int64_t v),
 			     void *arg, creto_err *e) CRETO_WUR;
 
+/* ---- used by the diode watcher ---- */
+/* Load the trust root at trust_path as verify/apply would (with the state
+ * of sdir: rotation record, digest): CRETO_EREJECT when it is refused,
+ * CRETO_EOP when it cannot be read. */
+int upd_root_check(const char *trust_path, const char *sdir, creto_err *e) CRETO_WUR;
+/* creto_update_apply without the `rejected` audit row (the watcher writes
+ * one `quarantined` row once the package is in quarantine/). */
+int upd_apply_watched(const char *pkg, const char *trust_path, const char *state_dir,
+		      creto_update_result *res, creto_err *e) CRETO_WUR;
+
 /* Test-only crash injection: when CRETO_TEST_CRASH_AT equals point, the
  * process dies with SIGKILL (docs/crupdate.md "Crash safety"). */
 void upd_crash_point(const char *point);
