@@ -471,6 +471,7 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 	json_object_set_new(st, "digest_alg", json_string("sha3-256"));
 	json_object_set_new(st, "shard_size", json_integer(ss));
 	json_object_set_new(st, "payload", pl);
+	pl = NULL; /* owned by st now */
 	for (size_t i = 0; i < w.n; i++) {
 		char full[4400];
 		snprintf(full, sizeof full, "%s/%s", root, w.paths[i]);
@@ -486,7 +487,7 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 		json_t *ent = json_object();
 		json_object_set_new(ent, "path", json_string(w.paths[i]));
 		json_object_set_new(ent, "size", json_integer(fs.st_size));
-		json_array_append_new(pl, ent);
+		json_array_append_new(json_object_get(st, "payload"), ent);
 		if ((rc = hash_file(full, (uint64_t)fs.st_size, ss, ent, e)) != CRETO_OK)
 			goto out;
 	}
@@ -510,6 +511,7 @@ out:
 		free(w.paths[i]);
 	free(w.paths);
 	free(text);
+	json_decref(pl);
 	json_decref(st);
 	return rc;
 }
