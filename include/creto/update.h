@@ -33,6 +33,9 @@
 #define CRETO_SHARD_MIN (64u << 10)
 #define CRETO_SHARD_MAX (8u << 20)
 #define CRETO_FILE_SIZE_MAX 077777777777ULL /* ustar size field: 8 GiB - 1 */
+/* A statement's `created` may be at most this far (seconds) after the
+ * trusted time, max(clock, time floor): rule `created`. */
+#define CRETO_CREATED_SKEW_MAX (24 * 3600)
 
 /* ---- trust root (docs/trust-root.md) ---- */
 
@@ -118,6 +121,9 @@ typedef struct creto_update_result {
 	char rule[32];                /* rule that rejected, "" when accepted */
 	char install_path[4096];      /* apply: where it went */
 	int already_applied;          /* the very statement was applied before */
+	int root_unusable;            /* the trust root (--trust, or the rotated
+					 root in state_dir) could not be read or
+					 was refused: nothing was decided about pkg */
 } creto_update_result;
 
 /* Verify pkg against the trust root at trust_path (and the state in

@@ -8,6 +8,11 @@
  * mtime are unchanged across the settle interval, and no process holds it
  * open for writing (a writer that pauses longer than the interval is waited
  * for: see open_for_write).
+ * At start it checks what would otherwise fail on every package: the trust
+ * root must load (exit 1 when refused, 3 when unreadable) and the drop
+ * directory must share a file system with SDIR (exit 2).  Later failures
+ * that are not a decision about a package (trust root, state directory, a
+ * move) leave that package in place as `retry`; the watcher goes on.
  */
 #include "update_int.h"
 
@@ -69,29 +74,45 @@ static void say(const creto_diode_opts *o, const char *file, const char *decisio
 		o->report(o->report_arg, file, decision, msg);
 }
 
-/* Process one complete package.  Returns CRETO_EOP only for failures that
- * should stop the watcher (the state directory is unusable). */
-static int handle(const creto_diode_opts *o, const char *name, creto_err *e)
+/* Process one complete package.  Never stops the watcher: a failure that
+ * is not a decision about the package (the trust root is unusable, the
+ * state directory fails, a move fails) is reported as `retry` and the
+ * package stays in the drop directory for a later pass. */
+static void handle(const creto_diode_opts *o, const char *name)
 {
 	char src[4096], dst[4200], qdir[4096], pdir[4096];
 	snprintf(src, sizeof src, "%s/%s", o->dir, name);
 	snprintf(qdir, sizeof qdir, "%s/quarantine", o->state_dir);
 	snprintf(pdir, sizeof pdir, "%s/processed", o->state_dir);
 	creto_update_result r;
-	creto_err ae;
+	creto_err ae, me;
 	creto_err_clear(&ae);
+	creto_err_clear(&me);
 	struct stat sb;
 	int rc;
+	memset(&r, 0, sizeof r);
 	if (lstat(src, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-		memset(&r, 0, sizeof r);
 		rc = creto_err_set(&ae, CRETO_EREJECT, "%s: container: not a regular file", src);
 		snprintf(r.rule, sizeof r.rule, "container");
 	} else {
-		rc = creto_update_apply(src, o->trust_path, o->state_dir, &r, &ae);
+		rc = upd_apply_watched(src, o->trust_path, o->state_dir, &r, &ae);
+	}
+	if (rc != CRETO_OK && r.root_unusable) {
+		/* Nothing was decided about the package: keep it for the next
+		 * pass (after the operator fixes the trust root). */
+		say(o, name, "retry", ae.msg);
+		return;
 	}
 	if (rc == CRETO_OK || (rc == CRETO_EREJECT && r.already_applied)) {
-		if ((rc = move_into(src, pdir, name, dst, sizeof dst, e)) != CRETO_OK)
-			return rc;
+		if (move_into(src, pdir, name, dst, sizeof dst, &me) != CRETO_OK) {
+			/* Applied (or a duplicate): the next pass finds it applied
+			 * and moves it then. */
+			char msg[CRETO_ERR_MSG_MAX + 64];
+			snprintf(msg, sizeof msg, "%s; left in the diode directory",
+				 me.msg);
+			say(o, name, "retry", msg);
+			return;
+		}
 		char msg[600];
 		if (r.already_applied)
 			snprintf(msg, sizeof msg, "already applied (statement %.16s), moved to %.300s",
@@ -100,31 +121,42 @@ static int handle(const creto_diode_opts *o, const char *name, creto_err *e)
 			snprintf(msg, sizeof msg, "%s %s version %lld installed at %.300s", r.type, r.name,
 				 (long long)r.version, r.install_path);
 		say(o, name, r.already_applied ? "duplicate" : "applied", msg);
-		return CRETO_OK;
+		return;
 	}
-	if (rc == CRETO_EREJECT) {
-		if ((rc = move_into(src, qdir, name, dst, sizeof dst, e)) != CRETO_OK)
-			return rc;
-		char rp[4300], text[CRETO_ERR_MSG_MAX + 64];
-		snprintf(rp, sizeof rp, "%s.reason", dst);
-		int n = snprintf(text, sizeof text, "rule: %s\n%s\n", r.rule[0] ? r.rule : "rejected", ae.msg);
-		if (creto_file_write_atomic(rp, text, (size_t)n, 0644, e) != CRETO_OK)
-			return CRETO_EOP;
-		/* Rejections found before the state was opened have no audit row yet. */
-		upd_state *st = NULL;
-		creto_err ig;
-		if (upd_state_open(o->state_dir, 0, &st, &ig) == CRETO_OK) {
-			if (upd_state_audit(st, name, &r, "quarantined", ae.msg, &ig) != CRETO_OK) {
-				/* best effort: the .reason file holds it */
-			}
-			upd_state_close(st);
+	if (rc != CRETO_EREJECT) {
+		/* Operational failure: leave the package where it is. */
+		say(o, name, "retry", ae.msg);
+		return;
+	}
+	if (move_into(src, qdir, name, dst, sizeof dst, &me) != CRETO_OK) {
+		char msg[2 * CRETO_ERR_MSG_MAX + 64];
+		snprintf(msg, sizeof msg, "rejected (%s), but %s; left in the diode directory", ae.msg, me.msg);
+		say(o, name, "retry", msg);
+		return;
+	}
+	/* One audit row per rejection, written once the package is in
+	 * quarantine/ (apply itself writes none for the watcher). */
+	upd_state *st = NULL;
+	creto_err ig;
+	if (upd_state_open(o->state_dir, 0, &st, &ig) == CRETO_OK) {
+		if (upd_state_audit(st, name, &r, "quarantined", ae.msg, &ig) != CRETO_OK) {
+			/* best effort: the .reason file and the report hold it */
 		}
-		say(o, name, "quarantined", ae.msg);
-		return CRETO_OK;
+		upd_state_close(st);
 	}
-	/* Operational failure: leave the package where it is for a later try. */
-	say(o, name, "retry", ae.msg);
-	return CRETO_OK;
+	char rp[4300], text[CRETO_ERR_MSG_MAX + 64];
+	snprintf(rp, sizeof rp, "%s.reason", dst);
+	int n = snprintf(text, sizeof text, "rule: %s\n%s\n", r.rule[0] ? r.rule : "rejected", ae.msg);
+	if (n < 0 || (size_t)n >= sizeof text)
+		n = (int)strlen(text);
+	if (creto_file_write_atomic(rp, text, (size_t)n, 0644, &me) != CRETO_OK) {
+		/* The package is safely in quarantine/; only its note is missing. */
+		char msg[2 * CRETO_ERR_MSG_MAX + 64];
+		snprintf(msg, sizeof msg, "%s (reason file not written: %s)", ae.msg, me.msg);
+		say(o, name, "quarantined", msg);
+		return;
+	}
+	say(o, name, "quarantined", ae.msg);
 }
 
 /* Whether some process holds p open for writing.  Linux grants a read
@@ -207,12 +239,36 @@ static int scan(const creto_diode_opts *o, int *pending, creto_err *e)
 				*pending = 1; /* its writer paused, and still has it open */
 				continue;
 			}
-			if ((rc = handle(o, c[i].name, e)) != CRETO_OK)
-				break;
+			handle(o, c[i].name);
 		}
 	}
 	free(c);
 	return rc;
+}
+
+/* Packages leave the drop directory by rename(2) into SDIR/processed/ and
+ * SDIR/quarantine/, which only works within one file system: refuse to
+ * start otherwise, instead of failing on every package. */
+static int check_same_fs(const creto_diode_opts *o, creto_err *e)
+{
+	struct stat d, t;
+	if (stat(o->dir, &d) != 0)
+		return creto_err_errno(e, errno, "diode directory %s", o->dir);
+	if (!S_ISDIR(d.st_mode))
+		return creto_err_set(e, CRETO_EUSAGE, "diode directory %s is not a directory", o->dir);
+	static const char *const sub[] = {"processed", "quarantine"};
+	for (size_t i = 0; i < 2; i++) {
+		char p[4200];
+		snprintf(p, sizeof p, "%s/%s", o->state_dir, sub[i]);
+		if (stat(p, &t) != 0)
+			return creto_err_errno(e, errno, "%s", p);
+		if (t.st_dev != d.st_dev)
+			return creto_err_set(e, CRETO_EUSAGE,
+					     "diode watch: %s and the diode directory %s are on different file "
+					     "systems; packages are moved by rename, so put the drop directory "
+					     "and --state on one file system", p, o->dir);
+	}
+	return CRETO_OK;
 }
 
 int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
@@ -226,6 +282,12 @@ int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
 	snprintf(q, sizeof q, "%s/processed", o->state_dir);
 	if ((rc = creto_mkdir_p(q, 0700, e)) != CRETO_OK)
 		return rc;
+	if ((rc = check_same_fs(o, e)) != CRETO_OK)
+		return rc;
+	/* The trust root is the operator's: if it cannot be used, say so once
+	 * and stop, rather than judge (or set aside) every package with it. */
+	if ((rc = upd_root_check(o->trust_path, o->state_dir, e)) != CRETO_OK)
+		return creto_err_ctx(e, "diode watch");
 	int in = -1;
 	if (!o->once) {
 		in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

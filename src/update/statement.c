@@ -19,6 +19,12 @@
 #include "util/file.h"
 #include "util/timeutil.h"
 
+/* Why `update create` refuses a payload path (docs/crupdate.md section 1). */
+#define PATH_RULE                                                                                  \
+	"path not allowed in a package (characters A-Za-z0-9._+@=,- only, at most 255 bytes, and "  \
+	"payload/PATH must fit a ustar header: at most 100 bytes after some '/' with at most 155 "   \
+	"before it)"
+
 static const char *const TYPES[] = {"model-weights", "software-package", "policy", "cert-rotation",
 				    NULL};
 
@@ -68,7 +74,16 @@ int upd_path_valid(const char *p)
 		if (*c == 0)
 			return 0; /* trailing slash */
 	}
-	return 1;
+	return upd_path_fits_ustar(p);
+}
+
+int upd_path_fits_ustar(const char *p)
+{
+	char m[CRETO_UPDATE_PATH_MAX + sizeof UPD_PAYLOAD_PREFIX];
+	if (strlen(p) > CRETO_UPDATE_PATH_MAX)
+		return 0;
+	snprintf(m, sizeof m, UPD_PAYLOAD_PREFIX "%s", p);
+	return upd_tar_name_split(m) >= 0;
 }
 
 void upd_statement_free(upd_statement *st)
@@ -99,13 +114,16 @@ int upd_statement_peek_type(const uint8_t *buf, size_t len, char type[32], creto
 	return rc;
 }
 
+/* 64 lowercase hex digits (the canonical form: one spelling per digest). */
 static int hex32(const char *s, uint8_t out[UPD_DIGEST_LEN])
 {
 	size_t n;
-	return strlen(s) == 64 && creto_hex_decode(out, UPD_DIGEST_LEN, &n, s, 64) == 0 &&
-			       n == UPD_DIGEST_LEN
-		       ? 0
-		       : -1;
+	if (strlen(s) != 64)
+		return -1;
+	for (size_t i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return -1;
+	return creto_hex_decode(out, UPD_DIGEST_LEN, &n, s, 64) == 0 && n == UPD_DIGEST_LEN ? 0 : -1;
 }
 
 static int path_in_sorted(upd_file *f, size_t n, const char *p, size_t plen)
@@ -202,9 +220,14 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 			goto out;
 		upd_file *uf = &st->files[st->nfiles];
 		if (!upd_path_valid(path)) {
-			rc = creto_err_set(e, CRETO_EREJECT,
-					   "path: %s: payload path %.80s is absolute, has .. or an empty or invalid component",
-					   w, path);
+			if (strlen(path) <= CRETO_UPDATE_PATH_MAX && !upd_path_fits_ustar(path))
+				rc = creto_err_set(e, CRETO_EREJECT,
+						   "path: %s: payload path %.80s... does not fit a ustar header as payload/PATH",
+						   w, path);
+			else
+				rc = creto_err_set(e, CRETO_EREJECT,
+						   "path: %s: payload path %.80s is absolute, has .. or an empty or invalid component",
+						   w, path);
 			goto out;
 		}
 		if (st->nfiles > 0) {
@@ -237,11 +260,6 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 			rc = creto_err_set(e, CRETO_EREJECT, "%s: digest is not 64 lowercase hex digits", w);
 			goto out;
 		}
-		for (const char *c = dg; *c; c++)
-			if (*c >= 'A' && *c <= 'F') {
-				rc = creto_err_set(e, CRETO_EREJECT, "%s: digest is not lowercase hex", w);
-				goto out;
-			}
 		uf->nshards = uf->size == 0 ? 1 : (size_t)((uf->size + st->shard_size - 1) / st->shard_size);
 		json_t *sh = json_object_get(f, "shards");
 		if (uf->nshards == 1) {
@@ -263,7 +281,7 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 		for (size_t k = 0; k < uf->nshards; k++) {
 			json_t *x = json_array_get(sh, k);
 			if (!json_is_string(x) || hex32(json_string_value(x), uf->shards[k]) != 0) {
-				rc = creto_err_set(e, CRETO_EREJECT, "%s: shard %zu is not a hex digest", w, k + 1);
+				rc = creto_err_set(e, CRETO_EREJECT, "%s: shard %zu is not 64 lowercase hex digits", w, k + 1);
 				goto out;
 			}
 		}
@@ -340,8 +358,7 @@ static int walk_dir(const char *root, const char *rel, walk *w, int depth, creto
 			rc = walk_dir(root, r2, w, depth + 1, e);
 		else if (S_ISREG(sb.st_mode)) {
 			if (!upd_path_valid(r2))
-				rc = creto_err_set(e, CRETO_EUSAGE,
-						   "payload: %s: path not allowed in a package (characters A-Za-z0-9._+@=,- only, <= 255 bytes)", r2);
+				rc = creto_err_set(e, CRETO_EUSAGE, "payload: %s: %s", r2, PATH_RULE);
 			else
 				rc = walk_add(w, r2, e);
 		} else
@@ -430,7 +447,7 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 		if (root[0] == 0)
 			snprintf(root, sizeof root, ".");
 		if (!upd_path_valid(base))
-			rc = creto_err_set(e, CRETO_EUSAGE, "payload: %s: name not allowed", base);
+			rc = creto_err_set(e, CRETO_EUSAGE, "payload: %s: %s", base, PATH_RULE);
 		else
 			rc = walk_add(&w, base, e);
 	} else {
@@ -454,6 +471,7 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 	json_object_set_new(st, "digest_alg", json_string("sha3-256"));
 	json_object_set_new(st, "shard_size", json_integer(ss));
 	json_object_set_new(st, "payload", pl);
+	pl = NULL; /* owned by st now */
 	for (size_t i = 0; i < w.n; i++) {
 		char full[4400];
 		snprintf(full, sizeof full, "%s/%s", root, w.paths[i]);
@@ -469,7 +487,7 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 		json_t *ent = json_object();
 		json_object_set_new(ent, "path", json_string(w.paths[i]));
 		json_object_set_new(ent, "size", json_integer(fs.st_size));
-		json_array_append_new(pl, ent);
+		json_array_append_new(json_object_get(st, "payload"), ent);
 		if ((rc = hash_file(full, (uint64_t)fs.st_size, ss, ent, e)) != CRETO_OK)
 			goto out;
 	}
@@ -493,6 +511,7 @@ out:
 		free(w.paths[i]);
 	free(w.paths);
 	free(text);
+	json_decref(pl);
 	json_decref(st);
 	return rc;
 }

@@ -141,24 +141,34 @@ int upd_tar_expect_eof(int fd, creto_err *e)
 	return CRETO_OK;
 }
 
+long upd_tar_name_split(const char *name)
+{
+	size_t nl = strlen(name);
+	if (nl == 0)
+		return -1;
+	if (nl <= 100)
+		return 0;
+	long cut = -1;
+	for (const char *c = name + 1; *c; c++) {
+		size_t at = (size_t)(c - name);
+		if (*c == '/' && at <= 155 && nl - at - 1 <= 100 && nl - at - 1 >= 1)
+			cut = (long)at;
+	}
+	return cut;
+}
+
 int upd_tar_write_hdr(int fd, const char *name, uint64_t size, int64_t mtime, creto_err *e)
 {
 	uint8_t b[UPD_TAR_BLOCK];
 	memset(b, 0, sizeof b);
 	size_t nl = strlen(name);
 	const char *n = name;
-	size_t pl = 0;
-	if (nl > 100) {
-		/* Split at a '/' so that prefix <= 155 and name <= 100. */
-		const char *cut = NULL;
-		for (const char *c = name; *c; c++)
-			if (*c == '/' && (size_t)(c - name) <= 155 && nl - (size_t)(c - name) - 1 <= 100)
-				cut = c;
-		if (cut == NULL)
-			return creto_err_set(e, CRETO_EUSAGE, "container: name %s does not fit a ustar header", name);
-		pl = (size_t)(cut - name);
-		memcpy(b + 345, name, pl);
-		n = cut + 1;
+	long cut = upd_tar_name_split(name);
+	if (cut < 0)
+		return creto_err_set(e, CRETO_EUSAGE, "container: name %s does not fit a ustar header", name);
+	if (cut > 0) {
+		memcpy(b + 345, name, (size_t)cut);
+		n = name + cut + 1;
 		nl = strlen(n);
 	}
 	memcpy(b, n, nl);

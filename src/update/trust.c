@@ -92,6 +92,48 @@ static int role_known(const char *n)
 	return 0;
 }
 
+/* The key material of a key: the key itself, or for a hybrid its classical
+ * and its ML-DSA half (raw layout classical || ML-DSA, docs/signatures.md). */
+typedef struct key_part {
+	creto_alg alg;
+	const uint8_t *raw;
+	size_t len;
+} key_part;
+
+static size_t key_parts(const creto_pubkey *pk, key_part out[2])
+{
+	size_t len;
+	const uint8_t *raw = creto_pubkey_raw(pk, &len);
+	creto_alg a = creto_pubkey_alg(pk);
+	if (!creto_alg_is_hybrid(a)) {
+		out[0] = (key_part){a, raw, len};
+		return 1;
+	}
+	creto_alg ca = creto_alg_hybrid_classical(a), qa = creto_alg_hybrid_pq(a);
+	size_t cl = creto_alg_pub_len(ca);
+	out[0] = (key_part){ca, raw, cl};
+	out[1] = (key_part){qa, raw + cl, len - cl};
+	return 2;
+}
+
+/* Whether a and b share key material: equal keys, a key equal to a half of
+ * a hybrid, or two hybrids with a common half.  Such a pair would let one
+ * holder count twice towards a threshold. */
+static int same_material(const creto_pubkey *a, const creto_pubkey *b)
+{
+	key_part pa[2], pb[2];
+	size_t na = key_parts(a, pa), nb = key_parts(b, pb);
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
+			if (pa[i].alg == pb[j].alg && pa[i].len == pb[j].len &&
+			    memcmp(pa[i].raw, pb[j].raw, pa[i].len) == 0)
+				return 1;
+	return 0;
+}
+
+#define SAME_MATERIAL_WHY                                                                         \
+	"a key, or either half of a hybrid key, may appear only once in a trust root"
+
 /* Keep at most three notes on why signatures did not count. */
 static void note_add(char *notes, size_t cap, int *nnotes, const char *note)
 {
@@ -237,8 +279,9 @@ static int parse_root(const uint8_t *buf, size_t len, creto_trust_root **out, cr
 			goto out;
 		}
 		for (size_t i = 0; i + 1 < r->nkeys; i++)
-			if (creto_pubkey_equal(r->keys[i], pk)) {
-				rc = creto_err_set(e, CRETO_EREJECT, "%s: listed twice", w);
+			if (same_material(r->keys[i], pk)) {
+				rc = creto_err_set(e, CRETO_EREJECT, "%s: same key material as key %s (%s)", w,
+						   creto_pubkey_id(r->keys[i]), SAME_MATERIAL_WHY);
 				goto out;
 			}
 	}
@@ -394,6 +437,12 @@ int creto_trust_root_create(creto_pubkey *const *keys, size_t nkeys,
 	if (default_threshold < 1 || (size_t)default_threshold > nkeys)
 		return creto_err_set(e, CRETO_EUSAGE, "trust init: threshold %d out of 1..%zu",
 				     default_threshold, nkeys);
+	for (size_t i = 0; i < nkeys; i++)
+		for (size_t j = 0; j < i; j++)
+			if (same_material(keys[j], keys[i]))
+				return creto_err_set(e, CRETO_EUSAGE, "trust init: key %s: same key material as key %s (%s)",
+						     creto_pubkey_id(keys[i]), creto_pubkey_id(keys[j]),
+						     SAME_MATERIAL_WHY);
 	json_t *s = json_object(), *jk = json_object(), *jr = json_object();
 	char tb[CRETO_TIME_STRLEN];
 	creto_time_format(expires, tb);

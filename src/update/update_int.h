@@ -83,7 +83,11 @@ void upd_statement_free(upd_statement *st);
 /* Untrusted peek at the "type" of a statement (for role selection). */
 int upd_statement_peek_type(const uint8_t *buf, size_t len, char type[32], creto_err *e) CRETO_WUR;
 int upd_type_valid(const char *t);
+/* A payload path: syntax (docs/crupdate.md section 1) and payload/PATH
+ * fits a ustar header (upd_path_fits_ustar). */
 int upd_path_valid(const char *p);
+int upd_path_fits_ustar(const char *p);
+#define UPD_PAYLOAD_PREFIX "payload/"
 int upd_name_valid(const char *n);
 
 /* ---- ustar ---- */
@@ -101,6 +105,11 @@ int upd_tar_next(int fd, upd_tar_hdr *h, int *end, creto_err *e) CRETO_WUR;
 int upd_tar_expect_eof(int fd, creto_err *e) CRETO_WUR;
 /* Skip the padding after a member of size bytes. */
 int upd_tar_skip_pad(int fd, uint64_t size, creto_err *e) CRETO_WUR;
+/* Where a member name is cut into ustar prefix and name: 0 when it fits
+ * the 100-byte name field whole, the offset of the '/' that leaves <= 155
+ * bytes before and 1..100 after it (the last such '/'), or -1 when no
+ * split exists. */
+long upd_tar_name_split(const char *name);
 /* Write a regular-file header. */
 int upd_tar_write_hdr(int fd, const char *name, uint64_t size, int64_t mtime,
 		      creto_err *e) CRETO_WUR;
@@ -143,6 +152,16 @@ int upd_state_audit(upd_state *s, const char *source, const creto_update_result 
 int upd_state_each_installed(upd_state *s,
 			     int (*fn)(void *arg, const char *type, const char *name, int64_t v),
 			     void *arg, creto_err *e) CRETO_WUR;
+
+/* ---- used by the diode watcher ---- */
+/* Load the trust root at trust_path as verify/apply would (with the state
+ * of sdir: rotation record, digest): CRETO_EREJECT when it is refused,
+ * CRETO_EOP when it cannot be read. */
+int upd_root_check(const char *trust_path, const char *sdir, creto_err *e) CRETO_WUR;
+/* creto_update_apply without the `rejected` audit row (the watcher writes
+ * one `quarantined` row once the package is in quarantine/). */
+int upd_apply_watched(const char *pkg, const char *trust_path, const char *state_dir,
+		      creto_update_result *res, creto_err *e) CRETO_WUR;
 
 /* Test-only crash injection: when CRETO_TEST_CRASH_AT equals point, the
  * process dies with SIGKILL (docs/crupdate.md "Crash safety"). */

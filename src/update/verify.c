@@ -114,18 +114,75 @@ static void rm_tree(const char *p)
 
 /* ---- loading the effective trust root ---- */
 
+/* Read the operator's --trust file.  Unlike creto_file_read this follows a
+ * symbolic link: the path is the operator's own configuration, and
+ * Kubernetes ConfigMap and Secret mounts are symlinks (NAME -> ..data/NAME).
+ * What it points at must still be a regular file of bounded size, and its
+ * content is checked in full (signatures, state database).  Packages and
+ * everything below the state directory are never opened this way. */
+static int read_trust_file(const char *path, uint8_t **out, size_t *outlen, creto_err *e)
+{
+	*out = NULL;
+	*outlen = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return creto_err_errno(e, errno, "%s", path);
+	struct stat sb;
+	int rc = CRETO_OK;
+	uint8_t *buf = NULL;
+	if (fstat(fd, &sb) != 0) {
+		rc = creto_err_errno(e, errno, "%s", path);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)sb.st_size > CRETO_TRUST_ROOT_MAX) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: larger than %u bytes", path, CRETO_TRUST_ROOT_MAX);
+		goto out;
+	}
+	size_t want = (size_t)sb.st_size;
+	buf = malloc(want + 2);
+	if (buf == NULL) {
+		rc = creto_err_set(e, CRETO_EOP, "out of memory");
+		goto out;
+	}
+	/* One byte more than fstat said: a file that grew meanwhile is refused. */
+	ssize_t got = creto_read_full(fd, buf, want + 1);
+	if (got < 0) {
+		rc = creto_err_errno(e, errno, "read %s", path);
+		goto out;
+	}
+	if ((size_t)got != want) {
+		rc = creto_err_set(e, CRETO_EOP, "%s: changed while it was read", path);
+		goto out;
+	}
+	buf[want] = 0;
+	*out = buf;
+	*outlen = want;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 static int load_effective_root(const char *trust_path, const char *sdir, upd_state *st,
 			       creto_trust_root **out, char *root_digest_out, creto_err *e)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int rc = creto_file_read(trust_path, CRETO_TRUST_ROOT_MAX, &buf, &len, e);
+	*out = NULL;
+	int rc = read_trust_file(trust_path, &buf, &len, e);
 	if (rc == CRETO_OK)
 		rc = creto_trust_root_parse(buf, len, out, e);
 	if (rc != CRETO_OK) {
 		free(buf);
-		if (rc == CRETO_EREJECT)
+		if (rc == CRETO_EREJECT && strncmp(e->msg, trust_path, strlen(trust_path)) != 0)
 			creto_err_ctx(e, "trust root %s", trust_path);
+		else
+			creto_err_ctx(e, "trust root");
 		return rc;
 	}
 	char fd[65];
@@ -187,6 +244,18 @@ static int load_effective_root(const char *trust_path, const char *sdir, upd_sta
 fail:
 	creto_trust_root_free(*out);
 	*out = NULL;
+	return rc;
+}
+
+int upd_root_check(const char *trust_path, const char *sdir, creto_err *e)
+{
+	upd_state *st = NULL;
+	creto_trust_root *r = NULL;
+	int rc = upd_state_open(sdir, 1, &st, e);
+	if (rc == CRETO_OK)
+		rc = load_effective_root(trust_path, sdir, st, &r, NULL, e);
+	creto_trust_root_free(r);
+	upd_state_close(st);
 	return rc;
 }
 
@@ -426,6 +495,16 @@ static int check_rules(proc *p, creto_err *e)
 	int64_t tnow = now > floor ? now : floor;
 	char a[CRETO_TIME_STRLEN], b[CRETO_TIME_STRLEN];
 	creto_time_format(tnow, b);
+	/* A statement from the future would raise the shared time floor to its
+	 * `created` when applied, and every later expiry (of any type, and of
+	 * the trust root) would be judged against that future time. */
+	if (s->created > tnow + CRETO_CREATED_SKEW_MAX) {
+		creto_time_format(s->created, a);
+		return set_rule(res, "created", creto_err_set(e, CRETO_EREJECT,
+			"created: statement created at %s, more than %lld h after trusted time %s "
+			"(max of clock and time floor); check the clock",
+			a, (long long)(CRETO_CREATED_SKEW_MAX / 3600), b));
+	}
 	if (s->expires <= tnow) {
 		creto_time_format(s->expires, a);
 		return set_rule(res, "expired", creto_err_set(e, CRETO_EREJECT,
@@ -691,8 +770,10 @@ static int process(proc *p, creto_err *e)
 		if (p->apply && (rc = recover(p->sdir, p->st, e)) != CRETO_OK)
 			return creto_err_ctx(e, "recovery");
 	}
-	if ((rc = load_effective_root(p->trust_path, p->sdir, p->st, &p->root, p->root_digest, e)) != CRETO_OK)
+	if ((rc = load_effective_root(p->trust_path, p->sdir, p->st, &p->root, p->root_digest, e)) != CRETO_OK) {
+		p->res->root_unusable = 1;
 		return rc;
+	}
 	fd = open(p->pkg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return creto_err_errno(e, errno, "%s", p->pkg);
@@ -736,8 +817,10 @@ out:
 	return rc;
 }
 
+/* audit_reject: write the `rejected` audit row here (the CLI); the diode
+ * watcher writes its own single `quarantined` row instead. */
 static int run(const char *pkg, const char *trust_path, const char *sdir, int apply,
-	       creto_update_result *res, creto_err *e)
+	       int audit_reject, creto_update_result *res, creto_err *e)
 {
 	creto_update_result local;
 	if (res == NULL)
@@ -757,7 +840,10 @@ static int run(const char *pkg, const char *trust_path, const char *sdir, int ap
 		creto_err_ctx(e, "%s", pkg);
 		if (p.stage[0])
 			rm_tree(p.stage);
-		if (apply && p.st != NULL && rc == CRETO_EREJECT) {
+		/* A trust root that cannot be used says nothing about the package:
+		 * no audit row (the watcher retries it later). */
+		if (apply && p.st != NULL && rc == CRETO_EREJECT && !res->root_unusable &&
+		    (audit_reject || res->already_applied)) {
 			creto_err ae;
 			creto_err_clear(&ae);
 			upd_state_rollback(p.st);
@@ -783,13 +869,19 @@ static int run(const char *pkg, const char *trust_path, const char *sdir, int ap
 int creto_update_verify(const char *pkg, const char *trust_path, const char *state_dir,
 			creto_update_result *res, creto_err *e)
 {
-	return run(pkg, trust_path, state_dir, 0, res, e);
+	return run(pkg, trust_path, state_dir, 0, 1, res, e);
 }
 
 int creto_update_apply(const char *pkg, const char *trust_path, const char *state_dir,
 		       creto_update_result *res, creto_err *e)
 {
-	return run(pkg, trust_path, state_dir, 1, res, e);
+	return run(pkg, trust_path, state_dir, 1, 1, res, e);
+}
+
+int upd_apply_watched(const char *pkg, const char *trust_path, const char *state_dir,
+		      creto_update_result *res, creto_err *e)
+{
+	return run(pkg, trust_path, state_dir, 1, 0, res, e);
 }
 
 /* ---- assemble ---- */

@@ -2,7 +2,7 @@
 # test_diode_watch.sh - the diode watcher: a scan at start (--once), then
 # packages dropped while it runs (inotify), half-written files (.part, still
 # growing, or held open by a writer that paused) waited for, rejected ones quarantined with a reason, nothing
-# deleted, nothing processed twice, an audit row per decision.
+# deleted, nothing processed twice, one audit row per decision.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 missing"
 cd "$T"
@@ -82,6 +82,8 @@ a = json.load(open(sys.argv[1]))["audit"]
 dec = [r["decision"] for r in a]
 assert dec.count("applied") == 4, dec
 assert "already-applied" in dec and "quarantined" in dec, dec
+# One row per rejection: `quarantined` (b-bad, e-old), no extra `rejected`.
+assert dec.count("quarantined") == 2 and "rejected" not in dec, dec
 assert all(r.get("statement_digest") for r in a if r["decision"] == "applied")
 assert all(r.get("keyids") for r in a if r["decision"] == "applied")
 PY

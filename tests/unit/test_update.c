@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "creto/update.h"
@@ -379,6 +380,240 @@ static void test_tar_reader(void **state)
 	close(fd);
 }
 
+
+/* A statement dated in the future is refused (it would raise the shared
+ * time floor and freeze every update type); 24 h of clock skew is allowed.
+ * CRETO_TEST_NOW pins the clock; stmt() is created 2026-01-01T00:00:00Z. */
+static void test_future_created(void **state)
+{
+	(void)state;
+	write_root(2);
+	char pkg[300];
+	path_in(pkg, sizeof pkg, "fut.crupdate");
+	char *fe = file_entry("w.bin");
+	char *st = stmt("", fe);
+	const char *paths[] = {"w.bin"};
+	const int idx[] = {0, 1};
+	build(pkg, st, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
+	const int64_t created = 1767225600; /* 2026-01-01T00:00:00Z */
+	char now[32];
+	creto_err e;
+	snprintf(now, sizeof now, "%lld", (long long)(created - 86400 - 1));
+	setenv("CRETO_TEST_NOW", now, 1);
+	assert_int_equal(verify_pkg(pkg, &e), CRETO_EREJECT);
+	if (strstr(e.msg, "created: statement created at 2026-01-01T00:00:00Z") == NULL)
+		fail_msg("'%s'", e.msg);
+	creto_update_result r;
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(pkg, g_root, NULL, &r, &e), CRETO_EREJECT);
+	assert_string_equal(r.rule, "created");
+	snprintf(now, sizeof now, "%lld", (long long)(created - 86400));
+	setenv("CRETO_TEST_NOW", now, 1);
+	assert_int_equal(verify_pkg(pkg, &e), CRETO_OK);
+	/* With a state directory the time floor counts as "now" too: a
+	 * statement applied at the edge lets the next one be 24 h later. */
+	char sdir[300];
+	path_in(sdir, sizeof sdir, "fut-state");
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_apply(pkg, g_root, sdir, &r, &e), CRETO_OK);
+	char *st2 = stmt("", fe);
+	char *v = strstr(st2, "\"version\":1");
+	v[10] = '2';
+	char *c = strstr(st2, "2026-01-01T00:00:00Z");
+	memcpy(c, "2026-01-02T00:00:00Z", 20);
+	build(pkg, st2, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(pkg, g_root, sdir, &r, &e), CRETO_OK);
+	memcpy(c, "2026-01-02T00:00:01Z", 20);
+	build(pkg, st2, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(pkg, g_root, sdir, &r, &e), CRETO_EREJECT);
+	assert_string_equal(r.rule, "created");
+	unsetenv("CRETO_TEST_NOW");
+	free(st2);
+	free(st);
+	free(fe);
+}
+
+/* Payload paths must fit a ustar header as payload/PATH: name <= 100
+ * bytes, or a prefix <= 155 bytes and a name <= 100 split at a '/'. */
+static void test_path_ustar(void **state)
+{
+	(void)state;
+	char p[300];
+	memset(p, 'x', sizeof p);
+	p[150] = 0; /* payload/ + 150: no '/' to split at but the first */
+	assert_int_equal(upd_path_valid(p), 0);
+	p[92] = 0; /* payload/ + 92 = 100 bytes: fits the name field */
+	assert_int_equal(upd_path_valid(p), 1);
+	memset(p, 'd', 147);
+	p[147] = '/';
+	memset(p + 148, 'f', 100);
+	p[248] = 0; /* prefix payload/ddd... = 155, name 100 */
+	assert_int_equal(upd_path_valid(p), 1);
+	p[248] = 'f';
+	p[249] = 0; /* name 101 */
+	assert_int_equal(upd_path_valid(p), 0);
+	/* A verifier refuses such a statement, naming the rule. */
+	write_root(2);
+	memset(p, 'x', 150);
+	p[150] = 0;
+	char *fe = file_entry(p);
+	char *st = stmt("", fe);
+	const char *paths[] = {"x"};
+	expect_stmt_reject(st, paths, 1, "path:");
+	free(st);
+	free(fe);
+	/* update create refuses it up front. */
+	char dir[300], f[600], out[300];
+	path_in(dir, sizeof dir, "longpl");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(f, sizeof f, "%s/%s", dir, p);
+	creto_err e;
+	assert_int_equal(creto_file_write_atomic(f, "x", 1, 0644, &e), CRETO_OK);
+	path_in(out, sizeof out, "longpl.statement");
+	creto_update_create_opts o = {.type = "policy", .name = "p", .version = 1, .payload = dir};
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_create(&o, out, &e), CRETO_EUSAGE);
+	if (strstr(e.msg, "ustar") == NULL)
+		fail_msg("'%s'", e.msg);
+	assert_int_equal(access(out, F_OK), -1);
+}
+
+/* Shard digests are lowercase hex like every digest (canonical form). */
+static void test_shard_hex_case(void **state)
+{
+	(void)state;
+	uint8_t sh[2][UPD_DIGEST_LEN], top[UPD_DIGEST_LEN];
+	memset(sh[0], 0xab, UPD_DIGEST_LEN);
+	memset(sh[1], 0xcd, UPD_DIGEST_LEN);
+	assert_int_equal(upd_sha3(sh, sizeof sh, top), 0);
+	char h0[65], h1[65], ht[65];
+	creto_hex_encode(h0, sh[0], UPD_DIGEST_LEN);
+	creto_hex_encode(h1, sh[1], UPD_DIGEST_LEN);
+	creto_hex_encode(ht, top, UPD_DIGEST_LEN);
+	for (int upper = 0; upper < 2; upper++) {
+		char s[1024];
+		snprintf(s, sizeof s,
+			 "{\"created\":\"2026-01-01T00:00:00Z\",\"digest_alg\":\"sha3-256\",\"expires\":\"2099-01-01T00:00:00Z\","
+			 "\"format\":1,\"name\":\"m\",\"payload\":[{\"digest\":\"%s\",\"path\":\"w\",\"shards\":[\"%s\",\"%s\"],"
+			 "\"size\":65537}],\"shard_size\":65536,\"type\":\"model-weights\",\"version\":1}",
+			 ht, h0, h1);
+		if (upper) {
+			char *x = strstr(s, h1);
+			for (int i = 0; i < 64; i++)
+				if (x[i] >= 'a' && x[i] <= 'f')
+					x[i] = (char)(x[i] - 'a' + 'A');
+		}
+		upd_statement st;
+		creto_err e;
+		creto_err_clear(&e);
+		int rc = upd_statement_parse((const uint8_t *)s, strlen(s), &st, &e);
+		if (!upper) {
+			assert_int_equal(rc, CRETO_OK);
+			upd_statement_free(&st);
+		} else {
+			assert_int_equal(rc, CRETO_EREJECT);
+			if (strstr(e.msg, "shard 2 is not 64 lowercase hex digits") == NULL)
+				fail_msg("'%s'", e.msg);
+		}
+	}
+}
+
+/* Key material counts once: a hybrid's halves may not appear as another
+ * key, nor as a half of another hybrid (docs/trust-root.md "Keys"). */
+static void root_with(creto_pubkey *const *keys, size_t n, creto_err *e, int *rc)
+{
+	json_t *ks = json_object(), *ids = json_array();
+	for (size_t i = 0; i < n; i++) {
+		size_t rl;
+		const uint8_t *raw = creto_pubkey_raw(keys[i], &rl);
+		char *b = malloc(creto_b64_enclen(rl, 0) + 1);
+		creto_b64_encode(b, raw, rl, 0);
+		json_t *k = json_object();
+		json_object_set_new(k, "alg", json_string(creto_alg_name(creto_pubkey_alg(keys[i]))));
+		json_object_set_new(k, "public", json_string(b));
+		json_object_set_new(ks, creto_pubkey_id(keys[i]), k);
+		json_array_append_new(ids, json_string(creto_pubkey_id(keys[i])));
+		free(b);
+	}
+	json_t *role = json_object();
+	json_object_set_new(role, "keyids", ids);
+	json_object_set_new(role, "threshold", json_integer(2));
+	json_t *roles = json_object();
+	json_object_set_new(roles, "root", role);
+	json_t *sg = json_object();
+	json_object_set_new(sg, "type", json_string("creto-trust-root"));
+	json_object_set_new(sg, "format", json_integer(1));
+	json_object_set_new(sg, "version", json_integer(1));
+	json_object_set_new(sg, "expires", json_string("2099-01-01T00:00:00Z"));
+	json_object_set_new(sg, "keys", ks);
+	json_object_set_new(sg, "roles", roles);
+	json_t *doc = json_object();
+	json_object_set_new(doc, "signed", sg);
+	json_object_set_new(doc, "signatures", json_array());
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(doc);
+	creto_trust_root *r = NULL;
+	int nv;
+	creto_err_clear(e);
+	*rc = creto_trust_root_parse_unsigned((const uint8_t *)text, strlen(text), &r, &nv, e);
+	creto_trust_root_free(r);
+	free(text);
+}
+
+static void test_key_material_once(void **state)
+{
+	(void)state;
+	const creto_pubkey *h0 = creto_signer_pubkey(g_sig[0]), *h1 = creto_signer_pubkey(g_sig[1]);
+	size_t l0, l1;
+	const uint8_t *r0 = creto_pubkey_raw(h0, &l0), *r1 = creto_pubkey_raw(h1, &l1);
+	creto_alg ha = creto_pubkey_alg(h0);
+	creto_alg ca = creto_alg_hybrid_classical(ha), qa = creto_alg_hybrid_pq(ha);
+	size_t cl = creto_alg_pub_len(ca);
+	creto_err e;
+	int rc;
+	creto_pubkey *cls = NULL, *pq = NULL, *mix_c = NULL, *mix_q = NULL;
+	/* The hybrid's classical half alone, its ML-DSA half alone. */
+	assert_int_equal(creto_pubkey_new(ca, r0, cl, &cls, &e), CRETO_OK);
+	assert_int_equal(creto_pubkey_new(qa, r0 + cl, l0 - cl, &pq, &e), CRETO_OK);
+	/* Hybrids sharing one half with h0: classical of h0 with ML-DSA of
+	 * h1, and classical of h1 with ML-DSA of h0. */
+	uint8_t *m = malloc(l0);
+	memcpy(m, r0, cl);
+	memcpy(m + cl, r1 + cl, l1 - cl);
+	assert_int_equal(creto_pubkey_new(ha, m, l0, &mix_c, &e), CRETO_OK);
+	memcpy(m, r1, cl);
+	memcpy(m + cl, r0 + cl, l0 - cl);
+	assert_int_equal(creto_pubkey_new(ha, m, l0, &mix_q, &e), CRETO_OK);
+	free(m);
+	/* Control: two independent keys pass this check. */
+	creto_pubkey *good[2] = {(creto_pubkey *)h0, (creto_pubkey *)h1};
+	root_with(good, 2, &e, &rc);
+	assert_int_equal(rc, CRETO_OK);
+	creto_pubkey *bad[][2] = {
+		{(creto_pubkey *)h0, cls}, {cls, (creto_pubkey *)h0}, {(creto_pubkey *)h0, pq},
+		{(creto_pubkey *)h0, mix_c}, {mix_q, (creto_pubkey *)h0},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		root_with(bad[i], 2, &e, &rc);
+		assert_int_equal(rc, CRETO_EREJECT);
+		if (strstr(e.msg, "same key material") == NULL)
+			fail_msg("case %zu: '%s'", i, e.msg);
+	}
+	/* trust init refuses such a key set too. */
+	char *text = NULL;
+	creto_pubkey *two[2] = {(creto_pubkey *)h0, cls};
+	creto_err_clear(&e);
+	assert_int_not_equal(creto_trust_root_create(two, 2, NULL, 0, 2, 10, 1, 4102444800, &text, &e), CRETO_OK);
+	assert_non_null(strstr(e.msg, "same key material"));
+	assert_null(text);
+	creto_pubkey_free(cls);
+	creto_pubkey_free(pq);
+	creto_pubkey_free(mix_c);
+	creto_pubkey_free(mix_q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +622,10 @@ int main(void)
 		cmocka_unit_test(test_bad_statements),
 		cmocka_unit_test(test_trust_root_parse),
 		cmocka_unit_test(test_tar_reader),
+		cmocka_unit_test(test_future_created),
+		cmocka_unit_test(test_path_ustar),
+		cmocka_unit_test(test_shard_hex_case),
+		cmocka_unit_test(test_key_material_once),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
