@@ -9,6 +9,7 @@
 #include "creto/nhi.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +175,45 @@ out:
 	return rc;
 }
 
+/* SHA-256 of a token for the cache key, through a digest context kept per
+ * thread: EVP_Digest() would take and drop a reference on the shared
+ * EVP_MD per call, and those atomic counts make threads contend. */
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+static int tl_ok;
+
+static void tl_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static void tl_init(void)
+{
+	tl_ok = pthread_key_create(&tl_key, tl_free) == 0;
+}
+
+static int token_digest(const creto_nhi_resolver *r, const char *tok, size_t len,
+			uint8_t d[NHI_CACHE_DIGEST])
+{
+	EVP_MD_CTX *c = NULL;
+	if (pthread_once(&tl_once, tl_init) == 0 && tl_ok) {
+		c = pthread_getspecific(tl_key);
+		if (c == NULL && (c = EVP_MD_CTX_new()) != NULL &&
+		    (EVP_DigestInit_ex2(c, r->sha256, NULL) != 1 || pthread_setspecific(tl_key, c) != 0)) {
+			EVP_MD_CTX_free(c);
+			c = NULL;
+		}
+	}
+	unsigned int dl = 0;
+	if (c == NULL) /* no thread-local context: the plain way */
+		return EVP_Digest(tok, len, d, &dl, r->sha256, NULL) == 1 ? 0 : -1;
+	/* a NULL type re-initialises the context's own SHA-256 */
+	return EVP_DigestInit_ex2(c, NULL, NULL) == 1 && EVP_DigestUpdate(c, tok, len) == 1 &&
+			       EVP_DigestFinal_ex(c, d, &dl) == 1
+		       ? 0
+		       : -1;
+}
+
 int creto_nhi_resolve(creto_nhi_resolver *r, const char *tok, size_t len, int64_t now,
 		      creto_nhi_identity *id, int *cached, creto_err *e)
 {
@@ -187,8 +227,7 @@ int creto_nhi_resolve(creto_nhi_resolver *r, const char *tok, size_t len, int64_
 	 * this resolve then makes the entry we insert stale, never live. */
 	uint64_t gen = creto_nhi_store_generation(r->store);
 	if (r->cache) {
-		unsigned int dl = 0;
-		if (EVP_Digest(tok, len, d, &dl, r->sha256, NULL) != 1)
+		if (token_digest(r, tok, len, d) != 0)
 			return creto_err_openssl(e, "token digest");
 		if (nhi_cache_get(r->cache, d, now, gen, id)) {
 			if (cached)
