@@ -39,7 +39,7 @@ head -c 3000000 /dev/urandom >"$U/outside/model-v2/model.safetensors"
 for o in alice bob; do "$CRETO" update sign "$U/outside/v2.statement" --key "$U/officers/$o.key" >/dev/null; done
 "$CRETO" update assemble "$U/outside/v2.statement" --payload "$U/outside/model-v2" -o "$U/outside/v2.crupdate" >/dev/null
 cp "$U/outside/v2.crupdate" "$U/diode/demo-llm-2-tampered.crupdate"
-printf 'X' | dd of="$U/diode/demo-llm-2-tampered.crupdate" bs=1 seek=2000000 conv=notrunc 2>/dev/null
+flip "$U/diode/demo-llm-2-tampered.crupdate" 2000000
 refused "$CRETO" update verify "$U/diode/demo-llm-2-tampered.crupdate" --trust "$U/root.json" --state "$U/enclave"
 say "the genuine version 2, then version 1 signed again (a rollback to an older version):"
 cp "$U/outside/v2.crupdate" "$U/diode/demo-llm-2.crupdate"

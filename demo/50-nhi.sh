@@ -32,7 +32,7 @@ show "$CRETO" nhi backup --db "$DB_OUT" --wrap-key "$HSM_BACKUP_KEY_URI" -o "$N/
 say "AES-256-GCM under a fresh data key, the data key wrapped in the HSM (CKM_AES_KEY_WRAP_PAD)."
 say "Inside: a tampered backup is refused and nothing is restored."
 cp "$N/nhi.bak" "$N/tampered.bak"
-printf 'X' | dd of="$N/tampered.bak" bs=1 seek=300 conv=notrunc status=none
+flip "$N/tampered.bak" 300
 refused "$CRETO" nhi restore "$N/tampered.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --db "$DB_IN"
 show "$CRETO" nhi restore "$N/nhi.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --db "$DB_IN"
 show "$CRETO" nhi list --db "$DB_IN"

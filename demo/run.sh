@@ -13,6 +13,12 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
 # show CMD...: print the command, run it, indent its output.
 show() { printf '   $ %s\n' "$*"; "$@" 2>&1 | sed 's/^/     /'; return "${PIPESTATUS[0]}"; }
+# flip FILE OFFSET: invert one byte (tampering that always changes it).
+flip() {
+  local b
+  b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+  printf "\\x$(printf %02x $((b ^ 0xff)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 # refused CMD...: the command must fail with exit 1 (a rejection).
 refused() {
   printf '   $ %s\n' "$*"

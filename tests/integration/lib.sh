@@ -15,6 +15,13 @@ N_FAIL=0
 
 fail() { echo "FAIL: $*" >&2; N_FAIL=$((N_FAIL + 1)); }
 ok() { N_PASS=$((N_PASS + 1)); }
+# flip FILE OFFSET: invert the byte at OFFSET (always a change; writing a
+# fixed byte leaves random data unchanged once in 256 runs).
+flip() {
+  local b
+  b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+  printf "\\x$(printf %02x $((b ^ 0xff)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 
 # expect CODE [--err SUBSTRING] [--out SUBSTRING] -- CMD...
 # Runs CMD, asserts its exit code and, optionally, substrings of stderr/stdout.

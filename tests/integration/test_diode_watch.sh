@@ -17,7 +17,7 @@ pkg() { # NAME VERSION
 }
 pkg v1 1; pkg v2 2; pkg v3 3; pkg old 2; pkg v4 4
 cp v2.crupdate bad.crupdate   # a tampered copy of v2: must not block the real v2
-printf X | dd of=bad.crupdate bs=1 seek=$(( $(stat -c %s bad.crupdate) - 5000 )) conv=notrunc 2>/dev/null
+flip bad.crupdate $(( $(stat -c %s bad.crupdate) - 5000 ))
 mkdir D
 # --- scan at start with --once ---
 cp v1.crupdate D/a-v1.crupdate; cp bad.crupdate D/b-bad.crupdate; cp v2.crupdate D/c-v2.crupdate.part

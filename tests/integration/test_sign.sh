@@ -7,7 +7,7 @@ cd "$T"
 ALGS="ed25519 ecdsa-p256 ecdsa-p384 ml-dsa-44 ml-dsa-65 ml-dsa-87 hybrid hybrid-cnsa2"
 head -c 10000 /dev/urandom >file.bin
 cp file.bin tampered.bin
-printf 'X' | dd of=tampered.bin bs=1 seek=5000 conv=notrunc 2>/dev/null
+flip tampered.bin 5000
 for a in $ALGS; do
   "$CRETO" key gen --alg "$a" -o "$a" >/dev/null || fail "key gen $a"
   "$CRETO" key gen --alg "$a" -o "$a-2" >/dev/null || fail "key gen $a-2"

@@ -91,7 +91,7 @@ expect 0 -- "$CRETO" update verify mixed.crupdate --trust root.json
 
 # --- substituted payload (same size, other bytes) ---
 explode good.crupdate x
-printf 'X' | dd of=x/payload/weights.bin bs=1 seek=200000 conv=notrunc 2>/dev/null
+flip x/payload/weights.bin 200000
 repack x subst.crupdate $MEMBERS
 expect 1 --err "digest: payload file weights.bin shard 4 of 5 does not match" -- \
   "$CRETO" update verify subst.crupdate --trust root.json

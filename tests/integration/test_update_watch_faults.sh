@@ -19,7 +19,7 @@ pkg() { # NAME VERSION
 }
 pkg v1 1; pkg v2 2
 cp v2.crupdate bad.crupdate   # tampered payload: rejected with rule digest
-printf X | dd of=bad.crupdate bs=1 seek=$(( $(stat -c %s bad.crupdate) - 2000 )) conv=notrunc 2>/dev/null
+flip bad.crupdate $(( $(stat -c %s bad.crupdate) - 2000 ))
 W() { "$CRETO" diode watch "$@" --settle-ms 50; }
 
 # --- a trust root the watcher cannot use: refused at start, nothing touched ---
