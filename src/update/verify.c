@@ -122,50 +122,7 @@ static void rm_tree(const char *p)
  * everything below the state directory are never opened this way. */
 static int read_trust_file(const char *path, uint8_t **out, size_t *outlen, creto_err *e)
 {
-	*out = NULL;
-	*outlen = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return creto_err_errno(e, errno, "%s", path);
-	struct stat sb;
-	int rc = CRETO_OK;
-	uint8_t *buf = NULL;
-	if (fstat(fd, &sb) != 0) {
-		rc = creto_err_errno(e, errno, "%s", path);
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((uint64_t)sb.st_size > CRETO_TRUST_ROOT_MAX) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: larger than %u bytes", path, CRETO_TRUST_ROOT_MAX);
-		goto out;
-	}
-	size_t want = (size_t)sb.st_size;
-	buf = malloc(want + 2);
-	if (buf == NULL) {
-		rc = creto_err_set(e, CRETO_EOP, "out of memory");
-		goto out;
-	}
-	/* One byte more than fstat said: a file that grew meanwhile is refused. */
-	ssize_t got = creto_read_full(fd, buf, want + 1);
-	if (got < 0) {
-		rc = creto_err_errno(e, errno, "read %s", path);
-		goto out;
-	}
-	if ((size_t)got != want) {
-		rc = creto_err_set(e, CRETO_EOP, "%s: changed while it was read", path);
-		goto out;
-	}
-	buf[want] = 0;
-	*out = buf;
-	*outlen = want;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return rc;
+	return creto_file_read_follow(path, CRETO_TRUST_ROOT_MAX, out, outlen, e);
 }
 
 static int load_effective_root(const char *trust_path, const char *sdir, upd_state *st,

@@ -44,7 +44,8 @@ ssize_t creto_read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-int creto_file_read(const char *path, size_t max, uint8_t **out, size_t *outlen, creto_err *e)
+static int file_read(const char *path, int follow, size_t max, uint8_t **out, size_t *outlen,
+		     creto_err *e)
 {
 	int fd, rc = CRETO_EOP;
 	int is_stdin = strcmp(path, "-") == 0;
@@ -56,7 +57,7 @@ int creto_file_read(const char *path, size_t max, uint8_t **out, size_t *outlen,
 	if (is_stdin) {
 		fd = STDIN_FILENO;
 	} else {
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+		fd = open(path, O_RDONLY | (follow ? 0 : O_NOFOLLOW) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (fd < 0) {
 			if (errno == ELOOP)
 				return creto_err_set(e, CRETO_EREJECT, "%s: is a symbolic link", path);
@@ -129,6 +130,17 @@ out:
 	if (!is_stdin)
 		close(fd);
 	return rc;
+}
+
+int creto_file_read(const char *path, size_t max, uint8_t **out, size_t *outlen, creto_err *e)
+{
+	return file_read(path, 0, max, out, outlen, e);
+}
+
+int creto_file_read_follow(const char *path, size_t max, uint8_t **out, size_t *outlen,
+			   creto_err *e)
+{
+	return file_read(path, 1, max, out, outlen, e);
 }
 
 int creto_file_sync_dir(const char *path, int is_dir, creto_err *e)

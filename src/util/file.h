@@ -18,6 +18,12 @@
  * A file over max is CRETO_EREJECT ("PATH: larger than N bytes"); a missing
  * or unreadable file CRETO_EOP.  "-" reads standard input. */
 int creto_file_read(const char *path, size_t max, uint8_t **out, size_t *outlen, creto_err *e) CRETO_WUR;
+/* The same, following a symbolic link: only for operator configuration that
+ * deployments mount as links (a Kubernetes ConfigMap), never for packages,
+ * state or anything else that crosses the diode.  The target must still be
+ * a regular file of at most max bytes. */
+int creto_file_read_follow(const char *path, size_t max, uint8_t **out, size_t *outlen,
+			   creto_err *e) CRETO_WUR;
 
 /* Replace path atomically with data: write PATH.tmp.XXXXXX in the same
  * directory with mode, fsync, rename over path, fsync the directory.  On

@@ -146,6 +146,19 @@ static void test_files(void **state)
 	assert_int_equal(symlink(p, l), 0);
 	assert_int_equal(creto_file_read(l, 100, &buf, &n, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "symbolic link"));
+	/* the _follow variant (operator configuration) takes the link's target */
+	assert_int_equal(creto_file_read_follow(l, 100, &buf, &n, &e), CRETO_OK);
+	assert_string_equal((char *)buf, "replaced");
+	free(buf);
+	assert_int_equal(creto_file_read_follow(l, 4, &buf, &n, &e), CRETO_EREJECT);
+	/* a FIFO is refused at once, never waited on */
+	char f[256];
+	snprintf(f, sizeof(f), "%s/fifo", dir);
+	assert_int_equal(mkfifo(f, 0600), 0);
+	assert_int_equal(creto_file_read(f, 100, &buf, &n, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "not a regular file"));
+	assert_int_equal(creto_file_read_follow(f, 100, &buf, &n, &e), CRETO_EREJECT);
+	unlink(f);
 	assert_int_equal(creto_file_read(dir, 100, &buf, &n, &e), CRETO_EREJECT);
 	assert_int_equal(creto_file_write_excl(l, "x", 1, 0600, &e), CRETO_EUSAGE);
 	snprintf(l, sizeof(l), "%s/missing", dir);
