@@ -262,29 +262,15 @@ int p11_pin_read(const char *path, char buf[P11_PIN_BUF], size_t *pinlen, creto_
 	if (strcmp(path, "-") == 0)
 		return creto_err_set(e, CRETO_EUSAGE,
 				     "PIN file '-': standard input is not accepted, name a file");
-	/* O_NONBLOCK: a FIFO is refused below instead of blocking here. */
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			return creto_err_set(e, CRETO_EUSAGE, "PIN file %s: is a symbolic link", path);
-		/* a missing or unreadable PIN file is configuration */
-		return creto_err_set(e, CRETO_EUSAGE, "PIN file %s: %s", path, strerror(errno));
+	/* One byte more than the longest valid file (PIN + CR LF) is "larger". */
+	size_t len = 0;
+	rc = creto_file_read_fixed(path, buf, P11_PIN_BUF - 1, &len, e);
+	if (rc != CRETO_OK) {
+		/* a missing, linked or odd PIN file is configuration: exit 2 */
+		char why[CRETO_ERR_MSG_MAX];
+		memcpy(why, e->msg, sizeof(why));
+		rc = creto_err_set(e, CRETO_EUSAGE, "PIN file %s", why);
 	}
-	struct stat st;
-	ssize_t r = -1;
-	if (fstat(fd, &st) != 0) {
-		rc = creto_err_set(e, CRETO_EUSAGE, "PIN file %s: %s", path, strerror(errno));
-	} else if (!S_ISREG(st.st_mode)) {
-		rc = creto_err_set(e, CRETO_EUSAGE, "PIN file %s: not a regular file", path);
-	} else {
-		/* One byte more than the longest valid file (PIN + CR LF) tells
-		 * a file that is too long. */
-		r = creto_read_full(fd, buf, P11_PIN_BUF - 1);
-		if (r < 0)
-			rc = creto_err_set(e, CRETO_EUSAGE, "PIN file %s: %s", path, strerror(errno));
-	}
-	close(fd);
-	size_t len = r > 0 ? (size_t)r : 0;
 	if (rc == CRETO_OK) {
 		if (len > 0 && buf[len - 1] == '\n')
 			len--;

@@ -520,38 +520,9 @@ out:
 	return rc;
 }
 
-/* Read a secret key file into a fixed buffer (never realloc'ed, so no
- * stray copy of the secret is left in freed memory); O_NOFOLLOW, regular
- * file, at most CRETO_KEYFILE_MAX bytes.  The caller wipes buf.  (A
- * candidate for src/util as creto_file_read_secret.) */
-static int read_secret_file(const char *path, uint8_t *buf, size_t cap, size_t *len, creto_err *e)
-{
-	struct stat st;
-	int rc = CRETO_OK;
-	*len = 0;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			return creto_err_set(e, CRETO_EREJECT, "%s: is a symbolic link", path);
-		return creto_err_errno(e, errno, "%s", path);
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = creto_err_errno(e, errno, "%s", path);
-	} else if (!S_ISREG(st.st_mode)) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: not a regular file", path);
-	} else {
-		ssize_t r = creto_read_full(fd, buf, cap);
-		if (r < 0)
-			rc = creto_err_errno(e, errno, "%s", path);
-		else if ((size_t)r >= cap)
-			rc = creto_err_set(e, CRETO_EREJECT, "%s: larger than %zu bytes", path, cap - 1);
-		else
-			*len = (size_t)r;
-	}
-	close(fd);
-	return rc;
-}
-
+/* A secret key file is read into a fixed buffer (creto_file_read_fixed:
+ * never realloc'ed, so no stray copy of the secret is left in freed
+ * memory), and the buffer is wiped. */
 int creto_secretkey_load(const char *path, creto_signer **out, creto_err *e)
 {
 	uint8_t *buf = NULL;
@@ -560,7 +531,7 @@ int creto_secretkey_load(const char *path, creto_signer **out, creto_err *e)
 	buf = malloc(CRETO_KEYFILE_MAX + 1);
 	if (buf == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
-	int rc = read_secret_file(path, buf, CRETO_KEYFILE_MAX + 1, &len, e);
+	int rc = creto_file_read_fixed(path, buf, CRETO_KEYFILE_MAX + 1, &len, e);
 	if (rc == CRETO_OK) {
 		rc = creto_secretkey_parse((const char *)buf, len, out, e);
 		if (rc != CRETO_OK)
@@ -579,7 +550,7 @@ int creto_key_load_public(const char *path, creto_pubkey **out, creto_err *e)
 	uint8_t *buf = malloc(CRETO_KEYFILE_MAX + 1);
 	if (buf == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
-	int rc = read_secret_file(path, buf, CRETO_KEYFILE_MAX + 1, &len, e);
+	int rc = creto_file_read_fixed(path, buf, CRETO_KEYFILE_MAX + 1, &len, e);
 	if (rc != CRETO_OK)
 		goto out;
 	const char *nl = memchr(buf, '\n', len);

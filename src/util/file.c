@@ -143,6 +143,34 @@ int creto_file_read_follow(const char *path, size_t max, uint8_t **out, size_t *
 	return file_read(path, 1, max, out, outlen, e);
 }
 
+int creto_file_read_fixed(const char *path, void *buf, size_t cap, size_t *len, creto_err *e)
+{
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return creto_err_set(e, CRETO_EREJECT, "%s: is a symbolic link", path);
+		return creto_err_errno(e, errno, "%s", path);
+	}
+	struct stat st;
+	int rc = CRETO_OK;
+	if (fstat(fd, &st) != 0) {
+		rc = creto_err_errno(e, errno, "%s", path);
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: not a regular file", path);
+	} else {
+		ssize_t r = creto_read_full(fd, buf, cap);
+		if (r < 0)
+			rc = creto_err_errno(e, errno, "%s", path);
+		else if ((size_t)r >= cap)
+			rc = creto_err_set(e, CRETO_EREJECT, "%s: larger than %zu bytes", path, cap - 1);
+		else
+			*len = (size_t)r;
+	}
+	close(fd);
+	return rc;
+}
+
 int creto_file_sync_dir(const char *path, int is_dir, creto_err *e)
 {
 	char *copy = strdup(path);

@@ -18,6 +18,14 @@
  * A file over max is CRETO_EREJECT ("PATH: larger than N bytes"); a missing
  * or unreadable file CRETO_EOP.  "-" reads standard input. */
 int creto_file_read(const char *path, size_t max, uint8_t **out, size_t *outlen, creto_err *e) CRETO_WUR;
+/* Read a whole regular file (O_NOFOLLOW; a FIFO or device is refused at
+ * once) into the caller's fixed buffer buf[cap], for secrets: they must
+ * never pass through a buffer that grows, since realloc leaves unwiped
+ * copies behind.  A file of cap bytes or more is CRETO_EREJECT ("PATH:
+ * larger than cap-1 bytes"); on failure buf may hold part of the file and
+ * the caller wipes it.  No NUL is added. */
+int creto_file_read_fixed(const char *path, void *buf, size_t cap, size_t *len,
+			  creto_err *e) CRETO_WUR;
 /* The same, following a symbolic link: only for operator configuration that
  * deployments mount as links (a Kubernetes ConfigMap), never for packages,
  * state or anything else that crosses the diode.  The target must still be
