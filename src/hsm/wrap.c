@@ -33,6 +33,42 @@ static int find_wrapping_key(creto_hsm *h, const creto_p11_uri *u, creto_hsm_key
 	return CRETO_OK;
 }
 
+/* What wrap and unwrap both hold: the AES wrapping key named by u, a pooled
+ * session and the key's handle in it.  wrap_begin takes all three (and
+ * releases what it took when it fails); wrap_end gives them back. */
+struct wrap_ctx {
+	creto_hsm_key *k;
+	ck_session_handle_t s;
+	ck_object_handle_t wk;
+	ck_rv_t last;
+};
+
+static int wrap_begin(creto_hsm *h, const creto_p11_uri *u, struct wrap_ctx *w, creto_err *e)
+{
+	w->k = NULL;
+	w->last = CKR_OK;
+	int rc = find_wrapping_key(h, u, &w->k, e);
+	if (rc != CRETO_OK)
+		return rc;
+	rc = p11_session_get(h, &w->s, e);
+	if (rc != CRETO_OK) {
+		creto_hsm_key_free(w->k);
+		return rc;
+	}
+	rc = p11_key_handle(w->k, w->s, &w->wk, &w->last, e);
+	if (rc != CRETO_OK) {
+		p11_session_put(h, w->s, w->last);
+		creto_hsm_key_free(w->k);
+	}
+	return rc;
+}
+
+static void wrap_end(creto_hsm *h, struct wrap_ctx *w)
+{
+	p11_session_put(h, w->s, w->last);
+	creto_hsm_key_free(w->k);
+}
+
 int creto_hsm_wrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *key, size_t len,
 			uint8_t **wrapped, size_t *wrappedlen, creto_err *e)
 {
@@ -45,24 +81,16 @@ int creto_hsm_wrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *key
 		return creto_err_set(e, CRETO_EUSAGE,
 				     "key to wrap must be a multiple of 8 bytes, 8 to %d (got %zu)",
 				     WRAP_MAX_KEY, len);
-	creto_hsm_key *k = NULL;
-	int rc = find_wrapping_key(h, u, &k, e);
+	struct wrap_ctx w;
+	int rc = wrap_begin(h, u, &w, e);
 	if (rc != CRETO_OK)
 		return rc;
-	ck_session_handle_t s;
-	rc = p11_session_get(h, &s, e);
-	if (rc != CRETO_OK) {
-		creto_hsm_key_free(k);
-		return rc;
-	}
 	struct ck_function_list *f = h->mod->f;
+	ck_session_handle_t s = w.s;
+	ck_object_handle_t wk = w.wk, tmp = 0;
 	ck_rv_t last = CKR_OK;
-	ck_object_handle_t wk, tmp = 0;
 	int have_tmp = 0;
 	uint8_t *out = NULL;
-	rc = p11_key_handle(k, s, &wk, &last, e);
-	if (rc != CRETO_OK)
-		goto out;
 	ck_object_class_t cls = CKO_SECRET_KEY;
 	ck_key_type_t kt = CKK_GENERIC_SECRET;
 	struct ck_attribute tpl[] = {
@@ -108,8 +136,8 @@ out:
 		}
 	}
 	free(out);
-	p11_session_put(h, s, last);
-	creto_hsm_key_free(k);
+	w.last = last;
+	wrap_end(h, &w);
 	return rc;
 }
 
@@ -122,23 +150,15 @@ int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *w
 	if (wrappedlen < 16 || wrappedlen % 8 != 0 || wrappedlen > WRAP_MAX_KEY + 16)
 		return creto_err_set(e, CRETO_EREJECT, "wrapped key: %zu bytes is not an RFC 5649 blob",
 				     wrappedlen);
-	creto_hsm_key *k = NULL;
-	int rc = find_wrapping_key(h, u, &k, e);
+	struct wrap_ctx w;
+	int rc = wrap_begin(h, u, &w, e);
 	if (rc != CRETO_OK)
 		return rc;
-	ck_session_handle_t s;
-	rc = p11_session_get(h, &s, e);
-	if (rc != CRETO_OK) {
-		creto_hsm_key_free(k);
-		return rc;
-	}
 	struct ck_function_list *f = h->mod->f;
+	ck_session_handle_t s = w.s;
+	ck_object_handle_t wk = w.wk, tmp = 0;
 	ck_rv_t last = CKR_OK;
-	ck_object_handle_t wk, tmp = 0;
 	int have_tmp = 0;
-	rc = p11_key_handle(k, s, &wk, &last, e);
-	if (rc != CRETO_OK)
-		goto out;
 	ck_object_class_t cls = CKO_SECRET_KEY;
 	ck_key_type_t kt = CKK_GENERIC_SECRET;
 	struct ck_attribute tpl[] = {
@@ -186,8 +206,8 @@ int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *w
 out:
 	if (have_tmp)
 		(void)f->C_DestroyObject(s, tmp);
-	p11_session_put(h, s, last);
-	creto_hsm_key_free(k);
+	w.last = last;
+	wrap_end(h, &w);
 	return rc;
 }
 
