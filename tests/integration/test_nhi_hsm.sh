@@ -81,5 +81,10 @@ expect 1 --err "agent agent-1 is revoked in $T/restored.db but active in the bac
   "$CRETO" nhi restore "$T/nhi.bak" --wrap-key "$WRAP" "${HOPT[@]}" --db "$T/restored.db"
 cmp -s "$T/restored.db" "$T/before2.db" && ok || fail "a refused restore changed the database"
 expect 0 -- "$CRETO" nhi restore "$T/nhi2.bak" --wrap-key "$WRAP" "${HOPT[@]}" --db "$T/restored.db"
+# a store that cannot be read is not replaced (nothing to check revocations against)
+echo "not a database" >"$T/garbage.db"
+expect 1 --err "remove it to restore from scratch" -- \
+  "$CRETO" nhi restore "$T/nhi2.bak" --wrap-key "$WRAP" "${HOPT[@]}" --db "$T/garbage.db"
+[ "$(cat "$T/garbage.db")" = "not a database" ] && ok || fail "an unreadable store was replaced"
 expect 1 --err "agent agent-1 is revoked" -- "$CRETO" nhi resolve --db "$T/restored.db" --jwks "$T/jwks.json" --token-file - <<<"$TOK"
 finish
