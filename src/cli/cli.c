@@ -2,6 +2,8 @@
 #include "cli.h"
 
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,3 +83,41 @@ int cli_json_out(json_t *obj)
 		rc = CRETO_EOP;
 	return rc;
 }
+
+#ifdef CRETO_TEST_HOOKS
+/* Test program only: a clock pinned by CRETO_TEST_NOW. */
+static int64_t pinned_now(void *ctx)
+{
+	(void)ctx;
+	const char *pin = getenv("CRETO_TEST_NOW");
+	if (pin != NULL && *pin != '\0') {
+		char *end;
+		long long v = strtoll(pin, &end, 10);
+		if (*end == '\0')
+			return (int64_t)v;
+	}
+	return creto_clock_now(creto_clock_system());
+}
+
+static const creto_clock test_clock = {pinned_now, NULL};
+
+const creto_clock *cli_clock(void)
+{
+	return &test_clock;
+}
+
+const char *cli_crash_point(void)
+{
+	return getenv("CRETO_TEST_CRASH_AT");
+}
+#else
+const creto_clock *cli_clock(void)
+{
+	return creto_clock_system();
+}
+
+const char *cli_crash_point(void)
+{
+	return NULL;
+}
+#endif

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "creto/clock.h"
 #include "creto/error.h"
 
 /* One subcommand: `creto <group> <name> ...`, or a top-level group. */
@@ -38,6 +39,15 @@ int cli_usage_error(const char *fmt, ...) CRETO_PRINTF(1, 2);
 /* Print obj to stdout as indented JSON with a trailing newline, then
  * decref it.  Returns 0, or 3 when writing fails. */
 int cli_json_out(json_t *obj);
+
+/* The clock every command passes to the library.  build/creto: the system
+ * clock, always.  build/creto-test (compiled with CRETO_TEST_HOOKS, built
+ * only by `make test`): CRETO_TEST_NOW=<epoch seconds> pins it. */
+const creto_clock *cli_clock(void);
+
+/* Fault injection for crash tests: the point named by CRETO_TEST_CRASH_AT in
+ * build/creto-test; always NULL in build/creto. */
+const char *cli_crash_point(void);
 
 /* Group entry points (one file per group, src/cli/cmd_<group>.c). */
 int cmd_model(int argc, char **argv);
