@@ -25,8 +25,11 @@ static void print_text(const creto_lint *l)
 {
 	for (size_t i = 0; i < creto_lint_count(l); i++) {
 		const creto_lint_finding *f = creto_lint_get(l, i);
-		printf("%s:%lu:%lu: %s [%s] %s", f->file, f->line, f->column, creto_lint_severity_name(f->severity),
-		       f->rule->id, f->message);
+		if (f->line > 0)
+			printf("%s:%lu:%lu: ", f->file, f->line, f->column);
+		else
+			printf("%s: ", f->file);
+		printf("%s [%s] %s", creto_lint_severity_name(f->severity), f->rule->id, f->message);
 		if (f->object[0] != '\0')
 			printf(" (%s)", f->object);
 		printf("\n    fix: %s\n", f->rule->fix);
