@@ -119,7 +119,7 @@ static json_t *findings_sarif(const creto_lint *l)
 						sarif_level(f->severity), "message", "text", f->message, "locations", loc,
 						"properties", "fix", f->rule->fix));
 	}
-	return json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o, s:{s:s}}]}", "$schema", SARIF_SCHEMA,
+	return json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o, s:s}]}", "$schema", SARIF_SCHEMA,
 			 "version", "2.1.0", "runs", "tool", "driver", "name", "creto-lint", "version", CRETO_VERSION,
 			 "informationUri", LINT_DOC_URI, "rules", jrules, "results", results, "columnKind",
 			 "unicodeCodePoints");
@@ -178,7 +178,12 @@ int cmd_lint(int argc, char **argv)
 		out = cli_json_out(findings_json(l, errors > 0));
 	} else if (sarif) {
 		json_t *doc = findings_sarif(l);
-		out = doc ? cli_json_out(doc) : CRETO_EOP;
+		if (doc == NULL) {
+			fprintf(stderr, "creto: lint: out of memory building SARIF\n");
+			out = CRETO_EOP;
+		} else {
+			out = cli_json_out(doc);
+		}
 	} else {
 		print_text(l);
 		if (errors == 0)

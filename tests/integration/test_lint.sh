@@ -160,4 +160,61 @@ bomb control.yaml "control characters"
 expect 1 --out "yaml-duplicate-key.yaml:8:3: error [yaml] duplicate key 'hostNetwork' (first at line 7)" -- \
   "$CRETO" lint "$FX/bad/yaml-duplicate-key.yaml"
 
+# 7. SARIF 2.1.0: the properties the schema requires, and what code-scanning
+# tools read (ruleId/ruleIndex agreeing with the driver's rules, levels,
+# locations with 1-based regions, relative URIs).
+RC=0
+"$CRETO" lint --sarif $REG "$FX/design-doc.yaml" "$FX/bad/yaml-syntax.yaml" "$FX/bad/host-network.yaml" \
+  >"$T/out.sarif" 2>"$T/err" || RC=$?
+[ "$RC" = 1 ] && ok || fail "sarif: exit $RC"
+python3 - "$T/out.sarif" <<'PY' && ok || fail "SARIF shape"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+assert d["version"] == "2.1.0", d["version"]
+assert d["$schema"].endswith("sarif-2.1.0.json")
+assert isinstance(d["runs"], list) and len(d["runs"]) == 1
+run = d["runs"][0]
+drv = run["tool"]["driver"]
+assert isinstance(drv["name"], str) and drv["name"]
+assert re.match(r"^\d+\.\d+\.\d+", drv["version"])
+ids = [r["id"] for r in drv["rules"]]
+assert len(ids) == len(set(ids))
+for r in drv["rules"]:
+    assert r["shortDescription"]["text"] and r["help"]["text"]
+    assert r["defaultConfiguration"]["level"] in ("none", "note", "warning", "error")
+assert run["columnKind"] in ("utf16CodeUnits", "unicodeCodePoints")
+res = run["results"]
+assert len(res) >= 10, len(res)
+seen = set()
+for x in res:
+    assert isinstance(x["message"]["text"], str) and x["message"]["text"]
+    assert x["level"] in ("none", "note", "warning", "error")
+    assert ids[x["ruleIndex"]] == x["ruleId"]
+    seen.add(x["ruleId"])
+    for loc in x["locations"]:
+        pl = loc["physicalLocation"]
+        uri = pl["artifactLocation"]["uri"]
+        assert re.match(r"^[A-Za-z0-9._~/%-]+$", uri), uri
+        if "region" in pl:
+            assert pl["region"]["startLine"] >= 1 and pl["region"].get("startColumn", 1) >= 1
+        for ll in loc.get("logicalLocations", []):
+            assert ll["fullyQualifiedName"]
+assert {"vllm-api-key-file", "yaml", "host-network"} <= seen, seen
+PY
+# --json: the documented shape (docs/lint.md)
+lint_json "$FX/design-doc.yaml"
+python3 - "$T/out.json" <<'PY' && ok || fail "JSON shape"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ok"] is False and d["status"] == "rejected" and d["code"] == 1
+assert d["files"] == 1 and d["errors"] == 6 and d["warnings"] >= 3
+for f in d["findings"]:
+    assert set(f) == {"file", "line", "column", "rule", "severity", "message", "object", "fix"}, f
+    assert f["severity"] in ("error", "warning", "note")
+PY
+# a file name that needs percent-encoding in SARIF
+cp "$FX/bad/host-network.yaml" "$T/a b%.yaml"
+(cd "$T" && "$CRETO" lint --sarif "a b%.yaml" >"$T/pct.sarif") || true
+grep -q '"uri": "a%20b%25.yaml"' "$T/pct.sarif" && ok || fail "SARIF uri not percent-encoded: $(grep uri "$T/pct.sarif")"
+
 finish
