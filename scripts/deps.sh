@@ -10,7 +10,7 @@ case "$what" in
   build) pkgs=$build ;;
   test)  pkgs=$test ;;
   fuzz)  pkgs=$fuzz ;;
-  all)   pkgs="$test $fuzz" ;;
+  all)   pkgs="$test $fuzz buildah skopeo" ;;
   *) echo "deps.sh: unknown set '$what' (build|test|fuzz|all)" >&2; exit 2 ;;
 esac
 missing=""
