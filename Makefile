@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test test-asan test-tsan demo bench fuzz clean
+.PHONY: all deps test test-asan test-tsan demo bench fuzz image clean
 
 all: $(BUILD)/creto
 
@@ -54,6 +54,10 @@ fuzz:
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCRETO_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The OCI image of creto (deploy/image/build.sh, buildah): $(BUILD)/creto-image.tar
+image: all
+	@deploy/image/build.sh $(BUILD)/creto $(BUILD)/creto-image.tar $$(sed -n 's/^project(creto-airgap VERSION \([^ )]*\).*/\1/p' CMakeLists.txt)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

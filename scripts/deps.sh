@@ -3,14 +3,14 @@
 # and only those that are missing.  Usage: scripts/deps.sh [build|test|fuzz|all]
 set -eu
 what=${1:-build}
-build="cmake make gcc clang pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libp11-kit-dev"
-test="$build libcmocka-dev softhsm2 opensc sqlite3 iproute2 python3 util-linux procps time strace"
+build="cmake make gcc clang pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libp11-kit-dev libyaml-dev"
+test="$build libcmocka-dev softhsm2 opensc sqlite3 iproute2 python3 python3-yaml util-linux procps time strace"
 fuzz="$build clang libclang-rt-14-dev"
 case "$what" in
   build) pkgs=$build ;;
   test)  pkgs=$test ;;
   fuzz)  pkgs=$fuzz ;;
-  all)   pkgs="$test $fuzz" ;;
+  all)   pkgs="$test $fuzz buildah skopeo" ;;
   *) echo "deps.sh: unknown set '$what' (build|test|fuzz|all)" >&2; exit 2 ;;
 esac
 missing=""
