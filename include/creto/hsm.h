@@ -175,10 +175,13 @@ int creto_hsm_list(creto_hsm *h, creto_hsm_obj **objs, size_t *n, creto_err *e) 
 /* A key found on the token by label/id (and type). */
 typedef struct creto_hsm_key creto_hsm_key;
 
-/* Find exactly one object matching u's object=/id= of class want (u's type=
- * must agree when given).  None is CRETO_EUSAGE ("key 'x' not found on token
- * 'enclave'"); more than one is CRETO_EUSAGE too.  The key keeps h alive
- * (h must outlive it). */
+/* Find the object of class want (u's type= must agree when given) of the one
+ * key u names: the objects matching u's object=/id=/type= must belong to
+ * exactly one key (same CKA_LABEL and CKA_ID, one family: key pair, secret
+ * key or data; docs/keys.md §1).  None is CRETO_EUSAGE ("key 'x' (private
+ * key) not found on token 'enclave'"); objects of two keys are CRETO_EUSAGE
+ * ("... is ambiguous ...: add id= to the URI"), even when only one has class
+ * want.  The key keeps h alive (h must outlive it). */
 int creto_hsm_key_find(creto_hsm *h, const creto_p11_uri *u, creto_p11_type want,
 		       creto_hsm_key **out, creto_err *e) CRETO_WUR;
 void creto_hsm_key_free(creto_hsm_key *k);
@@ -199,8 +202,9 @@ int creto_hsm_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint
 int creto_hsm_key_sign(creto_hsm_key *k, const uint8_t *msg, size_t msglen, uint8_t *sig,
 		       size_t sigcap, size_t *siglen, creto_err *e) CRETO_WUR;
 
-/* Destroy every object matching u's object=/id= (and type=); *n counts
- * them.  None is CRETO_EUSAGE. */
+/* Destroy the objects of the one key u names (object=/id=, type=): both
+ * halves of a key pair, *n counts them.  None is CRETO_EUSAGE; a URI
+ * matching objects of two keys is CRETO_EUSAGE and destroys nothing. */
 int creto_hsm_destroy(creto_hsm *h, const creto_p11_uri *u, size_t *n, creto_err *e) CRETO_WUR;
 
 /* Wrap / unwrap with an open handle (see creto_hsm_wrap below). */

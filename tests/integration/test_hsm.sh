@@ -124,6 +124,28 @@ expect 2 --out '"ok": false' -- "$CRETO" hsm destroy --json "pkcs11:token=enclav
 # SOFTHSM2_CONF pointing nowhere: the module cannot initialise
 SOFTHSM2_CONF=$T/missing.conf expect 3 --err "C_Initialize of module" -- "$CRETO" hsm list "pkcs11:token=enclave?module-path=$M"
 
+# ---- a URI matching two keys never acts (issue 11 §4c) ----
+if command -v pkcs11-tool >/dev/null; then
+  P11="pkcs11-tool --module $M --token-label enclave"
+  $P11 --login --pin 1234-user --keypairgen --key-type EC:edwards25519 --label twin --id 0a01 >/dev/null 2>&1 \
+    || fail "pkcs11-tool --keypairgen twin 0a01"
+  $P11 --login --pin 1234-user --keypairgen --key-type EC:edwards25519 --label twin --id 0a02 >/dev/null 2>&1 \
+    || fail "pkcs11-tool --keypairgen twin 0a02"
+  TW="pkcs11:token=enclave;object=twin?module-path=$M&pin-source=file:$T/pin"
+  expect 2 --err "key 'twin' is ambiguous on token 'enclave': the URI matches 2 keys (id=0a01, id=0a02); add id=" \
+    -- "$CRETO" hsm destroy "$TW"
+  expect 2 --out '"ok": false' -- "$CRETO" hsm destroy --json "$TW"
+  expect 2 --err "ambiguous" -- "$CRETO" hsm pub "$TW" -o "$T/twin.pub"
+  [ -e "$T/twin.pub" ] && fail "twin.pub written for an ambiguous URI"
+  expect 2 --err "ambiguous" -- "$CRETO" sign --key "$TW" "$T/msg" -o "$T/twin.sig"
+  expect 2 --err "ambiguous" -- "$CRETO" key id "$TW"
+  expect 0 -- "$CRETO" hsm list "$TOK"
+  [ "$(echo "$OUT" | grep -c ' twin ')" = 4 ] || fail "ambiguous destroy removed objects: $OUT"
+  expect 0 --out "destroyed 2 objects" -- "$CRETO" hsm destroy \
+    "pkcs11:token=enclave;object=twin;id=%0a%02?module-path=$M&pin-source=file:$T/pin"
+  expect 0 --out "destroyed 2 objects" -- "$CRETO" hsm destroy "$TW"
+fi
+
 # ---- destroy ----
 expect 0 --out "destroyed 2 objects on token 'enclave'" -- "$CRETO" hsm destroy "pkcs11:token=enclave;object=p384?module-path=$M&pin-source=file:$T/pin"
 expect 0 --out "destroyed 1 object on token 'enclave'" -- "$CRETO" hsm destroy \

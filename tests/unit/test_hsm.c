@@ -551,6 +551,122 @@ static void test_destroy(void **state)
 	creto_hsm_close(h);
 }
 
+/* Give every object labelled from the label to (raw PKCS#11, as another
+ * tool could). */
+static void relabel(creto_hsm *h, const char *from, const char *to)
+{
+	ck_session_handle_t s;
+	creto_err e;
+	assert_int_equal(p11_session_get(h, &s, &e), CRETO_OK);
+	struct ck_function_list *f = h->mod->f;
+	struct ck_attribute t = {CKA_LABEL, (void *)from, strlen(from)};
+	ck_object_handle_t objs[8];
+	unsigned long n = 0;
+	assert_int_equal(f->C_FindObjectsInit(s, &t, 1), CKR_OK);
+	assert_int_equal(f->C_FindObjects(s, objs, 8, &n), CKR_OK);
+	assert_int_equal(f->C_FindObjectsFinal(s), CKR_OK);
+	assert_true(n > 0);
+	for (unsigned long i = 0; i < n; i++) {
+		struct ck_attribute a = {CKA_LABEL, (void *)to, strlen(to)};
+		assert_int_equal(f->C_SetAttributeValue(s, objs[i], &a, 1), CKR_OK);
+	}
+	p11_session_put(h, s, CKR_OK);
+}
+
+static size_t count_label(creto_hsm *h, const char *label)
+{
+	creto_hsm_obj *objs = NULL;
+	size_t n = 0, c = 0;
+	creto_err e;
+	assert_int_equal(creto_hsm_list(h, &objs, &n, &e), CRETO_OK);
+	for (size_t i = 0; i < n; i++)
+		c += strcmp(objs[i].label, label) == 0;
+	free(objs);
+	return c;
+}
+
+/* issue 11 §4c: a URI that matches two keys never acts, whatever the
+ * operation (destroy used to destroy both). */
+static void test_ambiguous_uri(void **state)
+{
+	(void)state;
+	NEED_SOFTHSM();
+	creto_hsm *h = open_rw();
+	creto_err e;
+	creto_err_clear(&e);
+	uint8_t id1[CRETO_HSM_KEYID_BYTES], id2[CRETO_HSM_KEYID_BYTES], id3[CRETO_HSM_KEYID_BYTES];
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_ED25519, "twin", 0, id1, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_ED25519, "twin-b", 0, id2, &e), CRETO_OK);
+	relabel(h, "twin-b", "twin");
+	assert_int_equal(count_label(h, "twin"), 4);
+	creto_p11_uri *u = NULL;
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin", &u, &e), CRETO_OK);
+	size_t nd = 99;
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_EUSAGE);
+	assert_int_equal(nd, 0);
+	assert_non_null(strstr(e.msg, "key 'twin' is ambiguous on token 'unit'"));
+	assert_non_null(strstr(e.msg, "matches 2 keys"));
+	assert_non_null(strstr(e.msg, "add id="));
+	assert_int_equal(count_label(h, "twin"), 4); /* nothing destroyed */
+	creto_hsm_key *k = NULL;
+	assert_int_equal(creto_hsm_key_find(h, u, CRETO_P11_TYPE_PRIVATE, &k, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "ambiguous"));
+	assert_null(k);
+	uint8_t raw[128];
+	size_t rl = 0;
+	creto_alg alg;
+	assert_int_equal(creto_hsm_pub_raw(h, u, &alg, raw, sizeof(raw), &rl, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "ambiguous"));
+	creto_p11_uri_free(u);
+	/* type= narrows to one class but still two keys */
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin;type=public", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_EUSAGE);
+	creto_p11_uri_free(u);
+	/* with id= the URI names one key: exactly its two objects go */
+	char uri[200];
+	int o = snprintf(uri, sizeof(uri), "pkcs11:object=twin;id=");
+	for (size_t i = 0; i < sizeof(id2); i++)
+		o += snprintf(uri + o, sizeof(uri) - (size_t)o, "%%%02x", id2[i]);
+	assert_int_equal(creto_p11_uri_parse(uri, &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_OK);
+	assert_int_equal(nd, 2);
+	creto_p11_uri_free(u);
+	assert_int_equal(count_label(h, "twin"), 2);
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_key_find(h, u, CRETO_P11_TYPE_PRIVATE, &k, &e), CRETO_OK);
+	size_t kl = 0;
+	assert_memory_equal(creto_hsm_key_id(k, &kl), id1, sizeof(id1));
+	creto_hsm_key_free(k);
+	creto_p11_uri_free(u);
+
+	/* a key pair and an AES key under one label: wrap, sign and destroy
+	 * all refuse */
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_AES256, "mixed-aes", 0, id3, &e), CRETO_OK);
+	relabel(h, "mixed-aes", "twin");
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin", &u, &e), CRETO_OK);
+	uint8_t dk[32] = {1}, *w = NULL;
+	size_t wl = 0;
+	assert_int_equal(creto_hsm_wrap_with(h, u, dk, sizeof(dk), &w, &wl, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "ambiguous"));
+	assert_null(w);
+	assert_int_equal(creto_hsm_key_find(h, u, CRETO_P11_TYPE_PRIVATE, &k, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_EUSAGE);
+	assert_int_equal(count_label(h, "twin"), 3);
+	creto_p11_uri_free(u);
+	/* type=secret-key names the AES key alone */
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin;type=secret-key", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_wrap_with(h, u, dk, sizeof(dk), &w, &wl, &e), CRETO_OK);
+	free(w);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_OK);
+	assert_int_equal(nd, 1);
+	creto_p11_uri_free(u);
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_OK);
+	assert_int_equal(nd, 2);
+	creto_p11_uri_free(u);
+	creto_hsm_close(h);
+}
+
 struct thr {
 	creto_hsm_key *k;
 	int ok;
@@ -775,6 +891,7 @@ int main(void)
 		cmocka_unit_test(test_missing_key),
 		cmocka_unit_test(test_wrap_unwrap),
 		cmocka_unit_test(test_destroy),
+		cmocka_unit_test(test_ambiguous_uri),
 		cmocka_unit_test(test_threads_and_fork),
 		cmocka_unit_test(test_keys_open_signer),
 		cmocka_unit_test(test_injected_errors),
