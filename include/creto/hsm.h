@@ -163,9 +163,14 @@ typedef struct creto_hsm_obj {
 	creto_p11_type type;
 	creto_hsm_keytype keytype; /* NONE for other objects / curves */
 	char label[CRETO_HSM_LABEL_MAX + 1];
-	uint8_t id[CRETO_HSM_ID_MAX];
+	uint8_t id[CRETO_HSM_ID_MAX];  /* CKA_ID */
 	size_t idlen;
 	int sensitive, extractable;
+	/* The creto key id (creto_pubkey_id: what `key id`, `hsm pub` and
+	 * trust roots show) of a signing key pair's public and private
+	 * objects; "" for other objects.  For a hybrid key, the id of its
+	 * classical half. */
+	char key_id[CRETO_KEYID_HEXLEN + 1];
 } creto_hsm_obj;
 
 /* Every object visible to the (logged-in) handle, sorted by label then
@@ -189,6 +194,11 @@ creto_hsm_keytype creto_hsm_key_type(const creto_hsm_key *k);
 /* The found object's CKA_LABEL ("" if none) and CKA_ID; valid while k lives. */
 const char *creto_hsm_key_label(const creto_hsm_key *k);
 const uint8_t *creto_hsm_key_id(const creto_hsm_key *k, size_t *len);
+
+/* The creto key id (creto_pubkey_id) of the key pair named by u, from its
+ * public key as creto_hsm_pub_raw reads it.  Errors as creto_hsm_pub_raw. */
+int creto_hsm_pub_id(creto_hsm *h, const creto_p11_uri *u, char out[CRETO_KEYID_HEXLEN + 1],
+		     creto_err *e) CRETO_WUR;
 
 /* Raw public key of the key pair named by u (from the public object, or the
  * private object's CKA_EC_POINT): Ed25519 32 bytes, EC SEC1 uncompressed
@@ -221,9 +231,10 @@ int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *w
  * "<label>.pq-wrap", and the file path (O_EXCL, 0600) holding the ML-DSA
  * seed under AES-256-GCM with a data key wrapped by that AES key.  On any
  * failure nothing is left behind (generated keys are destroyed).  A taken
- * label or an existing path is CRETO_EUSAGE. */
+ * label or an existing path is CRETO_EUSAGE.  key_id (may be NULL) receives
+ * the hybrid key's creto key id. */
 int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, const char *path,
-			    creto_err *e) CRETO_WUR;
+			    char key_id[CRETO_KEYID_HEXLEN + 1], creto_err *e) CRETO_WUR;
 
 /* ---- the contract src/keys/ and src/nhi/ code against ---- */
 

@@ -195,6 +195,7 @@ static int hsm_keygen_hybrid(struct common *o, creto_alg alg)
 	creto_hsm *h = NULL;
 	creto_p11_uri *u = NULL;
 	char *keyuri = NULL, *path = NULL, *abs = NULL;
+	char kid[CRETO_KEYID_HEXLEN + 1] = "";
 	int rc;
 	if (o->pq_file != NULL)
 		path = strdup(o->pq_file);
@@ -209,7 +210,7 @@ static int hsm_keygen_hybrid(struct common *o, creto_alg alg)
 		rc = creto_err_set(&e, CRETO_EUSAGE,
 				   "hsm keygen: name the key with --label, not object=/id= in the URI");
 	if (rc == CRETO_OK)
-		rc = creto_hsm_hybrid_keygen(h, alg, o->label, path, &e);
+		rc = creto_hsm_hybrid_keygen(h, alg, o->label, path, kid, &e);
 	if (rc != CRETO_OK)
 		goto out;
 	abs = realpath(path, NULL);
@@ -219,12 +220,15 @@ static int hsm_keygen_hybrid(struct common *o, creto_alg alg)
 		goto out;
 	}
 	if (o->json)
-		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "token",
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "token",
 					    creto_hsm_token_label(h), "label", o->label, "type",
-					    creto_alg_name(alg), "pq_file", abs, "uri", keyuri));
+					    creto_alg_name(alg), "key_id", kid, "pq_file", abs, "uri",
+					    keyuri));
 	else
-		printf("generated %s key '%s' on token '%s' (wrapping key '%s.pq-wrap'), ML-DSA half in %s\n%s\n",
-		       creto_alg_name(alg), o->label, creto_hsm_token_label(h), o->label, abs, keyuri);
+		printf("generated %s key '%s' on token '%s', key id %s (wrapping key '%s.pq-wrap'), "
+		       "ML-DSA half in %s\n%s\n",
+		       creto_alg_name(alg), o->label, creto_hsm_token_label(h), kid, o->label, abs,
+		       keyuri);
 out:
 	free(keyuri);
 	free(abs);
@@ -276,13 +280,38 @@ static int hsm_keygen(int argc, char **argv)
 	}
 	char idhex[2 * CRETO_HSM_KEYID_BYTES + 1];
 	hexid(idhex, id, sizeof(id));
-	if (o.json)
-		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "token",
-					    creto_hsm_token_label(h), "label", o.label, "type",
-					    creto_hsm_keytype_name(kt), "id", idhex, "uri", keyuri));
-	else
-		printf("generated %s key '%s' (id %s) on token '%s'\n%s\n", creto_hsm_keytype_name(kt),
-		       o.label, idhex, creto_hsm_token_label(h), keyuri);
+	/* A signing key is named by its creto key id, as `key id`, `hsm pub`
+	 * and trust roots name it; an AES key has none (only its CKA_ID). */
+	char kid[CRETO_KEYID_HEXLEN + 1] = "";
+	if (kt != CRETO_HSM_KT_AES256) {
+		creto_p11_uri ku;
+		memset(&ku, 0, sizeof(ku));
+		ku.object = (char *)o.label;
+		ku.id = id;
+		ku.idlen = sizeof(id);
+		ku.has_id = 1;
+		rc = creto_hsm_pub_id(h, &ku, kid, &e);
+		if (rc != CRETO_OK)
+			goto out;
+	}
+	if (o.json) {
+		json_t *j = json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "token", creto_hsm_token_label(h),
+				      "label", o.label, "type", creto_hsm_keytype_name(kt));
+		if (j != NULL && kid[0] != '\0')
+			json_object_set_new(j, "key_id", json_string(kid));
+		if (j != NULL) {
+			json_object_set_new(j, "cka_id", json_string(idhex));
+			json_object_set_new(j, "uri", json_string(keyuri));
+		}
+		rc = cli_json_out(j);
+	} else if (kid[0] != '\0') {
+		printf("generated %s key '%s' on token '%s', key id %s (CKA_ID %s)\n%s\n",
+		       creto_hsm_keytype_name(kt), o.label, creto_hsm_token_label(h), kid, idhex,
+		       keyuri);
+	} else {
+		printf("generated %s key '%s' on token '%s' (CKA_ID %s)\n%s\n",
+		       creto_hsm_keytype_name(kt), o.label, creto_hsm_token_label(h), idhex, keyuri);
+	}
 out:
 	free(keyuri);
 	creto_p11_uri_free(u);
@@ -327,8 +356,10 @@ static int hsm_list(int argc, char **argv)
 			char *ou = creto_p11_uri_format(tok, objs[i].label, NULL, 0, objs[i].type);
 			const char *tn = creto_p11_type_name(objs[i].type);
 			const char *kn = creto_hsm_keytype_name(objs[i].keytype);
-			json_t *row = json_pack("{s:s, s:s?, s:s?, s:s, s:s?}", "label", objs[i].label,
-						"class", tn, "key_type", kn, "id", idhex, "uri", ou);
+			json_t *row = json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s?}", "label",
+						objs[i].label, "class", tn, "key_type", kn, "key_id",
+						objs[i].key_id[0] ? objs[i].key_id : NULL, "cka_id",
+						idhex, "uri", ou);
 			if (row != NULL && (objs[i].type == CRETO_P11_TYPE_PRIVATE ||
 					    objs[i].type == CRETO_P11_TYPE_SECRET_KEY)) {
 				json_object_set_new(row, "sensitive", json_boolean(objs[i].sensitive));
@@ -352,8 +383,9 @@ static int hsm_list(int argc, char **argv)
 			if (objs[i].type == CRETO_P11_TYPE_PRIVATE ||
 			    objs[i].type == CRETO_P11_TYPE_SECRET_KEY)
 				flags = objs[i].extractable ? " extractable" : " non-extractable";
-			printf("  %-10s %-8s %-24s id=%s%s\n", tn ? tn : "other", kn ? kn : "-",
-			       objs[i].label, idhex[0] ? idhex : "-", flags);
+			printf("  %-10s %-8s %-24s key id %-16s  CKA_ID %s%s\n", tn ? tn : "other",
+			       kn ? kn : "-", objs[i].label, objs[i].key_id[0] ? objs[i].key_id : "-",
+			       idhex[0] ? idhex : "-", flags);
 		}
 	}
 out:

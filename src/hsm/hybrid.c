@@ -491,9 +491,39 @@ static void append(char **p, size_t *left, const char *name, const char *value)
 	*left -= (size_t)n;
 }
 
-int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, const char *path,
-			    creto_err *e)
+/* The creto key id of the hybrid key: classical public key (read from the
+ * token) || ML-DSA public key, as creto_hsm_open_pubkey gives it. */
+static int hybrid_id(creto_hsm *h, creto_alg alg, const char *label, const uint8_t *cl_id,
+		     const uint8_t *pk, size_t pklen, char out[CRETO_KEYID_HEXLEN + 1], creto_err *e)
 {
+	creto_p11_uri u;
+	memset(&u, 0, sizeof(u));
+	u.object = (char *)label;
+	u.id = (uint8_t *)cl_id;
+	u.idlen = CRETO_HSM_KEYID_BYTES;
+	u.has_id = 1;
+	uint8_t *raw = malloc(128 + CRETO_MLDSA_PK_MAX);
+	if (raw == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	size_t len = 0;
+	creto_alg cl_alg = CRETO_ALG_NONE;
+	creto_pubkey *pub = NULL;
+	int rc = p11_pub_raw(h, &u, &cl_alg, raw, 128, &len, NULL, e);
+	if (rc == CRETO_OK) {
+		memcpy(raw + len, pk, pklen);
+		rc = creto_pubkey_new(alg, raw, len + pklen, &pub, e);
+	}
+	if (rc == CRETO_OK)
+		memcpy(out, creto_pubkey_id(pub), CRETO_KEYID_HEXLEN + 1);
+	creto_pubkey_free(pub);
+	free(raw);
+	return rc;
+}
+
+int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, const char *path,
+			    char key_id[CRETO_KEYID_HEXLEN + 1], creto_err *e)
+{
+	char kid[CRETO_KEYID_HEXLEN + 1];
 	if (alg != CRETO_ALG_HYBRID && alg != CRETO_ALG_HYBRID_CNSA2)
 		return creto_err_set(e, CRETO_EUSAGE, "hybrid keygen: alg must be hybrid or hybrid-cnsa2");
 	char wrap_label[CRETO_HSM_LABEL_MAX + 1];
@@ -590,7 +620,12 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
 		rc = creto_err_set(e, CRETO_EOP, "hybrid keygen: file too large");
 		goto out;
 	}
+	rc = hybrid_id(h, alg, label, cl_id, pk, pklen, kid, e);
+	if (rc != CRETO_OK)
+		goto out;
 	rc = creto_file_write_excl(path, text, (size_t)(p - text), 0600, e);
+	if (rc == CRETO_OK && key_id != NULL)
+		memcpy(key_id, kid, sizeof(kid));
 out:
 	if (rc != CRETO_OK) {
 		/* No half-made key: remove what was generated. */

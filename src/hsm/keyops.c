@@ -216,6 +216,51 @@ static int object_keytype(creto_hsm *h, ck_session_handle_t s, ck_object_handle_
 	return CRETO_OK;
 }
 
+/* CKA_EC_POINT: a DER OCTET STRING, or (some modules) the raw point. */
+static int ec_point_raw(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawlen);
+
+/* The creto algorithm and expected raw public key length of a key type. */
+static creto_alg alg_of_kt(creto_hsm_keytype kt, size_t *want)
+{
+	switch (kt) {
+	case CRETO_HSM_KT_ED25519:
+		*want = 32;
+		return CRETO_ALG_ED25519;
+	case CRETO_HSM_KT_EC_P256:
+		*want = 65;
+		return CRETO_ALG_ECDSA_P256;
+	case CRETO_HSM_KT_EC_P384:
+		*want = 97;
+		return CRETO_ALG_ECDSA_P384;
+	default:
+		*want = 0;
+		return CRETO_ALG_NONE;
+	}
+}
+
+/* The creto key id (creto_pubkey_id, the one `key id`, `hsm pub` and trust
+ * roots use) of a key of type kt whose CKA_EC_POINT is pt; "" when it has
+ * none or is not a signing key creto knows. */
+static void creto_id_of(creto_hsm_keytype kt, const uint8_t *pt, size_t ptlen,
+			char out[CRETO_KEYID_HEXLEN + 1])
+{
+	out[0] = '\0';
+	size_t want;
+	creto_alg alg = alg_of_kt(kt, &want);
+	if (alg == CRETO_ALG_NONE || pt == NULL)
+		return;
+	const uint8_t *r;
+	size_t rl;
+	(void)ec_point_raw(pt, ptlen, &r, &rl);
+	if (rl != want || (want != 32 && r[0] != 0x04))
+		return;
+	creto_pubkey *pk = NULL;
+	creto_err ig;
+	if (creto_pubkey_new(alg, r, rl, &pk, &ig) == CRETO_OK)
+		memcpy(out, creto_pubkey_id(pk), CRETO_KEYID_HEXLEN + 1);
+	creto_pubkey_free(pk);
+}
+
 /* ---- keygen ---- */
 
 int creto_hsm_keygen(creto_hsm *h, creto_hsm_keytype t, const char *label, unsigned flags,
@@ -410,6 +455,30 @@ int creto_hsm_list(creto_hsm *h, creto_hsm_obj **objsout, size_t *nout, creto_er
 			o->sensitive = get_bool(h, s, hs[i], CKA_SENSITIVE);
 			o->extractable = get_bool(h, s, hs[i], CKA_EXTRACTABLE);
 		}
+		if ((o->type == CRETO_P11_TYPE_PUBLIC || o->type == CRETO_P11_TYPE_PRIVATE) &&
+		    o->keytype != CRETO_HSM_KT_NONE) {
+			rc = get_attr(h, s, hs[i], CKA_EC_POINT, &b, &bl, &last, e);
+			if (rc != CRETO_OK)
+				goto out;
+			creto_id_of(o->keytype, b, bl, o->key_id);
+			free(b);
+		}
+	}
+	/* A private key without CKA_EC_POINT has the key id of its public
+	 * half (same label and CKA_ID). */
+	for (size_t i = 0; i < nh; i++) {
+		creto_hsm_obj *o = &objs[i];
+		if (o->type != CRETO_P11_TYPE_PRIVATE || o->key_id[0] != '\0')
+			continue;
+		for (size_t j = 0; j < nh; j++) {
+			const creto_hsm_obj *q = &objs[j];
+			if (q->type == CRETO_P11_TYPE_PUBLIC && q->key_id[0] != '\0' &&
+			    q->keytype == o->keytype && strcmp(q->label, o->label) == 0 &&
+			    q->idlen == o->idlen && memcmp(q->id, o->id, o->idlen) == 0) {
+				memcpy(o->key_id, q->key_id, sizeof(o->key_id));
+				break;
+			}
+		}
 	}
 	qsort(objs, nh, sizeof(*objs), obj_cmp);
 	*objsout = objs;
@@ -567,6 +636,22 @@ static int match_attrs(creto_hsm *h, ck_session_handle_t s, const ck_object_hand
 	return CRETO_OK;
 }
 
+/* Order matches by label, id, class: messages then name keys the same way
+ * whatever order the module returns them in. */
+static int match_cmp(const void *a, const void *b)
+{
+	const struct p11_match *x = a, *y = b;
+	size_t n = x->labellen < y->labellen ? x->labellen : y->labellen;
+	int c = memcmp(x->label, y->label, n);
+	if (c != 0 || x->labellen != y->labellen)
+		return c != 0 ? c : (x->labellen < y->labellen ? -1 : 1);
+	n = x->idlen < y->idlen ? x->idlen : y->idlen;
+	c = memcmp(x->id, y->id, n);
+	if (c != 0 || x->idlen != y->idlen)
+		return c != 0 ? c : (x->idlen < y->idlen ? -1 : 1);
+	return x->cls < y->cls ? -1 : x->cls > y->cls;
+}
+
 /* Append "id=<hex>" or "'<label>'" naming a matched key to out. */
 static void name_match(char *out, size_t cap, const struct p11_match *m, int by_id)
 {
@@ -600,6 +685,7 @@ static int resolve_in(creto_hsm *h, ck_session_handle_t s, const creto_p11_uri *
 	rc = match_attrs(h, s, objs, *n, m, last, e);
 	if (rc != CRETO_OK)
 		return rc;
+	qsort(m, *n, sizeof(*m), match_cmp);
 	size_t keys = 0;
 	int ids_differ = 0, labels_differ = 0, dup = 0;
 	char names[256] = "";
@@ -812,6 +898,24 @@ int creto_hsm_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint
 		      size_t cap, size_t *len, creto_err *e)
 {
 	return p11_pub_raw(h, u, alg, raw, cap, len, NULL, e);
+}
+
+int creto_hsm_pub_id(creto_hsm *h, const creto_p11_uri *u, char out[CRETO_KEYID_HEXLEN + 1],
+		     creto_err *e)
+{
+	out[0] = '\0';
+	uint8_t raw[128];
+	size_t len = 0;
+	creto_alg alg = CRETO_ALG_NONE;
+	int rc = p11_pub_raw(h, u, &alg, raw, sizeof(raw), &len, NULL, e);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_pubkey *pk = NULL;
+	rc = creto_pubkey_new(alg, raw, len, &pk, e);
+	if (rc == CRETO_OK)
+		memcpy(out, creto_pubkey_id(pk), CRETO_KEYID_HEXLEN + 1);
+	creto_pubkey_free(pk);
+	return rc;
 }
 
 /* CKA_LABEL and CKA_ID of object o into name (absent ones: has_* 0). */

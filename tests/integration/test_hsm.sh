@@ -37,6 +37,21 @@ expect 2 --err "not a pkcs11: URI" -- "$CRETO" hsm keygen --type ed25519 --label
 expect 2 --err "name the key with --label" -- "$CRETO" hsm keygen --type ed25519 --label x \
   "pkcs11:token=enclave;object=y?module-path=$M&pin-source=file:$T/pin"
 
+# ---- one key id everywhere (issue 11 §6): keygen and list print the creto key
+# id that `key id`, `hsm pub` and trust roots use; the CKA_ID only as "CKA_ID" ----
+expect 0 --out "key id" -- "$CRETO" hsm keygen --type ed25519 --label named "$TOK"
+KG_ID=$(echo "$OUT" | sed -n "s/.*, key id \([0-9a-f]\{16\}\) (CKA_ID [0-9a-f]\{16\}).*/\1/p")
+[ -n "$KG_ID" ] || fail "keygen printed no creto key id: $OUT"
+expect 0 -- "$CRETO" key id "pkcs11:token=enclave;object=named?module-path=$M"
+[ "$OUT" = "$KG_ID" ] || fail "keygen key id '$KG_ID' is not 'key id' output '$OUT'"
+expect 0 -- "$CRETO" hsm list "$TOK"
+[ "$(echo "$OUT" | grep -c " named .* key id $KG_ID  CKA_ID ")" = 2 ] || fail "list does not name 'named' by its key id: $OUT"
+expect 0 --out "\"key_id\": \"$KG_ID\"" -- "$CRETO" hsm list --json "$TOK"
+echo "$OUT" | grep -q '"cka_id": "' || fail "list --json lacks cka_id"
+expect 0 --out "\"key_id\": \"" -- "$CRETO" hsm keygen --json --type ec-p384 --label named384 "$TOK"
+K384=$(echo "$OUT" | sed -n 's/.*"key_id": "\([0-9a-f]*\)".*/\1/p')
+expect 0 --out "key id $K384" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=named384?module-path=$M" -o "$T/named384.pub"
+
 # ---- list ----
 expect 0 --out "secret-key aes-256  nhi-backup-key" -- "$CRETO" hsm list "$TOK"
 echo "$OUT" | grep -q "private    ed25519  issuer .* non-extractable" || fail "list: issuer private key not shown as non-extractable"

@@ -667,6 +667,48 @@ static void test_ambiguous_uri(void **state)
 	creto_hsm_close(h);
 }
 
+/* issue 11 §6: list and keygen name keys by the creto key id, the one
+ * `key id`, `hsm pub` and trust roots use. */
+static void test_key_ids(void **state)
+{
+	(void)state;
+	NEED_SOFTHSM();
+	creto_hsm *h = open_rw();
+	creto_err e;
+	creto_err_clear(&e);
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_EC_P256, "kid-p256", 0, NULL, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_AES256, "kid-aes", 0, NULL, &e), CRETO_OK);
+	creto_pubkey *pub = NULL;
+	assert_int_equal(creto_hsm_open_pubkey(uri_for("kid-p256", NULL), NULL, &pub, &e), CRETO_OK);
+	const char *want = creto_pubkey_id(pub);
+	creto_p11_uri *u = NULL;
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=kid-p256", &u, &e), CRETO_OK);
+	char kid[CRETO_KEYID_HEXLEN + 1];
+	assert_int_equal(creto_hsm_pub_id(h, u, kid, &e), CRETO_OK);
+	assert_string_equal(kid, want);
+	creto_p11_uri_free(u);
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=kid-aes", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_pub_id(h, u, kid, &e), CRETO_EUSAGE);
+	creto_p11_uri_free(u);
+	creto_hsm_obj *objs = NULL;
+	size_t n = 0, seen = 0;
+	assert_int_equal(creto_hsm_list(h, &objs, &n, &e), CRETO_OK);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(objs[i].label, "kid-p256") == 0) {
+			assert_string_equal(objs[i].key_id, want);
+			seen++;
+		}
+		if (strcmp(objs[i].label, "kid-aes") == 0)
+			assert_string_equal(objs[i].key_id, "");
+		/* never the CKA_ID in hex */
+		assert_true(objs[i].key_id[0] == '\0' || strlen(objs[i].key_id) == CRETO_KEYID_HEXLEN);
+	}
+	assert_int_equal(seen, 2); /* public and private object */
+	free(objs);
+	creto_pubkey_free(pub);
+	creto_hsm_close(h);
+}
+
 struct thr {
 	creto_hsm_key *k;
 	int ok;
@@ -892,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_unwrap),
 		cmocka_unit_test(test_destroy),
 		cmocka_unit_test(test_ambiguous_uri),
+		cmocka_unit_test(test_key_ids),
 		cmocka_unit_test(test_threads_and_fork),
 		cmocka_unit_test(test_keys_open_signer),
 		cmocka_unit_test(test_injected_errors),

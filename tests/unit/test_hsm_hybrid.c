@@ -84,6 +84,8 @@ static int teardown_all(void **state)
 	return 0;
 }
 
+static char g_last_kid[CRETO_KEYID_HEXLEN + 1]; /* key id of the last keygen */
+
 static void keygen(creto_alg alg, const char *label, const char *path)
 {
 	creto_err e;
@@ -92,7 +94,7 @@ static void keygen(creto_alg alg, const char *label, const char *path)
 	assert_int_equal(creto_hsm_open_uri("pkcs11:token=hyb", &g_opts, CRETO_HSM_LOGIN | CRETO_HSM_RW,
 					    &h, NULL, &e),
 			 CRETO_OK);
-	int rc = creto_hsm_hybrid_keygen(h, alg, label, path, &e);
+	int rc = creto_hsm_hybrid_keygen(h, alg, label, path, g_last_kid, &e);
 	if (rc != CRETO_OK)
 		fprintf(stderr, "hybrid keygen: %s\n", e.msg);
 	assert_int_equal(rc, CRETO_OK);
@@ -135,6 +137,8 @@ static void sign_verify(creto_alg alg, const char *label)
 		fprintf(stderr, "pub: %s\n", e.msg);
 	assert_int_equal(rc, CRETO_OK);
 	assert_true(creto_pubkey_equal(pub, pk));
+	/* keygen reported the creto key id of this hybrid key (issue 11 §6) */
+	assert_string_equal(g_last_kid, creto_pubkey_id(pub));
 	/* each half matters */
 	sig[sl - 5] ^= 1;
 	assert_int_equal(creto_pubkey_verify(pub, ctx, 4, msg, sizeof(msg) - 1, sig, sl, &e), CRETO_EREJECT);
@@ -381,7 +385,7 @@ static void test_keygen_rollback(void **state)
 			 CRETO_OK);
 	char path[900];
 	snprintf(path, sizeof(path), "%s/no/such/dir/x.pqkey", g_dir);
-	assert_int_not_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "gone", path, &e), CRETO_OK);
+	assert_int_not_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "gone", path, NULL, &e), CRETO_OK);
 	creto_hsm_obj *objs = NULL;
 	size_t n = 0;
 	assert_int_equal(creto_hsm_list(h, &objs, &n, &e), CRETO_OK);
@@ -391,12 +395,12 @@ static void test_keygen_rollback(void **state)
 	/* an existing file or a taken label: refused before anything is made */
 	snprintf(path, sizeof(path), "%s/root.pqkey", g_dir);
 	if (access(path, F_OK) == 0)
-		assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "fresh", path, &e), CRETO_EUSAGE);
+		assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "fresh", path, NULL, &e), CRETO_EUSAGE);
 	snprintf(path, sizeof(path), "%s/fresh2.pqkey", g_dir);
 	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_AES256, "taken.pq-wrap", 0, NULL, &e), CRETO_OK);
-	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "taken", path, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "taken", path, NULL, &e), CRETO_EUSAGE);
 	assert_int_not_equal(access(path, F_OK), 0);
-	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_ED25519, "x", path, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_ED25519, "x", path, NULL, &e), CRETO_EUSAGE);
 	creto_hsm_close(h);
 }
 
