@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #include "creto/error.h"
-#include "creto/keys.h"
+#include "creto/event.h"
 #include "creto/sig.h"
 
 #define CRETO_HSM_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
@@ -90,6 +90,13 @@ const char *creto_p11_type_name(creto_p11_type t);
 char *creto_p11_uri_format(const char *token, const char *object, const uint8_t *id,
 			   size_t idlen, creto_p11_type type);
 
+/* The path part of a pkcs11: URI ("pkcs11:token=..;object=.."; no query,
+ * so no module path and no PIN source or value), after checking the whole
+ * URI with creto_p11_uri_parse: as given, byte for byte, so it names the
+ * key the way the operator wrote it.  A malformed URI is the parser's
+ * CRETO_EUSAGE; a path longer than cap-1 bytes is CRETO_EUSAGE. */
+int creto_p11_uri_path(const char *uri, char *out, size_t cap, creto_err *e) CRETO_WUR;
+
 /* ---- errors ---- */
 
 /* "CKR_PIN_INCORRECT", ...; "CKR_VENDOR_DEFINED+0x.." or "CKR_0x.." for
@@ -99,6 +106,19 @@ const char *creto_ckr_name(unsigned long rv, char buf[32]);
 /* ---- token handles ---- */
 
 typedef struct creto_hsm creto_hsm;
+
+/* What the URI leaves out when opening a token: command-line options or the
+ * config file (src/keys/ fills it from creto_keys_opts).  Any field NULL;
+ * a NULL opts means all NULL. */
+typedef struct creto_hsm_opts {
+	const char *module_path; /* PKCS#11 module (.so) */
+	const char *pin_file;    /* file holding the user PIN */
+	/* Where the token reports security events (a failed login: component
+	 * "hsm", event "login", outcome "failed", reason the CKR_ name,
+	 * subject the token label); NULL drops them.  Borrowed: must outlive
+	 * every handle opened with these options. */
+	const creto_event_sink *events;
+} creto_hsm_opts;
 
 #define CRETO_HSM_LOGIN 1u /* log in as the user (needs a PIN) */
 #define CRETO_HSM_RW 2u    /* read-write sessions (keygen, destroy, wrap) */
@@ -112,10 +132,10 @@ typedef struct creto_hsm creto_hsm;
  * pin-value attribute is CRETO_EUSAGE with or without CRETO_HSM_LOGIN (a
  * URI is argv: PINs come only from files).  The PIN is kept (wiped on close)
  * only to log in again in a forked child.  opts may be NULL. */
-int creto_hsm_open(const creto_p11_uri *u, const creto_keys_opts *opts, unsigned flags,
+int creto_hsm_open(const creto_p11_uri *u, const creto_hsm_opts *opts, unsigned flags,
 		   creto_hsm **out, creto_err *e) CRETO_WUR;
 /* Parse uri then creto_hsm_open; *parsed (optional) receives the URI. */
-int creto_hsm_open_uri(const char *uri, const creto_keys_opts *opts, unsigned flags,
+int creto_hsm_open_uri(const char *uri, const creto_hsm_opts *opts, unsigned flags,
 		       creto_hsm **out, creto_p11_uri **parsed, creto_err *e) CRETO_WUR;
 /* Close the handle's sessions; the module stays initialised while other
  * handles use it.  Accepts NULL. */
@@ -224,6 +244,70 @@ int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *w
 			  size_t wrappedlen, uint8_t *key, size_t keycap, size_t *keylen,
 			  creto_err *e) CRETO_WUR;
 
+/* ---- the envelope: AES-256-GCM under an HSM-wrapped data key ----
+ * The one seal/unseal for secrets kept outside the HSM under its key (the
+ * hybrid key's ML-DSA seed, the NHI backup): a fresh 32-byte data key and a
+ * fresh 96-bit nonce per envelope, the data key wrapped by a key wrapper
+ * (an HSM AES key, CKM_AES_KEY_WRAP_PAD), the caller's header as associated
+ * data, a 128-bit tag.  The caller lays out its own file (docs/keys.md §4,
+ * docs/nhi.md), putting the wrapped key and nonce into the header it
+ * authenticates. */
+#define CRETO_HSM_SEAL_KEY 32
+#define CRETO_HSM_SEAL_NONCE 12
+#define CRETO_HSM_SEAL_TAG 16
+
+/* What wraps and unwraps a data key (RFC 5649 semantics): an HSM AES key
+ * (creto_hsm_keywrap_with) or, in tests, anything equivalent.  wrap
+ * returns a malloc'ed blob; unwrap fails (CRETO_EREJECT) on a wrong key or
+ * a tampered blob. */
+typedef struct creto_hsm_keywrap {
+	int (*wrap)(void *ctx, const uint8_t *key, size_t len, uint8_t **wrapped, size_t *wlen,
+		    creto_err *e);
+	int (*unwrap)(void *ctx, const uint8_t *wrapped, size_t wlen, uint8_t *key, size_t cap,
+		      size_t *klen, creto_err *e);
+	void *ctx;
+	creto_hsm *h;            /* creto_hsm_keywrap_with only */
+	const creto_p11_uri *u;  /* creto_hsm_keywrap_with only */
+} creto_hsm_keywrap;
+
+/* Fill kw to wrap with the AES key named by u through the open handle h
+ * (both borrowed: they must outlive kw). */
+void creto_hsm_keywrap_with(creto_hsm_keywrap *kw, creto_hsm *h, const creto_p11_uri *u);
+
+/* One envelope's data key and nonce. */
+typedef struct creto_hsm_envelope {
+	uint8_t key[CRETO_HSM_SEAL_KEY];     /* secret: wiped by creto_hsm_envelope_clear */
+	uint8_t nonce[CRETO_HSM_SEAL_NONCE];
+	uint8_t *wrapped;                    /* creto_hsm_envelope_new: the wrapped key (malloc'ed) */
+	size_t wrappedlen;
+} creto_hsm_envelope;
+
+/* Start sealing: a fresh random data key and nonce, the key wrapped with
+ * kw into env->wrapped.  Errors are kw's (the caller adds context); env is
+ * cleared on failure. */
+int creto_hsm_envelope_new(const creto_hsm_keywrap *kw, creto_hsm_envelope *env,
+			   creto_err *e) CRETO_WUR;
+/* Start unsealing: unwrap the data key from wrapped[0..wlen) with kw and
+ * take nonce.  A failed unwrap keeps kw's error untouched (the caller adds
+ * context); a data key that is not 32 bytes is CRETO_EREJECT.  env is
+ * cleared on failure. */
+int creto_hsm_envelope_open(const creto_hsm_keywrap *kw, const uint8_t *wrapped, size_t wlen,
+			    const uint8_t nonce[CRETO_HSM_SEAL_NONCE], creto_hsm_envelope *env,
+			    creto_err *e) CRETO_WUR;
+/* Encrypt in[0..len) into out (may be in) with aad authenticated; the tag
+ * into tag.  Any length up to 2^36 bytes (done in chunks). */
+int creto_hsm_seal(const creto_hsm_envelope *env, const uint8_t *aad, size_t aadlen,
+		   const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[CRETO_HSM_SEAL_TAG],
+		   creto_err *e) CRETO_WUR;
+/* Decrypt in[0..len) into out (may be in) and check tag over aad and the
+ * ciphertext: a mismatch is CRETO_EREJECT "authentication failed" and out
+ * is wiped, so no unauthenticated plaintext is ever left. */
+int creto_hsm_unseal(const creto_hsm_envelope *env, const uint8_t *aad, size_t aadlen,
+		     const uint8_t *in, size_t len, const uint8_t tag[CRETO_HSM_SEAL_TAG],
+		     uint8_t *out, creto_err *e) CRETO_WUR;
+/* Wipe the data key, free the wrapped key.  Accepts NULL. */
+void creto_hsm_envelope_clear(creto_hsm_envelope *env);
+
 /* ---- hybrid HSM keys (docs/keys.md §4) ---- */
 
 /* Make a hybrid key: the classical key pair labelled label (Ed25519 for
@@ -240,7 +324,7 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
 
 /* Open a signer for the key named by a pkcs11: URI.  With x-creto-pq=FILE
  * the signer is the hybrid of the HSM key and the wrapped ML-DSA key. */
-int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_signer **out,
+int creto_hsm_open_signer(const char *uri, const creto_hsm_opts *opts, creto_signer **out,
 			  creto_err *e) CRETO_WUR;
 /* Read the public key of the key named by a pkcs11: URI.  With
  * x-creto-pq=FILE, the hybrid public key: FILE must have been made for the
@@ -249,18 +333,18 @@ int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_si
  * FILE is unsealed through the HSM, so its ML-DSA public key is
  * authenticated (a tampered line is CRETO_EREJECT); without a PIN that
  * line is taken from FILE unauthenticated (docs/keys.md §4). */
-int creto_hsm_open_pubkey(const char *uri, const creto_keys_opts *opts, creto_pubkey **out,
+int creto_hsm_open_pubkey(const char *uri, const creto_hsm_opts *opts, creto_pubkey **out,
 			  creto_err *e) CRETO_WUR;
 
 /* Wrap the secret key bytes key[0..len) under the AES key named by uri
  * (CKM_AES_KEY_WRAP_PAD, RFC 5649): the bytes are imported as a session
  * CKK_GENERIC_SECRET/CKK_AES object and wrapped.  *wrapped is malloc'ed. */
-int creto_hsm_wrap(const char *uri, const creto_keys_opts *opts, const uint8_t *key, size_t len,
+int creto_hsm_wrap(const char *uri, const creto_hsm_opts *opts, const uint8_t *key, size_t len,
 		   uint8_t **wrapped, size_t *wrappedlen, creto_err *e) CRETO_WUR;
 /* Inverse of creto_hsm_wrap: unwrap into an extractable session object and
  * return its value in key (keycap bytes); a wrong key or tampered blob is
  * CRETO_EREJECT.  The caller wipes key after use. */
-int creto_hsm_unwrap(const char *uri, const creto_keys_opts *opts, const uint8_t *wrapped,
+int creto_hsm_unwrap(const char *uri, const creto_hsm_opts *opts, const uint8_t *wrapped,
 		     size_t wrappedlen, uint8_t *key, size_t keycap, size_t *keylen,
 		     creto_err *e) CRETO_WUR;
 

@@ -113,7 +113,7 @@ static int hsm_init(int argc, char **argv)
 /* ---- common option parsing for the URI commands ---- */
 
 struct common {
-	creto_keys_opts ko;
+	creto_hsm_opts ko;
 	const char *label, *type, *out, *pq_file;
 	int json, extractable;
 	const char *uri;

@@ -972,6 +972,25 @@ int p11_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint8_t *r
 	struct p11_match *m = NULL;
 	unsigned long nm = 0;
 	rc = resolve(h, s, u, &m, &nm, &last, e);
+	if (rc == CRETO_OK && nm > 0 && u->type != CRETO_P11_TYPE_ANY) {
+		/* type=private names the key by its private object: its public
+		 * key is on the other objects of the same key. */
+		creto_p11_uri k;
+		memset(&k, 0, sizeof(k));
+		char label[CRETO_HSM_LABEL_MAX + 1];
+		uint8_t id[CRETO_HSM_ID_MAX];
+		if (m[0].has_label) {
+			memcpy(label, m[0].label, sizeof(label));
+			k.object = label;
+		}
+		memcpy(id, m[0].id, m[0].idlen);
+		k.id = id;
+		k.idlen = m[0].idlen;
+		k.has_id = m[0].has_id;
+		free(m);
+		m = NULL;
+		rc = resolve(h, s, &k, &m, &nm, &last, e);
+	}
 	if (rc != CRETO_OK)
 		goto out;
 	long i = pick(m, nm, CKO_PUBLIC_KEY);

@@ -315,7 +315,7 @@ static int read_pin_file(const char *path, char **pin, size_t *pinlen, creto_err
 
 /* The PIN for u: pin-source, then opts->pin_file.  A pin-value attribute
  * is refused (creto_hsm_open): a URI travels in argv and config text. */
-static int get_pin(const creto_p11_uri *u, const creto_keys_opts *opts, char **pin, size_t *pinlen,
+static int get_pin(const creto_p11_uri *u, const creto_hsm_opts *opts, char **pin, size_t *pinlen,
 		   creto_err *e)
 {
 	*pin = NULL;
@@ -506,7 +506,7 @@ static int find_token(creto_hsm *h, const creto_p11_uri *u, creto_err *e)
 			     m->path);
 }
 
-static int module_path_for(const creto_p11_uri *u, const creto_keys_opts *opts, char *buf,
+static int module_path_for(const creto_p11_uri *u, const creto_hsm_opts *opts, char *buf,
 			   size_t cap, creto_err *e)
 {
 	if (u != NULL && u->module_path != NULL) {
@@ -540,7 +540,7 @@ static int open_session(creto_hsm *h, ck_session_handle_t *s, creto_err *e)
 	return CRETO_OK;
 }
 
-int creto_hsm_open(const creto_p11_uri *u, const creto_keys_opts *opts, unsigned flags,
+int creto_hsm_open(const creto_p11_uri *u, const creto_hsm_opts *opts, unsigned flags,
 		   creto_hsm **out, creto_err *e)
 {
 	*out = NULL;
@@ -592,7 +592,7 @@ fail:
 	return rc;
 }
 
-int creto_hsm_open_uri(const char *uri, const creto_keys_opts *opts, unsigned flags,
+int creto_hsm_open_uri(const char *uri, const creto_hsm_opts *opts, unsigned flags,
 		       creto_hsm **out, creto_p11_uri **parsed, creto_err *e)
 {
 	*out = NULL;

@@ -239,7 +239,7 @@ static void test_open_errors(void **state)
 	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=pin.txt", SOFTHSM);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EUSAGE);
 	/* options supply module and PIN */
-	creto_keys_opts o = {SOFTHSM, g_pin};
+	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = g_pin};
 	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
 			 CRETO_OK);
 	assert_string_equal(creto_hsm_token_label(h), "unit");
