@@ -115,8 +115,9 @@ typedef struct creto_hsm_opts {
 	const char *pin_file;    /* file holding the user PIN */
 	/* Where the token reports security events (a failed login: component
 	 * "hsm", event "login", outcome "failed", reason the CKR_ name,
-	 * subject the token label); NULL drops them.  Borrowed: must outlive
-	 * every handle opened with these options. */
+	 * subject the token label, fields "function" and "module"; never the
+	 * PIN); NULL drops them.  The sink is copied into each handle opened
+	 * with these options: its ctx must outlive them. */
 	const creto_event_sink *events;
 } creto_hsm_opts;
 

@@ -52,6 +52,7 @@ struct creto_hsm {
 	unsigned epoch;             /* bumped whenever object handles may be stale */
 	char *pin;                  /* kept for re-login after fork; wiped */
 	size_t pinlen;
+	creto_event_sink events;    /* from creto_hsm_opts: failed logins go here */
 };
 
 /* Size of a buffer for p11_pin_read: the longest PIN, CR LF, and one byte

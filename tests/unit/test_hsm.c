@@ -922,6 +922,95 @@ static void test_ckr_names(void **state)
 	assert_int_equal(creto_hsm_keytype_from_name("rsa"), CRETO_HSM_KT_NONE);
 }
 
+/* ---- the event sink (issue 11 §9): hsm reports a failed login through
+ * the sink its caller passes in, never through the audit log ---- */
+
+struct rec {
+	int n;
+	char component[16], event[16], outcome[16], subject[64], reason[64], module[600];
+	int has_pin; /* any field holding the PIN text */
+	int status;  /* what the sink returns */
+};
+
+static int rec_sink(void *ctx, const creto_event *ev)
+{
+	struct rec *r = ctx;
+	r->n++;
+	snprintf(r->component, sizeof(r->component), "%s", ev->component);
+	snprintf(r->event, sizeof(r->event), "%s", ev->event);
+	snprintf(r->outcome, sizeof(r->outcome), "%s", ev->outcome);
+	snprintf(r->subject, sizeof(r->subject), "%s", ev->subject ? ev->subject : "");
+	snprintf(r->reason, sizeof(r->reason), "%s", ev->reason ? ev->reason : "");
+	for (size_t i = 0; i < ev->nfields; i++) {
+		const char *v = ev->fields[i].str;
+		if (v != NULL && strcmp(ev->fields[i].key, "module") == 0)
+			snprintf(r->module, sizeof(r->module), "%s", v);
+		if (v != NULL && (strstr(v, "0000-wrong") || strstr(v, "4321-user")))
+			r->has_pin = 1;
+	}
+	return r->status;
+}
+
+static void test_login_event(void **state)
+{
+	(void)state;
+	NEED_SOFTHSM();
+	struct rec r;
+	memset(&r, 0, sizeof(r));
+	creto_event_sink sink = {rec_sink, &r};
+	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = g_badpin, .events = &sink};
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_EUSAGE);
+	assert_null(h);
+	assert_string_equal(e.msg, "C_Login on token 'unit': CKR_PIN_INCORRECT");
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.component, "hsm");
+	assert_string_equal(r.event, "login");
+	assert_string_equal(r.outcome, "failed");
+	assert_string_equal(r.reason, "CKR_PIN_INCORRECT");
+	assert_string_equal(r.subject, "unit");
+	assert_string_equal(r.module, SOFTHSM);
+	assert_false(r.has_pin);
+	/* a sink that fails does not turn the failure into anything else */
+	r.status = CRETO_EOP;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_EUSAGE);
+	assert_int_equal(r.n, 2);
+	r.status = CRETO_OK;
+	/* a good PIN and a session without login report nothing */
+	o.pin_file = g_pin;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_OK);
+	creto_hsm_close(h);
+	h = NULL;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, 0, &h, NULL, &e), CRETO_OK);
+	creto_hsm_close(h);
+	h = NULL;
+	assert_int_equal(r.n, 2);
+	/* a locked PIN (injected) is reported with its own CKR name */
+	void *fn;
+	ck_rv_t (*gf)(struct ck_function_list **) = fake_getfn;
+	memcpy(&fn, &gf, sizeof(fn));
+	creto_hsm_module_override("/fake/events.so", fn);
+	creto_hsm_opts fo = {.module_path = "/fake/events.so", .pin_file = g_pin, .events = &sink};
+	g_login_rv = CKR_PIN_LOCKED;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &fo, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_EOP);
+	g_login_rv = CKR_OK;
+	assert_int_equal(r.n, 3);
+	assert_string_equal(r.reason, "CKR_PIN_LOCKED");
+	creto_hsm_module_override("/fake/events.so", NULL);
+	/* no sink: the same failure, nothing to report to */
+	o.pin_file = g_badpin;
+	o.events = NULL;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_EUSAGE);
+	assert_int_equal(r.n, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -938,6 +1027,7 @@ int main(void)
 		cmocka_unit_test(test_threads_and_fork),
 		cmocka_unit_test(test_keys_open_signer),
 		cmocka_unit_test(test_injected_errors),
+		cmocka_unit_test(test_login_event),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
