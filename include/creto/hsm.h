@@ -10,8 +10,13 @@
  *     pin-value attribute is refused), a thread-safe session pool, and
  *     re-initialisation after fork;
  *   - operations (keyops.c, wrap.c, signer.c, hybrid.c): key generation,
- *     lookup, public key export, signing, AES key wrap (RFC 5649), destroy,
- *     and the signer / public key that src/keys/ hands to every command.
+ *     lookup (a URI always resolves to exactly one key), public key export,
+ *     signing, AES key wrap (RFC 5649), destroy, and the signer / public
+ *     key that src/keys/ hands to every command;
+ *   - the envelope (seal.c): AES-256-GCM under an HSM-wrapped data key, the
+ *     one seal/unseal for the hybrid key file and the NHI backup.
+ * Security events (a failed login) go to the creto_event_sink in
+ * creto_hsm_opts; hsm never includes the audit log.
  *
  * Errors name the PKCS#11 function, the token and the CKR_ code:
  *     "C_Login on token 'enclave': CKR_PIN_INCORRECT"
