@@ -132,7 +132,7 @@ static int run_creto(const char *module, const char *token, const char *pinfile,
 {
 	char uri[2048];
 	snprintf(uri, sizeof(uri), "pkcs11:token=%s;object=%s;type=private", token, label);
-	creto_keys_opts o = {module, pinfile};
+	creto_hsm_opts o = {.module_path = module, .pin_file = pinfile};
 	creto_err e;
 	creto_hsm *h = NULL;
 	creto_p11_uri *u = NULL;

@@ -10,8 +10,13 @@
  *     pin-value attribute is refused), a thread-safe session pool, and
  *     re-initialisation after fork;
  *   - operations (keyops.c, wrap.c, signer.c, hybrid.c): key generation,
- *     lookup, public key export, signing, AES key wrap (RFC 5649), destroy,
- *     and the signer / public key that src/keys/ hands to every command.
+ *     lookup (a URI always resolves to exactly one key), public key export,
+ *     signing, AES key wrap (RFC 5649), destroy, and the signer / public
+ *     key that src/keys/ hands to every command;
+ *   - the envelope (seal.c): AES-256-GCM under an HSM-wrapped data key, the
+ *     one seal/unseal for the hybrid key file and the NHI backup.
+ * Security events (a failed login) go to the creto_event_sink in
+ * creto_hsm_opts; hsm never includes the audit log.
  *
  * Errors name the PKCS#11 function, the token and the CKR_ code:
  *     "C_Login on token 'enclave': CKR_PIN_INCORRECT"
@@ -28,7 +33,7 @@
 #include <stdint.h>
 
 #include "creto/error.h"
-#include "creto/keys.h"
+#include "creto/event.h"
 #include "creto/sig.h"
 
 #define CRETO_HSM_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
@@ -90,6 +95,13 @@ const char *creto_p11_type_name(creto_p11_type t);
 char *creto_p11_uri_format(const char *token, const char *object, const uint8_t *id,
 			   size_t idlen, creto_p11_type type);
 
+/* The path part of a pkcs11: URI ("pkcs11:token=..;object=.."; no query,
+ * so no module path and no PIN source or value), after checking the whole
+ * URI with creto_p11_uri_parse: as given, byte for byte, so it names the
+ * key the way the operator wrote it.  A malformed URI is the parser's
+ * CRETO_EUSAGE; a path longer than cap-1 bytes is CRETO_EUSAGE. */
+int creto_p11_uri_path(const char *uri, char *out, size_t cap, creto_err *e) CRETO_WUR;
+
 /* ---- errors ---- */
 
 /* "CKR_PIN_INCORRECT", ...; "CKR_VENDOR_DEFINED+0x.." or "CKR_0x.." for
@@ -99,6 +111,20 @@ const char *creto_ckr_name(unsigned long rv, char buf[32]);
 /* ---- token handles ---- */
 
 typedef struct creto_hsm creto_hsm;
+
+/* What the URI leaves out when opening a token: command-line options or the
+ * config file (src/keys/ fills it from creto_keys_opts).  Any field NULL;
+ * a NULL opts means all NULL. */
+typedef struct creto_hsm_opts {
+	const char *module_path; /* PKCS#11 module (.so) */
+	const char *pin_file;    /* file holding the user PIN */
+	/* Where the token reports security events (a failed login: component
+	 * "hsm", event "login", outcome "failed", reason the CKR_ name,
+	 * subject the token label, fields "function" and "module"; never the
+	 * PIN); NULL drops them.  The sink is copied into each handle opened
+	 * with these options: its ctx must outlive them. */
+	const creto_event_sink *events;
+} creto_hsm_opts;
 
 #define CRETO_HSM_LOGIN 1u /* log in as the user (needs a PIN) */
 #define CRETO_HSM_RW 2u    /* read-write sessions (keygen, destroy, wrap) */
@@ -112,10 +138,10 @@ typedef struct creto_hsm creto_hsm;
  * pin-value attribute is CRETO_EUSAGE with or without CRETO_HSM_LOGIN (a
  * URI is argv: PINs come only from files).  The PIN is kept (wiped on close)
  * only to log in again in a forked child.  opts may be NULL. */
-int creto_hsm_open(const creto_p11_uri *u, const creto_keys_opts *opts, unsigned flags,
+int creto_hsm_open(const creto_p11_uri *u, const creto_hsm_opts *opts, unsigned flags,
 		   creto_hsm **out, creto_err *e) CRETO_WUR;
 /* Parse uri then creto_hsm_open; *parsed (optional) receives the URI. */
-int creto_hsm_open_uri(const char *uri, const creto_keys_opts *opts, unsigned flags,
+int creto_hsm_open_uri(const char *uri, const creto_hsm_opts *opts, unsigned flags,
 		       creto_hsm **out, creto_p11_uri **parsed, creto_err *e) CRETO_WUR;
 /* Close the handle's sessions; the module stays initialised while other
  * handles use it.  Accepts NULL. */
@@ -163,9 +189,14 @@ typedef struct creto_hsm_obj {
 	creto_p11_type type;
 	creto_hsm_keytype keytype; /* NONE for other objects / curves */
 	char label[CRETO_HSM_LABEL_MAX + 1];
-	uint8_t id[CRETO_HSM_ID_MAX];
+	uint8_t id[CRETO_HSM_ID_MAX];  /* CKA_ID */
 	size_t idlen;
 	int sensitive, extractable;
+	/* The creto key id (creto_pubkey_id: what `key id`, `hsm pub` and
+	 * trust roots show) of a signing key pair's public and private
+	 * objects; "" for other objects.  For a hybrid key, the id of its
+	 * classical half. */
+	char key_id[CRETO_KEYID_HEXLEN + 1];
 } creto_hsm_obj;
 
 /* Every object visible to the (logged-in) handle, sorted by label then
@@ -175,10 +206,13 @@ int creto_hsm_list(creto_hsm *h, creto_hsm_obj **objs, size_t *n, creto_err *e) 
 /* A key found on the token by label/id (and type). */
 typedef struct creto_hsm_key creto_hsm_key;
 
-/* Find exactly one object matching u's object=/id= of class want (u's type=
- * must agree when given).  None is CRETO_EUSAGE ("key 'x' not found on token
- * 'enclave'"); more than one is CRETO_EUSAGE too.  The key keeps h alive
- * (h must outlive it). */
+/* Find the object of class want (u's type= must agree when given) of the one
+ * key u names: the objects matching u's object=/id=/type= must belong to
+ * exactly one key (same CKA_LABEL and CKA_ID, one family: key pair, secret
+ * key or data; docs/keys.md §1).  None is CRETO_EUSAGE ("key 'x' (private
+ * key) not found on token 'enclave'"); objects of two keys are CRETO_EUSAGE
+ * ("... is ambiguous ...: add id= to the URI"), even when only one has class
+ * want.  The key keeps h alive (h must outlive it). */
 int creto_hsm_key_find(creto_hsm *h, const creto_p11_uri *u, creto_p11_type want,
 		       creto_hsm_key **out, creto_err *e) CRETO_WUR;
 void creto_hsm_key_free(creto_hsm_key *k);
@@ -186,6 +220,11 @@ creto_hsm_keytype creto_hsm_key_type(const creto_hsm_key *k);
 /* The found object's CKA_LABEL ("" if none) and CKA_ID; valid while k lives. */
 const char *creto_hsm_key_label(const creto_hsm_key *k);
 const uint8_t *creto_hsm_key_id(const creto_hsm_key *k, size_t *len);
+
+/* The creto key id (creto_pubkey_id) of the key pair named by u, from its
+ * public key as creto_hsm_pub_raw reads it.  Errors as creto_hsm_pub_raw. */
+int creto_hsm_pub_id(creto_hsm *h, const creto_p11_uri *u, char out[CRETO_KEYID_HEXLEN + 1],
+		     creto_err *e) CRETO_WUR;
 
 /* Raw public key of the key pair named by u (from the public object, or the
  * private object's CKA_EC_POINT): Ed25519 32 bytes, EC SEC1 uncompressed
@@ -199,8 +238,9 @@ int creto_hsm_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint
 int creto_hsm_key_sign(creto_hsm_key *k, const uint8_t *msg, size_t msglen, uint8_t *sig,
 		       size_t sigcap, size_t *siglen, creto_err *e) CRETO_WUR;
 
-/* Destroy every object matching u's object=/id= (and type=); *n counts
- * them.  None is CRETO_EUSAGE. */
+/* Destroy the objects of the one key u names (object=/id=, type=): both
+ * halves of a key pair, *n counts them.  None is CRETO_EUSAGE; a URI
+ * matching objects of two keys is CRETO_EUSAGE and destroys nothing. */
 int creto_hsm_destroy(creto_hsm *h, const creto_p11_uri *u, size_t *n, creto_err *e) CRETO_WUR;
 
 /* Wrap / unwrap with an open handle (see creto_hsm_wrap below). */
@@ -210,6 +250,70 @@ int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *w
 			  size_t wrappedlen, uint8_t *key, size_t keycap, size_t *keylen,
 			  creto_err *e) CRETO_WUR;
 
+/* ---- the envelope: AES-256-GCM under an HSM-wrapped data key ----
+ * The one seal/unseal for secrets kept outside the HSM under its key (the
+ * hybrid key's ML-DSA seed, the NHI backup): a fresh 32-byte data key and a
+ * fresh 96-bit nonce per envelope, the data key wrapped by a key wrapper
+ * (an HSM AES key, CKM_AES_KEY_WRAP_PAD), the caller's header as associated
+ * data, a 128-bit tag.  The caller lays out its own file (docs/keys.md §4,
+ * docs/nhi.md), putting the wrapped key and nonce into the header it
+ * authenticates. */
+#define CRETO_HSM_SEAL_KEY 32
+#define CRETO_HSM_SEAL_NONCE 12
+#define CRETO_HSM_SEAL_TAG 16
+
+/* What wraps and unwraps a data key (RFC 5649 semantics): an HSM AES key
+ * (creto_hsm_keywrap_with) or, in tests, anything equivalent.  wrap
+ * returns a malloc'ed blob; unwrap fails (CRETO_EREJECT) on a wrong key or
+ * a tampered blob. */
+typedef struct creto_hsm_keywrap {
+	int (*wrap)(void *ctx, const uint8_t *key, size_t len, uint8_t **wrapped, size_t *wlen,
+		    creto_err *e);
+	int (*unwrap)(void *ctx, const uint8_t *wrapped, size_t wlen, uint8_t *key, size_t cap,
+		      size_t *klen, creto_err *e);
+	void *ctx;
+	creto_hsm *h;            /* creto_hsm_keywrap_with only */
+	const creto_p11_uri *u;  /* creto_hsm_keywrap_with only */
+} creto_hsm_keywrap;
+
+/* Fill kw to wrap with the AES key named by u through the open handle h
+ * (both borrowed: they must outlive kw). */
+void creto_hsm_keywrap_with(creto_hsm_keywrap *kw, creto_hsm *h, const creto_p11_uri *u);
+
+/* One envelope's data key and nonce. */
+typedef struct creto_hsm_envelope {
+	uint8_t key[CRETO_HSM_SEAL_KEY];     /* secret: wiped by creto_hsm_envelope_clear */
+	uint8_t nonce[CRETO_HSM_SEAL_NONCE];
+	uint8_t *wrapped;                    /* creto_hsm_envelope_new: the wrapped key (malloc'ed) */
+	size_t wrappedlen;
+} creto_hsm_envelope;
+
+/* Start sealing: a fresh random data key and nonce, the key wrapped with
+ * kw into env->wrapped.  Errors are kw's (the caller adds context); env is
+ * cleared on failure. */
+int creto_hsm_envelope_new(const creto_hsm_keywrap *kw, creto_hsm_envelope *env,
+			   creto_err *e) CRETO_WUR;
+/* Start unsealing: unwrap the data key from wrapped[0..wlen) with kw and
+ * take nonce.  A failed unwrap keeps kw's error untouched (the caller adds
+ * context); a data key that is not 32 bytes is CRETO_EREJECT.  env is
+ * cleared on failure. */
+int creto_hsm_envelope_open(const creto_hsm_keywrap *kw, const uint8_t *wrapped, size_t wlen,
+			    const uint8_t nonce[CRETO_HSM_SEAL_NONCE], creto_hsm_envelope *env,
+			    creto_err *e) CRETO_WUR;
+/* Encrypt in[0..len) into out (may be in) with aad authenticated; the tag
+ * into tag.  Any length up to 2^36 bytes (done in chunks). */
+int creto_hsm_seal(const creto_hsm_envelope *env, const uint8_t *aad, size_t aadlen,
+		   const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[CRETO_HSM_SEAL_TAG],
+		   creto_err *e) CRETO_WUR;
+/* Decrypt in[0..len) into out (may be in) and check tag over aad and the
+ * ciphertext: a mismatch is CRETO_EREJECT "authentication failed" and out
+ * is wiped, so no unauthenticated plaintext is ever left. */
+int creto_hsm_unseal(const creto_hsm_envelope *env, const uint8_t *aad, size_t aadlen,
+		     const uint8_t *in, size_t len, const uint8_t tag[CRETO_HSM_SEAL_TAG],
+		     uint8_t *out, creto_err *e) CRETO_WUR;
+/* Wipe the data key, free the wrapped key.  Accepts NULL. */
+void creto_hsm_envelope_clear(creto_hsm_envelope *env);
+
 /* ---- hybrid HSM keys (docs/keys.md §4) ---- */
 
 /* Make a hybrid key: the classical key pair labelled label (Ed25519 for
@@ -217,15 +321,16 @@ int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *w
  * "<label>.pq-wrap", and the file path (O_EXCL, 0600) holding the ML-DSA
  * seed under AES-256-GCM with a data key wrapped by that AES key.  On any
  * failure nothing is left behind (generated keys are destroyed).  A taken
- * label or an existing path is CRETO_EUSAGE. */
+ * label or an existing path is CRETO_EUSAGE.  key_id (may be NULL) receives
+ * the hybrid key's creto key id. */
 int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, const char *path,
-			    creto_err *e) CRETO_WUR;
+			    char key_id[CRETO_KEYID_HEXLEN + 1], creto_err *e) CRETO_WUR;
 
 /* ---- the contract src/keys/ and src/nhi/ code against ---- */
 
 /* Open a signer for the key named by a pkcs11: URI.  With x-creto-pq=FILE
  * the signer is the hybrid of the HSM key and the wrapped ML-DSA key. */
-int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_signer **out,
+int creto_hsm_open_signer(const char *uri, const creto_hsm_opts *opts, creto_signer **out,
 			  creto_err *e) CRETO_WUR;
 /* Read the public key of the key named by a pkcs11: URI.  With
  * x-creto-pq=FILE, the hybrid public key: FILE must have been made for the
@@ -234,18 +339,18 @@ int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_si
  * FILE is unsealed through the HSM, so its ML-DSA public key is
  * authenticated (a tampered line is CRETO_EREJECT); without a PIN that
  * line is taken from FILE unauthenticated (docs/keys.md §4). */
-int creto_hsm_open_pubkey(const char *uri, const creto_keys_opts *opts, creto_pubkey **out,
+int creto_hsm_open_pubkey(const char *uri, const creto_hsm_opts *opts, creto_pubkey **out,
 			  creto_err *e) CRETO_WUR;
 
 /* Wrap the secret key bytes key[0..len) under the AES key named by uri
  * (CKM_AES_KEY_WRAP_PAD, RFC 5649): the bytes are imported as a session
  * CKK_GENERIC_SECRET/CKK_AES object and wrapped.  *wrapped is malloc'ed. */
-int creto_hsm_wrap(const char *uri, const creto_keys_opts *opts, const uint8_t *key, size_t len,
+int creto_hsm_wrap(const char *uri, const creto_hsm_opts *opts, const uint8_t *key, size_t len,
 		   uint8_t **wrapped, size_t *wrappedlen, creto_err *e) CRETO_WUR;
 /* Inverse of creto_hsm_wrap: unwrap into an extractable session object and
  * return its value in key (keycap bytes); a wrong key or tampered blob is
  * CRETO_EREJECT.  The caller wipes key after use. */
-int creto_hsm_unwrap(const char *uri, const creto_keys_opts *opts, const uint8_t *wrapped,
+int creto_hsm_unwrap(const char *uri, const creto_hsm_opts *opts, const uint8_t *wrapped,
 		     size_t wrappedlen, uint8_t *key, size_t keycap, size_t *keylen,
 		     creto_err *e) CRETO_WUR;
 

@@ -182,6 +182,27 @@ int creto_sigfile_parse(const char *text, size_t len, creto_sigfile *out, creto_
 int creto_sigfile_load(const char *path, creto_sigfile *out, creto_err *e) CRETO_WUR;
 void creto_sigfile_clear(creto_sigfile *sf);
 
+/* ---- ML-DSA keys kept as a seed by a key store outside src/sig ----
+ * (the HSM's hybrid key, docs/keys.md §4).  The seed is FIPS 204's xi; the
+ * key pair is derived with ML-DSA.KeyGen_internal whenever it is needed, so
+ * the store keeps nothing but the seed, and the expanded secret key exists
+ * only inside one call and is wiped before it returns. */
+#define CRETO_MLDSA_SEED_LEN 32
+
+/* The raw public key (creto_alg_pub_len(alg) bytes) of the ML-DSA key pair
+ * derived from seed; alg ml-dsa-44/65/87, else CRETO_EUSAGE. */
+int creto_mldsa_seed_pubkey(creto_alg alg, const uint8_t seed[CRETO_MLDSA_SEED_LEN], uint8_t *pk,
+			    size_t cap, size_t *pklen, creto_err *e) CRETO_WUR;
+/* The primitive signature a creto_signer_ops sign() returns for ML-DSA:
+ * ML-DSA.Sign_internal over m (the message already encoded as M' by the
+ * signer layer), hedged with fresh randomness, with the key pair derived
+ * from seed.  When pk is not NULL the derived public key must equal
+ * pk[0..pklen), else CRETO_EREJECT (the seed is not that key's) and nothing
+ * is signed.  sig receives creto_alg_sig_len(alg) bytes. */
+int creto_mldsa_seed_sign(creto_alg alg, const uint8_t seed[CRETO_MLDSA_SEED_LEN],
+			  const uint8_t *pk, size_t pklen, const uint8_t *m, size_t mlen,
+			  uint8_t *sig, size_t sigcap, size_t *siglen, creto_err *e) CRETO_WUR;
+
 /* ECDSA signature conversions for formats that want DER (Sigstore bundles). */
 int creto_ecdsa_raw_to_der(creto_alg alg, const uint8_t *raw, size_t rawlen, uint8_t **der,
 			   size_t *derlen, creto_err *e) CRETO_WUR;

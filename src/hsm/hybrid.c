@@ -18,17 +18,15 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "sig/mldsa/mldsa.h"
 #include "util/enc.h"
 #include "util/file.h"
 
 #define PQ_MAGIC "creto-hsm-pq-key-v1"
 #define PQ_FILE_MAX 16384
-#define PQ_SEED 32
-#define PQ_DK 32
-#define PQ_NONCE 12
-#define PQ_TAG 16
-#define PQ_WRAPPED_DK 40 /* RFC 5649 of 32 bytes */
+#define PQ_SEED CRETO_MLDSA_SEED_LEN
+#define PQ_NONCE CRETO_HSM_SEAL_NONCE
+#define PQ_TAG CRETO_HSM_SEAL_TAG
+#define PQ_WRAPPED_DK 40 /* RFC 5649 of the 32-byte data key */
 
 struct pq_file {
 	creto_alg alg, pq_alg, cl_alg;
@@ -37,46 +35,12 @@ struct pq_file {
 	uint8_t cl_id[CRETO_HSM_KEYID_BYTES], wrap_id[CRETO_HSM_KEYID_BYTES];
 	uint8_t wrapped[PQ_WRAPPED_DK];
 	uint8_t nonce[PQ_NONCE];
-	uint8_t pk[CRETO_MLDSA_PK_MAX];
+	uint8_t pk[CRETO_PUB_MAX];
 	size_t pklen;
 	uint8_t ct[PQ_SEED + PQ_TAG];
 	uint8_t *aad; /* file bytes up to the end of the public-key line */
 	size_t aadlen;
 };
-
-static creto_mldsa_ps ps_of(creto_alg a)
-{
-	return a == CRETO_ALG_MLDSA87 ? CRETO_MLDSA_87 : CRETO_MLDSA_65;
-}
-
-/* ---- AES-256-GCM ---- */
-
-static int gcm(int enc, const uint8_t key[PQ_DK], const uint8_t nonce[PQ_NONCE], const uint8_t *aad,
-	       size_t aadlen, const uint8_t *in, size_t inlen, uint8_t *out, uint8_t tag[PQ_TAG])
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int ok = 0, n = 0, f = 0;
-	if (c == NULL)
-		return 0;
-	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, PQ_NONCE, NULL) != 1 ||
-	    EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) != 1 ||
-	    EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen) != 1 ||
-	    EVP_CipherUpdate(c, out, &n, in, (int)inlen) != 1)
-		goto out;
-	if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, PQ_TAG, tag) != 1)
-		goto out;
-	if (EVP_CipherFinal_ex(c, out + n, &f) != 1)
-		goto out;
-	if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, PQ_TAG, tag) != 1)
-		goto out;
-	ok = 1;
-out:
-	EVP_CIPHER_CTX_free(c);
-	if (!ok)
-		OPENSSL_cleanse(out, inlen);
-	return ok;
-}
 
 /* ---- file parsing ---- */
 
@@ -203,7 +167,7 @@ static int parse_pq_file(const char *path, struct pq_file *pf, creto_err *e)
 	if ((rc = b64_exact(v, pf->nonce, PQ_NONCE, path, "nonce", e)) != CRETO_OK)
 		goto out;
 	LINE("public-key");
-	pf->pklen = creto_mldsa_pk_bytes(ps_of(pf->pq_alg));
+	pf->pklen = creto_alg_pub_len(pf->pq_alg);
 	if ((rc = b64_exact(v, pf->pk, pf->pklen, path, "public-key", e)) != CRETO_OK)
 		goto out;
 	pf->aadlen = (size_t)(p - (const char *)data);
@@ -254,15 +218,13 @@ static int pq_check_binding(const struct pq_file *pf, const char *path, creto_al
 	return CRETO_OK;
 }
 
-/* Unwrap the data key through h (logged in), authenticate and decrypt the
- * seed, derive the key pair and check it against the file's public-key
- * line: the ML-DSA secret key in sk (CRETO_MLDSA_SK_MAX bytes, wiped by
- * the caller).  This authenticates every header line and the public key. */
-static int pq_unseal(creto_hsm *h, const struct pq_file *pf, const char *path, uint8_t *sk,
-		     creto_err *e)
+/* Unwrap the data key through h (logged in) and open the envelope
+ * (creto_hsm_unseal): the seed in seed (wiped by the caller).  This
+ * authenticates every header line and the public-key line; that the seed
+ * gives that public key is checked where the seed is used. */
+static int pq_unseal(creto_hsm *h, const struct pq_file *pf, const char *path,
+		     uint8_t seed[PQ_SEED], creto_err *e)
 {
-	uint8_t dk[64], seed[PQ_SEED], pk[CRETO_MLDSA_PK_MAX];
-	size_t dklen = 0;
 	creto_p11_uri wu;
 	memset(&wu, 0, sizeof(wu));
 	wu.object = (char *)pf->wrap_label;
@@ -270,42 +232,23 @@ static int pq_unseal(creto_hsm *h, const struct pq_file *pf, const char *path, u
 	wu.idlen = CRETO_HSM_KEYID_BYTES;
 	wu.has_id = 1;
 	wu.type = CRETO_P11_TYPE_SECRET_KEY;
-	int rc = creto_hsm_unwrap_with(h, &wu, pf->wrapped, sizeof(pf->wrapped), dk, sizeof(dk),
-				       &dklen, e);
+	creto_hsm_keywrap kw;
+	creto_hsm_keywrap_with(&kw, h, &wu);
+	creto_hsm_envelope env;
+	int rc = creto_hsm_envelope_open(&kw, pf->wrapped, sizeof(pf->wrapped), pf->nonce, &env, e);
 	if (rc != CRETO_OK) {
 		/* The file named a wrapping key the token lacks: the file is
 		 * wrong, not the configuration. */
 		if (rc == CRETO_EUSAGE && e != NULL)
 			e->code = rc = CRETO_EREJECT;
-		creto_err_ctx(e, "%s: data key", path);
-		goto out;
+		return creto_err_ctx(e, "%s: data key", path);
 	}
-	if (dklen != PQ_DK) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: data key has %zu bytes", path, dklen);
-		goto out;
-	}
-	uint8_t tag[PQ_TAG];
-	memcpy(tag, pf->ct + PQ_SEED, PQ_TAG);
-	if (!gcm(0, dk, pf->nonce, pf->aad, pf->aadlen, pf->ct, PQ_SEED, seed, tag)) {
-		rc = creto_err_set(e, CRETO_EREJECT,
-				   "%s: authentication failed (wrong HSM key or tampered file)", path);
-		goto out;
-	}
-	creto_mldsa_ps ps = ps_of(pf->pq_alg);
-	if (creto_mldsa_keygen(ps, seed, pk, sk) != 0) {
-		rc = creto_err_set(e, CRETO_EOP, "%s: ML-DSA key derivation failed", path);
-		goto out;
-	}
-	if (CRYPTO_memcmp(pk, pf->pk, pf->pklen) != 0) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: seed does not give the file's public key",
-				   path);
-		goto out;
-	}
-	rc = CRETO_OK;
-out:
-	OPENSSL_cleanse(dk, sizeof(dk));
-	OPENSSL_cleanse(seed, sizeof(seed));
-	return rc;
+	rc = creto_hsm_unseal(&env, pf->aad, pf->aadlen, pf->ct, PQ_SEED, pf->ct + PQ_SEED, seed, e);
+	creto_hsm_envelope_clear(&env);
+	if (rc == CRETO_EREJECT)
+		return creto_err_set(e, CRETO_EREJECT,
+				     "%s: authentication failed (wrong HSM key or tampered file)", path);
+	return rc == CRETO_OK ? rc : creto_err_ctx(e, "%s", path);
 }
 
 /* ---- the ML-DSA half as a signer ---- */
@@ -331,31 +274,19 @@ static int pq_sign(void *impl, const uint8_t *msg, size_t msglen, uint8_t *sig, 
 		   size_t *siglen, creto_err *e)
 {
 	struct pq_signer *q = impl;
-	creto_mldsa_ps ps = ps_of(q->pf.pq_alg);
-	size_t want = creto_mldsa_sig_bytes(ps);
 	*siglen = 0;
-	if (sigcap < want)
-		return creto_err_set(e, CRETO_EOP, "signature buffer too small");
-	uint8_t *sk = malloc(CRETO_MLDSA_SK_MAX);
-	if (sk == NULL)
-		return creto_err_set(e, CRETO_EOP, "out of memory");
-	uint8_t rnd[CRETO_MLDSA_RNDBYTES];
-	int rc = pq_unseal(q->h, &q->pf, q->path, sk, e);
-	if (rc != CRETO_OK)
-		goto out;
-	if (RAND_priv_bytes(rnd, sizeof(rnd)) != 1) {
-		rc = creto_err_openssl(e, "ML-DSA signing randomness");
-		goto out;
+	uint8_t seed[PQ_SEED];
+	int rc = pq_unseal(q->h, &q->pf, q->path, seed, e);
+	if (rc == CRETO_OK) {
+		rc = creto_mldsa_seed_sign(q->pf.pq_alg, seed, q->pf.pk, q->pf.pklen, msg, msglen, sig,
+					   sigcap, siglen, e);
+		if (rc == CRETO_EREJECT)
+			rc = creto_err_set(e, CRETO_EREJECT,
+					   "%s: seed does not give the file's public key", q->path);
+		else if (rc != CRETO_OK)
+			creto_err_ctx(e, "%s", q->path);
 	}
-	if (creto_mldsa_sign_internal(ps, sk, msg, msglen, rnd, sig) != 0) {
-		rc = creto_err_set(e, CRETO_EOP, "%s: ML-DSA signing failed", q->path);
-		goto out;
-	}
-	*siglen = want;
-out:
-	OPENSSL_cleanse(sk, CRETO_MLDSA_SK_MAX);
-	OPENSSL_cleanse(rnd, sizeof(rnd));
-	free(sk);
+	OPENSSL_cleanse(seed, sizeof(seed));
 	return rc;
 }
 
@@ -368,7 +299,7 @@ static int pq_path_ok(const char *path, creto_err *e)
 	return CRETO_OK;
 }
 
-int p11_pq_signer_open(const creto_p11_uri *u, const creto_keys_opts *opts,
+int p11_pq_signer_open(const creto_p11_uri *u, const creto_hsm_opts *opts,
 		       const struct p11_keyname *cl, creto_alg cl_alg, creto_signer **out,
 		       creto_err *e)
 {
@@ -409,7 +340,7 @@ int p11_pq_pubkey(creto_hsm *h, const char *path, creto_alg cl_alg, const struct
 		  uint8_t *pk, size_t cap, size_t *pklen, creto_alg *alg, creto_err *e)
 {
 	struct pq_file pf;
-	uint8_t *sk = NULL;
+	uint8_t seed[PQ_SEED], *derived = NULL;
 	*pklen = 0;
 	*alg = CRETO_ALG_NONE;
 	int rc = pq_path_ok(path, e);
@@ -425,14 +356,22 @@ int p11_pq_pubkey(creto_hsm *h, const char *path, creto_alg cl_alg, const struct
 		/* With the user logged in, the public-key line is authenticated
 		 * too: the same unwrap, GCM check and key derivation as a
 		 * signature. */
-		sk = malloc(CRETO_MLDSA_SK_MAX);
-		if (sk == NULL) {
+		derived = malloc(CRETO_PUB_MAX);
+		if (derived == NULL) {
 			rc = creto_err_set(e, CRETO_EOP, "out of memory");
 			goto out;
 		}
-		rc = pq_unseal(h, &pf, path, sk, e);
+		size_t dl = 0;
+		rc = pq_unseal(h, &pf, path, seed, e);
+		if (rc == CRETO_OK)
+			rc = creto_mldsa_seed_pubkey(pf.pq_alg, seed, derived, CRETO_PUB_MAX, &dl, e);
 		if (rc != CRETO_OK)
 			goto out;
+		if (dl != pf.pklen || CRYPTO_memcmp(derived, pf.pk, dl) != 0) {
+			rc = creto_err_set(e, CRETO_EREJECT,
+					   "%s: seed does not give the file's public key", path);
+			goto out;
+		}
 	}
 	if (cap < pf.pklen) {
 		rc = creto_err_set(e, CRETO_EOP, "public key buffer too small");
@@ -442,10 +381,8 @@ int p11_pq_pubkey(creto_hsm *h, const char *path, creto_alg cl_alg, const struct
 	*pklen = pf.pklen;
 	*alg = pf.alg;
 out:
-	if (sk != NULL) {
-		OPENSSL_cleanse(sk, CRETO_MLDSA_SK_MAX);
-		free(sk);
-	}
+	OPENSSL_cleanse(seed, sizeof(seed));
+	free(derived);
 	free(pf.aad);
 	return rc;
 }
@@ -491,9 +428,39 @@ static void append(char **p, size_t *left, const char *name, const char *value)
 	*left -= (size_t)n;
 }
 
-int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, const char *path,
-			    creto_err *e)
+/* The creto key id of the hybrid key: classical public key (read from the
+ * token) || ML-DSA public key, as creto_hsm_open_pubkey gives it. */
+static int hybrid_id(creto_hsm *h, creto_alg alg, const char *label, const uint8_t *cl_id,
+		     const uint8_t *pk, size_t pklen, char out[CRETO_KEYID_HEXLEN + 1], creto_err *e)
 {
+	creto_p11_uri u;
+	memset(&u, 0, sizeof(u));
+	u.object = (char *)label;
+	u.id = (uint8_t *)cl_id;
+	u.idlen = CRETO_HSM_KEYID_BYTES;
+	u.has_id = 1;
+	uint8_t *raw = malloc(128 + CRETO_PUB_MAX);
+	if (raw == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	size_t len = 0;
+	creto_alg cl_alg = CRETO_ALG_NONE;
+	creto_pubkey *pub = NULL;
+	int rc = p11_pub_raw(h, &u, &cl_alg, raw, 128, &len, NULL, e);
+	if (rc == CRETO_OK) {
+		memcpy(raw + len, pk, pklen);
+		rc = creto_pubkey_new(alg, raw, len + pklen, &pub, e);
+	}
+	if (rc == CRETO_OK)
+		memcpy(out, creto_pubkey_id(pub), CRETO_KEYID_HEXLEN + 1);
+	creto_pubkey_free(pub);
+	free(raw);
+	return rc;
+}
+
+int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, const char *path,
+			    char key_id[CRETO_KEYID_HEXLEN + 1], creto_err *e)
+{
+	char kid[CRETO_KEYID_HEXLEN + 1];
 	if (alg != CRETO_ALG_HYBRID && alg != CRETO_ALG_HYBRID_CNSA2)
 		return creto_err_set(e, CRETO_EUSAGE, "hybrid keygen: alg must be hybrid or hybrid-cnsa2");
 	char wrap_label[CRETO_HSM_LABEL_MAX + 1];
@@ -504,17 +471,16 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
 	creto_alg pq_alg = alg == CRETO_ALG_HYBRID ? CRETO_ALG_MLDSA65 : CRETO_ALG_MLDSA87;
 	creto_alg cl_alg = alg == CRETO_ALG_HYBRID ? CRETO_ALG_ED25519 : CRETO_ALG_ECDSA_P384;
 	creto_hsm_keytype kt = alg == CRETO_ALG_HYBRID ? CRETO_HSM_KT_ED25519 : CRETO_HSM_KT_EC_P384;
-	creto_mldsa_ps ps = ps_of(pq_alg);
-	size_t pklen = creto_mldsa_pk_bytes(ps);
+	size_t pklen = 0;
 	uint8_t cl_id[CRETO_HSM_KEYID_BYTES], wrap_id[CRETO_HSM_KEYID_BYTES];
-	uint8_t seed[PQ_SEED], dk[PQ_DK], nonce[PQ_NONCE], ct[PQ_SEED + PQ_TAG];
-	uint8_t *pk = malloc(CRETO_MLDSA_PK_MAX), *sk = malloc(CRETO_MLDSA_SK_MAX);
-	uint8_t *wrapped = NULL;
-	size_t wl = 0;
+	uint8_t seed[PQ_SEED], ct[PQ_SEED + PQ_TAG];
+	uint8_t *pk = malloc(CRETO_PUB_MAX);
+	creto_hsm_envelope env;
+	memset(&env, 0, sizeof(env));
 	char *text = NULL;
 	int made_cl = 0, made_wrap = 0;
 	int rc;
-	if (pk == NULL || sk == NULL) {
+	if (pk == NULL) {
 		rc = creto_err_set(e, CRETO_EOP, "out of memory");
 		goto out;
 	}
@@ -533,13 +499,13 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
 	if (rc != CRETO_OK)
 		goto out;
 	made_wrap = 1;
-	if (RAND_priv_bytes(seed, sizeof(seed)) != 1 || RAND_priv_bytes(dk, sizeof(dk)) != 1 ||
-	    RAND_bytes(nonce, sizeof(nonce)) != 1) {
+	if (RAND_priv_bytes(seed, sizeof(seed)) != 1) {
 		rc = creto_err_openssl(e, "hybrid keygen: randomness");
 		goto out;
 	}
-	if (creto_mldsa_keygen(ps, seed, pk, sk) != 0) {
-		rc = creto_err_set(e, CRETO_EOP, "hybrid keygen: ML-DSA key generation failed");
+	rc = creto_mldsa_seed_pubkey(pq_alg, seed, pk, CRETO_PUB_MAX, &pklen, e);
+	if (rc != CRETO_OK) {
+		creto_err_ctx(e, "hybrid keygen");
 		goto out;
 	}
 	creto_p11_uri wu;
@@ -548,11 +514,14 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
 	wu.id = wrap_id;
 	wu.idlen = sizeof(wrap_id);
 	wu.has_id = 1;
-	rc = creto_hsm_wrap_with(h, &wu, dk, sizeof(dk), &wrapped, &wl, e);
+	creto_hsm_keywrap kw;
+	creto_hsm_keywrap_with(&kw, h, &wu);
+	rc = creto_hsm_envelope_new(&kw, &env, e);
 	if (rc != CRETO_OK)
 		goto out;
-	if (wl != PQ_WRAPPED_DK) {
-		rc = creto_err_set(e, CRETO_EOP, "hybrid keygen: wrapped data key has %zu bytes", wl);
+	if (env.wrappedlen != PQ_WRAPPED_DK) {
+		rc = creto_err_set(e, CRETO_EOP, "hybrid keygen: wrapped data key has %zu bytes",
+				   env.wrappedlen);
 		goto out;
 	}
 	size_t cap = PQ_FILE_MAX;
@@ -573,15 +542,20 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
 	append(&p, &left, "wrap-label", wrap_label);
 	creto_hex_encode(hex, wrap_id, sizeof(wrap_id));
 	append(&p, &left, "wrap-id", hex);
-	creto_b64_encode(b64, wrapped, wl, 0);
+	creto_b64_encode(b64, env.wrapped, env.wrappedlen, 0);
 	append(&p, &left, "wrapped-data-key", b64);
-	creto_b64_encode(b64, nonce, sizeof(nonce), 0);
+	creto_b64_encode(b64, env.nonce, sizeof(env.nonce), 0);
 	append(&p, &left, "nonce", b64);
 	creto_b64_encode(b64, pk, pklen, 0);
 	append(&p, &left, "public-key", b64);
 	size_t aadlen = (size_t)(p - text);
-	if (left == 0 || !gcm(1, dk, nonce, (const uint8_t *)text, aadlen, seed, PQ_SEED, ct, ct + PQ_SEED)) {
-		rc = creto_err_set(e, CRETO_EOP, "hybrid keygen: encryption failed");
+	if (left == 0) {
+		rc = creto_err_set(e, CRETO_EOP, "hybrid keygen: file too large");
+		goto out;
+	}
+	rc = creto_hsm_seal(&env, (const uint8_t *)text, aadlen, seed, PQ_SEED, ct, ct + PQ_SEED, e);
+	if (rc != CRETO_OK) {
+		creto_err_ctx(e, "hybrid keygen");
 		goto out;
 	}
 	creto_b64_encode(b64, ct, sizeof(ct), 0);
@@ -590,7 +564,12 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
 		rc = creto_err_set(e, CRETO_EOP, "hybrid keygen: file too large");
 		goto out;
 	}
+	rc = hybrid_id(h, alg, label, cl_id, pk, pklen, kid, e);
+	if (rc != CRETO_OK)
+		goto out;
 	rc = creto_file_write_excl(path, text, (size_t)(p - text), 0600, e);
+	if (rc == CRETO_OK && key_id != NULL)
+		memcpy(key_id, kid, sizeof(kid));
 out:
 	if (rc != CRETO_OK) {
 		/* No half-made key: remove what was generated. */
@@ -600,12 +579,8 @@ out:
 			(void)rollback(h, wrap_label, wrap_id);
 	}
 	OPENSSL_cleanse(seed, sizeof(seed));
-	OPENSSL_cleanse(dk, sizeof(dk));
-	if (sk != NULL)
-		OPENSSL_cleanse(sk, CRETO_MLDSA_SK_MAX);
-	free(sk);
+	creto_hsm_envelope_clear(&env);
 	free(pk);
-	free(wrapped);
 	free(text);
 	return rc;
 }

@@ -216,6 +216,51 @@ static int object_keytype(creto_hsm *h, ck_session_handle_t s, ck_object_handle_
 	return CRETO_OK;
 }
 
+/* CKA_EC_POINT: a DER OCTET STRING, or (some modules) the raw point. */
+static int ec_point_raw(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawlen);
+
+/* The creto algorithm and expected raw public key length of a key type. */
+static creto_alg alg_of_kt(creto_hsm_keytype kt, size_t *want)
+{
+	switch (kt) {
+	case CRETO_HSM_KT_ED25519:
+		*want = 32;
+		return CRETO_ALG_ED25519;
+	case CRETO_HSM_KT_EC_P256:
+		*want = 65;
+		return CRETO_ALG_ECDSA_P256;
+	case CRETO_HSM_KT_EC_P384:
+		*want = 97;
+		return CRETO_ALG_ECDSA_P384;
+	default:
+		*want = 0;
+		return CRETO_ALG_NONE;
+	}
+}
+
+/* The creto key id (creto_pubkey_id, the one `key id`, `hsm pub` and trust
+ * roots use) of a key of type kt whose CKA_EC_POINT is pt; "" when it has
+ * none or is not a signing key creto knows. */
+static void creto_id_of(creto_hsm_keytype kt, const uint8_t *pt, size_t ptlen,
+			char out[CRETO_KEYID_HEXLEN + 1])
+{
+	out[0] = '\0';
+	size_t want;
+	creto_alg alg = alg_of_kt(kt, &want);
+	if (alg == CRETO_ALG_NONE || pt == NULL)
+		return;
+	const uint8_t *r;
+	size_t rl;
+	(void)ec_point_raw(pt, ptlen, &r, &rl);
+	if (rl != want || (want != 32 && r[0] != 0x04))
+		return;
+	creto_pubkey *pk = NULL;
+	creto_err ig;
+	if (creto_pubkey_new(alg, r, rl, &pk, &ig) == CRETO_OK)
+		memcpy(out, creto_pubkey_id(pk), CRETO_KEYID_HEXLEN + 1);
+	creto_pubkey_free(pk);
+}
+
 /* ---- keygen ---- */
 
 int creto_hsm_keygen(creto_hsm *h, creto_hsm_keytype t, const char *label, unsigned flags,
@@ -410,6 +455,30 @@ int creto_hsm_list(creto_hsm *h, creto_hsm_obj **objsout, size_t *nout, creto_er
 			o->sensitive = get_bool(h, s, hs[i], CKA_SENSITIVE);
 			o->extractable = get_bool(h, s, hs[i], CKA_EXTRACTABLE);
 		}
+		if ((o->type == CRETO_P11_TYPE_PUBLIC || o->type == CRETO_P11_TYPE_PRIVATE) &&
+		    o->keytype != CRETO_HSM_KT_NONE) {
+			rc = get_attr(h, s, hs[i], CKA_EC_POINT, &b, &bl, &last, e);
+			if (rc != CRETO_OK)
+				goto out;
+			creto_id_of(o->keytype, b, bl, o->key_id);
+			free(b);
+		}
+	}
+	/* A private key without CKA_EC_POINT has the key id of its public
+	 * half (same label and CKA_ID). */
+	for (size_t i = 0; i < nh; i++) {
+		creto_hsm_obj *o = &objs[i];
+		if (o->type != CRETO_P11_TYPE_PRIVATE || o->key_id[0] != '\0')
+			continue;
+		for (size_t j = 0; j < nh; j++) {
+			const creto_hsm_obj *q = &objs[j];
+			if (q->type == CRETO_P11_TYPE_PUBLIC && q->key_id[0] != '\0' &&
+			    q->keytype == o->keytype && strcmp(q->label, o->label) == 0 &&
+			    q->idlen == o->idlen && memcmp(q->id, o->id, o->idlen) == 0) {
+				memcpy(o->key_id, q->key_id, sizeof(o->key_id));
+				break;
+			}
+		}
 	}
 	qsort(objs, nh, sizeof(*objs), obj_cmp);
 	*objsout = objs;
@@ -488,6 +557,214 @@ static int find_one(creto_hsm *h, ck_session_handle_t s, const char *label, cons
 	return CRETO_OK;
 }
 
+/* ---- one URI, one key ----
+ *
+ * A URI names a key, never a set of keys: every operation that takes one
+ * (sign, pub, wrap, unwrap, destroy) resolves it to exactly one key first.
+ * The objects of one key share CKA_LABEL and CKA_ID and belong to one
+ * family: a key pair (public key, private key and certificate), a secret
+ * key, or a data object, each class at most once.  Objects matching the URI
+ * that belong to two keys are refused whatever the operation needs, so a
+ * URI that is ambiguous on the token never acts (destroy above all). */
+
+#define RESOLVE_MAX 64 /* objects examined; more is ambiguous anyway */
+
+struct p11_match {
+	ck_object_handle_t obj;
+	ck_object_class_t cls;
+	char label[CRETO_HSM_LABEL_MAX + 1];
+	uint8_t id[CRETO_HSM_ID_MAX];
+	size_t labellen, idlen;
+	int has_label, has_id;
+};
+
+static int family_of(ck_object_class_t c)
+{
+	switch (c) {
+	case CKO_PUBLIC_KEY:
+	case CKO_PRIVATE_KEY:
+	case CKO_CERTIFICATE:
+		return 0;
+	case CKO_SECRET_KEY:
+		return 1;
+	case CKO_DATA:
+		return 2;
+	default:
+		return 3;
+	}
+}
+
+static int same_key(const struct p11_match *a, const struct p11_match *b)
+{
+	return family_of(a->cls) == family_of(b->cls) && a->has_label == b->has_label &&
+	       a->labellen == b->labellen && memcmp(a->label, b->label, a->labellen) == 0 &&
+	       a->has_id == b->has_id && a->idlen == b->idlen && memcmp(a->id, b->id, a->idlen) == 0;
+}
+
+/* Read class, label and id of objs[0..n) into m. */
+static int match_attrs(creto_hsm *h, ck_session_handle_t s, const ck_object_handle_t *objs,
+		       unsigned long n, struct p11_match *m, ck_rv_t *last, creto_err *e)
+{
+	for (unsigned long i = 0; i < n; i++) {
+		memset(&m[i], 0, sizeof(m[i]));
+		m[i].obj = objs[i];
+		unsigned long cls = 0;
+		int present = 0;
+		(void)get_ulong(h, s, objs[i], CKA_CLASS, &cls, &present);
+		m[i].cls = present ? cls : (ck_object_class_t)-1;
+		uint8_t *b = NULL;
+		size_t bl = 0;
+		int rc = get_attr(h, s, objs[i], CKA_LABEL, &b, &bl, last, e);
+		if (rc != CRETO_OK)
+			return rc;
+		if (b != NULL) {
+			m[i].has_label = 1;
+			m[i].labellen = bl > CRETO_HSM_LABEL_MAX ? CRETO_HSM_LABEL_MAX : bl;
+			memcpy(m[i].label, b, m[i].labellen);
+		}
+		free(b);
+		rc = get_attr(h, s, objs[i], CKA_ID, &b, &bl, last, e);
+		if (rc != CRETO_OK)
+			return rc;
+		if (b != NULL) {
+			m[i].has_id = 1;
+			m[i].idlen = bl > CRETO_HSM_ID_MAX ? CRETO_HSM_ID_MAX : bl;
+			memcpy(m[i].id, b, m[i].idlen);
+		}
+		free(b);
+	}
+	return CRETO_OK;
+}
+
+/* Order matches by label, id, class: messages then name keys the same way
+ * whatever order the module returns them in. */
+static int match_cmp(const void *a, const void *b)
+{
+	const struct p11_match *x = a, *y = b;
+	size_t n = x->labellen < y->labellen ? x->labellen : y->labellen;
+	int c = memcmp(x->label, y->label, n);
+	if (c != 0 || x->labellen != y->labellen)
+		return c != 0 ? c : (x->labellen < y->labellen ? -1 : 1);
+	n = x->idlen < y->idlen ? x->idlen : y->idlen;
+	c = memcmp(x->id, y->id, n);
+	if (c != 0 || x->idlen != y->idlen)
+		return c != 0 ? c : (x->idlen < y->idlen ? -1 : 1);
+	return x->cls < y->cls ? -1 : x->cls > y->cls;
+}
+
+/* Append "id=<hex>" or "'<label>'" naming a matched key to out. */
+static void name_match(char *out, size_t cap, const struct p11_match *m, int by_id)
+{
+	size_t n = strlen(out);
+	if (n + 8 >= cap)
+		return;
+	if (by_id) {
+		n += (size_t)snprintf(out + n, cap - n, "%sid=", n ? ", " : "");
+		for (size_t i = 0; i < m->idlen && n + 3 < cap; i++)
+			n += (size_t)snprintf(out + n, cap - n, "%02x", m->id[i]);
+		if (m->idlen == 0)
+			snprintf(out + n, cap - n, "-");
+	} else {
+		snprintf(out + n, cap - n, "%s'%.*s'", n ? ", " : "", (int)m->labellen, m->label);
+	}
+}
+
+/* The objects of the one key that u names (label, id and u's type=), in
+ * m[0..*n); none is *n == 0 (the caller says what was missing).  Objects of
+ * more than one key, or two objects of one class for the same key, are
+ * CRETO_EUSAGE naming the keys and what to add to the URI. */
+static int resolve_in(creto_hsm *h, ck_session_handle_t s, const creto_p11_uri *u,
+		      struct p11_match *m, unsigned long *n, ck_rv_t *last, creto_err *e)
+{
+	ck_object_handle_t objs[RESOLVE_MAX];
+	*n = 0;
+	int rc = find_objs(h, s, u->object, u->id, u->idlen, u->has_id, class_of(u->type), objs,
+			   RESOLVE_MAX, n, last, e);
+	if (rc != CRETO_OK)
+		return rc;
+	rc = match_attrs(h, s, objs, *n, m, last, e);
+	if (rc != CRETO_OK)
+		return rc;
+	qsort(m, *n, sizeof(*m), match_cmp);
+	size_t keys = 0;
+	int ids_differ = 0, labels_differ = 0, dup = 0;
+	char names[256] = "";
+	for (unsigned long i = 0; i < *n; i++) {
+		int first = 1;
+		for (unsigned long j = 0; j < i && first; j++) {
+			if (same_key(&m[j], &m[i])) {
+				first = 0;
+				if (m[j].cls == m[i].cls)
+					dup = 1;
+			}
+		}
+		if (!first)
+			continue;
+		if (keys++ > 0) {
+			if (m[i].idlen != m[0].idlen || memcmp(m[i].id, m[0].id, m[0].idlen) != 0)
+				ids_differ = 1;
+			if (m[i].labellen != m[0].labellen ||
+			    memcmp(m[i].label, m[0].label, m[0].labellen) != 0)
+				labels_differ = 1;
+		}
+	}
+	if (keys <= 1 && !dup)
+		return CRETO_OK;
+	char d[160];
+	key_desc(d, sizeof(d), u->object, u->id, u->idlen);
+	if (keys <= 1)
+		return creto_err_set(e, CRETO_EUSAGE,
+				     "%s is ambiguous on token '%s': two objects of one class carry "
+				     "the same label and id (remove one with the token's own tools)",
+				     d, h->label);
+	int by_id = ids_differ || !labels_differ;
+	for (unsigned long i = 0; i < *n; i++) {
+		int first = 1;
+		for (unsigned long j = 0; j < i && first; j++)
+			if (same_key(&m[j], &m[i]))
+				first = 0;
+		if (first)
+			name_match(names, sizeof(names), &m[i], by_id);
+	}
+	const char *add = ids_differ ? "id=" : labels_differ ? "object=" : "type=";
+	return creto_err_set(e, CRETO_EUSAGE,
+			     "%s is ambiguous on token '%s': the URI matches %s%zu keys (%s); add %s "
+			     "to the URI to name one",
+			     d, h->label, *n == RESOLVE_MAX ? "at least " : "", keys, names, add);
+}
+
+/* resolve_in into a malloc'ed *m of RESOLVE_MAX entries (free() it, also
+ * on failure). */
+static int resolve(creto_hsm *h, ck_session_handle_t s, const creto_p11_uri *u,
+		   struct p11_match **m, unsigned long *n, ck_rv_t *last, creto_err *e)
+{
+	*n = 0;
+	*m = calloc(RESOLVE_MAX, sizeof(**m));
+	if (*m == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	return resolve_in(h, s, u, *m, n, last, e);
+}
+
+/* The object of class cls among one key's objects m[0..n), or -1. */
+static long pick(const struct p11_match *m, unsigned long n, ck_object_class_t cls)
+{
+	for (unsigned long i = 0; i < n; i++)
+		if (m[i].cls == cls)
+			return (long)i;
+	return -1;
+}
+
+static int not_found(creto_hsm *h, const creto_p11_uri *u, ck_object_class_t cls, creto_err *e)
+{
+	char d[160];
+	key_desc(d, sizeof(d), u->object, u->id, u->idlen);
+	const char *what = cls == CKO_PRIVATE_KEY  ? " (private key)"
+			   : cls == CKO_PUBLIC_KEY ? " (public key)"
+			   : cls == CKO_SECRET_KEY ? " (secret key)"
+						   : "";
+	return creto_err_set(e, CRETO_EUSAGE, "%s%s not found on token '%s'", d, what, h->label);
+}
+
 static int need_name(const creto_p11_uri *u, creto_err *e)
 {
 	if (u->object == NULL && !u->has_id)
@@ -510,48 +787,56 @@ int creto_hsm_key_find(creto_hsm *h, const creto_p11_uri *u, creto_p11_type want
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	k->h = h;
 	k->cls = class_of(want != CRETO_P11_TYPE_ANY ? want : u->type);
-	if (u->object != NULL && (k->label = strdup(u->object)) == NULL) {
-		free(k);
-		return creto_err_set(e, CRETO_EOP, "out of memory");
-	}
-	if (u->has_id) {
-		memcpy(k->id, u->id, u->idlen);
-		k->idlen = u->idlen;
-		k->has_id = 1;
-	}
 	ck_session_handle_t s;
 	rc = p11_session_get(h, &s, e);
 	if (rc != CRETO_OK) {
-		creto_hsm_key_free(k);
+		free(k);
 		return rc;
 	}
 	ck_rv_t last = CKR_OK;
+	struct p11_match *m = NULL;
+	unsigned long n = 0;
+	long i = -1;
 	k->gen = p11_gen(h);
-	rc = find_one(h, s, k->label, k->id, k->idlen, k->has_id, k->cls, &k->obj, &last, e);
-	if (rc == CRETO_OK)
+	rc = resolve(h, s, u, &m, &n, &last, e);
+	if (rc == CRETO_OK) {
+		if (k->cls != (ck_object_class_t)-1) {
+			i = pick(m, n, k->cls);
+		} else if (n == 1) {
+			i = 0;
+		} else if (n > 1) {
+			char d[160];
+			key_desc(d, sizeof(d), u->object, u->id, u->idlen);
+			rc = creto_err_set(e, CRETO_EUSAGE,
+					   "%s is a key pair on token '%s': add type= to the URI", d,
+					   h->label);
+		}
+		if (rc == CRETO_OK && i < 0)
+			rc = not_found(h, u, k->cls, e);
+	}
+	if (rc == CRETO_OK) {
+		k->obj = m[i].obj;
 		rc = object_keytype(h, s, k->obj, &k->kt, &last, e);
+	}
 	/* Remember the object's own label and id: a later re-find (after fork
 	 * or logout) then names exactly this object. */
-	uint8_t *b = NULL;
-	size_t bl = 0;
-	if (rc == CRETO_OK)
-		rc = get_attr(h, s, k->obj, CKA_ID, &b, &bl, &last, e);
-	if (rc == CRETO_OK && b != NULL && bl <= CRETO_HSM_ID_MAX) {
-		memcpy(k->id, b, bl);
-		k->idlen = bl;
-		k->has_id = 1;
-	}
-	free(b);
-	b = NULL;
-	if (rc == CRETO_OK && k->label == NULL) {
-		rc = get_attr(h, s, k->obj, CKA_LABEL, &b, &bl, &last, e);
-		if (rc == CRETO_OK && b != NULL && bl <= CRETO_HSM_LABEL_MAX &&
-		    memchr(b, '\0', bl) == NULL && (k->label = malloc(bl + 1)) != NULL) {
-			memcpy(k->label, b, bl);
-			k->label[bl] = '\0';
+	if (rc == CRETO_OK) {
+		const char *label = u->object;
+		if (m[i].has_label && memchr(m[i].label, '\0', m[i].labellen) == NULL)
+			label = m[i].label; /* NUL-terminated: the array is zeroed */
+		if (label != NULL && (k->label = strdup(label)) == NULL)
+			rc = creto_err_set(e, CRETO_EOP, "out of memory");
+		if (m[i].has_id) {
+			memcpy(k->id, m[i].id, m[i].idlen);
+			k->idlen = m[i].idlen;
+			k->has_id = 1;
+		} else if (u->has_id) {
+			memcpy(k->id, u->id, u->idlen);
+			k->idlen = u->idlen;
+			k->has_id = 1;
 		}
-		free(b);
 	}
+	free(m);
 	p11_session_put(h, s, last);
 	if (rc != CRETO_OK) {
 		creto_hsm_key_free(k);
@@ -615,6 +900,24 @@ int creto_hsm_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint
 	return p11_pub_raw(h, u, alg, raw, cap, len, NULL, e);
 }
 
+int creto_hsm_pub_id(creto_hsm *h, const creto_p11_uri *u, char out[CRETO_KEYID_HEXLEN + 1],
+		     creto_err *e)
+{
+	out[0] = '\0';
+	uint8_t raw[128];
+	size_t len = 0;
+	creto_alg alg = CRETO_ALG_NONE;
+	int rc = p11_pub_raw(h, u, &alg, raw, sizeof(raw), &len, NULL, e);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_pubkey *pk = NULL;
+	rc = creto_pubkey_new(alg, raw, len, &pk, e);
+	if (rc == CRETO_OK)
+		memcpy(out, creto_pubkey_id(pk), CRETO_KEYID_HEXLEN + 1);
+	creto_pubkey_free(pk);
+	return rc;
+}
+
 /* CKA_LABEL and CKA_ID of object o into name (absent ones: has_* 0). */
 static int object_name(creto_hsm *h, ck_session_handle_t s, ck_object_handle_t o,
 		       struct p11_keyname *name, ck_rv_t *last, creto_err *e)
@@ -666,23 +969,45 @@ int p11_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint8_t *r
 	ck_object_handle_t o = 0;
 	uint8_t *pt = NULL;
 	size_t ptlen = 0;
-	rc = find_one(h, s, u->object, u->id, u->idlen, u->has_id, CKO_PUBLIC_KEY, &o, &last, e);
-	if (rc == CRETO_EUSAGE) {
-		/* No public object: some modules keep CKA_EC_POINT on the
-		 * private key. */
-		creto_err pe;
-		creto_err_clear(&pe);
-		ck_object_handle_t po;
-		if (find_one(h, s, u->object, u->id, u->idlen, u->has_id, CKO_PRIVATE_KEY, &po,
-			     &last, &pe) == CRETO_OK &&
-		    get_attr(h, s, po, CKA_EC_POINT, &pt, &ptlen, &last, &pe) == CRETO_OK &&
-		    pt != NULL) {
-			o = po;
-			rc = CRETO_OK;
+	struct p11_match *m = NULL;
+	unsigned long nm = 0;
+	rc = resolve(h, s, u, &m, &nm, &last, e);
+	if (rc == CRETO_OK && nm > 0 && u->type != CRETO_P11_TYPE_ANY) {
+		/* type=private names the key by its private object: its public
+		 * key is on the other objects of the same key. */
+		creto_p11_uri k;
+		memset(&k, 0, sizeof(k));
+		char label[CRETO_HSM_LABEL_MAX + 1];
+		uint8_t id[CRETO_HSM_ID_MAX];
+		if (m[0].has_label) {
+			memcpy(label, m[0].label, sizeof(label));
+			k.object = label;
 		}
+		memcpy(id, m[0].id, m[0].idlen);
+		k.id = id;
+		k.idlen = m[0].idlen;
+		k.has_id = m[0].has_id;
+		free(m);
+		m = NULL;
+		rc = resolve(h, s, &k, &m, &nm, &last, e);
 	}
 	if (rc != CRETO_OK)
 		goto out;
+	long i = pick(m, nm, CKO_PUBLIC_KEY);
+	if (i < 0) {
+		/* No public object: some modules keep CKA_EC_POINT on the
+		 * private key of the same key. */
+		creto_err pe;
+		creto_err_clear(&pe);
+		i = pick(m, nm, CKO_PRIVATE_KEY);
+		if (i < 0 ||
+		    get_attr(h, s, m[i].obj, CKA_EC_POINT, &pt, &ptlen, &last, &pe) != CRETO_OK ||
+		    pt == NULL) {
+			rc = not_found(h, u, CKO_PUBLIC_KEY, e);
+			goto out;
+		}
+	}
+	o = m[i].obj;
 	creto_hsm_keytype kt;
 	rc = object_keytype(h, s, o, &kt, &last, e);
 	if (rc != CRETO_OK)
@@ -737,6 +1062,7 @@ int p11_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint8_t *r
 	memcpy(raw, r, rl);
 	*len = rl;
 out:
+	free(m);
 	free(pt);
 	p11_session_put(h, s, last);
 	return rc;
@@ -826,20 +1152,18 @@ int creto_hsm_destroy(creto_hsm *h, const creto_p11_uri *u, size_t *nout, creto_
 	if (rc != CRETO_OK)
 		return rc;
 	ck_rv_t last = CKR_OK;
-	ck_object_handle_t objs[16];
+	struct p11_match *m = NULL;
 	unsigned long n = 0;
-	rc = find_objs(h, s, u->object, u->id, u->idlen, u->has_id, class_of(u->type), objs, 16, &n,
-		       &last, e);
+	/* Exactly one key, or nothing is destroyed. */
+	rc = resolve(h, s, u, &m, &n, &last, e);
 	if (rc != CRETO_OK)
 		goto out;
 	if (n == 0) {
-		char d[160];
-		key_desc(d, sizeof(d), u->object, u->id, u->idlen);
-		rc = creto_err_set(e, CRETO_EUSAGE, "%s not found on token '%s'", d, h->label);
+		rc = not_found(h, u, (ck_object_class_t)-1, e);
 		goto out;
 	}
 	for (unsigned long i = 0; i < n; i++) {
-		last = h->mod->f->C_DestroyObject(s, objs[i]);
+		last = h->mod->f->C_DestroyObject(s, m[i].obj);
 		if (last != CKR_OK) {
 			rc = p11_fail(e, last, "C_DestroyObject", h);
 			goto out;
@@ -847,6 +1171,7 @@ int creto_hsm_destroy(creto_hsm *h, const creto_p11_uri *u, size_t *nout, creto_
 		(*nout)++;
 	}
 out:
+	free(m);
 	p11_session_put(h, s, last);
 	return rc;
 }

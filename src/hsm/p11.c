@@ -315,7 +315,7 @@ static int read_pin_file(const char *path, char **pin, size_t *pinlen, creto_err
 
 /* The PIN for u: pin-source, then opts->pin_file.  A pin-value attribute
  * is refused (creto_hsm_open): a URI travels in argv and config text. */
-static int get_pin(const creto_p11_uri *u, const creto_keys_opts *opts, char **pin, size_t *pinlen,
+static int get_pin(const creto_p11_uri *u, const creto_hsm_opts *opts, char **pin, size_t *pinlen,
 		   creto_err *e)
 {
 	*pin = NULL;
@@ -506,7 +506,7 @@ static int find_token(creto_hsm *h, const creto_p11_uri *u, creto_err *e)
 			     m->path);
 }
 
-static int module_path_for(const creto_p11_uri *u, const creto_keys_opts *opts, char *buf,
+static int module_path_for(const creto_p11_uri *u, const creto_hsm_opts *opts, char *buf,
 			   size_t cap, creto_err *e)
 {
 	if (u != NULL && u->module_path != NULL) {
@@ -528,6 +528,25 @@ static int login(creto_hsm *h, ck_session_handle_t s, creto_err *e)
 	ck_rv_t rv = h->mod->f->C_Login(s, CKU_USER, (unsigned char *)h->pin, h->pinlen);
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
 		return CRETO_OK;
+	/* A failed login is a security event (a wrong PIN may be someone
+	 * guessing): report it to the caller's sink, never to the audit log
+	 * directly (hsm sits below it).  The login fails either way, so the
+	 * sink's own status changes nothing here. */
+	char buf[32];
+	const creto_event_field fields[] = {
+		{"function", "C_Login", 0},
+		{"module", h->mod->path, 0},
+	};
+	const creto_event ev = {
+		.component = "hsm",
+		.event = "login",
+		.outcome = "failed",
+		.subject = h->label,
+		.reason = creto_ckr_name(rv, buf),
+		.fields = fields,
+		.nfields = sizeof(fields) / sizeof(fields[0]),
+	};
+	(void)creto_event_emit(&h->events, &ev);
 	return p11_fail(e, rv, "C_Login", h);
 }
 
@@ -540,7 +559,7 @@ static int open_session(creto_hsm *h, ck_session_handle_t *s, creto_err *e)
 	return CRETO_OK;
 }
 
-int creto_hsm_open(const creto_p11_uri *u, const creto_keys_opts *opts, unsigned flags,
+int creto_hsm_open(const creto_p11_uri *u, const creto_hsm_opts *opts, unsigned flags,
 		   creto_hsm **out, creto_err *e)
 {
 	*out = NULL;
@@ -557,6 +576,8 @@ int creto_hsm_open(const creto_p11_uri *u, const creto_keys_opts *opts, unsigned
 	if (h == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	h->flags = flags;
+	if (opts != NULL && opts->events != NULL)
+		h->events = *opts->events;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	if (flags & CRETO_HSM_LOGIN) {
@@ -592,7 +613,7 @@ fail:
 	return rc;
 }
 
-int creto_hsm_open_uri(const char *uri, const creto_keys_opts *opts, unsigned flags,
+int creto_hsm_open_uri(const char *uri, const creto_hsm_opts *opts, unsigned flags,
 		       creto_hsm **out, creto_p11_uri **parsed, creto_err *e)
 {
 	*out = NULL;

@@ -52,6 +52,7 @@ struct creto_hsm {
 	unsigned epoch;             /* bumped whenever object handles may be stale */
 	char *pin;                  /* kept for re-login after fork; wiped */
 	size_t pinlen;
+	creto_event_sink events;    /* from creto_hsm_opts: failed logins go here */
 };
 
 /* Size of a buffer for p11_pin_read: the longest PIN, CR LF, and one byte
@@ -104,7 +105,7 @@ int p11_pub_raw(creto_hsm *h, const creto_p11_uri *u, creto_alg *alg, uint8_t *r
  * been made for the classical key cl (label and id as found on the token) of
  * type cl_alg on u's token, else CRETO_EREJECT.  The file's GCM tag and
  * public key are checked at every signature. */
-int p11_pq_signer_open(const creto_p11_uri *u, const creto_keys_opts *opts,
+int p11_pq_signer_open(const creto_p11_uri *u, const creto_hsm_opts *opts,
 		       const struct p11_keyname *cl, creto_alg cl_alg, creto_signer **out,
 		       creto_err *e) CRETO_WUR;
 /* The ML-DSA public key in the hybrid key file path, which must have been

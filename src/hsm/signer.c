@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sig/mldsa/mldsa.h"
 
 struct hsm_signer {
 	creto_hsm *h;
@@ -39,7 +38,7 @@ static const creto_signer_ops hsm_signer_ops = {"pkcs11", hs_sign, hs_free};
 /* A PIN is needed to see private objects; public ones are readable
  * without, so log in only when one was given (a pin-value attribute asks
  * for a login, which creto_hsm_open then refuses). */
-static unsigned pub_flags(const creto_p11_uri *u, const creto_keys_opts *opts)
+static unsigned pub_flags(const creto_p11_uri *u, const creto_hsm_opts *opts)
 {
 	if (u->pin_value != NULL || u->pin_source != NULL ||
 	    (opts != NULL && opts->pin_file != NULL))
@@ -52,7 +51,7 @@ static unsigned pub_flags(const creto_p11_uri *u, const creto_keys_opts *opts)
  * against the classical key found (and unsealed when h is logged in). */
 static int pub_from(creto_hsm *h, const creto_p11_uri *u, creto_pubkey **out, creto_err *e)
 {
-	uint8_t *raw = malloc(128 + CRETO_MLDSA_PK_MAX);
+	uint8_t *raw = malloc(128 + CRETO_PUB_MAX);
 	if (raw == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	size_t len = 0;
@@ -62,7 +61,7 @@ static int pub_from(creto_hsm *h, const creto_p11_uri *u, creto_pubkey **out, cr
 	if (rc == CRETO_OK && u->pq_file != NULL) {
 		size_t pql = 0;
 		creto_alg halg = CRETO_ALG_NONE;
-		rc = p11_pq_pubkey(h, u->pq_file, alg, &cl, raw + len, CRETO_MLDSA_PK_MAX, &pql,
+		rc = p11_pq_pubkey(h, u->pq_file, alg, &cl, raw + len, CRETO_PUB_MAX, &pql,
 				   &halg, e);
 		len += pql;
 		alg = halg;
@@ -86,7 +85,7 @@ static creto_alg alg_of(creto_hsm_keytype kt)
 	}
 }
 
-int creto_hsm_open_signer(const char *uri, const creto_keys_opts *opts, creto_signer **out,
+int creto_hsm_open_signer(const char *uri, const creto_hsm_opts *opts, creto_signer **out,
 			  creto_err *e)
 {
 	*out = NULL;
@@ -149,7 +148,7 @@ fail:
 	return rc;
 }
 
-int creto_hsm_open_pubkey(const char *uri, const creto_keys_opts *opts, creto_pubkey **out,
+int creto_hsm_open_pubkey(const char *uri, const creto_hsm_opts *opts, creto_pubkey **out,
 			  creto_err *e)
 {
 	*out = NULL;

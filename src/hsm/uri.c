@@ -410,3 +410,24 @@ char *creto_p11_uri_format(const char *token, const char *object, const uint8_t 
 	}
 	return b.p;
 }
+
+int creto_p11_uri_path(const char *uri, char *out, size_t cap, creto_err *e)
+{
+	if (cap > 0)
+		out[0] = '\0';
+	creto_p11_uri *u = NULL;
+	int rc = creto_p11_uri_parse(uri, &u, e);
+	creto_p11_uri_free(u);
+	if (rc != CRETO_OK)
+		return rc;
+	/* The grammar keeps '?' out of the path: the first one starts the
+	 * query (module, PIN source or value, vendor attributes). */
+	const char *q = strchr(uri, '?');
+	size_t n = q != NULL ? (size_t)(q - uri) : strlen(uri);
+	if (n >= cap)
+		return creto_err_set(e, CRETO_EUSAGE, "pkcs11 URI: path longer than %zu bytes",
+				     cap ? cap - 1 : 0);
+	memcpy(out, uri, n);
+	out[n] = '\0';
+	return CRETO_OK;
+}

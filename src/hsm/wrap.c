@@ -211,7 +211,7 @@ out:
 	return rc;
 }
 
-int creto_hsm_wrap(const char *uri, const creto_keys_opts *opts, const uint8_t *key, size_t len,
+int creto_hsm_wrap(const char *uri, const creto_hsm_opts *opts, const uint8_t *key, size_t len,
 		   uint8_t **wrapped, size_t *wrappedlen, creto_err *e)
 {
 	*wrapped = NULL;
@@ -226,7 +226,7 @@ int creto_hsm_wrap(const char *uri, const creto_keys_opts *opts, const uint8_t *
 	return rc;
 }
 
-int creto_hsm_unwrap(const char *uri, const creto_keys_opts *opts, const uint8_t *wrapped,
+int creto_hsm_unwrap(const char *uri, const creto_hsm_opts *opts, const uint8_t *wrapped,
 		     size_t wrappedlen, uint8_t *key, size_t keycap, size_t *keylen, creto_err *e)
 {
 	*keylen = 0;

@@ -1,8 +1,11 @@
 /*
  * backup.c - the encrypted NHI backup (docs/nhi.md "Backup format").
  *
- * AES-256-GCM under a fresh 32-byte data key; the data key wrapped by an
- * HSM key (CKM_AES_KEY_WRAP_PAD); the whole header is the associated data.
+ * The envelope of creto/hsm.h (creto_hsm_seal/unseal): AES-256-GCM under a
+ * fresh 32-byte data key wrapped by an HSM key (CKM_AES_KEY_WRAP_PAD); the
+ * whole header is the associated data.  The decrypted image is wiped
+ * wherever it is dropped: on every failure here, and by the store when it
+ * is freed.
  * Reading is all-or-nothing: every length is bounded and checked against
  * the file size before allocating, the image is only returned once the tag
  * verified, and a restore replaces the database file atomically.
@@ -12,9 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,9 +28,8 @@
 
 #define BK_MAGIC_LEN 8
 #define BK_FIXED1 22 /* magic, version, flags, created, key id length */
-#define BK_DATA_KEY 32
-#define BK_NONCE 12
-#define BK_TAG 16
+#define BK_NONCE CRETO_HSM_SEAL_NONCE
+#define BK_TAG CRETO_HSM_SEAL_TAG
 #define BK_WRAPPED_MIN 16
 #define BK_HEADER_MAX (BK_FIXED1 + CRETO_NHI_BACKUP_KEYID_MAX + 2 + CRETO_NHI_BACKUP_WRAPPED_MAX + BK_NONCE + 8)
 
@@ -58,18 +59,30 @@ static uint64_t get64(const uint8_t *p)
 }
 
 /* ---- the HSM wrapper ---- */
+static const creto_hsm_opts *hsm_opts(const creto_nhi_wrapper *w, creto_hsm_opts *buf)
+{
+	if (w->opts == NULL)
+		return NULL;
+	memset(buf, 0, sizeof(*buf));
+	buf->module_path = w->opts->module_path;
+	buf->pin_file = w->opts->pin_file;
+	return buf;
+}
+
 static int hsm_wrap(void *ctx, const uint8_t *key, size_t len, uint8_t **wrapped, size_t *wlen,
 		    creto_err *e)
 {
 	const creto_nhi_wrapper *w = ctx;
-	return creto_hsm_wrap(w->uri, w->opts, key, len, wrapped, wlen, e);
+	creto_hsm_opts ho;
+	return creto_hsm_wrap(w->uri, hsm_opts(w, &ho), key, len, wrapped, wlen, e);
 }
 
 static int hsm_unwrap(void *ctx, const uint8_t *wrapped, size_t wlen, uint8_t *key, size_t cap,
 		      size_t *klen, creto_err *e)
 {
 	const creto_nhi_wrapper *w = ctx;
-	return creto_hsm_unwrap(w->uri, w->opts, wrapped, wlen, key, cap, klen, e);
+	creto_hsm_opts ho;
+	return creto_hsm_unwrap(w->uri, hsm_opts(w, &ho), wrapped, wlen, key, cap, klen, e);
 }
 
 void creto_nhi_wrapper_hsm(creto_nhi_wrapper *w, const char *uri, const creto_keys_opts *opts)
@@ -80,42 +93,34 @@ void creto_nhi_wrapper_hsm(creto_nhi_wrapper *w, const char *uri, const creto_ke
 	w->wrap = hsm_wrap;
 	w->unwrap = hsm_unwrap;
 	w->ctx = w;
-	/* Key id: the URI path (before '?'), without a pin-value attribute. */
-	size_t o = 0;
-	const char *p = uri;
-	const char *end = strchr(uri, '?');
-	if (end == NULL)
-		end = uri + strlen(uri);
-	while (p < end) {
-		const char *semi = memchr(p, ';', (size_t)(end - p));
-		const char *stop = semi ? semi : end;
-		size_t n = (size_t)(stop - p);
-		if (!(n >= 10 && strncmp(p, "pin-value=", 10) == 0) &&
-		    !(n >= 17 && strncmp(p, "pkcs11:pin-value=", 17) == 0)) {
-			if (o > 0 && w->key_id_buf[o - 1] != ':' && o < CRETO_NHI_BACKUP_KEYID_MAX)
-				w->key_id_buf[o++] = ';';
-			if (n > CRETO_NHI_BACKUP_KEYID_MAX - o)
-				n = CRETO_NHI_BACKUP_KEYID_MAX - o;
-			memcpy(w->key_id_buf + o, p, n);
-			o += n;
-		} else if (o == 0) {
-			memcpy(w->key_id_buf, "pkcs11:", 7);
-			o = 7;
-		}
-		p = semi ? semi + 1 : end;
-	}
-	w->key_id_buf[o] = '\0';
+	/* Key id: the URI's path as given (no query: no module path, no PIN),
+	 * checked by the one pkcs11: parser.  A URI it refuses is named by
+	 * a placeholder here; wrapping with it then fails with the parser's
+	 * reason. */
+	creto_err ig;
+	if (creto_p11_uri_path(uri, w->key_id_buf, sizeof(w->key_id_buf), &ig) != CRETO_OK)
+		snprintf(w->key_id_buf, sizeof(w->key_id_buf), "pkcs11:(malformed URI)");
 	w->key_id = w->key_id_buf;
+}
+
+/* The envelope's key wrapper is the backup's wrapper (an HSM key, or any
+ * RFC 5649 implementation in tests). */
+static void keywrap_of(const creto_nhi_wrapper *w, creto_hsm_keywrap *kw)
+{
+	memset(kw, 0, sizeof(*kw));
+	kw->wrap = w->wrap;
+	kw->unwrap = w->unwrap;
+	kw->ctx = w->ctx;
 }
 
 /* ---- write ---- */
 int creto_nhi_backup_write(creto_nhi_store *s, const creto_nhi_wrapper *w, const char *path,
 			   int64_t now, creto_err *e)
 {
-	uint8_t *img = NULL, *wrapped = NULL, *out = NULL;
-	size_t imglen = 0, wlen = 0, outlen = 0;
-	uint8_t key[BK_DATA_KEY];
-	EVP_CIPHER_CTX *cx = NULL;
+	uint8_t *img = NULL, *out = NULL;
+	size_t imglen = 0, outlen = 0;
+	creto_hsm_envelope env;
+	memset(&env, 0, sizeof(env));
 	size_t kidlen = strlen(w->key_id);
 	int rc;
 	if (kidlen == 0 || kidlen > CRETO_NHI_BACKUP_KEYID_MAX)
@@ -124,15 +129,14 @@ int creto_nhi_backup_write(creto_nhi_store *s, const creto_nhi_wrapper *w, const
 	rc = creto_nhi_store_serialize(s, &img, &imglen, e);
 	if (rc != CRETO_OK)
 		return creto_err_ctx(e, "backup");
-	if (RAND_priv_bytes(key, sizeof(key)) != 1) {
-		rc = creto_err_openssl(e, "backup: data key");
-		goto out;
-	}
-	rc = w->wrap(w->ctx, key, sizeof(key), &wrapped, &wlen, e);
+	creto_hsm_keywrap kw;
+	keywrap_of(w, &kw);
+	rc = creto_hsm_envelope_new(&kw, &env, e);
 	if (rc != CRETO_OK) {
 		creto_err_ctx(e, "backup: wrap data key with %s", w->key_id);
 		goto out;
 	}
+	size_t wlen = env.wrappedlen;
 	if (wlen < BK_WRAPPED_MIN || wlen > CRETO_NHI_BACKUP_WRAPPED_MAX) {
 		rc = creto_err_set(e, CRETO_EOP, "backup: wrapped data key of %zu bytes", wlen);
 		goto out;
@@ -154,46 +158,23 @@ int creto_nhi_backup_write(creto_nhi_store *s, const creto_nhi_wrapper *w, const
 	memcpy(p, w->key_id, kidlen);
 	p += kidlen;
 	put16(p, (uint16_t)wlen);
-	memcpy(p + 2, wrapped, wlen);
+	memcpy(p + 2, env.wrapped, wlen);
 	p += 2 + wlen;
-	uint8_t *nonce = p;
-	if (RAND_bytes(nonce, BK_NONCE) != 1) {
-		rc = creto_err_openssl(e, "backup: nonce");
-		goto out;
-	}
+	memcpy(p, env.nonce, BK_NONCE);
 	put64(p + BK_NONCE, imglen);
-	int n = 0;
-	cx = EVP_CIPHER_CTX_new();
-	if (cx == NULL || EVP_EncryptInit_ex(cx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_IVLEN, BK_NONCE, NULL) != 1 ||
-	    EVP_EncryptInit_ex(cx, NULL, NULL, key, nonce) != 1 ||
-	    EVP_EncryptUpdate(cx, NULL, &n, out, (int)hlen) != 1) {
-		rc = creto_err_openssl(e, "backup: encrypt");
-		goto out;
-	}
-	/* EVP lengths are int: go in chunks. */
-	for (size_t off = 0; off < imglen;) {
-		size_t chunk = imglen - off > (1u << 30) ? (1u << 30) : imglen - off;
-		if (EVP_EncryptUpdate(cx, out + hlen + off, &n, img + off, (int)chunk) != 1) {
-			rc = creto_err_openssl(e, "backup: encrypt");
-			goto out;
-		}
-		off += chunk;
-	}
-	if (EVP_EncryptFinal_ex(cx, out + hlen + imglen, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_GET_TAG, BK_TAG, out + hlen + imglen) != 1) {
-		rc = creto_err_openssl(e, "backup: encrypt");
+	/* The whole header is the associated data. */
+	rc = creto_hsm_seal(&env, out, hlen, img, imglen, out + hlen, out + hlen + imglen, e);
+	if (rc != CRETO_OK) {
+		creto_err_ctx(e, "backup: encrypt");
 		goto out;
 	}
 	rc = creto_file_write_atomic(path, out, outlen, 0600, e);
 out:
-	OPENSSL_cleanse(key, sizeof(key));
-	EVP_CIPHER_CTX_free(cx);
+	creto_hsm_envelope_clear(&env);
 	if (img != NULL) {
 		OPENSSL_cleanse(img, imglen);
 		sqlite3_free(img);
 	}
-	free(wrapped);
 	free(out);
 	return rc;
 }
@@ -215,10 +196,9 @@ int creto_nhi_backup_decrypt(const char *path, const creto_nhi_wrapper *w, uint8
 	*img = NULL;
 	*len = 0;
 	uint8_t hdr[BK_HEADER_MAX];
-	uint8_t key[BK_DATA_KEY + 8];
-	size_t klen = 0;
 	uint8_t *data = NULL;
-	EVP_CIPHER_CTX *cx = NULL;
+	creto_hsm_envelope env;
+	memset(&env, 0, sizeof(env));
 	int rc = CRETO_OK;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -297,15 +277,12 @@ int creto_nhi_backup_decrypt(const char *path, const creto_nhi_wrapper *w, uint8
 		memcpy(info->key_id, kid, kidlen + 1);
 		info->data_len = dlen;
 	}
-	rc = w->unwrap(w->ctx, wrapped, wlen, key, sizeof(key), &klen, e);
+	creto_hsm_keywrap kw;
+	keywrap_of(w, &kw);
+	rc = creto_hsm_envelope_open(&kw, wrapped, wlen, nonce, &env, e);
 	if (rc != CRETO_OK) {
 		creto_err_ctx(e, "%s: data key does not unwrap with %s (backup names %s)", path,
 			      w->key_id, kid);
-		goto out;
-	}
-	if (klen != BK_DATA_KEY) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: unwrapped data key is %zu bytes, want %d",
-				   path, klen, BK_DATA_KEY);
 		goto out;
 	}
 	data = sqlite3_malloc64(dlen);
@@ -319,30 +296,15 @@ int creto_nhi_backup_decrypt(const char *path, const creto_nhi_wrapper *w, uint8
 	uint8_t tag[BK_TAG];
 	if ((rc = read_exact(fd, tag, BK_TAG, path, e)) != CRETO_OK)
 		goto out;
-	int n = 0;
-	cx = EVP_CIPHER_CTX_new();
-	if (cx == NULL || EVP_DecryptInit_ex(cx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_IVLEN, BK_NONCE, NULL) != 1 ||
-	    EVP_DecryptInit_ex(cx, NULL, NULL, key, nonce) != 1 ||
-	    EVP_DecryptUpdate(cx, NULL, &n, hdr, (int)hlen) != 1) {
-		rc = creto_err_openssl(e, "%s: decrypt", path);
-		goto out;
-	}
-	for (size_t off = 0; off < dlen;) {
-		size_t chunk = dlen - off > (1u << 30) ? (1u << 30) : (size_t)dlen - off;
-		if (EVP_DecryptUpdate(cx, data + off, &n, data + off, (int)chunk) != 1) {
-			rc = creto_err_openssl(e, "%s: decrypt", path);
-			goto out;
-		}
-		off += chunk;
-	}
-	if (EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_TAG, BK_TAG, tag) != 1) {
-		rc = creto_err_openssl(e, "%s: decrypt", path);
-		goto out;
-	}
-	if (EVP_DecryptFinal_ex(cx, tag, &n) != 1) {
+	/* In place; on a tag mismatch the buffer is wiped. */
+	rc = creto_hsm_unseal(&env, hdr, hlen, data, (size_t)dlen, tag, data, e);
+	if (rc == CRETO_EREJECT) {
 		rc = creto_err_set(e, CRETO_EREJECT,
 				   "%s: authentication failed (tampered backup or header)", path);
+		goto out;
+	}
+	if (rc != CRETO_OK) {
+		creto_err_ctx(e, "%s: decrypt", path);
 		goto out;
 	}
 	if (dlen < 100 || memcmp(data, "SQLite format 3", 16) != 0) {
@@ -353,8 +315,7 @@ int creto_nhi_backup_decrypt(const char *path, const creto_nhi_wrapper *w, uint8
 	*len = (size_t)dlen;
 	data = NULL;
 out:
-	OPENSSL_cleanse(key, sizeof(key));
-	EVP_CIPHER_CTX_free(cx);
+	creto_hsm_envelope_clear(&env);
 	if (data != NULL) {
 		OPENSSL_cleanse(data, (size_t)dlen);
 		sqlite3_free(data);

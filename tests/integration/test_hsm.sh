@@ -13,7 +13,7 @@ M=$HSM_MODULE
 TOK="pkcs11:token=enclave?module-path=$M&pin-source=file:$T/pin"
 
 # ---- init ----
-expect 0 --out "initialised token 'enclave'" -- "$CRETO" hsm init --module "$M" --label enclave \
+expect 0 --err "initialised token 'enclave'" --out "pkcs11:token=enclave" -- "$CRETO" hsm init --module "$M" --label enclave \
   --so-pin-file "$T/so.pin" --pin-file "$T/pin"
 expect 2 --err "token 'enclave' already exists" -- "$CRETO" hsm init --module "$M" --label enclave \
   --so-pin-file "$T/so.pin" --pin-file "$T/pin"
@@ -24,7 +24,7 @@ expect 2 -- "$CRETO" hsm init --module "$M" --label other
 expect 2 -- "$CRETO" hsm init --module "$M" --label other --pin 1234
 
 # ---- keygen ----
-expect 0 --out "generated ed25519 key 'issuer'" -- "$CRETO" hsm keygen --type ed25519 --label issuer "$TOK"
+expect 0 --err "generated ed25519 key 'issuer'" -- "$CRETO" hsm keygen --type ed25519 --label issuer "$TOK"
 expect 0 --out "pkcs11:token=enclave;object=p256" -- "$CRETO" hsm keygen --type ec-p256 --label p256 "$TOK"
 expect 0 -- "$CRETO" hsm keygen --type ec-p384 --label p384 "$TOK"
 expect 0 --out '"type": "aes-256"' -- "$CRETO" hsm keygen --json --type aes-256 --label nhi-backup-key "$TOK"
@@ -36,6 +36,21 @@ expect 2 -- "$CRETO" hsm keygen --type ed25519 "$TOK"
 expect 2 --err "not a pkcs11: URI" -- "$CRETO" hsm keygen --type ed25519 --label x token=enclave
 expect 2 --err "name the key with --label" -- "$CRETO" hsm keygen --type ed25519 --label x \
   "pkcs11:token=enclave;object=y?module-path=$M&pin-source=file:$T/pin"
+
+# ---- one key id everywhere (issue 11 §6): keygen and list print the creto key
+# id that `key id`, `hsm pub` and trust roots use; the CKA_ID only as "CKA_ID" ----
+expect 0 --err "key id" --out "pkcs11:token=enclave;object=named" -- "$CRETO" hsm keygen --type ed25519 --label named "$TOK"
+KG_ID=$(echo "$ERR" | sed -n "s/.*, key id \([0-9a-f]\{16\}\) (CKA_ID [0-9a-f]\{16\}).*/\1/p")
+[ -n "$KG_ID" ] || fail "keygen printed no creto key id: $OUT"
+expect 0 -- "$CRETO" key id "pkcs11:token=enclave;object=named?module-path=$M"
+[ "$OUT" = "$KG_ID" ] || fail "keygen key id '$KG_ID' is not 'key id' output '$OUT'"
+expect 0 -- "$CRETO" hsm list "$TOK"
+[ "$(echo "$OUT" | grep -c " named .* key id $KG_ID  CKA_ID ")" = 2 ] || fail "list does not name 'named' by its key id: $OUT"
+expect 0 --out "\"key_id\": \"$KG_ID\"" -- "$CRETO" hsm list --json "$TOK"
+echo "$OUT" | grep -q '"cka_id": "' || fail "list --json lacks cka_id"
+expect 0 --out "\"key_id\": \"" -- "$CRETO" hsm keygen --json --type ec-p384 --label named384 "$TOK"
+K384=$(echo "$OUT" | sed -n 's/.*"key_id": "\([0-9a-f]*\)".*/\1/p')
+expect 0 --err "key id $K384" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=named384?module-path=$M" -o "$T/named384.pub"
 
 # ---- list ----
 expect 0 --out "secret-key aes-256  nhi-backup-key" -- "$CRETO" hsm list "$TOK"
@@ -65,13 +80,13 @@ fi
 
 # ---- pub ----
 expect 2 -- "$CRETO" hsm pub "pkcs11:token=enclave?module-path=$M"
-expect 0 --out "ed25519 public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=issuer?module-path=$M" -o "$T/issuer.pub"
+expect 0 --err "ed25519 public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=issuer?module-path=$M" -o "$T/issuer.pub"
 [ -s "$T/issuer.pub" ] && ok || fail "issuer.pub not written"
 expect 2 --err "already exists" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=issuer?module-path=$M" -o "$T/issuer.pub"
-expect 0 --out "ecdsa-p384 public key" -- "$CRETO" hsm pub --module "$M" "pkcs11:token=enclave;object=p384" -o "$T/p384.pub"
+expect 0 --err "ecdsa-p384 public key" -- "$CRETO" hsm pub --module "$M" "pkcs11:token=enclave;object=p384" -o "$T/p384.pub"
 if command -v pkcs11-tool >/dev/null; then
-  expect 0 --out "ecdsa-p256 public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=pt-p256?module-path=$M" -o "$T/pt-p256.pub"
-  expect 0 --out "ed25519 public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;id=%01%03?module-path=$M" -o "$T/pt-ed.pub"
+  expect 0 --err "ecdsa-p256 public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=pt-p256?module-path=$M" -o "$T/pt-p256.pub"
+  expect 0 --err "ed25519 public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;id=%01%03?module-path=$M" -o "$T/pt-ed.pub"
 fi
 expect 2 --err "key 'ghost' (public key) not found on token 'enclave'" -- "$CRETO" hsm pub \
   "pkcs11:token=enclave;object=ghost?module-path=$M" -o "$T/ghost.pub"
@@ -92,7 +107,7 @@ if "$CRETO" sign --help >/dev/null 2>&1; then
   expect 0 --out "x-creto-pq=$T/root.pqkey" -- "$CRETO" hsm keygen --type hybrid --label root \
     --pq-file "$T/root.pqkey" "$TOK"
   HURI="pkcs11:token=enclave;object=root?module-path=$M&pin-source=file:$T/pin&x-creto-pq=$T/root.pqkey"
-  expect 0 --out "hybrid public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=root?module-path=$M&x-creto-pq=$T/root.pqkey" -o "$T/root.pub"
+  expect 0 --err "hybrid public key" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=root?module-path=$M&x-creto-pq=$T/root.pqkey" -o "$T/root.pub"
   expect 0 -- "$CRETO" sign --key "$HURI" "$T/msg" -o "$T/root.sig"
   expect 0 -- "$CRETO" verify --pub "$T/root.pub" "$T/msg" "$T/root.sig"
   expect 1 -- "$CRETO" verify --pub "$T/root.pub" "$T/msg2" "$T/root.sig"
@@ -124,9 +139,62 @@ expect 2 --out '"ok": false' -- "$CRETO" hsm destroy --json "pkcs11:token=enclav
 # SOFTHSM2_CONF pointing nowhere: the module cannot initialise
 SOFTHSM2_CONF=$T/missing.conf expect 3 --err "C_Initialize of module" -- "$CRETO" hsm list "pkcs11:token=enclave?module-path=$M"
 
+# ---- a URI matching two keys never acts (issue 11 §4c) ----
+if command -v pkcs11-tool >/dev/null; then
+  P11="pkcs11-tool --module $M --token-label enclave"
+  $P11 --login --pin 1234-user --keypairgen --key-type EC:edwards25519 --label twin --id 0a01 >/dev/null 2>&1 \
+    || fail "pkcs11-tool --keypairgen twin 0a01"
+  $P11 --login --pin 1234-user --keypairgen --key-type EC:edwards25519 --label twin --id 0a02 >/dev/null 2>&1 \
+    || fail "pkcs11-tool --keypairgen twin 0a02"
+  TW="pkcs11:token=enclave;object=twin?module-path=$M&pin-source=file:$T/pin"
+  expect 2 --err "key 'twin' is ambiguous on token 'enclave': the URI matches 2 keys (id=0a01, id=0a02); add id=" \
+    -- "$CRETO" hsm destroy "$TW"
+  expect 2 --out '"ok": false' -- "$CRETO" hsm destroy --json "$TW"
+  expect 2 --err "ambiguous" -- "$CRETO" hsm pub "$TW" -o "$T/twin.pub"
+  [ -e "$T/twin.pub" ] && fail "twin.pub written for an ambiguous URI"
+  expect 2 --err "ambiguous" -- "$CRETO" sign --key "$TW" "$T/msg" -o "$T/twin.sig"
+  expect 2 --err "ambiguous" -- "$CRETO" key id "$TW"
+  expect 0 -- "$CRETO" hsm list "$TOK"
+  [ "$(echo "$OUT" | grep -c ' twin ')" = 4 ] || fail "ambiguous destroy removed objects: $OUT"
+  expect 0 --err "destroyed 2 objects" -- "$CRETO" hsm destroy \
+    "pkcs11:token=enclave;object=twin;id=%0a%02?module-path=$M&pin-source=file:$T/pin"
+  expect 0 --err "destroyed 2 objects" -- "$CRETO" hsm destroy "$TW"
+fi
+
+# ---- one CLI convention (issue 11 §7) ----
+# status lines on stderr, only the requested output on stdout; --quiet silences them
+expect 0 --out "pkcs11:token=enclave;object=quiet1" -- "$CRETO" hsm keygen --quiet --type ed25519 --label quiet1 "$TOK"
+[ -z "$ERR" ] || fail "keygen --quiet printed on stderr: $ERR"
+[ "$OUT" = "pkcs11:token=enclave;object=quiet1" ] || fail "keygen stdout is not just the URI: $OUT"
+expect 0 -- "$CRETO" hsm pub --quiet "pkcs11:token=enclave;object=quiet1?module-path=$M" -o "$T/quiet1.pub"
+[ -z "$OUT$ERR" ] || fail "pub --quiet printed: $OUT $ERR"
+expect 0 -- "$CRETO" hsm destroy --quiet "pkcs11:token=enclave;object=quiet1?module-path=$M&pin-source=file:$T/pin"
+[ -z "$OUT$ERR" ] || fail "destroy --quiet printed: $OUT $ERR"
+# --json everywhere, also for usage errors (docs/errors.md shape)
+for cmd in init keygen list pub destroy; do
+  expect 2 --err "creto: hsm $cmd: unknown option '--bogus'" --out '"status": "usage"' -- "$CRETO" hsm $cmd --json --bogus
+done
+expect 0 --out '"key_id": "' -- "$CRETO" hsm keygen --json --type ed25519 --label jdel "$TOK"
+expect 0 --out '"destroyed": 2' -- "$CRETO" hsm destroy --json "pkcs11:token=enclave;object=jdel?module-path=$M&pin-source=file:$T/pin"
+[ -z "$ERR" ] || fail "destroy --json printed a status line: $ERR"
+expect 0 --out '"file":' -- "$CRETO" hsm pub --json "pkcs11:token=enclave;object=issuer?module-path=$M" -o "$T/issuer-j.pub"
+# usage errors: one form, naming what is wrong
+expect 2 --err "creto: hsm keygen: --label is required" -- "$CRETO" hsm keygen --type ed25519 "$TOK"
+expect 2 --err "creto: hsm keygen: --type is required (ec-p256, ec-p384, ed25519, aes-256, hybrid, hybrid-cnsa2)" \
+  -- "$CRETO" hsm keygen --label x "$TOK"
+expect 2 --err "creto: hsm keygen: option '--label' needs a value" -- "$CRETO" hsm keygen --type ed25519 --label
+expect 2 --err "creto: hsm list: option '--label' does not apply to hsm list" -- "$CRETO" hsm list --label x "$TOK"
+expect 2 --err "creto: hsm pub: -o NAME.pub is required" -- "$CRETO" hsm pub "pkcs11:token=enclave;object=issuer"
+expect 2 --err "creto: hsm destroy: a pkcs11: URI is required" -- "$CRETO" hsm destroy
+expect 2 --err "creto: hsm list: unexpected operand" -- "$CRETO" hsm list "$TOK" extra
+expect 2 --err "creto: hsm init: --label is required" -- "$CRETO" hsm init --so-pin-file "$T/so.pin" --pin-file "$T/pin"
+expect 2 --err "creto: hsm list: option '--json' takes no value" -- "$CRETO" hsm list --json=yes
+# an option's value is never a help request; --help where an option is read is
+expect 0 --out "usage: creto hsm destroy" -- "$CRETO" hsm destroy --help
+
 # ---- destroy ----
-expect 0 --out "destroyed 2 objects on token 'enclave'" -- "$CRETO" hsm destroy "pkcs11:token=enclave;object=p384?module-path=$M&pin-source=file:$T/pin"
-expect 0 --out "destroyed 1 object on token 'enclave'" -- "$CRETO" hsm destroy \
+expect 0 --err "destroyed 2 objects on token 'enclave'" -- "$CRETO" hsm destroy "pkcs11:token=enclave;object=p384?module-path=$M&pin-source=file:$T/pin"
+expect 0 --err "destroyed 1 object on token 'enclave'" -- "$CRETO" hsm destroy \
   "pkcs11:token=enclave;object=by-opts;type=public?module-path=$M&pin-source=file:$T/pin"
 expect 0 -- "$CRETO" hsm list "$TOK"
 echo "$OUT" | grep -q " p384 " && fail "p384 still listed after destroy"

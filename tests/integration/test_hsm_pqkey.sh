@@ -21,12 +21,12 @@ B="pkcs11:token=enclave;object"
 "$CRETO" hsm keygen --type hybrid --label other --pq-file "$T/other.pqkey" "$TOK" >/dev/null || fail "keygen other"
 
 # ---- the genuine file: with and without PIN, the same key id ----
-expect 0 --out "ML-DSA half authenticated through the HSM" -- "$CRETO" hsm pub --pin-file "$T/pin" \
+expect 0 --err "ML-DSA half authenticated through the HSM" -- "$CRETO" hsm pub --pin-file "$T/pin" \
   "$B=root?module-path=$M&x-creto-pq=$T/root.pqkey" -o "$T/root-pin.pub"
-id_pin=$(echo "$OUT" | sed -n 's/.*key id \([0-9a-f]*\).*/\1/p')
-expect 0 --out "not authenticated: no PIN given" -- "$CRETO" hsm pub \
+id_pin=$(echo "$ERR" | sed -n 's/.*key id \([0-9a-f]*\).*/\1/p')
+expect 0 --err "not authenticated: no PIN given" -- "$CRETO" hsm pub \
   "$B=root?module-path=$M&x-creto-pq=$T/root.pqkey" -o "$T/root-nopin.pub"
-id_nopin=$(echo "$OUT" | sed -n 's/.*key id \([0-9a-f]*\).*/\1/p')
+id_nopin=$(echo "$ERR" | sed -n 's/.*key id \([0-9a-f]*\).*/\1/p')
 [ -n "$id_pin" ] && [ "$id_pin" = "$id_nopin" ] && ok || fail "key ids differ: '$id_pin' '$id_nopin'"
 expect 0 --out '"pq_authenticated": true' -- "$CRETO" hsm pub --json \
   "$B=root?module-path=$M&pin-source=file:$T/pin&x-creto-pq=$T/root.pqkey" -o "$T/root-json.pub"
@@ -54,7 +54,7 @@ expect 1 --err "swapped.pqkey: authentication failed" -- "$CRETO" sign \
   --key "$B=root?module-path=$M&pin-source=file:$T/pin&x-creto-pq=$T/swapped.pqkey" "$T/msg" -o "$T/x.sig"
 # without a PIN the line cannot be authenticated (docs/keys.md §4): the
 # export says so instead of claiming more
-expect 0 --out "ML-DSA half not authenticated" -- "$CRETO" hsm pub \
+expect 0 --err "ML-DSA half not authenticated" -- "$CRETO" hsm pub \
   "$B=root?module-path=$M&x-creto-pq=$T/swapped.pqkey" -o "$T/swapped-nopin.pub"
 
 # ---- metadata edited: refused without a PIN too ----

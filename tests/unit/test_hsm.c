@@ -239,7 +239,7 @@ static void test_open_errors(void **state)
 	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=pin.txt", SOFTHSM);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EUSAGE);
 	/* options supply module and PIN */
-	creto_keys_opts o = {SOFTHSM, g_pin};
+	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = g_pin};
 	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
 			 CRETO_OK);
 	assert_string_equal(creto_hsm_token_label(h), "unit");
@@ -551,6 +551,164 @@ static void test_destroy(void **state)
 	creto_hsm_close(h);
 }
 
+/* Give every object labelled from the label to (raw PKCS#11, as another
+ * tool could). */
+static void relabel(creto_hsm *h, const char *from, const char *to)
+{
+	ck_session_handle_t s;
+	creto_err e;
+	assert_int_equal(p11_session_get(h, &s, &e), CRETO_OK);
+	struct ck_function_list *f = h->mod->f;
+	struct ck_attribute t = {CKA_LABEL, (void *)from, strlen(from)};
+	ck_object_handle_t objs[8];
+	unsigned long n = 0;
+	assert_int_equal(f->C_FindObjectsInit(s, &t, 1), CKR_OK);
+	assert_int_equal(f->C_FindObjects(s, objs, 8, &n), CKR_OK);
+	assert_int_equal(f->C_FindObjectsFinal(s), CKR_OK);
+	assert_true(n > 0);
+	for (unsigned long i = 0; i < n; i++) {
+		struct ck_attribute a = {CKA_LABEL, (void *)to, strlen(to)};
+		assert_int_equal(f->C_SetAttributeValue(s, objs[i], &a, 1), CKR_OK);
+	}
+	p11_session_put(h, s, CKR_OK);
+}
+
+static size_t count_label(creto_hsm *h, const char *label)
+{
+	creto_hsm_obj *objs = NULL;
+	size_t n = 0, c = 0;
+	creto_err e;
+	assert_int_equal(creto_hsm_list(h, &objs, &n, &e), CRETO_OK);
+	for (size_t i = 0; i < n; i++)
+		c += strcmp(objs[i].label, label) == 0;
+	free(objs);
+	return c;
+}
+
+/* issue 11 §4c: a URI that matches two keys never acts, whatever the
+ * operation (destroy used to destroy both). */
+static void test_ambiguous_uri(void **state)
+{
+	(void)state;
+	NEED_SOFTHSM();
+	creto_hsm *h = open_rw();
+	creto_err e;
+	creto_err_clear(&e);
+	uint8_t id1[CRETO_HSM_KEYID_BYTES], id2[CRETO_HSM_KEYID_BYTES], id3[CRETO_HSM_KEYID_BYTES];
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_ED25519, "twin", 0, id1, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_ED25519, "twin-b", 0, id2, &e), CRETO_OK);
+	relabel(h, "twin-b", "twin");
+	assert_int_equal(count_label(h, "twin"), 4);
+	creto_p11_uri *u = NULL;
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin", &u, &e), CRETO_OK);
+	size_t nd = 99;
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_EUSAGE);
+	assert_int_equal(nd, 0);
+	assert_non_null(strstr(e.msg, "key 'twin' is ambiguous on token 'unit'"));
+	assert_non_null(strstr(e.msg, "matches 2 keys"));
+	assert_non_null(strstr(e.msg, "add id="));
+	assert_int_equal(count_label(h, "twin"), 4); /* nothing destroyed */
+	creto_hsm_key *k = NULL;
+	assert_int_equal(creto_hsm_key_find(h, u, CRETO_P11_TYPE_PRIVATE, &k, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "ambiguous"));
+	assert_null(k);
+	uint8_t raw[128];
+	size_t rl = 0;
+	creto_alg alg;
+	assert_int_equal(creto_hsm_pub_raw(h, u, &alg, raw, sizeof(raw), &rl, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "ambiguous"));
+	creto_p11_uri_free(u);
+	/* type= narrows to one class but still two keys */
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin;type=public", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_EUSAGE);
+	creto_p11_uri_free(u);
+	/* with id= the URI names one key: exactly its two objects go */
+	char uri[200];
+	int o = snprintf(uri, sizeof(uri), "pkcs11:object=twin;id=");
+	for (size_t i = 0; i < sizeof(id2); i++)
+		o += snprintf(uri + o, sizeof(uri) - (size_t)o, "%%%02x", id2[i]);
+	assert_int_equal(creto_p11_uri_parse(uri, &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_OK);
+	assert_int_equal(nd, 2);
+	creto_p11_uri_free(u);
+	assert_int_equal(count_label(h, "twin"), 2);
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_key_find(h, u, CRETO_P11_TYPE_PRIVATE, &k, &e), CRETO_OK);
+	size_t kl = 0;
+	assert_memory_equal(creto_hsm_key_id(k, &kl), id1, sizeof(id1));
+	creto_hsm_key_free(k);
+	creto_p11_uri_free(u);
+
+	/* a key pair and an AES key under one label: wrap, sign and destroy
+	 * all refuse */
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_AES256, "mixed-aes", 0, id3, &e), CRETO_OK);
+	relabel(h, "mixed-aes", "twin");
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin", &u, &e), CRETO_OK);
+	uint8_t dk[32] = {1}, *w = NULL;
+	size_t wl = 0;
+	assert_int_equal(creto_hsm_wrap_with(h, u, dk, sizeof(dk), &w, &wl, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "ambiguous"));
+	assert_null(w);
+	assert_int_equal(creto_hsm_key_find(h, u, CRETO_P11_TYPE_PRIVATE, &k, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_EUSAGE);
+	assert_int_equal(count_label(h, "twin"), 3);
+	creto_p11_uri_free(u);
+	/* type=secret-key names the AES key alone */
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin;type=secret-key", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_wrap_with(h, u, dk, sizeof(dk), &w, &wl, &e), CRETO_OK);
+	free(w);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_OK);
+	assert_int_equal(nd, 1);
+	creto_p11_uri_free(u);
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=twin", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_destroy(h, u, &nd, &e), CRETO_OK);
+	assert_int_equal(nd, 2);
+	creto_p11_uri_free(u);
+	creto_hsm_close(h);
+}
+
+/* issue 11 §6: list and keygen name keys by the creto key id, the one
+ * `key id`, `hsm pub` and trust roots use. */
+static void test_key_ids(void **state)
+{
+	(void)state;
+	NEED_SOFTHSM();
+	creto_hsm *h = open_rw();
+	creto_err e;
+	creto_err_clear(&e);
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_EC_P256, "kid-p256", 0, NULL, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_AES256, "kid-aes", 0, NULL, &e), CRETO_OK);
+	creto_pubkey *pub = NULL;
+	assert_int_equal(creto_hsm_open_pubkey(uri_for("kid-p256", NULL), NULL, &pub, &e), CRETO_OK);
+	const char *want = creto_pubkey_id(pub);
+	creto_p11_uri *u = NULL;
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=kid-p256", &u, &e), CRETO_OK);
+	char kid[CRETO_KEYID_HEXLEN + 1];
+	assert_int_equal(creto_hsm_pub_id(h, u, kid, &e), CRETO_OK);
+	assert_string_equal(kid, want);
+	creto_p11_uri_free(u);
+	assert_int_equal(creto_p11_uri_parse("pkcs11:object=kid-aes", &u, &e), CRETO_OK);
+	assert_int_equal(creto_hsm_pub_id(h, u, kid, &e), CRETO_EUSAGE);
+	creto_p11_uri_free(u);
+	creto_hsm_obj *objs = NULL;
+	size_t n = 0, seen = 0;
+	assert_int_equal(creto_hsm_list(h, &objs, &n, &e), CRETO_OK);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(objs[i].label, "kid-p256") == 0) {
+			assert_string_equal(objs[i].key_id, want);
+			seen++;
+		}
+		if (strcmp(objs[i].label, "kid-aes") == 0)
+			assert_string_equal(objs[i].key_id, "");
+		/* never the CKA_ID in hex */
+		assert_true(objs[i].key_id[0] == '\0' || strlen(objs[i].key_id) == CRETO_KEYID_HEXLEN);
+	}
+	assert_int_equal(seen, 2); /* public and private object */
+	free(objs);
+	creto_pubkey_free(pub);
+	creto_hsm_close(h);
+}
+
 struct thr {
 	creto_hsm_key *k;
 	int ok;
@@ -764,6 +922,95 @@ static void test_ckr_names(void **state)
 	assert_int_equal(creto_hsm_keytype_from_name("rsa"), CRETO_HSM_KT_NONE);
 }
 
+/* ---- the event sink (issue 11 §9): hsm reports a failed login through
+ * the sink its caller passes in, never through the audit log ---- */
+
+struct rec {
+	int n;
+	char component[16], event[16], outcome[16], subject[64], reason[64], module[600];
+	int has_pin; /* any field holding the PIN text */
+	int status;  /* what the sink returns */
+};
+
+static int rec_sink(void *ctx, const creto_event *ev)
+{
+	struct rec *r = ctx;
+	r->n++;
+	snprintf(r->component, sizeof(r->component), "%s", ev->component);
+	snprintf(r->event, sizeof(r->event), "%s", ev->event);
+	snprintf(r->outcome, sizeof(r->outcome), "%s", ev->outcome);
+	snprintf(r->subject, sizeof(r->subject), "%s", ev->subject ? ev->subject : "");
+	snprintf(r->reason, sizeof(r->reason), "%s", ev->reason ? ev->reason : "");
+	for (size_t i = 0; i < ev->nfields; i++) {
+		const char *v = ev->fields[i].str;
+		if (v != NULL && strcmp(ev->fields[i].key, "module") == 0)
+			snprintf(r->module, sizeof(r->module), "%s", v);
+		if (v != NULL && (strstr(v, "0000-wrong") || strstr(v, "4321-user")))
+			r->has_pin = 1;
+	}
+	return r->status;
+}
+
+static void test_login_event(void **state)
+{
+	(void)state;
+	NEED_SOFTHSM();
+	struct rec r;
+	memset(&r, 0, sizeof(r));
+	creto_event_sink sink = {rec_sink, &r};
+	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = g_badpin, .events = &sink};
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_EUSAGE);
+	assert_null(h);
+	assert_string_equal(e.msg, "C_Login on token 'unit': CKR_PIN_INCORRECT");
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.component, "hsm");
+	assert_string_equal(r.event, "login");
+	assert_string_equal(r.outcome, "failed");
+	assert_string_equal(r.reason, "CKR_PIN_INCORRECT");
+	assert_string_equal(r.subject, "unit");
+	assert_string_equal(r.module, SOFTHSM);
+	assert_false(r.has_pin);
+	/* a sink that fails does not turn the failure into anything else */
+	r.status = CRETO_EOP;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_EUSAGE);
+	assert_int_equal(r.n, 2);
+	r.status = CRETO_OK;
+	/* a good PIN and a session without login report nothing */
+	o.pin_file = g_pin;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_OK);
+	creto_hsm_close(h);
+	h = NULL;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, 0, &h, NULL, &e), CRETO_OK);
+	creto_hsm_close(h);
+	h = NULL;
+	assert_int_equal(r.n, 2);
+	/* a locked PIN (injected) is reported with its own CKR name */
+	void *fn;
+	ck_rv_t (*gf)(struct ck_function_list **) = fake_getfn;
+	memcpy(&fn, &gf, sizeof(fn));
+	creto_hsm_module_override("/fake/events.so", fn);
+	creto_hsm_opts fo = {.module_path = "/fake/events.so", .pin_file = g_pin, .events = &sink};
+	g_login_rv = CKR_PIN_LOCKED;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &fo, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_EOP);
+	g_login_rv = CKR_OK;
+	assert_int_equal(r.n, 3);
+	assert_string_equal(r.reason, "CKR_PIN_LOCKED");
+	creto_hsm_module_override("/fake/events.so", NULL);
+	/* no sink: the same failure, nothing to report to */
+	o.pin_file = g_badpin;
+	o.events = NULL;
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
+			 CRETO_EUSAGE);
+	assert_int_equal(r.n, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -775,9 +1022,12 @@ int main(void)
 		cmocka_unit_test(test_missing_key),
 		cmocka_unit_test(test_wrap_unwrap),
 		cmocka_unit_test(test_destroy),
+		cmocka_unit_test(test_ambiguous_uri),
+		cmocka_unit_test(test_key_ids),
 		cmocka_unit_test(test_threads_and_fork),
 		cmocka_unit_test(test_keys_open_signer),
 		cmocka_unit_test(test_injected_errors),
+		cmocka_unit_test(test_login_event),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

@@ -26,7 +26,8 @@
 
 static char g_dir[700], g_pin[800];
 static int g_have;
-static creto_keys_opts g_opts;
+static creto_keys_opts g_opts;   /* for creto_keys_* */
+static creto_hsm_opts g_hopts;   /* the same, for creto_hsm_* */
 
 static void write_file(const char *path, const char *text)
 {
@@ -69,6 +70,8 @@ static int setup_all(void **state)
 	}
 	g_opts.module_path = SOFTHSM;
 	g_opts.pin_file = g_pin;
+	g_hopts.module_path = SOFTHSM;
+	g_hopts.pin_file = g_pin;
 	return 0;
 }
 
@@ -84,15 +87,17 @@ static int teardown_all(void **state)
 	return 0;
 }
 
+static char g_last_kid[CRETO_KEYID_HEXLEN + 1]; /* key id of the last keygen */
+
 static void keygen(creto_alg alg, const char *label, const char *path)
 {
 	creto_err e;
 	creto_err_clear(&e);
 	creto_hsm *h = NULL;
-	assert_int_equal(creto_hsm_open_uri("pkcs11:token=hyb", &g_opts, CRETO_HSM_LOGIN | CRETO_HSM_RW,
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=hyb", &g_hopts, CRETO_HSM_LOGIN | CRETO_HSM_RW,
 					    &h, NULL, &e),
 			 CRETO_OK);
-	int rc = creto_hsm_hybrid_keygen(h, alg, label, path, &e);
+	int rc = creto_hsm_hybrid_keygen(h, alg, label, path, g_last_kid, &e);
 	if (rc != CRETO_OK)
 		fprintf(stderr, "hybrid keygen: %s\n", e.msg);
 	assert_int_equal(rc, CRETO_OK);
@@ -135,6 +140,8 @@ static void sign_verify(creto_alg alg, const char *label)
 		fprintf(stderr, "pub: %s\n", e.msg);
 	assert_int_equal(rc, CRETO_OK);
 	assert_true(creto_pubkey_equal(pub, pk));
+	/* keygen reported the creto key id of this hybrid key (issue 11 §6) */
+	assert_string_equal(g_last_kid, creto_pubkey_id(pub));
 	/* each half matters */
 	sig[sl - 5] ^= 1;
 	assert_int_equal(creto_pubkey_verify(pub, ctx, 4, msg, sizeof(msg) - 1, sig, sl, &e), CRETO_EREJECT);
@@ -300,7 +307,7 @@ static void swap_line(const char *src, const char *donor, const char *dst, const
 	fclose(f);
 }
 
-static int pub_with(const char *label, const char *path, const creto_keys_opts *o,
+static int pub_with(const char *label, const char *path, const creto_hsm_opts *o,
 		    creto_pubkey **pk, creto_err *e)
 {
 	char uri[1900];
@@ -326,10 +333,10 @@ static void test_pubkey_binding(void **state)
 	keygen(CRETO_ALG_HYBRID, "pa", a);
 	keygen(CRETO_ALG_HYBRID, "pb", b);
 	keygen(CRETO_ALG_HYBRID_CNSA2, "pc", c);
-	creto_keys_opts nopin = {SOFTHSM, NULL};
+	creto_hsm_opts nopin = {.module_path = SOFTHSM};
 	creto_err e;
 	creto_pubkey *good = NULL, *pk = NULL;
-	assert_int_equal(pub_with("pa", a, &g_opts, &good, &e), CRETO_OK);
+	assert_int_equal(pub_with("pa", a, &g_hopts, &good, &e), CRETO_OK);
 	assert_int_equal(pub_with("pa", a, &nopin, &pk, &e), CRETO_OK);
 	assert_true(creto_pubkey_equal(pk, good));
 	creto_pubkey_free(pk);
@@ -338,7 +345,7 @@ static void test_pubkey_binding(void **state)
 	assert_null(pk);
 	assert_non_null(strstr(e.msg, "pb.pqkey: belongs to key 'pb'"));
 	assert_non_null(strstr(e.msg, "not to key 'pa' on token 'hyb'"));
-	assert_int_equal(pub_with("pa", b, &g_opts, &pk, &e), CRETO_EREJECT);
+	assert_int_equal(pub_with("pa", b, &g_hopts, &pk, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "belongs to key 'pb'"));
 	/* a file made for a P-384 key */
 	assert_int_equal(pub_with("pa", c, &nopin, &pk, &e), CRETO_EREJECT);
@@ -346,7 +353,7 @@ static void test_pubkey_binding(void **state)
 	/* another key's public-key line in the right file: the GCM tag
 	 * catches it when the file can be unsealed (PIN) */
 	swap_line(a, b, bad, "public-key: ");
-	assert_int_equal(pub_with("pa", bad, &g_opts, &pk, &e), CRETO_EREJECT);
+	assert_int_equal(pub_with("pa", bad, &g_hopts, &pk, &e), CRETO_EREJECT);
 	assert_null(pk);
 	assert_non_null(strstr(e.msg, "pbad.pqkey: authentication failed"));
 	/* without a PIN only the binding is checked (docs/keys.md §4): the
@@ -365,7 +372,7 @@ static void test_pubkey_binding(void **state)
 	assert_non_null(strstr(e.msg, "made for token 'hyc', not 'hyb'"));
 	/* a wrapping key that is not this file's: fails the unwrap with a PIN */
 	swap_line(a, b, bad, "wrapped-data-key: ");
-	assert_int_equal(pub_with("pa", bad, &g_opts, &pk, &e), CRETO_EREJECT);
+	assert_int_equal(pub_with("pa", bad, &g_hopts, &pk, &e), CRETO_EREJECT);
 	creto_pubkey_free(good);
 }
 
@@ -376,12 +383,12 @@ static void test_keygen_rollback(void **state)
 		skip();
 	creto_err e;
 	creto_hsm *h = NULL;
-	assert_int_equal(creto_hsm_open_uri("pkcs11:token=hyb", &g_opts, CRETO_HSM_LOGIN | CRETO_HSM_RW,
+	assert_int_equal(creto_hsm_open_uri("pkcs11:token=hyb", &g_hopts, CRETO_HSM_LOGIN | CRETO_HSM_RW,
 					    &h, NULL, &e),
 			 CRETO_OK);
 	char path[900];
 	snprintf(path, sizeof(path), "%s/no/such/dir/x.pqkey", g_dir);
-	assert_int_not_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "gone", path, &e), CRETO_OK);
+	assert_int_not_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "gone", path, NULL, &e), CRETO_OK);
 	creto_hsm_obj *objs = NULL;
 	size_t n = 0;
 	assert_int_equal(creto_hsm_list(h, &objs, &n, &e), CRETO_OK);
@@ -391,12 +398,12 @@ static void test_keygen_rollback(void **state)
 	/* an existing file or a taken label: refused before anything is made */
 	snprintf(path, sizeof(path), "%s/root.pqkey", g_dir);
 	if (access(path, F_OK) == 0)
-		assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "fresh", path, &e), CRETO_EUSAGE);
+		assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "fresh", path, NULL, &e), CRETO_EUSAGE);
 	snprintf(path, sizeof(path), "%s/fresh2.pqkey", g_dir);
 	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_AES256, "taken.pq-wrap", 0, NULL, &e), CRETO_OK);
-	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "taken", path, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "taken", path, NULL, &e), CRETO_EUSAGE);
 	assert_int_not_equal(access(path, F_OK), 0);
-	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_ED25519, "x", path, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_ED25519, "x", path, NULL, &e), CRETO_EUSAGE);
 	creto_hsm_close(h);
 }
 

@@ -190,6 +190,37 @@ static void test_format(void **state)
 	assert_null(creto_p11_type_name(CRETO_P11_TYPE_ANY));
 }
 
+/* creto_p11_uri_path: the path as given, after the one parser checked the
+ * whole URI (issue 11 §9: nhi/backup.c no longer cuts URIs by hand). */
+static void test_uri_path(void **state)
+{
+	(void)state;
+	char out[64];
+	creto_err e;
+	creto_err_clear(&e);
+	assert_int_equal(creto_p11_uri_path("pkcs11:object=k;token=t%20x?module-path=/m.so&pin-source=file:/p",
+					    out, sizeof(out), &e),
+			 CRETO_OK);
+	assert_string_equal(out, "pkcs11:object=k;token=t%20x");
+	assert_int_equal(creto_p11_uri_path("pkcs11:token=t;object=nhi-backup-key", out, sizeof(out), &e),
+			 CRETO_OK);
+	assert_string_equal(out, "pkcs11:token=t;object=nhi-backup-key");
+	/* a PIN value never reaches the path, and a URI the parser refuses has
+	 * no path at all */
+	assert_int_equal(creto_p11_uri_path("pkcs11:token=t?pin-value=1234", out, sizeof(out), &e),
+			 CRETO_OK);
+	assert_string_equal(out, "pkcs11:token=t");
+	assert_int_equal(creto_p11_uri_path("pkcs11:token=t;pin-value=1234", out, sizeof(out), &e),
+			 CRETO_EUSAGE);
+	assert_string_equal(out, "");
+	assert_int_equal(creto_p11_uri_path("pkcs11:token=a;token=b", out, sizeof(out), &e),
+			 CRETO_EUSAGE);
+	assert_int_equal(creto_p11_uri_path("token=t", out, sizeof(out), &e), CRETO_EUSAGE);
+	assert_int_equal(creto_p11_uri_path("pkcs11:token=t;object=a-rather-long-label-that-overflows-the-buffer",
+					    out, 32, &e),
+			 CRETO_EUSAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_vendor_and_slots),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_uri_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -721,6 +721,61 @@ static void test_spki(void **state)
 	creto_signer_free(s);
 }
 
+/* The ML-DSA seed API the HSM's hybrid key uses instead of sig's private
+ * mldsa.h (issue 11 §9): the seed's public key, and a primitive signature
+ * over M' that verifies as a pure ML-DSA signature. */
+static void test_mldsa_seed(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_err_clear(&e);
+	static const creto_alg algs[] = {CRETO_ALG_MLDSA65, CRETO_ALG_MLDSA87};
+	for (size_t a = 0; a < 2; a++) {
+		creto_alg alg = algs[a];
+		uint8_t seed[CRETO_MLDSA_SEED_LEN], pk[CRETO_PUB_MAX], pk2[CRETO_PUB_MAX];
+		for (size_t i = 0; i < sizeof(seed); i++)
+			seed[i] = (uint8_t)(i * 13 + a);
+		size_t pkl = 0, pkl2 = 0;
+		assert_int_equal(creto_mldsa_seed_pubkey(alg, seed, pk, sizeof(pk), &pkl, &e), CRETO_OK);
+		assert_int_equal(pkl, creto_alg_pub_len(alg));
+		/* deterministic */
+		assert_int_equal(creto_mldsa_seed_pubkey(alg, seed, pk2, sizeof(pk2), &pkl2, &e), CRETO_OK);
+		assert_memory_equal(pk, pk2, pkl);
+		assert_int_equal(creto_mldsa_seed_pubkey(alg, seed, pk2, pkl - 1, &pkl2, &e), CRETO_EOP);
+		creto_pubkey *pub = NULL;
+		assert_int_equal(creto_pubkey_new(alg, pk, pkl, &pub, &e), CRETO_OK);
+		/* M' for an empty context: 0 || 0 || msg */
+		const char *msg = "sealed seed";
+		uint8_t m[64] = {0, 0};
+		memcpy(m + 2, msg, strlen(msg));
+		uint8_t sig[CRETO_SIG_MAX];
+		size_t sl = 0;
+		assert_int_equal(creto_mldsa_seed_sign(alg, seed, pk, pkl, m, 2 + strlen(msg), sig,
+						       sizeof(sig), &sl, &e),
+				 CRETO_OK);
+		assert_int_equal(sl, creto_alg_sig_len(alg));
+		assert_int_equal(creto_pubkey_verify(pub, NULL, 0, (const uint8_t *)msg, strlen(msg), sig,
+						     sl, &e),
+				 CRETO_OK);
+		/* a seed that is not the key's signs nothing */
+		pk[7] ^= 1;
+		sl = 99;
+		assert_int_equal(creto_mldsa_seed_sign(alg, seed, pk, pkl, m, 2, sig, sizeof(sig), &sl, &e),
+				 CRETO_EREJECT);
+		assert_int_equal(sl, 0);
+		assert_int_equal(creto_mldsa_seed_sign(alg, seed, NULL, 0, m, 2, sig, 10, &sl, &e),
+				 CRETO_EOP);
+		creto_pubkey_free(pub);
+	}
+	uint8_t seed[CRETO_MLDSA_SEED_LEN] = {0}, pk[CRETO_PUB_MAX], sig[64];
+	size_t n = 0;
+	assert_int_equal(creto_mldsa_seed_pubkey(CRETO_ALG_ED25519, seed, pk, sizeof(pk), &n, &e),
+			 CRETO_EUSAGE);
+	assert_int_equal(creto_mldsa_seed_sign(CRETO_ALG_HYBRID, seed, NULL, 0, seed, 1, sig,
+					       sizeof(sig), &n, &e),
+			 CRETO_EUSAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_raw_reserved_prefix),
 		cmocka_unit_test(test_mldsa_acvp_api),
 		cmocka_unit_test(test_spki),
+		cmocka_unit_test(test_mldsa_seed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
