@@ -124,6 +124,33 @@ expect 1 --err "ipv4 route 10.20.0.0/24 dev v0 (table main) leads outside" -- NS
 expect 1 --err "nameserver 8.8.8.8 is outside the allowed prefixes" -- \
   NS lo "$CRETO" isolation check --resolv-conf "$T/resolv-external"
 
+# Every inet_aton form glibc's resolver reads as 8.8.8.8 is 8.8.8.8 (issue 11 §4b),
+# and so is a line only a looser resolver reads (CRLF).
+for v in 0x8.0x8.0x8.0x8 134744072 8.526344 010.010.010.010 8.8.2056; do
+  printf 'nameserver 127.0.0.1\nnameserver %s\n' "$v" >"$T/resolv-aton"
+  expect 1 --err "line 2: nameserver 8.8.8.8 is outside the allowed prefixes" -- \
+    NS lo "$CRETO" isolation check --resolv-conf "$T/resolv-aton"
+done
+printf 'nameserver 127.0.0.1\r\nnameserver 8.8.8.8\r\n' >"$T/resolv-crlf"
+expect 1 --err "nameserver 8.8.8.8 is outside the allowed prefixes (a line glibc ignores" -- \
+  NS lo "$CRETO" isolation check --resolv-conf "$T/resolv-crlf"
+# glibc's own reading, checked with glibc itself: getent asks the resolver of
+# this namespace, whose only nameserver is written as 0x7f.1 (127.0.0.1), and
+# the DNS server on 127.0.0.1 answers; creto calls that nameserver internal.
+if [ "$HAVE_PY" = 1 ] && command -v getent >/dev/null; then
+  printf 'nameserver 0x7f.1\n' >"$T/resolv-hex"
+  cat >"$T/getent-hex.sh" <<'SH'
+T=$(dirname "$0")
+"$PY" "$T/dns_server.py" 127.0.0.1 "$T/ready.hex" & S=$!
+for _ in $(seq 100); do [ -e "$T/ready.hex" ] && break; sleep 0.05; done
+mount --bind "$T/resolv-hex" /etc/resolv.conf
+rc=0; timeout 10 getent hosts canary.example || rc=$?
+kill $S; exit $rc
+SH
+  expect 0 --out "192.0.2.80" -- NS lo bash "$T/getent-hex.sh"
+  expect 0 --out "nameserver 127.0.0.1 is internal" -- NS lo "$CRETO" isolation check --resolv-conf "$T/resolv-hex"
+fi
+
 # Proxy variables: named, without their credentials.
 expect 1 --err "https_proxy=http://proxy.example:3128" -- \
   env https_proxy=http://user:s3cret@proxy.example:3128 unshare -n -m bash "$T/ns.sh" lo "${ISO[@]}"
