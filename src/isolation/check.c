@@ -366,30 +366,6 @@ static const char *const k_proxy_vars[] = {
 	"ALL_PROXY",  "rsync_proxy", "RSYNC_PROXY", "socks_proxy", "SOCKS_PROXY", "grpc_proxy",  "GRPC_PROXY",
 };
 
-/* The host of a proxy URL: scheme and user:password@ are dropped (the
- * password must not reach the report). */
-static void proxy_host(const char *v, char *host, size_t hostlen, char *shown, size_t shownlen)
-{
-	const char *p = strstr(v, "://");
-	const char *scheme_end = p != NULL ? p + 3 : v;
-	const char *at = strchr(scheme_end, '@');
-	const char *slash = strchr(scheme_end, '/');
-	const char *h = (at != NULL && (slash == NULL || at < slash)) ? at + 1 : scheme_end;
-	snprintf(shown, shownlen, "%.*s%s", (int)(scheme_end - v) < 32 ? (int)(scheme_end - v) : 32, v, h);
-	size_t n;
-	if (*h == '[') {
-		const char *close = strchr(h, ']');
-		h++;
-		n = close != NULL ? (size_t)(close - h) : strlen(h);
-	} else {
-		n = strcspn(h, ":/?#");
-	}
-	if (n >= hostlen)
-		n = hostlen - 1;
-	memcpy(host, h, n);
-	host[n] = '\0';
-}
-
 static int check_proxy(const creto_iso_config *cfg, creto_iso_report *r, creto_err *e)
 {
 	size_t set = 0;
@@ -399,12 +375,21 @@ static int check_proxy(const creto_iso_config *cfg, creto_iso_report *r, creto_e
 		if (v == NULL || *v == '\0')
 			continue;
 		set++;
-		char host[256], shown[320], key[128];
-		proxy_host(v, host, sizeof(host), shown, sizeof(shown));
+		creto_iso_proxy px;
+		creto_iso_proxy_parse(v, &px);
+		/* shown: scheme and host only, never the userinfo (a password) */
+		char shown[320], key[128];
+		const char *scheme = px.scheme[0] ? px.scheme : "http";
+		if (px.problem != NULL)
+			snprintf(shown, sizeof(shown), "%s://...", scheme);
+		else
+			snprintf(shown, sizeof(shown), "%s://%s%s%s%s%s", scheme, px.family == AF_INET6 ? "[" : "", px.host,
+				 px.family == AF_INET6 ? "]" : "", px.port[0] ? ":" : "", px.port);
 		snprintf(key, sizeof(key), "proxy %s", k_proxy_vars[i]);
-		creto_iso_prefix p;
-		if (strchr(host, '/') == NULL && creto_iso_prefix_parse(host, &p) == 0 &&
-		    creto_iso_addr_internal(cfg, p.family, p.addr))
+		if (px.problem != NULL)
+			rc = iso_report_add(r, "proxy", CRETO_ISO_FAIL, key, "%s=%s: cannot be judged: %s", k_proxy_vars[i],
+					    shown, px.problem);
+		else if (px.family != 0 && creto_iso_addr_internal(cfg, px.family, px.addr))
 			rc = iso_report_add(r, "proxy", CRETO_ISO_PASS, key, "%s=%s points at an internal address",
 					    k_proxy_vars[i], shown);
 		else

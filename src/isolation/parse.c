@@ -424,3 +424,141 @@ void creto_iso_parse_resolv_conf(const char *text, size_t len, creto_iso_nameser
 		out->n++;
 	}
 }
+
+/* ---- proxy URLs -------------------------------------------------------- */
+
+static int is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* RFC 3986 authority bytes: unreserved, sub-delims, ':', '@', '[', ']',
+ * and '%' (checked as pct-encoded by the caller). */
+static int authority_byte(char c)
+{
+	if (is_alpha(c) || (c >= '0' && c <= '9'))
+		return 1;
+	return c != '\0' && strchr("-._~!$&'()*+,;=:@[]%", c) != NULL;
+}
+
+static void proxy_problem(creto_iso_proxy *out, const char *why)
+{
+	out->problem = why;
+	out->family = 0;
+}
+
+void creto_iso_proxy_parse(const char *v, creto_iso_proxy *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+			proxy_problem(out, "a blank, control or non-ASCII byte in the value");
+			return;
+		}
+	/* scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://"; without
+	 * one, clients (curl) read the whole value as an authority */
+	const char *rest = v;
+	const char *sep = strstr(v, "://");
+	if (sep != NULL) {
+		size_t sl = (size_t)(sep - v);
+		int ok = sl > 0 && sl < sizeof(out->scheme) && is_alpha(v[0]);
+		for (size_t i = 1; ok && i < sl; i++)
+			ok = is_alpha(v[i]) || (v[i] >= '0' && v[i] <= '9') || v[i] == '+' || v[i] == '-' ||
+			     v[i] == '.';
+		if (!ok) {
+			proxy_problem(out, "not a URL (bad scheme)");
+			return;
+		}
+		memcpy(out->scheme, v, sl);
+		out->scheme[sl] = '\0';
+		rest = sep + 3;
+	}
+	/* the authority ends at the first '/', '?' or '#' (RFC 3986 3.2) */
+	size_t alen = strcspn(rest, "/?#");
+	const char *after = rest + alen;
+	for (size_t i = 0; i < alen; i++) {
+		if (!authority_byte(rest[i])) {
+			proxy_problem(out, "a byte RFC 3986 does not allow in the authority (clients read it differently)");
+			return;
+		}
+		if (rest[i] == '%' && (i + 2 >= alen || !is_hex(rest[i + 1]) || !is_hex(rest[i + 2]))) {
+			proxy_problem(out, "a '%' that is not percent-encoding in the authority");
+			return;
+		}
+	}
+	if (strchr(after, '@') != NULL) {
+		/* curl and RFC 3986 take the host before it, Python's
+		 * urllib.request the one after it */
+		proxy_problem(out, "an '@' after the authority (clients disagree on the host)");
+		return;
+	}
+	/* userinfo is everything up to the last '@' of the authority */
+	const char *hp = rest;
+	for (size_t i = 0; i < alen; i++)
+		if (rest[i] == '@')
+			hp = rest + i + 1;
+	size_t hplen = (size_t)(after - hp);
+	const char *host = hp, *port = NULL;
+	size_t hostlen, portlen = 0;
+	int bracket = 0;
+	if (hplen > 0 && hp[0] == '[') {
+		const char *close = memchr(hp, ']', hplen);
+		if (close == NULL) {
+			proxy_problem(out, "an unclosed '[' in the host");
+			return;
+		}
+		bracket = 1;
+		host = hp + 1;
+		hostlen = (size_t)(close - host);
+		const char *t = close + 1;
+		if (t < after && *t != ':') {
+			proxy_problem(out, "bytes after the ']' of the host");
+			return;
+		}
+		if (t < after) {
+			port = t + 1;
+			portlen = (size_t)(after - port);
+		}
+	} else {
+		const char *colon = memchr(hp, ':', hplen);
+		hostlen = colon != NULL ? (size_t)(colon - hp) : hplen;
+		if (colon != NULL) {
+			port = colon + 1;
+			portlen = (size_t)(after - port);
+		}
+	}
+	if (hostlen == 0) {
+		proxy_problem(out, "no host");
+		return;
+	}
+	if (memchr(host, '[', hostlen) != NULL || memchr(host, ']', hostlen) != NULL) {
+		proxy_problem(out, "a '[' or ']' outside an IPv6 literal");
+		return;
+	}
+	if (portlen >= sizeof(out->port)) {
+		proxy_problem(out, "a port that is not a number");
+		return;
+	}
+	for (size_t i = 0; i < portlen; i++)
+		if (port[i] < '0' || port[i] > '9') {
+			proxy_problem(out, "a port that is not a number");
+			return;
+		}
+	if (hostlen >= sizeof(out->host)) {
+		proxy_problem(out, "a host name longer than 255 bytes");
+		return;
+	}
+	memcpy(out->host, host, hostlen);
+	out->host[hostlen] = '\0';
+	if (port != NULL)
+		memcpy(out->port, port, portlen);
+	out->port[portlen] = '\0';
+	if (bracket) {
+		/* inet_pton refuses a zone ("%25eth0"): then not an IP literal */
+		if (inet_pton(AF_INET6, out->host, out->addr) == 1)
+			out->family = AF_INET6;
+	} else if (creto_iso_inet_aton_exact(out->host, hostlen, out->addr) == 0) {
+		/* curl and getaddrinfo read numeric hosts in inet_aton forms */
+		out->family = AF_INET;
+	}
+}

@@ -559,6 +559,78 @@ static void test_inet_aton_matches_libc(void **state)
 	}
 }
 
+/* want: the IP the proxy value points at ("" when it is a host name), or
+ * NULL when it cannot be judged. */
+static void px1(const char *v, const char *want_host, const char *want_port)
+{
+	creto_iso_proxy px;
+	creto_iso_proxy_parse(v, &px);
+	if (want_host == NULL) {
+		if (px.problem == NULL)
+			fail_msg("'%s': judged (host '%s'), expected a problem", v, px.host);
+		assert_int_equal(px.family, 0);
+		assert_null(strstr(px.host, "s3cret"));
+		return;
+	}
+	if (px.problem != NULL)
+		fail_msg("'%s': %s", v, px.problem);
+	if (want_host[0] == '\0') {
+		assert_int_equal(px.family, 0);
+	} else {
+		char a[INET6_ADDRSTRLEN];
+		assert_non_null(inet_ntop(px.family, px.addr, a, sizeof(a)));
+		if (strcmp(a, want_host) != 0)
+			fail_msg("'%s': host %s, expected %s", v, a, want_host);
+	}
+	assert_string_equal(px.port, want_port);
+	assert_null(strstr(px.host, "s3cret"));
+}
+
+static void test_proxy_parse(void **state)
+{
+	(void)state;
+	/* the authority ends at the first '/', '?' or '#' (issue 11 §4b) */
+	px1("http://8.8.8.8#@127.0.0.1", NULL, "");
+	px1("http://8.8.8.8?@127.0.0.1", NULL, "");
+	px1("http://8.8.8.8/@127.0.0.1", NULL, "");
+	px1("http://127.0.0.1#@8.8.8.8", NULL, ""); /* urllib.request reads 8.8.8.8 */
+	px1("http://8.8.8.8#frag", "8.8.8.8", "");
+	px1("http://8.8.8.8?q", "8.8.8.8", "");
+	px1("http://127.0.0.1:3128/", "127.0.0.1", "3128");
+	/* userinfo: up to the last '@' of the authority */
+	px1("http://user:s3cret@127.0.0.1:3128", "127.0.0.1", "3128");
+	px1("http://127.0.0.1:3128@8.8.8.8", "8.8.8.8", "");
+	px1("http://us@er:s3cret@8.8.8.8", "8.8.8.8", "");
+	/* no scheme: an authority, as curl reads it */
+	px1("8.8.8.8:3128", "8.8.8.8", "3128");
+	px1("s3cret@127.0.0.1", "127.0.0.1", "");
+	px1("socks5h://10.0.0.1:1080", "10.0.0.1", "1080");
+	/* IPv6 literals */
+	px1("http://[::1]:3128", "::1", "3128");
+	px1("http://[2001:4860:4860::8888]", "2001:4860:4860::8888", "");
+	px1("http://u:s3cret@[::1]", "::1", "");
+	px1("http://[fe80::1%25eth0]:3128", "", "3128"); /* a zone: not judged as a literal */
+	px1("http://[::1", NULL, "");
+	px1("http://[::1]x:3128", NULL, "");
+	px1("http://::1:3128", NULL, ""); /* port ":1:3128" */
+	/* numeric hosts in inet_aton forms, as curl and getaddrinfo read them */
+	px1("http://0x7f.1:3128", "127.0.0.1", "3128");
+	px1("http://134744072", "8.8.8.8", "");
+	px1("http://proxy.example:3128", "", "3128");
+	/* what clients read differently */
+	px1("http://8.8.8.8\\@127.0.0.1", NULL, "");
+	px1("http://8.8.8.8 @127.0.0.1", NULL, "");
+	px1("http://127.0.0.1:31x8", NULL, "");
+	px1("http://127.0.0.1:123456789", NULL, "");
+	px1("http://127.0.0.%31", "", ""); /* percent-encoded: a name to creto, so never internal */
+	px1("http://%zz@127.0.0.1", NULL, "");
+	px1("ht^tp://127.0.0.1", NULL, "");
+	px1("http://", NULL, "");
+	px1("http://s3cret@", NULL, "");
+	px1("http://:3128", NULL, "");
+	px1("", NULL, "");
+}
+
 static void test_guard_without_ctest_env(void **state)
 {
 	(void)state;
@@ -606,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_resolv_conf),
 		cmocka_unit_test(test_resolv_conf_glibc_forms),
 		cmocka_unit_test(test_inet_aton_matches_libc),
+		cmocka_unit_test(test_proxy_parse),
 		cmocka_unit_test(test_guard_without_ctest_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
