@@ -67,7 +67,11 @@ typedef struct creto_nhi_store creto_nhi_store;
  * schema and the issuer name (NULL = CRETO_NHI_DEFAULT_ISSUER). */
 int creto_nhi_store_init(const char *path, const char *issuer, creto_err *e) CRETO_WUR;
 /* Open an existing store, applying pending migrations unless readonly.  A
- * file that is not an NHI store, or has a newer schema, is CRETO_EREJECT. */
+ * file that is not an NHI store, has a newer schema, or holds anything but
+ * exactly the known schema objects (docs/nhi.md "Schema": no trigger, view,
+ * index or extra table, the tables' SQL as creto writes it) is
+ * CRETO_EREJECT.  The same holds for creto_nhi_store_open_image, so a
+ * restored backup is checked too. */
 int creto_nhi_store_open(const char *path, int readonly, creto_nhi_store **out,
 			 creto_err *e) CRETO_WUR;
 /* Open a serialized SQLite image as an in-memory store.  img must come from
@@ -93,9 +97,11 @@ int creto_nhi_store_commit(creto_nhi_store *s, creto_err *e) CRETO_WUR;
 /* Look an agent up; an unknown id is CRETO_EREJECT ("unknown agent 'x'"). */
 int creto_nhi_store_get(creto_nhi_store *s, const char *id, creto_nhi_agent *out,
 			creto_err *e) CRETO_WUR;
-/* Change status.  Revoked is final: any change of a revoked agent is
- * CRETO_EREJECT. */
-int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_status st,
+/* Change status, recording now (the caller's clock, creto/clock.h) as the
+ * time of the change.  Revoked is final: any change of a revoked agent is
+ * CRETO_EREJECT.  The change is read back before it commits: a store in
+ * which it did not take effect is CRETO_EREJECT, never a false success. */
+int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_status st, int64_t now,
 			       creto_err *e) CRETO_WUR;
 /* Call fn for every agent in id order; a non-zero return from fn stops the
  * walk and is returned. */

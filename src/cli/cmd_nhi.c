@@ -396,7 +396,7 @@ static int set_status(int argc, char **argv, creto_nhi_status st)
 		return rc;
 	creto_err e;
 	creto_err_clear(&e);
-	rc = creto_nhi_store_set_status(s, a.pos[0], st, &e);
+	rc = creto_nhi_store_set_status(s, a.pos[0], st, creto_clock_now(cli_clock()), &e);
 	creto_nhi_store_free(s);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, a.json);

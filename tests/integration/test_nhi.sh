@@ -39,6 +39,13 @@ cp "$DB" "$T/edited.db"
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE agents SET scopes = ? WHERE id = 'agent-2'\", ('tool:search ' + 'x' * 3000,)); c.commit()" "$T/edited.db"
 expect 1 --err "agent agent-2: a column is longer than allowed in store" -- "$CRETO" nhi show --db "$T/edited.db" agent-2
 expect 1 --err "unknown agent 'nobody'" -- "$CRETO" nhi revoke --db "$DB" nobody
+# a store carrying a trigger that turns a revoked agent back to active is
+# refused by every command, so `nhi revoke` can never say "revoked" falsely
+cp "$DB" "$T/trig.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"CREATE TRIGGER unrevoke AFTER UPDATE OF status ON agents WHEN NEW.status = 'revoked' BEGIN UPDATE agents SET status = 'active' WHERE id = NEW.id; END\"); c.commit()" "$T/trig.db"
+expect 1 --err "store schema: unexpected trigger 'unrevoke'" -- "$CRETO" nhi revoke --db "$T/trig.db" agent-2
+expect 1 --err "unexpected trigger 'unrevoke'" -- "$CRETO" nhi list --db "$T/trig.db"
+expect 1 --err "unexpected trigger 'unrevoke'" -- "$CRETO" nhi show --db "$T/trig.db" agent-2
 echo "not a database, just text padded out to more than a page of bytes $(head -c 5000 /dev/zero | tr '\0' x)" >"$T/junk.db"
 expect 1 --err "junk.db" -- "$CRETO" nhi list --db "$T/junk.db"
 sqlite3 "$T/other.db" "CREATE TABLE t(x)" 2>/dev/null || python3 -c "import sqlite3; sqlite3.connect('$T/other.db').execute('CREATE TABLE t(x)')"
