@@ -114,6 +114,36 @@ int creto_nhi_scopes_has(const char *list, const char *scope, size_t len)
 	return 0;
 }
 
+static int scope_refused(const char *p, size_t n, creto_err *e)
+{
+	return creto_err_set(e, CRETO_EREJECT,
+			     "scope '%.*s': want 1..%d printable characters, no space, "
+			     "quote or backslash",
+			     (int)(n > 64 ? 64 : n), p, CRETO_NHI_SCOPE_MAX);
+}
+
+int creto_nhi_scopes_join(const char *const *scopes, size_t n, char out[CRETO_NHI_SCOPES_LEN + 1], creto_err *e)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	if (n > CRETO_NHI_SCOPES_MAX)
+		return creto_err_set(e, CRETO_EREJECT, "scopes: more than %d", CRETO_NHI_SCOPES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(scopes[i]);
+		/* one scope each: "a b" is refused like "a\tb", never split */
+		if (!creto_nhi_scope_valid(scopes[i], len))
+			return scope_refused(scopes[i], len, e);
+		if (o + (o ? 1 : 0) + len > CRETO_NHI_SCOPES_LEN)
+			return creto_err_set(e, CRETO_EREJECT, "scopes: longer than %d bytes", CRETO_NHI_SCOPES_LEN);
+		if (o)
+			out[o++] = ' ';
+		memcpy(out + o, scopes[i], len);
+		o += len;
+		out[o] = '\0';
+	}
+	return CRETO_OK;
+}
+
 /* A scope list: 1..CRETO_NHI_SCOPES_MAX valid scopes separated by single
  * spaces, no duplicates. */
 static int scopes_check(const char *list, creto_err *e)
@@ -127,10 +157,7 @@ static int scopes_check(const char *list, creto_err *e)
 		const char *q = strchr(p, ' ');
 		size_t n = q ? (size_t)(q - p) : strlen(p);
 		if (!creto_nhi_scope_valid(p, n))
-			return creto_err_set(e, CRETO_EREJECT,
-					     "scope '%.*s': want 1..%d printable characters, no space, "
-					     "quote or backslash",
-					     (int)(n > 64 ? 64 : n), p, CRETO_NHI_SCOPE_MAX);
+			return scope_refused(p, n, e);
 		if (++count > CRETO_NHI_SCOPES_MAX)
 			return creto_err_set(e, CRETO_EREJECT, "scopes: more than %d",
 					     CRETO_NHI_SCOPES_MAX);

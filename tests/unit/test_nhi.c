@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -730,12 +731,105 @@ static void test_store_schema_exact(void **state)
 	assert_int_equal(stat(path("from-trig.db"), &st), -1);
 }
 
+/* ---- scopes one by one; bearer tokens read into one wiped buffer ---- */
+static void test_scopes_join(void **state)
+{
+	(void)state;
+	creto_err e;
+	char out[CRETO_NHI_SCOPES_LEN + 1];
+	const char *two[] = {"model:m", "tool:search"};
+	assert_int_equal(creto_nhi_scopes_join(two, 2, out, &e), CRETO_OK);
+	assert_string_equal(out, "model:m tool:search");
+	/* a space inside one --scope is refused like a tab, never split */
+	const char *sp[] = {"a b"};
+	assert_int_equal(creto_nhi_scopes_join(sp, 1, out, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "scope 'a b': want"));
+	const char *tab[] = {"a\tb"};
+	assert_int_equal(creto_nhi_scopes_join(tab, 1, out, &e), CRETO_EREJECT);
+	const char *empty[] = {"x", ""};
+	assert_int_equal(creto_nhi_scopes_join(empty, 2, out, &e), CRETO_EREJECT);
+	static char big[200];
+	memset(big, 'x', sizeof(big) - 1);
+	const char *many[11];
+	for (int i = 0; i < 11; i++)
+		many[i] = big;
+	assert_int_equal(creto_nhi_scopes_join(many, 11, out, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "longer than 2048"));
+	assert_int_equal(creto_nhi_scopes_join(NULL, 0, out, &e), CRETO_OK);
+	assert_string_equal(out, "");
+}
+
+static int all_zero(const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return 0;
+	return 1;
+}
+
+static void test_token_read(void **state)
+{
+	(void)state;
+	creto_err e;
+	char buf[CRETO_NHI_TOKEN_BUF];
+	size_t len = 0;
+	spit(path("tok.ok"), (const uint8_t *)"aaa.bbb.ccc\n", 12);
+	assert_int_equal(creto_nhi_token_read(path("tok.ok"), buf, sizeof(buf), &len, &e), CRETO_OK);
+	assert_int_equal(len, 11);
+	assert_string_equal(buf, "aaa.bbb.ccc");
+	/* refused, and the buffer wiped: a NUL byte, too large, a FIFO (at
+	 * once, never waited on), a symbolic link */
+	spit(path("tok.nul"), (const uint8_t *)"aaa.b\0b.ccc", 11);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(creto_nhi_token_read(path("tok.nul"), buf, sizeof(buf), &len, &e), CRETO_EREJECT);
+	assert_true(all_zero(buf, sizeof(buf)));
+	uint8_t *bigt = malloc(CRETO_JWS_MAX + 2);
+	assert_non_null(bigt);
+	memset(bigt, 'a', CRETO_JWS_MAX + 2);
+	spit(path("tok.big"), bigt, CRETO_JWS_MAX + 2);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(creto_nhi_token_read(path("tok.big"), buf, sizeof(buf), &len, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "over the 8192-byte cap"));
+	assert_true(all_zero(buf, sizeof(buf)));
+	bigt[CRETO_JWS_MAX] = '\n'; /* a full-size token and its newline */
+	spit(path("tok.max"), bigt, CRETO_JWS_MAX + 1);
+	assert_int_equal(creto_nhi_token_read(path("tok.max"), buf, sizeof(buf), &len, &e), CRETO_OK);
+	assert_int_equal(len, CRETO_JWS_MAX);
+	free(bigt);
+	unlink(path("tok.fifo"));
+	assert_int_equal(mkfifo(path("tok.fifo"), 0600), 0);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(creto_nhi_token_read(path("tok.fifo"), buf, sizeof(buf), &len, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "not a regular file"));
+	assert_true(all_zero(buf, sizeof(buf)));
+	unlink(path("tok.link"));
+	assert_int_equal(symlink(path("tok.ok"), path("tok.link")), 0);
+	assert_int_equal(creto_nhi_token_read(path("tok.link"), buf, sizeof(buf), &len, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+/* creto_jws_clear leaves nothing of the signature behind */
+static void test_jws_clear_wipes(void **state)
+{
+	(void)state;
+	creto_jws j;
+	memset(&j, 0x77, sizeof(j));
+	j.payload = malloc(4);
+	assert_non_null(j.payload);
+	creto_jws_clear(&j);
+	assert_true(all_zero((const char *)&j, sizeof(j)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_basic),	 cmocka_unit_test(test_store_migration),
 		cmocka_unit_test(test_backup),
 		cmocka_unit_test(test_store_schema_exact),
+		cmocka_unit_test(test_scopes_join),
+		cmocka_unit_test(test_token_read),
+		cmocka_unit_test(test_jws_clear_wipes),
 		cmocka_unit_test(test_resolver),
 		cmocka_unit_test(test_cache_lru),	 cmocka_unit_test(test_resolver_threads),
 	};
