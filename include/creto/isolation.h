@@ -173,18 +173,20 @@ int creto_iso_inet_aton_exact(const char *s, size_t n, uint8_t out[4]) CRETO_WUR
  * to its last '@', then the host ("[v6]" or anything up to ':') and an
  * optional numeric port.  The host is an IP literal when it is an IPv6
  * literal in brackets or an IPv4 address in an inet_aton form (curl and
- * getaddrinfo accept those).  problem is set (and family 0) when clients
- * may read the value differently: bytes RFC 3986 does not allow in an
- * authority, an '@' after the authority (Python's urllib.request takes the
- * host after it), a bad port, blanks or control bytes.  The userinfo (a
- * password) is never copied out. */
+ * getaddrinfo accept those).  problem is set (and family 0, host "") when
+ * the value cannot be read safely: bytes RFC 3986 does not allow in an
+ * authority, a bad port, blanks or control bytes.  ambiguity is set, with
+ * the RFC 3986 host still filled in, when another client reads another
+ * host: an '@' after the authority (Python's urllib.request takes the host
+ * after it).  The userinfo (a password) is never copied out. */
 typedef struct creto_iso_proxy {
 	char scheme[32]; /* "" when the value has none */
 	char host[256];  /* IPv6 without its brackets; "" when problem */
 	char port[8];    /* "" when none */
 	int family;      /* AF_INET / AF_INET6 for an IP literal host, else 0 */
 	uint8_t addr[16];
-	const char *problem; /* NULL, or why the value cannot be judged (static text) */
+	const char *problem;   /* NULL, or why the value cannot be read (static text) */
+	const char *ambiguity; /* NULL, or why clients may read another host (static text) */
 } creto_iso_proxy;
 
 void creto_iso_proxy_parse(const char *v, creto_iso_proxy *out) CRETO_NONNULL(1, 2);

@@ -389,12 +389,15 @@ static int check_proxy(const creto_iso_config *cfg, creto_iso_report *r, creto_e
 		if (px.problem != NULL)
 			rc = iso_report_add(r, "proxy", CRETO_ISO_FAIL, key, "%s=%s: cannot be judged: %s", k_proxy_vars[i],
 					    shown, px.problem);
-		else if (px.family != 0 && creto_iso_addr_internal(cfg, px.family, px.addr))
-			rc = iso_report_add(r, "proxy", CRETO_ISO_PASS, key, "%s=%s points at an internal address",
-					    k_proxy_vars[i], shown);
-		else
+		else if (px.family == 0 || !creto_iso_addr_internal(cfg, px.family, px.addr))
 			rc = iso_report_add(r, "proxy", CRETO_ISO_FAIL, key,
 					    "%s=%s: proxy host is not an internal address", k_proxy_vars[i], shown);
+		else if (px.ambiguity != NULL)
+			rc = iso_report_add(r, "proxy", CRETO_ISO_FAIL, key, "%s=%s: cannot be judged: %s", k_proxy_vars[i],
+					    shown, px.ambiguity);
+		else
+			rc = iso_report_add(r, "proxy", CRETO_ISO_PASS, key, "%s=%s points at an internal address",
+					    k_proxy_vars[i], shown);
 	}
 	if (rc == CRETO_OK && set == 0)
 		rc = iso_report_add(r, "proxy", CRETO_ISO_PASS, "proxy", "no proxy environment variables set");

@@ -444,6 +444,7 @@ static int authority_byte(char c)
 static void proxy_problem(creto_iso_proxy *out, const char *why)
 {
 	out->problem = why;
+	out->ambiguity = NULL;
 	out->family = 0;
 }
 
@@ -486,12 +487,10 @@ void creto_iso_proxy_parse(const char *v, creto_iso_proxy *out)
 			return;
 		}
 	}
-	if (strchr(after, '@') != NULL) {
+	if (strchr(after, '@') != NULL)
 		/* curl and RFC 3986 take the host before it, Python's
 		 * urllib.request the one after it */
-		proxy_problem(out, "an '@' after the authority (clients disagree on the host)");
-		return;
-	}
+		out->ambiguity = "an '@' after the authority (clients disagree on the host)";
 	/* userinfo is everything up to the last '@' of the authority */
 	const char *hp = rest;
 	for (size_t i = 0; i < alen; i++)

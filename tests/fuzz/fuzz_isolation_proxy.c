@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v[size] = '\0';
 	creto_iso_proxy px;
 	creto_iso_proxy_parse(v, &px);
-	if (px.problem != NULL && px.family != 0)
+	if (px.problem != NULL && (px.family != 0 || px.host[0] != '\0' || px.ambiguity != NULL))
 		abort();
 	if (px.problem == NULL) {
 		if (px.host[0] == '\0' || strchr(px.host, '@') != NULL || strchr(px.host, '/') != NULL ||

@@ -214,6 +214,8 @@ LIST
     env http_proxy=http://u:s3cret@8.8.8.8:3128 unshare -n -m bash "$T/ns.sh" lo "${ISO[@]}"
   expect 1 --err "cannot be judged: an '@' after the authority" -- \
     env http_proxy='http://127.0.0.1#@8.8.8.8' unshare -n -m bash "$T/ns.sh" lo "${ISO[@]}"
+  expect 1 --err "http_proxy=http://8.8.8.8: proxy host is not an internal address" -- \
+    env http_proxy='http://8.8.8.8#@127.0.0.1' unshare -n -m bash "$T/ns.sh" lo "${ISO[@]}"
 else
   echo "note: curl missing: proxy URLs not compared with curl"
 fi

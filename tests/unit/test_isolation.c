@@ -572,8 +572,8 @@ static void px1(const char *v, const char *want_host, const char *want_port)
 		assert_null(strstr(px.host, "s3cret"));
 		return;
 	}
-	if (px.problem != NULL)
-		fail_msg("'%s': %s", v, px.problem);
+	if (px.problem != NULL || px.ambiguity != NULL)
+		fail_msg("'%s': %s", v, px.problem ? px.problem : px.ambiguity);
 	if (want_host[0] == '\0') {
 		assert_int_equal(px.family, 0);
 	} else {
@@ -586,14 +586,29 @@ static void px1(const char *v, const char *want_host, const char *want_port)
 	assert_null(strstr(px.host, "s3cret"));
 }
 
+/* The RFC 3986 host is host, and another client may read another one. */
+static void px_amb(const char *v, const char *host)
+{
+	creto_iso_proxy px;
+	creto_iso_proxy_parse(v, &px);
+	if (px.problem != NULL || px.ambiguity == NULL)
+		fail_msg("'%s': expected an ambiguity (problem %s)", v, px.problem ? px.problem : "none");
+	char a[INET6_ADDRSTRLEN];
+	assert_non_null(inet_ntop(px.family, px.addr, a, sizeof(a)));
+	if (strcmp(a, host) != 0)
+		fail_msg("'%s': host %s, expected %s", v, a, host);
+	assert_null(strstr(px.host, "s3cret"));
+}
+
 static void test_proxy_parse(void **state)
 {
 	(void)state;
 	/* the authority ends at the first '/', '?' or '#' (issue 11 §4b) */
-	px1("http://8.8.8.8#@127.0.0.1", NULL, "");
-	px1("http://8.8.8.8?@127.0.0.1", NULL, "");
-	px1("http://8.8.8.8/@127.0.0.1", NULL, "");
-	px1("http://127.0.0.1#@8.8.8.8", NULL, ""); /* urllib.request reads 8.8.8.8 */
+	px_amb("http://8.8.8.8#@127.0.0.1", "8.8.8.8");
+	px_amb("http://8.8.8.8?@127.0.0.1", "8.8.8.8");
+	px_amb("http://8.8.8.8/@127.0.0.1", "8.8.8.8");
+	px_amb("http://127.0.0.1#@8.8.8.8", "127.0.0.1"); /* urllib.request reads 8.8.8.8 */
+	px_amb("http://u:s3cret@127.0.0.1/x?y#@8.8.8.8", "127.0.0.1");
 	px1("http://8.8.8.8#frag", "8.8.8.8", "");
 	px1("http://8.8.8.8?q", "8.8.8.8", "");
 	px1("http://127.0.0.1:3128/", "127.0.0.1", "3128");
