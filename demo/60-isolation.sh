@@ -32,5 +32,11 @@ CONF
     "$CRETO" isolation check --active --config "$DEMO_DIR/isolation.conf"
   say "A namespace with a veth, an address and a default route (its peer stays inside: nothing leaves):"
   refused unshare -n sh "$DEMO_DIR/netns-default-route.sh" "$CRETO" isolation check --config "$DEMO_DIR/isolation.conf"
+  say "The resolver file is read as glibc reads it: 0x8.0x8.0x8.0x8 is 8.8.8.8."
+  printf 'nameserver 127.0.0.1\nnameserver 0x8.0x8.0x8.0x8\n' >"$DEMO_DIR/resolv-hex.conf"
+  refused unshare -n sh "$DEMO_DIR/netns-loopback.sh" "$CRETO" isolation check --resolv-conf "$DEMO_DIR/resolv-hex.conf"
+  say "A proxy URL is read as curl reads it: the host of http://8.8.8.8#@127.0.0.1 is 8.8.8.8."
+  refused env 'http_proxy=http://8.8.8.8#@127.0.0.1' unshare -n sh "$DEMO_DIR/netns-loopback.sh" \
+    "$CRETO" isolation check --resolv-conf "$DEMO_DIR/resolv.conf"
 }
 demo_isolation

@@ -139,17 +139,57 @@ int creto_iso_parse_proc_route(const char *text, size_t len, creto_iso_routes *o
 int creto_iso_parse_proc_ipv6_route(const char *text, size_t len, creto_iso_routes *out, creto_err *e)
 	CRETO_WUR CRETO_NONNULL(1, 3);
 
-/* Nameservers from resolv.conf text (at most CRETO_ISO_MAX_ITEMS; more are
- * counted in *n_extra).  Malformed nameserver values are returned as
- * n_bad (glibc ignores them too). */
+/* Nameservers from resolv.conf text, read as glibc 2.36's res_init reads
+ * them (docs/isolation.md): a line that starts with "nameserver" and a
+ * space or tab, the value up to the next space or tab, an IPv4 address in
+ * any inet_aton form (134744072, 0x8.0x8.0x8.0x8, 8.8.2056, 010.010.010.010)
+ * or an IPv6 address with an optional %scope.  Lines that only a looser
+ * reader would take (leading blanks, CR/VT/FF as separators) are returned
+ * too, with glibc[i] = 0.  All are returned, not only the first three
+ * (MAXNS) glibc queries.  Never fails: what no reader takes is ignored. */
 typedef struct creto_iso_nameservers {
 	creto_iso_endpoint ns[CRETO_ISO_MAX_ITEMS];
-	size_t n;
-	size_t n_bad;
+	size_t line[CRETO_ISO_MAX_ITEMS]; /* 1-based line number of ns[i] */
+	uint8_t glibc[CRETO_ISO_MAX_ITEMS]; /* 1: glibc reads this line as a nameserver */
+	size_t n;       /* entries in ns */
+	size_t n_glibc; /* nameservers glibc reads (also those past ns) */
+	size_t n_extra; /* readable nameservers past CRETO_ISO_MAX_ITEMS, not in ns */
+	size_t n_bad;   /* nameserver lines whose value no reader takes */
 } creto_iso_nameservers;
 
 void creto_iso_parse_resolv_conf(const char *text, size_t len, creto_iso_nameservers *out)
 	CRETO_NONNULL(1, 3);
+
+/* An IPv4 address in the forms glibc's inet_aton accepts, the whole of
+ * s[0..n) and nothing else (glibc's __inet_aton_exact): one to four parts
+ * separated by '.', each decimal, octal (leading 0) or hex (0x), every part
+ * but the last at most 255, the last filling the remaining bytes
+ * ("8.526344", "134744072").  out in network byte order.  0 or -1. */
+int creto_iso_inet_aton_exact(const char *s, size_t n, uint8_t out[4]) CRETO_WUR CRETO_NONNULL(3);
+
+/* A proxy variable's value read as curl and RFC 3986 read it: an optional
+ * "scheme://" (without it the whole value is an authority, as curl
+ * guesses), the authority up to the first '/', '?' or '#', the userinfo up
+ * to its last '@', then the host ("[v6]" or anything up to ':') and an
+ * optional numeric port.  The host is an IP literal when it is an IPv6
+ * literal in brackets or an IPv4 address in an inet_aton form (curl and
+ * getaddrinfo accept those).  problem is set (and family 0, host "") when
+ * the value cannot be read safely: bytes RFC 3986 does not allow in an
+ * authority, a bad port, blanks or control bytes.  ambiguity is set, with
+ * the RFC 3986 host still filled in, when another client reads another
+ * host: an '@' after the authority (Python's urllib.request takes the host
+ * after it).  The userinfo (a password) is never copied out. */
+typedef struct creto_iso_proxy {
+	char scheme[32]; /* "" when the value has none */
+	char host[256];  /* IPv6 without its brackets; "" when problem */
+	char port[8];    /* "" when none */
+	int family;      /* AF_INET / AF_INET6 for an IP literal host, else 0 */
+	uint8_t addr[16];
+	const char *problem;   /* NULL, or why the value cannot be read (static text) */
+	const char *ambiguity; /* NULL, or why clients may read another host (static text) */
+} creto_iso_proxy;
+
+void creto_iso_proxy_parse(const char *v, creto_iso_proxy *out) CRETO_NONNULL(1, 2);
 
 /* ---- the check --------------------------------------------------------- */
 

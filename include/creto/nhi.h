@@ -57,6 +57,14 @@ typedef struct creto_nhi_agent {
 /* Syntax checks used by the store and the token profile; 1 when valid. */
 int creto_nhi_id_valid(const char *id);
 int creto_nhi_scope_valid(const char *scope, size_t len);
+/* Join n scopes, each given separately (one --scope each), into the
+ * space-separated list form.  Every scope must be valid on its own, so a
+ * value holding a space ("a b") is refused like one holding a tab, never
+ * taken as two scopes.  CRETO_EREJECT naming the scope, or the list over
+ * CRETO_NHI_SCOPES_MAX / CRETO_NHI_SCOPES_LEN.  Duplicates are left to the
+ * store's check. */
+int creto_nhi_scopes_join(const char *const *scopes, size_t n, char out[CRETO_NHI_SCOPES_LEN + 1],
+			  creto_err *e) CRETO_WUR;
 /* 1 when the space-separated list has scope (exact match). */
 int creto_nhi_scopes_has(const char *list, const char *scope, size_t len);
 
@@ -67,7 +75,11 @@ typedef struct creto_nhi_store creto_nhi_store;
  * schema and the issuer name (NULL = CRETO_NHI_DEFAULT_ISSUER). */
 int creto_nhi_store_init(const char *path, const char *issuer, creto_err *e) CRETO_WUR;
 /* Open an existing store, applying pending migrations unless readonly.  A
- * file that is not an NHI store, or has a newer schema, is CRETO_EREJECT. */
+ * file that is not an NHI store, has a newer schema, or holds anything but
+ * exactly the known schema objects (docs/nhi.md "Schema": no trigger, view,
+ * index or extra table, the tables' SQL as creto writes it) is
+ * CRETO_EREJECT.  The same holds for creto_nhi_store_open_image, so a
+ * restored backup is checked too. */
 int creto_nhi_store_open(const char *path, int readonly, creto_nhi_store **out,
 			 creto_err *e) CRETO_WUR;
 /* Open a serialized SQLite image as an in-memory store.  img must come from
@@ -93,9 +105,11 @@ int creto_nhi_store_commit(creto_nhi_store *s, creto_err *e) CRETO_WUR;
 /* Look an agent up; an unknown id is CRETO_EREJECT ("unknown agent 'x'"). */
 int creto_nhi_store_get(creto_nhi_store *s, const char *id, creto_nhi_agent *out,
 			creto_err *e) CRETO_WUR;
-/* Change status.  Revoked is final: any change of a revoked agent is
- * CRETO_EREJECT. */
-int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_status st,
+/* Change status, recording now (the caller's clock, creto/clock.h) as the
+ * time of the change.  Revoked is final: any change of a revoked agent is
+ * CRETO_EREJECT.  The change is read back before it commits: a store in
+ * which it did not take effect is CRETO_EREJECT, never a false success. */
+int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_status st, int64_t now,
 			       creto_err *e) CRETO_WUR;
 /* Call fn for every agent in id order; a non-zero return from fn stops the
  * walk and is returned. */
@@ -225,6 +239,16 @@ typedef struct creto_nhi_token_params {
  * other keys CRETO_EUSAGE).  kid = creto key id.  *out is malloc'ed. */
 int creto_nhi_token_issue(creto_signer *s, const creto_nhi_token_params *p, char **out,
 			  creto_err *e) CRETO_WUR;
+
+/* Read a bearer token from the file at path ("-": standard input) into the
+ * caller's buffer, with no other copy anywhere: at most cap - 2 bytes
+ * (CRETO_NHI_TOKEN_BUF fits a CRETO_JWS_MAX token and its newline), one
+ * trailing newline dropped, NUL-terminated, *len bytes.  A symbolic link,
+ * a non-regular file (a FIFO never blocks), a larger input or a NUL byte
+ * is CRETO_EREJECT.  On failure buf is wiped; on success the caller wipes
+ * it (OPENSSL_cleanse) after use. */
+#define CRETO_NHI_TOKEN_BUF (CRETO_JWS_MAX + 3)
+int creto_nhi_token_read(const char *path, char *buf, size_t cap, size_t *len, creto_err *e) CRETO_WUR;
 
 /* ---- JWK Set ---- */
 typedef struct creto_jwks creto_jwks;

@@ -3,10 +3,18 @@
  * the issuer's JWK Set and offline resolution (docs/nhi.md).
  *
  * All subcommands share one option parser; each names the options it
- * accepts, so an option that does not apply is a usage error.
+ * accepts, so an option that does not apply is a usage error.  Every
+ * subcommand takes --json (errors too, usage errors included, in the shape
+ * of docs/errors.md) and --quiet (no status lines).  Requested output goes
+ * to stdout; status lines ("added agent X") to stderr.  Every decision
+ * (add, revoke, suspend, resume, restore, token issue, resolve) ends in
+ * decided(), the one place the audit log will record it.  The time of
+ * every decision is cli_clock()'s.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +26,11 @@
 #include "util/timeutil.h"
 
 #define MAX_MULTI 64
-#define TOKEN_FILE_MAX (CRETO_JWS_MAX + 2)
 
 enum {
 	O_DB = 1000, O_ISSUER, O_ID, O_NAME, O_SCOPE, O_NOT_BEFORE, O_NOT_AFTER, O_ISSUER_KID,
 	O_ISSUER_KEY, O_JSON, O_WRAP_KEY, O_OUTPUT, O_MODULE, O_PIN_FILE, O_AGENT, O_TTL, O_KEY,
-	O_AUD, O_TOKEN, O_TOKEN_FILE, O_JWKS, O_BACKUP, O_STATUS, O_JTI,
+	O_AUD, O_TOKEN, O_TOKEN_FILE, O_JWKS, O_BACKUP, O_STATUS, O_JTI, O_QUIET,
 };
 
 static const struct option all_opts[] = {
@@ -53,6 +60,7 @@ static const struct option all_opts[] = {
 	{"backup", required_argument, NULL, O_BACKUP},
 	{"status", required_argument, NULL, O_STATUS},
 	{"jti", required_argument, NULL, O_JTI},
+	{"quiet", no_argument, NULL, O_QUIET},
 	{NULL, 0, NULL, 0},
 };
 
@@ -64,23 +72,111 @@ struct args {
 	size_t nscope;
 	const char *key[MAX_MULTI];
 	size_t nkey;
-	int json;
+	int json, quiet;
 	creto_keys_opts kopts;
 	const char *pos[4]; /* positional arguments */
 	int npos;
 };
 
 static const struct cli_cmd *cur_cmd;
+static const char *cur_label = "";   /* "add", "token issue": names the command in messages */
+static int cur_json;                  /* --json anywhere before "--": usage errors in JSON too */
 
-static int usage(void)
+static int64_t clock_now(void)
 {
+	return creto_clock_now(cli_clock());
+}
+
+/* A usage error, in the one form "creto: nhi CMD: why" on stderr, and with
+ * --json the docs/errors.md object on stdout.  Returns 2. */
+static int usage_error(const char *fmt, ...) CRETO_PRINTF(1, 2);
+
+static int usage_error(const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	creto_err e;
+	creto_err_set(&e, CRETO_EUSAGE, "nhi %s: %s", cur_label, why);
+	return cli_fail(&e, cur_json);
+}
+
+/* A usage error followed by the subcommand's synopsis (stderr). */
+static int usage_error_synopsis(const char *fmt, ...) CRETO_PRINTF(1, 2);
+
+static int usage_error_synopsis(const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	(void)usage_error("%s", why);
 	return cli_usage("nhi", cur_cmd);
 }
 
-/* allowed: the O_* values this subcommand takes, 0-terminated. */
+/* A status line: what was done, on stderr, silenced by --quiet. */
+static void status_line(const struct args *a, const char *fmt, ...) CRETO_PRINTF(2, 3);
+
+static void status_line(const struct args *a, const char *fmt, ...)
+{
+	if (a->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- decisions ----
+ * Every decision an nhi command takes ends here, granted or refused, with
+ * what it was about: the one place where the audit log (--audit DIR) will
+ * record it, before anything is printed.  Today it reports the outcome: the
+ * error (cli_fail, exit code) or the status line. */
+enum nhi_decision {
+	D_ADD,
+	D_REVOKE,
+	D_SUSPEND,
+	D_RESUME,
+	D_RESTORE,
+	D_TOKEN_ISSUE,
+	D_RESOLVE,
+};
+
+static int decided(const struct args *a, enum nhi_decision d, const char *subject, int rc, const creto_err *e,
+		   const char *done)
+{
+	(void)d;
+	(void)subject; /* agent id, or the backup / token file */
+	if (rc != CRETO_OK)
+		return cli_fail(e, a->json);
+	if (done != NULL)
+		status_line(a, "%s", done);
+	return CRETO_OK;
+}
+
+/* 1 when argv holds --json before any "--". */
+static int argv_json(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--json") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* allowed: the O_* values this subcommand takes, 0-terminated; --json and
+ * --quiet are always allowed. */
 static int parse(int argc, char **argv, const int *allowed, int maxpos, struct args *a)
 {
 	memset(a, 0, sizeof(*a));
+	cur_json = argv_json(argc, argv);
+	a->json = cur_json;
 	optind = 1;
 	opterr = 0;
 	int c;
@@ -88,9 +184,9 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 		if (c == 'o')
 			c = O_OUTPUT;
 		if (c == O_TOKEN)
-			return cli_usage_error("--token: a token is a credential and is never taken from "
-					       "the command line; use --token-file FILE or --token-file -");
-		int ok = 0;
+			return usage_error("--token: a token is a credential and is never taken from "
+					   "the command line; use --token-file FILE or --token-file -");
+		int ok = c == O_JSON || c == O_QUIET;
 		for (const int *p = allowed; *p; p++)
 			ok |= *p == c;
 		if (!ok || c == '?' || c == ':') {
@@ -98,9 +194,9 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 			const char *w = argv[optind - 1];
 			if (w[0] != '-' && optind >= 2)
 				w = argv[optind - 2];
-			cli_usage_error("nhi %s: unknown or misplaced option '%.64s'", cur_cmd->name,
-					w[0] == '-' ? w : "?");
-			return usage();
+			if (c == ':')
+				return usage_error_synopsis("option '%.64s' needs a value", w[0] == '-' ? w : "?");
+			return usage_error_synopsis("unknown or misplaced option '%.64s'", w[0] == '-' ? w : "?");
 		}
 		switch (c) {
 		case O_DB: a->db = optarg; break;
@@ -112,6 +208,7 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 		case O_ISSUER_KID: a->issuer_kid = optarg; break;
 		case O_ISSUER_KEY: a->issuer_key = optarg; break;
 		case O_JSON: a->json = 1; break;
+		case O_QUIET: a->quiet = 1; break;
 		case O_WRAP_KEY: a->wrap_key = optarg; break;
 		case O_OUTPUT: a->output = optarg; break;
 		case O_MODULE: a->kopts.module_path = optarg; break;
@@ -126,21 +223,19 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 		case O_JTI: a->jti = optarg; break;
 		case O_SCOPE:
 			if (a->nscope == MAX_MULTI)
-				return cli_usage_error("nhi: too many --scope (max %d)", MAX_MULTI);
+				return usage_error("too many --scope (max %d)", MAX_MULTI);
 			a->scope[a->nscope++] = optarg;
 			break;
 		case O_KEY:
 			if (a->nkey == MAX_MULTI)
-				return cli_usage_error("nhi: too many --key (max %d)", MAX_MULTI);
+				return usage_error("too many --key (max %d)", MAX_MULTI);
 			a->key[a->nkey++] = optarg;
 			break;
 		}
 	}
 	for (int i = optind; i < argc; i++) {
-		if (a->npos == maxpos) {
-			cli_usage_error("nhi %s: unexpected argument '%s'", cur_cmd->name, argv[i]);
-			return usage();
-		}
+		if (a->npos == maxpos)
+			return usage_error_synopsis("unexpected argument '%.64s'", argv[i]);
 		a->pos[a->npos++] = argv[i];
 	}
 	return CRETO_OK;
@@ -191,10 +286,16 @@ static void agent_text(const creto_nhi_agent *a)
 
 static int need(const char *v, const char *opt)
 {
-	if (v == NULL) {
-		cli_usage_error("nhi %s: %s is required", cur_cmd->name, opt);
-		return usage();
-	}
+	if (v == NULL)
+		return usage_error_synopsis("%s is required", opt);
+	return CRETO_OK;
+}
+
+/* Exactly one agent ID operand. */
+static int need_id(const struct args *a)
+{
+	if (a->npos != 1)
+		return usage_error_synopsis("one agent ID expected");
 	return CRETO_OK;
 }
 
@@ -210,7 +311,7 @@ static int open_store(const char *db, int readonly, creto_nhi_store **s, int jso
 /* ---- init ---- */
 static int nhi_init(int argc, char **argv)
 {
-	static const int allowed[] = {O_DB, O_ISSUER, O_JSON, 0};
+	static const int allowed[] = {O_DB, O_ISSUER, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK)
@@ -219,80 +320,78 @@ static int nhi_init(int argc, char **argv)
 	creto_err_clear(&e);
 	if (creto_nhi_store_init(a.db, a.issuer, &e) != CRETO_OK)
 		return cli_fail(&e, a.json);
+	const char *iss = a.issuer ? a.issuer : CRETO_NHI_DEFAULT_ISSUER;
+	status_line(&a, "initialised %s (schema %d, issuer %s)", a.db, CRETO_NHI_SCHEMA_VERSION, iss);
 	if (a.json)
-		return cli_json_out(json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "db", a.db, "issuer",
-					      a.issuer ? a.issuer : CRETO_NHI_DEFAULT_ISSUER,
+		return cli_json_out(json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "db", a.db, "issuer", iss,
 					      "schema_version", CRETO_NHI_SCHEMA_VERSION));
-	printf("initialised %s (schema %d, issuer %s)\n", a.db, CRETO_NHI_SCHEMA_VERSION,
-	       a.issuer ? a.issuer : CRETO_NHI_DEFAULT_ISSUER);
 	return CRETO_OK;
 }
 
 /* ---- add ---- */
+
+/* The add decision: the agent built from the options (ag holds the dates
+ * already), checked and stored. */
+static int add_agent(const struct args *a, creto_nhi_agent *ag, creto_err *e)
+{
+	if (strlen(a->id) > CRETO_NHI_ID_MAX || strlen(a->name) > CRETO_NHI_NAME_MAX)
+		return creto_err_set(e, CRETO_EREJECT, "agent id or name too long (max %d / %d bytes)",
+				     CRETO_NHI_ID_MAX, CRETO_NHI_NAME_MAX);
+	memcpy(ag->id, a->id, strlen(a->id) + 1);
+	memcpy(ag->name, a->name, strlen(a->name) + 1);
+	int rc = creto_nhi_scopes_join(a->scope, a->nscope, ag->scopes, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "agent %.64s", a->id);
+	ag->created = clock_now();
+	ag->status = CRETO_NHI_ACTIVE;
+	if (a->issuer_kid) {
+		if (strlen(a->issuer_kid) != CRETO_KEYID_HEXLEN)
+			return creto_err_set(e, CRETO_EUSAGE, "nhi add: --issuer-kid: want %d hex digits",
+					     CRETO_KEYID_HEXLEN);
+		memcpy(ag->issuer_kid, a->issuer_kid, CRETO_KEYID_HEXLEN + 1);
+	} else if (a->issuer_key) {
+		creto_pubkey *pk = NULL;
+		if ((rc = creto_keys_open_pubkey(a->issuer_key, &a->kopts, &pk, e)) != CRETO_OK)
+			return rc;
+		memcpy(ag->issuer_kid, creto_pubkey_id(pk), CRETO_KEYID_HEXLEN + 1);
+		creto_pubkey_free(pk);
+	}
+	creto_nhi_store *s = NULL;
+	if ((rc = creto_nhi_store_open(a->db, 0, &s, e)) != CRETO_OK)
+		return rc;
+	rc = creto_nhi_store_add(s, ag, e);
+	creto_nhi_store_free(s);
+	return rc;
+}
+
 static int nhi_add(int argc, char **argv)
 {
 	static const int allowed[] = {O_DB, O_ID, O_NAME, O_SCOPE, O_NOT_BEFORE, O_NOT_AFTER,
-				      O_ISSUER_KID, O_ISSUER_KEY, O_MODULE, O_PIN_FILE, O_JSON, 0};
+				      O_ISSUER_KID, O_ISSUER_KEY, O_MODULE, O_PIN_FILE, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
 	    (rc = need(a.id, "--id")) != CRETO_OK || (rc = need(a.name, "--name")) != CRETO_OK)
 		return rc;
 	if (a.nscope == 0)
-		return cli_usage_error("nhi add: at least one --scope is required");
+		return usage_error("at least one --scope is required");
 	if (a.issuer_kid && a.issuer_key)
-		return cli_usage_error("nhi add: give --issuer-kid or --issuer-key, not both");
+		return usage_error("give --issuer-kid or --issuer-key, not both");
 	creto_nhi_agent ag;
 	memset(&ag, 0, sizeof(ag));
-	if (strlen(a.id) > CRETO_NHI_ID_MAX || strlen(a.name) > CRETO_NHI_NAME_MAX)
-		return cli_usage_error("nhi add: --id or --name too long");
-	memcpy(ag.id, a.id, strlen(a.id) + 1);
-	memcpy(ag.name, a.name, strlen(a.name) + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < a.nscope; i++) {
-		size_t n = strlen(a.scope[i]);
-		if (o + n + 1 > CRETO_NHI_SCOPES_LEN)
-			return cli_usage_error("nhi add: scopes longer than %d bytes",
-					       CRETO_NHI_SCOPES_LEN);
-		if (o)
-			ag.scopes[o++] = ' ';
-		memcpy(ag.scopes + o, a.scope[i], n);
-		o += n;
-	}
-	ag.scopes[o] = '\0';
 	if (a.not_before && creto_time_parse(a.not_before, &ag.not_before) != 0)
-		return cli_usage_error("nhi add: --not-before '%s': want YYYY-MM-DD[Thh:mm:ssZ]",
-				       a.not_before);
+		return usage_error("--not-before '%.64s': want YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", a.not_before);
 	if (a.not_after && creto_time_parse(a.not_after, &ag.not_after) != 0)
-		return cli_usage_error("nhi add: --not-after '%s': want YYYY-MM-DD[Thh:mm:ssZ]",
-				       a.not_after);
-	ag.created = creto_time_now();
-	ag.status = CRETO_NHI_ACTIVE;
+		return usage_error("--not-after '%.64s': want YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", a.not_after);
 	creto_err e;
 	creto_err_clear(&e);
-	if (a.issuer_kid) {
-		if (strlen(a.issuer_kid) != CRETO_KEYID_HEXLEN)
-			return cli_usage_error("nhi add: --issuer-kid: want %d hex digits",
-					       CRETO_KEYID_HEXLEN);
-		memcpy(ag.issuer_kid, a.issuer_kid, CRETO_KEYID_HEXLEN + 1);
-	} else if (a.issuer_key) {
-		creto_pubkey *pk = NULL;
-		if (creto_keys_open_pubkey(a.issuer_key, &a.kopts, &pk, &e) != CRETO_OK)
-			return cli_fail(&e, a.json);
-		memcpy(ag.issuer_kid, creto_pubkey_id(pk), CRETO_KEYID_HEXLEN + 1);
-		creto_pubkey_free(pk);
-	}
-	creto_nhi_store *s = NULL;
-	if ((rc = open_store(a.db, 0, &s, a.json)) != CRETO_OK)
+	rc = add_agent(&a, &ag, &e);
+	char done[CRETO_NHI_ID_MAX + 32];
+	snprintf(done, sizeof(done), "added agent %s", a.id);
+	if ((rc = decided(&a, D_ADD, a.id, rc, &e, done)) != CRETO_OK)
 		return rc;
-	if (creto_nhi_store_add(s, &ag, &e) != CRETO_OK) {
-		creto_nhi_store_free(s);
-		return cli_fail(&e, a.json);
-	}
-	creto_nhi_store_free(s);
 	if (a.json)
 		return cli_json_out(json_pack("{s:b, s:o}", "ok", 1, "agent", agent_json(&ag)));
-	printf("added agent %s\n", ag.id);
 	return CRETO_OK;
 }
 
@@ -315,13 +414,13 @@ static int list_one(const creto_nhi_agent *ag, void *arg)
 
 static int nhi_list(int argc, char **argv)
 {
-	static const int allowed[] = {O_DB, O_STATUS, O_JSON, 0};
+	static const int allowed[] = {O_DB, O_STATUS, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK)
 		return rc;
 	if (a.status && creto_nhi_status_from_name(a.status) < 0)
-		return cli_usage_error("nhi list: --status: active, suspended or revoked");
+		return usage_error("--status '%.32s': want active, suspended or revoked", a.status);
 	creto_nhi_store *s = NULL;
 	if ((rc = open_store(a.db, 1, &s, a.json)) != CRETO_OK)
 		return rc;
@@ -346,13 +445,11 @@ static int nhi_list(int argc, char **argv)
 
 static int nhi_show(int argc, char **argv)
 {
-	static const int allowed[] = {O_DB, O_JSON, 0};
+	static const int allowed[] = {O_DB, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 1, &a);
-	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK)
+	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK || (rc = need_id(&a)) != CRETO_OK)
 		return rc;
-	if (a.npos != 1)
-		return usage();
 	creto_nhi_store *s = NULL;
 	if ((rc = open_store(a.db, 1, &s, a.json)) != CRETO_OK)
 		return rc;
@@ -382,44 +479,44 @@ static int nhi_show(int argc, char **argv)
 	return CRETO_OK;
 }
 
-static int set_status(int argc, char **argv, creto_nhi_status st)
+/* ---- revoke / suspend / resume: one decision each ---- */
+static int set_status(int argc, char **argv, creto_nhi_status st, enum nhi_decision d)
 {
-	static const int allowed[] = {O_DB, O_JSON, 0};
+	static const int allowed[] = {O_DB, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 1, &a);
-	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK)
-		return rc;
-	if (a.npos != 1)
-		return usage();
-	creto_nhi_store *s = NULL;
-	if ((rc = open_store(a.db, 0, &s, a.json)) != CRETO_OK)
+	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK || (rc = need_id(&a)) != CRETO_OK)
 		return rc;
 	creto_err e;
 	creto_err_clear(&e);
-	rc = creto_nhi_store_set_status(s, a.pos[0], st, &e);
+	creto_nhi_store *s = NULL;
+	rc = creto_nhi_store_open(a.db, 0, &s, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_set_status(s, a.pos[0], st, clock_now(), &e);
 	creto_nhi_store_free(s);
-	if (rc != CRETO_OK)
-		return cli_fail(&e, a.json);
+	char done[CRETO_NHI_ID_MAX + 32];
+	snprintf(done, sizeof(done), "agent %s %s", a.pos[0], creto_nhi_status_name(st));
+	if ((rc = decided(&a, d, a.pos[0], rc, &e, done)) != CRETO_OK)
+		return rc;
 	if (a.json)
 		return cli_json_out(json_pack("{s:b, s:s, s:s}", "ok", 1, "id", a.pos[0], "status",
 					      creto_nhi_status_name(st)));
-	printf("agent %s %s\n", a.pos[0], creto_nhi_status_name(st));
 	return CRETO_OK;
 }
 
 static int nhi_revoke(int argc, char **argv)
 {
-	return set_status(argc, argv, CRETO_NHI_REVOKED);
+	return set_status(argc, argv, CRETO_NHI_REVOKED, D_REVOKE);
 }
 
 static int nhi_suspend(int argc, char **argv)
 {
-	return set_status(argc, argv, CRETO_NHI_SUSPENDED);
+	return set_status(argc, argv, CRETO_NHI_SUSPENDED, D_SUSPEND);
 }
 
 static int nhi_resume(int argc, char **argv)
 {
-	return set_status(argc, argv, CRETO_NHI_ACTIVE);
+	return set_status(argc, argv, CRETO_NHI_ACTIVE, D_RESUME);
 }
 
 /* ---- backup / restore ---- */
@@ -432,7 +529,7 @@ static json_t *info_json(const creto_nhi_backup_info *bi)
 
 static int nhi_backup(int argc, char **argv)
 {
-	static const int allowed[] = {O_DB, O_WRAP_KEY, O_OUTPUT, O_MODULE, O_PIN_FILE, O_JSON, 0};
+	static const int allowed[] = {O_DB, O_WRAP_KEY, O_OUTPUT, O_MODULE, O_PIN_FILE, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
@@ -440,7 +537,7 @@ static int nhi_backup(int argc, char **argv)
 	    (rc = need(a.output, "-o")) != CRETO_OK)
 		return rc;
 	if (!creto_keys_is_pkcs11(a.wrap_key))
-		return cli_usage_error("nhi backup: --wrap-key must be a pkcs11: URI");
+		return usage_error("--wrap-key must be a pkcs11: URI");
 	creto_nhi_store *s = NULL;
 	if ((rc = open_store(a.db, 1, &s, a.json)) != CRETO_OK)
 		return rc;
@@ -451,139 +548,167 @@ static int nhi_backup(int argc, char **argv)
 	uint64_t n = 0;
 	rc = creto_nhi_store_count(s, &n, &e);
 	if (rc == CRETO_OK)
-		rc = creto_nhi_backup_write(s, &w, a.output, creto_time_now(), &e);
+		rc = creto_nhi_backup_write(s, &w, a.output, clock_now(), &e);
 	creto_nhi_store_free(s);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, a.json);
+	status_line(&a, "wrote %s: %llu agents, data key wrapped by %s", a.output, (unsigned long long)n, w.key_id);
 	if (a.json)
 		return cli_json_out(json_pack("{s:b, s:s, s:I, s:s}", "ok", 1, "backup", a.output,
 					      "agents", (json_int_t)n, "wrap_key", w.key_id));
-	printf("wrote %s: %llu agents, data key wrapped by %s\n", a.output, (unsigned long long)n,
-	       w.key_id);
 	return CRETO_OK;
 }
 
 static int nhi_restore(int argc, char **argv)
 {
-	static const int allowed[] = {O_DB, O_WRAP_KEY, O_MODULE, O_PIN_FILE, O_JSON, 0};
+	static const int allowed[] = {O_DB, O_WRAP_KEY, O_MODULE, O_PIN_FILE, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 1, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
 	    (rc = need(a.wrap_key, "--wrap-key")) != CRETO_OK)
 		return rc;
 	if (a.npos != 1)
-		return usage();
+		return usage_error_synopsis("one backup FILE expected");
 	creto_nhi_wrapper w;
 	creto_nhi_wrapper_hsm(&w, a.wrap_key, &a.kopts);
 	creto_nhi_backup_info bi;
+	memset(&bi, 0, sizeof(bi));
 	creto_err e;
 	creto_err_clear(&e);
-	if (creto_nhi_backup_restore(a.pos[0], &w, a.db, &bi, &e) != CRETO_OK)
-		return cli_fail(&e, a.json);
+	rc = creto_nhi_backup_restore(a.pos[0], &w, a.db, &bi, &e);
+	char t[CRETO_TIME_STRLEN] = "";
+	if (rc == CRETO_OK)
+		creto_time_format(bi.created, t);
+	char done[512];
+	snprintf(done, sizeof(done), "restored %.200s from %.200s (made %s, %llu bytes)", a.db, a.pos[0], t,
+		 (unsigned long long)bi.data_len);
+	if ((rc = decided(&a, D_RESTORE, a.pos[0], rc, &e, done)) != CRETO_OK)
+		return rc;
 	if (a.json)
 		return cli_json_out(json_pack("{s:b, s:s, s:o}", "ok", 1, "db", a.db, "backup",
 					      info_json(&bi)));
-	char t[CRETO_TIME_STRLEN];
-	creto_time_format(bi.created, t);
-	printf("restored %s from %s (made %s, %llu bytes)\n", a.db, a.pos[0], t,
-	       (unsigned long long)bi.data_len);
 	return CRETO_OK;
 }
 
 /* ---- token issue ---- */
+
+/* The token decision: refused unless the agent (when the store is given)
+ * is active and holds every scope asked for.  *tok is the issued token
+ * (malloc'ed; the caller wipes and frees it). */
+static int issue_token(const struct args *a, const char *scope, int64_t ttl, int64_t now, char **tok,
+		       creto_nhi_token_params *p, char *store_iss, creto_err *e)
+{
+	int rc;
+	const char *iss = a->issuer ? a->issuer : CRETO_NHI_DEFAULT_ISSUER;
+	if (a->db) {
+		/* Refuse to mint a token the resolver would refuse anyway. */
+		creto_nhi_store *s = NULL;
+		if ((rc = creto_nhi_store_open(a->db, 1, &s, e)) != CRETO_OK)
+			return rc;
+		creto_nhi_agent ag;
+		rc = creto_nhi_store_get(s, a->agent, &ag, e);
+		if (rc == CRETO_OK && ag.status != CRETO_NHI_ACTIVE)
+			rc = creto_err_set(e, CRETO_EREJECT, "agent %s is %s", ag.id, creto_nhi_status_name(ag.status));
+		for (size_t i = 0; rc == CRETO_OK && i < a->nscope; i++)
+			if (!creto_nhi_scopes_has(ag.scopes, a->scope[i], strlen(a->scope[i])))
+				rc = creto_err_set(e, CRETO_EREJECT, "scope '%.64s' not granted to agent %s",
+						   a->scope[i], ag.id);
+		snprintf(store_iss, CRETO_NHI_ISSUER_MAX + 1, "%s", creto_nhi_store_issuer(s));
+		creto_nhi_store_free(s);
+		if (rc != CRETO_OK)
+			return rc;
+		if (!a->issuer)
+			iss = store_iss;
+	}
+	creto_signer *sg = NULL;
+	if ((rc = creto_keys_open_signer(a->key[0], &a->kopts, &sg, e)) != CRETO_OK)
+		return rc;
+	*p = (creto_nhi_token_params){
+		.iss = iss,
+		.sub = a->agent,
+		.aud = a->aud ? a->aud : CRETO_NHI_DEFAULT_AUDIENCE,
+		.scope = a->nscope ? scope : NULL,
+		.jti = a->jti,
+		.iat = now,
+		.nbf = now,
+		.exp = now + ttl,
+	};
+	rc = creto_nhi_token_issue(sg, p, tok, e);
+	creto_signer_free(sg);
+	return rc;
+}
+
+static void token_free(char *tok)
+{
+	if (tok != NULL)
+		OPENSSL_cleanse(tok, strlen(tok));
+	free(tok);
+}
+
 static int nhi_token(int argc, char **argv)
 {
+	cur_label = "token";
 	if (argc < 2 || strcmp(argv[1], "issue") != 0) {
-		cli_usage_error("nhi token: the only subcommand is 'issue'");
-		return usage();
+		cur_json = argv_json(argc, argv);
+		return usage_error_synopsis("the only subcommand is 'issue'");
 	}
+	cur_label = "token issue";
 	static const int allowed[] = {O_AGENT, O_TTL, O_KEY, O_DB, O_AUD, O_ISSUER, O_SCOPE,
-				      O_JTI, O_OUTPUT, O_MODULE, O_PIN_FILE, O_JSON, 0};
+				      O_JTI, O_OUTPUT, O_MODULE, O_PIN_FILE, 0};
 	struct args a;
 	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.agent, "--agent")) != CRETO_OK ||
 	    (rc = need(a.nkey ? a.key[0] : NULL, "--key")) != CRETO_OK)
 		return rc;
 	if (a.nkey != 1)
-		return cli_usage_error("nhi token issue: give exactly one --key");
+		return usage_error("give exactly one --key");
 	int64_t ttl = 3600;
 	if (a.ttl && (creto_duration_parse(a.ttl, &ttl) != 0 || ttl <= 0 || ttl > 30 * 86400))
-		return cli_usage_error("nhi token issue: --ttl '%s': want 1s..30d", a.ttl);
-	char scope[CRETO_NHI_SCOPES_LEN + 1] = "";
-	size_t o = 0;
-	for (size_t i = 0; i < a.nscope; i++) {
-		size_t n = strlen(a.scope[i]);
-		if (o + n + 1 > CRETO_NHI_SCOPES_LEN)
-			return cli_usage_error("nhi token issue: scopes too long");
-		if (o)
-			scope[o++] = ' ';
-		memcpy(scope + o, a.scope[i], n);
-		o += n;
-	}
-	scope[o] = '\0';
+		return usage_error("--ttl '%.32s': want 1s..30d (e.g. 90s, 15m, 1h, 7d)", a.ttl);
 	creto_err e;
 	creto_err_clear(&e);
-	const char *iss = a.issuer ? a.issuer : CRETO_NHI_DEFAULT_ISSUER;
-	char store_iss[CRETO_NHI_ISSUER_MAX + 1];
-	if (a.db) {
-		/* Refuse to mint a token the resolver would refuse anyway. */
-		creto_nhi_store *s = NULL;
-		if ((rc = open_store(a.db, 1, &s, a.json)) != CRETO_OK)
-			return rc;
-		creto_nhi_agent ag;
-		rc = creto_nhi_store_get(s, a.agent, &ag, &e);
-		if (rc == CRETO_OK && ag.status != CRETO_NHI_ACTIVE)
-			rc = creto_err_set(&e, CRETO_EREJECT, "agent %s is %s", ag.id,
-					   creto_nhi_status_name(ag.status));
-		for (size_t i = 0; rc == CRETO_OK && i < a.nscope; i++)
-			if (!creto_nhi_scopes_has(ag.scopes, a.scope[i], strlen(a.scope[i])))
-				rc = creto_err_set(&e, CRETO_EREJECT, "scope '%.64s' not granted to agent %s",
-						   a.scope[i], ag.id);
-		snprintf(store_iss, sizeof(store_iss), "%s", creto_nhi_store_issuer(s));
-		creto_nhi_store_free(s);
-		if (rc != CRETO_OK)
-			return cli_fail(&e, a.json);
-		if (!a.issuer)
-			iss = store_iss;
-	}
-	creto_signer *sg = NULL;
-	if (creto_keys_open_signer(a.key[0], &a.kopts, &sg, &e) != CRETO_OK)
-		return cli_fail(&e, a.json);
-	int64_t now = creto_time_now();
-	creto_nhi_token_params p = {
-		.iss = iss,
-		.sub = a.agent,
-		.aud = a.aud ? a.aud : CRETO_NHI_DEFAULT_AUDIENCE,
-		.scope = a.nscope ? scope : NULL,
-		.jti = a.jti,
-		.iat = now,
-		.nbf = now,
-		.exp = now + ttl,
-	};
+	char scope[CRETO_NHI_SCOPES_LEN + 1] = "";
+	char store_iss[CRETO_NHI_ISSUER_MAX + 1] = "";
 	char *tok = NULL;
-	rc = creto_nhi_token_issue(sg, &p, &tok, &e);
-	creto_signer_free(sg);
-	if (rc != CRETO_OK)
-		return cli_fail(&e, a.json);
-	if (a.output) {
+	creto_nhi_token_params p;
+	memset(&p, 0, sizeof(p));
+	int64_t now = clock_now();
+	rc = creto_nhi_scopes_join(a.scope, a.nscope, scope, &e);
+	if (rc == CRETO_OK)
+		rc = issue_token(&a, scope, ttl, now, &tok, &p, store_iss, &e);
+	if (rc == CRETO_OK && a.output) {
 		size_t n = strlen(tok);
 		tok[n] = '\n';
 		rc = creto_file_write_atomic(a.output, tok, n + 1, 0600, &e);
 		tok[n] = '\0';
-		if (rc != CRETO_OK) {
-			free(tok);
-			return cli_fail(&e, a.json);
-		}
+	}
+	char exp[CRETO_TIME_STRLEN] = "";
+	if (rc == CRETO_OK)
+		creto_time_format(p.exp, exp);
+	char done[CRETO_NHI_ID_MAX + 4200];
+	snprintf(done, sizeof(done), "token for agent %s (expires %s)%s%.4096s", a.agent, exp,
+		 a.output ? " written to " : "", a.output ? a.output : "");
+	if ((rc = decided(&a, D_TOKEN_ISSUE, a.agent, rc, &e, a.output || a.json ? done : NULL)) != CRETO_OK) {
+		token_free(tok);
+		return rc;
 	}
 	if (a.json) {
-		char t[CRETO_TIME_STRLEN];
-		creto_time_format(p.exp, t);
-		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "token", tok, "agent",
-					    a.agent, "exp", t));
+		json_t *t = json_string(tok);
+		json_t *o = json_pack("{s:b, s:O, s:s, s:s}", "ok", 1, "token", t, "agent", a.agent, "exp", exp);
+		rc = CRETO_EOP;
+		if (o != NULL && json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 &&
+		    fputc('\n', stdout) != EOF && fflush(stdout) == 0)
+			rc = CRETO_OK;
+		if (t != NULL) /* the JSON's copy of the credential */
+			OPENSSL_cleanse((char *)json_string_value(t), json_string_length(t));
+		json_decref(o);
+		json_decref(t);
 	} else if (!a.output) {
 		printf("%s\n", tok);
+		if (fflush(stdout) != 0)
+			rc = CRETO_EOP;
 	}
-	free(tok);
+	token_free(tok);
 	return rc;
 }
 
@@ -620,146 +745,118 @@ static int nhi_jwks(int argc, char **argv)
 		buf[n] = '\n';
 		rc = creto_file_write_atomic(a.output, buf, n + 1, 0644, &e);
 		free(buf);
-	} else {
+		if (rc == CRETO_OK)
+			status_line(&a, "wrote %s: %zu keys", a.output, a.nkey);
+	}
+	if (rc == CRETO_OK && a.json) {
+		json_t *set = json_loads(txt, 0, NULL);
+		if (set == NULL) {
+			rc = creto_err_set(&e, CRETO_EOP, "jwks: cannot re-read the JSON just made");
+			goto out;
+		}
+		rc = a.output ? cli_json_out(json_pack("{s:b, s:s, s:I, s:o}", "ok", 1, "output", a.output, "keys",
+						       (json_int_t)a.nkey, "jwks", set))
+			      : cli_json_out(json_pack("{s:b, s:o}", "ok", 1, "jwks", set));
+	} else if (rc == CRETO_OK && !a.output) {
 		printf("%s\n", txt);
 	}
 out:
 	for (size_t i = 0; i < a.nkey; i++)
 		creto_pubkey_free(keys[i]);
 	free(txt);
-	if (rc != CRETO_OK)
-		return cli_fail(&e, 0);
-	return CRETO_OK;
-}
-
-/* ---- resolve ---- */
-/* The token from FILE, or from standard input for "-": at most
- * TOKEN_FILE_MAX bytes, one trailing newline dropped, NUL-terminated. */
-static int read_token(const char *path, uint8_t **out, size_t *len, creto_err *e)
-{
-	if (strcmp(path, "-") != 0) {
-		int rc = creto_file_read(path, TOKEN_FILE_MAX, out, len, e);
-		if (rc == CRETO_OK && *len && (*out)[*len - 1] == '\n')
-			(*out)[--*len] = '\0';
-		return rc;
-	}
-	uint8_t *b = malloc(TOKEN_FILE_MAX + 2);
-	if (b == NULL)
-		return creto_err_set(e, CRETO_EOP, "out of memory");
-	ssize_t n = creto_read_full(0, b, TOKEN_FILE_MAX + 1);
-	if (n < 0) {
-		free(b);
-		return creto_err_errno(e, errno, "token: standard input");
-	}
-	if ((size_t)n > TOKEN_FILE_MAX) {
-		free(b);
-		return creto_err_set(e, CRETO_EREJECT,
-				     "token: standard input holds more than %d bytes, over the %d-byte cap",
-				     TOKEN_FILE_MAX, CRETO_JWS_MAX);
-	}
-	*len = (size_t)n;
-	if (*len && b[*len - 1] == '\n')
-		(*len)--;
-	b[*len] = '\0';
-	*out = b;
-	return CRETO_OK;
-}
-
-static int nhi_resolve(int argc, char **argv)
-{
-	static const int allowed[] = {O_DB, O_BACKUP, O_WRAP_KEY, O_JWKS, O_TOKEN_FILE,
-				      O_AUD, O_ISSUER, O_MODULE, O_PIN_FILE, O_JSON, 0};
-	struct args a;
-	int rc = parse(argc, argv, allowed, 0, &a);
-	if (rc != CRETO_OK || (rc = need(a.jwks, "--jwks")) != CRETO_OK)
-		return rc;
-	if ((a.db == NULL) == (a.backup == NULL))
-		return cli_usage_error("nhi resolve: give --db FILE or --backup FILE --wrap-key URI");
-	if (a.backup && a.wrap_key == NULL)
-		return cli_usage_error("nhi resolve: --backup needs --wrap-key");
-	/* A token is a bearer credential: never taken from argv (ps, shell
-	 * history), only from a file or standard input. */
-	if (a.token_file == NULL)
-		return cli_usage_error("nhi resolve: give --token-file FILE, or --token-file - to read "
-				       "the token from standard input");
-	creto_err e;
-	creto_err_clear(&e);
-	uint8_t *tbuf = NULL;
-	size_t tlen = 0;
-	creto_nhi_store *s = NULL;
-	creto_jwks *jw = NULL;
-	creto_nhi_resolver *r = NULL;
-	rc = read_token(a.token_file, &tbuf, &tlen, &e);
-	if (rc != CRETO_OK)
-		goto out;
-	const char *tok = (const char *)tbuf;
-	if (memchr(tok, '\0', tlen) != NULL) {
-		rc = creto_err_set(&e, CRETO_EREJECT, "token: holds a NUL byte");
-		goto out;
-	}
-	if ((rc = creto_jwks_load(a.jwks, &jw, &e)) != CRETO_OK)
-		goto out;
-	if (a.db) {
-		rc = creto_nhi_store_open(a.db, 1, &s, &e);
-	} else {
-		creto_nhi_wrapper w;
-		creto_nhi_wrapper_hsm(&w, a.wrap_key, &a.kopts);
-		rc = creto_nhi_backup_open(a.backup, &w, &s, NULL, &e);
-	}
-	if (rc != CRETO_OK)
-		goto out;
-	creto_nhi_resolver_opts ro = {.issuer = a.issuer, .audience = a.aud, .cache_entries = 0};
-	if ((rc = creto_nhi_resolver_new(s, jw, &ro, &r, &e)) != CRETO_OK)
-		goto out;
-	creto_nhi_identity id;
-	rc = creto_nhi_resolve(r, tok, tlen, creto_time_now(), &id, NULL, &e);
-	if (rc != CRETO_OK) {
-		creto_err_ctx(&e, "token rejected");
-		goto out;
-	}
-	char iat[CRETO_TIME_STRLEN], exp[CRETO_TIME_STRLEN];
-	creto_time_format(id.iat, iat);
-	creto_time_format(id.exp, exp);
-	rc = cli_json_out(json_pack("{s:b, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "sub",
-				    id.agent.id, "agent", agent_json(&id.agent), "scopes",
-				    scopes_json(id.scopes), "kid", id.kid, "alg",
-				    creto_jws_alg_name(id.alg), "jti", id.jti, "iat", iat, "exp", exp));
-out:
-	creto_nhi_resolver_free(r);
-	creto_nhi_store_free(s);
-	creto_jwks_free(jw);
-	free(tbuf);
 	if (rc != CRETO_OK && e.code != CRETO_OK)
 		return cli_fail(&e, a.json);
 	return rc;
 }
 
+/* ---- resolve ---- */
+static int nhi_resolve(int argc, char **argv)
+{
+	static const int allowed[] = {O_DB, O_BACKUP, O_WRAP_KEY, O_JWKS, O_TOKEN_FILE,
+				      O_AUD, O_ISSUER, O_MODULE, O_PIN_FILE, 0};
+	struct args a;
+	int rc = parse(argc, argv, allowed, 0, &a);
+	if (rc != CRETO_OK || (rc = need(a.jwks, "--jwks")) != CRETO_OK)
+		return rc;
+	if ((a.db == NULL) == (a.backup == NULL))
+		return usage_error("give --db FILE or --backup FILE --wrap-key URI");
+	if (a.backup && a.wrap_key == NULL)
+		return usage_error("--backup needs --wrap-key");
+	/* A token is a bearer credential: never taken from argv (ps, shell
+	 * history), only from a file or standard input, read into this one
+	 * buffer and wiped on every path. */
+	if (a.token_file == NULL)
+		return usage_error("give --token-file FILE, or --token-file - to read the token from standard input");
+	creto_err e;
+	creto_err_clear(&e);
+	char tok[CRETO_NHI_TOKEN_BUF];
+	size_t tlen = 0;
+	creto_nhi_store *s = NULL;
+	creto_jwks *jw = NULL;
+	creto_nhi_resolver *r = NULL;
+	creto_nhi_identity id;
+	memset(&id, 0, sizeof(id));
+	rc = creto_nhi_token_read(a.token_file, tok, sizeof(tok), &tlen, &e);
+	if (rc == CRETO_OK)
+		rc = creto_jwks_load(a.jwks, &jw, &e);
+	if (rc == CRETO_OK) {
+		if (a.db) {
+			rc = creto_nhi_store_open(a.db, 1, &s, &e);
+		} else {
+			creto_nhi_wrapper w;
+			creto_nhi_wrapper_hsm(&w, a.wrap_key, &a.kopts);
+			rc = creto_nhi_backup_open(a.backup, &w, &s, NULL, &e);
+		}
+	}
+	creto_nhi_resolver_opts ro = {.issuer = a.issuer, .audience = a.aud, .cache_entries = 0};
+	if (rc == CRETO_OK)
+		rc = creto_nhi_resolver_new(s, jw, &ro, &r, &e);
+	if (rc == CRETO_OK) {
+		rc = creto_nhi_resolve(r, tok, tlen, clock_now(), &id, NULL, &e);
+		if (rc != CRETO_OK)
+			creto_err_ctx(&e, "token rejected");
+	}
+	OPENSSL_cleanse(tok, sizeof(tok));
+	creto_nhi_resolver_free(r);
+	creto_nhi_store_free(s);
+	creto_jwks_free(jw);
+	if ((rc = decided(&a, D_RESOLVE, a.token_file, rc, &e, NULL)) != CRETO_OK)
+		return rc;
+	char iat[CRETO_TIME_STRLEN], exp[CRETO_TIME_STRLEN];
+	creto_time_format(id.iat, iat);
+	creto_time_format(id.exp, exp);
+	return cli_json_out(json_pack("{s:b, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:s}", "ok", 1, "sub",
+				      id.agent.id, "agent", agent_json(&id.agent), "scopes",
+				      scopes_json(id.scopes), "kid", id.kid, "alg",
+				      creto_jws_alg_name(id.alg), "jti", id.jti, "iat", iat, "exp", exp));
+}
+
 static const struct cli_cmd nhi_cmds[] = {
-	{"init", nhi_init, "--db FILE [--issuer NAME] [--json]", "create an empty agent store"},
+	{"init", nhi_init, "--db FILE [--issuer NAME] [--json] [--quiet]", "create an empty agent store"},
 	{"add", nhi_add,
 	 "--db FILE --id ID --name NAME --scope S... [--not-before DATE] [--not-after DATE] "
-	 "[--issuer-kid KID | --issuer-key KEY] [--json]",
-	 "provision an agent"},
-	{"list", nhi_list, "--db FILE [--status S] [--json]", "list agents"},
+	 "[--issuer-kid KID | --issuer-key KEY] [--json] [--quiet]",
+	 "provision an agent (one scope per --scope)"},
+	{"list", nhi_list, "--db FILE [--status active|suspended|revoked] [--json]", "list agents"},
 	{"show", nhi_show, "--db FILE ID [--json]", "show one agent"},
-	{"revoke", nhi_revoke, "--db FILE ID [--json]", "revoke an agent (final)"},
-	{"suspend", nhi_suspend, "--db FILE ID [--json]", "suspend an agent"},
-	{"resume", nhi_resume, "--db FILE ID [--json]", "reactivate a suspended agent"},
+	{"revoke", nhi_revoke, "--db FILE ID [--json] [--quiet]", "revoke an agent (final)"},
+	{"suspend", nhi_suspend, "--db FILE ID [--json] [--quiet]", "suspend an agent"},
+	{"resume", nhi_resume, "--db FILE ID [--json] [--quiet]", "reactivate a suspended agent"},
 	{"backup", nhi_backup,
-	 "--db FILE --wrap-key 'pkcs11:...' -o FILE.bak [--module SO] [--pin-file F] [--json]",
+	 "--db FILE --wrap-key 'pkcs11:...' -o FILE.bak [--module SO] [--pin-file F] [--json] [--quiet]",
 	 "write the store encrypted, data key wrapped by an HSM key"},
 	{"restore", nhi_restore,
-	 "FILE.bak --wrap-key 'pkcs11:...' --db FILE [--module SO] [--pin-file F] [--json]",
+	 "FILE.bak --wrap-key 'pkcs11:...' --db FILE [--module SO] [--pin-file F] [--json] [--quiet]",
 	 "authenticate a backup and restore it atomically"},
 	{"token", nhi_token,
 	 "issue --agent ID --key KEY [--ttl 1h] [--db FILE] [--aud A] [--issuer I] [--scope S...] "
-	 "[--jti J] [-o FILE] [--json]",
+	 "[--jti J] [-o FILE] [--json] [--quiet]",
 	 "issue a JWS (EdDSA/ES256) token for an agent"},
-	{"jwks", nhi_jwks, "--key KEY... [-o FILE]", "export issuer public keys as a JWK Set"},
+	{"jwks", nhi_jwks, "--key KEY... [-o FILE] [--json] [--quiet]", "export issuer public keys as a JWK Set"},
 	{"resolve", nhi_resolve,
 	 "(--db FILE | --backup FILE.bak --wrap-key URI) --jwks FILE --token-file F|- "
 	 "[--aud A] [--issuer I] [--json]",
-	 "verify a token offline and print the agent identity"},
+	 "verify a token offline and print the agent identity (JSON)"},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -767,7 +864,9 @@ int cmd_nhi(int argc, char **argv)
 {
 	if (argc >= 2)
 		for (const struct cli_cmd *c = nhi_cmds; c->name != NULL; c++)
-			if (strcmp(c->name, argv[1]) == 0)
+			if (strcmp(c->name, argv[1]) == 0) {
 				cur_cmd = c;
+				cur_label = c->name;
+			}
 	return cli_dispatch("nhi", nhi_cmds, argc, argv);
 }

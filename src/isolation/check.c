@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -77,14 +78,30 @@ static int report_summary(creto_iso_report *r, const char *kind, int result, con
 }
 
 /* Read a system text file, following symlinks (/etc/resolv.conf usually is
- * one) and not trusting st_size (/proc files report 0).  NUL-terminated. */
-static int read_text(const char *path, char **out, size_t *outlen, creto_err *e)
+ * one) and not trusting st_size (/proc files report 0).  Opened
+ * non-blocking and refused unless a regular file, so a FIFO cannot hang
+ * the check.  NUL-terminated.  *err_no: the errno of a failed open (ENOENT
+ * for a missing file), else 0. */
+static int read_text(const char *path, char **out, size_t *outlen, int *err_no, creto_err *e)
 {
 	*out = NULL;
 	*outlen = 0;
-	FILE *f = fopen(path, "re");
-	if (f == NULL)
+	*err_no = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		*err_no = errno;
 		return creto_err_errno(e, errno, "%s", path);
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int err = errno;
+		close(fd);
+		return creto_err_errno(e, err, "%s", path);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return creto_err_set(e, CRETO_EOP, "%s: not a regular file", path);
+	}
 	size_t cap = 8192, len = 0;
 	char *buf = malloc(cap);
 	int rc = CRETO_OK;
@@ -106,16 +123,19 @@ static int read_text(const char *path, char **out, size_t *outlen, creto_err *e)
 			buf = nb;
 			cap *= 2;
 		}
-		size_t n = fread(buf + len, 1, cap - len - 1, f);
-		if (n == 0) {
-			if (ferror(f))
-				rc = creto_err_errno(e, errno ? errno : EIO, "%s", path);
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = creto_err_errno(e, errno, "%s", path);
 			break;
 		}
-		len += n;
+		if (n == 0)
+			break;
+		len += (size_t)n;
 	}
 out:
-	fclose(f);
+	close(fd);
 	if (rc != CRETO_OK) {
 		free(buf);
 		return rc;
@@ -196,7 +216,8 @@ static int read_routes(int family, int source, creto_iso_routes *rs, const char 
 	const char *path = family == AF_INET ? "/proc/net/route" : "/proc/net/ipv6_route";
 	char *text = NULL;
 	size_t len = 0;
-	rc = read_text(path, &text, &len, e);
+	int err_no = 0;
+	rc = read_text(path, &text, &len, &err_no, e);
 	if (rc == CRETO_OK) {
 		rc = family == AF_INET ? creto_iso_parse_proc_route(text, len, rs, e)
 				       : creto_iso_parse_proc_ipv6_route(text, len, rs, e);
@@ -206,7 +227,7 @@ static int read_routes(int family, int source, creto_iso_routes *rs, const char 
 	free(text);
 	if (rc == CRETO_EREJECT) /* a kernel file we cannot read is an operational problem */
 		e->code = CRETO_EOP;
-	if (family == AF_INET6 && rc == CRETO_EOP && strstr(e->msg, "No such file") != NULL) {
+	if (family == AF_INET6 && err_no == ENOENT) {
 		creto_err_clear(e); /* IPv6 disabled: no table to check */
 		rc = CRETO_OK;
 	}
@@ -270,6 +291,10 @@ static int check_interfaces(const creto_iso_config *cfg, creto_iso_report *r, cr
 	return CRETO_OK;
 }
 
+/* glibc queries the first MAXNS (3) nameservers it reads; every other one
+ * is checked too (another resolver, or a reordered file, would use it). */
+#define GLIBC_MAXNS 3
+
 static int check_resolver(const creto_iso_config *cfg, creto_iso_report *r, creto_err *e)
 {
 	char *text = NULL;
@@ -278,12 +303,13 @@ static int check_resolver(const creto_iso_config *cfg, creto_iso_report *r, cret
 	snprintf(key, sizeof(key), "resolver %s", cfg->resolv_conf);
 	creto_err fe;
 	creto_err_clear(&fe);
-	int rc = read_text(cfg->resolv_conf, &text, &len, &fe);
+	int err_no = 0;
+	int rc = read_text(cfg->resolv_conf, &text, &len, &err_no, &fe);
 	if (rc != CRETO_OK) {
-		if (strstr(fe.msg, "No such file") != NULL && cfg->resolv_conf_set)
+		if (err_no == ENOENT && cfg->resolv_conf_set)
 			/* a file the operator named must exist: a typo must not pass */
 			return creto_err_set(e, CRETO_EUSAGE, "resolv_conf %s: no such file", cfg->resolv_conf);
-		if (strstr(fe.msg, "No such file") != NULL)
+		if (err_no == ENOENT)
 			/* glibc then asks 127.0.0.1 */
 			return iso_report_add(r, "resolver", CRETO_ISO_PASS, key,
 					      "%s does not exist: the resolver uses the local host", cfg->resolv_conf)
@@ -296,26 +322,40 @@ static int check_resolver(const creto_iso_config *cfg, creto_iso_report *r, cret
 	creto_iso_parse_resolv_conf(text, len, &ns);
 	free(text);
 	rc = CRETO_OK;
-	size_t bad = 0;
+	size_t bad = 0, glibc_seen = 0;
 	for (size_t i = 0; i < ns.n && rc == CRETO_OK; i++) {
 		char a[INET6_ADDRSTRLEN];
 		if (inet_ntop(ns.ns[i].family, ns.ns[i].addr, a, sizeof(a)) == NULL)
 			snprintf(a, sizeof(a), "?");
+		const char *how = "";
+		if (!ns.glibc[i])
+			how = " (a line glibc ignores but looser resolvers read)";
+		else if (++glibc_seen > GLIBC_MAXNS)
+			how = " (past the 3 glibc queries)";
 		char k[4300];
 		snprintf(k, sizeof(k), "resolver %s nameserver %s", cfg->resolv_conf, a);
 		if (creto_iso_addr_internal(cfg, ns.ns[i].family, ns.ns[i].addr)) {
-			rc = iso_report_add(r, "resolver", CRETO_ISO_PASS, k, "%s: nameserver %s is internal",
-					    cfg->resolv_conf, a);
+			rc = iso_report_add(r, "resolver", CRETO_ISO_PASS, k, "%s line %zu: nameserver %s is internal%s",
+					    cfg->resolv_conf, ns.line[i], a, how);
 		} else {
 			bad++;
 			rc = iso_report_add(r, "resolver", CRETO_ISO_FAIL, k,
-					    "%s: nameserver %s is outside the allowed prefixes", cfg->resolv_conf, a);
+					    "%s line %zu: nameserver %s is outside the allowed prefixes%s",
+					    cfg->resolv_conf, ns.line[i], a, how);
 		}
+	}
+	if (rc == CRETO_OK && ns.n_extra > 0) {
+		bad++;
+		char k[4300];
+		snprintf(k, sizeof(k), "resolver %s too many", cfg->resolv_conf);
+		rc = iso_report_add(r, "resolver", CRETO_ISO_FAIL, k, "%s: %zu nameservers past the first %d not checked",
+				    cfg->resolv_conf, ns.n_extra, CRETO_ISO_MAX_ITEMS);
 	}
 	if (rc == CRETO_OK)
 		rc = report_summary(r, "resolver", bad ? CRETO_ISO_FAIL : CRETO_ISO_PASS, key,
-				    "%s: %zu nameservers, %zu outside the allowed prefixes%s", cfg->resolv_conf, ns.n,
-				    bad, ns.n_bad ? " (some nameserver lines unreadable, ignored as glibc does)" : "");
+				    "%s: %zu nameservers, %zu outside the allowed prefixes%s", cfg->resolv_conf,
+				    ns.n + ns.n_extra, bad,
+				    ns.n_bad ? " (some nameserver lines unreadable, ignored as glibc does)" : "");
 	if (rc != CRETO_OK)
 		return creto_err_set(e, CRETO_EOP, "report: out of memory");
 	return CRETO_OK;
@@ -326,30 +366,6 @@ static const char *const k_proxy_vars[] = {
 	"ALL_PROXY",  "rsync_proxy", "RSYNC_PROXY", "socks_proxy", "SOCKS_PROXY", "grpc_proxy",  "GRPC_PROXY",
 };
 
-/* The host of a proxy URL: scheme and user:password@ are dropped (the
- * password must not reach the report). */
-static void proxy_host(const char *v, char *host, size_t hostlen, char *shown, size_t shownlen)
-{
-	const char *p = strstr(v, "://");
-	const char *scheme_end = p != NULL ? p + 3 : v;
-	const char *at = strchr(scheme_end, '@');
-	const char *slash = strchr(scheme_end, '/');
-	const char *h = (at != NULL && (slash == NULL || at < slash)) ? at + 1 : scheme_end;
-	snprintf(shown, shownlen, "%.*s%s", (int)(scheme_end - v) < 32 ? (int)(scheme_end - v) : 32, v, h);
-	size_t n;
-	if (*h == '[') {
-		const char *close = strchr(h, ']');
-		h++;
-		n = close != NULL ? (size_t)(close - h) : strlen(h);
-	} else {
-		n = strcspn(h, ":/?#");
-	}
-	if (n >= hostlen)
-		n = hostlen - 1;
-	memcpy(host, h, n);
-	host[n] = '\0';
-}
-
 static int check_proxy(const creto_iso_config *cfg, creto_iso_report *r, creto_err *e)
 {
 	size_t set = 0;
@@ -359,17 +375,29 @@ static int check_proxy(const creto_iso_config *cfg, creto_iso_report *r, creto_e
 		if (v == NULL || *v == '\0')
 			continue;
 		set++;
-		char host[256], shown[320], key[128];
-		proxy_host(v, host, sizeof(host), shown, sizeof(shown));
-		snprintf(key, sizeof(key), "proxy %s", k_proxy_vars[i]);
-		creto_iso_prefix p;
-		if (strchr(host, '/') == NULL && creto_iso_prefix_parse(host, &p) == 0 &&
-		    creto_iso_addr_internal(cfg, p.family, p.addr))
-			rc = iso_report_add(r, "proxy", CRETO_ISO_PASS, key, "%s=%s points at an internal address",
-					    k_proxy_vars[i], shown);
+		creto_iso_proxy px;
+		creto_iso_proxy_parse(v, &px);
+		/* shown: scheme and host only, never the userinfo (a password) */
+		char shown[320], key[128];
+		const char *scheme = px.scheme[0] ? px.scheme : "http";
+		if (px.problem != NULL)
+			snprintf(shown, sizeof(shown), "%s://...", scheme);
 		else
+			snprintf(shown, sizeof(shown), "%s://%s%s%s%s%s", scheme, px.family == AF_INET6 ? "[" : "", px.host,
+				 px.family == AF_INET6 ? "]" : "", px.port[0] ? ":" : "", px.port);
+		snprintf(key, sizeof(key), "proxy %s", k_proxy_vars[i]);
+		if (px.problem != NULL)
+			rc = iso_report_add(r, "proxy", CRETO_ISO_FAIL, key, "%s=%s: cannot be judged: %s", k_proxy_vars[i],
+					    shown, px.problem);
+		else if (px.family == 0 || !creto_iso_addr_internal(cfg, px.family, px.addr))
 			rc = iso_report_add(r, "proxy", CRETO_ISO_FAIL, key,
 					    "%s=%s: proxy host is not an internal address", k_proxy_vars[i], shown);
+		else if (px.ambiguity != NULL)
+			rc = iso_report_add(r, "proxy", CRETO_ISO_FAIL, key, "%s=%s: cannot be judged: %s", k_proxy_vars[i],
+					    shown, px.ambiguity);
+		else
+			rc = iso_report_add(r, "proxy", CRETO_ISO_PASS, key, "%s=%s points at an internal address",
+					    k_proxy_vars[i], shown);
 	}
 	if (rc == CRETO_OK && set == 0)
 		rc = iso_report_add(r, "proxy", CRETO_ISO_PASS, "proxy", "no proxy environment variables set");
@@ -396,7 +424,8 @@ static int nsswitch_hosts_local(char *why, size_t whylen)
 	size_t len = 0;
 	creto_err e;
 	creto_err_clear(&e);
-	if (read_text("/etc/nsswitch.conf", &text, &len, &e) != CRETO_OK)
+	int err_no;
+	if (read_text("/etc/nsswitch.conf", &text, &len, &err_no, &e) != CRETO_OK)
 		return 1; /* glibc default: dns then files */
 	int ok = 1;
 	char *save = NULL;

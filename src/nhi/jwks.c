@@ -174,7 +174,8 @@ int creto_jwks_parse(const char *text, size_t len, creto_jwks **out, creto_err *
 	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (j == NULL)
 		return creto_err_set(e, CRETO_EREJECT, "jwks: %s: %s",
-				     strstr(je.text, "duplicate") ? "duplicate JSON key" : "invalid JSON",
+				     json_error_code(&je) == json_error_duplicate_key ? "duplicate JSON key"
+										       : "invalid JSON",
 				     je.text);
 	int rc = CRETO_OK;
 	creto_jwks *s = NULL;

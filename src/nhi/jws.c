@@ -11,6 +11,7 @@
  */
 #include "creto/nhi.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -45,7 +46,8 @@ void creto_jws_clear(creto_jws *j)
 	if (j == NULL)
 		return;
 	free(j->payload);
-	memset(j, 0, sizeof(*j));
+	/* the signature, with the claims, is the bearer credential */
+	OPENSSL_cleanse(j, sizeof(*j));
 }
 
 /* base64url value + 1 of each byte, 0 outside the alphabet.
@@ -234,11 +236,13 @@ int creto_jws_parse(const char *tok, size_t len, creto_jws *out, creto_err *e)
 		goto fail;
 	}
 	if (out->siglen != 64) {
+		OPENSSL_cleanse(sigbuf, sizeof(sigbuf));
 		rc = creto_err_set(e, CRETO_EREJECT, "token signature: %zu bytes, %s wants 64",
 				   out->siglen, creto_jws_alg_name(out->alg));
 		goto fail;
 	}
 	memcpy(out->sig, sigbuf, 64);
+	OPENSSL_cleanse(sigbuf, sizeof(sigbuf));
 	rc = seg_decode("payload", tok + dots[0] + 1, dots[1] - dots[0] - 1, CRETO_JWS_MAX, NULL,
 			&out->payload, &out->payload_len, e);
 	if (rc != CRETO_OK)

@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "util/timeutil.h"
 
 struct creto_nhi_store {
 	sqlite3 *db;
@@ -115,6 +114,36 @@ int creto_nhi_scopes_has(const char *list, const char *scope, size_t len)
 	return 0;
 }
 
+static int scope_refused(const char *p, size_t n, creto_err *e)
+{
+	return creto_err_set(e, CRETO_EREJECT,
+			     "scope '%.*s': want 1..%d printable characters, no space, "
+			     "quote or backslash",
+			     (int)(n > 64 ? 64 : n), p, CRETO_NHI_SCOPE_MAX);
+}
+
+int creto_nhi_scopes_join(const char *const *scopes, size_t n, char out[CRETO_NHI_SCOPES_LEN + 1], creto_err *e)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	if (n > CRETO_NHI_SCOPES_MAX)
+		return creto_err_set(e, CRETO_EREJECT, "scopes: more than %d", CRETO_NHI_SCOPES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(scopes[i]);
+		/* one scope each: "a b" is refused like "a\tb", never split */
+		if (!creto_nhi_scope_valid(scopes[i], len))
+			return scope_refused(scopes[i], len, e);
+		if (o + (o ? 1 : 0) + len > CRETO_NHI_SCOPES_LEN)
+			return creto_err_set(e, CRETO_EREJECT, "scopes: longer than %d bytes", CRETO_NHI_SCOPES_LEN);
+		if (o)
+			out[o++] = ' ';
+		memcpy(out + o, scopes[i], len);
+		o += len;
+		out[o] = '\0';
+	}
+	return CRETO_OK;
+}
+
 /* A scope list: 1..CRETO_NHI_SCOPES_MAX valid scopes separated by single
  * spaces, no duplicates. */
 static int scopes_check(const char *list, creto_err *e)
@@ -128,10 +157,7 @@ static int scopes_check(const char *list, creto_err *e)
 		const char *q = strchr(p, ' ');
 		size_t n = q ? (size_t)(q - p) : strlen(p);
 		if (!creto_nhi_scope_valid(p, n))
-			return creto_err_set(e, CRETO_EREJECT,
-					     "scope '%.*s': want 1..%d printable characters, no space, "
-					     "quote or backslash",
-					     (int)(n > 64 ? 64 : n), p, CRETO_NHI_SCOPE_MAX);
+			return scope_refused(p, n, e);
 		if (++count > CRETO_NHI_SCOPES_MAX)
 			return creto_err_set(e, CRETO_EREJECT, "scopes: more than %d",
 					     CRETO_NHI_SCOPES_MAX);
@@ -260,6 +286,187 @@ static int migrate(creto_nhi_store *s, int64_t from, creto_err *e)
 	return CRETO_OK;
 }
 
+/* ---- the known schema --------------------------------------------------
+ * A store must hold exactly the objects the migrations create, with exactly
+ * their SQL: a trigger (one that turns a revoked agent back to active), a
+ * view, an index, a generated column or a changed CHECK would make the
+ * store lie about what creto wrote.  The reference is built by running the
+ * same migrations in memory, so it is the text this SQLite writes. */
+
+#define SCHEMA_OBJECTS_MAX 8
+
+typedef struct schema_obj {
+	char type[16];
+	char name[64];
+	char *sql;
+	int seen;
+} schema_obj;
+
+typedef struct schema_ref {
+	schema_obj o[SCHEMA_OBJECTS_MAX];
+	size_t n;
+} schema_ref;
+
+static void schema_ref_free(schema_ref *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		sqlite3_free(r->o[i].sql);
+	r->n = 0;
+}
+
+/* SQL text with insignificant whitespace removed, so a store whose tables
+ * were created with other spacing or comments (docs/nhi.md lets a tool do
+ * that) still compares equal: outside quotes, comments are whitespace, each
+ * run of whitespace becomes one space, and none is kept next to '(', ')' or
+ * ','.  Quoted text is copied as is.
+ * NULL on allocation failure. */
+static char *sql_norm(const char *sql)
+{
+	size_t n = strlen(sql);
+	char *o = sqlite3_malloc64(n + 1);
+	if (o == NULL)
+		return NULL;
+	size_t k = 0;
+	char quote = 0;
+	int pending_space = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = sql[i];
+		if (quote) {
+			o[k++] = c;
+			if (c == quote)
+				quote = 0;
+			continue;
+		}
+		if (c == '-' && sql[i + 1] == '-') { /* a comment to the end of the line */
+			while (i + 1 < n && sql[i + 1] != '\n')
+				i++;
+			pending_space = 1;
+			continue;
+		}
+		if (c == '/' && sql[i + 1] == '*') { /* a comment to its end */
+			const char *end = strstr(sql + i + 2, "*/");
+			i = end != NULL ? (size_t)(end - sql) + 1 : n;
+			pending_space = 1;
+			continue;
+		}
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+			pending_space = 1;
+			continue;
+		}
+		int punct = c == '(' || c == ')' || c == ',';
+		if (pending_space && k > 0 && !punct && o[k - 1] != '(' && o[k - 1] != ')' && o[k - 1] != ',')
+			o[k++] = ' ';
+		pending_space = 0;
+		if (c == '\'' || c == '"' || c == '`' || c == '[')
+			quote = c == '[' ? ']' : c;
+		o[k++] = c;
+	}
+	o[k] = '\0';
+	return o;
+}
+
+static const char k_schema_sql[] = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name";
+
+/* The objects of a store at schema version ver. */
+static int schema_reference(int64_t ver, schema_ref *r, creto_err *e)
+{
+	memset(r, 0, sizeof(*r));
+	sqlite3 *db = NULL;
+	int src = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	for (int64_t v = 0; src == SQLITE_OK && v < ver; v++)
+		src = sqlite3_exec(db, migrations[v], NULL, NULL, NULL);
+	sqlite3_stmt *st = NULL;
+	if (src == SQLITE_OK)
+		src = sqlite3_prepare_v2(db, k_schema_sql, -1, &st, NULL);
+	while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		const char *sql = (const char *)sqlite3_column_text(st, 3);
+		if (r->n == SCHEMA_OBJECTS_MAX || type == NULL || name == NULL || sql == NULL ||
+		    strlen(type) >= sizeof(r->o[0].type) || strlen(name) >= sizeof(r->o[0].name)) {
+			src = SQLITE_INTERNAL;
+			break;
+		}
+		schema_obj *o = &r->o[r->n];
+		memcpy(o->type, type, strlen(type) + 1);
+		memcpy(o->name, name, strlen(name) + 1);
+		o->sql = sql_norm(sql);
+		if (o->sql == NULL) {
+			src = SQLITE_NOMEM;
+			break;
+		}
+		r->n++;
+		src = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (src != SQLITE_DONE) {
+		schema_ref_free(r);
+		return creto_err_set(e, CRETO_EOP, "store schema: cannot build the reference (%s)", sqlite3_errstr(src));
+	}
+	return CRETO_OK;
+}
+
+/* CRETO_EREJECT naming the first object that is not exactly the known
+ * schema of version ver: extra (trigger, view, index, table), missing, or
+ * with other SQL. */
+static int schema_check(creto_nhi_store *s, int64_t ver, creto_err *e)
+{
+	schema_ref ref;
+	int rc = schema_reference(ver, &ref, e);
+	if (rc != CRETO_OK)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(s->db, k_schema_sql, -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = sql_err(s, src, "store schema", e);
+		goto out;
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		const char *sql = (const char *)sqlite3_column_text(st, 3);
+		type = type ? type : "?";
+		name = name ? name : "?";
+		schema_obj *o = NULL;
+		for (size_t i = 0; i < ref.n && o == NULL; i++)
+			if (strcmp(ref.o[i].type, type) == 0 && strcmp(ref.o[i].name, name) == 0)
+				o = &ref.o[i];
+		if (o == NULL) {
+			rc = creto_err_set(e, CRETO_EREJECT, "store schema: unexpected %.16s '%.64s' (not an object creto makes)",
+					   type, name);
+			goto out;
+		}
+		char *norm = sql != NULL ? sql_norm(sql) : NULL;
+		int same = norm != NULL && strcmp(norm, o->sql) == 0;
+		int oom = sql != NULL && norm == NULL;
+		sqlite3_free(norm);
+		if (oom) {
+			rc = creto_err_set(e, CRETO_EOP, "store schema: out of memory");
+			goto out;
+		}
+		if (!same) {
+			rc = creto_err_set(e, CRETO_EREJECT, "store schema: %s '%s' differs from the known schema", type,
+					   name);
+			goto out;
+		}
+		o->seen = 1;
+	}
+	if (src != SQLITE_DONE) {
+		rc = sql_err(s, src, "store schema", e);
+		goto out;
+	}
+	for (size_t i = 0; i < ref.n; i++)
+		if (!ref.o[i].seen) {
+			rc = creto_err_set(e, CRETO_EREJECT, "store schema: %s '%s' missing", ref.o[i].type, ref.o[i].name);
+			goto out;
+		}
+out:
+	sqlite3_finalize(st);
+	schema_ref_free(&ref);
+	return rc;
+}
+
 /* Validate the schema marks, migrate, load metadata, prepare statements. */
 static int store_setup(creto_nhi_store *s, int readonly, creto_err *e)
 {
@@ -277,12 +484,20 @@ static int store_setup(creto_nhi_store *s, int readonly, creto_err *e)
 		return creto_err_set(e, CRETO_EREJECT,
 				     "schema version %lld not supported (this creto knows 1..%d)",
 				     (long long)ver, CRETO_NHI_SCHEMA_VERSION);
+	/* exactly the known objects before anything runs on the store (a
+	 * trigger would fire inside a migration) */
+	rc = schema_check(s, ver, e);
+	if (rc != CRETO_OK)
+		return rc;
 	if (ver < CRETO_NHI_SCHEMA_VERSION) {
 		if (readonly)
 			return creto_err_set(e, CRETO_EREJECT,
 					     "schema version %lld needs migration; open read-write",
 					     (long long)ver);
 		rc = migrate(s, ver, e);
+		if (rc != CRETO_OK)
+			return rc;
+		rc = schema_check(s, CRETO_NHI_SCHEMA_VERSION, e);
 		if (rc != CRETO_OK)
 			return rc;
 	}
@@ -304,6 +519,17 @@ static int store_setup(creto_nhi_store *s, int readonly, creto_err *e)
 	if (src != SQLITE_OK)
 		return sql_err(s, src, "store", e);
 	return CRETO_OK;
+}
+
+/* No schema-borne code paths: defensive mode (no writable_schema, no
+ * shadow-table writes) and untrusted schema (no functions with side
+ * effects from views or triggers).  Belt to schema_check's braces. */
+static void db_harden(sqlite3 *db)
+{
+	(void)sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+#ifdef SQLITE_DBCONFIG_TRUSTED_SCHEMA
+	(void)sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+#endif
 }
 
 static int store_alloc(creto_nhi_store **out, creto_err *e)
@@ -354,6 +580,7 @@ static int store_open_path(const char *path, int flags, creto_nhi_store **out, c
 	}
 	sqlite3_extended_result_codes(s->db, 0);
 	sqlite3_busy_timeout(s->db, 5000);
+	db_harden(s->db);
 	*out = s;
 	return CRETO_OK;
 }
@@ -438,6 +665,7 @@ int creto_nhi_store_open_image(uint8_t *img, size_t len, creto_nhi_store **out, 
 		creto_nhi_store_free(s);
 		return rc;
 	}
+	db_harden(s->db);
 	/* A WAL-mode image (header bytes 18/19 = 2) cannot be read from memory:
 	 * mark it rollback-journal, which is what the content is once serialized. */
 	if (len >= 100 && img[18] == 2 && img[19] == 2)
@@ -621,9 +849,25 @@ int creto_nhi_store_get(creto_nhi_store *s, const char *id, creto_nhi_agent *out
 	return rc;
 }
 
-int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_status stv,
+/* The status column of id inside the current transaction, or -1. */
+static int status_now(creto_nhi_store *s, const char *id)
+{
+	int sv = -1;
+	sqlite3_bind_text(s->get, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s->get) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(s->get, 3);
+		sv = v ? creto_nhi_status_from_name(v) : -1;
+	}
+	sqlite3_reset(s->get);
+	sqlite3_clear_bindings(s->get);
+	return sv;
+}
+
+int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_status stv, int64_t now,
 			       creto_err *e)
 {
+	if (creto_nhi_status_name(stv) == NULL)
+		return creto_err_set(e, CRETO_EUSAGE, "set status: bad status %d", (int)stv);
 	creto_nhi_agent a;
 	int rc = creto_nhi_store_get(s, id, &a, e);
 	if (rc != CRETO_OK)
@@ -643,7 +887,7 @@ int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_sta
 				     -1, &st, NULL);
 	if (src == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, creto_nhi_status_name(stv), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, creto_time_now());
+		sqlite3_bind_int64(st, 2, now);
 		sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
 		src = sqlite3_step(st);
 	}
@@ -651,6 +895,15 @@ int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_sta
 	if (src == SQLITE_DONE && sqlite3_changes(s->db) != 1) {
 		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		rc = creto_err_set(e, CRETO_EREJECT, "agent %s is revoked (final)", id);
+		goto out;
+	}
+	/* The change must have taken effect: read it back inside the same
+	 * transaction (anything that undid it, whatever the schema check
+	 * missed, makes this a refusal, never a false "revoked"). */
+	if (src == SQLITE_DONE && status_now(s, id) != (int)stv) {
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		rc = creto_err_set(e, CRETO_EREJECT, "agent %s: status change to %s did not take effect in the store", id,
+				   creto_nhi_status_name(stv));
 		goto out;
 	}
 	if (src == SQLITE_DONE)

@@ -4,13 +4,18 @@
  */
 #include "creto/nhi.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/enc.h"
+#include "util/file.h"
 
 /* base64url of a JSON object (compact, members in insertion order). */
 static char *b64_json(json_t *o)
@@ -103,10 +108,60 @@ int creto_nhi_token_issue(creto_signer *s, const creto_nhi_token_params *p, char
 	rc = CRETO_OK;
 out:
 	free(buf);
+	if (sig != NULL) /* with the claims, the signature is the bearer credential */
+		OPENSSL_cleanse(sig, siglen);
 	free(sig);
 	free(h64);
 	free(p64);
 	json_decref(h);
 	json_decref(c);
+	return rc;
+}
+
+int creto_nhi_token_read(const char *path, char *buf, size_t cap, size_t *len, creto_err *e)
+{
+	*len = 0;
+	if (cap < 3)
+		return creto_err_set(e, CRETO_EUSAGE, "token: buffer too small");
+	int is_stdin = strcmp(path, "-") == 0;
+	const char *what = is_stdin ? "standard input" : path;
+	int fd = 0, rc = CRETO_OK;
+	if (!is_stdin) {
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			if (errno == ELOOP)
+				return creto_err_set(e, CRETO_EREJECT, "token: %s: is a symbolic link", path);
+			return creto_err_errno(e, errno, "token: %s", path);
+		}
+		struct stat st;
+		if (fstat(fd, &st) != 0)
+			rc = creto_err_errno(e, errno, "token: %s", path);
+		else if (!S_ISREG(st.st_mode))
+			rc = creto_err_set(e, CRETO_EREJECT, "token: %s: not a regular file", path);
+	}
+	if (rc == CRETO_OK) {
+		/* cap - 1 bytes read show an input over cap - 2 bytes as one */
+		ssize_t n = creto_read_full(fd, buf, cap - 1);
+		if (n < 0)
+			rc = creto_err_errno(e, errno, "token: %s", what);
+		else if ((size_t)n == cap - 1)
+			rc = creto_err_set(e, CRETO_EREJECT, "token: %s holds more than %zu bytes, over the %d-byte cap",
+					   what, cap - 2, CRETO_JWS_MAX);
+		else
+			*len = (size_t)n;
+	}
+	if (!is_stdin)
+		close(fd);
+	if (rc == CRETO_OK) {
+		if (*len && buf[*len - 1] == '\n')
+			(*len)--;
+		buf[*len] = '\0';
+		if (memchr(buf, '\0', *len) != NULL)
+			rc = creto_err_set(e, CRETO_EREJECT, "token: holds a NUL byte");
+	}
+	if (rc != CRETO_OK) {
+		OPENSSL_cleanse(buf, cap);
+		*len = 0;
+	}
 	return rc;
 }

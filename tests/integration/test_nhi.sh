@@ -6,12 +6,20 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/jose/nhi_keys.sh"
 
+# Token times are judged against a pinned clock: only the test program
+# (build/creto-test) honours CRETO_TEST_NOW; build/creto ignores it (checked
+# at the end).
+: "${CRETO_TEST_BIN:?build with -DCRETO_TESTS=ON (build/creto-test)}"
+[ -x "$CRETO_TEST_BIN" ] || skip "build/creto-test missing"
+CRETO_RELEASE=$CRETO
+CRETO=$CRETO_TEST_BIN
 NOW=1900000000 # 2030-03-17T17:46:40Z
 export CRETO_TEST_NOW=$NOW
 DB=$T/nhi.db
 
 # ---- store ----
-expect 0 --out "schema 2" -- "$CRETO" nhi init --db "$DB" --issuer creto-test
+expect 0 --err "schema 2" -- "$CRETO" nhi init --db "$DB" --issuer creto-test
+[ -z "$OUT" ] && ok || fail "init: status line on stdout: $OUT"
 expect 2 --err "already exists" -- "$CRETO" nhi init --db "$DB"
 expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-1 --name "Agent One" \
   --scope model:llama-3.1-70b-instruct --scope tool:search
@@ -39,6 +47,13 @@ cp "$DB" "$T/edited.db"
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE agents SET scopes = ? WHERE id = 'agent-2'\", ('tool:search ' + 'x' * 3000,)); c.commit()" "$T/edited.db"
 expect 1 --err "agent agent-2: a column is longer than allowed in store" -- "$CRETO" nhi show --db "$T/edited.db" agent-2
 expect 1 --err "unknown agent 'nobody'" -- "$CRETO" nhi revoke --db "$DB" nobody
+# a store carrying a trigger that turns a revoked agent back to active is
+# refused by every command, so `nhi revoke` can never say "revoked" falsely
+cp "$DB" "$T/trig.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"CREATE TRIGGER unrevoke AFTER UPDATE OF status ON agents WHEN NEW.status = 'revoked' BEGIN UPDATE agents SET status = 'active' WHERE id = NEW.id; END\"); c.commit()" "$T/trig.db"
+expect 1 --err "store schema: unexpected trigger 'unrevoke'" -- "$CRETO" nhi revoke --db "$T/trig.db" agent-2
+expect 1 --err "unexpected trigger 'unrevoke'" -- "$CRETO" nhi list --db "$T/trig.db"
+expect 1 --err "unexpected trigger 'unrevoke'" -- "$CRETO" nhi show --db "$T/trig.db" agent-2
 echo "not a database, just text padded out to more than a page of bytes $(head -c 5000 /dev/zero | tr '\0' x)" >"$T/junk.db"
 expect 1 --err "junk.db" -- "$CRETO" nhi list --db "$T/junk.db"
 sqlite3 "$T/other.db" "CREATE TABLE t(x)" 2>/dev/null || python3 -c "import sqlite3; sqlite3.connect('$T/other.db').execute('CREATE TABLE t(x)')"
@@ -184,7 +199,8 @@ expect 1 --err "duplicate JSON key" -- "$CRETO" nhi resolve --db "$DB" --jwks "$
 
 # ---- revocation is final; --json errors ----
 expect 0 -- resolve --token-file - <<<"$TOK"
-expect 0 --out "revoked" -- "$CRETO" nhi revoke --db "$DB" agent-1
+expect 0 --err "agent agent-1 revoked" -- "$CRETO" nhi revoke --db "$DB" agent-1
+[ -z "$OUT" ] && ok || fail "revoke: status line on stdout: $OUT"
 expect 1 --err "agent agent-1 is revoked" -- resolve --token-file - <<<"$TOK"
 expect 1 --out '"ok": false' -- resolve --token-file - --json <<<"$TOK"
 expect 1 --err "revoked (final)" -- "$CRETO" nhi suspend --db "$DB" agent-1
@@ -196,5 +212,41 @@ expect 2 --err "never taken from the command line" -- "$CRETO" nhi resolve --db 
 "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token "$TOK" 2>&1 | grep -q "${TOK:0:40}" && fail "the token was echoed"
 expect 2 --err "give --token-file FILE, or --token-file -" -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json"
 expect 2 --err "unknown or misplaced option" -- "$CRETO" nhi list --db "$DB" --wrap-key x
+
+# ---- scopes: one per --scope; a space is refused like a tab, never split ----
+expect 1 --err "scope 'a b': want 1..256 printable characters, no space" -- \
+  "$CRETO" nhi add --db "$DB" --id agent-sp --name X --scope "a b"
+expect 1 --err "': want 1..256 printable characters, no space" -- \
+  "$CRETO" nhi add --db "$DB" --id agent-sp --name X --scope "a	b"
+expect 1 --err "unknown agent 'agent-sp'" -- "$CRETO" nhi show --db "$DB" agent-sp
+expect 1 --err "scope 'tool:search model:x'" -- issue --agent agent-2 --key "$T/ed.key" --scope "tool:search model:x"
+
+# ---- one CLI convention: --json everywhere, usage errors "creto: nhi CMD: ...",
+# status lines on stderr, --quiet ----
+expect 2 --err "creto: nhi show: one agent ID expected" -- "$CRETO" nhi show --db "$DB"
+expect 2 --err "creto: nhi add: --db is required" -- "$CRETO" nhi add --id x --name y --scope z
+expect 2 --err "creto: nhi token: the only subcommand is 'issue'" -- "$CRETO" nhi token mint
+expect 2 --err "creto: nhi token issue: --ttl 'forever'" -- issue --agent agent-2 --key "$T/ed.key" --ttl forever
+expect 2 --err "creto: nhi list: --status 'gone': want active, suspended or revoked" -- "$CRETO" nhi list --db "$DB" --status gone
+expect 2 --out '"status": "usage"' -- "$CRETO" nhi show --db "$DB" --json
+expect 2 --out '"error": "nhi list: unknown or misplaced option' -- "$CRETO" nhi list --db "$DB" --wrap-key x --json
+expect 2 --out '"code": 2' -- "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --json
+expect 0 --out '"keys"' -- "$CRETO" nhi jwks --key "$T/ed.key" --json
+expect 0 --err "wrote $T/jwks2.json: 1 keys" -- "$CRETO" nhi jwks --key "$T/ed.key" -o "$T/jwks2.json"
+expect 0 --out '"output"' -- "$CRETO" nhi jwks --key "$T/ed.key" -o "$T/jwks3.json" --json --quiet
+[ -z "$ERR" ] && ok || fail "jwks --quiet: $ERR"
+expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-q --name Q --scope a --quiet
+[ -z "$OUT$ERR" ] && ok || fail "add --quiet printed: $OUT$ERR"
+expect 0 --out '"status": "suspended"' -- "$CRETO" nhi suspend --db "$DB" agent-q --json --quiet
+[ -z "$ERR" ] && ok || fail "suspend --json --quiet: $ERR"
+expect 0 --err "token for agent agent-2" -- issue --agent agent-2 --key "$T/ed.key" -o "$T/tok2"
+[ -z "$OUT" ] && ok || fail "token issue -o: stdout: $OUT"
+expect 0 --out '"ok": true' -- "$CRETO" nhi init --db "$T/other2.db" --json
+
+# ---- the clock: build/creto ignores CRETO_TEST_NOW (a token issued at the
+# pinned 2030 time is not yet valid for it, whatever the variable says) ----
+TOK30=$(issue --agent agent-2 --key "$T/ed.key" --ttl 1h)
+expect 0 -- env CRETO_TEST_NOW=$NOW "$CRETO" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK30"
+expect 1 --err "token not valid before 2030-03-17T17:46:40Z" -- env CRETO_TEST_NOW=$NOW "$CRETO_RELEASE" nhi resolve --db "$DB" --jwks "$T/jwks.json" --token-file - <<<"$TOK30"
 
 finish

@@ -401,7 +401,10 @@ static void test_resolv_conf(void **state)
 	creto_iso_nameservers ns;
 	creto_iso_parse_resolv_conf(text, strlen(text), &ns);
 	assert_int_equal(ns.n, 4);
-	assert_int_equal(ns.n_bad, 3);
+	assert_int_equal(ns.n_bad, 2); /* a bare "nameserver" is no nameserver line */
+	assert_int_equal(ns.n_glibc, 3); /* the indented line is glibc's no-op */
+	assert_int_equal(ns.glibc[1], 0);
+	assert_int_equal(ns.line[3], 12);
 	char s[CRETO_ISO_ADDRSTRLEN + 8];
 	creto_iso_endpoint_format(&ns.ns[0], s);
 	assert_string_equal(s, "10.20.0.53:53");
@@ -430,10 +433,217 @@ static void test_resolv_conf(void **state)
 	}
 	creto_iso_parse_resolv_conf(many, strlen(many), &ns);
 	assert_int_equal(ns.n, CRETO_ISO_MAX_ITEMS);
-	assert_int_equal(ns.n_bad, 6);
+	assert_int_equal(ns.n_extra, 6);
+	assert_int_equal(ns.n_glibc, 70);
+	assert_int_equal(ns.n_bad, 0);
 	free(many);
 	creto_iso_parse_resolv_conf("", 0, &ns);
 	assert_int_equal(ns.n, 0);
+}
+
+/* The address glibc 2.36 would use for one "nameserver VALUE" line, as
+ * text ("" when it ignores the line). */
+static void ns1(const char *line, size_t len, const char *want, int want_glibc)
+{
+	creto_iso_nameservers ns;
+	creto_iso_parse_resolv_conf(line, len, &ns);
+	if (want[0] == '\0') {
+		if (ns.n != 0)
+			fail_msg("'%s': read as a nameserver", line);
+		return;
+	}
+	if (ns.n != 1)
+		fail_msg("'%s': %zu nameservers, expected 1 (%s)", line, ns.n, want);
+	char a[INET6_ADDRSTRLEN];
+	assert_non_null(inet_ntop(ns.ns[0].family, ns.ns[0].addr, a, sizeof(a)));
+	if (strcmp(a, want) != 0)
+		fail_msg("'%s': read as %s, expected %s", line, a, want);
+	assert_int_equal(ns.glibc[0], want_glibc);
+}
+
+#define NS(line, want) ns1(line, sizeof(line) - 1, want, 1)
+#define NS_LOOSE(line, want) ns1(line, sizeof(line) - 1, want, 0)
+
+static void test_resolv_conf_glibc_forms(void **state)
+{
+	(void)state;
+	/* every inet_aton form of 8.8.8.8 (issue 11 §4b) */
+	NS("nameserver 0x8.0x8.0x8.0x8\n", "8.8.8.8");
+	NS("nameserver 134744072\n", "8.8.8.8");
+	NS("nameserver 8.526344\n", "8.8.8.8");
+	NS("nameserver 010.010.010.010\n", "8.8.8.8");
+	NS("nameserver 8.8.2056\n", "8.8.8.8");
+	NS("nameserver 0X08.0x0000000000000008.8.8", "8.8.8.8");
+	NS("nameserver 00000000000000000000000010.8.8.8", "8.8.8.8");
+	NS("nameserver 0x08080808", "8.8.8.8");
+	NS("nameserver 01002004010", "8.8.8.8");
+	NS("nameserver 4294967295", "255.255.255.255");
+	NS("nameserver 0", "0.0.0.0");
+	/* the value ends at a space or tab; whatever follows is ignored */
+	NS("nameserver\t\t8.8.8.8 trailing words", "8.8.8.8");
+	NS("nameserver 8.8.8.8\tx", "8.8.8.8");
+	/* a NUL ends the line for glibc (getline, then C strings) */
+	NS("nameserver 8.8.8.8\0garbage\n", "8.8.8.8");
+	/* IPv6, with and without a scope (a scope glibc cannot read is ignored) */
+	NS("nameserver 2001:4860:4860::8888\n", "2001:4860:4860::8888");
+	NS("nameserver fe80::1%eth0\n", "fe80::1");
+	NS("nameserver fe80::1%no-such-interface-at-all", "fe80::1");
+	NS("nameserver ::ffff:8.8.8.8", "::ffff:8.8.8.8");
+	/* what glibc ignores and nothing else reads either */
+	NS("nameserver 4294967296", "");
+	NS("nameserver 256.1.1.1", "");
+	NS("nameserver 1.256.1.1", "");
+	NS("nameserver 1.1.65536", "");
+	NS("nameserver 1.16777216", "");
+	NS("nameserver 08.8.8.8", "");
+	NS("nameserver 0x.8.8.8", "");
+	NS("nameserver 8.8.8.8.", "");
+	NS("nameserver 8.8.8.8.8", "");
+	NS("nameserver 8..8.8", "");
+	NS("nameserver .8.8.8", "");
+	NS("nameserver +8.8.8.8", "");
+	NS("nameserver 8.8.8.8#comment", "");
+	NS("nameserver 8.8.8.8%eth0", "");
+	NS("nameserver 99999999999999999999999", "");
+	NS("#nameserver 8.8.8.8", "");
+	NS(";nameserver 8.8.8.8", "");
+	NS("nameserver8.8.8.8", "");
+	NS("Nameserver 8.8.8.8", "");
+	NS("\0nameserver 8.8.8.8", "");
+	/* lines glibc skips but looser readers take: still reported */
+	NS_LOOSE(" nameserver 8.8.8.8", "8.8.8.8");
+	NS_LOOSE("nameserver 8.8.8.8\r\n", "8.8.8.8");
+	NS_LOOSE("nameserver 0x8.0x8.0x8.0x8\r", "8.8.8.8");
+	NS_LOOSE("nameserver\v8.8.8.8", "8.8.8.8");
+	/* no length limit: glibc reads lines of any length */
+	char longl[5000];
+	int k = snprintf(longl, sizeof(longl), "nameserver 8.8.8.8 ");
+	memset(longl + k, 'x', sizeof(longl) - (size_t)k - 1);
+	longl[sizeof(longl) - 1] = '\0';
+	ns1(longl, strlen(longl), "8.8.8.8", 1);
+	k = snprintf(longl, sizeof(longl), "nameserver 0x");
+	memset(longl + k, '0', 3000);
+	snprintf(longl + k + 3000, sizeof(longl) - (size_t)k - 3000, "8.8.8.8\n");
+	ns1(longl, strlen(longl), "8.8.8.8", 1);
+}
+
+/* creto_iso_inet_aton_exact against the C library's inet_aton on the
+ * system this runs on: glibc's __inet_aton_exact is inet_aton with no
+ * bytes left over, i.e. inet_aton succeeding on a value without a blank. */
+static void test_inet_aton_matches_libc(void **state)
+{
+	(void)state;
+	static const char *const cases[] = {
+		"0x8.0x8.0x8.0x8", "134744072", "8.526344", "010.010.010.010", "8.8.2056", "1", "0", "00", "0x",
+		"0x0", "0xg", "08", "07", "0777", "0400.1.1.1", "255.255.255.255", "256.0.0.0", "1.2.3.4.5", "1.2.3.",
+		".1.2.3", "1..2", "0xffffffff", "0x100000000", "4294967295", "4294967296", "037777777777",
+		"040000000000", "1.0xffffff", "1.0x1000000", "1.2.0xffff", "1.2.0x10000", "1.2.3.0xff", "1.2.3.0x100",
+		"0x0000000000000000000001.2.3.4", "-1", "+1", " 1", "1 ", "1\t", "1x", "0x1g", "0X1A.2.3.4",
+		"18446744073709551615", "18446744073709551616", "9.9.9.9", "127.1", "0.0.0.0", "1.2.3.4\r",
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *c = cases[i];
+		uint8_t mine[4];
+		int ok_mine = creto_iso_inet_aton_exact(c, strlen(c), mine) == 0;
+#ifdef __GLIBC__
+		struct in_addr lib;
+		int ok_lib = inet_aton(c, &lib) != 0 && strpbrk(c, " \t\n\r\v\f") == NULL;
+		if (ok_mine != ok_lib)
+			fail_msg("'%s': creto %s, libc %s", c, ok_mine ? "accepts" : "refuses",
+				 ok_lib ? "accepts" : "refuses");
+		if (ok_mine && memcmp(mine, &lib, 4) != 0)
+			fail_msg("'%s': creto and libc read different addresses", c);
+#else
+		(void)ok_mine;
+#endif
+	}
+}
+
+/* want: the IP the proxy value points at ("" when it is a host name), or
+ * NULL when it cannot be judged. */
+static void px1(const char *v, const char *want_host, const char *want_port)
+{
+	creto_iso_proxy px;
+	creto_iso_proxy_parse(v, &px);
+	if (want_host == NULL) {
+		if (px.problem == NULL)
+			fail_msg("'%s': judged (host '%s'), expected a problem", v, px.host);
+		assert_int_equal(px.family, 0);
+		assert_null(strstr(px.host, "s3cret"));
+		return;
+	}
+	if (px.problem != NULL || px.ambiguity != NULL)
+		fail_msg("'%s': %s", v, px.problem ? px.problem : px.ambiguity);
+	if (want_host[0] == '\0') {
+		assert_int_equal(px.family, 0);
+	} else {
+		char a[INET6_ADDRSTRLEN];
+		assert_non_null(inet_ntop(px.family, px.addr, a, sizeof(a)));
+		if (strcmp(a, want_host) != 0)
+			fail_msg("'%s': host %s, expected %s", v, a, want_host);
+	}
+	assert_string_equal(px.port, want_port);
+	assert_null(strstr(px.host, "s3cret"));
+}
+
+/* The RFC 3986 host is host, and another client may read another one. */
+static void px_amb(const char *v, const char *host)
+{
+	creto_iso_proxy px;
+	creto_iso_proxy_parse(v, &px);
+	if (px.problem != NULL || px.ambiguity == NULL)
+		fail_msg("'%s': expected an ambiguity (problem %s)", v, px.problem ? px.problem : "none");
+	char a[INET6_ADDRSTRLEN];
+	assert_non_null(inet_ntop(px.family, px.addr, a, sizeof(a)));
+	if (strcmp(a, host) != 0)
+		fail_msg("'%s': host %s, expected %s", v, a, host);
+	assert_null(strstr(px.host, "s3cret"));
+}
+
+static void test_proxy_parse(void **state)
+{
+	(void)state;
+	/* the authority ends at the first '/', '?' or '#' (issue 11 §4b) */
+	px_amb("http://8.8.8.8#@127.0.0.1", "8.8.8.8");
+	px_amb("http://8.8.8.8?@127.0.0.1", "8.8.8.8");
+	px_amb("http://8.8.8.8/@127.0.0.1", "8.8.8.8");
+	px_amb("http://127.0.0.1#@8.8.8.8", "127.0.0.1"); /* urllib.request reads 8.8.8.8 */
+	px_amb("http://u:s3cret@127.0.0.1/x?y#@8.8.8.8", "127.0.0.1");
+	px1("http://8.8.8.8#frag", "8.8.8.8", "");
+	px1("http://8.8.8.8?q", "8.8.8.8", "");
+	px1("http://127.0.0.1:3128/", "127.0.0.1", "3128");
+	/* userinfo: up to the last '@' of the authority */
+	px1("http://user:s3cret@127.0.0.1:3128", "127.0.0.1", "3128");
+	px1("http://127.0.0.1:3128@8.8.8.8", "8.8.8.8", "");
+	px1("http://us@er:s3cret@8.8.8.8", "8.8.8.8", "");
+	/* no scheme: an authority, as curl reads it */
+	px1("8.8.8.8:3128", "8.8.8.8", "3128");
+	px1("s3cret@127.0.0.1", "127.0.0.1", "");
+	px1("socks5h://10.0.0.1:1080", "10.0.0.1", "1080");
+	/* IPv6 literals */
+	px1("http://[::1]:3128", "::1", "3128");
+	px1("http://[2001:4860:4860::8888]", "2001:4860:4860::8888", "");
+	px1("http://u:s3cret@[::1]", "::1", "");
+	px1("http://[fe80::1%25eth0]:3128", "", "3128"); /* a zone: not judged as a literal */
+	px1("http://[::1", NULL, "");
+	px1("http://[::1]x:3128", NULL, "");
+	px1("http://::1:3128", NULL, ""); /* port ":1:3128" */
+	/* numeric hosts in inet_aton forms, as curl and getaddrinfo read them */
+	px1("http://0x7f.1:3128", "127.0.0.1", "3128");
+	px1("http://134744072", "8.8.8.8", "");
+	px1("http://proxy.example:3128", "", "3128");
+	/* what clients read differently */
+	px1("http://8.8.8.8\\@127.0.0.1", NULL, "");
+	px1("http://8.8.8.8 @127.0.0.1", NULL, "");
+	px1("http://127.0.0.1:31x8", NULL, "");
+	px1("http://127.0.0.1:123456789", NULL, "");
+	px1("http://127.0.0.%31", "", ""); /* percent-encoded: a name to creto, so never internal */
+	px1("http://%zz@127.0.0.1", NULL, "");
+	px1("ht^tp://127.0.0.1", NULL, "");
+	px1("http://", NULL, "");
+	px1("http://s3cret@", NULL, "");
+	px1("http://:3128", NULL, "");
+	px1("", NULL, "");
 }
 
 static void test_guard_without_ctest_env(void **state)
@@ -481,6 +691,9 @@ int main(void)
 		cmocka_unit_test(test_proc_route),
 		cmocka_unit_test(test_proc_ipv6_route),
 		cmocka_unit_test(test_resolv_conf),
+		cmocka_unit_test(test_resolv_conf_glibc_forms),
+		cmocka_unit_test(test_inet_aton_matches_libc),
+		cmocka_unit_test(test_proxy_parse),
 		cmocka_unit_test(test_guard_without_ctest_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

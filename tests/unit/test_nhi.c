@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -114,11 +115,11 @@ static void test_store_basic(void **state)
 	assert_int_equal(creto_nhi_store_add(s, &b, &e), CRETO_EREJECT);
 	/* status and generation */
 	uint64_t g0 = creto_nhi_store_generation(s);
-	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_SUSPENDED, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_SUSPENDED, 1000, &e), CRETO_OK);
 	assert_true(creto_nhi_store_generation(s) > g0);
-	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, &e), CRETO_OK);
-	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_REVOKED, &e), CRETO_OK);
-	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, &e), CRETO_EREJECT);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, 1000, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_REVOKED, 1000, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, 1000, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "final"));
 	uint64_t n = 0;
 	assert_int_equal(creto_nhi_store_count(s, &n, &e), CRETO_OK);
@@ -273,7 +274,7 @@ static void test_backup(void **state)
 	assert_int_equal(creto_nhi_store_get(s, "agent-199", &a, &e), CRETO_OK);
 	assert_string_equal(creto_nhi_store_issuer(s), "iss-test");
 	/* the in-memory store is writable (revocations inside the enclave) */
-	assert_int_equal(creto_nhi_store_set_status(s, "agent-199", CRETO_NHI_REVOKED, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-199", CRETO_NHI_REVOKED, 1000, &e), CRETO_OK);
 	creto_nhi_store_free(s);
 
 	/* restore to a file */
@@ -472,11 +473,11 @@ static void test_resolver(void **state)
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
 	assert_int_equal(cached, 1);
-	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_SUSPENDED, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_SUSPENDED, 1000, &e), CRETO_OK);
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_EREJECT);
 	assert_int_equal(cached, 0);
 	assert_non_null(strstr(e.msg, "agent agent-1 is suspended"));
-	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, 1000, &e), CRETO_OK);
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
 
 	/* a changed signature, a scope not granted, a token too long */
@@ -617,7 +618,7 @@ static void test_resolver_threads(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, worker, &t[i]), 0);
 	}
 	for (int i = 0; i < 50; i++) {
-		assert_int_equal(creto_nhi_store_set_status(s, "agent-0", i % 2 ? CRETO_NHI_ACTIVE : CRETO_NHI_SUSPENDED, &e),
+		assert_int_equal(creto_nhi_store_set_status(s, "agent-0", i % 2 ? CRETO_NHI_ACTIVE : CRETO_NHI_SUSPENDED, 1000, &e),
 				 CRETO_OK);
 	}
 	for (int i = 0; i < 3; i++) {
@@ -627,7 +628,7 @@ static void test_resolver_threads(void **state)
 	/* after the last change (active) agent-0 resolves; then suspended it never does */
 	creto_nhi_identity id;
 	assert_int_equal(creto_nhi_resolve(r, toks[0], strlen(toks[0]), 1000, &id, NULL, &e), CRETO_OK);
-	assert_int_equal(creto_nhi_store_set_status(s, "agent-0", CRETO_NHI_REVOKED, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-0", CRETO_NHI_REVOKED, 1000, &e), CRETO_OK);
 	assert_int_equal(creto_nhi_resolve(r, toks[0], strlen(toks[0]), 1000, &id, NULL, &e), CRETO_EREJECT);
 	for (int i = 0; i < 8; i++)
 		free(toks[i]);
@@ -638,11 +639,198 @@ static void test_resolver_threads(void **state)
 	creto_nhi_store_free(s);
 }
 
+/* ---- exactly the known schema (issue 11 §4b) ---- */
+
+/* Run sql on the store file at name through a second connection. */
+static void edit_store(const char *name, const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path(name), &db), SQLITE_OK);
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg ? msg : "?");
+	sqlite3_close(db);
+}
+
+static void schema_refused(const char *name, const char *sql, const char *want)
+{
+	creto_err e;
+	creto_nhi_store *s = new_store(name);
+	creto_nhi_agent a;
+	agent(&a, "agent-1", "model:m");
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+	edit_store(name, sql);
+	s = NULL;
+	creto_err_clear(&e);
+	if (creto_nhi_store_open(path(name), 0, &s, &e) != CRETO_EREJECT)
+		fail_msg("%s: store opened (%s)", sql, e.msg);
+	assert_null(s);
+	if (strstr(e.msg, want) == NULL)
+		fail_msg("%s: '%s' lacks '%s'", sql, e.msg, want);
+	creto_err_clear(&e);
+	assert_int_equal(creto_nhi_store_open(path(name), 1, &s, &e), CRETO_EREJECT);
+}
+
+#define UNREVOKE_TRIGGER                                                                                \
+	"CREATE TRIGGER unrevoke AFTER UPDATE OF status ON agents WHEN NEW.status = 'revoked'"        \
+	" BEGIN UPDATE agents SET status = 'active' WHERE id = NEW.id; END"
+
+static void test_store_schema_exact(void **state)
+{
+	(void)state;
+	/* the attack: a trigger that turns a revoked agent back to active */
+	schema_refused("trig.db", UNREVOKE_TRIGGER, "unexpected trigger 'unrevoke'");
+	schema_refused("view.db", "CREATE VIEW v AS SELECT * FROM agents", "unexpected view 'v'");
+	schema_refused("index.db", "CREATE INDEX i ON agents(status)", "unexpected index 'i'");
+	schema_refused("table.db", "CREATE TABLE extra (x)", "unexpected table 'extra'");
+	/* a table rebuilt with a generated status that always reads 'active' */
+	schema_refused("gen.db",
+		       "ALTER TABLE agents RENAME TO old; CREATE TABLE agents (id TEXT PRIMARY KEY NOT NULL,"
+		       " name TEXT NOT NULL, scopes TEXT NOT NULL, st TEXT, status TEXT GENERATED ALWAYS AS"
+		       " ('active'), not_before INTEGER NOT NULL DEFAULT 0, not_after INTEGER NOT NULL DEFAULT 0,"
+		       " created INTEGER NOT NULL, issuer_kid TEXT NOT NULL DEFAULT '', status_changed INTEGER"
+		       " NOT NULL DEFAULT 0) WITHOUT ROWID; DROP TABLE old",
+		       "table 'agents' differs from the known schema");
+	schema_refused("nocheck.db", "DROP TABLE meta; CREATE TABLE meta (key TEXT, value TEXT)",
+		       "table 'meta' differs");
+
+	/* other spacing of the same schema is the same schema */
+	creto_err e;
+	creto_nhi_store *s = new_store("spaced.db");
+	creto_nhi_store_free(s);
+	edit_store("spaced.db", "PRAGMA writable_schema = ON;"
+				"UPDATE sqlite_master SET sql = replace(replace(sql, '(', ' (  '), ',', ' -- why, x\n,\n ')"
+				" WHERE name = 'meta';"
+				"UPDATE sqlite_master SET sql = replace(sql, 'NOT NULL', '/* a, b */ NOT\tNULL')"
+				" WHERE name = 'agents';");
+	assert_int_equal(creto_nhi_store_open(path("spaced.db"), 1, &s, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+
+	/* a backup made of a store that carries the trigger does not restore,
+	 * and is not even opened in memory */
+	s = new_store("bktrig.db");
+	creto_nhi_agent a;
+	agent(&a, "agent-1", "model:m");
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	edit_store("bktrig.db", UNREVOKE_TRIGGER); /* behind the open handle's back */
+	struct kw k;
+	RAND_bytes(k.kek, 32);
+	creto_nhi_wrapper w;
+	wrapper(&w, &k, "pkcs11:token=t;object=k");
+	assert_int_equal(creto_nhi_backup_write(s, &w, path("trig.bak"), 1000, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+	creto_nhi_store *b = NULL;
+	assert_int_equal(creto_nhi_backup_open(path("trig.bak"), &w, &b, NULL, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "unexpected trigger 'unrevoke'"));
+	unlink(path("from-trig.db"));
+	assert_int_equal(creto_nhi_backup_restore(path("trig.bak"), &w, path("from-trig.db"), NULL, &e),
+			 CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "unexpected trigger"));
+	struct stat st;
+	assert_int_equal(stat(path("from-trig.db"), &st), -1);
+}
+
+/* ---- scopes one by one; bearer tokens read into one wiped buffer ---- */
+static void test_scopes_join(void **state)
+{
+	(void)state;
+	creto_err e;
+	char out[CRETO_NHI_SCOPES_LEN + 1];
+	const char *two[] = {"model:m", "tool:search"};
+	assert_int_equal(creto_nhi_scopes_join(two, 2, out, &e), CRETO_OK);
+	assert_string_equal(out, "model:m tool:search");
+	/* a space inside one --scope is refused like a tab, never split */
+	const char *sp[] = {"a b"};
+	assert_int_equal(creto_nhi_scopes_join(sp, 1, out, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "scope 'a b': want"));
+	const char *tab[] = {"a\tb"};
+	assert_int_equal(creto_nhi_scopes_join(tab, 1, out, &e), CRETO_EREJECT);
+	const char *empty[] = {"x", ""};
+	assert_int_equal(creto_nhi_scopes_join(empty, 2, out, &e), CRETO_EREJECT);
+	static char big[200];
+	memset(big, 'x', sizeof(big) - 1);
+	const char *many[11];
+	for (int i = 0; i < 11; i++)
+		many[i] = big;
+	assert_int_equal(creto_nhi_scopes_join(many, 11, out, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "longer than 2048"));
+	assert_int_equal(creto_nhi_scopes_join(NULL, 0, out, &e), CRETO_OK);
+	assert_string_equal(out, "");
+}
+
+static int all_zero(const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return 0;
+	return 1;
+}
+
+static void test_token_read(void **state)
+{
+	(void)state;
+	creto_err e;
+	char buf[CRETO_NHI_TOKEN_BUF];
+	size_t len = 0;
+	spit(path("tok.ok"), (const uint8_t *)"aaa.bbb.ccc\n", 12);
+	assert_int_equal(creto_nhi_token_read(path("tok.ok"), buf, sizeof(buf), &len, &e), CRETO_OK);
+	assert_int_equal(len, 11);
+	assert_string_equal(buf, "aaa.bbb.ccc");
+	/* refused, and the buffer wiped: a NUL byte, too large, a FIFO (at
+	 * once, never waited on), a symbolic link */
+	spit(path("tok.nul"), (const uint8_t *)"aaa.b\0b.ccc", 11);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(creto_nhi_token_read(path("tok.nul"), buf, sizeof(buf), &len, &e), CRETO_EREJECT);
+	assert_true(all_zero(buf, sizeof(buf)));
+	uint8_t *bigt = malloc(CRETO_JWS_MAX + 2);
+	assert_non_null(bigt);
+	memset(bigt, 'a', CRETO_JWS_MAX + 2);
+	spit(path("tok.big"), bigt, CRETO_JWS_MAX + 2);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(creto_nhi_token_read(path("tok.big"), buf, sizeof(buf), &len, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "over the 8192-byte cap"));
+	assert_true(all_zero(buf, sizeof(buf)));
+	bigt[CRETO_JWS_MAX] = '\n'; /* a full-size token and its newline */
+	spit(path("tok.max"), bigt, CRETO_JWS_MAX + 1);
+	assert_int_equal(creto_nhi_token_read(path("tok.max"), buf, sizeof(buf), &len, &e), CRETO_OK);
+	assert_int_equal(len, CRETO_JWS_MAX);
+	free(bigt);
+	unlink(path("tok.fifo"));
+	assert_int_equal(mkfifo(path("tok.fifo"), 0600), 0);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(creto_nhi_token_read(path("tok.fifo"), buf, sizeof(buf), &len, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "not a regular file"));
+	assert_true(all_zero(buf, sizeof(buf)));
+	unlink(path("tok.link"));
+	assert_int_equal(symlink(path("tok.ok"), path("tok.link")), 0);
+	assert_int_equal(creto_nhi_token_read(path("tok.link"), buf, sizeof(buf), &len, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+/* creto_jws_clear leaves nothing of the signature behind */
+static void test_jws_clear_wipes(void **state)
+{
+	(void)state;
+	creto_jws j;
+	memset(&j, 0x77, sizeof(j));
+	j.payload = malloc(4);
+	assert_non_null(j.payload);
+	creto_jws_clear(&j);
+	assert_true(all_zero((const char *)&j, sizeof(j)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_basic),	 cmocka_unit_test(test_store_migration),
-		cmocka_unit_test(test_backup),		 cmocka_unit_test(test_resolver),
+		cmocka_unit_test(test_backup),
+		cmocka_unit_test(test_store_schema_exact),
+		cmocka_unit_test(test_scopes_join),
+		cmocka_unit_test(test_token_read),
+		cmocka_unit_test(test_jws_clear_wipes),
+		cmocka_unit_test(test_resolver),
 		cmocka_unit_test(test_cache_lru),	 cmocka_unit_test(test_resolver_threads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
