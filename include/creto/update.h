@@ -126,20 +126,57 @@ typedef struct creto_update_result {
 					 was refused: nothing was decided about pkg */
 } creto_update_result;
 
-/* Verify pkg against the trust root at trust_path (and the state in
- * state_dir when not NULL: installed versions, time floor, rotated root).
- * Streams and checks the whole payload; writes nothing. */
-int creto_update_verify(const char *pkg, const char *trust_path, const char *state_dir,
-			creto_update_result *res, creto_err *e) CRETO_WUR;
-/* Verify and install atomically into state_dir; records the decision. */
-int creto_update_apply(const char *pkg, const char *trust_path, const char *state_dir,
-		       creto_update_result *res, creto_err *e) CRETO_WUR;
+/* Where verify and apply find their trust and state, and how they may be
+ * interrupted.  Zero-initialise, then set what applies. */
+typedef struct creto_update_opts {
+	const char *trust_path;       /* the operator's trust root (required) */
+	const char *state_dir;        /* state directory; NULL: verify without state */
+	/* Asked between payload files and before the commit: non-zero stops
+	 * the run with CRETO_EOP ("interrupted"), nothing installed.  NULL: never. */
+	int (*cancelled)(void *arg);
+	void *cancel_arg;
+} creto_update_opts;
+
+/* Open a package path the way every untrusted input is opened: O_NONBLOCK
+ * and O_NOFOLLOW (a FIFO, device or symbolic link never blocks or is
+ * followed), then fstat: anything but a regular file is CRETO_EREJECT with
+ * rule `container`.  *fd is a blocking read descriptor on success. */
+int creto_update_open(const char *pkg, int *fd, creto_err *e) CRETO_WUR;
+
+/* Verify the package read from fd (a regular file, at offset 0; name is
+ * only used in messages and audit rows) against the trust root (and the
+ * state in o->state_dir when set: installed versions, time floor, rotated
+ * root).  Streams and checks the whole payload; writes nothing. */
+int creto_update_verify_fd(int fd, const char *name, const creto_update_opts *o,
+			   creto_update_result *res, creto_err *e) CRETO_WUR;
+/* Verify and install atomically into o->state_dir; records the decision. */
+int creto_update_apply_fd(int fd, const char *name, const creto_update_opts *o,
+			  creto_update_result *res, creto_err *e) CRETO_WUR;
+/* The same on a path (creto_update_open, then the _fd call). */
+int creto_update_verify(const char *pkg, const creto_update_opts *o, creto_update_result *res,
+			creto_err *e) CRETO_WUR;
+int creto_update_apply(const char *pkg, const creto_update_opts *o, creto_update_result *res,
+		       creto_err *e) CRETO_WUR;
 
 /* Installed versions, time floor, trust root version and the last audit
  * rows of state_dir, as JSON text (malloc'ed). */
 int creto_update_status(const char *state_dir, int audit_rows, char **json, creto_err *e) CRETO_WUR;
 
 /* ---- diode watcher ---- */
+
+/* One decision of the watcher, for its report callback. */
+typedef struct creto_diode_event {
+	const char *file;       /* the name in the drop directory: untrusted bytes,
+				   escape before printing (util/escape.h) */
+	const char *decision;   /* "applied", "duplicate" (the very statement was
+				   applied before: set aside in processed/),
+				   "quarantined", or "retry" (an operational
+				   failure: the package stays in the drop dir) */
+	const char *rule;       /* quarantined: the rule, "" otherwise */
+	const char *msg;        /* one line */
+	const creto_update_result *res; /* what is known about the package */
+} creto_diode_event;
+
 typedef struct creto_diode_opts {
 	const char *dir;          /* diode drop directory */
 	const char *trust_path;
@@ -147,11 +184,8 @@ typedef struct creto_diode_opts {
 	int once;                 /* scan, process what is complete, return */
 	int settle_ms;            /* size-stable interval; 0: 500 */
 	int64_t timeout_s;        /* 0: none; stop after this long */
-	/* Called after each decision (may be NULL).  decision is "applied",
-	 * "duplicate" (an already applied package, set aside in processed/),
-	 * "quarantined", or "retry" (an operational failure: the package stays
-	 * in the diode directory); msg is one line. */
-	void (*report)(void *arg, const char *file, const char *decision, const char *msg);
+	/* Called after each decision (may be NULL). */
+	void (*report)(void *arg, const creto_diode_event *ev);
 	void *report_arg;
 } creto_diode_opts;
 

@@ -31,10 +31,10 @@ static void on_signal(int sig)
 	creto_diode_stop();
 }
 
-static void report(void *arg, const char *file, const char *decision, const char *msg)
+static void report(void *arg, const creto_diode_event *ev)
 {
 	(void)arg;
-	printf("%s %s: %s\n", decision, file, msg);
+	printf("%s %s: %s\n", ev->decision, ev->file, ev->msg);
 	fflush(stdout);
 }
 

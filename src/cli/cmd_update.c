@@ -254,8 +254,12 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	creto_err e;
 	creto_err_clear(&e);
 	creto_update_result r;
-	int rc = apply ? creto_update_apply(argv[optind], trust, state, &r, &e)
-		       : creto_update_verify(argv[optind], trust, state, &r, &e);
+	creto_update_opts uo;
+	memset(&uo, 0, sizeof uo);
+	uo.trust_path = trust;
+	uo.state_dir = state;
+	int rc = apply ? creto_update_apply(argv[optind], &uo, &r, &e)
+		       : creto_update_verify(argv[optind], &uo, &r, &e);
 	if (rc != CRETO_OK) {
 		fprintf(stderr, "creto: %s\n", e.msg);
 		if (json)

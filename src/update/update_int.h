@@ -160,7 +160,7 @@ int upd_state_each_installed(upd_state *s,
 int upd_root_check(const char *trust_path, const char *sdir, creto_err *e) CRETO_WUR;
 /* creto_update_apply without the `rejected` audit row (the watcher writes
  * one `quarantined` row once the package is in quarantine/). */
-int upd_apply_watched(const char *pkg, const char *trust_path, const char *state_dir,
+int upd_apply_watched(int fd, const char *name, const creto_update_opts *o,
 		      creto_update_result *res, creto_err *e) CRETO_WUR;
 
 /* Test-only crash injection: when CRETO_TEST_CRASH_AT equals point, the

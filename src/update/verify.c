@@ -390,6 +390,7 @@ static int mkdir_durable(const char *top, const char *sub, creto_err *e)
 
 typedef struct proc {
 	const char *pkg, *trust_path, *sdir;
+	const creto_update_opts *o;
 	int apply;
 	creto_update_result *res;
 	upd_state *st;
@@ -404,6 +405,13 @@ typedef struct proc {
 	char stage[4096];
 	int lockfd;
 } proc;
+
+static int check_cancel(proc *p, creto_err *e)
+{
+	if (p->o->cancelled != NULL && p->o->cancelled(p->o->cancel_arg))
+		return creto_err_set(e, CRETO_EOP, "interrupted (stop requested or time out); nothing installed");
+	return CRETO_OK;
+}
 
 static int check_rules(proc *p, creto_err *e)
 {
@@ -541,6 +549,8 @@ static int read_payload(proc *p, int fd, creto_err *e)
 		const upd_file *f = &s->files[i];
 		upd_tar_hdr h;
 		int end;
+		if ((rc = check_cancel(p, e)) != CRETO_OK)
+			goto out;
 		if ((rc = upd_tar_next(fd, &h, &end, e)) != CRETO_OK)
 			goto out;
 		char want[CRETO_UPDATE_PATH_MAX + 16];
@@ -708,10 +718,10 @@ static int install(proc *p, creto_err *e)
 	return switch_current(base, s->version, e);
 }
 
-static int process(proc *p, creto_err *e)
+static int process(proc *p, int fd, creto_err *e)
 {
 	creto_update_result *res = p->res;
-	int rc, fd = -1;
+	int rc;
 	if (p->sdir != NULL) {
 		if (p->apply) {
 			if ((rc = creto_mkdir_p(p->sdir, 0700, e)) != CRETO_OK)
@@ -730,14 +740,6 @@ static int process(proc *p, creto_err *e)
 	if ((rc = load_effective_root(p->trust_path, p->sdir, p->st, &p->root, p->root_digest, e)) != CRETO_OK) {
 		p->res->root_unusable = 1;
 		return rc;
-	}
-	fd = open(p->pkg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return creto_err_errno(e, errno, "%s", p->pkg);
-	struct stat sb;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		return creto_err_set(e, CRETO_EREJECT, "container: %s is not a regular file", p->pkg);
 	}
 	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &p->stm_bytes, &p->stm_len, e)) != CRETO_OK ||
 	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &p->sig_bytes, &p->sig_len, e)) != CRETO_OK) {
@@ -767,16 +769,15 @@ static int process(proc *p, creto_err *e)
 		goto out;
 	if (p->newroot != NULL && (rc = check_rotation(p, e)) != CRETO_OK)
 		goto out;
-	if (p->apply)
+	if (p->apply && (rc = check_cancel(p, e)) == CRETO_OK)
 		rc = install(p, e);
 out:
-	close(fd);
 	return rc;
 }
 
 /* audit_reject: write the `rejected` audit row here (the CLI); the diode
  * watcher writes its own single `quarantined` row instead. */
-static int run(const char *pkg, const char *trust_path, const char *sdir, int apply,
+static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
 	       int audit_reject, creto_update_result *res, creto_err *e)
 {
 	creto_update_result local;
@@ -786,12 +787,18 @@ static int run(const char *pkg, const char *trust_path, const char *sdir, int ap
 	proc p;
 	memset(&p, 0, sizeof p);
 	p.pkg = pkg;
-	p.trust_path = trust_path;
-	p.sdir = sdir;
+	p.o = o;
+	p.trust_path = o->trust_path;
+	p.sdir = o->state_dir;
 	p.apply = apply;
 	p.res = res;
 	p.lockfd = -1;
-	int rc = process(&p, e);
+	int rc;
+	if (o->trust_path == NULL || (apply && o->state_dir == NULL))
+		rc = creto_err_set(e, CRETO_EUSAGE, "update: no trust root%s given",
+				   apply ? " or state directory" : "");
+	else
+		rc = process(&p, fd, e);
 	if (rc != CRETO_OK) {
 		rule_from_msg(res, e);
 		creto_err_ctx(e, "%s", pkg);
@@ -823,22 +830,83 @@ static int run(const char *pkg, const char *trust_path, const char *sdir, int ap
 	return rc;
 }
 
-int creto_update_verify(const char *pkg, const char *trust_path, const char *state_dir,
-			creto_update_result *res, creto_err *e)
+int creto_update_open(const char *pkg, int *fd, creto_err *e)
 {
-	return run(pkg, trust_path, state_dir, 0, 1, res, e);
+	*fd = open(pkg, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (*fd < 0) {
+		if (errno == ELOOP)
+			return creto_err_set(e, CRETO_EREJECT, "container: %s is a symbolic link", pkg);
+		return creto_err_errno(e, errno, "%s", pkg);
+	}
+	struct stat sb;
+	if (fstat(*fd, &sb) != 0) {
+		int rc = creto_err_errno(e, errno, "%s", pkg);
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return creto_err_set(e, CRETO_EREJECT, "container: %s is %s, not a regular file", pkg,
+				     S_ISFIFO(sb.st_mode) ? "a FIFO" : S_ISDIR(sb.st_mode) ? "a directory"
+				     : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+				     : S_ISSOCK(sb.st_mode) ? "a socket" : "a special file");
+	}
+	/* A regular file: reads never block anyway; clear the flag so that
+	 * nothing downstream sees EAGAIN semantics. */
+	int fl = fcntl(*fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
+	return CRETO_OK;
 }
 
-int creto_update_apply(const char *pkg, const char *trust_path, const char *state_dir,
-		       creto_update_result *res, creto_err *e)
+static int run_path(const char *pkg, const creto_update_opts *o, int apply,
+		    creto_update_result *res, creto_err *e)
 {
-	return run(pkg, trust_path, state_dir, 1, 1, res, e);
+	creto_update_result local;
+	if (res == NULL)
+		res = &local;
+	memset(res, 0, sizeof *res);
+	int fd;
+	int rc = creto_update_open(pkg, &fd, e);
+	if (rc != CRETO_OK) {
+		rule_from_msg(res, e);
+		return rc;
+	}
+	rc = run(fd, pkg, o, apply, 1, res, e);
+	close(fd);
+	return rc;
 }
 
-int upd_apply_watched(const char *pkg, const char *trust_path, const char *state_dir,
+int creto_update_verify_fd(int fd, const char *name, const creto_update_opts *o,
+			   creto_update_result *res, creto_err *e)
+{
+	return run(fd, name, o, 0, 1, res, e);
+}
+
+int creto_update_apply_fd(int fd, const char *name, const creto_update_opts *o,
+			  creto_update_result *res, creto_err *e)
+{
+	return run(fd, name, o, 1, 1, res, e);
+}
+
+int creto_update_verify(const char *pkg, const creto_update_opts *o, creto_update_result *res,
+			creto_err *e)
+{
+	return run_path(pkg, o, 0, res, e);
+}
+
+int creto_update_apply(const char *pkg, const creto_update_opts *o, creto_update_result *res,
+		       creto_err *e)
+{
+	return run_path(pkg, o, 1, res, e);
+}
+
+int upd_apply_watched(int fd, const char *name, const creto_update_opts *o,
 		      creto_update_result *res, creto_err *e)
 {
-	return run(pkg, trust_path, state_dir, 1, 0, res, e);
+	return run(fd, name, o, 1, 0, res, e);
 }
 
 /* ---- assemble ---- */
@@ -978,12 +1046,10 @@ int creto_update_inspect(const char *pkg, char **out, creto_err *e)
 	upd_sig *sigs = NULL;
 	size_t nsigs = 0;
 	json_t *o = json_object(), *js = NULL, *members = json_array();
-	int fd = open(pkg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int rc;
-	if (fd < 0) {
-		rc = creto_err_errno(e, errno, "%s", pkg);
+	int fd = -1;
+	int rc = creto_update_open(pkg, &fd, e);
+	if (rc != CRETO_OK)
 		goto out;
-	}
 	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &stm, &stl, e)) != CRETO_OK ||
 	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &sig, &sgl, e)) != CRETO_OK ||
 	    (rc = upd_json_parse(stm, stl, "statement", &js, e)) != CRETO_OK ||

@@ -14,7 +14,9 @@ for k in a b c d; do "$CRETO" key gen --alg hybrid -o $k >/dev/null || fail "key
 expect 0 -- "$CRETO" trust init --key a.pub --key b.pub --key c.pub --key e.pub --threshold 2 \
   --role model-weights=1,2,3,4:2 --role policy=3:1 --role root=1,2,3:2 --role cert-rotation=1,2,3:2 \
   --role software-package=1,2,3:2 -o root.json
-expect 1 --err "signature threshold" -- "$CRETO" update verify /dev/null --trust root.json
+: >empty.crupdate
+expect 1 --err "signature threshold" -- "$CRETO" update verify empty.crupdate --trust root.json
+expect 1 --err "container: /dev/null is a device" -- "$CRETO" update verify /dev/null --trust root.json
 for k in a b; do expect 0 -- "$CRETO" trust sign root.json --key $k.key; done
 expect 1 --err "already signed" -- "$CRETO" trust sign root.json --key a.key
 expect 1 --err "not in the root role" -- "$CRETO" trust sign root.json --key d.key

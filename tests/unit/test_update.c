@@ -162,7 +162,7 @@ static int verify_pkg(const char *pkg, creto_err *e)
 {
 	creto_update_result r;
 	creto_err_clear(e);
-	return creto_update_verify(pkg, g_root, NULL, &r, e);
+	return creto_update_verify(pkg, &(creto_update_opts){.trust_path = g_root}, &r, e);
 }
 
 static void test_canonical(void **state)
@@ -405,7 +405,7 @@ static void test_future_created(void **state)
 		fail_msg("'%s'", e.msg);
 	creto_update_result r;
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, g_root, NULL, &r, &e), CRETO_EREJECT);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.trust_path = g_root}, &r, &e), CRETO_EREJECT);
 	assert_string_equal(r.rule, "created");
 	snprintf(now, sizeof now, "%lld", (long long)(created - 86400));
 	setenv("CRETO_TEST_NOW", now, 1);
@@ -415,7 +415,7 @@ static void test_future_created(void **state)
 	char sdir[300];
 	path_in(sdir, sizeof sdir, "fut-state");
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_apply(pkg, g_root, sdir, &r, &e), CRETO_OK);
+	assert_int_equal(creto_update_apply(pkg, &(creto_update_opts){.trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
 	char *st2 = stmt("", fe);
 	char *v = strstr(st2, "\"version\":1");
 	v[10] = '2';
@@ -423,11 +423,11 @@ static void test_future_created(void **state)
 	memcpy(c, "2026-01-02T00:00:00Z", 20);
 	build(pkg, st2, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, g_root, sdir, &r, &e), CRETO_OK);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
 	memcpy(c, "2026-01-02T00:00:01Z", 20);
 	build(pkg, st2, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, g_root, sdir, &r, &e), CRETO_EREJECT);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_EREJECT);
 	assert_string_equal(r.rule, "created");
 	unsetenv("CRETO_TEST_NOW");
 	free(st2);
