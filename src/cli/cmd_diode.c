@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "creto/update.h"
+#include "util/escape.h"
 
 static int diode_watch(int argc, char **argv);
 
@@ -31,10 +32,18 @@ static void on_signal(int sig)
 	creto_diode_stop();
 }
 
+/* One line per decision.  The file name comes from the untrusted side of
+ * the diode, and the message may quote it: both are escaped (util/escape.h)
+ * so that no byte of a name can end the line, forge another decision line
+ * or reach the terminal as a control sequence. */
 static void report(void *arg, const creto_diode_event *ev)
 {
 	(void)arg;
-	printf("%s %s: %s\n", ev->decision, ev->file, ev->msg);
+	char *file = creto_escape_dup(ev->file, strlen(ev->file));
+	char *msg = creto_escape_dup(ev->msg, strlen(ev->msg));
+	printf("%s %s: %s\n", ev->decision, file ? file : "(out of memory)", msg ? msg : "(out of memory)");
+	free(file);
+	free(msg);
 	fflush(stdout);
 }
 

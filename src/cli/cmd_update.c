@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "creto/update.h"
+#include "util/escape.h"
 #include "util/timeutil.h"
 
 static int up_create(int argc, char **argv);
@@ -261,7 +262,9 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	int rc = apply ? creto_update_apply(argv[optind], &uo, &r, &e)
 		       : creto_update_verify(argv[optind], &uo, &r, &e);
 	if (rc != CRETO_OK) {
-		fprintf(stderr, "creto: %s\n", e.msg);
+		char *m = creto_escape_dup(e.msg, strlen(e.msg)); /* quotes the package path */
+		fprintf(stderr, "creto: %s\n", m ? m : e.msg);
+		free(m);
 		if (json)
 			(void)cli_json_out(result_json(&r, 0, &e));
 		return rc;

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/escape.h"
 #include "util/file.h"
 #include <limits.h>
 
@@ -223,9 +224,12 @@ static void handle(const watch *w, const cand *c)
 		}
 		upd_state_close(st);
 	}
-	char rp[4500], text[CRETO_ERR_MSG_MAX + 64];
+	char rp[4500], text[4 * CRETO_ERR_MSG_MAX + 64], why[4 * CRETO_ERR_MSG_MAX];
 	snprintf(rp, sizeof rp, "%s.reason", dst);
-	int n = snprintf(text, sizeof text, "rule: %s\n%s\n", r.rule[0] ? r.rule : "rejected", ae.msg);
+	/* The message quotes the untrusted name: escaped, so the note stays
+	 * two lines whatever the name holds. */
+	(void)creto_escape(why, sizeof why, ae.msg, strlen(ae.msg));
+	int n = snprintf(text, sizeof text, "rule: %s\n%s\n", r.rule[0] ? r.rule : "rejected", why);
 	if (n < 0 || (size_t)n >= sizeof text)
 		n = (int)strlen(text);
 	if (creto_file_write_atomic(rp, text, (size_t)n, 0644, &me) != CRETO_OK) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/escape.h"
 #include "util/file.h"
 #include "util/timeutil.h"
 
@@ -232,14 +233,26 @@ int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t
 int upd_state_audit(upd_state *s, const char *source, const creto_update_result *r,
 		    const char *decision, const char *reason, creto_err *e)
 {
+	/* The source path and the reason may carry names from the untrusted
+	 * side of the diode: stored escaped (util/escape.h), one line each. */
+	char *src = creto_escape_dup(source, strlen(source));
+	char *why = reason != NULL ? creto_escape_dup(reason, strlen(reason)) : NULL;
+	if (src == NULL || (reason != NULL && why == NULL)) {
+		free(src);
+		free(why);
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	}
 	sqlite3_stmt *q;
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO audit(at, source, statement_digest, type, name, version, keyids,"
 			       " decision, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			       -1, &q, NULL) != SQLITE_OK)
+			       -1, &q, NULL) != SQLITE_OK) {
+		free(src);
+		free(why);
 		return dberr(s, e, "audit");
+	}
 	sqlite3_bind_int64(q, 1, creto_time_now());
-	sqlite3_bind_text(q, 2, source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, src, -1, SQLITE_STATIC);
 	if (r != NULL && r->statement_digest[0])
 		sqlite3_bind_text(q, 3, r->statement_digest, -1, SQLITE_STATIC);
 	if (r != NULL && r->type[0])
@@ -251,10 +264,12 @@ int upd_state_audit(upd_state *s, const char *source, const creto_update_result 
 	if (r != NULL)
 		sqlite3_bind_text(q, 7, r->keyids, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 8, decision, -1, SQLITE_STATIC);
-	if (reason != NULL)
-		sqlite3_bind_text(q, 9, reason, -1, SQLITE_STATIC);
+	if (why != NULL)
+		sqlite3_bind_text(q, 9, why, -1, SQLITE_STATIC);
 	int st = sqlite3_step(q);
 	sqlite3_finalize(q);
+	free(src);
+	free(why);
 	return st == SQLITE_DONE ? CRETO_OK : dberr(s, e, "audit");
 }
 
