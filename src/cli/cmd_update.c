@@ -288,6 +288,7 @@ static int up_status(int argc, char **argv)
 	static const struct option opts[] = {
 		{"state", required_argument, NULL, 's'},
 		{"audit", required_argument, NULL, 'a'},
+		{"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *state = NULL;
@@ -297,6 +298,7 @@ static int up_status(int argc, char **argv)
 		switch (c) {
 		case 's': state = optarg; break;
 		case 'a': rows = atoi(optarg); break;
+		case 'J': break;
 		default: return cli_usage("update", &UPDATE_CMDS[6]);
 		}
 	}

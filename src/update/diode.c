@@ -94,25 +94,51 @@ static int same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+/* The name a package gets in dir: NAME, then NAME.1, NAME.2, ... on
+ * collision.  Every derived name, and NAME.reason beside it (room given by
+ * reserve), fits NAME_MAX: the base is cut to make room, and uniqueness
+ * comes from the counter and RENAME_NOREPLACE, not from the length. */
+static void derived_name(char *out, size_t cap, const char *name, int i, size_t reserve)
+{
+	char suf[16] = "";
+	if (i > 0)
+		snprintf(suf, sizeof suf, ".%d", i);
+	size_t room = NAME_MAX - reserve - strlen(suf);
+	size_t n = strlen(name);
+	if (n > room)
+		n = room;
+	snprintf(out, cap, "%.*s%s", (int)n, name, suf);
+}
+
+#define REASON_SUFFIX ".reason"
+
 /* Move the candidate `name` of the drop directory into dir, never replacing
  * anything, and only if the name still refers to the file that was decided
  * about (id): whoever writes the drop directory can swap another file onto
  * the name at any moment.  Should a swap slip in between the check and the
  * rename, the file that was moved is put back under its name (it was never
- * decided about) and the move fails. */
+ * decided about) and the move fails.  quarantine: keep room for, and never
+ * take a name whose, NAME.reason exists. */
 static int move_into(const watch *w, const char *name, const struct stat *id, const char *dir,
-		     char *dst, size_t cap, creto_err *e)
+		     int quarantine, char *dst, size_t cap, creto_err *e)
 {
 	struct stat now;
 	if (fstatat(w->dfd, name, &now, AT_SYMLINK_NOFOLLOW) != 0)
 		return creto_err_errno(e, errno, "%s/%s", w->o->dir, name);
 	if (!same_file(&now, id))
 		return creto_err_set(e, CRETO_EOP, "%s/%s was replaced while being processed", w->o->dir, name);
+	/* NAME.reason is written atomically through NAME.reason.tmp.XXXXXX. */
+	size_t reserve = quarantine ? strlen(REASON_SUFFIX ".tmp.XXXXXX") : 0;
 	for (int i = 0; i < 1000; i++) {
-		if (i == 0)
-			snprintf(dst, cap, "%s/%s", dir, name);
-		else
-			snprintf(dst, cap, "%s/%s.%d", dir, name, i);
+		char base[NAME_MAX + 1];
+		derived_name(base, sizeof base, name, i, reserve);
+		snprintf(dst, cap, "%s/%s", dir, base);
+		if (quarantine) {
+			char rp[4600];
+			snprintf(rp, sizeof rp, "%s" REASON_SUFFIX, dst);
+			if (lstat(rp, &now) == 0 || errno != ENOENT)
+				continue; /* a note of another package: never reused */
+		}
 		if (renameat2(w->dfd, name, AT_FDCWD, dst, RENAME_NOREPLACE) != 0) {
 			if (errno == EEXIST)
 				continue;
@@ -185,7 +211,7 @@ static void handle(const watch *w, const cand *c)
 		return;
 	}
 	if (rc == CRETO_OK || (rc == CRETO_EREJECT && r.already_applied)) {
-		if (move_into(w, name, &c->st, pdir, dst, sizeof dst, &me) != CRETO_OK) {
+		if (move_into(w, name, &c->st, pdir, 0, dst, sizeof dst, &me) != CRETO_OK) {
 			/* Applied (or a duplicate): the next pass finds it applied
 			 * and moves it then. */
 			char msg[CRETO_ERR_MSG_MAX + 64];
@@ -208,7 +234,7 @@ static void handle(const watch *w, const cand *c)
 		say(w, name, "retry", NULL, ae.msg, &r);
 		return;
 	}
-	if (move_into(w, name, &c->st, qdir, dst, sizeof dst, &me) != CRETO_OK) {
+	if (move_into(w, name, &c->st, qdir, 1, dst, sizeof dst, &me) != CRETO_OK) {
 		char msg[2 * CRETO_ERR_MSG_MAX + 64];
 		snprintf(msg, sizeof msg, "rejected (%s), but %s; left in the diode directory", ae.msg, me.msg);
 		say(w, name, "retry", NULL, msg, &r);
@@ -225,7 +251,7 @@ static void handle(const watch *w, const cand *c)
 		upd_state_close(st);
 	}
 	char rp[4500], text[4 * CRETO_ERR_MSG_MAX + 64], why[4 * CRETO_ERR_MSG_MAX];
-	snprintf(rp, sizeof rp, "%s.reason", dst);
+	snprintf(rp, sizeof rp, "%s" REASON_SUFFIX, dst);
 	/* The message quotes the untrusted name: escaped, so the note stays
 	 * two lines whatever the name holds. */
 	(void)creto_escape(why, sizeof why, ae.msg, strlen(ae.msg));

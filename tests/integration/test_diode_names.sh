@@ -98,4 +98,30 @@ for r in rows:
         assert not any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in v), (k, v)
 PY
 ok
+
+# --- names that cannot grow (issue 11 §4): a 255-byte name that collides,
+# in quarantine/ and in processed/, still leaves the drop directory, every
+# derived name (NAME.N, NAME.reason) fits NAME_MAX, and each package leaves
+# with exactly one audit row. ---
+LONG=$(python3 -c 'print("L" * (255 - len(".crupdate")) + ".crupdate")')
+rows() { "$CRETO" update status --state S --audit 1000 --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["audit"]))'; }
+before=$(rows)
+for i in 1 2 3; do
+  head -c 3000 /dev/urandom >"D/$LONG"                      # rejected: quarantine/
+  expect 0 --out "quarantined $LONG" -- "$CRETO" diode watch D --trust root.json --state S --once --settle-ms 20
+  [ -z "$(ls D)" ] || fail "pass $i: long name left in the drop directory: $(ls D | head -c 80)"
+  cp v1.crupdate "D/$LONG"                                    # the applied package again: processed/
+  expect 0 --out "duplicate $LONG" -- "$CRETO" diode watch D --trust root.json --state S --once --settle-ms 20
+  [ -z "$(ls D)" ] || fail "pass $i: duplicate with a long name left in the drop directory"
+done
+after=$(rows)
+[ $((after - before)) = 6 ] || fail "expected 6 audit rows for 6 packages, got $((after - before))"
+nq=$(ls S/quarantine | grep -c '^LLLL' ); [ "$nq" = 6 ] || fail "expected 3 packages + 3 notes in quarantine/, found $nq"
+np=$(ls S/processed | grep -c '^LLLL'); [ "$np" = 3 ] || fail "expected 3 packages in processed/, found $np"
+for f in S/quarantine/LLLL* S/processed/LLLL*; do
+  b=$(basename "$f"); [ ${#b} -le 255 ] || fail "derived name longer than NAME_MAX: ${#b}"
+done
+for f in S/quarantine/LLLL*; do
+  case $f in *.reason) ;; *) [ -f "$f.reason" ] || fail "no reason beside $(basename "$f" | tail -c 20)" ;; esac
+done
 finish
