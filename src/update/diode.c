@@ -136,8 +136,8 @@ static int move_into(const watch *w, const char *name, const struct stat *id, co
 		if (quarantine) {
 			char rp[4600];
 			snprintf(rp, sizeof rp, "%s" REASON_SUFFIX, dst);
-			if (lstat(rp, &now) == 0 || errno != ENOENT)
-				continue; /* a note of another package: never reused */
+			if (lstat(rp, &now) == 0 && S_ISREG(now.st_mode))
+				continue; /* the note of another package: never replaced */
 		}
 		if (renameat2(w->dfd, name, AT_FDCWD, dst, RENAME_NOREPLACE) != 0) {
 			if (errno == EEXIST)
