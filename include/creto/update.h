@@ -83,6 +83,12 @@ int creto_trust_root_create(creto_pubkey *const *keys, size_t nkeys,
 int creto_trust_root_sign(const uint8_t *doc, size_t len, creto_signer *signer, int allow_foreign,
 			  char **out, creto_err *e) CRETO_WUR;
 
+/* Sign the trust root document at path and write it to out_path (NULL:
+ * replace path), holding an exclusive lock on path from the read to the
+ * replacement: officers signing at once queue, and every signature lands. */
+int creto_trust_root_sign_file(const char *path, const char *out_path, creto_signer *signer,
+			       int allow_foreign, creto_err *e) CRETO_WUR;
+
 /* ---- statements and packages (docs/crupdate.md) ---- */
 
 typedef struct creto_update_create_opts {

@@ -174,22 +174,13 @@ static int trust_sign(int argc, char **argv)
 		out = path;
 	creto_err e;
 	creto_err_clear(&e);
-	uint8_t *doc = NULL;
-	size_t len = 0;
-	char *text = NULL;
 	creto_signer *s = NULL;
-	int rc = creto_file_read(path, CRETO_TRUST_ROOT_MAX, &doc, &len, &e);
+	int rc = creto_keys_open_signer(key, &ko, &s, &e);
 	if (rc == CRETO_OK)
-		rc = creto_keys_open_signer(key, &ko, &s, &e);
-	if (rc == CRETO_OK)
-		rc = creto_trust_root_sign(doc, len, s, prev, &text, &e);
-	if (rc == CRETO_OK)
-		rc = creto_file_write_atomic(out, text, strlen(text), 0644, &e);
+		rc = creto_trust_root_sign_file(path, out, s, prev, &e);
 	if (rc == CRETO_OK)
 		printf("signed %s with key %s\n", out, creto_pubkey_id(creto_signer_pubkey(s)));
 	creto_signer_free(s);
-	free(doc);
-	free(text);
 	return rc == CRETO_OK ? 0 : cli_fail(&e, 0);
 }
 

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -518,6 +519,35 @@ out:
 
 /* ---- sign ---- */
 
+int upd_doc_lock(const char *path, int *fd, creto_err *e)
+{
+	*fd = -1;
+	for (int i = 0; i < 100; i++) {
+		int f = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		if (f < 0)
+			return creto_err_errno(e, errno, "%s", path);
+		struct stat a, b;
+		if (fstat(f, &a) != 0 || !S_ISREG(a.st_mode)) {
+			close(f);
+			return creto_err_set(e, CRETO_EUSAGE, "%s: not a regular file", path);
+		}
+		int r;
+		while ((r = flock(f, LOCK_EX)) != 0 && errno == EINTR)
+			;
+		if (r != 0) {
+			r = errno;
+			close(f);
+			return creto_err_errno(e, r, "lock %s", path);
+		}
+		if (lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			*fd = f;
+			return CRETO_OK;
+		}
+		close(f); /* replaced by the signer before us: lock the new one */
+	}
+	return creto_err_set(e, CRETO_EOP, "lock %s: replaced too often while waiting", path);
+}
+
 int creto_update_sign(const char *statement_path, const char *sigs_path, const char *key_ref,
 		      const creto_keys_opts *kopts, char keyid_out[17], creto_err *e)
 {
@@ -527,7 +557,7 @@ int creto_update_sign(const char *statement_path, const char *sigs_path, const c
 	json_t *doc = NULL;
 	char *text = NULL, *b64 = NULL;
 	upd_statement st;
-	int have_st = 0;
+	int have_st = 0, lockfd = -1;
 	int rc = creto_file_read(statement_path, CRETO_STATEMENT_MAX, &stm, &stl, e);
 	if (rc != CRETO_OK)
 		goto out;
@@ -536,6 +566,10 @@ int creto_update_sign(const char *statement_path, const char *sigs_path, const c
 		goto out;
 	}
 	have_st = 1;
+	/* One signer at a time per statement (it is never replaced by
+	 * signing): the signatures document is read and replaced under it. */
+	if ((rc = upd_doc_lock(statement_path, &lockfd, e)) != CRETO_OK)
+		goto out;
 	if (access(sigs_path, F_OK) == 0) {
 		if ((rc = creto_file_read(sigs_path, CRETO_SIGS_MAX, &old, &oldl, e)) != CRETO_OK ||
 		    (rc = upd_json_parse(old, oldl, sigs_path, &doc, e)) != CRETO_OK)
@@ -595,6 +629,8 @@ int creto_update_sign(const char *statement_path, const char *sigs_path, const c
 	if (keyid_out != NULL)
 		snprintf(keyid_out, 17, "%s", kid);
 out:
+	if (lockfd >= 0)
+		close(lockfd);
 	if (have_st)
 		upd_statement_free(&st);
 	creto_signer_free(signer);

@@ -153,6 +153,14 @@ int upd_state_each_installed(upd_state *s,
 			     int (*fn)(void *arg, const char *type, const char *name, int64_t v),
 			     void *arg, creto_err *e) CRETO_WUR;
 
+/* ---- documents several officers sign ---- */
+/* Take an exclusive flock(2) on the document at path, for the whole
+ * read-sign-replace of one signer: concurrent signers queue instead of one
+ * losing the other's signature.  The document is replaced by rename, so
+ * the lock is re-taken until the path still names the locked file.
+ * *fd: close it to unlock (after the rename). */
+int upd_doc_lock(const char *path, int *fd, creto_err *e) CRETO_WUR;
+
 /* ---- used by the diode watcher ---- */
 /* Load the trust root at trust_path as verify/apply would (with the state
  * of sdir: rotation record, digest): CRETO_EREJECT when it is refused,

@@ -525,11 +525,23 @@ static int check_rotation(proc *p, creto_err *e)
 	} else if ((rc = creto_trust_root_signed_by(p->root, nr, e)) != CRETO_OK) {
 		creto_err_ctx(e, "rotation: new trust root not signed by the current root's keys");
 	} else {
+		/* Judged against the trusted time this very commit sets: the
+		 * floor becomes max(floor, created), and a root that expires
+		 * before it would refuse every later package. */
 		int64_t now = creto_time_now(), floor = 0;
 		if (p->st != NULL && upd_state_time_floor(p->st, &floor, e) != CRETO_OK)
 			floor = 0;
-		if (creto_trust_root_expires(nr) <= (now > floor ? now : floor))
-			rc = creto_err_set(e, CRETO_EREJECT, "expired: the new trust root is already expired");
+		int64_t t = now > floor ? now : floor;
+		if (p->stm.created > t)
+			t = p->stm.created;
+		if (creto_trust_root_expires(nr) <= t) {
+			char a[CRETO_TIME_STRLEN], b[CRETO_TIME_STRLEN];
+			creto_time_format(creto_trust_root_expires(nr), a);
+			creto_time_format(t, b);
+			rc = creto_err_set(e, CRETO_EREJECT,
+					   "expired: the new trust root expires at %s, not after the trusted time "
+					   "%s this rotation sets (max of clock, time floor and its created)", a, b);
+		}
 	}
 	creto_trust_root_free(nr);
 	if (rc != CRETO_OK)
