@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "creto/clock.h"
 #include "creto/error.h"
 #include "creto/keys.h"
 
@@ -99,6 +100,7 @@ typedef struct creto_update_create_opts {
 	int64_t expires;       /* 0: created + 30 days */
 	const char *payload;   /* file or directory */
 	uint32_t shard_size;   /* 0: CRETO_SHARD_DEFAULT */
+	const creto_clock *clock; /* for created = 0; NULL: the system clock */
 } creto_update_create_opts;
 
 /* Hash the payload and write the statement (canonical JSON) to out_path. */
@@ -137,6 +139,12 @@ typedef struct creto_update_result {
 typedef struct creto_update_opts {
 	const char *trust_path;       /* the operator's trust root (required) */
 	const char *state_dir;        /* state directory; NULL: verify without state */
+	const creto_clock *clock;     /* expiry, time floor, audit times; NULL: system */
+	/* Fault injection for crash tests: called at each named point of an
+	 * install ("staged", "renamed", "before-commit", "committed",
+	 * "link-tmp"; docs/crupdate.md "Crash safety").  NULL in the product. */
+	void (*crash)(void *arg, const char *point);
+	void *crash_arg;
 	/* Asked between payload files and before the commit: non-zero stops
 	 * the run with CRETO_EOP ("interrupted"), nothing installed.  NULL: never. */
 	int (*cancelled)(void *arg);
@@ -190,6 +198,9 @@ typedef struct creto_diode_opts {
 	int once;                 /* scan, process what is complete, return */
 	int settle_ms;            /* size-stable interval; 0: 500 */
 	int64_t timeout_s;        /* 0: none; stop after this long */
+	const creto_clock *clock; /* trusted time for decisions; NULL: system */
+	void (*crash)(void *arg, const char *point); /* as creto_update_opts */
+	void *crash_arg;
 	/* Called after each decision (may be NULL). */
 	void (*report)(void *arg, const creto_diode_event *ev);
 	void *report_arg;

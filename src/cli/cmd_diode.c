@@ -26,6 +26,13 @@ int cmd_diode(int argc, char **argv)
 	return cli_dispatch("diode", DIODE_CMDS, argc, argv);
 }
 
+/* Crash tests (build/creto-test only; cli_crash_point() is NULL in creto). */
+static void crash_cb(void *arg, const char *point)
+{
+	if (strcmp((const char *)arg, point) == 0)
+		raise(SIGKILL);
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -71,6 +78,11 @@ static int diode_watch(int argc, char **argv)
 	if (o.trust_path == NULL || o.state_dir == NULL || optind + 1 != argc)
 		return cli_usage("diode", &DIODE_CMDS[0]);
 	o.dir = argv[optind];
+	o.clock = cli_clock();
+	if (cli_crash_point() != NULL) {
+		o.crash = crash_cb;
+		o.crash_arg = (void *)cli_crash_point();
+	}
 	o.report = report;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

@@ -116,7 +116,7 @@ static int trust_init(int argc, char **argv)
 	if (nk == 0 || out == NULL || threshold < 1 || optind != argc || jump < 1 || version < 1)
 		return cli_usage("trust", &TRUST_CMDS[0]);
 	if (expires == 0)
-		expires = creto_time_now() + 365 * 86400;
+		expires = creto_clock_now(cli_clock()) + 365 * 86400;
 	creto_err e;
 	creto_err_clear(&e);
 	creto_pubkey *keys[TRUST_INIT_KEYS] = {0};

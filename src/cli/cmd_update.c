@@ -4,6 +4,7 @@
  * staging server and the officers' machines; verify and apply inside.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,14 @@
 #include "creto/update.h"
 #include "util/escape.h"
 #include "util/timeutil.h"
+
+/* Crash tests (build/creto-test only): die at the point CRETO_TEST_CRASH_AT
+ * names.  build/creto never installs this: cli_crash_point() is NULL there. */
+static void crash_cb(void *arg, const char *point)
+{
+	if (strcmp((const char *)arg, point) == 0)
+		raise(SIGKILL);
+}
 
 static int up_create(int argc, char **argv);
 static int up_sign(int argc, char **argv);
@@ -57,6 +66,7 @@ static int up_create(int argc, char **argv)
 	};
 	creto_update_create_opts o;
 	memset(&o, 0, sizeof o);
+	o.clock = cli_clock();
 	const char *out = NULL;
 	int c;
 	optind = 1;
@@ -259,6 +269,11 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	memset(&uo, 0, sizeof uo);
 	uo.trust_path = trust;
 	uo.state_dir = state;
+	uo.clock = cli_clock();
+	if (cli_crash_point() != NULL) {
+		uo.crash = crash_cb;
+		uo.crash_arg = (void *)cli_crash_point();
+	}
 	int rc = apply ? creto_update_apply(argv[optind], &uo, &r, &e)
 		       : creto_update_verify(argv[optind], &uo, &r, &e);
 	if (rc != CRETO_OK) {

@@ -348,9 +348,4 @@ void upd_sigs_free(upd_sig *s, size_t n)
 	free(s);
 }
 
-void upd_crash_point(const char *point)
-{
-	const char *want = getenv("CRETO_TEST_CRASH_AT");
-	if (want != NULL && strcmp(want, point) == 0)
-		raise(SIGKILL);
-}
+

@@ -245,7 +245,7 @@ static void handle(const watch *w, const cand *c)
 	upd_state *st = NULL;
 	creto_err ig;
 	if (upd_state_open(o->state_dir, 0, &st, &ig) == CRETO_OK) {
-		if (upd_state_audit(st, src, &r, "quarantined", ae.msg, &ig) != CRETO_OK) {
+		if (upd_state_audit(st, creto_clock_now(o->clock), src, &r, "quarantined", ae.msg, &ig) != CRETO_OK) {
 			/* best effort: the .reason file and the report hold it */
 		}
 		upd_state_close(st);
@@ -403,6 +403,9 @@ int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
 	w.dfd = -1;
 	w.uo.trust_path = o->trust_path;
 	w.uo.state_dir = o->state_dir;
+	w.uo.clock = o->clock;
+	w.uo.crash = o->crash;
+	w.uo.crash_arg = o->crash_arg;
 	w.uo.cancelled = cancelled_cb;
 	w.uo.cancel_arg = &w;
 	if (o->timeout_s > 0)

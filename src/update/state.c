@@ -185,9 +185,9 @@ int upd_state_applied(upd_state *s, const char *stmt_digest, int *applied, creto
 }
 
 int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t created,
-			     creto_err *e)
+			     int64_t now, creto_err *e)
 {
-	int64_t now = creto_time_now(), floor = 0;
+	int64_t floor = 0;
 	int rc = upd_state_time_floor(s, &floor, e);
 	if (rc != CRETO_OK)
 		return rc;
@@ -230,7 +230,7 @@ int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t
 	return CRETO_OK;
 }
 
-int upd_state_audit(upd_state *s, const char *source, const creto_update_result *r,
+int upd_state_audit(upd_state *s, int64_t now, const char *source, const creto_update_result *r,
 		    const char *decision, const char *reason, creto_err *e)
 {
 	/* The source path and the reason may carry names from the untrusted
@@ -251,7 +251,7 @@ int upd_state_audit(upd_state *s, const char *source, const creto_update_result 
 		free(why);
 		return dberr(s, e, "audit");
 	}
-	sqlite3_bind_int64(q, 1, creto_time_now());
+	sqlite3_bind_int64(q, 1, now);
 	sqlite3_bind_text(q, 2, src, -1, SQLITE_STATIC);
 	if (r != NULL && r->statement_digest[0])
 		sqlite3_bind_text(q, 3, r->statement_digest, -1, SQLITE_STATIC);

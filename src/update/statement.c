@@ -428,7 +428,7 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 	uint32_t ss = o->shard_size ? o->shard_size : CRETO_SHARD_DEFAULT;
 	if (ss < CRETO_SHARD_MIN || ss > CRETO_SHARD_MAX)
 		return creto_err_set(e, CRETO_EUSAGE, "update create: shard size out of range");
-	int64_t created = o->created ? o->created : creto_time_now();
+	int64_t created = o->created ? o->created : creto_clock_now(o->clock);
 	int64_t expires = o->expires ? o->expires : created + 30 * 86400;
 	if (expires <= created)
 		return creto_err_set(e, CRETO_EUSAGE, "update create: expires must be after created");

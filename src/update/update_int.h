@@ -144,9 +144,9 @@ int upd_state_begin(upd_state *s, creto_err *e) CRETO_WUR;
 int upd_state_commit(upd_state *s, creto_err *e) CRETO_WUR;
 void upd_state_rollback(upd_state *s);
 int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t created,
-			     creto_err *e) CRETO_WUR;
+			     int64_t now, creto_err *e) CRETO_WUR;
 int upd_state_set_root(upd_state *s, int64_t version, const char *digest, creto_err *e) CRETO_WUR;
-int upd_state_audit(upd_state *s, const char *source, const creto_update_result *r,
+int upd_state_audit(upd_state *s, int64_t now, const char *source, const creto_update_result *r,
 		    const char *decision, const char *reason, creto_err *e) CRETO_WUR;
 /* (type, name, version) rows for recovery; callback per row. */
 int upd_state_each_installed(upd_state *s,
@@ -171,8 +171,5 @@ int upd_root_check(const char *trust_path, const char *sdir, creto_err *e) CRETO
 int upd_apply_watched(int fd, const char *name, const creto_update_opts *o,
 		      creto_update_result *res, creto_err *e) CRETO_WUR;
 
-/* Test-only crash injection: when CRETO_TEST_CRASH_AT equals point, the
- * process dies with SIGKILL (docs/crupdate.md "Crash safety"). */
-void upd_crash_point(const char *point);
 
 #endif

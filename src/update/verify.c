@@ -219,11 +219,19 @@ int upd_root_check(const char *trust_path, const char *sdir, creto_err *e)
 /* ---- recovery: make derived state match the database ---- */
 
 typedef struct rec_ctx {
+	const creto_update_opts *o;
 	const char *sdir;
 	creto_err *e;
 } rec_ctx;
 
-static int switch_current(const char *base, int64_t version, creto_err *e)
+/* The caller's fault injection point (crash tests only; NULL otherwise). */
+static void crash_at(const creto_update_opts *o, const char *point)
+{
+	if (o != NULL && o->crash != NULL)
+		o->crash(o->crash_arg, point);
+}
+
+static int switch_current(const creto_update_opts *o, const char *base, int64_t version, creto_err *e)
 {
 	char target[32], tmp[4200], cur[4200], have[64];
 	snprintf(target, sizeof target, "%lld", (long long)version);
@@ -238,7 +246,7 @@ static int switch_current(const char *base, int64_t version, creto_err *e)
 	(void)unlink(tmp);
 	if (symlink(target, tmp) != 0)
 		return creto_err_errno(e, errno, "symlink %s", tmp);
-	upd_crash_point("link-tmp");
+	crash_at(o, "link-tmp");
 	if (rename(tmp, cur) != 0)
 		return creto_err_errno(e, errno, "rename %s", cur);
 	return creto_file_sync_dir(base, 1, e);
@@ -271,12 +279,12 @@ static int rec_one(void *arg, const char *type, const char *name, int64_t v)
 		return CRETO_OK;
 	char base[4096];
 	snprintf(base, sizeof base, "%s/%s/%s", c->sdir, k, name);
-	return switch_current(base, v, c->e);
+	return switch_current(c->o, base, v, c->e);
 }
 
-static int recover(const char *sdir, upd_state *st, creto_err *e)
+static int recover(const creto_update_opts *o, const char *sdir, upd_state *st, creto_err *e)
 {
-	rec_ctx c = {sdir, e};
+	rec_ctx c = {o, sdir, e};
 	int rc = upd_state_each_installed(st, rec_one, &c, e);
 	if (rc != CRETO_OK)
 		return rc;
@@ -391,6 +399,7 @@ static int mkdir_durable(const char *top, const char *sub, creto_err *e)
 typedef struct proc {
 	const char *pkg, *trust_path, *sdir;
 	const creto_update_opts *o;
+	int64_t now;          /* the caller's clock, read once per decision */
 	int apply;
 	creto_update_result *res;
 	upd_state *st;
@@ -454,7 +463,7 @@ static int check_rules(proc *p, creto_err *e)
 	res->payload_bytes = s->total;
 	int is_rot = strcmp(s->type, "cert-rotation") == 0;
 
-	int64_t now = creto_time_now(), floor = 0;
+	int64_t now = p->now, floor = 0;
 	if (p->st != NULL && (rc = upd_state_time_floor(p->st, &floor, e)) != CRETO_OK)
 		return rc;
 	int64_t tnow = now > floor ? now : floor;
@@ -528,7 +537,7 @@ static int check_rotation(proc *p, creto_err *e)
 		/* Judged against the trusted time this very commit sets: the
 		 * floor becomes max(floor, created), and a root that expires
 		 * before it would refuse every later package. */
-		int64_t now = creto_time_now(), floor = 0;
+		int64_t now = p->now, floor = 0;
 		if (p->st != NULL && upd_state_time_floor(p->st, &floor, e) != CRETO_OK)
 			floor = 0;
 		int64_t t = now > floor ? now : floor;
@@ -662,30 +671,30 @@ static int install(proc *p, creto_err *e)
 	upd_statement *s = &p->stm;
 	creto_update_result *res = p->res;
 	int rc;
-	upd_crash_point("staged");
+	crash_at(p->o, "staged");
 	if (strcmp(s->type, "cert-rotation") == 0) {
 		char rp[4200], dg[65];
 		snprintf(rp, sizeof rp, "%s/trust/root-%lld.json", p->sdir, (long long)s->version);
 		if ((rc = mkdir_durable(p->sdir, "trust", e)) != CRETO_OK ||
 		    (rc = creto_file_write_atomic(rp, p->newroot, p->newroot_len, 0644, e)) != CRETO_OK)
 			return rc;
-		upd_crash_point("renamed");
+		crash_at(p->o, "renamed");
 		upd_sha3_hex(p->newroot, p->newroot_len, dg);
 		snprintf(res->install_path, sizeof res->install_path, "%s/trust-root.json", p->sdir);
 		if ((rc = upd_state_begin(p->st, e)) != CRETO_OK)
 			return rc;
 		if ((rc = upd_state_set_root(p->st, s->version, dg, e)) != CRETO_OK ||
-		    (rc = upd_state_record_install(p->st, res, s->created, e)) != CRETO_OK ||
-		    (rc = upd_state_audit(p->st, p->pkg, res, "applied", NULL, e)) != CRETO_OK) {
+		    (rc = upd_state_record_install(p->st, res, s->created, p->now, e)) != CRETO_OK ||
+		    (rc = upd_state_audit(p->st, p->now, p->pkg, res, "applied", NULL, e)) != CRETO_OK) {
 			upd_state_rollback(p->st);
 			return rc;
 		}
-		upd_crash_point("before-commit");
+		crash_at(p->o, "before-commit");
 		if ((rc = upd_state_commit(p->st, e)) != CRETO_OK) {
 			upd_state_rollback(p->st);
 			return rc;
 		}
-		upd_crash_point("committed");
+		crash_at(p->o, "committed");
 		return creto_file_write_atomic(res->install_path, p->newroot, p->newroot_len, 0644, e);
 	}
 	if (chmod(p->stage, 0755) != 0)
@@ -712,22 +721,22 @@ static int install(proc *p, creto_err *e)
 	p->stage[0] = 0;
 	if ((rc = creto_file_sync_dir(base, 1, e)) != CRETO_OK)
 		return rc;
-	upd_crash_point("renamed");
+	crash_at(p->o, "renamed");
 	snprintf(res->install_path, sizeof res->install_path, "%.4000s", target);
 	if ((rc = upd_state_begin(p->st, e)) != CRETO_OK)
 		return rc;
-	if ((rc = upd_state_record_install(p->st, res, s->created, e)) != CRETO_OK ||
-	    (rc = upd_state_audit(p->st, p->pkg, res, "applied", NULL, e)) != CRETO_OK) {
+	if ((rc = upd_state_record_install(p->st, res, s->created, p->now, e)) != CRETO_OK ||
+	    (rc = upd_state_audit(p->st, p->now, p->pkg, res, "applied", NULL, e)) != CRETO_OK) {
 		upd_state_rollback(p->st);
 		return rc;
 	}
-	upd_crash_point("before-commit");
+	crash_at(p->o, "before-commit");
 	if ((rc = upd_state_commit(p->st, e)) != CRETO_OK) {
 		upd_state_rollback(p->st);
 		return rc;
 	}
-	upd_crash_point("committed");
-	return switch_current(base, s->version, e);
+	crash_at(p->o, "committed");
+	return switch_current(p->o, base, s->version, e);
 }
 
 static int process(proc *p, int fd, creto_err *e)
@@ -746,7 +755,7 @@ static int process(proc *p, int fd, creto_err *e)
 		}
 		if ((rc = upd_state_open(p->sdir, !p->apply, &p->st, e)) != CRETO_OK)
 			return rc;
-		if (p->apply && (rc = recover(p->sdir, p->st, e)) != CRETO_OK)
+		if (p->apply && (rc = recover(p->o, p->sdir, p->st, e)) != CRETO_OK)
 			return creto_err_ctx(e, "recovery");
 	}
 	if ((rc = load_effective_root(p->trust_path, p->sdir, p->st, &p->root, p->root_digest, e)) != CRETO_OK) {
@@ -800,6 +809,7 @@ static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
 	memset(&p, 0, sizeof p);
 	p.pkg = pkg;
 	p.o = o;
+	p.now = creto_clock_now(o->clock);
 	p.trust_path = o->trust_path;
 	p.sdir = o->state_dir;
 	p.apply = apply;
@@ -823,7 +833,7 @@ static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
 			creto_err ae;
 			creto_err_clear(&ae);
 			upd_state_rollback(p.st);
-			if (upd_state_audit(p.st, pkg, res, res->already_applied ? "already-applied" : "rejected",
+			if (upd_state_audit(p.st, p.now, pkg, res, res->already_applied ? "already-applied" : "rejected",
 					    e->msg, &ae) != CRETO_OK) {
 				/* the rejection itself is what the caller reports */
 			}

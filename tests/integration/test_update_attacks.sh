@@ -212,11 +212,11 @@ n=$("$CRETO" update status --state S --audit 100 | grep -cE '"decision": "(rejec
 now=$(date +%s)
 EXTRA_CREATE="--expires $(date -u -d @$((now + 86400)) +%Y-%m-%dT%H:%M:%SZ)" mk exp 4 a b
 expect 1 --err "expired: statement expired at" -- env CRETO_TEST_NOW=$((now + 2 * 86400)) \
-  "$CRETO" update verify exp.crupdate --trust root.json
+  "$CRETO_TEST_BIN" update verify exp.crupdate --trust root.json
 # A statement created two days ahead raises the floor; the clock set back
 # does not bring an expired statement back to life.
-CRETO_TEST_NOW=$((now + 2 * 86400)) EXTRA_CREATE="" mk fut 4 a b
-expect 0 -- env CRETO_TEST_NOW=$((now + 2 * 86400)) "$CRETO" update apply fut.crupdate --trust root.json --state S
+CRETO=$CRETO_TEST_BIN CRETO_TEST_NOW=$((now + 2 * 86400)) EXTRA_CREATE="" mk fut 4 a b
+expect 0 -- env CRETO_TEST_NOW=$((now + 2 * 86400)) "$CRETO_TEST_BIN" update apply fut.crupdate --trust root.json --state S
 EXTRA_CREATE="--expires $(date -u -d @$((now + 86400)) +%Y-%m-%dT%H:%M:%SZ)" mk exp5 5 a b
 expect 1 --err "trusted time" -- "$CRETO" update verify exp5.crupdate --trust root.json --state S
 expect 0 -- "$CRETO" update verify exp5.crupdate --trust root.json

@@ -23,7 +23,7 @@ for point in staged renamed before-commit committed link-tmp; do
   rm -rf S
   "$CRETO" update apply v1.crupdate --trust root.json --state S >/dev/null || fail "$point: v1"
   sum=$(sha256sum v2.crupdate)
-  rc=0; CRETO_TEST_CRASH_AT=$point "$CRETO" update apply v2.crupdate --trust root.json --state S >/dev/null 2>&1 || rc=$?
+  rc=0; CRETO_TEST_CRASH_AT=$point "$CRETO_TEST_BIN" update apply v2.crupdate --trust root.json --state S >/dev/null 2>&1 || rc=$?
   [ "$rc" = 137 ] || fail "$point: expected a kill -9 (137), got $rc"
   [ "$(sha256sum v2.crupdate)" = "$sum" ] || fail "$point: package changed"
   case $point in

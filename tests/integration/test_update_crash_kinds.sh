@@ -92,7 +92,7 @@ cp -a S B2
 for point in staged renamed before-commit committed; do
   rm -rf S && cp -a B1 S
   before=$(dbdump)
-  crash $point "$CRETO" update apply r2.crupdate --trust root1.json --state "$S"
+  crash $point "$CRETO_TEST_BIN" update apply r2.crupdate --trust root1.json --state "$S"
   [ ! -e S/trust-root.json ] || fail "rot1 $point: trust-root.json written before the restart"
   no_tmp "rot1 $point"
   case $point in
@@ -137,7 +137,7 @@ done
 for point in staged renamed before-commit committed; do
   rm -rf S && cp -a B2 S
   before=$(dbdump)
-  crash $point "$CRETO" update apply r3.crupdate --trust root1.json --state "$S"
+  crash $point "$CRETO_TEST_BIN" update apply r3.crupdate --trust root1.json --state "$S"
   cmp -s root2.json S/trust-root.json || fail "rot2 $point: trust-root.json damaged"
   no_tmp "rot2 $point"
   case $point in
@@ -177,7 +177,7 @@ done
 # package waits in the diode directory and the next pass settles it ----
 for point in before-commit committed; do
   rm -rf S D && cp -a B1 S && mkdir D && cp r2.crupdate D/
-  crash $point "$CRETO" diode watch D --trust root1.json --state "$S" --once --settle-ms 50
+  crash $point "$CRETO_TEST_BIN" diode watch D --trust root1.json --state "$S" --once --settle-ms 50
   [ -e D/r2.crupdate ] && [ ! -e S/processed/r2.crupdate ] || fail "watch $point: package moved by a killed watcher"
   [ ! -e S/trust-root.json ] || fail "watch $point: trust-root.json written by a killed watcher"
   want=applied; [ $point = committed ] && want=duplicate
@@ -202,7 +202,7 @@ for type in software-package policy; do
   for point in staged renamed before-commit committed link-tmp; do
     rm -rf S && cp -a K S
     before=$(dbdump)
-    crash $point "$CRETO" update apply k2.crupdate --trust root1.json --state "$S"
+    crash $point "$CRETO_TEST_BIN" update apply k2.crupdate --trust root1.json --state "$S"
     case $point in
     committed|link-tmp)
       last_audit "$type $point" applied "$D2" "\\{\"type\":\"$type\",\"name\":\"conf\",\"version\":2,\"statement_digest\":\"$D2\"\\}"
@@ -269,8 +269,8 @@ elif ! strace -qq -o /dev/null true 2>/dev/null; then
   echo "note: strace cannot trace here, directory durability not checked"
 else
   rm -rf S && cp -a B1 S
-  dirsync "first rotation" "$CRETO" update apply r2.crupdate --trust root1.json --state "$S"
+  dirsync "first rotation" "$CRETO_TEST_BIN" update apply r2.crupdate --trust root1.json --state "$S"
   rm -rf S
-  dirsync "first install" "$CRETO" update apply k1.crupdate --trust root1.json --state "$S"
+  dirsync "first install" "$CRETO_TEST_BIN" update apply k1.crupdate --trust root1.json --state "$S"
 fi
 finish

@@ -27,6 +27,16 @@ static char g_dir[256];
 static creto_signer *g_sig[3];
 static char g_root[300];
 
+/* The clock handed to the library: pinned to g_now when set (the library
+ * never reads the time, or a test hook, from anywhere else). */
+static int64_t g_now;
+static int64_t pinned_now(void *ctx)
+{
+	(void)ctx;
+	return g_now ? g_now : creto_clock_now(creto_clock_system());
+}
+static const creto_clock g_clock = {pinned_now, NULL};
+
 static void path_in(char *out, size_t cap, const char *name)
 {
 	snprintf(out, cap, "%s/%s", g_dir, name);
@@ -162,7 +172,7 @@ static int verify_pkg(const char *pkg, creto_err *e)
 {
 	creto_update_result r;
 	creto_err_clear(e);
-	return creto_update_verify(pkg, &(creto_update_opts){.trust_path = g_root}, &r, e);
+	return creto_update_verify(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root}, &r, e);
 }
 
 static void test_canonical(void **state)
@@ -383,7 +393,7 @@ static void test_tar_reader(void **state)
 
 /* A statement dated in the future is refused (it would raise the shared
  * time floor and freeze every update type); 24 h of clock skew is allowed.
- * CRETO_TEST_NOW pins the clock; stmt() is created 2026-01-01T00:00:00Z. */
+ * The clock passed in (g_clock) is pinned; stmt() is created 2026-01-01T00:00:00Z. */
 static void test_future_created(void **state)
 {
 	(void)state;
@@ -396,26 +406,23 @@ static void test_future_created(void **state)
 	const int idx[] = {0, 1};
 	build(pkg, st, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
 	const int64_t created = 1767225600; /* 2026-01-01T00:00:00Z */
-	char now[32];
 	creto_err e;
-	snprintf(now, sizeof now, "%lld", (long long)(created - 86400 - 1));
-	setenv("CRETO_TEST_NOW", now, 1);
+	g_now = created - 86400 - 1;
 	assert_int_equal(verify_pkg(pkg, &e), CRETO_EREJECT);
 	if (strstr(e.msg, "created: statement created at 2026-01-01T00:00:00Z") == NULL)
 		fail_msg("'%s'", e.msg);
 	creto_update_result r;
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.trust_path = g_root}, &r, &e), CRETO_EREJECT);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root}, &r, &e), CRETO_EREJECT);
 	assert_string_equal(r.rule, "created");
-	snprintf(now, sizeof now, "%lld", (long long)(created - 86400));
-	setenv("CRETO_TEST_NOW", now, 1);
+	g_now = created - 86400;
 	assert_int_equal(verify_pkg(pkg, &e), CRETO_OK);
 	/* With a state directory the time floor counts as "now" too: a
 	 * statement applied at the edge lets the next one be 24 h later. */
 	char sdir[300];
 	path_in(sdir, sizeof sdir, "fut-state");
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_apply(pkg, &(creto_update_opts){.trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
+	assert_int_equal(creto_update_apply(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
 	char *st2 = stmt("", fe);
 	char *v = strstr(st2, "\"version\":1");
 	v[10] = '2';
@@ -423,13 +430,13 @@ static void test_future_created(void **state)
 	memcpy(c, "2026-01-02T00:00:00Z", 20);
 	build(pkg, st2, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
 	memcpy(c, "2026-01-02T00:00:01Z", 20);
 	build(pkg, st2, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_EREJECT);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_EREJECT);
 	assert_string_equal(r.rule, "created");
-	unsetenv("CRETO_TEST_NOW");
+	g_now = 0;
 	free(st2);
 	free(st);
 	free(fe);
