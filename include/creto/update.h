@@ -57,6 +57,13 @@ int creto_trust_root_parse_unsigned(const uint8_t *buf, size_t len, creto_trust_
 void creto_trust_root_free(creto_trust_root *r);
 int64_t creto_trust_root_version(const creto_trust_root *r);
 int64_t creto_trust_root_expires(const creto_trust_root *r);
+/* Trust roots expiring within this many days are warned about. */
+#define CRETO_TRUST_WARN_DAYS 30
+/* One warning line into buf when a root of that version and expiry is
+ * expired at now, or expires within CRETO_TRUST_WARN_DAYS: returns 1; else
+ * 0 and buf is "". */
+int creto_trust_root_expiry_note(int64_t version, int64_t expires, int64_t now, char *buf,
+				 size_t cap);
 /* Check that a threshold of signer's root role signed doc (rotation). */
 int creto_trust_root_signed_by(const creto_trust_root *signer, const creto_trust_root *doc,
 			       creto_err *e) CRETO_WUR;
@@ -101,6 +108,8 @@ typedef struct creto_update_create_opts {
 	const char *payload;   /* file or directory */
 	uint32_t shard_size;   /* 0: CRETO_SHARD_DEFAULT */
 	const creto_clock *clock; /* for created = 0; NULL: the system clock */
+	int force;             /* replace an existing out_path (and remove the
+				  stale OUT.sigs beside it); else refuse it */
 } creto_update_create_opts;
 
 /* Hash the payload and write the statement (canonical JSON) to out_path. */
@@ -110,10 +119,19 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
  * sigs_path (created when missing), leaving the statement untouched. */
 int creto_update_sign(const char *statement_path, const char *sigs_path, const char *key_ref,
 		      const creto_keys_opts *kopts, char keyid_out[17], creto_err *e) CRETO_WUR;
+typedef struct creto_update_assemble_opts {
+	/* The root the enclave will check against: the signatures must reach
+	 * the threshold of the statement's role in it (CRETO_EREJECT naming
+	 * how many are missing and which keys could sign).  NULL: not checked. */
+	const char *trust_path;
+	int force;             /* replace an existing out_path; else refuse it */
+} creto_update_assemble_opts;
+
 /* Join statement, signatures and payload into a package, checking the
- * payload against the statement as it is copied. */
+ * payload against the statement as it is copied (ao may be NULL). */
 int creto_update_assemble(const char *statement_path, const char *sigs_path,
-			  const char *payload, const char *out_path, creto_err *e) CRETO_WUR;
+			  const char *payload, const char *out_path,
+			  const creto_update_assemble_opts *ao, creto_err *e) CRETO_WUR;
 /* Describe a package without trusting it: JSON text (malloc'ed). */
 int creto_update_inspect(const char *pkg, char **json, creto_err *e) CRETO_WUR;
 
@@ -149,6 +167,9 @@ typedef struct creto_update_opts {
 	 * the run with CRETO_EOP ("interrupted"), nothing installed.  NULL: never. */
 	int (*cancelled)(void *arg);
 	void *cancel_arg;
+	/* apply: one writer per state.  Held by another process: wait up to
+	 * this many seconds, then CRETO_EUSAGE naming the holder's PID. */
+	int64_t lock_wait_s;
 } creto_update_opts;
 
 /* Open a package path the way every untrusted input is opened: O_NONBLOCK
@@ -171,6 +192,14 @@ int creto_update_verify(const char *pkg, const creto_update_opts *o, creto_updat
 			creto_err *e) CRETO_WUR;
 int creto_update_apply(const char *pkg, const creto_update_opts *o, creto_update_result *res,
 		       creto_err *e) CRETO_WUR;
+
+/* `creto state init`: create the state of state_dir (made 0700 when
+ * missing) for the trust root at trust_path, which must load and be signed
+ * by a threshold of its root role.  Every other operation refuses a
+ * directory without initialised state (CRETO_EUSAGE, naming it); state made
+ * by an earlier version counts as initialised.  Existing state: CRETO_EUSAGE. */
+int creto_state_init(const char *state_dir, const char *trust_path, const creto_clock *clock,
+		     creto_err *e) CRETO_WUR;
 
 /* Installed versions, time floor, trust root version and the last audit
  * rows of state_dir, as JSON text (malloc'ed). */
@@ -201,6 +230,10 @@ typedef struct creto_diode_opts {
 	const creto_clock *clock; /* trusted time for decisions; NULL: system */
 	void (*crash)(void *arg, const char *point); /* as creto_update_opts */
 	void *crash_arg;
+	int64_t lock_wait_s;      /* as creto_update_opts; held for the whole watch */
+	/* Called once when the watcher starts, after its checks (may be NULL):
+	 * the trust root in force. */
+	void (*started)(void *arg, int64_t root_version, int64_t root_expires);
 	/* Called after each decision (may be NULL). */
 	void (*report)(void *arg, const creto_diode_event *ev);
 	void *report_arg;
@@ -210,6 +243,19 @@ typedef struct creto_diode_opts {
  * moved out of the diode directory; nothing is deleted.  Returns CRETO_OK
  * when it stops normally (once, timeout, SIGINT/SIGTERM flag). */
 int creto_diode_watch(const creto_diode_opts *o, creto_err *e) CRETO_WUR;
+/* Quarantine of a state directory (SDIR/quarantine/): every package with
+ * its rule, the reason and when it was quarantined, as JSON text
+ * (malloc'ed): [{"name","rule","reason","quarantined_at","bytes"}]. */
+int creto_diode_quarantine_list(const char *state_dir, char **json, creto_err *e) CRETO_WUR;
+/* One entry (name as listed): JSON object as above. */
+int creto_diode_quarantine_show(const char *state_dir, const char *name, char **json,
+				creto_err *e) CRETO_WUR;
+/* Move a quarantined package back into drop_dir under its name (never
+ * replacing a file there) for a new decision; its note is kept beside it
+ * as NAME.reason.requeued; one audit row `requeued`. */
+int creto_diode_quarantine_requeue(const char *state_dir, const char *name, const char *drop_dir,
+				   const creto_clock *clock, creto_err *e) CRETO_WUR;
+
 /* Ask a running creto_diode_watch to stop (async-signal-safe). */
 void creto_diode_stop(void);
 

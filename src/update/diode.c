@@ -410,22 +410,35 @@ int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
 	w.uo.cancel_arg = &w;
 	if (o->timeout_s > 0)
 		w.deadline_ms = mono_ms() + o->timeout_s * 1000;
+	/* A mistyped or unmounted --state is never a fresh start. */
+	if ((rc = upd_state_initialised(o->state_dir, e)) != CRETO_OK)
+		return creto_err_ctx(e, "diode watch");
+	/* One writer per state, for the whole watch. */
+	int lockfd = -1, in = -1;
+	if ((rc = upd_state_lock(o->state_dir, o->lock_wait_s, cancelled_cb, &w, &lockfd, e)) != CRETO_OK)
+		return creto_err_ctx(e, "diode watch");
 	snprintf(q, sizeof q, "%s/quarantine", o->state_dir);
 	if ((rc = creto_mkdir_p(q, 0700, e)) != CRETO_OK)
-		return rc;
+		goto out;
 	snprintf(q, sizeof q, "%s/processed", o->state_dir);
 	if ((rc = creto_mkdir_p(q, 0700, e)) != CRETO_OK)
-		return rc;
+		goto out;
 	if ((rc = check_same_fs(o, e)) != CRETO_OK)
-		return rc;
+		goto out;
 	/* The trust root is the operator's: if it cannot be used, say so once
 	 * and stop, rather than judge (or set aside) every package with it. */
-	if ((rc = upd_root_check(o->trust_path, o->state_dir, e)) != CRETO_OK)
-		return creto_err_ctx(e, "diode watch");
+	int64_t rv = 0, rx = 0;
+	if ((rc = upd_root_info(o->trust_path, o->state_dir, &rv, &rx, e)) != CRETO_OK) {
+		creto_err_ctx(e, "diode watch");
+		goto out;
+	}
 	w.dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w.dfd < 0)
-		return creto_err_errno(e, errno, "diode directory %s", o->dir);
-	int in = -1;
+	if (w.dfd < 0) {
+		rc = creto_err_errno(e, errno, "diode directory %s", o->dir);
+		goto out;
+	}
+	if (o->started != NULL)
+		o->started(o->report_arg, rv, rx);
 	if (!o->once) {
 		in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 		if (in < 0) {
@@ -464,6 +477,180 @@ int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
 out:
 	if (in >= 0)
 		close(in);
-	close(w.dfd);
+	if (w.dfd >= 0)
+		close(w.dfd);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
+
+/* ---- the quarantine, handled ---- */
+
+static int q_name_ok(const char *name)
+{
+	return name[0] != 0 && name[0] != '.' && strchr(name, '/') == NULL &&
+	       strlen(name) <= NAME_MAX && !ends_with(name, REASON_SUFFIX) &&
+	       !ends_with(name, REASON_SUFFIX ".requeued") && strstr(name, REASON_SUFFIX ".tmp.") == NULL;
+}
+
+/* One quarantine entry as a JSON object, from the package and its note. */
+static json_t *q_entry(int qfd, const char *name)
+{
+	struct stat sb, rb;
+	if (fstatat(qfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+		return NULL;
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)sb.st_size));
+	char rp[NAME_MAX + 32], buf[4096], when[CRETO_TIME_STRLEN];
+	snprintf(rp, sizeof rp, "%s" REASON_SUFFIX, name);
+	const char *rule = "", *why = "";
+	int fd = openat(qfd, rp, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = -1;
+	if (fd >= 0 && fstat(fd, &rb) == 0 && S_ISREG(rb.st_mode))
+		n = read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		char *nl = strchr(buf, '\n');
+		if (nl != NULL) {
+			*nl = 0;
+			why = nl + 1;
+			char *nl2 = strchr(nl + 1, '\n');
+			if (nl2 != NULL)
+				*nl2 = 0;
+		}
+		rule = strncmp(buf, "rule: ", 6) == 0 ? buf + 6 : "";
+		creto_time_format((int64_t)rb.st_mtim.tv_sec, when);
+	} else {
+		creto_time_format((int64_t)sb.st_ctim.tv_sec, when);
+	}
+	json_object_set_new(o, "rule", json_string(rule));
+	json_object_set_new(o, "reason", json_string(why));
+	json_object_set_new(o, "quarantined_at", json_string(when));
+	return o;
+}
+
+static int q_open(const char *state_dir, int *qfd, creto_err *e)
+{
+	int rc = upd_state_initialised(state_dir, e);
+	if (rc != CRETO_OK)
+		return rc;
+	char q[4096];
+	snprintf(q, sizeof q, "%s/quarantine", state_dir);
+	*qfd = open(q, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*qfd < 0 && errno != ENOENT)
+		return creto_err_errno(e, errno, "%s", q);
+	return CRETO_OK;
+}
+
+static int dump_json(json_t *o, char **out, creto_err *e)
+{
+	*out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return *out ? CRETO_OK : creto_err_set(e, CRETO_EOP, "out of memory");
+}
+
+int creto_diode_quarantine_list(const char *state_dir, char **out, creto_err *e)
+{
+	*out = NULL;
+	int qfd = -1;
+	int rc = q_open(state_dir, &qfd, e);
+	if (rc != CRETO_OK)
+		return rc;
+	json_t *arr = json_array();
+	if (qfd >= 0) {
+		DIR *d = fdopendir(qfd);
+		if (d == NULL) {
+			close(qfd);
+			json_decref(arr);
+			return creto_err_errno(e, errno, "%s/quarantine", state_dir);
+		}
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (!q_name_ok(de->d_name))
+				continue;
+			json_t *x = q_entry(dirfd(d), de->d_name);
+			if (x != NULL)
+				json_array_append_new(arr, x);
+		}
+		closedir(d);
+	}
+	return dump_json(arr, out, e);
+}
+
+int creto_diode_quarantine_show(const char *state_dir, const char *name, char **out, creto_err *e)
+{
+	*out = NULL;
+	if (!q_name_ok(name))
+		return creto_err_set(e, CRETO_EUSAGE, "quarantine: %s is not a quarantined package name", name);
+	int qfd = -1;
+	int rc = q_open(state_dir, &qfd, e);
+	if (rc != CRETO_OK)
+		return rc;
+	json_t *x = qfd >= 0 ? q_entry(qfd, name) : NULL;
+	if (qfd >= 0)
+		close(qfd);
+	if (x == NULL)
+		return creto_err_set(e, CRETO_EUSAGE, "quarantine: no package %s in %s/quarantine", name,
+				     state_dir);
+	return dump_json(x, out, e);
+}
+
+int creto_diode_quarantine_requeue(const char *state_dir, const char *name, const char *drop_dir,
+				   const creto_clock *clock, creto_err *e)
+{
+	if (!q_name_ok(name))
+		return creto_err_set(e, CRETO_EUSAGE, "quarantine: %s is not a quarantined package name", name);
+	int qfd = -1;
+	int rc = q_open(state_dir, &qfd, e);
+	if (rc != CRETO_OK)
+		return rc;
+	struct stat sb;
+	if (qfd < 0 || fstatat(qfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode)) {
+		if (qfd >= 0)
+			close(qfd);
+		return creto_err_set(e, CRETO_EUSAGE, "quarantine: no package %s in %s/quarantine", name,
+				     state_dir);
+	}
+	/* The watcher takes only *.crupdate: a derived name (NAME.1, a cut
+	 * name) gets the suffix back, within NAME_MAX. */
+	char back[NAME_MAX + 1];
+	if (ends_with(name, ".crupdate"))
+		snprintf(back, sizeof back, "%s", name);
+	else
+		snprintf(back, sizeof back, "%.*s.crupdate", (int)(NAME_MAX - strlen(".crupdate")), name);
+	int dfd = open(drop_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = creto_err_errno(e, errno, "drop directory %s", drop_dir);
+		close(qfd);
+		return rc;
+	}
+	if (renameat2(qfd, name, dfd, back, RENAME_NOREPLACE) != 0) {
+		rc = errno == EEXIST ? creto_err_set(e, CRETO_EUSAGE, "requeue: %s/%s already exists", drop_dir, back)
+				     : creto_err_errno(e, errno, "requeue %s into %s", name, drop_dir);
+		close(dfd);
+		close(qfd);
+		return rc;
+	}
+	char rp[NAME_MAX + 32], rq[NAME_MAX + 48];
+	snprintf(rp, sizeof rp, "%s" REASON_SUFFIX, name);
+	snprintf(rq, sizeof rq, "%s" REASON_SUFFIX ".requeued", name);
+	if (strlen(rq) <= NAME_MAX)
+		(void)renameat(qfd, rp, qfd, rq); /* the old note stays, out of the way */
+	else
+		(void)unlinkat(qfd, rp, 0);
+	(void)fsync(qfd);
+	(void)fsync(dfd);
+	close(dfd);
+	close(qfd);
+	upd_state *st = NULL;
+	char src[4400], why[NAME_MAX + 64];
+	snprintf(src, sizeof src, "%s/%s", drop_dir, back);
+	snprintf(why, sizeof why, "requeued from quarantine/%s", name);
+	if ((rc = upd_state_open(state_dir, 0, &st, e)) == CRETO_OK)
+		rc = upd_state_audit(st, creto_clock_now(clock), src, NULL, "requeued", why, e);
+	upd_state_close(st);
 	return rc;
 }

@@ -506,7 +506,16 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 		goto out;
 	}
 	upd_statement_free(&chk);
-	rc = creto_file_write_atomic(out_path, text, tl, 0644, e);
+	if (o->force) {
+		/* A new statement: signatures made over the old one are stale. */
+		char sp[4200];
+		snprintf(sp, sizeof sp, "%s.sigs", out_path);
+		if ((rc = creto_file_write_atomic(out_path, text, tl, 0644, e)) == CRETO_OK &&
+		    unlink(sp) != 0 && errno != ENOENT)
+			rc = creto_err_errno(e, errno, "remove stale %s", sp);
+	} else {
+		rc = upd_write_new(out_path, text, tl, e);
+	}
 out:
 	for (size_t i = 0; i < w.n; i++)
 		free(w.paths[i]);
@@ -518,6 +527,17 @@ out:
 }
 
 /* ---- sign ---- */
+
+int upd_write_new(const char *path, const void *data, size_t len, creto_err *e)
+{
+	struct stat sb;
+	if (lstat(path, &sb) == 0)
+		return creto_err_set(e, CRETO_EUSAGE, "%s: already exists (--force replaces it)", path);
+	int rc = creto_file_write_excl(path, data, len, 0644, e);
+	if (rc == CRETO_EUSAGE)
+		creto_err_set(e, CRETO_EUSAGE, "%s: already exists (--force replaces it)", path);
+	return rc;
+}
 
 int upd_doc_lock(const char *path, int *fd, creto_err *e)
 {

@@ -587,3 +587,25 @@ int creto_trust_root_sign_file(const char *path, const char *out_path, creto_sig
 	free(text);
 	return rc;
 }
+
+int creto_trust_root_expiry_note(int64_t version, int64_t expires, int64_t now, char *buf,
+				 size_t cap)
+{
+	char t[CRETO_TIME_STRLEN];
+	creto_time_format(expires, t);
+	if (cap > 0)
+		buf[0] = 0;
+	if (expires <= now) {
+		snprintf(buf, cap, "warning: trust root version %lld EXPIRED at %s: every package is "
+			 "refused until a rotation (signed before expiry) or a re-provisioned root",
+			 (long long)version, t);
+		return 1;
+	}
+	if (expires - now <= (int64_t)CRETO_TRUST_WARN_DAYS * 86400) {
+		snprintf(buf, cap, "warning: trust root version %lld expires at %s, in %lld days: "
+			 "rotate it before then", (long long)version, t,
+			 (long long)((expires - now) / 86400));
+		return 1;
+	}
+	return 0;
+}

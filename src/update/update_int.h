@@ -133,7 +133,22 @@ int upd_stream_finish(upd_stream *s, creto_err *e) CRETO_WUR;
 
 /* ---- state database ---- */
 typedef struct upd_state upd_state;
+/* Open the state of dir, which must be initialised (`state init`, or state
+ * made by an earlier version): otherwise CRETO_EUSAGE naming dir.  A
+ * write open upgrades an earlier schema in place. */
 int upd_state_open(const char *dir, int readonly, upd_state **out, creto_err *e) CRETO_WUR;
+/* CRETO_OK when dir holds initialised state, else CRETO_EUSAGE naming it. */
+int upd_state_initialised(const char *dir, creto_err *e) CRETO_WUR;
+/* Create the state of dir (made 0700 when missing); refuses existing state. */
+int upd_state_create(const char *dir, upd_state **out, creto_err *e) CRETO_WUR;
+int upd_state_meta(upd_state *s, const char *k, char *out, size_t cap, creto_err *e) CRETO_WUR;
+int upd_state_meta_set(upd_state *s, const char *k, const char *v, creto_err *e) CRETO_WUR;
+/* One writer per state: flock DIR/lock without blocking; held by another
+ * process, retry for up to wait_s seconds (0: refuse at once), then
+ * CRETO_EUSAGE naming the holder's PID (which the holder writes into the
+ * lock file).  *fd: close it to release. */
+int upd_state_lock(const char *dir, int64_t wait_s, int (*cancelled)(void *), void *arg, int *fd,
+		   creto_err *e) CRETO_WUR;
 void upd_state_close(upd_state *s);
 int upd_state_installed(upd_state *s, const char *type, const char *name, int64_t *version,
 			creto_err *e) CRETO_WUR;
@@ -154,6 +169,9 @@ int upd_state_each_installed(upd_state *s,
 			     void *arg, creto_err *e) CRETO_WUR;
 
 /* ---- documents several officers sign ---- */
+/* Write a new output that carries signatures or trust: created exclusively
+ * (CRETO_EUSAGE "PATH: already exists (--force replaces it)"). */
+int upd_write_new(const char *path, const void *data, size_t len, creto_err *e) CRETO_WUR;
 /* Take an exclusive flock(2) on the document at path, for the whole
  * read-sign-replace of one signer: concurrent signers queue instead of one
  * losing the other's signature.  The document is replaced by rename, so
@@ -166,6 +184,9 @@ int upd_doc_lock(const char *path, int *fd, creto_err *e) CRETO_WUR;
  * of sdir: rotation record, digest): CRETO_EREJECT when it is refused,
  * CRETO_EOP when it cannot be read. */
 int upd_root_check(const char *trust_path, const char *sdir, creto_err *e) CRETO_WUR;
+/* As upd_root_check, and the version and expiry of the root in force. */
+int upd_root_info(const char *trust_path, const char *sdir, int64_t *version, int64_t *expires,
+		  creto_err *e) CRETO_WUR;
 /* creto_update_apply without the `rejected` audit row (the watcher writes
  * one `quarantined` row once the package is in quarantine/). */
 int upd_apply_watched(int fd, const char *name, const creto_update_opts *o,

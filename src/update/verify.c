@@ -401,6 +401,7 @@ typedef struct proc {
 	const creto_update_opts *o;
 	int64_t now;          /* the caller's clock, read once per decision */
 	int apply;
+	int locked;           /* the caller (the watcher) holds the state lock */
 	creto_update_result *res;
 	upd_state *st;
 	creto_trust_root *root;
@@ -432,20 +433,24 @@ static int check_rules(proc *p, creto_err *e)
 	if ((rc = upd_statement_peek_type(p->stm_bytes, p->stm_len, type, e)) != CRETO_OK)
 		return set_rule(res, "statement", rc);
 	snprintf(res->type, sizeof res->type, "%s", type);
-	/* The very statement bytes were verified and applied before: a replay
-	 * (checked first so that a rotation since then does not hide it). */
+	/* The very statement bytes were applied before.  Only a package whose
+	 * container and payload still match that statement is that package
+	 * again, a `replay` (the watcher's `duplicate`); a copy with the same
+	 * statement but another payload is refused by the rule it breaks.
+	 * Signature, time and version rules are not asked again: they held
+	 * when it was applied. */
 	if (p->st != NULL) {
 		int applied = 0;
 		if ((rc = upd_state_applied(p->st, res->statement_digest, &applied, e)) != CRETO_OK)
 			return rc;
-		if (applied) {
-			res->already_applied = 1;
-			return set_rule(res, "replay", creto_err_set(e, CRETO_EREJECT,
-				"replay: statement %.16s (%s) was already applied", res->statement_digest, type));
-		}
+		res->already_applied = applied;
 	}
-	rc = upd_check_threshold(p->root, type, CRETO_STATEMENT_CTX, p->stm_bytes, p->stm_len, p->sigs,
-				 p->nsigs, res->keyids, sizeof res->keyids, NULL, e);
+	/* An applied statement was authenticated when it was applied; since
+	 * then a rotation may have dropped its signers, so the threshold is
+	 * not asked again (the payload still is, against this statement). */
+	rc = res->already_applied ? CRETO_OK
+		: upd_check_threshold(p->root, type, CRETO_STATEMENT_CTX, p->stm_bytes, p->stm_len, p->sigs,
+				      p->nsigs, res->keyids, sizeof res->keyids, NULL, e);
 	if (rc != CRETO_OK) {
 		rule_from_msg(res, e);
 		return rc;
@@ -462,6 +467,8 @@ static int check_rules(proc *p, creto_err *e)
 	res->version = s->version;
 	res->payload_bytes = s->total;
 	int is_rot = strcmp(s->type, "cert-rotation") == 0;
+	if (res->already_applied)
+		return CRETO_OK;
 
 	int64_t now = p->now, floor = 0;
 	if (p->st != NULL && (rc = upd_state_time_floor(p->st, &floor, e)) != CRETO_OK)
@@ -616,7 +623,7 @@ static int read_payload(proc *p, int fd, creto_err *e)
 			}
 		} else {
 			int ofd = -1;
-			if (p->apply && (rc = stage_open(p->stage, f->path, &ofd, e)) != CRETO_OK)
+			if (p->stage[0] && (rc = stage_open(p->stage, f->path, &ofd, e)) != CRETO_OK)
 				goto out;
 			rc = upd_stream_file(strm, f, fd, ofd, e);
 			if (ofd >= 0) {
@@ -744,15 +751,13 @@ static int process(proc *p, int fd, creto_err *e)
 	creto_update_result *res = p->res;
 	int rc;
 	if (p->sdir != NULL) {
-		if (p->apply) {
-			if ((rc = creto_mkdir_p(p->sdir, 0700, e)) != CRETO_OK)
-				return rc;
-			char lp[4096];
-			snprintf(lp, sizeof lp, "%s/lock", p->sdir);
-			p->lockfd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-			if (p->lockfd < 0 || flock(p->lockfd, LOCK_EX) != 0)
-				return creto_err_errno(e, errno, "lock %s", lp);
-		}
+		/* Never a fresh start: the state must have been initialised. */
+		if ((rc = upd_state_initialised(p->sdir, e)) != CRETO_OK)
+			return rc;
+		if (p->apply && !p->locked &&
+		    (rc = upd_state_lock(p->sdir, p->o->lock_wait_s, p->o->cancelled, p->o->cancel_arg,
+					 &p->lockfd, e)) != CRETO_OK)
+			return rc;
 		if ((rc = upd_state_open(p->sdir, !p->apply, &p->st, e)) != CRETO_OK)
 			return rc;
 		if (p->apply && (rc = recover(p->o, p->sdir, p->st, e)) != CRETO_OK)
@@ -774,7 +779,7 @@ static int process(proc *p, int fd, creto_err *e)
 	}
 	if ((rc = check_rules(p, e)) != CRETO_OK)
 		goto out;
-	if (p->apply && strcmp(p->stm.type, "cert-rotation") != 0) {
+	if (p->apply && !res->already_applied && strcmp(p->stm.type, "cert-rotation") != 0) {
 		char sp[4096];
 		snprintf(sp, sizeof sp, "%s/staging", p->sdir);
 		if ((rc = creto_mkdir_p(sp, 0700, e)) != CRETO_OK)
@@ -788,6 +793,12 @@ static int process(proc *p, int fd, creto_err *e)
 	}
 	if ((rc = read_payload(p, fd, e)) != CRETO_OK)
 		goto out;
+	if (res->already_applied) {
+		rc = set_rule(res, "replay", creto_err_set(e, CRETO_EREJECT,
+			"replay: statement %.16s (%s %s version %lld) was already applied",
+			res->statement_digest, res->type, res->name, (long long)res->version));
+		goto out;
+	}
 	if (p->newroot != NULL && (rc = check_rotation(p, e)) != CRETO_OK)
 		goto out;
 	if (p->apply && (rc = check_cancel(p, e)) == CRETO_OK)
@@ -799,7 +810,7 @@ out:
 /* audit_reject: write the `rejected` audit row here (the CLI); the diode
  * watcher writes its own single `quarantined` row instead. */
 static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
-	       int audit_reject, creto_update_result *res, creto_err *e)
+	       int audit_reject, int locked, creto_update_result *res, creto_err *e)
 {
 	creto_update_result local;
 	if (res == NULL)
@@ -813,6 +824,7 @@ static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
 	p.trust_path = o->trust_path;
 	p.sdir = o->state_dir;
 	p.apply = apply;
+	p.locked = locked;
 	p.res = res;
 	p.lockfd = -1;
 	int rc;
@@ -823,6 +835,10 @@ static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
 		rc = process(&p, fd, e);
 	if (rc != CRETO_OK) {
 		rule_from_msg(res, e);
+		/* A duplicate is the applied package again, verified in full:
+		 * refused by any other rule, it is not. */
+		if (strcmp(res->rule, "replay") != 0)
+			res->already_applied = 0;
 		creto_err_ctx(e, "%s", pkg);
 		if (p.stage[0])
 			rm_tree(p.stage);
@@ -833,7 +849,7 @@ static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
 			creto_err ae;
 			creto_err_clear(&ae);
 			upd_state_rollback(p.st);
-			if (upd_state_audit(p.st, p.now, pkg, res, res->already_applied ? "already-applied" : "rejected",
+			if (upd_state_audit(p.st, p.now, pkg, res, res->already_applied ? "duplicate" : "rejected",
 					    e->msg, &ae) != CRETO_OK) {
 				/* the rejection itself is what the caller reports */
 			}
@@ -896,7 +912,7 @@ static int run_path(const char *pkg, const creto_update_opts *o, int apply,
 		rule_from_msg(res, e);
 		return rc;
 	}
-	rc = run(fd, pkg, o, apply, 1, res, e);
+	rc = run(fd, pkg, o, apply, 1, 0, res, e);
 	close(fd);
 	return rc;
 }
@@ -904,13 +920,13 @@ static int run_path(const char *pkg, const creto_update_opts *o, int apply,
 int creto_update_verify_fd(int fd, const char *name, const creto_update_opts *o,
 			   creto_update_result *res, creto_err *e)
 {
-	return run(fd, name, o, 0, 1, res, e);
+	return run(fd, name, o, 0, 1, 0, res, e);
 }
 
 int creto_update_apply_fd(int fd, const char *name, const creto_update_opts *o,
 			  creto_update_result *res, creto_err *e)
 {
-	return run(fd, name, o, 1, 1, res, e);
+	return run(fd, name, o, 1, 1, 0, res, e);
 }
 
 int creto_update_verify(const char *pkg, const creto_update_opts *o, creto_update_result *res,
@@ -928,14 +944,82 @@ int creto_update_apply(const char *pkg, const creto_update_opts *o, creto_update
 int upd_apply_watched(int fd, const char *name, const creto_update_opts *o,
 		      creto_update_result *res, creto_err *e)
 {
-	return run(fd, name, o, 1, 0, res, e);
+	return run(fd, name, o, 1, 0, 1, res, e);
+}
+
+int creto_state_init(const char *state_dir, const char *trust_path, const creto_clock *clock,
+		     creto_err *e)
+{
+	creto_trust_root *r = NULL;
+	char dg[65];
+	int rc = load_effective_root(trust_path, NULL, NULL, &r, dg, e);
+	if (rc != CRETO_OK)
+		return rc;
+	upd_state *st = NULL;
+	if ((rc = upd_state_create(state_dir, &st, e)) == CRETO_OK) {
+		char v[32];
+		snprintf(v, sizeof v, "%lld", (long long)creto_clock_now(clock));
+		if ((rc = upd_state_meta_set(st, "initialised_at", v, e)) == CRETO_OK) {
+			snprintf(v, sizeof v, "%lld", (long long)creto_trust_root_version(r));
+			rc = upd_state_meta_set(st, "init_root_version", v, e);
+		}
+		if (rc == CRETO_OK)
+			rc = upd_state_meta_set(st, "init_root_digest", dg, e);
+	}
+	upd_state_close(st);
+	creto_trust_root_free(r);
+	return rc;
+}
+
+int upd_root_info(const char *trust_path, const char *sdir, int64_t *version, int64_t *expires,
+		  creto_err *e)
+{
+	upd_state *st = NULL;
+	creto_trust_root *r = NULL;
+	int rc = upd_state_open(sdir, 1, &st, e);
+	if (rc == CRETO_OK)
+		rc = load_effective_root(trust_path, sdir, st, &r, NULL, e);
+	if (rc == CRETO_OK) {
+		*version = creto_trust_root_version(r);
+		*expires = creto_trust_root_expires(r);
+	}
+	creto_trust_root_free(r);
+	upd_state_close(st);
+	return rc;
 }
 
 /* ---- assemble ---- */
 
-int creto_update_assemble(const char *statement_path, const char *sigs_path, const char *payload,
-			  const char *out_path, creto_err *e)
+/* assemble --trust: the signatures reach the threshold of the statement's
+ * role in the root the enclave will use. */
+static int assemble_check(const char *trust_path, const upd_statement *s, const uint8_t *stm,
+			  size_t stl, const upd_sig *sigs, size_t nsigs, creto_err *e)
 {
+	creto_trust_root *r = NULL;
+	int rc = load_effective_root(trust_path, NULL, NULL, &r, NULL, e);
+	if (rc != CRETO_OK)
+		return rc;
+	char kids[CRETO_UPDATE_SIGS_MAX * 17 + 1];
+	rc = upd_check_threshold(r, s->type, CRETO_STATEMENT_CTX, stm, stl, sigs, nsigs, kids, sizeof kids,
+				 NULL, e);
+	if (rc == CRETO_OK && creto_trust_root_expires(r) <= s->created) {
+		char t[CRETO_TIME_STRLEN];
+		creto_time_format(creto_trust_root_expires(r), t);
+		rc = creto_err_set(e, CRETO_EREJECT, "expired: trust root version %lld expires at %s, "
+				   "before this statement was created", (long long)creto_trust_root_version(r), t);
+	}
+	creto_trust_root_free(r);
+	if (rc != CRETO_OK)
+		creto_err_ctx(e, "update assemble: checked against %s", trust_path);
+	return rc;
+}
+
+int creto_update_assemble(const char *statement_path, const char *sigs_path, const char *payload,
+			  const char *out_path, const creto_update_assemble_opts *ao, creto_err *e)
+{
+	creto_update_assemble_opts dflt = {NULL, 0};
+	if (ao == NULL)
+		ao = &dflt;
 	uint8_t *stm = NULL, *sig = NULL;
 	size_t stl = 0, sgl = 0;
 	upd_statement s;
@@ -958,7 +1042,14 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 		creto_err_ctx(e, "%s", sigs_path);
 		goto out;
 	}
+	if (ao->trust_path != NULL &&
+	    (rc = assemble_check(ao->trust_path, &s, stm, stl, sigs, nsigs, e)) != CRETO_OK)
+		goto out;
 	struct stat pb;
+	if (!ao->force && lstat(out_path, &pb) == 0) {
+		rc = creto_err_set(e, CRETO_EUSAGE, "%s: already exists (--force replaces it)", out_path);
+		goto out;
+	}
 	if (stat(payload, &pb) != 0) {
 		rc = creto_err_errno(e, errno, "payload %s", payload);
 		goto out;
@@ -1036,8 +1127,9 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, out_path) != 0) {
-		rc = creto_err_errno(e, errno, "rename %s", out_path);
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out_path, ao->force ? 0 : RENAME_NOREPLACE) != 0) {
+		rc = errno == EEXIST ? creto_err_set(e, CRETO_EUSAGE, "%s: already exists (--force replaces it)", out_path)
+				     : creto_err_errno(e, errno, "rename %s", out_path);
 		goto out;
 	}
 	tmp[0] = 0;

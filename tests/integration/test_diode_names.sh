@@ -11,9 +11,9 @@ for k in a b; do "$CRETO" key gen --alg hybrid -o $k >/dev/null; done
 "$CRETO" trust init --key a.pub --key b.pub --threshold 2 -o root.json >/dev/null
 for k in a b; do "$CRETO" trust sign root.json --key $k.key >/dev/null; done
 mkdir p; head -c 5000 /dev/urandom >p/w.bin
-"$CRETO" update create --type model-weights --name m --version 1 --payload p -o v1.st >/dev/null
+"$CRETO" update create --type model-weights --name m --version 1 --payload p -o v1.st --force >/dev/null
 for k in a b; do "$CRETO" update sign v1.st --key $k.key >/dev/null; done
-"$CRETO" update assemble v1.st --payload p -o v1.crupdate >/dev/null
+"$CRETO" update assemble v1.st --payload p -o v1.crupdate --force >/dev/null
 "$CRETO" state init --state S --trust root.json >/dev/null 2>&1 || true
 mkdir D
 # Hostile names (bytes), each a copy of a random file (quarantined) except
@@ -108,7 +108,7 @@ rows() { "$CRETO" update status --state S --audit 1000 --json 2>/dev/null | pyth
 before=$(rows)
 for i in 1 2 3; do
   head -c 3000 /dev/urandom >"D/$LONG"                      # rejected: quarantine/
-  expect 0 --out "quarantined $LONG" -- "$CRETO" diode watch D --trust root.json --state S --once --settle-ms 20
+  expect 1 --out "quarantined $LONG" -- "$CRETO" diode watch D --trust root.json --state S --once --settle-ms 20
   [ -z "$(ls D)" ] || fail "pass $i: long name left in the drop directory: $(ls D | head -c 80)"
   cp v1.crupdate "D/$LONG"                                    # the applied package again: processed/
   expect 0 --out "duplicate $LONG" -- "$CRETO" diode watch D --trust root.json --state S --once --settle-ms 20

@@ -32,7 +32,7 @@ mk() {
   "$CRETO" update create --type model-weights --name llama --version "$v" --shard-size 65536 \
     ${EXTRA_CREATE:-} --payload pl -o "$n.statement" >/dev/null || fail "create $n"
   for k in "$@"; do "$CRETO" update sign "$n.statement" --key "$k.key" >/dev/null || fail "sign $n $k"; done
-  "$CRETO" update assemble "$n.statement" --payload pl -o "$n.crupdate" >/dev/null || fail "assemble $n"
+  "$CRETO" update assemble "$n.statement" --payload pl -o "$n.crupdate" --force >/dev/null || fail "assemble $n"
 }
 # explode PKG DIR: members into DIR (statement.json, signatures.json, payload/...)
 explode() { rm -rf "$2"; mkdir -p "$2"; tar -xf "$1" -C "$2"; }
@@ -61,7 +61,7 @@ import json, sys
 d = json.load(open(sys.argv[1])); d["signatures"].append(d["signatures"][0])
 open(sys.argv[1], "w").write(json.dumps(d))
 PY
-"$CRETO" update assemble one.statement --payload pl -o twice.crupdate >/dev/null
+"$CRETO" update assemble one.statement --payload pl -o twice.crupdate --force >/dev/null
 expect 1 --err "signed twice, counted once" -- "$CRETO" update verify twice.crupdate --trust root.json
 # --- unknown key ---
 mk unk 1 a d
@@ -71,12 +71,12 @@ mk role 1 c
 cp role.statement pol.json
 expect 1 --err "signature threshold" -- "$CRETO" update verify role.crupdate --trust root.json
 EXTRA_CREATE="" 
-"$CRETO" update create --type policy --name pol --version 1 --payload pl/config.json -o pol.statement >/dev/null
+"$CRETO" update create --type policy --name pol --version 1 --payload pl/config.json -o pol.statement --force >/dev/null
 "$CRETO" update sign pol.statement --key a.key >/dev/null
-"$CRETO" update assemble pol.statement --payload pl/config.json -o pol.crupdate >/dev/null
+"$CRETO" update assemble pol.statement --payload pl/config.json -o pol.crupdate --force >/dev/null
 expect 1 --err "not in role policy" -- "$CRETO" update verify pol.crupdate --trust root.json
 "$CRETO" update sign pol.statement --key c.key >/dev/null
-"$CRETO" update assemble pol.statement --payload pl/config.json -o pol.crupdate >/dev/null
+"$CRETO" update assemble pol.statement --payload pl/config.json -o pol.crupdate --force >/dev/null
 expect 0 -- "$CRETO" update verify pol.crupdate --trust root.json
 # --- threshold from the package: a threshold field in the signatures part ---
 explode one.crupdate x
@@ -191,6 +191,9 @@ cp good.crupdate trail2.crupdate; head -c 20480 /dev/zero >>trail2.crupdate
 expect 1 --err "trailing data" -- "$CRETO" update verify trail2.crupdate --trust root.json
 
 # --- state: replay, rollback, fast-forward ---
+expect 2 --err "state directory S does not exist" -- "$CRETO" update apply good.crupdate --trust root.json --state S
+[ ! -e S ] || fail "apply created a state directory"
+expect 0 -- "$CRETO" state init --state S --trust root.json
 expect 0 --out "applied model-weights llama version 1" -- "$CRETO" update apply good.crupdate --trust root.json --state S
 [ "$(readlink S/models/llama/current)" = 1 ] || fail "current link not at 1"
 cmp -s pl/weights.bin S/models/llama/1/weights.bin || fail "installed file differs"
@@ -205,7 +208,7 @@ mk v99 99 a b
 expect 1 --err "fast-forward: model-weights llama version 99 jumps more than 10 past installed version 3" -- \
   "$CRETO" update apply v99.crupdate --trust root.json --state S
 [ "$(readlink S/models/llama/current)" = 3 ] || fail "current moved after rejections"
-n=$("$CRETO" update status --state S --audit 100 | grep -cE '"decision": "(rejected|already-applied)"')
+n=$("$CRETO" update status --state S --audit 100 --json | grep -cE '"decision": "(rejected|duplicate)"')
 [ "$n" -ge 3 ] || fail "rejections not audited ($n rows)"
 
 # --- freeze: expiry against the clock and against the trusted time floor ---

@@ -422,6 +422,12 @@ static void test_future_created(void **state)
 	char sdir[300];
 	path_in(sdir, sizeof sdir, "fut-state");
 	creto_err_clear(&e);
+	/* Never a fresh start: apply refuses a directory without state. */
+	assert_int_equal(creto_update_apply(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "state init"));
+	assert_int_equal(creto_state_init(sdir, g_root, &g_clock, &e), CRETO_OK);
+	assert_int_equal(creto_state_init(sdir, g_root, &g_clock, &e), CRETO_EUSAGE);
+	creto_err_clear(&e);
 	assert_int_equal(creto_update_apply(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
 	char *st2 = stmt("", fe);
 	char *v = strstr(st2, "\"version\":1");
