@@ -5,7 +5,7 @@ mkdir -p "$U/officers" "$U/outside" "$U/diode" "$U/enclave"
 
 step "Update: three officers, a 2-of-3 trust root (hybrid Ed25519 + ML-DSA-65 keys)"
 for o in alice bob carol; do
-  "$CRETO" key gen --alg hybrid -o "$U/officers/$o" --quiet >/dev/null
+  "$CRETO" key gen --alg hybrid -o "$U/officers/$o" >/dev/null
 done
 show "$CRETO" trust init --key "$U/officers/alice.pub" --key "$U/officers/bob.pub" \
   --key "$U/officers/carol.pub" --threshold 2 -o "$U/root.json"
@@ -67,7 +67,7 @@ show readlink "$U/enclave/models/demo-llm/current"
 say "nothing was deleted: accepted packages are in processed/, rejected ones in quarantine/."
 
 step "Trust-root rotation through the diode: alice leaves, dave joins"
-"$CRETO" key gen --alg hybrid -o "$U/officers/dave" --quiet >/dev/null
+"$CRETO" key gen --alg hybrid -o "$U/officers/dave" >/dev/null
 show "$CRETO" trust init --key "$U/officers/bob.pub" --key "$U/officers/carol.pub" \
   --key "$U/officers/dave.pub" --threshold 2 --version 2 -o "$U/outside/root2.json"
 say "the new root is signed by a threshold of its own keys, and by the current root's (alice with --previous):"
