@@ -135,6 +135,35 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path,
 /* Describe a package without trusting it: JSON text (malloc'ed). */
 int creto_update_inspect(const char *pkg, char **json, creto_err *e) CRETO_WUR;
 
+/* The rule a package broke (docs/crupdate.md "Verification"): decided where
+ * the check fails and carried beside the error, never read back from the
+ * message text. */
+typedef enum creto_update_rule {
+	CRETO_RULE_NONE = 0,
+	CRETO_RULE_CONTAINER,       /* not a strict ustar of regular files, or not a regular file */
+	CRETO_RULE_SIZE,            /* a member larger than allowed or than the statement says */
+	CRETO_RULE_TRUNCATED,
+	CRETO_RULE_TRAILING_DATA,
+	CRETO_RULE_MEMBER_TYPE,     /* link, FIFO, device or directory member */
+	CRETO_RULE_ORDER,           /* members not in statement order */
+	CRETO_RULE_DUPLICATE_NAME,
+	CRETO_RULE_PATH,            /* a payload path that is not allowed */
+	CRETO_RULE_STATEMENT,       /* malformed or not canonical statement */
+	CRETO_RULE_SIGNATURES,      /* malformed signatures document */
+	CRETO_RULE_THRESHOLD,       /* "signature threshold" */
+	CRETO_RULE_REPLAY,          /* the very statement was applied before */
+	CRETO_RULE_CREATED,         /* created too far after the trusted time */
+	CRETO_RULE_EXPIRED,         /* statement or trust root expired */
+	CRETO_RULE_ROLLBACK,
+	CRETO_RULE_FAST_FORWARD,
+	CRETO_RULE_ROTATION,        /* a new trust root that may not follow */
+	CRETO_RULE_DIGEST,          /* payload does not match the statement */
+} creto_update_rule;
+
+/* The rule's name as it appears in messages, .reason files and JSON
+ * ("signature threshold", "fast-forward", ...); "" for CRETO_RULE_NONE. */
+const char *creto_update_rule_name(creto_update_rule r);
+
 /* What verify/apply decided (filled as far as known, also on rejection). */
 typedef struct creto_update_result {
 	char type[32];
@@ -144,7 +173,8 @@ typedef struct creto_update_result {
 	char statement_digest[65];    /* hex SHA3-256 of the statement bytes */
 	char keyids[CRETO_UPDATE_SIGS_MAX * 17 + 1]; /* counted key ids, comma-separated */
 	uint64_t payload_bytes;
-	char rule[32];                /* rule that rejected, "" when accepted */
+	creto_update_rule rule_id;    /* rule that rejected, CRETO_RULE_NONE when accepted */
+	char rule[32];                /* its name (creto_update_rule_name) */
 	char install_path[4096];      /* apply: where it went */
 	int already_applied;          /* the very statement was applied before */
 	int root_unusable;            /* the trust root (--trust, or the rotated

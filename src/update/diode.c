@@ -198,7 +198,8 @@ static void handle(const watch *w, const cand *c)
 	if (c->fd < 0 || !S_ISREG(c->st.st_mode)) {
 		rc = creto_err_set(&ae, CRETO_EREJECT, "%s: container: %s, not a regular file", src,
 				   kind_of(c->st.st_mode));
-		snprintf(r.rule, sizeof r.rule, "container");
+		r.rule_id = CRETO_RULE_CONTAINER;
+		snprintf(r.rule, sizeof r.rule, "%s", creto_update_rule_name(r.rule_id));
 	} else if (lseek(c->fd, 0, SEEK_SET) != 0) {
 		rc = creto_err_errno(&ae, errno, "%s", src);
 	} else {

@@ -145,7 +145,21 @@ static int path_in_sorted(upd_file *f, size_t n, const char *p, size_t plen)
 	return 0;
 }
 
-int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto_err *e)
+static int parse_statement(const uint8_t *buf, size_t len, upd_statement *st, creto_update_rule *rule,
+			   creto_err *e);
+
+int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto_update_rule *rule,
+			creto_err *e)
+{
+	creto_update_rule r = CRETO_RULE_NONE;
+	int rc = parse_statement(buf, len, st, &r, e);
+	if (rc == CRETO_EREJECT && rule != NULL)
+		*rule = r != CRETO_RULE_NONE ? r : CRETO_RULE_STATEMENT;
+	return rc;
+}
+
+static int parse_statement(const uint8_t *buf, size_t len, upd_statement *st, creto_update_rule *rule,
+			   creto_err *e)
 {
 	memset(st, 0, sizeof *st);
 	if (len > CRETO_STATEMENT_MAX)
@@ -222,11 +236,11 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 		upd_file *uf = &st->files[st->nfiles];
 		if (!upd_path_valid(path)) {
 			if (strlen(path) <= CRETO_UPDATE_PATH_MAX && !upd_path_fits_ustar(path))
-				rc = creto_err_set(e, CRETO_EREJECT,
+				rc = upd_reject(e, rule, CRETO_RULE_PATH,
 						   "path: %s: payload path %.80s... does not fit a ustar header as payload/PATH",
 						   w, path);
 			else
-				rc = creto_err_set(e, CRETO_EREJECT,
+				rc = upd_reject(e, rule, CRETO_RULE_PATH,
 						   "path: %s: payload path %.80s is absolute, has .. or an empty or invalid component",
 						   w, path);
 			goto out;
@@ -234,7 +248,7 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 		if (st->nfiles > 0) {
 			int c = strcmp(st->files[st->nfiles - 1].path, path);
 			if (c == 0) {
-				rc = creto_err_set(e, CRETO_EREJECT, "duplicate name: %s: path %s listed twice", w, path);
+				rc = upd_reject(e, rule, CRETO_RULE_DUPLICATE_NAME, "duplicate name: %s: path %s listed twice", w, path);
 				goto out;
 			}
 			if (c > 0) {
@@ -245,7 +259,7 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 		/* No file may also be a directory of another file. */
 		for (const char *s = strchr(path, '/'); s != NULL; s = strchr(s + 1, '/'))
 			if (path_in_sorted(st->files, st->nfiles, path, (size_t)(s - path))) {
-				rc = creto_err_set(e, CRETO_EREJECT,
+				rc = upd_reject(e, rule, CRETO_RULE_DUPLICATE_NAME,
 						   "duplicate name: %s: %s is below a path that is a file", w, path);
 				goto out;
 			}
@@ -501,7 +515,7 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 	}
 	/* Round-trip through the verifier's parser. */
 	upd_statement chk;
-	if ((rc = upd_statement_parse((const uint8_t *)text, tl, &chk, e)) != CRETO_OK) {
+	if ((rc = upd_statement_parse((const uint8_t *)text, tl, &chk, NULL, e)) != CRETO_OK) {
 		creto_err_ctx(e, "update create");
 		goto out;
 	}
@@ -581,7 +595,7 @@ int creto_update_sign(const char *statement_path, const char *sigs_path, const c
 	int rc = creto_file_read(statement_path, CRETO_STATEMENT_MAX, &stm, &stl, e);
 	if (rc != CRETO_OK)
 		goto out;
-	if ((rc = upd_statement_parse(stm, stl, &st, e)) != CRETO_OK) {
+	if ((rc = upd_statement_parse(stm, stl, &st, NULL, e)) != CRETO_OK) {
 		creto_err_ctx(e, "%s", statement_path);
 		goto out;
 	}

@@ -31,6 +31,13 @@ int upd_json_str(const json_t *o, const char *k, const char *where, const char *
 int upd_json_time(const json_t *o, const char *k, const char *where, int64_t *out,
 		  creto_err *e) CRETO_WUR;
 
+/* ---- rejections ---- */
+/* creto_err_set(e, CRETO_EREJECT, ...) that also stores r in *rule (when
+ * rule is not NULL): the rule travels beside the message.  Returns
+ * CRETO_EREJECT. */
+int upd_reject(creto_err *e, creto_update_rule *rule, creto_update_rule r, const char *fmt, ...)
+	CRETO_PRINTF(4, 5);
+
 /* ---- digests ---- */
 #define UPD_DIGEST_LEN 32
 int upd_sha3(const void *buf, size_t len, uint8_t out[UPD_DIGEST_LEN]);
@@ -78,7 +85,10 @@ typedef struct upd_statement {
 	uint64_t total;
 } upd_statement;
 
-int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto_err *e) CRETO_WUR;
+/* rule (may be NULL) receives the rule of a rejection: path, duplicate
+ * name, else statement. */
+int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto_update_rule *rule,
+			creto_err *e) CRETO_WUR;
 void upd_statement_free(upd_statement *st);
 /* Untrusted peek at the "type" of a statement (for role selection). */
 int upd_statement_peek_type(const uint8_t *buf, size_t len, char type[32], creto_err *e) CRETO_WUR;
@@ -100,11 +110,11 @@ typedef struct upd_tar_hdr {
 } upd_tar_hdr;
 /* Read the next header from fd.  *end = 1 at the end-of-archive marker.
  * Strict: checksum, magic, octal fields, regular files only. */
-int upd_tar_next(int fd, upd_tar_hdr *h, int *end, creto_err *e) CRETO_WUR;
+int upd_tar_next(int fd, upd_tar_hdr *h, int *end, creto_update_rule *rule, creto_err *e) CRETO_WUR;
 /* After the end marker: only zero padding up to one record, then EOF. */
-int upd_tar_expect_eof(int fd, creto_err *e) CRETO_WUR;
+int upd_tar_expect_eof(int fd, creto_update_rule *rule, creto_err *e) CRETO_WUR;
 /* Skip the padding after a member of size bytes. */
-int upd_tar_skip_pad(int fd, uint64_t size, creto_err *e) CRETO_WUR;
+int upd_tar_skip_pad(int fd, uint64_t size, creto_update_rule *rule, creto_err *e) CRETO_WUR;
 /* Where a member name is cut into ustar prefix and name: 0 when it fits
  * the 100-byte name field whole, the offset of the '/' that leaves <= 155
  * bytes before and 1..100 after it (the last such '/'), or -1 when no
@@ -124,12 +134,12 @@ void upd_stream_free(upd_stream *s);
  * Writes happen in the writer thread: call upd_stream_flush before closing
  * out_fd.  A digest mismatch may be reported by upd_stream_finish only. */
 int upd_stream_file(upd_stream *s, const upd_file *f, int in_fd, int out_fd,
-		    creto_err *e) CRETO_WUR;
+		    creto_update_rule *rule, creto_err *e) CRETO_WUR;
 /* Wait until every buffer queued so far is written (before fsync/close of
  * the output file); a write error is CRETO_EOP. */
 int upd_stream_flush(upd_stream *s, creto_err *e) CRETO_WUR;
 /* Wait for every pending shard; first mismatch in statement order. */
-int upd_stream_finish(upd_stream *s, creto_err *e) CRETO_WUR;
+int upd_stream_finish(upd_stream *s, creto_update_rule *rule, creto_err *e) CRETO_WUR;
 
 /* ---- state database ---- */
 typedef struct upd_state upd_state;

@@ -23,39 +23,31 @@
 #define SIGS_MEMBER "signatures.json"
 #define PAYLOAD_PREFIX "payload/"
 
-static int set_rule(creto_update_result *res, const char *rule, int rc)
+/* Record the rule of a rejection (the first one decided) in res. */
+static int set_rule(creto_update_result *res, creto_update_rule rule, int rc)
 {
-	if (res != NULL && rc == CRETO_EREJECT && res->rule[0] == 0)
-		snprintf(res->rule, sizeof res->rule, "%s", rule);
+	if (res != NULL && rc == CRETO_EREJECT && res->rule_id == CRETO_RULE_NONE && rule != CRETO_RULE_NONE) {
+		res->rule_id = rule;
+		snprintf(res->rule, sizeof res->rule, "%s", creto_update_rule_name(rule));
+	}
 	return rc;
 }
 
-/* Rule name = the text before the first ':' of a rejection message. */
-static void rule_from_msg(creto_update_result *res, const creto_err *e)
-{
-	if (res == NULL || res->rule[0] || e == NULL || e->code != CRETO_EREJECT)
-		return;
-	const char *c = strchr(e->msg, ':');
-	size_t n = c ? (size_t)(c - e->msg) : strlen(e->msg);
-	if (n >= sizeof res->rule)
-		n = sizeof res->rule - 1;
-	memcpy(res->rule, e->msg, n);
-	res->rule[n] = 0;
-}
-
-static int read_member(int fd, const char *want, size_t max, uint8_t **buf, size_t *len, creto_err *e)
+static int read_member(int fd, const char *want, size_t max, uint8_t **buf, size_t *len,
+		       creto_update_rule *rule, creto_err *e)
 {
 	upd_tar_hdr h;
-	int end, rc = upd_tar_next(fd, &h, &end, e);
+	int end, rc = upd_tar_next(fd, &h, &end, rule, e);
 	*buf = NULL;
 	if (rc != CRETO_OK)
 		return rc;
 	if (end)
-		return creto_err_set(e, CRETO_EREJECT, "container: archive ends before %s", want);
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: archive ends before %s", want);
 	if (strcmp(h.name, want) != 0)
-		return creto_err_set(e, CRETO_EREJECT, "container: member %.120s where %s was expected", h.name, want);
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: member %.120s where %s was expected",
+				  h.name, want);
 	if (h.size > max)
-		return creto_err_set(e, CRETO_EREJECT, "size: %s is %llu bytes, at most %zu allowed", want,
+		return upd_reject(e, rule, CRETO_RULE_SIZE, "size: %s is %llu bytes, at most %zu allowed", want,
 				     (unsigned long long)h.size, max);
 	*buf = malloc(h.size + 1);
 	if (*buf == NULL)
@@ -66,11 +58,11 @@ static int read_member(int fd, const char *want, size_t max, uint8_t **buf, size
 		*buf = NULL;
 		if (got < 0)
 			return creto_err_errno(e, errno, "read");
-		return creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside %s", want);
+		return upd_reject(e, rule, CRETO_RULE_TRUNCATED, "truncated: package ends inside %s", want);
 	}
 	(*buf)[h.size] = 0;
 	*len = (size_t)h.size;
-	return upd_tar_skip_pad(fd, h.size, e);
+	return upd_tar_skip_pad(fd, h.size, rule, e);
 }
 
 static int parse_sigs_doc(const uint8_t *buf, size_t len, upd_sig **sigs, size_t *n, creto_err *e)
@@ -431,7 +423,7 @@ static int check_rules(proc *p, creto_err *e)
 	/* Role selection from the untrusted type; the role's keys and
 	 * threshold come from the trust root only. */
 	if ((rc = upd_statement_peek_type(p->stm_bytes, p->stm_len, type, e)) != CRETO_OK)
-		return set_rule(res, "statement", rc);
+		return set_rule(res, CRETO_RULE_STATEMENT, rc);
 	snprintf(res->type, sizeof res->type, "%s", type);
 	/* The very statement bytes were applied before.  Only a package whose
 	 * container and payload still match that statement is that package
@@ -451,16 +443,11 @@ static int check_rules(proc *p, creto_err *e)
 	rc = res->already_applied ? CRETO_OK
 		: upd_check_threshold(p->root, type, CRETO_STATEMENT_CTX, p->stm_bytes, p->stm_len, p->sigs,
 				      p->nsigs, res->keyids, sizeof res->keyids, NULL, e);
-	if (rc != CRETO_OK) {
-		rule_from_msg(res, e);
-		return rc;
-	}
-	if ((rc = upd_statement_parse(p->stm_bytes, p->stm_len, &p->stm, e)) != CRETO_OK) {
-		if (strncmp(e->msg, "path:", 5) && strncmp(e->msg, "duplicate name:", 15))
-			return set_rule(res, "statement", rc);
-		rule_from_msg(res, e);
-		return rc;
-	}
+	if (rc != CRETO_OK)
+		return set_rule(res, CRETO_RULE_THRESHOLD, rc);
+	creto_update_rule rr = CRETO_RULE_NONE;
+	if ((rc = upd_statement_parse(p->stm_bytes, p->stm_len, &p->stm, &rr, e)) != CRETO_OK)
+		return set_rule(res, rr, rc);
 	p->have_stm = 1;
 	upd_statement *s = &p->stm;
 	snprintf(res->name, sizeof res->name, "%s", s->name);
@@ -481,19 +468,19 @@ static int check_rules(proc *p, creto_err *e)
 	 * the trust root) would be judged against that future time. */
 	if (s->created > tnow + CRETO_CREATED_SKEW_MAX) {
 		creto_time_format(s->created, a);
-		return set_rule(res, "created", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_CREATED, creto_err_set(e, CRETO_EREJECT,
 			"created: statement created at %s, more than %lld h after trusted time %s "
 			"(max of clock and time floor); check the clock",
 			a, (long long)(CRETO_CREATED_SKEW_MAX / 3600), b));
 	}
 	if (s->expires <= tnow) {
 		creto_time_format(s->expires, a);
-		return set_rule(res, "expired", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_EXPIRED, creto_err_set(e, CRETO_EREJECT,
 			"expired: statement expired at %s (trusted time %s: max of clock and time floor)", a, b));
 	}
 	if (!is_rot && creto_trust_root_expires(p->root) <= tnow) {
 		creto_time_format(creto_trust_root_expires(p->root), a);
-		return set_rule(res, "expired", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_EXPIRED, creto_err_set(e, CRETO_EREJECT,
 			"expired: trust root version %lld expired at %s (trusted time %s); rotate it",
 			(long long)creto_trust_root_version(p->root), a, b));
 	}
@@ -501,11 +488,11 @@ static int check_rules(proc *p, creto_err *e)
 	if (is_rot) {
 		inst = creto_trust_root_version(p->root);
 		if (strcmp(s->name, "trust-root") != 0)
-			return set_rule(res, "statement", creto_err_set(e, CRETO_EREJECT,
+			return set_rule(res, CRETO_RULE_STATEMENT, creto_err_set(e, CRETO_EREJECT,
 				"statement: a cert-rotation must be named trust-root"));
 		if (s->nfiles != 1 || strcmp(s->files[0].path, "root.json") != 0 ||
 		    s->files[0].size > CRETO_TRUST_ROOT_MAX)
-			return set_rule(res, "statement", creto_err_set(e, CRETO_EREJECT,
+			return set_rule(res, CRETO_RULE_STATEMENT, creto_err_set(e, CRETO_EREJECT,
 				"statement: a cert-rotation carries exactly one payload file root.json of at most %u bytes",
 				CRETO_TRUST_ROOT_MAX));
 	} else if (p->st != NULL && (rc = upd_state_installed(p->st, s->type, s->name, &inst, e)) != CRETO_OK) {
@@ -513,12 +500,12 @@ static int check_rules(proc *p, creto_err *e)
 	}
 	res->installed = inst;
 	if (s->version <= inst)
-		return set_rule(res, "rollback", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_ROLLBACK, creto_err_set(e, CRETO_EREJECT,
 			"rollback: %s %s version %lld is not newer than installed version %lld", s->type,
 			s->name, (long long)s->version, (long long)inst));
 	int jump = upd_root_role_jump(p->root, s->type);
 	if (inst > 0 && s->version - inst > jump)
-		return set_rule(res, "fast-forward", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_FAST_FORWARD, creto_err_set(e, CRETO_EREJECT,
 			"fast-forward: %s %s version %lld jumps more than %d past installed version %lld",
 			s->type, s->name, (long long)s->version, jump, (long long)inst));
 	return CRETO_OK;
@@ -530,8 +517,9 @@ static int check_rotation(proc *p, creto_err *e)
 	int rc = creto_trust_root_parse(p->newroot, p->newroot_len, &nr, e);
 	if (rc != CRETO_OK) {
 		creto_err_ctx(e, "rotation: new trust root");
-		return set_rule(p->res, "rotation", rc);
+		return set_rule(p->res, CRETO_RULE_ROTATION, rc);
 	}
+	creto_update_rule rr = CRETO_RULE_ROTATION;
 	int64_t cur = creto_trust_root_version(p->root);
 	if (creto_trust_root_version(nr) != cur + 1 || creto_trust_root_version(nr) != p->stm.version) {
 		rc = creto_err_set(e, CRETO_EREJECT,
@@ -551,6 +539,7 @@ static int check_rotation(proc *p, creto_err *e)
 		if (p->stm.created > t)
 			t = p->stm.created;
 		if (creto_trust_root_expires(nr) <= t) {
+			rr = CRETO_RULE_EXPIRED;
 			char a[CRETO_TIME_STRLEN], b[CRETO_TIME_STRLEN];
 			creto_time_format(creto_trust_root_expires(nr), a);
 			creto_time_format(t, b);
@@ -560,9 +549,7 @@ static int check_rotation(proc *p, creto_err *e)
 		}
 	}
 	creto_trust_root_free(nr);
-	if (rc != CRETO_OK)
-		rule_from_msg(p->res, e);
-	return rc;
+	return set_rule(p->res, rr, rc);
 }
 
 static int read_payload(proc *p, int fd, creto_err *e)
@@ -570,6 +557,7 @@ static int read_payload(proc *p, int fd, creto_err *e)
 	upd_statement *s = &p->stm;
 	upd_stream *strm = NULL;
 	int rc = CRETO_OK;
+	creto_update_rule rr = CRETO_RULE_NONE;
 	int is_rot = strcmp(s->type, "cert-rotation") == 0;
 	if (!is_rot && (rc = upd_stream_new(s->shard_size, &strm, e)) != CRETO_OK)
 		return rc;
@@ -579,27 +567,27 @@ static int read_payload(proc *p, int fd, creto_err *e)
 		int end;
 		if ((rc = check_cancel(p, e)) != CRETO_OK)
 			goto out;
-		if ((rc = upd_tar_next(fd, &h, &end, e)) != CRETO_OK)
+		if ((rc = upd_tar_next(fd, &h, &end, &rr, e)) != CRETO_OK)
 			goto out;
 		char want[CRETO_UPDATE_PATH_MAX + 16];
 		snprintf(want, sizeof want, PAYLOAD_PREFIX "%s", f->path);
 		if (end) {
-			rc = creto_err_set(e, CRETO_EREJECT, "truncated: archive ends before member %s", want);
+			rc = upd_reject(e, &rr, CRETO_RULE_TRUNCATED, "truncated: archive ends before member %s", want);
 			goto out;
 		}
 		if (strcmp(h.name, want) != 0) {
 			for (size_t k = 0; k < i; k++)
 				if (strncmp(h.name, PAYLOAD_PREFIX, 8) == 0 && strcmp(h.name + 8, s->files[k].path) == 0) {
-					rc = creto_err_set(e, CRETO_EREJECT, "duplicate name: member %.120s appears twice", h.name);
+					rc = upd_reject(e, &rr, CRETO_RULE_DUPLICATE_NAME, "duplicate name: member %.120s appears twice", h.name);
 					goto out;
 				}
-			rc = creto_err_set(e, CRETO_EREJECT,
+			rc = upd_reject(e, &rr, CRETO_RULE_ORDER,
 					   "order: member %.120s where %s was expected (payload members must follow the statement)",
 					   h.name, want);
 			goto out;
 		}
 		if (h.size != f->size) {
-			rc = creto_err_set(e, CRETO_EREJECT, "size: member %s is %llu bytes, the statement says %llu",
+			rc = upd_reject(e, &rr, CRETO_RULE_SIZE, "size: member %s is %llu bytes, the statement says %llu",
 					   want, (unsigned long long)h.size, (unsigned long long)f->size);
 			goto out;
 		}
@@ -612,20 +600,20 @@ static int read_payload(proc *p, int fd, creto_err *e)
 			ssize_t got = creto_read_full(fd, p->newroot, (size_t)f->size);
 			if (got < 0 || (size_t)got != f->size) {
 				rc = got < 0 ? creto_err_errno(e, errno, "read")
-					     : creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside %s", want);
+					     : upd_reject(e, &rr, CRETO_RULE_TRUNCATED, "truncated: package ends inside %s", want);
 				goto out;
 			}
 			p->newroot_len = (size_t)f->size;
 			uint8_t d[UPD_DIGEST_LEN];
 			if (upd_sha3(p->newroot, p->newroot_len, d) != 0 || memcmp(d, f->digest, UPD_DIGEST_LEN) != 0) {
-				rc = creto_err_set(e, CRETO_EREJECT, "digest: payload file %s does not match the statement", f->path);
+				rc = upd_reject(e, &rr, CRETO_RULE_DIGEST, "digest: payload file %s does not match the statement", f->path);
 				goto out;
 			}
 		} else {
 			int ofd = -1;
 			if (p->stage[0] && (rc = stage_open(p->stage, f->path, &ofd, e)) != CRETO_OK)
 				goto out;
-			rc = upd_stream_file(strm, f, fd, ofd, e);
+			rc = upd_stream_file(strm, f, fd, ofd, &rr, e);
 			if (ofd >= 0) {
 				creto_err fe;
 				creto_err_clear(&fe);
@@ -642,35 +630,37 @@ static int read_payload(proc *p, int fd, creto_err *e)
 			if (rc != CRETO_OK)
 				goto out;
 		}
-		if ((rc = upd_tar_skip_pad(fd, h.size, e)) != CRETO_OK)
+		if ((rc = upd_tar_skip_pad(fd, h.size, &rr, e)) != CRETO_OK)
 			goto out;
 	}
-	if (strm != NULL && (rc = upd_stream_finish(strm, e)) != CRETO_OK)
+	if (strm != NULL && (rc = upd_stream_finish(strm, &rr, e)) != CRETO_OK)
 		goto out;
 	upd_tar_hdr h;
 	int end;
-	if ((rc = upd_tar_next(fd, &h, &end, e)) != CRETO_OK)
+	if ((rc = upd_tar_next(fd, &h, &end, &rr, e)) != CRETO_OK)
 		goto out;
 	if (!end) {
-		rc = creto_err_set(e, CRETO_EREJECT, "trailing data: member %.120s after the last payload file", h.name);
+		rc = upd_reject(e, &rr, CRETO_RULE_TRAILING_DATA, "trailing data: member %.120s after the last payload file", h.name);
 		goto out;
 	}
-	rc = upd_tar_expect_eof(fd, e);
+	rc = upd_tar_expect_eof(fd, &rr, e);
 out:
 	if (strm != NULL) {
 		/* Report a digest mismatch that raced a later read error first. */
 		creto_err fe;
+		creto_update_rule fr = CRETO_RULE_NONE;
 		creto_err_clear(&fe);
-		if (upd_stream_finish(strm, &fe) != CRETO_OK && (rc == CRETO_OK || e->code != CRETO_EREJECT ||
-								   strncmp(e->msg, "digest", 6) != 0)) {
-			if (rc == CRETO_OK || strncmp(e->msg, "truncated", 9) == 0)
-				*e = fe, rc = fe.code;
+		if (upd_stream_finish(strm, &fr, &fe) != CRETO_OK &&
+		    (rc == CRETO_OK || e->code != CRETO_EREJECT || rr != CRETO_RULE_DIGEST)) {
+			if (rc == CRETO_OK || (e->code == CRETO_EREJECT && rr == CRETO_RULE_TRUNCATED)) {
+				*e = fe;
+				rc = fe.code;
+				rr = fr;
+			}
 		}
 		upd_stream_free(strm);
 	}
-	if (rc != CRETO_OK)
-		rule_from_msg(p->res, e);
-	return rc;
+	return set_rule(p->res, rr, rc);
 }
 
 static int install(proc *p, creto_err *e)
@@ -767,14 +757,15 @@ static int process(proc *p, int fd, creto_err *e)
 		p->res->root_unusable = 1;
 		return rc;
 	}
-	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &p->stm_bytes, &p->stm_len, e)) != CRETO_OK ||
-	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &p->sig_bytes, &p->sig_len, e)) != CRETO_OK) {
-		rule_from_msg(res, e);
+	creto_update_rule rr = CRETO_RULE_NONE;
+	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &p->stm_bytes, &p->stm_len, &rr, e)) != CRETO_OK ||
+	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &p->sig_bytes, &p->sig_len, &rr, e)) != CRETO_OK) {
+		set_rule(res, rr, rc);
 		goto out;
 	}
 	upd_sha3_hex(p->stm_bytes, p->stm_len, res->statement_digest);
 	if ((rc = parse_sigs_doc(p->sig_bytes, p->sig_len, &p->sigs, &p->nsigs, e)) != CRETO_OK) {
-		set_rule(res, "signatures", rc);
+		set_rule(res, CRETO_RULE_SIGNATURES, rc);
 		goto out;
 	}
 	if ((rc = check_rules(p, e)) != CRETO_OK)
@@ -794,7 +785,7 @@ static int process(proc *p, int fd, creto_err *e)
 	if ((rc = read_payload(p, fd, e)) != CRETO_OK)
 		goto out;
 	if (res->already_applied) {
-		rc = set_rule(res, "replay", creto_err_set(e, CRETO_EREJECT,
+		rc = set_rule(res, CRETO_RULE_REPLAY, creto_err_set(e, CRETO_EREJECT,
 			"replay: statement %.16s (%s %s version %lld) was already applied",
 			res->statement_digest, res->type, res->name, (long long)res->version));
 		goto out;
@@ -834,10 +825,9 @@ static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
 	else
 		rc = process(&p, fd, e);
 	if (rc != CRETO_OK) {
-		rule_from_msg(res, e);
 		/* A duplicate is the applied package again, verified in full:
 		 * refused by any other rule, it is not. */
-		if (strcmp(res->rule, "replay") != 0)
+		if (res->rule_id != CRETO_RULE_REPLAY)
 			res->already_applied = 0;
 		creto_err_ctx(e, "%s", pkg);
 		if (p.stage[0])
@@ -908,10 +898,8 @@ static int run_path(const char *pkg, const creto_update_opts *o, int apply,
 	memset(res, 0, sizeof *res);
 	int fd;
 	int rc = creto_update_open(pkg, &fd, e);
-	if (rc != CRETO_OK) {
-		rule_from_msg(res, e);
-		return rc;
-	}
+	if (rc != CRETO_OK)
+		return set_rule(res, CRETO_RULE_CONTAINER, rc); /* a non-regular file or a link */
 	rc = run(fd, pkg, o, apply, 1, 0, res, e);
 	close(fd);
 	return rc;
@@ -1031,7 +1019,7 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 	int rc = creto_file_read(statement_path, CRETO_STATEMENT_MAX, &stm, &stl, e);
 	if (rc != CRETO_OK)
 		goto out;
-	if ((rc = upd_statement_parse(stm, stl, &s, e)) != CRETO_OK) {
+	if ((rc = upd_statement_parse(stm, stl, &s, NULL, e)) != CRETO_OK) {
 		creto_err_ctx(e, "%s", statement_path);
 		goto out;
 	}
@@ -1108,14 +1096,14 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 		}
 		snprintf(name, sizeof name, PAYLOAD_PREFIX "%s", s.files[i].path);
 		if ((rc = upd_tar_write_hdr(fd, name, s.files[i].size, s.created, e)) != CRETO_OK ||
-		    (rc = upd_stream_file(strm, &s.files[i], in, fd, e)) != CRETO_OK ||
+		    (rc = upd_stream_file(strm, &s.files[i], in, fd, NULL, e)) != CRETO_OK ||
 		    (rc = upd_stream_flush(strm, e)) != CRETO_OK ||
 		    (rc = upd_tar_write_pad(fd, s.files[i].size, e)) != CRETO_OK)
 			goto out;
 		close(in);
 		in = -1;
 	}
-	if ((rc = upd_stream_finish(strm, e)) != CRETO_OK) {
+	if ((rc = upd_stream_finish(strm, NULL, e)) != CRETO_OK) {
 		creto_err_ctx(e, "assemble");
 		goto out;
 	}
@@ -1164,8 +1152,8 @@ int creto_update_inspect(const char *pkg, char **out, creto_err *e)
 	int rc = creto_update_open(pkg, &fd, e);
 	if (rc != CRETO_OK)
 		goto out;
-	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &stm, &stl, e)) != CRETO_OK ||
-	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &sig, &sgl, e)) != CRETO_OK ||
+	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &stm, &stl, NULL, e)) != CRETO_OK ||
+	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &sig, &sgl, NULL, e)) != CRETO_OK ||
 	    (rc = upd_json_parse(stm, stl, "statement", &js, e)) != CRETO_OK ||
 	    (rc = parse_sigs_doc(sig, sgl, &sigs, &nsigs, e)) != CRETO_OK)
 		goto out;
@@ -1188,7 +1176,7 @@ int creto_update_inspect(const char *pkg, char **out, creto_err *e)
 	for (size_t n = 0; n <= CRETO_UPDATE_FILES_MAX; n++) {
 		upd_tar_hdr h;
 		int end;
-		if ((rc = upd_tar_next(fd, &h, &end, e)) != CRETO_OK)
+		if ((rc = upd_tar_next(fd, &h, &end, NULL, e)) != CRETO_OK)
 			goto out;
 		if (end)
 			break;

@@ -235,6 +235,78 @@ static void test_thresholds(void **state)
 	free(fe);
 }
 
+/* The rule is decided where the check fails and carried as an enum beside
+ * the error (issue 11 §9): it does not depend on the message text, and its
+ * name is the one .reason files and JSON use. */
+static void test_rule_enum(void **state)
+{
+	(void)state;
+	write_root(2);
+	char pkg[300];
+	path_in(pkg, sizeof pkg, "rule.crupdate");
+	char *fe = file_entry("w.bin");
+	char *st = stmt("", fe);
+	const char *paths[] = {"w.bin"};
+	const int idx[] = {0, 1};
+	creto_update_opts o = {.clock = &g_clock, .trust_path = g_root};
+	creto_update_result r;
+	creto_err e;
+	/* Under threshold. */
+	build(pkg, st, idx, 1, CRETO_STATEMENT_CTX, paths, 1);
+	assert_int_equal(creto_update_verify(pkg, &o, &r, &e), CRETO_EREJECT);
+	assert_int_equal(r.rule_id, CRETO_RULE_THRESHOLD);
+	assert_string_equal(r.rule, "signature threshold");
+	/* Payload changed after signing: digest. */
+	build(pkg, st, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
+	int fd = open(pkg, O_RDWR);
+	assert_true(fd >= 0);
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	/* The payload is the third member: flip its first byte. */
+	off_t off = 0;
+	upd_tar_hdr h;
+	int end;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(lseek(fd, off, SEEK_SET), off);
+		assert_int_equal(upd_tar_next(fd, &h, &end, NULL, &e), CRETO_OK);
+		off += UPD_TAR_BLOCK;
+		if (i < 2)
+			off += (off_t)((h.size + UPD_TAR_BLOCK - 1) / UPD_TAR_BLOCK * UPD_TAR_BLOCK);
+	}
+	unsigned char b;
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0xff;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(pkg, &o, &r, &e), CRETO_EREJECT);
+	assert_int_equal(r.rule_id, CRETO_RULE_DIGEST);
+	/* Truncated inside the payload. */
+	assert_int_equal(ftruncate(fd, off + 1), 0);
+	close(fd);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(pkg, &o, &r, &e), CRETO_EREJECT);
+	assert_int_equal(r.rule_id, CRETO_RULE_TRUNCATED);
+	assert_string_equal(r.rule, "truncated");
+	/* A FIFO: container, at once. */
+	char fifo[300];
+	path_in(fifo, sizeof fifo, "rule-fifo.crupdate");
+	(void)unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(fifo, &o, &r, &e), CRETO_EREJECT);
+	assert_int_equal(r.rule_id, CRETO_RULE_CONTAINER);
+	/* Every rule has a distinct, non-empty name. */
+	for (int i = CRETO_RULE_CONTAINER; i <= CRETO_RULE_DIGEST; i++) {
+		assert_true(creto_update_rule_name((creto_update_rule)i)[0] != 0);
+		for (int j = CRETO_RULE_CONTAINER; j < i; j++)
+			assert_string_not_equal(creto_update_rule_name((creto_update_rule)i),
+						creto_update_rule_name((creto_update_rule)j));
+	}
+	assert_string_equal(creto_update_rule_name(CRETO_RULE_NONE), "");
+	free(st);
+	free(fe);
+}
+
 static void expect_stmt_reject(const char *st, const char *const *paths, int npaths, const char *want)
 {
 	char pkg[300];
@@ -365,7 +437,7 @@ static void test_tar_reader(void **state)
 	int end;
 	/* Good header reads back. */
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(upd_tar_next(fd, &h, &end, &e), CRETO_OK);
+	assert_int_equal(upd_tar_next(fd, &h, &end, NULL, &e), CRETO_OK);
 	assert_string_equal(h.name, "a");
 	assert_int_equal(h.size, 3);
 	/* Flip one byte of the name: checksum mismatch. */
@@ -373,7 +445,7 @@ static void test_tar_reader(void **state)
 	b[0] ^= 1;
 	assert_int_equal(pwrite(fd, b, 512, 0), 512);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(upd_tar_next(fd, &h, &end, &e), CRETO_EREJECT);
+	assert_int_equal(upd_tar_next(fd, &h, &end, NULL, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "checksum"));
 	/* Long names split into prefix + name and read back whole. */
 	char longname[260];
@@ -385,7 +457,7 @@ static void test_tar_reader(void **state)
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	assert_int_equal(upd_tar_write_hdr(fd, longname, 0, 0, &e), CRETO_OK);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(upd_tar_next(fd, &h, &end, &e), CRETO_OK);
+	assert_int_equal(upd_tar_next(fd, &h, &end, NULL, &e), CRETO_OK);
 	assert_string_equal(h.name, longname);
 	close(fd);
 }
@@ -521,7 +593,7 @@ static void test_shard_hex_case(void **state)
 		upd_statement st;
 		creto_err e;
 		creto_err_clear(&e);
-		int rc = upd_statement_parse((const uint8_t *)s, strlen(s), &st, &e);
+		int rc = upd_statement_parse((const uint8_t *)s, strlen(s), &st, NULL, &e);
 		if (!upper) {
 			assert_int_equal(rc, CRETO_OK);
 			upd_statement_free(&st);
@@ -639,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_path_ustar),
 		cmocka_unit_test(test_shard_hex_case),
 		cmocka_unit_test(test_key_material_once),
+		cmocka_unit_test(test_rule_enum),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
