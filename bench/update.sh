@@ -41,6 +41,7 @@ sync
 t_base=$(awk -v a="$t_dgst" -v b="$t_cp" 'BEGIN { printf "%.3f", a + b }')
 rm -rf base-copy
 read -r t_verify rss_verify < <("$MEASURE" "$CRETO" update verify b.crupdate --trust root.json 2>&1 >/dev/null | tail -1)
+"$CRETO" state init --state S --trust root.json --quiet || exit 1
 read -r t_apply rss_apply < <("$MEASURE" "$CRETO" update apply b.crupdate --trust root.json --state S 2>&1 >/dev/null | tail -1)
 [ "$(readlink S/models/bench/current)" = 1 ] || { echo "apply did not install" >&2; exit 1; }
 printf '\n%-44s %9s %10s %12s\n' "run" "seconds" "MiB/s" "peak RSS"

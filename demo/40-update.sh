@@ -19,12 +19,19 @@ show "$CRETO" update create --type model-weights --name demo-llm --version 1 \
   --payload "$U/outside/model-v1" -o "$U/outside/v1.statement"
 say "each officer signs only the small statement, on their own machine:"
 for o in alice carol; do show "$CRETO" update sign "$U/outside/v1.statement" --key "$U/officers/$o.key"; done
-show "$CRETO" update assemble "$U/outside/v1.statement" --payload "$U/outside/model-v1" -o "$U/outside/demo-llm-1.crupdate"
+say "assemble checks the signatures against the root the enclave will use (2 of 3 reached):"
+show "$CRETO" update assemble "$U/outside/v1.statement" --payload "$U/outside/model-v1" --trust "$U/root.json" \
+  -o "$U/outside/demo-llm-1.crupdate"
 show "$CRETO" update inspect "$U/outside/demo-llm-1.crupdate"
 say "standard tools can list the package:"
 show tar tvf "$U/outside/demo-llm-1.crupdate"
 
 step "Inside: the diode watcher verifies 2-of-3, streams, installs atomically"
+say "the state directory is created once, explicitly: a mistyped --state is an error, never a fresh start:"
+show "$CRETO" state init --state "$U/enclave" --trust "$U/root.json"
+refused_usage() { printf '   $ %s\n' "$*"; local rc=0; "$@" >"$DEMO_DIR/.out" 2>&1 || rc=$?
+  sed 's/^/     /' "$DEMO_DIR/.out"; [ "$rc" = 2 ] || { echo "   demo: expected exit 2, got $rc" >&2; exit 1; }; }
+refused_usage "$CRETO" update status --state "$U/enclav"
 cp "$U/outside/demo-llm-1.crupdate" "$U/diode/"
 show "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
 show ls -l "$U/enclave/models/demo-llm/"
@@ -35,9 +42,9 @@ say "a tampered copy of version 2 (one byte of the weights flipped after signing
 mkdir -p "$U/outside/model-v2" && cp "$U/outside/model-v1/config.json" "$U/outside/model-v2/"
 head -c 3000000 /dev/urandom >"$U/outside/model-v2/model.safetensors"
 "$CRETO" update create --type model-weights --name demo-llm --version 2 --payload "$U/outside/model-v2" \
-  -o "$U/outside/v2.statement" >/dev/null
-for o in alice bob; do "$CRETO" update sign "$U/outside/v2.statement" --key "$U/officers/$o.key" >/dev/null; done
-"$CRETO" update assemble "$U/outside/v2.statement" --payload "$U/outside/model-v2" -o "$U/outside/v2.crupdate" >/dev/null
+  -o "$U/outside/v2.statement" --quiet >/dev/null
+for o in alice bob; do "$CRETO" update sign "$U/outside/v2.statement" --key "$U/officers/$o.key" --quiet >/dev/null; done
+"$CRETO" update assemble "$U/outside/v2.statement" --payload "$U/outside/model-v2" --trust "$U/root.json" -o "$U/outside/v2.crupdate" --quiet >/dev/null 2>&1
 cp "$U/outside/v2.crupdate" "$U/diode/demo-llm-2-tampered.crupdate"
 flip "$U/diode/demo-llm-2-tampered.crupdate" 2000000
 refused "$CRETO" update verify "$U/diode/demo-llm-2-tampered.crupdate" --trust "$U/root.json" --state "$U/enclave"
@@ -47,13 +54,14 @@ cp "$U/outside/v2.crupdate" "$U/diode/demo-llm-2.crupdate"
 # from the applied v1 by a notes file, so it is not a mere duplicate).
 cp -r "$U/outside/model-v1" "$U/outside/model-v1b" && echo "re-release" >"$U/outside/model-v1b/NOTES"
 "$CRETO" update create --type model-weights --name demo-llm --version 1 --payload "$U/outside/model-v1b" \
-  -o "$U/outside/v1b.statement" >/dev/null
-for o in bob carol; do "$CRETO" update sign "$U/outside/v1b.statement" --key "$U/officers/$o.key" >/dev/null; done
-"$CRETO" update assemble "$U/outside/v1b.statement" --payload "$U/outside/model-v1b" -o "$U/diode/zz-rollback.crupdate" >/dev/null
+  -o "$U/outside/v1b.statement" --quiet >/dev/null
+for o in bob carol; do "$CRETO" update sign "$U/outside/v1b.statement" --key "$U/officers/$o.key" --quiet >/dev/null; done
+"$CRETO" update assemble "$U/outside/v1b.statement" --payload "$U/outside/model-v1b" --trust "$U/root.json" -o "$U/diode/zz-rollback.crupdate" --quiet >/dev/null 2>&1
 say "and the genuine version 1 package delivered a second time (a duplicate, set aside, not re-applied):"
 cp "$U/outside/demo-llm-1.crupdate" "$U/diode/zz-again.crupdate"
-show "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
-show ls "$U/enclave/quarantine/"
+say "(--once exits 1 when anything was quarantined in the pass, so a timer can alert)"
+refused "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
+show "$CRETO" diode quarantine list --state "$U/enclave"
 show cat "$U/enclave/quarantine/demo-llm-2-tampered.crupdate.reason" "$U/enclave/quarantine/zz-rollback.crupdate.reason"
 show readlink "$U/enclave/models/demo-llm/current"
 say "nothing was deleted: accepted packages are in processed/, rejected ones in quarantine/."
@@ -63,23 +71,23 @@ step "Trust-root rotation through the diode: alice leaves, dave joins"
 show "$CRETO" trust init --key "$U/officers/bob.pub" --key "$U/officers/carol.pub" \
   --key "$U/officers/dave.pub" --threshold 2 --version 2 -o "$U/outside/root2.json"
 say "the new root is signed by a threshold of its own keys, and by the current root's (alice with --previous):"
-for o in bob dave; do "$CRETO" trust sign "$U/outside/root2.json" --key "$U/officers/$o.key" >/dev/null; done
+for o in bob dave; do "$CRETO" trust sign "$U/outside/root2.json" --key "$U/officers/$o.key" --quiet >/dev/null; done
 show "$CRETO" trust sign "$U/outside/root2.json" --key "$U/officers/alice.key" --previous
 mkdir -p "$U/outside/rot2" && cp "$U/outside/root2.json" "$U/outside/rot2/root.json"
 "$CRETO" update create --type cert-rotation --name trust-root --version 2 \
-  --payload "$U/outside/rot2/root.json" -o "$U/outside/rot2.statement" >/dev/null
-for o in alice bob; do "$CRETO" update sign "$U/outside/rot2.statement" --key "$U/officers/$o.key" >/dev/null; done
+  --payload "$U/outside/rot2/root.json" -o "$U/outside/rot2.statement" --quiet >/dev/null
+for o in alice bob; do "$CRETO" update sign "$U/outside/rot2.statement" --key "$U/officers/$o.key" --quiet >/dev/null; done
 "$CRETO" update assemble "$U/outside/rot2.statement" --payload "$U/outside/rot2/root.json" \
-  -o "$U/diode/trust-root-2.crupdate" >/dev/null
+  --trust "$U/root.json" -o "$U/diode/trust-root-2.crupdate" --quiet >/dev/null 2>&1
 show "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
 say "alice's signature no longer counts, even though the operator still passes the old root.json:"
 mkdir -p "$U/outside/model-v3" && cp "$U/outside/model-v2/"* "$U/outside/model-v3/" && echo v3 >"$U/outside/model-v3/NOTES"
 "$CRETO" update create --type model-weights --name demo-llm --version 3 --payload "$U/outside/model-v3" \
-  -o "$U/outside/v3.statement" >/dev/null
+  -o "$U/outside/v3.statement" --quiet >/dev/null
 cp "$U/outside/v3.statement" "$U/outside/v3-old-keys.statement"
-for o in alice bob; do "$CRETO" update sign "$U/outside/v3-old-keys.statement" --key "$U/officers/$o.key" >/dev/null; done
-"$CRETO" update assemble "$U/outside/v3-old-keys.statement" --payload "$U/outside/model-v3" -o "$U/outside/v3-old-keys.crupdate" >/dev/null
+for o in alice bob; do "$CRETO" update sign "$U/outside/v3-old-keys.statement" --key "$U/officers/$o.key" --quiet >/dev/null; done
+"$CRETO" update assemble "$U/outside/v3-old-keys.statement" --payload "$U/outside/model-v3" --no-verify -o "$U/outside/v3-old-keys.crupdate" --quiet >/dev/null 2>&1
 refused "$CRETO" update verify "$U/outside/v3-old-keys.crupdate" --trust "$U/root.json" --state "$U/enclave"
-for o in bob dave; do "$CRETO" update sign "$U/outside/v3.statement" --key "$U/officers/$o.key" >/dev/null; done
-"$CRETO" update assemble "$U/outside/v3.statement" --payload "$U/outside/model-v3" -o "$U/outside/v3.crupdate" >/dev/null
+for o in bob dave; do "$CRETO" update sign "$U/outside/v3.statement" --key "$U/officers/$o.key" --quiet >/dev/null; done
+"$CRETO" update assemble "$U/outside/v3.statement" --payload "$U/outside/model-v3" --trust "$U/outside/root2.json" -o "$U/outside/v3.crupdate" --quiet >/dev/null 2>&1
 show "$CRETO" update verify "$U/outside/v3.crupdate" --trust "$U/root.json" --state "$U/enclave"

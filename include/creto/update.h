@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "creto/clock.h"
 #include "creto/error.h"
 #include "creto/keys.h"
 
@@ -56,6 +57,13 @@ int creto_trust_root_parse_unsigned(const uint8_t *buf, size_t len, creto_trust_
 void creto_trust_root_free(creto_trust_root *r);
 int64_t creto_trust_root_version(const creto_trust_root *r);
 int64_t creto_trust_root_expires(const creto_trust_root *r);
+/* Trust roots expiring within this many days are warned about. */
+#define CRETO_TRUST_WARN_DAYS 30
+/* One warning line into buf when a root of that version and expiry is
+ * expired at now, or expires within CRETO_TRUST_WARN_DAYS: returns 1; else
+ * 0 and buf is "". */
+int creto_trust_root_expiry_note(int64_t version, int64_t expires, int64_t now, char *buf,
+				 size_t cap);
 /* Check that a threshold of signer's root role signed doc (rotation). */
 int creto_trust_root_signed_by(const creto_trust_root *signer, const creto_trust_root *doc,
 			       creto_err *e) CRETO_WUR;
@@ -83,6 +91,12 @@ int creto_trust_root_create(creto_pubkey *const *keys, size_t nkeys,
 int creto_trust_root_sign(const uint8_t *doc, size_t len, creto_signer *signer, int allow_foreign,
 			  char **out, creto_err *e) CRETO_WUR;
 
+/* Sign the trust root document at path and write it to out_path (NULL:
+ * replace path), holding an exclusive lock on path from the read to the
+ * replacement: officers signing at once queue, and every signature lands. */
+int creto_trust_root_sign_file(const char *path, const char *out_path, creto_signer *signer,
+			       int allow_foreign, creto_err *e) CRETO_WUR;
+
 /* ---- statements and packages (docs/crupdate.md) ---- */
 
 typedef struct creto_update_create_opts {
@@ -93,6 +107,9 @@ typedef struct creto_update_create_opts {
 	int64_t expires;       /* 0: created + 30 days */
 	const char *payload;   /* file or directory */
 	uint32_t shard_size;   /* 0: CRETO_SHARD_DEFAULT */
+	const creto_clock *clock; /* for created = 0; NULL: the system clock */
+	int force;             /* replace an existing out_path (and remove the
+				  stale OUT.sigs beside it); else refuse it */
 } creto_update_create_opts;
 
 /* Hash the payload and write the statement (canonical JSON) to out_path. */
@@ -102,12 +119,50 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
  * sigs_path (created when missing), leaving the statement untouched. */
 int creto_update_sign(const char *statement_path, const char *sigs_path, const char *key_ref,
 		      const creto_keys_opts *kopts, char keyid_out[17], creto_err *e) CRETO_WUR;
+typedef struct creto_update_assemble_opts {
+	/* The root the enclave will check against: the signatures must reach
+	 * the threshold of the statement's role in it (CRETO_EREJECT naming
+	 * how many are missing and which keys could sign).  NULL: not checked. */
+	const char *trust_path;
+	int force;             /* replace an existing out_path; else refuse it */
+} creto_update_assemble_opts;
+
 /* Join statement, signatures and payload into a package, checking the
- * payload against the statement as it is copied. */
+ * payload against the statement as it is copied (ao may be NULL). */
 int creto_update_assemble(const char *statement_path, const char *sigs_path,
-			  const char *payload, const char *out_path, creto_err *e) CRETO_WUR;
+			  const char *payload, const char *out_path,
+			  const creto_update_assemble_opts *ao, creto_err *e) CRETO_WUR;
 /* Describe a package without trusting it: JSON text (malloc'ed). */
 int creto_update_inspect(const char *pkg, char **json, creto_err *e) CRETO_WUR;
+
+/* The rule a package broke (docs/crupdate.md "Verification"): decided where
+ * the check fails and carried beside the error, never read back from the
+ * message text. */
+typedef enum creto_update_rule {
+	CRETO_RULE_NONE = 0,
+	CRETO_RULE_CONTAINER,       /* not a strict ustar of regular files, or not a regular file */
+	CRETO_RULE_SIZE,            /* a member larger than allowed or than the statement says */
+	CRETO_RULE_TRUNCATED,
+	CRETO_RULE_TRAILING_DATA,
+	CRETO_RULE_MEMBER_TYPE,     /* link, FIFO, device or directory member */
+	CRETO_RULE_ORDER,           /* members not in statement order */
+	CRETO_RULE_DUPLICATE_NAME,
+	CRETO_RULE_PATH,            /* a payload path that is not allowed */
+	CRETO_RULE_STATEMENT,       /* malformed or not canonical statement */
+	CRETO_RULE_SIGNATURES,      /* malformed signatures document */
+	CRETO_RULE_THRESHOLD,       /* "signature threshold" */
+	CRETO_RULE_REPLAY,          /* the very statement was applied before */
+	CRETO_RULE_CREATED,         /* created too far after the trusted time */
+	CRETO_RULE_EXPIRED,         /* statement or trust root expired */
+	CRETO_RULE_ROLLBACK,
+	CRETO_RULE_FAST_FORWARD,
+	CRETO_RULE_ROTATION,        /* a new trust root that may not follow */
+	CRETO_RULE_DIGEST,          /* payload does not match the statement */
+} creto_update_rule;
+
+/* The rule's name as it appears in messages, .reason files and JSON
+ * ("signature threshold", "fast-forward", ...); "" for CRETO_RULE_NONE. */
+const char *creto_update_rule_name(creto_update_rule r);
 
 /* What verify/apply decided (filled as far as known, also on rejection). */
 typedef struct creto_update_result {
@@ -118,7 +173,8 @@ typedef struct creto_update_result {
 	char statement_digest[65];    /* hex SHA3-256 of the statement bytes */
 	char keyids[CRETO_UPDATE_SIGS_MAX * 17 + 1]; /* counted key ids, comma-separated */
 	uint64_t payload_bytes;
-	char rule[32];                /* rule that rejected, "" when accepted */
+	creto_update_rule rule_id;    /* rule that rejected, CRETO_RULE_NONE when accepted */
+	char rule[32];                /* its name (creto_update_rule_name) */
 	char install_path[4096];      /* apply: where it went */
 	int already_applied;          /* the very statement was applied before */
 	int root_unusable;            /* the trust root (--trust, or the rotated
@@ -126,20 +182,74 @@ typedef struct creto_update_result {
 					 was refused: nothing was decided about pkg */
 } creto_update_result;
 
-/* Verify pkg against the trust root at trust_path (and the state in
- * state_dir when not NULL: installed versions, time floor, rotated root).
- * Streams and checks the whole payload; writes nothing. */
-int creto_update_verify(const char *pkg, const char *trust_path, const char *state_dir,
-			creto_update_result *res, creto_err *e) CRETO_WUR;
-/* Verify and install atomically into state_dir; records the decision. */
-int creto_update_apply(const char *pkg, const char *trust_path, const char *state_dir,
-		       creto_update_result *res, creto_err *e) CRETO_WUR;
+/* Where verify and apply find their trust and state, and how they may be
+ * interrupted.  Zero-initialise, then set what applies. */
+typedef struct creto_update_opts {
+	const char *trust_path;       /* the operator's trust root (required) */
+	const char *state_dir;        /* state directory; NULL: verify without state */
+	const creto_clock *clock;     /* expiry, time floor, audit times; NULL: system */
+	/* Fault injection for crash tests: called at each named point of an
+	 * install ("staged", "renamed", "before-commit", "committed",
+	 * "link-tmp"; docs/crupdate.md "Crash safety").  NULL in the product. */
+	void (*crash)(void *arg, const char *point);
+	void *crash_arg;
+	/* Asked between payload files and before the commit: non-zero stops
+	 * the run with CRETO_EOP ("interrupted"), nothing installed.  NULL: never. */
+	int (*cancelled)(void *arg);
+	void *cancel_arg;
+	/* apply: one writer per state.  Held by another process: wait up to
+	 * this many seconds, then CRETO_EUSAGE naming the holder's PID. */
+	int64_t lock_wait_s;
+} creto_update_opts;
+
+/* Open a package path the way every untrusted input is opened: O_NONBLOCK
+ * and O_NOFOLLOW (a FIFO, device or symbolic link never blocks or is
+ * followed), then fstat: anything but a regular file is CRETO_EREJECT with
+ * rule `container`.  *fd is a blocking read descriptor on success. */
+int creto_update_open(const char *pkg, int *fd, creto_err *e) CRETO_WUR;
+
+/* Verify the package read from fd (a regular file, at offset 0; name is
+ * only used in messages and audit rows) against the trust root (and the
+ * state in o->state_dir when set: installed versions, time floor, rotated
+ * root).  Streams and checks the whole payload; writes nothing. */
+int creto_update_verify_fd(int fd, const char *name, const creto_update_opts *o,
+			   creto_update_result *res, creto_err *e) CRETO_WUR;
+/* Verify and install atomically into o->state_dir; records the decision. */
+int creto_update_apply_fd(int fd, const char *name, const creto_update_opts *o,
+			  creto_update_result *res, creto_err *e) CRETO_WUR;
+/* The same on a path (creto_update_open, then the _fd call). */
+int creto_update_verify(const char *pkg, const creto_update_opts *o, creto_update_result *res,
+			creto_err *e) CRETO_WUR;
+int creto_update_apply(const char *pkg, const creto_update_opts *o, creto_update_result *res,
+		       creto_err *e) CRETO_WUR;
+
+/* `creto state init`: create the state of state_dir (made 0700 when
+ * missing) for the trust root at trust_path, which must load and be signed
+ * by a threshold of its root role.  Every other operation refuses a
+ * directory without initialised state (CRETO_EUSAGE, naming it); state made
+ * by an earlier version counts as initialised.  Existing state: CRETO_EUSAGE. */
+int creto_state_init(const char *state_dir, const char *trust_path, const creto_clock *clock,
+		     creto_err *e) CRETO_WUR;
 
 /* Installed versions, time floor, trust root version and the last audit
  * rows of state_dir, as JSON text (malloc'ed). */
 int creto_update_status(const char *state_dir, int audit_rows, char **json, creto_err *e) CRETO_WUR;
 
 /* ---- diode watcher ---- */
+
+/* One decision of the watcher, for its report callback. */
+typedef struct creto_diode_event {
+	const char *file;       /* the name in the drop directory: untrusted bytes,
+				   escape before printing (util/escape.h) */
+	const char *decision;   /* "applied", "duplicate" (the very statement was
+				   applied before: set aside in processed/),
+				   "quarantined", or "retry" (an operational
+				   failure: the package stays in the drop dir) */
+	const char *rule;       /* quarantined: the rule, "" otherwise */
+	const char *msg;        /* one line */
+	const creto_update_result *res; /* what is known about the package */
+} creto_diode_event;
+
 typedef struct creto_diode_opts {
 	const char *dir;          /* diode drop directory */
 	const char *trust_path;
@@ -147,11 +257,15 @@ typedef struct creto_diode_opts {
 	int once;                 /* scan, process what is complete, return */
 	int settle_ms;            /* size-stable interval; 0: 500 */
 	int64_t timeout_s;        /* 0: none; stop after this long */
-	/* Called after each decision (may be NULL).  decision is "applied",
-	 * "duplicate" (an already applied package, set aside in processed/),
-	 * "quarantined", or "retry" (an operational failure: the package stays
-	 * in the diode directory); msg is one line. */
-	void (*report)(void *arg, const char *file, const char *decision, const char *msg);
+	const creto_clock *clock; /* trusted time for decisions; NULL: system */
+	void (*crash)(void *arg, const char *point); /* as creto_update_opts */
+	void *crash_arg;
+	int64_t lock_wait_s;      /* as creto_update_opts; held for the whole watch */
+	/* Called once when the watcher starts, after its checks (may be NULL):
+	 * the trust root in force. */
+	void (*started)(void *arg, int64_t root_version, int64_t root_expires);
+	/* Called after each decision (may be NULL). */
+	void (*report)(void *arg, const creto_diode_event *ev);
 	void *report_arg;
 } creto_diode_opts;
 
@@ -159,6 +273,19 @@ typedef struct creto_diode_opts {
  * moved out of the diode directory; nothing is deleted.  Returns CRETO_OK
  * when it stops normally (once, timeout, SIGINT/SIGTERM flag). */
 int creto_diode_watch(const creto_diode_opts *o, creto_err *e) CRETO_WUR;
+/* Quarantine of a state directory (SDIR/quarantine/): every package with
+ * its rule, the reason and when it was quarantined, as JSON text
+ * (malloc'ed): [{"name","rule","reason","quarantined_at","bytes"}]. */
+int creto_diode_quarantine_list(const char *state_dir, char **json, creto_err *e) CRETO_WUR;
+/* One entry (name as listed): JSON object as above. */
+int creto_diode_quarantine_show(const char *state_dir, const char *name, char **json,
+				creto_err *e) CRETO_WUR;
+/* Move a quarantined package back into drop_dir under its name (never
+ * replacing a file there) for a new decision; its note is kept beside it
+ * as NAME.reason.requeued; one audit row `requeued`. */
+int creto_diode_quarantine_requeue(const char *state_dir, const char *name, const char *drop_dir,
+				   const creto_clock *clock, creto_err *e) CRETO_WUR;
+
 /* Ask a running creto_diode_watch to stop (async-signal-safe). */
 void creto_diode_stop(void);
 

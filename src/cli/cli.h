@@ -58,6 +58,7 @@ int cmd_hsm(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 int cmd_update(int argc, char **argv);
 int cmd_diode(int argc, char **argv);
+int cmd_state(int argc, char **argv);
 int cmd_nhi(int argc, char **argv);
 int cmd_isolation(int argc, char **argv);
 int cmd_lint(int argc, char **argv);

@@ -2,10 +2,12 @@
  * cmd_trust.c - `creto trust init|sign|show`: build the enclave trust root
  * (docs/trust-root.md), let each root officer add a signature, show it.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "creto/keys.h"
@@ -23,17 +25,41 @@ static int trust_show(int argc, char **argv);
 static const struct cli_cmd TRUST_CMDS[] = {
 	{"init", trust_init,
 	 "--key PUB [--key PUB ...] --threshold M [--role TYPE=ID,ID:M[:JUMP] ...] [--max-jump J]"
-	 " [--version N] [--expires DATE] -o ROOT.json",
+	 " [--version N] [--expires DATE] -o ROOT.json [--force] [--quiet] [--json]",
 	 "create an unsigned trust root (every role gets all keys and M unless --role says otherwise)"},
-	{"sign", trust_sign, "ROOT.json --key KEY [--previous] [--module SO] [--pin-file F] [-o OUT]",
+	{"sign", trust_sign,
+	 "ROOT.json --key KEY [--previous] [--module SO] [--pin-file F] [-o OUT [--force]] [--quiet] [--json]",
 	 "add one signature (a root-role key; --previous: a key of the root being rotated from)"},
-	{"show", trust_show, "ROOT.json [--json]", "show keys, roles, thresholds and who signed"},
+	{"show", trust_show, "ROOT.json [--json]",
+	 "show version, expiry, roles, thresholds, keys and who signed (text; --json for JSON)"},
 	{NULL, NULL, NULL, NULL},
 };
 
 int cmd_trust(int argc, char **argv)
 {
 	return cli_dispatch("trust", TRUST_CMDS, argc, argv);
+}
+
+/* Numbers from argv: decimal digits only, within [lo, hi]; else exit 2. */
+static int num_arg(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
+		   long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+	if (s[0] < '0' || s[0] > '9' || *end != 0 || errno != 0 || v < (unsigned long long)lo ||
+	    v > (unsigned long long)hi)
+		return cli_usage_error("trust %s: %s %s is not a number in %lld..%lld", cmd, opt, s, lo, hi);
+	*out = (long long)v;
+	return 0;
+}
+
+/* The expiry warning of a trust root (expired, or within 30 days). */
+static void warn_expiry(int64_t version, int64_t expires)
+{
+	char note[300];
+	if (creto_trust_root_expiry_note(version, expires, creto_clock_now(cli_clock()), note, sizeof note))
+		fprintf(stderr, "creto: %s\n", note);
 }
 
 static int parse_role(char *arg, creto_trust_role_spec *r, const char **idbuf, size_t *nid,
@@ -49,13 +75,16 @@ static int parse_role(char *arg, creto_trust_role_spec *r, const char **idbuf, s
 	char *jump = strchr(colon + 1, ':');
 	if (jump != NULL) {
 		*jump = 0;
-		r->max_jump = atoi(jump + 1);
-		if (r->max_jump < 1)
+		char *je;
+		errno = 0;
+		long j = strtol(jump + 1, &je, 10);
+		if (jump[1] < '0' || jump[1] > '9' || *je || errno != 0 || j < 1 || j > 1000000)
 			return -1;
+		r->max_jump = (int)j;
 	}
 	char *end;
 	long m = strtol(colon + 1, &end, 10);
-	if (*end || m < 1 || m > 64)
+	if (colon[1] < '0' || colon[1] > '9' || *end || m < 1 || m > 64)
 		return -1;
 	r->threshold = (int)m;
 	r->keyids = idbuf + *nid;
@@ -80,13 +109,16 @@ static int trust_init(int argc, char **argv)
 		{"key", required_argument, NULL, 'k'},     {"threshold", required_argument, NULL, 't'},
 		{"role", required_argument, NULL, 'r'},    {"max-jump", required_argument, NULL, 'j'},
 		{"version", required_argument, NULL, 'v'}, {"expires", required_argument, NULL, 'x'},
-		{"output", required_argument, NULL, 'o'},  {NULL, 0, NULL, 0},
+		{"output", required_argument, NULL, 'o'},  {"force", no_argument, NULL, 'f'},
+		{"quiet", no_argument, NULL, 'q'},         {"json", no_argument, NULL, 'J'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *keyrefs[TRUST_INIT_KEYS];
 	char *roles[TRUST_INIT_ROLES];
 	size_t nk = 0, nr = 0;
-	int threshold = 0, jump = 10;
+	int threshold = 0, jump = 10, force = 0, quiet = 0, json = 0;
 	int64_t version = 1, expires = 0;
+	long long n;
 	const char *out = NULL;
 	int c;
 	optind = 1;
@@ -97,9 +129,24 @@ static int trust_init(int argc, char **argv)
 				return cli_usage_error("trust init: at most %d keys", TRUST_INIT_KEYS);
 			keyrefs[nk++] = optarg;
 			break;
-		case 't': threshold = atoi(optarg); break;
-		case 'j': jump = atoi(optarg); break;
-		case 'v': version = atoll(optarg); break;
+		case 't':
+			if (num_arg("init", "--threshold", optarg, 1, 64, &n) != 0)
+				return CRETO_EUSAGE;
+			threshold = (int)n;
+			break;
+		case 'j':
+			if (num_arg("init", "--max-jump", optarg, 1, 1000000, &n) != 0)
+				return CRETO_EUSAGE;
+			jump = (int)n;
+			break;
+		case 'v':
+			if (num_arg("init", "--version", optarg, 1, 1LL << 53, &n) != 0)
+				return CRETO_EUSAGE;
+			version = n;
+			break;
+		case 'f': force = 1; break;
+		case 'q': quiet = 1; break;
+		case 'J': json = 1; break;
 		case 'r':
 			if (nr >= TRUST_INIT_ROLES)
 				return cli_usage_error("trust init: too many --role");
@@ -107,7 +154,8 @@ static int trust_init(int argc, char **argv)
 			break;
 		case 'x':
 			if (creto_time_parse(optarg, &expires) != 0)
-				return cli_usage_error("trust init: --expires %s is not a date", optarg);
+				return cli_usage_error("trust init: --expires %s is not a date (YYYY-MM-DD or "
+						       "YYYY-MM-DDThh:mm:ssZ)", optarg);
 			break;
 		case 'o': out = optarg; break;
 		default: return cli_usage("trust", &TRUST_CMDS[0]);
@@ -116,7 +164,7 @@ static int trust_init(int argc, char **argv)
 	if (nk == 0 || out == NULL || threshold < 1 || optind != argc || jump < 1 || version < 1)
 		return cli_usage("trust", &TRUST_CMDS[0]);
 	if (expires == 0)
-		expires = creto_time_now() + 365 * 86400;
+		expires = creto_clock_now(cli_clock()) + 365 * 86400;
 	creto_err e;
 	creto_err_clear(&e);
 	creto_pubkey *keys[TRUST_INIT_KEYS] = {0};
@@ -134,14 +182,23 @@ static int trust_init(int argc, char **argv)
 					   "trust init: --role wants TYPE=KEYID,KEYID:M[:JUMP] (keys by id or 1-based index)");
 	if (rc == CRETO_OK)
 		rc = creto_trust_root_create(keys, nk, specs, nr, threshold, jump, version, expires, &text, &e);
-	if (rc == CRETO_OK)
+	/* A trust root is never silently replaced (officers may have signed
+	 * it): created exclusively unless --force. */
+	if (rc == CRETO_OK && force)
 		rc = creto_file_write_atomic(out, text, strlen(text), 0644, &e);
+	else if (rc == CRETO_OK && (rc = creto_file_write_excl(out, text, strlen(text), 0644, &e)) == CRETO_EUSAGE)
+		creto_err_set(&e, CRETO_EUSAGE, "trust init: %s already exists (--force replaces it)", out);
 	for (size_t i = 0; i < nk; i++)
 		creto_pubkey_free(keys[i]);
 	free(text);
 	if (rc != CRETO_OK)
-		return cli_fail(&e, 0);
-	printf("wrote %s (unsigned: each root officer runs `creto trust sign %s --key KEY`)\n", out, out);
+		return cli_fail(&e, json);
+	warn_expiry(version, expires);
+	if (json)
+		return cli_json_out(json_pack("{s:b, s:s, s:b}", "ok", 1, "trust_root", out, "signed", 0));
+	if (!quiet)
+		fprintf(stderr, "wrote %s (unsigned: each root officer runs `creto trust sign %s --key KEY`)\n",
+			out, out);
 	return 0;
 }
 
@@ -150,10 +207,12 @@ static int trust_sign(int argc, char **argv)
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},      {"previous", no_argument, NULL, 'p'},
 		{"module", required_argument, NULL, 'm'},   {"pin-file", required_argument, NULL, 'P'},
-		{"output", required_argument, NULL, 'o'},   {NULL, 0, NULL, 0},
+		{"output", required_argument, NULL, 'o'},   {"force", no_argument, NULL, 'f'},
+		{"quiet", no_argument, NULL, 'q'},          {"json", no_argument, NULL, 'J'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *key = NULL, *out = NULL;
-	int prev = 0;
+	int prev = 0, force = 0, quiet = 0, json = 0;
 	creto_keys_opts ko = {NULL, NULL};
 	int c;
 	optind = 1;
@@ -164,6 +223,9 @@ static int trust_sign(int argc, char **argv)
 		case 'm': ko.module_path = optarg; break;
 		case 'P': ko.pin_file = optarg; break;
 		case 'o': out = optarg; break;
+		case 'f': force = 1; break;
+		case 'q': quiet = 1; break;
+		case 'J': json = 1; break;
 		default: return cli_usage("trust", &TRUST_CMDS[1]);
 		}
 	}
@@ -174,23 +236,61 @@ static int trust_sign(int argc, char **argv)
 		out = path;
 	creto_err e;
 	creto_err_clear(&e);
-	uint8_t *doc = NULL;
-	size_t len = 0;
-	char *text = NULL;
+	/* Signing in place is the point; a separate -o OUT is a new document
+	 * carrying signatures: never silently replaced. */
+	if (out != path && strcmp(out, path) != 0 && !force && access(out, F_OK) == 0)
+		return cli_usage_error("trust sign: %s already exists (--force replaces it)", out);
 	creto_signer *s = NULL;
-	int rc = creto_file_read(path, CRETO_TRUST_ROOT_MAX, &doc, &len, &e);
-	if (rc == CRETO_OK)
-		rc = creto_keys_open_signer(key, &ko, &s, &e);
-	if (rc == CRETO_OK)
-		rc = creto_trust_root_sign(doc, len, s, prev, &text, &e);
-	if (rc == CRETO_OK)
-		rc = creto_file_write_atomic(out, text, strlen(text), 0644, &e);
-	if (rc == CRETO_OK)
-		printf("signed %s with key %s\n", out, creto_pubkey_id(creto_signer_pubkey(s)));
+	char kid[17] = "";
+	int rc = creto_keys_open_signer(key, &ko, &s, &e);
+	if (rc == CRETO_OK) {
+		snprintf(kid, sizeof kid, "%s", creto_pubkey_id(creto_signer_pubkey(s)));
+		rc = creto_trust_root_sign_file(path, out, s, prev, &e);
+	}
 	creto_signer_free(s);
-	free(doc);
-	free(text);
-	return rc == CRETO_OK ? 0 : cli_fail(&e, 0);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, json);
+	if (json)
+		return cli_json_out(json_pack("{s:b, s:s, s:s}", "ok", 1, "trust_root", out, "keyid", kid));
+	if (!quiet)
+		fprintf(stderr, "signed %s with key %s\n", out, kid);
+	return 0;
+}
+
+/* `trust show` for people: what a root officer checks before signing. */
+static void show_text(json_t *o)
+{
+	printf("trust root version %lld, expires %s\n", (long long)json_integer_value(json_object_get(o, "version")),
+	       json_string_value(json_object_get(o, "expires")) ? json_string_value(json_object_get(o, "expires")) : "?");
+	printf("signed by %lld valid root-role key(s): %s\n",
+	       (long long)json_integer_value(json_object_get(o, "valid_root_signatures")),
+	       json_is_true(json_object_get(o, "self_signed")) ? "threshold reached" : "threshold NOT reached");
+	json_t *keys = json_object_get(o, "keys"), *roles = json_object_get(o, "roles");
+	const char *k;
+	json_t *v;
+	printf("keys (%zu):\n", json_object_size(keys));
+	json_object_foreach(keys, k, v) {
+		const char *alg = json_string_value(json_object_get(v, "alg"));
+		if (alg == NULL)
+			alg = json_string_value(json_object_get(v, "algorithm"));
+		printf("  %s  %s\n", k, alg ? alg : "");
+	}
+	printf("roles:\n");
+	json_object_foreach(roles, k, v) {
+		printf("  %-16s threshold %lld of", k, (long long)json_integer_value(json_object_get(v, "threshold")));
+		size_t i;
+		json_t *x;
+		json_array_foreach(json_object_get(v, "keyids"), i, x) printf(" %s", json_string_value(x));
+		json_t *mj = json_object_get(v, "max_jump");
+		if (mj != NULL)
+			printf("  (max jump %lld)", (long long)json_integer_value(mj));
+		printf("\n");
+	}
+	printf("signatures from:");
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(o, "signed_by"), i, x) printf(" %s", json_string_value(x));
+	printf("\n");
 }
 
 static int trust_show(int argc, char **argv)
@@ -223,13 +323,18 @@ static int trust_show(int argc, char **argv)
 		creto_err_ctx(&e, "%s", argv[optind]);
 		return cli_fail(&e, json);
 	}
-	if (json) {
-		json_error_t je;
-		json_t *o = json_loads(text, 0, &je);
-		free(text);
-		return o ? cli_json_out(o) : 3;
-	}
-	printf("%s\n", text);
+	json_error_t je;
+	json_t *o = json_loads(text, 0, &je);
 	free(text);
+	if (o == NULL)
+		return CRETO_EOP;
+	int64_t ver = json_integer_value(json_object_get(o, "version")), exp = 0;
+	const char *xs = json_string_value(json_object_get(o, "expires"));
+	if (xs != NULL && creto_time_parse(xs, &exp) == 0)
+		warn_expiry(ver, exp);
+	if (json)
+		return cli_json_out(o);
+	show_text(o);
+	json_decref(o);
 	return 0;
 }

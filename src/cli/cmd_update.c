@@ -2,14 +2,21 @@
  * cmd_update.c - `creto update create|sign|assemble|inspect|verify|apply|status`
  * (docs/crupdate.md).  The first four run outside the enclave, on the
  * staging server and the officers' machines; verify and apply inside.
+ * stdout carries only what was asked for (a verdict line, or JSON with
+ * --json); status lines ("wrote X", "signed X with key K") go to stderr and
+ * --quiet silences them.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "creto/update.h"
+#include "util/escape.h"
 #include "util/timeutil.h"
 
 static int up_create(int argc, char **argv);
@@ -23,26 +30,72 @@ static int up_status(int argc, char **argv);
 static const struct cli_cmd UPDATE_CMDS[] = {
 	{"create", up_create,
 	 "--type T --name N --version V [--expires DATE] [--created DATE] [--shard-size BYTES]"
-	 " --payload PATH -o X.statement",
+	 " --payload PATH -o X.statement [--force] [--quiet] [--json]",
 	 "hash a payload (file or directory) and write the statement officers sign"},
-	{"sign", up_sign, "X.statement --key KEY [--sigs FILE] [--module SO] [--pin-file F]",
+	{"sign", up_sign, "X.statement --key KEY [--sigs FILE] [--module SO] [--pin-file F] [--quiet] [--json]",
 	 "append one signature (file key or pkcs11: URI) to X.statement.sigs"},
-	{"assemble", up_assemble, "X.statement [--sigs FILE] --payload PATH -o X.crupdate",
-	 "join statement, signatures and payload, checking the payload still matches"},
+	{"assemble", up_assemble,
+	 "X.statement [--sigs FILE] --payload PATH (--trust ROOT.json | --no-verify) -o X.crupdate"
+	 " [--force] [--quiet] [--json]",
+	 "join statement, signatures and payload, checking the payload and (--trust) the signatures"},
 	{"inspect", up_inspect, "X.crupdate [--json]",
 	 "show the statement, the key ids that signed and sizes, trusting nothing"},
 	{"verify", up_verify, "X.crupdate --trust ROOT.json [--state DIR] [--json]",
 	 "exit 0 only when every rule holds; exit 1 naming the first failed rule"},
-	{"apply", up_apply, "X.crupdate --trust ROOT.json --state DIR [--json]",
-	 "verify, then install atomically into DIR and record it"},
-	{"status", up_status, "--state DIR [--audit N]",
-	 "installed versions, time floor and the last audit rows (JSON)"},
+	{"apply", up_apply, "X.crupdate --trust ROOT.json --state DIR [--wait SECONDS] [--json]",
+	 "verify, then install atomically into DIR (made by `creto state init`) and record it"},
+	{"status", up_status, "--state DIR [--audit N] [--json]",
+	 "installed versions, time floor, trust root and the last audit rows"},
 	{NULL, NULL, NULL, NULL},
 };
 
 int cmd_update(int argc, char **argv)
 {
 	return cli_dispatch("update", UPDATE_CMDS, argc, argv);
+}
+
+/* Numbers from argv: decimal digits only, no sign, within [lo, hi];
+ * anything else is a usage error (exit 2) naming the option. */
+static int num_arg(const char *cmd, const char *opt, const char *s, unsigned long long lo,
+		   unsigned long long hi, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+	if (s[0] < '0' || s[0] > '9' || *end != 0 || errno != 0 || v < lo || v > hi)
+		return cli_usage_error("update %s: %s %s is not a number in %llu..%llu", cmd, opt, s, lo, hi);
+	*out = v;
+	return 0;
+}
+
+/* Crash tests (build/creto-test only): die at the point CRETO_TEST_CRASH_AT
+ * names.  build/creto never installs this: cli_crash_point() is NULL there. */
+static void crash_cb(void *arg, const char *point)
+{
+	if (strcmp((const char *)arg, point) == 0)
+		raise(SIGKILL);
+}
+
+/* A status line on stderr (never stdout), unless --quiet. */
+static void CRETO_PRINTF(2, 3) note(int quiet, const char *fmt, ...)
+{
+	if (quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int ok_json(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	json_t *o = json_pack("{s:b}", "ok", 1);
+	if (k1 != NULL)
+		json_object_set_new(o, k1, json_string(v1));
+	if (k2 != NULL)
+		json_object_set_new(o, k2, json_string(v2));
+	return cli_json_out(o);
 }
 
 static int up_create(int argc, char **argv)
@@ -52,34 +105,45 @@ static int up_create(int argc, char **argv)
 		{"version", required_argument, NULL, 'v'},  {"expires", required_argument, NULL, 'x'},
 		{"created", required_argument, NULL, 'c'},  {"payload", required_argument, NULL, 'p'},
 		{"shard-size", required_argument, NULL, 's'}, {"output", required_argument, NULL, 'o'},
-		{NULL, 0, NULL, 0},
+		{"force", no_argument, NULL, 'f'},          {"quiet", no_argument, NULL, 'q'},
+		{"json", no_argument, NULL, 'J'},           {NULL, 0, NULL, 0},
 	};
 	creto_update_create_opts o;
 	memset(&o, 0, sizeof o);
+	o.clock = cli_clock();
 	const char *out = NULL;
-	int c;
+	int c, quiet = 0, json = 0;
+	unsigned long long n;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		char *end;
 		switch (c) {
 		case 't': o.type = optarg; break;
 		case 'n': o.name = optarg; break;
 		case 'v':
-			o.version = strtoll(optarg, &end, 10);
-			if (*end || end == optarg)
-				return cli_usage_error("update create: --version %s is not an integer", optarg);
+			if (num_arg("create", "--version", optarg, 1, 1ULL << 53, &n) != 0)
+				return CRETO_EUSAGE;
+			o.version = (int64_t)n;
 			break;
 		case 'x':
 			if (creto_time_parse(optarg, &o.expires) != 0)
-				return cli_usage_error("update create: --expires %s is not a date", optarg);
+				return cli_usage_error("update create: --expires %s is not a date (YYYY-MM-DD or "
+						       "YYYY-MM-DDThh:mm:ssZ)", optarg);
 			break;
 		case 'c':
 			if (creto_time_parse(optarg, &o.created) != 0)
-				return cli_usage_error("update create: --created %s is not a date", optarg);
+				return cli_usage_error("update create: --created %s is not a date (YYYY-MM-DD or "
+						       "YYYY-MM-DDThh:mm:ssZ)", optarg);
 			break;
 		case 'p': o.payload = optarg; break;
-		case 's': o.shard_size = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 's':
+			if (num_arg("create", "--shard-size", optarg, CRETO_SHARD_MIN, CRETO_SHARD_MAX, &n) != 0)
+				return CRETO_EUSAGE;
+			o.shard_size = (uint32_t)n;
+			break;
 		case 'o': out = optarg; break;
+		case 'f': o.force = 1; break;
+		case 'q': quiet = 1; break;
+		case 'J': json = 1; break;
 		default: return cli_usage("update", &UPDATE_CMDS[0]);
 		}
 	}
@@ -89,9 +153,9 @@ static int up_create(int argc, char **argv)
 	creto_err e;
 	creto_err_clear(&e);
 	if (creto_update_create(&o, out, &e) != CRETO_OK)
-		return cli_fail(&e, 0);
-	printf("wrote %s\n", out);
-	return 0;
+		return cli_fail(&e, json);
+	note(quiet || json, "wrote %s", out);
+	return json ? ok_json("statement", out, NULL, NULL) : 0;
 }
 
 static int up_sign(int argc, char **argv)
@@ -99,11 +163,12 @@ static int up_sign(int argc, char **argv)
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},    {"sigs", required_argument, NULL, 'S'},
 		{"module", required_argument, NULL, 'm'}, {"pin-file", required_argument, NULL, 'P'},
+		{"quiet", no_argument, NULL, 'q'},        {"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *key = NULL, *sigs = NULL;
 	creto_keys_opts ko = {NULL, NULL};
-	int c;
+	int c, quiet = 0, json = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -111,6 +176,8 @@ static int up_sign(int argc, char **argv)
 		case 'S': sigs = optarg; break;
 		case 'm': ko.module_path = optarg; break;
 		case 'P': ko.pin_file = optarg; break;
+		case 'q': quiet = 1; break;
+		case 'J': json = 1; break;
 		default: return cli_usage("update", &UPDATE_CMDS[1]);
 		}
 	}
@@ -125,43 +192,57 @@ static int up_sign(int argc, char **argv)
 	creto_err_clear(&e);
 	char kid[17];
 	if (creto_update_sign(argv[optind], sigs, key, &ko, kid, &e) != CRETO_OK)
-		return cli_fail(&e, 0);
-	printf("signed %s with key %s -> %s\n", argv[optind], kid, sigs);
-	return 0;
+		return cli_fail(&e, json);
+	note(quiet || json, "signed %s with key %s -> %s", argv[optind], kid, sigs);
+	return json ? ok_json("keyid", kid, "sigs", sigs) : 0;
 }
 
 static int up_assemble(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"sigs", required_argument, NULL, 'S'},
-		{"payload", required_argument, NULL, 'p'},
-		{"output", required_argument, NULL, 'o'},
+		{"sigs", required_argument, NULL, 'S'},   {"payload", required_argument, NULL, 'p'},
+		{"output", required_argument, NULL, 'o'}, {"trust", required_argument, NULL, 't'},
+		{"no-verify", no_argument, NULL, 'N'},    {"force", no_argument, NULL, 'f'},
+		{"quiet", no_argument, NULL, 'q'},        {"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *sigs = NULL, *payload = NULL, *out = NULL;
-	int c;
+	creto_update_assemble_opts ao = {NULL, 0};
+	int c, quiet = 0, json = 0, nover = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'S': sigs = optarg; break;
 		case 'p': payload = optarg; break;
 		case 'o': out = optarg; break;
+		case 't': ao.trust_path = optarg; break;
+		case 'N': nover = 1; break;
+		case 'f': ao.force = 1; break;
+		case 'q': quiet = 1; break;
+		case 'J': json = 1; break;
 		default: return cli_usage("update", &UPDATE_CMDS[2]);
 		}
 	}
 	if (payload == NULL || out == NULL || optind + 1 != argc)
 		return cli_usage("update", &UPDATE_CMDS[2]);
+	if (nover && ao.trust_path != NULL)
+		return cli_usage_error("update assemble: --trust and --no-verify exclude each other");
 	char defsigs[4096];
 	if (sigs == NULL) {
 		snprintf(defsigs, sizeof defsigs, "%s.sigs", argv[optind]);
 		sigs = defsigs;
 	}
+	/* Said even under --quiet: a package leaves unchecked. */
+	if (ao.trust_path == NULL)
+		fprintf(stderr, "creto: update assemble: signatures NOT checked against a trust root (%s)\n",
+			nover ? "--no-verify" : "no --trust given");
 	creto_err e;
 	creto_err_clear(&e);
-	if (creto_update_assemble(argv[optind], sigs, payload, out, &e) != CRETO_OK)
-		return cli_fail(&e, 0);
-	printf("wrote %s\n", out);
-	return 0;
+	if (creto_update_assemble(argv[optind], sigs, payload, out, &ao, &e) != CRETO_OK)
+		return cli_fail(&e, json);
+	note(quiet || json, "wrote %s%s%s", out, ao.trust_path ? " (signatures reach the threshold of " : "",
+	     ao.trust_path ? "the trust root)" : "");
+	return json ? ok_json("package", out, NULL, NULL) : 0;
 }
 
 static int up_inspect(int argc, char **argv)
@@ -188,8 +269,11 @@ static int up_inspect(int argc, char **argv)
 		return 3;
 	if (json)
 		return cli_json_out(o);
+	/* Everything below comes from the untrusted package: escaped. */
 	json_t *st = json_object_get(o, "statement");
-	printf("package %s (UNVERIFIED: inspect trusts nothing)\n", argv[optind]);
+	char *pk = creto_escape_dup(argv[optind], strlen(argv[optind]));
+	printf("package %s (UNVERIFIED: inspect trusts nothing)\n", pk ? pk : "?");
+	free(pk);
 	printf("  type %s  name %s  version %lld\n", json_string_value(json_object_get(st, "type")),
 	       json_string_value(json_object_get(st, "name")),
 	       (long long)json_integer_value(json_object_get(st, "version")));
@@ -201,9 +285,13 @@ static int up_inspect(int argc, char **argv)
 	json_t *x;
 	json_array_foreach(json_object_get(o, "signed_by"), i, x) printf(" %s", json_string_value(x));
 	printf("\n  members:\n");
-	json_array_foreach(json_object_get(o, "members"), i, x)
+	json_array_foreach(json_object_get(o, "members"), i, x) {
+		const char *nm = json_string_value(json_object_get(x, "name"));
+		char *en = creto_escape_dup(nm ? nm : "", nm ? strlen(nm) : 0);
 		printf("    %12lld  %s\n", (long long)json_integer_value(json_object_get(x, "size")),
-		       json_string_value(json_object_get(x, "name")));
+		       en ? en : "?");
+		free(en);
+	}
 	json_decref(o);
 	return 0;
 }
@@ -212,6 +300,12 @@ static json_t *result_json(const creto_update_result *r, int ok, const creto_err
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "ok", json_boolean(ok));
+	if (!ok) {
+		json_object_set_new(o, "status", json_string(creto_status_name(e->code)));
+		json_object_set_new(o, "code", json_integer(e->code));
+		json_object_set_new(o, "error", json_string(e->msg));
+		json_object_set_new(o, "rule", json_string(r->rule));
+	}
 	json_object_set_new(o, "type", json_string(r->type));
 	json_object_set_new(o, "name", json_string(r->name));
 	json_object_set_new(o, "version", json_integer(r->version));
@@ -221,11 +315,6 @@ static json_t *result_json(const creto_update_result *r, int ok, const creto_err
 	json_object_set_new(o, "payload_bytes", json_integer((json_int_t)r->payload_bytes));
 	if (r->install_path[0])
 		json_object_set_new(o, "installed_at", json_string(r->install_path));
-	if (!ok) {
-		json_object_set_new(o, "rule", json_string(r->rule));
-		json_object_set_new(o, "code", json_integer(e->code));
-		json_object_set_new(o, "error", json_string(e->msg));
-	}
 	return o;
 }
 
@@ -234,17 +323,23 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	static const struct option opts[] = {
 		{"trust", required_argument, NULL, 't'},
 		{"state", required_argument, NULL, 's'},
+		{"wait", required_argument, NULL, 'w'},
 		{"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
 	const struct cli_cmd *cmd = &UPDATE_CMDS[apply ? 5 : 4];
 	const char *trust = NULL, *state = NULL;
 	int json = 0, c;
+	unsigned long long wait = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': trust = optarg; break;
 		case 's': state = optarg; break;
+		case 'w':
+			if (num_arg(cmd->name, "--wait", optarg, 0, 86400 * 365, &wait) != 0)
+				return CRETO_EUSAGE;
+			break;
 		case 'J': json = 1; break;
 		default: return cli_usage("update", cmd);
 		}
@@ -254,10 +349,22 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	creto_err e;
 	creto_err_clear(&e);
 	creto_update_result r;
-	int rc = apply ? creto_update_apply(argv[optind], trust, state, &r, &e)
-		       : creto_update_verify(argv[optind], trust, state, &r, &e);
+	creto_update_opts uo;
+	memset(&uo, 0, sizeof uo);
+	uo.trust_path = trust;
+	uo.state_dir = state;
+	uo.clock = cli_clock();
+	uo.lock_wait_s = (int64_t)wait;
+	if (cli_crash_point() != NULL) {
+		uo.crash = crash_cb;
+		uo.crash_arg = (void *)cli_crash_point();
+	}
+	int rc = apply ? creto_update_apply(argv[optind], &uo, &r, &e)
+		       : creto_update_verify(argv[optind], &uo, &r, &e);
 	if (rc != CRETO_OK) {
-		fprintf(stderr, "creto: %s\n", e.msg);
+		char *m = creto_escape_dup(e.msg, strlen(e.msg)); /* quotes the package path */
+		fprintf(stderr, "creto: %s\n", m ? m : e.msg);
+		free(m);
 		if (json)
 			(void)cli_json_out(result_json(&r, 0, &e));
 		return rc;
@@ -276,20 +383,55 @@ static int verify_or_apply(int argc, char **argv, int apply)
 static int up_verify(int argc, char **argv) { return verify_or_apply(argc, argv, 0); }
 static int up_apply(int argc, char **argv) { return verify_or_apply(argc, argv, 1); }
 
+/* `update status` for people: installed targets, the time floor, the trust
+ * root in force and the last decisions. */
+static void status_text(json_t *o)
+{
+	const char *tf = json_string_value(json_object_get(o, "time_floor"));
+	printf("trust root: version %lld%s\n", (long long)json_integer_value(json_object_get(o, "trust_root_version")),
+	       json_integer_value(json_object_get(o, "trust_root_version")) ? " (installed by rotation)"
+									   : " (as provisioned; no rotation yet)");
+	printf("time floor: %s\n", tf && tf[0] ? tf : "(none yet)");
+	json_t *inst = json_object_get(o, "installed");
+	printf("installed (%zu):\n", json_array_size(inst));
+	size_t i;
+	json_t *x;
+	json_array_foreach(inst, i, x)
+		printf("  %-16s %-24s version %-6lld installed %s  statement %.16s\n",
+		       json_string_value(json_object_get(x, "type")), json_string_value(json_object_get(x, "name")),
+		       (long long)json_integer_value(json_object_get(x, "version")),
+		       json_string_value(json_object_get(x, "installed_at")) ? json_string_value(json_object_get(x, "installed_at")) : "?",
+		       json_string_value(json_object_get(x, "statement_digest")));
+	json_t *aud = json_object_get(o, "audit");
+	printf("last decisions (%zu):\n", json_array_size(aud));
+	json_array_foreach(aud, i, x) {
+		const char *why = json_string_value(json_object_get(x, "reason"));
+		printf("  %s  %-12s %s%s%s\n", json_string_value(json_object_get(x, "at")),
+		       json_string_value(json_object_get(x, "decision")),
+		       json_string_value(json_object_get(x, "source")), why ? ": " : "", why ? why : "");
+	}
+}
+
 static int up_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"state", required_argument, NULL, 's'},
 		{"audit", required_argument, NULL, 'a'},
+		{"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *state = NULL;
-	int rows = 10, c;
+	int json = 0, c;
+	unsigned long long rows = 10;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': state = optarg; break;
-		case 'a': rows = atoi(optarg); break;
+		case 'a':
+			if (num_arg("status", "--audit", optarg, 0, 100000, &rows) != 0)
+				return CRETO_EUSAGE;
+			break;
+		case 'J': json = 1; break;
 		default: return cli_usage("update", &UPDATE_CMDS[6]);
 		}
 	}
@@ -298,9 +440,19 @@ static int up_status(int argc, char **argv)
 	creto_err e;
 	creto_err_clear(&e);
 	char *text = NULL;
-	if (creto_update_status(state, rows, &text, &e) != CRETO_OK)
-		return cli_fail(&e, 0);
-	printf("%s\n", text);
+	if (creto_update_status(state, (int)rows, &text, &e) != CRETO_OK)
+		return cli_fail(&e, json);
+	if (json) {
+		printf("%s\n", text);
+		free(text);
+		return 0;
+	}
+	json_error_t je;
+	json_t *o = json_loads(text, 0, &je);
 	free(text);
+	if (o == NULL)
+		return CRETO_EOP;
+	status_text(o);
+	json_decref(o);
 	return 0;
 }

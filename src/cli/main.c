@@ -17,6 +17,7 @@ static const struct cli_cmd groups[] = {
 	{"hsm", cmd_hsm, "<command> ...", "PKCS#11 tokens and keys (SoftHSM2 or a hardware HSM)"},
 	{"trust", cmd_trust, "<command> ...", "create, sign and show the enclave trust root"},
 	{"update", cmd_update, "<command> ...", "create, sign, assemble, verify and apply .crupdate packages"},
+	{"state", cmd_state, "init --state DIR --trust ROOT.json", "create the state directory updates are applied to"},
 	{"diode", cmd_diode, "watch DIR ...", "process packages arriving through the data diode"},
 	{"nhi", cmd_nhi, "<command> ...", "agent identities: store, backups, tokens, resolve"},
 	{"isolation", cmd_isolation, "<command> ...", "check that the enclave has no way out"},

@@ -5,6 +5,8 @@
  */
 #include "update_int.h"
 
+#include <stdarg.h>
+
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -348,9 +350,44 @@ void upd_sigs_free(upd_sig *s, size_t n)
 	free(s);
 }
 
-void upd_crash_point(const char *point)
+
+
+int upd_reject(creto_err *e, creto_update_rule *rule, creto_update_rule r, const char *fmt, ...)
 {
-	const char *want = getenv("CRETO_TEST_CRASH_AT");
-	if (want != NULL && strcmp(want, point) == 0)
-		raise(SIGKILL);
+	char msg[CRETO_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (rule != NULL)
+		*rule = r;
+	return creto_err_set(e, CRETO_EREJECT, "%s", msg);
+}
+
+const char *creto_update_rule_name(creto_update_rule r)
+{
+	static const char *const names[] = {
+		[CRETO_RULE_NONE] = "",
+		[CRETO_RULE_CONTAINER] = "container",
+		[CRETO_RULE_SIZE] = "size",
+		[CRETO_RULE_TRUNCATED] = "truncated",
+		[CRETO_RULE_TRAILING_DATA] = "trailing data",
+		[CRETO_RULE_MEMBER_TYPE] = "member type",
+		[CRETO_RULE_ORDER] = "order",
+		[CRETO_RULE_DUPLICATE_NAME] = "duplicate name",
+		[CRETO_RULE_PATH] = "path",
+		[CRETO_RULE_STATEMENT] = "statement",
+		[CRETO_RULE_SIGNATURES] = "signatures",
+		[CRETO_RULE_THRESHOLD] = "signature threshold",
+		[CRETO_RULE_REPLAY] = "replay",
+		[CRETO_RULE_CREATED] = "created",
+		[CRETO_RULE_EXPIRED] = "expired",
+		[CRETO_RULE_ROLLBACK] = "rollback",
+		[CRETO_RULE_FAST_FORWARD] = "fast-forward",
+		[CRETO_RULE_ROTATION] = "rotation",
+		[CRETO_RULE_DIGEST] = "digest",
+	};
+	if ((unsigned)r >= sizeof names / sizeof names[0] || names[r] == NULL)
+		return "";
+	return names[r];
 }

@@ -9,8 +9,14 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "util/escape.h"
 #include "util/file.h"
 #include "util/timeutil.h"
 
@@ -37,7 +43,29 @@ static int dberr(upd_state *s, creto_err *e, const char *what)
 	return creto_err_set(e, CRETO_EOP, "state db: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
-int upd_state_open(const char *dir, int readonly, upd_state **out, creto_err *e)
+/* The schema generation this code writes (meta k='state_version').  State
+ * made before `state init` existed has the same tables and no such row: it
+ * is recognised as initialised and the row is added on its first write. */
+#define STATE_VERSION "2"
+
+int upd_state_initialised(const char *dir, creto_err *e)
+{
+	char path[4096];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/state.db", dir);
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+		return CRETO_OK;
+	if (stat(dir, &sb) != 0)
+		return creto_err_set(e, CRETO_EUSAGE,
+				     "state directory %s does not exist; create it with `creto state init "
+				     "--state %s --trust ROOT.json` (a mistyped or unmounted --state is "
+				     "never a fresh start)", dir, dir);
+	return creto_err_set(e, CRETO_EUSAGE,
+			     "state directory %s holds no initialised state (no state.db); create it with "
+			     "`creto state init --state %s --trust ROOT.json`", dir, dir);
+}
+
+static int open_db(const char *dir, int flags, int create, upd_state **out, creto_err *e)
 {
 	*out = NULL;
 	char path[4096];
@@ -45,34 +73,106 @@ int upd_state_open(const char *dir, int readonly, upd_state **out, creto_err *e)
 	upd_state *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
-	int flags = SQLITE_OPEN_NOFOLLOW | (readonly ? SQLITE_OPEN_READONLY
-						      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-	if (readonly && access(path, F_OK) != 0) {
-		/* No database yet: an empty state, in memory. */
-		snprintf(path, sizeof path, ":memory:");
-		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	}
-	if (!readonly) {
-		int rc = creto_mkdir_p(dir, 0700, e);
-		if (rc != CRETO_OK) {
-			free(s);
-			return rc;
-		}
-	}
-	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		int rc = dberr(s, e, path);
 		upd_state_close(s);
 		return rc;
 	}
 	sqlite3_busy_timeout(s->db, 10000);
-	if (!readonly || strcmp(path, ":memory:") == 0) {
-		if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK) {
+	if (!(flags & SQLITE_OPEN_READONLY)) {
+		/* Creates the tables of a new state; upgrades an earlier one in
+		 * place (CREATE ... IF NOT EXISTS, then the version row). */
+		if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(s->db, create ? "INSERT OR REPLACE INTO meta(k, v) VALUES('state_version', '"
+						 STATE_VERSION "')"
+					       : "INSERT OR IGNORE INTO meta(k, v) VALUES('state_version', '"
+						 STATE_VERSION "')", NULL, NULL, NULL) != SQLITE_OK) {
 			int rc = dberr(s, e, "schema");
 			upd_state_close(s);
 			return rc;
 		}
 	}
 	*out = s;
+	return CRETO_OK;
+}
+
+int upd_state_open(const char *dir, int readonly, upd_state **out, creto_err *e)
+{
+	*out = NULL;
+	int rc = upd_state_initialised(dir, e);
+	if (rc != CRETO_OK)
+		return rc;
+	return open_db(dir, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, 0, out, e);
+}
+
+int upd_state_create(const char *dir, upd_state **out, creto_err *e)
+{
+	*out = NULL;
+	char path[4096];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/state.db", dir);
+	if (lstat(path, &sb) == 0)
+		return creto_err_set(e, CRETO_EUSAGE, "state directory %s is already initialised", dir);
+	int rc = creto_mkdir_p(dir, 0700, e);
+	if (rc != CRETO_OK)
+		return rc;
+	/* O_EXCL on the database file: two inits never both succeed. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return creto_err_set(e, CRETO_EUSAGE, "state directory %s is already initialised", dir);
+		return creto_err_errno(e, errno, "create %s", path);
+	}
+	close(fd);
+	if ((rc = open_db(dir, SQLITE_OPEN_READWRITE, 1, out, e)) != CRETO_OK) {
+		(void)unlink(path);
+		return rc;
+	}
+	return creto_file_sync_dir(dir, 1, e);
+}
+
+int upd_state_lock(const char *dir, int64_t wait_s, int (*cancelled)(void *), void *arg, int *fd,
+		   creto_err *e)
+{
+	char lp[4096];
+	*fd = -1;
+	snprintf(lp, sizeof lp, "%s/lock", dir);
+	int f = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (f < 0)
+		return creto_err_errno(e, errno, "lock %s", lp);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (flock(f, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			int rc = creto_err_errno(e, errno, "lock %s", lp);
+			close(f);
+			return rc;
+		}
+		struct timespec t1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec >= wait_s || (cancelled != NULL && cancelled(arg))) {
+			char pid[32] = "";
+			ssize_t n = pread(f, pid, sizeof pid - 1, 0);
+			pid[n > 0 ? n : 0] = 0;
+			pid[strcspn(pid, "\n")] = 0;
+			close(f);
+			return creto_err_set(e, CRETO_EUSAGE,
+					     "state directory %s is in use by process %s (a watcher or apply "
+					     "holds %s); one writer per state: stop it, or give --wait SECONDS",
+					     dir, pid[0] ? pid : "(unknown)", lp);
+		}
+		struct timespec ts = {0, 100 * 1000000L};
+		(void)nanosleep(&ts, NULL);
+	}
+	/* Name the holder for whoever is refused next. */
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)n, 0) != n) {
+		/* only the message of a refused writer loses the PID */
+	}
+	*fd = f;
 	return CRETO_OK;
 }
 
@@ -116,7 +216,7 @@ int upd_state_installed(upd_state *s, const char *type, const char *name, int64_
 	return r == SQLITE_ROW || r == SQLITE_DONE ? CRETO_OK : dberr(s, e, "installed");
 }
 
-static int meta_get(upd_state *s, const char *k, char *out, size_t cap, creto_err *e)
+int upd_state_meta(upd_state *s, const char *k, char *out, size_t cap, creto_err *e)
 {
 	sqlite3_stmt *q;
 	out[0] = 0;
@@ -130,7 +230,7 @@ static int meta_get(upd_state *s, const char *k, char *out, size_t cap, creto_er
 	return r == SQLITE_ROW || r == SQLITE_DONE ? CRETO_OK : dberr(s, e, "meta");
 }
 
-static int meta_set(upd_state *s, const char *k, const char *v, creto_err *e)
+int upd_state_meta_set(upd_state *s, const char *k, const char *v, creto_err *e)
 {
 	sqlite3_stmt *q;
 	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)", -1, &q, NULL) !=
@@ -146,7 +246,7 @@ static int meta_set(upd_state *s, const char *k, const char *v, creto_err *e)
 int upd_state_time_floor(upd_state *s, int64_t *floor, creto_err *e)
 {
 	char v[32];
-	int rc = meta_get(s, "time_floor", v, sizeof v, e);
+	int rc = upd_state_meta(s, "time_floor", v, sizeof v, e);
 	*floor = v[0] ? strtoll(v, NULL, 10) : 0;
 	return rc;
 }
@@ -154,9 +254,9 @@ int upd_state_time_floor(upd_state *s, int64_t *floor, creto_err *e)
 int upd_state_root(upd_state *s, int64_t *version, char digest[65], creto_err *e)
 {
 	char v[32];
-	int rc = meta_get(s, "root_version", v, sizeof v, e);
+	int rc = upd_state_meta(s, "root_version", v, sizeof v, e);
 	if (rc == CRETO_OK)
-		rc = meta_get(s, "root_digest", digest, 65, e);
+		rc = upd_state_meta(s, "root_digest", digest, 65, e);
 	*version = v[0] ? strtoll(v, NULL, 10) : 0;
 	return rc;
 }
@@ -165,8 +265,8 @@ int upd_state_set_root(upd_state *s, int64_t version, const char *digest, creto_
 {
 	char v[32];
 	snprintf(v, sizeof v, "%lld", (long long)version);
-	int rc = meta_set(s, "root_version", v, e);
-	return rc == CRETO_OK ? meta_set(s, "root_digest", digest, e) : rc;
+	int rc = upd_state_meta_set(s, "root_version", v, e);
+	return rc == CRETO_OK ? upd_state_meta_set(s, "root_digest", digest, e) : rc;
 }
 
 int upd_state_applied(upd_state *s, const char *stmt_digest, int *applied, creto_err *e)
@@ -184,9 +284,9 @@ int upd_state_applied(upd_state *s, const char *stmt_digest, int *applied, creto
 }
 
 int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t created,
-			     creto_err *e)
+			     int64_t now, creto_err *e)
 {
-	int64_t now = creto_time_now(), floor = 0;
+	int64_t floor = 0;
 	int rc = upd_state_time_floor(s, &floor, e);
 	if (rc != CRETO_OK)
 		return rc;
@@ -224,22 +324,34 @@ int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t
 	if (created > floor) {
 		char v[32];
 		snprintf(v, sizeof v, "%lld", (long long)created);
-		return meta_set(s, "time_floor", v, e);
+		return upd_state_meta_set(s, "time_floor", v, e);
 	}
 	return CRETO_OK;
 }
 
-int upd_state_audit(upd_state *s, const char *source, const creto_update_result *r,
+int upd_state_audit(upd_state *s, int64_t now, const char *source, const creto_update_result *r,
 		    const char *decision, const char *reason, creto_err *e)
 {
+	/* The source path and the reason may carry names from the untrusted
+	 * side of the diode: stored escaped (util/escape.h), one line each. */
+	char *src = creto_escape_dup(source, strlen(source));
+	char *why = reason != NULL ? creto_escape_dup(reason, strlen(reason)) : NULL;
+	if (src == NULL || (reason != NULL && why == NULL)) {
+		free(src);
+		free(why);
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	}
 	sqlite3_stmt *q;
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO audit(at, source, statement_digest, type, name, version, keyids,"
 			       " decision, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			       -1, &q, NULL) != SQLITE_OK)
+			       -1, &q, NULL) != SQLITE_OK) {
+		free(src);
+		free(why);
 		return dberr(s, e, "audit");
-	sqlite3_bind_int64(q, 1, creto_time_now());
-	sqlite3_bind_text(q, 2, source, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_text(q, 2, src, -1, SQLITE_STATIC);
 	if (r != NULL && r->statement_digest[0])
 		sqlite3_bind_text(q, 3, r->statement_digest, -1, SQLITE_STATIC);
 	if (r != NULL && r->type[0])
@@ -251,10 +363,12 @@ int upd_state_audit(upd_state *s, const char *source, const creto_update_result 
 	if (r != NULL)
 		sqlite3_bind_text(q, 7, r->keyids, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 8, decision, -1, SQLITE_STATIC);
-	if (reason != NULL)
-		sqlite3_bind_text(q, 9, reason, -1, SQLITE_STATIC);
+	if (why != NULL)
+		sqlite3_bind_text(q, 9, why, -1, SQLITE_STATIC);
 	int st = sqlite3_step(q);
 	sqlite3_finalize(q);
+	free(src);
+	free(why);
 	return st == SQLITE_DONE ? CRETO_OK : dberr(s, e, "audit");
 }
 
@@ -296,7 +410,7 @@ int creto_update_status(const char *state_dir, int audit_rows, char **out, creto
 	creto_time_format(floor, tb);
 	json_object_set_new(o, "time_floor", json_string(floor ? tb : ""));
 	json_object_set_new(o, "trust_root_version", json_integer(rv));
-	if (sqlite3_prepare_v2(s->db, "SELECT type, name, version, statement_digest FROM installed"
+	if (sqlite3_prepare_v2(s->db, "SELECT type, name, version, statement_digest, installed_at FROM installed"
 				      " ORDER BY type, name", -1, &q, NULL) != SQLITE_OK) {
 		rc = dberr(s, e, "installed");
 		goto out;
@@ -307,6 +421,8 @@ int creto_update_status(const char *state_dir, int audit_rows, char **out, creto
 		json_object_set_new(r, "name", json_string((const char *)sqlite3_column_text(q, 1)));
 		json_object_set_new(r, "version", json_integer(sqlite3_column_int64(q, 2)));
 		json_object_set_new(r, "statement_digest", json_string((const char *)sqlite3_column_text(q, 3)));
+		creto_time_format(sqlite3_column_int64(q, 4), tb);
+		json_object_set_new(r, "installed_at", json_string(tb));
 		json_array_append_new(inst, r);
 	}
 	sqlite3_finalize(q);

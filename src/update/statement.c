@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,7 +145,21 @@ static int path_in_sorted(upd_file *f, size_t n, const char *p, size_t plen)
 	return 0;
 }
 
-int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto_err *e)
+static int parse_statement(const uint8_t *buf, size_t len, upd_statement *st, creto_update_rule *rule,
+			   creto_err *e);
+
+int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto_update_rule *rule,
+			creto_err *e)
+{
+	creto_update_rule r = CRETO_RULE_NONE;
+	int rc = parse_statement(buf, len, st, &r, e);
+	if (rc == CRETO_EREJECT && rule != NULL)
+		*rule = r != CRETO_RULE_NONE ? r : CRETO_RULE_STATEMENT;
+	return rc;
+}
+
+static int parse_statement(const uint8_t *buf, size_t len, upd_statement *st, creto_update_rule *rule,
+			   creto_err *e)
 {
 	memset(st, 0, sizeof *st);
 	if (len > CRETO_STATEMENT_MAX)
@@ -221,11 +236,11 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 		upd_file *uf = &st->files[st->nfiles];
 		if (!upd_path_valid(path)) {
 			if (strlen(path) <= CRETO_UPDATE_PATH_MAX && !upd_path_fits_ustar(path))
-				rc = creto_err_set(e, CRETO_EREJECT,
+				rc = upd_reject(e, rule, CRETO_RULE_PATH,
 						   "path: %s: payload path %.80s... does not fit a ustar header as payload/PATH",
 						   w, path);
 			else
-				rc = creto_err_set(e, CRETO_EREJECT,
+				rc = upd_reject(e, rule, CRETO_RULE_PATH,
 						   "path: %s: payload path %.80s is absolute, has .. or an empty or invalid component",
 						   w, path);
 			goto out;
@@ -233,7 +248,7 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 		if (st->nfiles > 0) {
 			int c = strcmp(st->files[st->nfiles - 1].path, path);
 			if (c == 0) {
-				rc = creto_err_set(e, CRETO_EREJECT, "duplicate name: %s: path %s listed twice", w, path);
+				rc = upd_reject(e, rule, CRETO_RULE_DUPLICATE_NAME, "duplicate name: %s: path %s listed twice", w, path);
 				goto out;
 			}
 			if (c > 0) {
@@ -244,7 +259,7 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 		/* No file may also be a directory of another file. */
 		for (const char *s = strchr(path, '/'); s != NULL; s = strchr(s + 1, '/'))
 			if (path_in_sorted(st->files, st->nfiles, path, (size_t)(s - path))) {
-				rc = creto_err_set(e, CRETO_EREJECT,
+				rc = upd_reject(e, rule, CRETO_RULE_DUPLICATE_NAME,
 						   "duplicate name: %s: %s is below a path that is a file", w, path);
 				goto out;
 			}
@@ -427,7 +442,7 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 	uint32_t ss = o->shard_size ? o->shard_size : CRETO_SHARD_DEFAULT;
 	if (ss < CRETO_SHARD_MIN || ss > CRETO_SHARD_MAX)
 		return creto_err_set(e, CRETO_EUSAGE, "update create: shard size out of range");
-	int64_t created = o->created ? o->created : creto_time_now();
+	int64_t created = o->created ? o->created : creto_clock_now(o->clock);
 	int64_t expires = o->expires ? o->expires : created + 30 * 86400;
 	if (expires <= created)
 		return creto_err_set(e, CRETO_EUSAGE, "update create: expires must be after created");
@@ -500,12 +515,21 @@ int creto_update_create(const creto_update_create_opts *o, const char *out_path,
 	}
 	/* Round-trip through the verifier's parser. */
 	upd_statement chk;
-	if ((rc = upd_statement_parse((const uint8_t *)text, tl, &chk, e)) != CRETO_OK) {
+	if ((rc = upd_statement_parse((const uint8_t *)text, tl, &chk, NULL, e)) != CRETO_OK) {
 		creto_err_ctx(e, "update create");
 		goto out;
 	}
 	upd_statement_free(&chk);
-	rc = creto_file_write_atomic(out_path, text, tl, 0644, e);
+	if (o->force) {
+		/* A new statement: signatures made over the old one are stale. */
+		char sp[4200];
+		snprintf(sp, sizeof sp, "%s.sigs", out_path);
+		if ((rc = creto_file_write_atomic(out_path, text, tl, 0644, e)) == CRETO_OK &&
+		    unlink(sp) != 0 && errno != ENOENT)
+			rc = creto_err_errno(e, errno, "remove stale %s", sp);
+	} else {
+		rc = upd_write_new(out_path, text, tl, e);
+	}
 out:
 	for (size_t i = 0; i < w.n; i++)
 		free(w.paths[i]);
@@ -518,6 +542,46 @@ out:
 
 /* ---- sign ---- */
 
+int upd_write_new(const char *path, const void *data, size_t len, creto_err *e)
+{
+	struct stat sb;
+	if (lstat(path, &sb) == 0)
+		return creto_err_set(e, CRETO_EUSAGE, "%s: already exists (--force replaces it)", path);
+	int rc = creto_file_write_excl(path, data, len, 0644, e);
+	if (rc == CRETO_EUSAGE)
+		creto_err_set(e, CRETO_EUSAGE, "%s: already exists (--force replaces it)", path);
+	return rc;
+}
+
+int upd_doc_lock(const char *path, int *fd, creto_err *e)
+{
+	*fd = -1;
+	for (int i = 0; i < 100; i++) {
+		int f = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		if (f < 0)
+			return creto_err_errno(e, errno, "%s", path);
+		struct stat a, b;
+		if (fstat(f, &a) != 0 || !S_ISREG(a.st_mode)) {
+			close(f);
+			return creto_err_set(e, CRETO_EUSAGE, "%s: not a regular file", path);
+		}
+		int r;
+		while ((r = flock(f, LOCK_EX)) != 0 && errno == EINTR)
+			;
+		if (r != 0) {
+			r = errno;
+			close(f);
+			return creto_err_errno(e, r, "lock %s", path);
+		}
+		if (lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			*fd = f;
+			return CRETO_OK;
+		}
+		close(f); /* replaced by the signer before us: lock the new one */
+	}
+	return creto_err_set(e, CRETO_EOP, "lock %s: replaced too often while waiting", path);
+}
+
 int creto_update_sign(const char *statement_path, const char *sigs_path, const char *key_ref,
 		      const creto_keys_opts *kopts, char keyid_out[17], creto_err *e)
 {
@@ -527,15 +591,19 @@ int creto_update_sign(const char *statement_path, const char *sigs_path, const c
 	json_t *doc = NULL;
 	char *text = NULL, *b64 = NULL;
 	upd_statement st;
-	int have_st = 0;
+	int have_st = 0, lockfd = -1;
 	int rc = creto_file_read(statement_path, CRETO_STATEMENT_MAX, &stm, &stl, e);
 	if (rc != CRETO_OK)
 		goto out;
-	if ((rc = upd_statement_parse(stm, stl, &st, e)) != CRETO_OK) {
+	if ((rc = upd_statement_parse(stm, stl, &st, NULL, e)) != CRETO_OK) {
 		creto_err_ctx(e, "%s", statement_path);
 		goto out;
 	}
 	have_st = 1;
+	/* One signer at a time per statement (it is never replaced by
+	 * signing): the signatures document is read and replaced under it. */
+	if ((rc = upd_doc_lock(statement_path, &lockfd, e)) != CRETO_OK)
+		goto out;
 	if (access(sigs_path, F_OK) == 0) {
 		if ((rc = creto_file_read(sigs_path, CRETO_SIGS_MAX, &old, &oldl, e)) != CRETO_OK ||
 		    (rc = upd_json_parse(old, oldl, sigs_path, &doc, e)) != CRETO_OK)
@@ -595,6 +663,8 @@ int creto_update_sign(const char *statement_path, const char *sigs_path, const c
 	if (keyid_out != NULL)
 		snprintf(keyid_out, 17, "%s", kid);
 out:
+	if (lockfd >= 0)
+		close(lockfd);
 	if (have_st)
 		upd_statement_free(&st);
 	creto_signer_free(signer);

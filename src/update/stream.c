@@ -224,7 +224,7 @@ static int busy(const upd_stream *s)
 	return 0;
 }
 
-int upd_stream_finish(upd_stream *s, creto_err *e)
+int upd_stream_finish(upd_stream *s, creto_update_rule *rule, creto_err *e)
 {
 	pthread_mutex_lock(&s->mu);
 	while (busy(s))
@@ -235,13 +235,14 @@ int upd_stream_finish(upd_stream *s, creto_err *e)
 	memcpy(wp, s->write_path, sizeof wp);
 	pthread_mutex_unlock(&s->mu);
 	if (failed)
-		return creto_err_set(e, CRETO_EREJECT, "%s", msg);
+		return upd_reject(e, rule, CRETO_RULE_DIGEST, "%s", msg);
 	if (we)
 		return creto_err_errno(e, we, "write copy of %s", wp);
 	return CRETO_OK;
 }
 
-int upd_stream_file(upd_stream *s, const upd_file *f, int in_fd, int out_fd, creto_err *e)
+int upd_stream_file(upd_stream *s, const upd_file *f, int in_fd, int out_fd,
+		    creto_update_rule *rule, creto_err *e)
 {
 	uint64_t left = f->size;
 	for (size_t k = 0; k < f->nshards; k++) {
@@ -260,15 +261,15 @@ int upd_stream_file(upd_stream *s, const upd_file *f, int in_fd, int out_fd, cre
 		}
 		pthread_mutex_unlock(&s->mu);
 		if (j == NULL)
-			return upd_stream_finish(s, e); /* an earlier shard failed: stop reading */
+			return upd_stream_finish(s, rule, e); /* an earlier shard failed: stop reading */
 		ssize_t got = creto_read_full(in_fd, j->buf, len);
 		if (got < 0)
 			return creto_err_errno(e, errno, "read payload");
 		if ((size_t)got != len) {
-			int rc = upd_stream_finish(s, e);
+			int rc = upd_stream_finish(s, rule, e);
 			if (rc != CRETO_OK)
 				return rc;
-			return creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside payload file %.200s",
+			return upd_reject(e, rule, CRETO_RULE_TRUNCATED, "truncated: package ends inside payload file %.200s",
 					     f->path);
 		}
 		memcpy(j->want, f->nshards == 1 ? f->digest : f->shards[k], UPD_DIGEST_LEN);

@@ -57,7 +57,7 @@ static const char *type_name(char t)
 	}
 }
 
-int upd_tar_next(int fd, upd_tar_hdr *h, int *end, creto_err *e)
+int upd_tar_next(int fd, upd_tar_hdr *h, int *end, creto_update_rule *rule, creto_err *e)
 {
 	uint8_t b[UPD_TAR_BLOCK];
 	*end = 0;
@@ -66,27 +66,27 @@ int upd_tar_next(int fd, upd_tar_hdr *h, int *end, creto_err *e)
 	if (got < 0)
 		return creto_err_errno(e, errno, "read");
 	if (got != UPD_TAR_BLOCK)
-		return creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside a tar header");
+		return upd_reject(e, rule, CRETO_RULE_TRUNCATED, "truncated: package ends inside a tar header");
 	if (all_zero(b, sizeof b)) {
 		got = creto_read_full(fd, b, sizeof b);
 		if (got < 0)
 			return creto_err_errno(e, errno, "read");
 		if (got != UPD_TAR_BLOCK)
-			return creto_err_set(e, CRETO_EREJECT, "truncated: end-of-archive marker is one block");
+			return upd_reject(e, rule, CRETO_RULE_TRUNCATED, "truncated: end-of-archive marker is one block");
 		if (!all_zero(b, sizeof b))
-			return creto_err_set(e, CRETO_EREJECT, "container: zero block followed by data");
+			return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: zero block followed by data");
 		*end = 1;
 		return CRETO_OK;
 	}
 	uint64_t want, sum = 0;
 	if (octal((const char *)b + 148, 8, &want) != 0)
-		return creto_err_set(e, CRETO_EREJECT, "container: malformed header checksum field");
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: malformed header checksum field");
 	for (size_t i = 0; i < sizeof b; i++)
 		sum += (i >= 148 && i < 156) ? (uint64_t)' ' : b[i];
 	if (sum != want)
-		return creto_err_set(e, CRETO_EREJECT, "container: header checksum mismatch");
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: header checksum mismatch");
 	if (memcmp(b + 257, "ustar\0" "00", 8) != 0)
-		return creto_err_set(e, CRETO_EREJECT, "container: not a POSIX ustar header");
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: not a POSIX ustar header");
 	char name[101], prefix[156];
 	memcpy(name, b, 100);
 	name[100] = 0;
@@ -101,19 +101,19 @@ int upd_tar_next(int fd, upd_tar_hdr *h, int *end, creto_err *e)
 			*c = '?';
 	h->type = (char)b[156];
 	if (h->type != '0')
-		return creto_err_set(e, CRETO_EREJECT, "member type: %.120s is %s, only regular files are allowed",
+		return upd_reject(e, rule, CRETO_RULE_MEMBER_TYPE, "member type: %.120s is %s, only regular files are allowed",
 				     h->name, type_name(h->type));
 	if (!all_zero(b + 157, 100))
-		return creto_err_set(e, CRETO_EREJECT, "member type: %.120s carries a link name", h->name);
+		return upd_reject(e, rule, CRETO_RULE_MEMBER_TYPE, "member type: %.120s carries a link name", h->name);
 	if (octal((const char *)b + 124, 12, &h->size) != 0)
-		return creto_err_set(e, CRETO_EREJECT, "container: %.120s: malformed size field", h->name);
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: %.120s: malformed size field", h->name);
 	uint64_t dummy;
 	if (octal((const char *)b + 100, 8, &dummy) != 0 || octal((const char *)b + 136, 12, &dummy) != 0)
-		return creto_err_set(e, CRETO_EREJECT, "container: %.120s: malformed mode or mtime", h->name);
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: %.120s: malformed mode or mtime", h->name);
 	return CRETO_OK;
 }
 
-int upd_tar_skip_pad(int fd, uint64_t size, creto_err *e)
+int upd_tar_skip_pad(int fd, uint64_t size, creto_update_rule *rule, creto_err *e)
 {
 	size_t pad = (size_t)((UPD_TAR_BLOCK - size % UPD_TAR_BLOCK) % UPD_TAR_BLOCK);
 	if (pad == 0)
@@ -123,13 +123,13 @@ int upd_tar_skip_pad(int fd, uint64_t size, creto_err *e)
 	if (got < 0)
 		return creto_err_errno(e, errno, "read");
 	if ((size_t)got != pad)
-		return creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside member padding");
+		return upd_reject(e, rule, CRETO_RULE_TRUNCATED, "truncated: package ends inside member padding");
 	if (!all_zero(b, pad))
-		return creto_err_set(e, CRETO_EREJECT, "container: non-zero member padding");
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: non-zero member padding");
 	return CRETO_OK;
 }
 
-int upd_tar_expect_eof(int fd, creto_err *e)
+int upd_tar_expect_eof(int fd, creto_update_rule *rule, creto_err *e)
 {
 	uint8_t b[UPD_TAR_RECORD + 1];
 	ssize_t got = creto_read_full(fd, b, sizeof b);
@@ -137,7 +137,7 @@ int upd_tar_expect_eof(int fd, creto_err *e)
 		return creto_err_errno(e, errno, "read");
 	if ((size_t)got > UPD_TAR_RECORD - 2 * UPD_TAR_BLOCK || !all_zero(b, (size_t)got) ||
 	    got % UPD_TAR_BLOCK != 0)
-		return creto_err_set(e, CRETO_EREJECT, "trailing data: bytes after the end-of-archive marker");
+		return upd_reject(e, rule, CRETO_RULE_TRAILING_DATA, "trailing data: bytes after the end-of-archive marker");
 	return CRETO_OK;
 }
 

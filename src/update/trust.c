@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/enc.h"
 #include "util/file.h"
@@ -562,4 +563,49 @@ int creto_trust_root_sign(const uint8_t *doc, size_t len, creto_signer *signer, 
 out:
 	creto_trust_root_free(r);
 	return rc;
+}
+
+int creto_trust_root_sign_file(const char *path, const char *out_path, creto_signer *signer,
+			       int allow_foreign, creto_err *e)
+{
+	int lockfd = -1;
+	uint8_t *doc = NULL;
+	size_t len = 0;
+	char *text = NULL;
+	/* Officers signing at once: each reads the document only once the one
+	 * before has replaced it, so no signature is lost. */
+	int rc = upd_doc_lock(path, &lockfd, e);
+	if (rc == CRETO_OK)
+		rc = creto_file_read(path, CRETO_TRUST_ROOT_MAX, &doc, &len, e);
+	if (rc == CRETO_OK)
+		rc = creto_trust_root_sign(doc, len, signer, allow_foreign, &text, e);
+	if (rc == CRETO_OK)
+		rc = creto_file_write_atomic(out_path != NULL ? out_path : path, text, strlen(text), 0644, e);
+	if (lockfd >= 0)
+		close(lockfd);
+	free(doc);
+	free(text);
+	return rc;
+}
+
+int creto_trust_root_expiry_note(int64_t version, int64_t expires, int64_t now, char *buf,
+				 size_t cap)
+{
+	char t[CRETO_TIME_STRLEN];
+	creto_time_format(expires, t);
+	if (cap > 0)
+		buf[0] = 0;
+	if (expires <= now) {
+		snprintf(buf, cap, "warning: trust root version %lld EXPIRED at %s: every package is "
+			 "refused until a rotation (signed before expiry) or a re-provisioned root",
+			 (long long)version, t);
+		return 1;
+	}
+	if (expires - now <= (int64_t)CRETO_TRUST_WARN_DAYS * 86400) {
+		snprintf(buf, cap, "warning: trust root version %lld expires at %s, in %lld days: "
+			 "rotate it before then", (long long)version, t,
+			 (long long)((expires - now) / 86400));
+		return 1;
+	}
+	return 0;
 }

@@ -23,39 +23,31 @@
 #define SIGS_MEMBER "signatures.json"
 #define PAYLOAD_PREFIX "payload/"
 
-static int set_rule(creto_update_result *res, const char *rule, int rc)
+/* Record the rule of a rejection (the first one decided) in res. */
+static int set_rule(creto_update_result *res, creto_update_rule rule, int rc)
 {
-	if (res != NULL && rc == CRETO_EREJECT && res->rule[0] == 0)
-		snprintf(res->rule, sizeof res->rule, "%s", rule);
+	if (res != NULL && rc == CRETO_EREJECT && res->rule_id == CRETO_RULE_NONE && rule != CRETO_RULE_NONE) {
+		res->rule_id = rule;
+		snprintf(res->rule, sizeof res->rule, "%s", creto_update_rule_name(rule));
+	}
 	return rc;
 }
 
-/* Rule name = the text before the first ':' of a rejection message. */
-static void rule_from_msg(creto_update_result *res, const creto_err *e)
-{
-	if (res == NULL || res->rule[0] || e == NULL || e->code != CRETO_EREJECT)
-		return;
-	const char *c = strchr(e->msg, ':');
-	size_t n = c ? (size_t)(c - e->msg) : strlen(e->msg);
-	if (n >= sizeof res->rule)
-		n = sizeof res->rule - 1;
-	memcpy(res->rule, e->msg, n);
-	res->rule[n] = 0;
-}
-
-static int read_member(int fd, const char *want, size_t max, uint8_t **buf, size_t *len, creto_err *e)
+static int read_member(int fd, const char *want, size_t max, uint8_t **buf, size_t *len,
+		       creto_update_rule *rule, creto_err *e)
 {
 	upd_tar_hdr h;
-	int end, rc = upd_tar_next(fd, &h, &end, e);
+	int end, rc = upd_tar_next(fd, &h, &end, rule, e);
 	*buf = NULL;
 	if (rc != CRETO_OK)
 		return rc;
 	if (end)
-		return creto_err_set(e, CRETO_EREJECT, "container: archive ends before %s", want);
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: archive ends before %s", want);
 	if (strcmp(h.name, want) != 0)
-		return creto_err_set(e, CRETO_EREJECT, "container: member %.120s where %s was expected", h.name, want);
+		return upd_reject(e, rule, CRETO_RULE_CONTAINER, "container: member %.120s where %s was expected",
+				  h.name, want);
 	if (h.size > max)
-		return creto_err_set(e, CRETO_EREJECT, "size: %s is %llu bytes, at most %zu allowed", want,
+		return upd_reject(e, rule, CRETO_RULE_SIZE, "size: %s is %llu bytes, at most %zu allowed", want,
 				     (unsigned long long)h.size, max);
 	*buf = malloc(h.size + 1);
 	if (*buf == NULL)
@@ -66,11 +58,11 @@ static int read_member(int fd, const char *want, size_t max, uint8_t **buf, size
 		*buf = NULL;
 		if (got < 0)
 			return creto_err_errno(e, errno, "read");
-		return creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside %s", want);
+		return upd_reject(e, rule, CRETO_RULE_TRUNCATED, "truncated: package ends inside %s", want);
 	}
 	(*buf)[h.size] = 0;
 	*len = (size_t)h.size;
-	return upd_tar_skip_pad(fd, h.size, e);
+	return upd_tar_skip_pad(fd, h.size, rule, e);
 }
 
 static int parse_sigs_doc(const uint8_t *buf, size_t len, upd_sig **sigs, size_t *n, creto_err *e)
@@ -219,11 +211,19 @@ int upd_root_check(const char *trust_path, const char *sdir, creto_err *e)
 /* ---- recovery: make derived state match the database ---- */
 
 typedef struct rec_ctx {
+	const creto_update_opts *o;
 	const char *sdir;
 	creto_err *e;
 } rec_ctx;
 
-static int switch_current(const char *base, int64_t version, creto_err *e)
+/* The caller's fault injection point (crash tests only; NULL otherwise). */
+static void crash_at(const creto_update_opts *o, const char *point)
+{
+	if (o != NULL && o->crash != NULL)
+		o->crash(o->crash_arg, point);
+}
+
+static int switch_current(const creto_update_opts *o, const char *base, int64_t version, creto_err *e)
 {
 	char target[32], tmp[4200], cur[4200], have[64];
 	snprintf(target, sizeof target, "%lld", (long long)version);
@@ -238,7 +238,7 @@ static int switch_current(const char *base, int64_t version, creto_err *e)
 	(void)unlink(tmp);
 	if (symlink(target, tmp) != 0)
 		return creto_err_errno(e, errno, "symlink %s", tmp);
-	upd_crash_point("link-tmp");
+	crash_at(o, "link-tmp");
 	if (rename(tmp, cur) != 0)
 		return creto_err_errno(e, errno, "rename %s", cur);
 	return creto_file_sync_dir(base, 1, e);
@@ -271,12 +271,12 @@ static int rec_one(void *arg, const char *type, const char *name, int64_t v)
 		return CRETO_OK;
 	char base[4096];
 	snprintf(base, sizeof base, "%s/%s/%s", c->sdir, k, name);
-	return switch_current(base, v, c->e);
+	return switch_current(c->o, base, v, c->e);
 }
 
-static int recover(const char *sdir, upd_state *st, creto_err *e)
+static int recover(const creto_update_opts *o, const char *sdir, upd_state *st, creto_err *e)
 {
-	rec_ctx c = {sdir, e};
+	rec_ctx c = {o, sdir, e};
 	int rc = upd_state_each_installed(st, rec_one, &c, e);
 	if (rc != CRETO_OK)
 		return rc;
@@ -390,7 +390,10 @@ static int mkdir_durable(const char *top, const char *sub, creto_err *e)
 
 typedef struct proc {
 	const char *pkg, *trust_path, *sdir;
+	const creto_update_opts *o;
+	int64_t now;          /* the caller's clock, read once per decision */
 	int apply;
+	int locked;           /* the caller (the watcher) holds the state lock */
 	creto_update_result *res;
 	upd_state *st;
 	creto_trust_root *root;
@@ -405,6 +408,13 @@ typedef struct proc {
 	int lockfd;
 } proc;
 
+static int check_cancel(proc *p, creto_err *e)
+{
+	if (p->o->cancelled != NULL && p->o->cancelled(p->o->cancel_arg))
+		return creto_err_set(e, CRETO_EOP, "interrupted (stop requested or time out); nothing installed");
+	return CRETO_OK;
+}
+
 static int check_rules(proc *p, creto_err *e)
 {
 	creto_update_result *res = p->res;
@@ -413,40 +423,41 @@ static int check_rules(proc *p, creto_err *e)
 	/* Role selection from the untrusted type; the role's keys and
 	 * threshold come from the trust root only. */
 	if ((rc = upd_statement_peek_type(p->stm_bytes, p->stm_len, type, e)) != CRETO_OK)
-		return set_rule(res, "statement", rc);
+		return set_rule(res, CRETO_RULE_STATEMENT, rc);
 	snprintf(res->type, sizeof res->type, "%s", type);
-	/* The very statement bytes were verified and applied before: a replay
-	 * (checked first so that a rotation since then does not hide it). */
+	/* The very statement bytes were applied before.  Only a package whose
+	 * container and payload still match that statement is that package
+	 * again, a `replay` (the watcher's `duplicate`); a copy with the same
+	 * statement but another payload is refused by the rule it breaks.
+	 * Signature, time and version rules are not asked again: they held
+	 * when it was applied. */
 	if (p->st != NULL) {
 		int applied = 0;
 		if ((rc = upd_state_applied(p->st, res->statement_digest, &applied, e)) != CRETO_OK)
 			return rc;
-		if (applied) {
-			res->already_applied = 1;
-			return set_rule(res, "replay", creto_err_set(e, CRETO_EREJECT,
-				"replay: statement %.16s (%s) was already applied", res->statement_digest, type));
-		}
+		res->already_applied = applied;
 	}
-	rc = upd_check_threshold(p->root, type, CRETO_STATEMENT_CTX, p->stm_bytes, p->stm_len, p->sigs,
-				 p->nsigs, res->keyids, sizeof res->keyids, NULL, e);
-	if (rc != CRETO_OK) {
-		rule_from_msg(res, e);
-		return rc;
-	}
-	if ((rc = upd_statement_parse(p->stm_bytes, p->stm_len, &p->stm, e)) != CRETO_OK) {
-		if (strncmp(e->msg, "path:", 5) && strncmp(e->msg, "duplicate name:", 15))
-			return set_rule(res, "statement", rc);
-		rule_from_msg(res, e);
-		return rc;
-	}
+	/* An applied statement was authenticated when it was applied; since
+	 * then a rotation may have dropped its signers, so the threshold is
+	 * not asked again (the payload still is, against this statement). */
+	rc = res->already_applied ? CRETO_OK
+		: upd_check_threshold(p->root, type, CRETO_STATEMENT_CTX, p->stm_bytes, p->stm_len, p->sigs,
+				      p->nsigs, res->keyids, sizeof res->keyids, NULL, e);
+	if (rc != CRETO_OK)
+		return set_rule(res, CRETO_RULE_THRESHOLD, rc);
+	creto_update_rule rr = CRETO_RULE_NONE;
+	if ((rc = upd_statement_parse(p->stm_bytes, p->stm_len, &p->stm, &rr, e)) != CRETO_OK)
+		return set_rule(res, rr, rc);
 	p->have_stm = 1;
 	upd_statement *s = &p->stm;
 	snprintf(res->name, sizeof res->name, "%s", s->name);
 	res->version = s->version;
 	res->payload_bytes = s->total;
 	int is_rot = strcmp(s->type, "cert-rotation") == 0;
+	if (res->already_applied)
+		return CRETO_OK;
 
-	int64_t now = creto_time_now(), floor = 0;
+	int64_t now = p->now, floor = 0;
 	if (p->st != NULL && (rc = upd_state_time_floor(p->st, &floor, e)) != CRETO_OK)
 		return rc;
 	int64_t tnow = now > floor ? now : floor;
@@ -457,19 +468,19 @@ static int check_rules(proc *p, creto_err *e)
 	 * the trust root) would be judged against that future time. */
 	if (s->created > tnow + CRETO_CREATED_SKEW_MAX) {
 		creto_time_format(s->created, a);
-		return set_rule(res, "created", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_CREATED, creto_err_set(e, CRETO_EREJECT,
 			"created: statement created at %s, more than %lld h after trusted time %s "
 			"(max of clock and time floor); check the clock",
 			a, (long long)(CRETO_CREATED_SKEW_MAX / 3600), b));
 	}
 	if (s->expires <= tnow) {
 		creto_time_format(s->expires, a);
-		return set_rule(res, "expired", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_EXPIRED, creto_err_set(e, CRETO_EREJECT,
 			"expired: statement expired at %s (trusted time %s: max of clock and time floor)", a, b));
 	}
 	if (!is_rot && creto_trust_root_expires(p->root) <= tnow) {
 		creto_time_format(creto_trust_root_expires(p->root), a);
-		return set_rule(res, "expired", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_EXPIRED, creto_err_set(e, CRETO_EREJECT,
 			"expired: trust root version %lld expired at %s (trusted time %s); rotate it",
 			(long long)creto_trust_root_version(p->root), a, b));
 	}
@@ -477,11 +488,11 @@ static int check_rules(proc *p, creto_err *e)
 	if (is_rot) {
 		inst = creto_trust_root_version(p->root);
 		if (strcmp(s->name, "trust-root") != 0)
-			return set_rule(res, "statement", creto_err_set(e, CRETO_EREJECT,
+			return set_rule(res, CRETO_RULE_STATEMENT, creto_err_set(e, CRETO_EREJECT,
 				"statement: a cert-rotation must be named trust-root"));
 		if (s->nfiles != 1 || strcmp(s->files[0].path, "root.json") != 0 ||
 		    s->files[0].size > CRETO_TRUST_ROOT_MAX)
-			return set_rule(res, "statement", creto_err_set(e, CRETO_EREJECT,
+			return set_rule(res, CRETO_RULE_STATEMENT, creto_err_set(e, CRETO_EREJECT,
 				"statement: a cert-rotation carries exactly one payload file root.json of at most %u bytes",
 				CRETO_TRUST_ROOT_MAX));
 	} else if (p->st != NULL && (rc = upd_state_installed(p->st, s->type, s->name, &inst, e)) != CRETO_OK) {
@@ -489,12 +500,12 @@ static int check_rules(proc *p, creto_err *e)
 	}
 	res->installed = inst;
 	if (s->version <= inst)
-		return set_rule(res, "rollback", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_ROLLBACK, creto_err_set(e, CRETO_EREJECT,
 			"rollback: %s %s version %lld is not newer than installed version %lld", s->type,
 			s->name, (long long)s->version, (long long)inst));
 	int jump = upd_root_role_jump(p->root, s->type);
 	if (inst > 0 && s->version - inst > jump)
-		return set_rule(res, "fast-forward", creto_err_set(e, CRETO_EREJECT,
+		return set_rule(res, CRETO_RULE_FAST_FORWARD, creto_err_set(e, CRETO_EREJECT,
 			"fast-forward: %s %s version %lld jumps more than %d past installed version %lld",
 			s->type, s->name, (long long)s->version, jump, (long long)inst));
 	return CRETO_OK;
@@ -506,8 +517,9 @@ static int check_rotation(proc *p, creto_err *e)
 	int rc = creto_trust_root_parse(p->newroot, p->newroot_len, &nr, e);
 	if (rc != CRETO_OK) {
 		creto_err_ctx(e, "rotation: new trust root");
-		return set_rule(p->res, "rotation", rc);
+		return set_rule(p->res, CRETO_RULE_ROTATION, rc);
 	}
+	creto_update_rule rr = CRETO_RULE_ROTATION;
 	int64_t cur = creto_trust_root_version(p->root);
 	if (creto_trust_root_version(nr) != cur + 1 || creto_trust_root_version(nr) != p->stm.version) {
 		rc = creto_err_set(e, CRETO_EREJECT,
@@ -517,16 +529,27 @@ static int check_rotation(proc *p, creto_err *e)
 	} else if ((rc = creto_trust_root_signed_by(p->root, nr, e)) != CRETO_OK) {
 		creto_err_ctx(e, "rotation: new trust root not signed by the current root's keys");
 	} else {
-		int64_t now = creto_time_now(), floor = 0;
+		/* Judged against the trusted time this very commit sets: the
+		 * floor becomes max(floor, created), and a root that expires
+		 * before it would refuse every later package. */
+		int64_t now = p->now, floor = 0;
 		if (p->st != NULL && upd_state_time_floor(p->st, &floor, e) != CRETO_OK)
 			floor = 0;
-		if (creto_trust_root_expires(nr) <= (now > floor ? now : floor))
-			rc = creto_err_set(e, CRETO_EREJECT, "expired: the new trust root is already expired");
+		int64_t t = now > floor ? now : floor;
+		if (p->stm.created > t)
+			t = p->stm.created;
+		if (creto_trust_root_expires(nr) <= t) {
+			rr = CRETO_RULE_EXPIRED;
+			char a[CRETO_TIME_STRLEN], b[CRETO_TIME_STRLEN];
+			creto_time_format(creto_trust_root_expires(nr), a);
+			creto_time_format(t, b);
+			rc = creto_err_set(e, CRETO_EREJECT,
+					   "expired: the new trust root expires at %s, not after the trusted time "
+					   "%s this rotation sets (max of clock, time floor and its created)", a, b);
+		}
 	}
 	creto_trust_root_free(nr);
-	if (rc != CRETO_OK)
-		rule_from_msg(p->res, e);
-	return rc;
+	return set_rule(p->res, rr, rc);
 }
 
 static int read_payload(proc *p, int fd, creto_err *e)
@@ -534,6 +557,7 @@ static int read_payload(proc *p, int fd, creto_err *e)
 	upd_statement *s = &p->stm;
 	upd_stream *strm = NULL;
 	int rc = CRETO_OK;
+	creto_update_rule rr = CRETO_RULE_NONE;
 	int is_rot = strcmp(s->type, "cert-rotation") == 0;
 	if (!is_rot && (rc = upd_stream_new(s->shard_size, &strm, e)) != CRETO_OK)
 		return rc;
@@ -541,27 +565,29 @@ static int read_payload(proc *p, int fd, creto_err *e)
 		const upd_file *f = &s->files[i];
 		upd_tar_hdr h;
 		int end;
-		if ((rc = upd_tar_next(fd, &h, &end, e)) != CRETO_OK)
+		if ((rc = check_cancel(p, e)) != CRETO_OK)
+			goto out;
+		if ((rc = upd_tar_next(fd, &h, &end, &rr, e)) != CRETO_OK)
 			goto out;
 		char want[CRETO_UPDATE_PATH_MAX + 16];
 		snprintf(want, sizeof want, PAYLOAD_PREFIX "%s", f->path);
 		if (end) {
-			rc = creto_err_set(e, CRETO_EREJECT, "truncated: archive ends before member %s", want);
+			rc = upd_reject(e, &rr, CRETO_RULE_TRUNCATED, "truncated: archive ends before member %s", want);
 			goto out;
 		}
 		if (strcmp(h.name, want) != 0) {
 			for (size_t k = 0; k < i; k++)
 				if (strncmp(h.name, PAYLOAD_PREFIX, 8) == 0 && strcmp(h.name + 8, s->files[k].path) == 0) {
-					rc = creto_err_set(e, CRETO_EREJECT, "duplicate name: member %.120s appears twice", h.name);
+					rc = upd_reject(e, &rr, CRETO_RULE_DUPLICATE_NAME, "duplicate name: member %.120s appears twice", h.name);
 					goto out;
 				}
-			rc = creto_err_set(e, CRETO_EREJECT,
+			rc = upd_reject(e, &rr, CRETO_RULE_ORDER,
 					   "order: member %.120s where %s was expected (payload members must follow the statement)",
 					   h.name, want);
 			goto out;
 		}
 		if (h.size != f->size) {
-			rc = creto_err_set(e, CRETO_EREJECT, "size: member %s is %llu bytes, the statement says %llu",
+			rc = upd_reject(e, &rr, CRETO_RULE_SIZE, "size: member %s is %llu bytes, the statement says %llu",
 					   want, (unsigned long long)h.size, (unsigned long long)f->size);
 			goto out;
 		}
@@ -574,20 +600,20 @@ static int read_payload(proc *p, int fd, creto_err *e)
 			ssize_t got = creto_read_full(fd, p->newroot, (size_t)f->size);
 			if (got < 0 || (size_t)got != f->size) {
 				rc = got < 0 ? creto_err_errno(e, errno, "read")
-					     : creto_err_set(e, CRETO_EREJECT, "truncated: package ends inside %s", want);
+					     : upd_reject(e, &rr, CRETO_RULE_TRUNCATED, "truncated: package ends inside %s", want);
 				goto out;
 			}
 			p->newroot_len = (size_t)f->size;
 			uint8_t d[UPD_DIGEST_LEN];
 			if (upd_sha3(p->newroot, p->newroot_len, d) != 0 || memcmp(d, f->digest, UPD_DIGEST_LEN) != 0) {
-				rc = creto_err_set(e, CRETO_EREJECT, "digest: payload file %s does not match the statement", f->path);
+				rc = upd_reject(e, &rr, CRETO_RULE_DIGEST, "digest: payload file %s does not match the statement", f->path);
 				goto out;
 			}
 		} else {
 			int ofd = -1;
-			if (p->apply && (rc = stage_open(p->stage, f->path, &ofd, e)) != CRETO_OK)
+			if (p->stage[0] && (rc = stage_open(p->stage, f->path, &ofd, e)) != CRETO_OK)
 				goto out;
-			rc = upd_stream_file(strm, f, fd, ofd, e);
+			rc = upd_stream_file(strm, f, fd, ofd, &rr, e);
 			if (ofd >= 0) {
 				creto_err fe;
 				creto_err_clear(&fe);
@@ -604,35 +630,37 @@ static int read_payload(proc *p, int fd, creto_err *e)
 			if (rc != CRETO_OK)
 				goto out;
 		}
-		if ((rc = upd_tar_skip_pad(fd, h.size, e)) != CRETO_OK)
+		if ((rc = upd_tar_skip_pad(fd, h.size, &rr, e)) != CRETO_OK)
 			goto out;
 	}
-	if (strm != NULL && (rc = upd_stream_finish(strm, e)) != CRETO_OK)
+	if (strm != NULL && (rc = upd_stream_finish(strm, &rr, e)) != CRETO_OK)
 		goto out;
 	upd_tar_hdr h;
 	int end;
-	if ((rc = upd_tar_next(fd, &h, &end, e)) != CRETO_OK)
+	if ((rc = upd_tar_next(fd, &h, &end, &rr, e)) != CRETO_OK)
 		goto out;
 	if (!end) {
-		rc = creto_err_set(e, CRETO_EREJECT, "trailing data: member %.120s after the last payload file", h.name);
+		rc = upd_reject(e, &rr, CRETO_RULE_TRAILING_DATA, "trailing data: member %.120s after the last payload file", h.name);
 		goto out;
 	}
-	rc = upd_tar_expect_eof(fd, e);
+	rc = upd_tar_expect_eof(fd, &rr, e);
 out:
 	if (strm != NULL) {
 		/* Report a digest mismatch that raced a later read error first. */
 		creto_err fe;
+		creto_update_rule fr = CRETO_RULE_NONE;
 		creto_err_clear(&fe);
-		if (upd_stream_finish(strm, &fe) != CRETO_OK && (rc == CRETO_OK || e->code != CRETO_EREJECT ||
-								   strncmp(e->msg, "digest", 6) != 0)) {
-			if (rc == CRETO_OK || strncmp(e->msg, "truncated", 9) == 0)
-				*e = fe, rc = fe.code;
+		if (upd_stream_finish(strm, &fr, &fe) != CRETO_OK &&
+		    (rc == CRETO_OK || e->code != CRETO_EREJECT || rr != CRETO_RULE_DIGEST)) {
+			if (rc == CRETO_OK || (e->code == CRETO_EREJECT && rr == CRETO_RULE_TRUNCATED)) {
+				*e = fe;
+				rc = fe.code;
+				rr = fr;
+			}
 		}
 		upd_stream_free(strm);
 	}
-	if (rc != CRETO_OK)
-		rule_from_msg(p->res, e);
-	return rc;
+	return set_rule(p->res, rr, rc);
 }
 
 static int install(proc *p, creto_err *e)
@@ -640,30 +668,30 @@ static int install(proc *p, creto_err *e)
 	upd_statement *s = &p->stm;
 	creto_update_result *res = p->res;
 	int rc;
-	upd_crash_point("staged");
+	crash_at(p->o, "staged");
 	if (strcmp(s->type, "cert-rotation") == 0) {
 		char rp[4200], dg[65];
 		snprintf(rp, sizeof rp, "%s/trust/root-%lld.json", p->sdir, (long long)s->version);
 		if ((rc = mkdir_durable(p->sdir, "trust", e)) != CRETO_OK ||
 		    (rc = creto_file_write_atomic(rp, p->newroot, p->newroot_len, 0644, e)) != CRETO_OK)
 			return rc;
-		upd_crash_point("renamed");
+		crash_at(p->o, "renamed");
 		upd_sha3_hex(p->newroot, p->newroot_len, dg);
 		snprintf(res->install_path, sizeof res->install_path, "%s/trust-root.json", p->sdir);
 		if ((rc = upd_state_begin(p->st, e)) != CRETO_OK)
 			return rc;
 		if ((rc = upd_state_set_root(p->st, s->version, dg, e)) != CRETO_OK ||
-		    (rc = upd_state_record_install(p->st, res, s->created, e)) != CRETO_OK ||
-		    (rc = upd_state_audit(p->st, p->pkg, res, "applied", NULL, e)) != CRETO_OK) {
+		    (rc = upd_state_record_install(p->st, res, s->created, p->now, e)) != CRETO_OK ||
+		    (rc = upd_state_audit(p->st, p->now, p->pkg, res, "applied", NULL, e)) != CRETO_OK) {
 			upd_state_rollback(p->st);
 			return rc;
 		}
-		upd_crash_point("before-commit");
+		crash_at(p->o, "before-commit");
 		if ((rc = upd_state_commit(p->st, e)) != CRETO_OK) {
 			upd_state_rollback(p->st);
 			return rc;
 		}
-		upd_crash_point("committed");
+		crash_at(p->o, "committed");
 		return creto_file_write_atomic(res->install_path, p->newroot, p->newroot_len, 0644, e);
 	}
 	if (chmod(p->stage, 0755) != 0)
@@ -690,68 +718,59 @@ static int install(proc *p, creto_err *e)
 	p->stage[0] = 0;
 	if ((rc = creto_file_sync_dir(base, 1, e)) != CRETO_OK)
 		return rc;
-	upd_crash_point("renamed");
+	crash_at(p->o, "renamed");
 	snprintf(res->install_path, sizeof res->install_path, "%.4000s", target);
 	if ((rc = upd_state_begin(p->st, e)) != CRETO_OK)
 		return rc;
-	if ((rc = upd_state_record_install(p->st, res, s->created, e)) != CRETO_OK ||
-	    (rc = upd_state_audit(p->st, p->pkg, res, "applied", NULL, e)) != CRETO_OK) {
+	if ((rc = upd_state_record_install(p->st, res, s->created, p->now, e)) != CRETO_OK ||
+	    (rc = upd_state_audit(p->st, p->now, p->pkg, res, "applied", NULL, e)) != CRETO_OK) {
 		upd_state_rollback(p->st);
 		return rc;
 	}
-	upd_crash_point("before-commit");
+	crash_at(p->o, "before-commit");
 	if ((rc = upd_state_commit(p->st, e)) != CRETO_OK) {
 		upd_state_rollback(p->st);
 		return rc;
 	}
-	upd_crash_point("committed");
-	return switch_current(base, s->version, e);
+	crash_at(p->o, "committed");
+	return switch_current(p->o, base, s->version, e);
 }
 
-static int process(proc *p, creto_err *e)
+static int process(proc *p, int fd, creto_err *e)
 {
 	creto_update_result *res = p->res;
-	int rc, fd = -1;
+	int rc;
 	if (p->sdir != NULL) {
-		if (p->apply) {
-			if ((rc = creto_mkdir_p(p->sdir, 0700, e)) != CRETO_OK)
-				return rc;
-			char lp[4096];
-			snprintf(lp, sizeof lp, "%s/lock", p->sdir);
-			p->lockfd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-			if (p->lockfd < 0 || flock(p->lockfd, LOCK_EX) != 0)
-				return creto_err_errno(e, errno, "lock %s", lp);
-		}
+		/* Never a fresh start: the state must have been initialised. */
+		if ((rc = upd_state_initialised(p->sdir, e)) != CRETO_OK)
+			return rc;
+		if (p->apply && !p->locked &&
+		    (rc = upd_state_lock(p->sdir, p->o->lock_wait_s, p->o->cancelled, p->o->cancel_arg,
+					 &p->lockfd, e)) != CRETO_OK)
+			return rc;
 		if ((rc = upd_state_open(p->sdir, !p->apply, &p->st, e)) != CRETO_OK)
 			return rc;
-		if (p->apply && (rc = recover(p->sdir, p->st, e)) != CRETO_OK)
+		if (p->apply && (rc = recover(p->o, p->sdir, p->st, e)) != CRETO_OK)
 			return creto_err_ctx(e, "recovery");
 	}
 	if ((rc = load_effective_root(p->trust_path, p->sdir, p->st, &p->root, p->root_digest, e)) != CRETO_OK) {
 		p->res->root_unusable = 1;
 		return rc;
 	}
-	fd = open(p->pkg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return creto_err_errno(e, errno, "%s", p->pkg);
-	struct stat sb;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		return creto_err_set(e, CRETO_EREJECT, "container: %s is not a regular file", p->pkg);
-	}
-	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &p->stm_bytes, &p->stm_len, e)) != CRETO_OK ||
-	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &p->sig_bytes, &p->sig_len, e)) != CRETO_OK) {
-		rule_from_msg(res, e);
+	creto_update_rule rr = CRETO_RULE_NONE;
+	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &p->stm_bytes, &p->stm_len, &rr, e)) != CRETO_OK ||
+	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &p->sig_bytes, &p->sig_len, &rr, e)) != CRETO_OK) {
+		set_rule(res, rr, rc);
 		goto out;
 	}
 	upd_sha3_hex(p->stm_bytes, p->stm_len, res->statement_digest);
 	if ((rc = parse_sigs_doc(p->sig_bytes, p->sig_len, &p->sigs, &p->nsigs, e)) != CRETO_OK) {
-		set_rule(res, "signatures", rc);
+		set_rule(res, CRETO_RULE_SIGNATURES, rc);
 		goto out;
 	}
 	if ((rc = check_rules(p, e)) != CRETO_OK)
 		goto out;
-	if (p->apply && strcmp(p->stm.type, "cert-rotation") != 0) {
+	if (p->apply && !res->already_applied && strcmp(p->stm.type, "cert-rotation") != 0) {
 		char sp[4096];
 		snprintf(sp, sizeof sp, "%s/staging", p->sdir);
 		if ((rc = creto_mkdir_p(sp, 0700, e)) != CRETO_OK)
@@ -765,19 +784,24 @@ static int process(proc *p, creto_err *e)
 	}
 	if ((rc = read_payload(p, fd, e)) != CRETO_OK)
 		goto out;
+	if (res->already_applied) {
+		rc = set_rule(res, CRETO_RULE_REPLAY, creto_err_set(e, CRETO_EREJECT,
+			"replay: statement %.16s (%s %s version %lld) was already applied",
+			res->statement_digest, res->type, res->name, (long long)res->version));
+		goto out;
+	}
 	if (p->newroot != NULL && (rc = check_rotation(p, e)) != CRETO_OK)
 		goto out;
-	if (p->apply)
+	if (p->apply && (rc = check_cancel(p, e)) == CRETO_OK)
 		rc = install(p, e);
 out:
-	close(fd);
 	return rc;
 }
 
 /* audit_reject: write the `rejected` audit row here (the CLI); the diode
  * watcher writes its own single `quarantined` row instead. */
-static int run(const char *pkg, const char *trust_path, const char *sdir, int apply,
-	       int audit_reject, creto_update_result *res, creto_err *e)
+static int run(int fd, const char *pkg, const creto_update_opts *o, int apply,
+	       int audit_reject, int locked, creto_update_result *res, creto_err *e)
 {
 	creto_update_result local;
 	if (res == NULL)
@@ -786,14 +810,25 @@ static int run(const char *pkg, const char *trust_path, const char *sdir, int ap
 	proc p;
 	memset(&p, 0, sizeof p);
 	p.pkg = pkg;
-	p.trust_path = trust_path;
-	p.sdir = sdir;
+	p.o = o;
+	p.now = creto_clock_now(o->clock);
+	p.trust_path = o->trust_path;
+	p.sdir = o->state_dir;
 	p.apply = apply;
+	p.locked = locked;
 	p.res = res;
 	p.lockfd = -1;
-	int rc = process(&p, e);
+	int rc;
+	if (o->trust_path == NULL || (apply && o->state_dir == NULL))
+		rc = creto_err_set(e, CRETO_EUSAGE, "update: no trust root%s given",
+				   apply ? " or state directory" : "");
+	else
+		rc = process(&p, fd, e);
 	if (rc != CRETO_OK) {
-		rule_from_msg(res, e);
+		/* A duplicate is the applied package again, verified in full:
+		 * refused by any other rule, it is not. */
+		if (res->rule_id != CRETO_RULE_REPLAY)
+			res->already_applied = 0;
 		creto_err_ctx(e, "%s", pkg);
 		if (p.stage[0])
 			rm_tree(p.stage);
@@ -804,7 +839,7 @@ static int run(const char *pkg, const char *trust_path, const char *sdir, int ap
 			creto_err ae;
 			creto_err_clear(&ae);
 			upd_state_rollback(p.st);
-			if (upd_state_audit(p.st, pkg, res, res->already_applied ? "already-applied" : "rejected",
+			if (upd_state_audit(p.st, p.now, pkg, res, res->already_applied ? "duplicate" : "rejected",
 					    e->msg, &ae) != CRETO_OK) {
 				/* the rejection itself is what the caller reports */
 			}
@@ -823,29 +858,156 @@ static int run(const char *pkg, const char *trust_path, const char *sdir, int ap
 	return rc;
 }
 
-int creto_update_verify(const char *pkg, const char *trust_path, const char *state_dir,
-			creto_update_result *res, creto_err *e)
+int creto_update_open(const char *pkg, int *fd, creto_err *e)
 {
-	return run(pkg, trust_path, state_dir, 0, 1, res, e);
+	*fd = open(pkg, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (*fd < 0) {
+		if (errno == ELOOP)
+			return creto_err_set(e, CRETO_EREJECT, "container: %s is a symbolic link", pkg);
+		return creto_err_errno(e, errno, "%s", pkg);
+	}
+	struct stat sb;
+	if (fstat(*fd, &sb) != 0) {
+		int rc = creto_err_errno(e, errno, "%s", pkg);
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return creto_err_set(e, CRETO_EREJECT, "container: %s is %s, not a regular file", pkg,
+				     S_ISFIFO(sb.st_mode) ? "a FIFO" : S_ISDIR(sb.st_mode) ? "a directory"
+				     : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+				     : S_ISSOCK(sb.st_mode) ? "a socket" : "a special file");
+	}
+	/* A regular file: reads never block anyway; clear the flag so that
+	 * nothing downstream sees EAGAIN semantics. */
+	int fl = fcntl(*fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
+	return CRETO_OK;
 }
 
-int creto_update_apply(const char *pkg, const char *trust_path, const char *state_dir,
-		       creto_update_result *res, creto_err *e)
+static int run_path(const char *pkg, const creto_update_opts *o, int apply,
+		    creto_update_result *res, creto_err *e)
 {
-	return run(pkg, trust_path, state_dir, 1, 1, res, e);
+	creto_update_result local;
+	if (res == NULL)
+		res = &local;
+	memset(res, 0, sizeof *res);
+	int fd;
+	int rc = creto_update_open(pkg, &fd, e);
+	if (rc != CRETO_OK)
+		return set_rule(res, CRETO_RULE_CONTAINER, rc); /* a non-regular file or a link */
+	rc = run(fd, pkg, o, apply, 1, 0, res, e);
+	close(fd);
+	return rc;
 }
 
-int upd_apply_watched(const char *pkg, const char *trust_path, const char *state_dir,
+int creto_update_verify_fd(int fd, const char *name, const creto_update_opts *o,
+			   creto_update_result *res, creto_err *e)
+{
+	return run(fd, name, o, 0, 1, 0, res, e);
+}
+
+int creto_update_apply_fd(int fd, const char *name, const creto_update_opts *o,
+			  creto_update_result *res, creto_err *e)
+{
+	return run(fd, name, o, 1, 1, 0, res, e);
+}
+
+int creto_update_verify(const char *pkg, const creto_update_opts *o, creto_update_result *res,
+			creto_err *e)
+{
+	return run_path(pkg, o, 0, res, e);
+}
+
+int creto_update_apply(const char *pkg, const creto_update_opts *o, creto_update_result *res,
+		       creto_err *e)
+{
+	return run_path(pkg, o, 1, res, e);
+}
+
+int upd_apply_watched(int fd, const char *name, const creto_update_opts *o,
 		      creto_update_result *res, creto_err *e)
 {
-	return run(pkg, trust_path, state_dir, 1, 0, res, e);
+	return run(fd, name, o, 1, 0, 1, res, e);
+}
+
+int creto_state_init(const char *state_dir, const char *trust_path, const creto_clock *clock,
+		     creto_err *e)
+{
+	creto_trust_root *r = NULL;
+	char dg[65];
+	int rc = load_effective_root(trust_path, NULL, NULL, &r, dg, e);
+	if (rc != CRETO_OK)
+		return rc;
+	upd_state *st = NULL;
+	if ((rc = upd_state_create(state_dir, &st, e)) == CRETO_OK) {
+		char v[32];
+		snprintf(v, sizeof v, "%lld", (long long)creto_clock_now(clock));
+		if ((rc = upd_state_meta_set(st, "initialised_at", v, e)) == CRETO_OK) {
+			snprintf(v, sizeof v, "%lld", (long long)creto_trust_root_version(r));
+			rc = upd_state_meta_set(st, "init_root_version", v, e);
+		}
+		if (rc == CRETO_OK)
+			rc = upd_state_meta_set(st, "init_root_digest", dg, e);
+	}
+	upd_state_close(st);
+	creto_trust_root_free(r);
+	return rc;
+}
+
+int upd_root_info(const char *trust_path, const char *sdir, int64_t *version, int64_t *expires,
+		  creto_err *e)
+{
+	upd_state *st = NULL;
+	creto_trust_root *r = NULL;
+	int rc = upd_state_open(sdir, 1, &st, e);
+	if (rc == CRETO_OK)
+		rc = load_effective_root(trust_path, sdir, st, &r, NULL, e);
+	if (rc == CRETO_OK) {
+		*version = creto_trust_root_version(r);
+		*expires = creto_trust_root_expires(r);
+	}
+	creto_trust_root_free(r);
+	upd_state_close(st);
+	return rc;
 }
 
 /* ---- assemble ---- */
 
-int creto_update_assemble(const char *statement_path, const char *sigs_path, const char *payload,
-			  const char *out_path, creto_err *e)
+/* assemble --trust: the signatures reach the threshold of the statement's
+ * role in the root the enclave will use. */
+static int assemble_check(const char *trust_path, const upd_statement *s, const uint8_t *stm,
+			  size_t stl, const upd_sig *sigs, size_t nsigs, creto_err *e)
 {
+	creto_trust_root *r = NULL;
+	int rc = load_effective_root(trust_path, NULL, NULL, &r, NULL, e);
+	if (rc != CRETO_OK)
+		return rc;
+	char kids[CRETO_UPDATE_SIGS_MAX * 17 + 1];
+	rc = upd_check_threshold(r, s->type, CRETO_STATEMENT_CTX, stm, stl, sigs, nsigs, kids, sizeof kids,
+				 NULL, e);
+	if (rc == CRETO_OK && creto_trust_root_expires(r) <= s->created) {
+		char t[CRETO_TIME_STRLEN];
+		creto_time_format(creto_trust_root_expires(r), t);
+		rc = creto_err_set(e, CRETO_EREJECT, "expired: trust root version %lld expires at %s, "
+				   "before this statement was created", (long long)creto_trust_root_version(r), t);
+	}
+	creto_trust_root_free(r);
+	if (rc != CRETO_OK)
+		creto_err_ctx(e, "update assemble: checked against %s", trust_path);
+	return rc;
+}
+
+int creto_update_assemble(const char *statement_path, const char *sigs_path, const char *payload,
+			  const char *out_path, const creto_update_assemble_opts *ao, creto_err *e)
+{
+	creto_update_assemble_opts dflt = {NULL, 0};
+	if (ao == NULL)
+		ao = &dflt;
 	uint8_t *stm = NULL, *sig = NULL;
 	size_t stl = 0, sgl = 0;
 	upd_statement s;
@@ -857,7 +1019,7 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 	int rc = creto_file_read(statement_path, CRETO_STATEMENT_MAX, &stm, &stl, e);
 	if (rc != CRETO_OK)
 		goto out;
-	if ((rc = upd_statement_parse(stm, stl, &s, e)) != CRETO_OK) {
+	if ((rc = upd_statement_parse(stm, stl, &s, NULL, e)) != CRETO_OK) {
 		creto_err_ctx(e, "%s", statement_path);
 		goto out;
 	}
@@ -868,7 +1030,14 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 		creto_err_ctx(e, "%s", sigs_path);
 		goto out;
 	}
+	if (ao->trust_path != NULL &&
+	    (rc = assemble_check(ao->trust_path, &s, stm, stl, sigs, nsigs, e)) != CRETO_OK)
+		goto out;
 	struct stat pb;
+	if (!ao->force && lstat(out_path, &pb) == 0) {
+		rc = creto_err_set(e, CRETO_EUSAGE, "%s: already exists (--force replaces it)", out_path);
+		goto out;
+	}
 	if (stat(payload, &pb) != 0) {
 		rc = creto_err_errno(e, errno, "payload %s", payload);
 		goto out;
@@ -927,14 +1096,14 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 		}
 		snprintf(name, sizeof name, PAYLOAD_PREFIX "%s", s.files[i].path);
 		if ((rc = upd_tar_write_hdr(fd, name, s.files[i].size, s.created, e)) != CRETO_OK ||
-		    (rc = upd_stream_file(strm, &s.files[i], in, fd, e)) != CRETO_OK ||
+		    (rc = upd_stream_file(strm, &s.files[i], in, fd, NULL, e)) != CRETO_OK ||
 		    (rc = upd_stream_flush(strm, e)) != CRETO_OK ||
 		    (rc = upd_tar_write_pad(fd, s.files[i].size, e)) != CRETO_OK)
 			goto out;
 		close(in);
 		in = -1;
 	}
-	if ((rc = upd_stream_finish(strm, e)) != CRETO_OK) {
+	if ((rc = upd_stream_finish(strm, NULL, e)) != CRETO_OK) {
 		creto_err_ctx(e, "assemble");
 		goto out;
 	}
@@ -946,8 +1115,9 @@ int creto_update_assemble(const char *statement_path, const char *sigs_path, con
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, out_path) != 0) {
-		rc = creto_err_errno(e, errno, "rename %s", out_path);
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out_path, ao->force ? 0 : RENAME_NOREPLACE) != 0) {
+		rc = errno == EEXIST ? creto_err_set(e, CRETO_EUSAGE, "%s: already exists (--force replaces it)", out_path)
+				     : creto_err_errno(e, errno, "rename %s", out_path);
 		goto out;
 	}
 	tmp[0] = 0;
@@ -978,14 +1148,12 @@ int creto_update_inspect(const char *pkg, char **out, creto_err *e)
 	upd_sig *sigs = NULL;
 	size_t nsigs = 0;
 	json_t *o = json_object(), *js = NULL, *members = json_array();
-	int fd = open(pkg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int rc;
-	if (fd < 0) {
-		rc = creto_err_errno(e, errno, "%s", pkg);
+	int fd = -1;
+	int rc = creto_update_open(pkg, &fd, e);
+	if (rc != CRETO_OK)
 		goto out;
-	}
-	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &stm, &stl, e)) != CRETO_OK ||
-	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &sig, &sgl, e)) != CRETO_OK ||
+	if ((rc = read_member(fd, STMT_MEMBER, CRETO_STATEMENT_MAX, &stm, &stl, NULL, e)) != CRETO_OK ||
+	    (rc = read_member(fd, SIGS_MEMBER, CRETO_SIGS_MAX, &sig, &sgl, NULL, e)) != CRETO_OK ||
 	    (rc = upd_json_parse(stm, stl, "statement", &js, e)) != CRETO_OK ||
 	    (rc = parse_sigs_doc(sig, sgl, &sigs, &nsigs, e)) != CRETO_OK)
 		goto out;
@@ -1008,7 +1176,7 @@ int creto_update_inspect(const char *pkg, char **out, creto_err *e)
 	for (size_t n = 0; n <= CRETO_UPDATE_FILES_MAX; n++) {
 		upd_tar_hdr h;
 		int end;
-		if ((rc = upd_tar_next(fd, &h, &end, e)) != CRETO_OK)
+		if ((rc = upd_tar_next(fd, &h, &end, NULL, e)) != CRETO_OK)
 			goto out;
 		if (end)
 			break;

@@ -67,13 +67,8 @@ void creto_time_format(int64_t t, char out[static CRETO_TIME_STRLEN])
 
 int64_t creto_time_now(void)
 {
-	const char *pin = getenv("CRETO_TEST_NOW");
-	if (pin != NULL && *pin != '\0') {
-		char *end;
-		long long v = strtoll(pin, &end, 10);
-		if (*end == '\0')
-			return (int64_t)v;
-	}
+	/* The system clock, always: no test hook reads the environment here
+	 * (a pinned clock exists only in build/creto-test, via cli_clock()). */
 	return (int64_t)time(NULL);
 }
 

@@ -25,10 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 64; i++) {
 		upd_tar_hdr h;
 		int end;
-		if (upd_tar_next(fd, &h, &end, &e) != CRETO_OK)
+		if (upd_tar_next(fd, &h, &end, NULL, &e) != CRETO_OK)
 			break;
 		if (end) {
-			(void)!upd_tar_expect_eof(fd, &e);
+			(void)!upd_tar_expect_eof(fd, NULL, &e);
 			break;
 		}
 		/* Bounded as the verifier bounds members: never more than we have. */
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			left -= (uint64_t)got;
 		}
-		if (h.size > size || upd_tar_skip_pad(fd, h.size, &e) != CRETO_OK)
+		if (h.size > size || upd_tar_skip_pad(fd, h.size, NULL, &e) != CRETO_OK)
 			break;
 	}
 	close(fd);

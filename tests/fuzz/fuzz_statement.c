@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	creto_err e;
 	upd_statement st;
-	if (upd_statement_parse(data, size, &st, &e) == CRETO_OK)
+	if (upd_statement_parse(data, size, &st, NULL, &e) == CRETO_OK)
 		upd_statement_free(&st);
 	char type[32];
 	(void)!upd_statement_peek_type(data, size, type, &e);

@@ -11,17 +11,19 @@ for k in a b; do "$CRETO" key gen --alg hybrid -o $k >/dev/null; done
 for k in a b; do "$CRETO" trust sign root.json --key $k.key >/dev/null; done
 pkg() { # NAME VERSION
   mkdir -p "p$2"; head -c 100000 /dev/urandom >"p$2/w.bin"
-  "$CRETO" update create --type model-weights --name m --version "$2" --payload "p$2" -o "$1.st" >/dev/null
+  "$CRETO" update create --type model-weights --name m --version "$2" --payload "p$2" -o "$1.st" --force >/dev/null
   for k in a b; do "$CRETO" update sign "$1.st" --key $k.key >/dev/null; done
-  "$CRETO" update assemble "$1.st" --payload "p$2" -o "$1.crupdate" >/dev/null
+  "$CRETO" update assemble "$1.st" --payload "p$2" -o "$1.crupdate" --force >/dev/null
 }
 pkg v1 1; pkg v2 2; pkg v3 3; pkg old 2; pkg v4 4
 cp v2.crupdate bad.crupdate   # a tampered copy of v2: must not block the real v2
 flip bad.crupdate $(( $(stat -c %s bad.crupdate) - 5000 ))
 mkdir D
+"$CRETO" state init --state S --trust root.json >/dev/null || fail "state init"
 # --- scan at start with --once ---
 cp v1.crupdate D/a-v1.crupdate; cp bad.crupdate D/b-bad.crupdate; cp v2.crupdate D/c-v2.crupdate.part
-expect 0 --out "applied a-v1.crupdate" -- "$CRETO" diode watch D --trust root.json --state S --once --settle-ms 100
+# --once exits 1 when anything was quarantined in the pass (b-bad).
+expect 1 --out "applied a-v1.crupdate" -- "$CRETO" diode watch D --trust root.json --state S --once --settle-ms 100
 echo "$OUT" | grep -q "quarantined b-bad.crupdate" || fail "bad package not quarantined: $OUT"
 [ -f S/processed/a-v1.crupdate ] || fail "applied package not moved to processed/"
 [ -f S/quarantine/b-bad.crupdate ] || fail "rejected package not in quarantine/"
@@ -62,9 +64,9 @@ kill -TERM $W; wait $W || true
 [ -f S/processed/c-v2.crupdate ] || fail "v2 not processed: $(cat watch.log)"
 [ -f S/processed/d-v3.crupdate ] || fail "growing v3 not processed: $(cat watch.log)"
 grep -q "quarantined d-v3" watch.log && fail "a growing file was taken before it was complete"
-grep -q "^applied g-paused.crupdate" watch.log || fail "a paused writer's file was taken before it was complete: $(cat watch.log)"
+grep -q " applied g-paused.crupdate" watch.log || fail "a paused writer's file was taken before it was complete: $(cat watch.log)"
 grep -q "rule: rollback" S/quarantine/e-old.crupdate.reason || fail "rollback not quarantined with its reason"
-grep -q "^duplicate f-v2-again.crupdate: already applied" watch.log || fail "second copy of v2 not recognised: $(cat watch.log)"
+grep -q " duplicate f-v2-again.crupdate: already applied" watch.log || fail "second copy of v2 not recognised: $(cat watch.log)"
 [ "$(readlink S/models/m/current)" = 4 ] || fail "v4 not current"
 cmp -s p4/w.bin S/models/m/current/w.bin || fail "v4 content wrong"
 # Nothing lost: every dropped file is in processed/ or quarantine/, byte-identical.
@@ -75,13 +77,13 @@ done
 cmp -s S/quarantine/b-bad.crupdate bad.crupdate || fail "quarantined package altered"
 n=$(ls S/processed S/quarantine | grep -c '\.crupdate$'); [ "$n" = 8 ] || fail "expected 8 packages kept, found $n"
 # One audit row per decision, with statement digest and key ids.
-"$CRETO" update status --state S --audit 100 >status.json
+"$CRETO" update status --state S --audit 100 --json >status.json
 python3 - status.json <<'PY' || fail "audit rows incomplete"
 import json, sys
 a = json.load(open(sys.argv[1]))["audit"]
 dec = [r["decision"] for r in a]
 assert dec.count("applied") == 4, dec
-assert "already-applied" in dec and "quarantined" in dec, dec
+assert "duplicate" in dec and "quarantined" in dec, dec
 # One row per rejection: `quarantined` (b-bad, e-old), no extra `rejected`.
 assert dec.count("quarantined") == 2 and "rejected" not in dec, dec
 assert all(r.get("statement_digest") for r in a if r["decision"] == "applied")
@@ -90,5 +92,7 @@ PY
 ok
 # A restart finds nothing to do and processes nothing twice.
 expect 0 -- "$CRETO" diode watch D --trust root.json --state S --once --settle-ms 50
-[ -z "$OUT" ] || fail "restart processed something: $OUT"
+echo "$OUT" | grep -qE " (applied|duplicate|quarantined|retry) " && fail "restart processed something: $OUT"
+echo "$OUT" | grep -qE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z started: watching D, state S, trust root version 1 \(expires " ||
+  fail "no start line: $OUT"
 finish

@@ -14,7 +14,9 @@ for k in a b c d; do "$CRETO" key gen --alg hybrid -o $k >/dev/null || fail "key
 expect 0 -- "$CRETO" trust init --key a.pub --key b.pub --key c.pub --key e.pub --threshold 2 \
   --role model-weights=1,2,3,4:2 --role policy=3:1 --role root=1,2,3:2 --role cert-rotation=1,2,3:2 \
   --role software-package=1,2,3:2 -o root.json
-expect 1 --err "signature threshold" -- "$CRETO" update verify /dev/null --trust root.json
+: >empty.crupdate
+expect 1 --err "signature threshold" -- "$CRETO" update verify empty.crupdate --trust root.json
+expect 1 --err "container: /dev/null is a device" -- "$CRETO" update verify /dev/null --trust root.json
 for k in a b; do expect 0 -- "$CRETO" trust sign root.json --key $k.key; done
 expect 1 --err "already signed" -- "$CRETO" trust sign root.json --key a.key
 expect 1 --err "not in the root role" -- "$CRETO" trust sign root.json --key d.key
@@ -30,7 +32,7 @@ mk() {
   "$CRETO" update create --type model-weights --name llama --version "$v" --shard-size 65536 \
     ${EXTRA_CREATE:-} --payload pl -o "$n.statement" >/dev/null || fail "create $n"
   for k in "$@"; do "$CRETO" update sign "$n.statement" --key "$k.key" >/dev/null || fail "sign $n $k"; done
-  "$CRETO" update assemble "$n.statement" --payload pl -o "$n.crupdate" >/dev/null || fail "assemble $n"
+  "$CRETO" update assemble "$n.statement" --payload pl -o "$n.crupdate" --force >/dev/null || fail "assemble $n"
 }
 # explode PKG DIR: members into DIR (statement.json, signatures.json, payload/...)
 explode() { rm -rf "$2"; mkdir -p "$2"; tar -xf "$1" -C "$2"; }
@@ -59,7 +61,7 @@ import json, sys
 d = json.load(open(sys.argv[1])); d["signatures"].append(d["signatures"][0])
 open(sys.argv[1], "w").write(json.dumps(d))
 PY
-"$CRETO" update assemble one.statement --payload pl -o twice.crupdate >/dev/null
+"$CRETO" update assemble one.statement --payload pl -o twice.crupdate --force >/dev/null
 expect 1 --err "signed twice, counted once" -- "$CRETO" update verify twice.crupdate --trust root.json
 # --- unknown key ---
 mk unk 1 a d
@@ -69,12 +71,12 @@ mk role 1 c
 cp role.statement pol.json
 expect 1 --err "signature threshold" -- "$CRETO" update verify role.crupdate --trust root.json
 EXTRA_CREATE="" 
-"$CRETO" update create --type policy --name pol --version 1 --payload pl/config.json -o pol.statement >/dev/null
+"$CRETO" update create --type policy --name pol --version 1 --payload pl/config.json -o pol.statement --force >/dev/null
 "$CRETO" update sign pol.statement --key a.key >/dev/null
-"$CRETO" update assemble pol.statement --payload pl/config.json -o pol.crupdate >/dev/null
+"$CRETO" update assemble pol.statement --payload pl/config.json -o pol.crupdate --force >/dev/null
 expect 1 --err "not in role policy" -- "$CRETO" update verify pol.crupdate --trust root.json
 "$CRETO" update sign pol.statement --key c.key >/dev/null
-"$CRETO" update assemble pol.statement --payload pl/config.json -o pol.crupdate >/dev/null
+"$CRETO" update assemble pol.statement --payload pl/config.json -o pol.crupdate --force >/dev/null
 expect 0 -- "$CRETO" update verify pol.crupdate --trust root.json
 # --- threshold from the package: a threshold field in the signatures part ---
 explode one.crupdate x
@@ -189,6 +191,9 @@ cp good.crupdate trail2.crupdate; head -c 20480 /dev/zero >>trail2.crupdate
 expect 1 --err "trailing data" -- "$CRETO" update verify trail2.crupdate --trust root.json
 
 # --- state: replay, rollback, fast-forward ---
+expect 2 --err "state directory S does not exist" -- "$CRETO" update apply good.crupdate --trust root.json --state S
+[ ! -e S ] || fail "apply created a state directory"
+expect 0 -- "$CRETO" state init --state S --trust root.json
 expect 0 --out "applied model-weights llama version 1" -- "$CRETO" update apply good.crupdate --trust root.json --state S
 [ "$(readlink S/models/llama/current)" = 1 ] || fail "current link not at 1"
 cmp -s pl/weights.bin S/models/llama/1/weights.bin || fail "installed file differs"
@@ -203,18 +208,18 @@ mk v99 99 a b
 expect 1 --err "fast-forward: model-weights llama version 99 jumps more than 10 past installed version 3" -- \
   "$CRETO" update apply v99.crupdate --trust root.json --state S
 [ "$(readlink S/models/llama/current)" = 3 ] || fail "current moved after rejections"
-n=$("$CRETO" update status --state S --audit 100 | grep -cE '"decision": "(rejected|already-applied)"')
+n=$("$CRETO" update status --state S --audit 100 --json | grep -cE '"decision": "(rejected|duplicate)"')
 [ "$n" -ge 3 ] || fail "rejections not audited ($n rows)"
 
 # --- freeze: expiry against the clock and against the trusted time floor ---
 now=$(date +%s)
 EXTRA_CREATE="--expires $(date -u -d @$((now + 86400)) +%Y-%m-%dT%H:%M:%SZ)" mk exp 4 a b
 expect 1 --err "expired: statement expired at" -- env CRETO_TEST_NOW=$((now + 2 * 86400)) \
-  "$CRETO" update verify exp.crupdate --trust root.json
+  "$CRETO_TEST_BIN" update verify exp.crupdate --trust root.json
 # A statement created two days ahead raises the floor; the clock set back
 # does not bring an expired statement back to life.
-CRETO_TEST_NOW=$((now + 2 * 86400)) EXTRA_CREATE="" mk fut 4 a b
-expect 0 -- env CRETO_TEST_NOW=$((now + 2 * 86400)) "$CRETO" update apply fut.crupdate --trust root.json --state S
+CRETO=$CRETO_TEST_BIN CRETO_TEST_NOW=$((now + 2 * 86400)) EXTRA_CREATE="" mk fut 4 a b
+expect 0 -- env CRETO_TEST_NOW=$((now + 2 * 86400)) "$CRETO_TEST_BIN" update apply fut.crupdate --trust root.json --state S
 EXTRA_CREATE="--expires $(date -u -d @$((now + 86400)) +%Y-%m-%dT%H:%M:%SZ)" mk exp5 5 a b
 expect 1 --err "trusted time" -- "$CRETO" update verify exp5.crupdate --trust root.json --state S
 expect 0 -- "$CRETO" update verify exp5.crupdate --trust root.json

@@ -30,9 +30,9 @@ for k in c d; do "$CRETO" trust sign root3.json --key $k.key >/dev/null; done
 
 pkg() { # OUT TYPE NAME VERSION PAYLOAD SIGNERS...
   local o=$1 t=$2 n=$3 v=$4 p=$5; shift 5
-  "$CRETO" update create --type "$t" --name "$n" --version "$v" --shard-size 65536 --payload "$p" -o "$o.st" >/dev/null
+  "$CRETO" update create --type "$t" --name "$n" --version "$v" --shard-size 65536 --payload "$p" -o "$o.st" --force >/dev/null
   for k in "$@"; do "$CRETO" update sign "$o.st" --key "$k.key" >/dev/null; done
-  "$CRETO" update assemble "$o.st" --payload "$p" -o "$o.crupdate" >/dev/null || fail "assemble $o"
+  "$CRETO" update assemble "$o.st" --payload "$p" -o "$o.crupdate" --force >/dev/null || fail "assemble $o"
 }
 rotation() { # OUT ROOTFILE VERSION SIGNERS...
   local o=$1 r=$2 v=$3; shift 3
@@ -46,7 +46,7 @@ keyid() { # PKG N: the key id of the N-th (0-based) signature of PKG
 q() { sqlite3 -readonly -batch "$S/state.db" "$1"; }
 dbdump() { q "$(for t in meta installed applied audit; do echo "SELECT '$t', * FROM $t ORDER BY 2, 3;"; done)"; }
 # `update status` as one line without blanks, to match JSON fragments.
-status() { "$CRETO" update status --state "$S" --audit 100 | tr -d ' \n'; }
+status() { "$CRETO" update status --state "$S" --audit 100 --json | tr -d ' \n'; }
 status_has() { # LABEL REGEX...: one `update status`, every REGEX found in it
   local label=$1 st re; shift; st=$(status)
   for re; do grep -qE -- "$re" <<<"$st" || fail "$label: update status lacks $re: $st"; done; }
@@ -82,6 +82,7 @@ R2=$(digest r2.crupdate) R3=$(digest r3.crupdate)
 for v in "$KA" "$KB" "$KD" "$KE" "$R2" "$R3"; do [[ $v =~ ^[0-9a-f]{16}([0-9a-f]{48})?$ ]] || fail "setup: bad key id or digest '$v'"; done
 
 # Two base states: B1 (root 1, app 1 installed) and B2 (B1 + rotation to 2).
+"$CRETO" state init --state "$S" --trust root1.json >/dev/null || fail "state init"
 "$CRETO" update apply app1.crupdate --trust root1.json --state "$S" >/dev/null || fail "base: app 1"
 cp -a S B1
 "$CRETO" update apply r2.crupdate --trust root1.json --state "$S" >/dev/null || fail "base: rotation 2"
@@ -92,7 +93,7 @@ cp -a S B2
 for point in staged renamed before-commit committed; do
   rm -rf S && cp -a B1 S
   before=$(dbdump)
-  crash $point "$CRETO" update apply r2.crupdate --trust root1.json --state "$S"
+  crash $point "$CRETO_TEST_BIN" update apply r2.crupdate --trust root1.json --state "$S"
   [ ! -e S/trust-root.json ] || fail "rot1 $point: trust-root.json written before the restart"
   no_tmp "rot1 $point"
   case $point in
@@ -105,7 +106,7 @@ for point in staged renamed before-commit committed; do
     expect 0 -- "$CRETO" update verify new2.crupdate --trust root1.json --state "$S"
     # Restart: re-processing the package is a replay, and recovery writes trust-root.json.
     expect 1 --err "replay" -- "$CRETO" update apply r2.crupdate --trust root1.json --state "$S"
-    last_audit "rot1 $point restart" already-applied "$R2" ;;
+    last_audit "rot1 $point restart" duplicate "$R2" ;;
   *)
     [ "$(dbdump)" = "$before" ] || fail "rot1 $point: state database changed before the commit"
     status_has "rot1 $point" '"trust_root_version":0,"installed":\[\{"type":"software-package","name":"app","version":1,[^]]*\],'
@@ -137,7 +138,7 @@ done
 for point in staged renamed before-commit committed; do
   rm -rf S && cp -a B2 S
   before=$(dbdump)
-  crash $point "$CRETO" update apply r3.crupdate --trust root1.json --state "$S"
+  crash $point "$CRETO_TEST_BIN" update apply r3.crupdate --trust root1.json --state "$S"
   cmp -s root2.json S/trust-root.json || fail "rot2 $point: trust-root.json damaged"
   no_tmp "rot2 $point"
   case $point in
@@ -177,7 +178,7 @@ done
 # package waits in the diode directory and the next pass settles it ----
 for point in before-commit committed; do
   rm -rf S D && cp -a B1 S && mkdir D && cp r2.crupdate D/
-  crash $point "$CRETO" diode watch D --trust root1.json --state "$S" --once --settle-ms 50
+  crash $point "$CRETO_TEST_BIN" diode watch D --trust root1.json --state "$S" --once --settle-ms 50
   [ -e D/r2.crupdate ] && [ ! -e S/processed/r2.crupdate ] || fail "watch $point: package moved by a killed watcher"
   [ ! -e S/trust-root.json ] || fail "watch $point: trust-root.json written by a killed watcher"
   want=applied; [ $point = committed ] && want=duplicate
@@ -186,7 +187,7 @@ for point in before-commit committed; do
   cmp -s root2.json S/trust-root.json || fail "watch $point: trust-root.json is not root 2 after restart"
   [ "$(q "SELECT count(*) FROM audit WHERE decision='applied' AND statement_digest='$R2'")" = 1 ] ||
     fail "watch $point: not exactly one applied audit row for the rotation"
-  [ $point = committed ] && last_audit "watch $point" already-applied "$R2"
+  [ $point = committed ] && last_audit "watch $point" duplicate "$R2"
   expect 1 --err "key $KA unknown to the trust root" -- "$CRETO" update verify old1.crupdate --trust root1.json --state "$S"
 done
 
@@ -197,15 +198,15 @@ for type in software-package policy; do
   pkg k1 $type conf 1 p1 a b
   pkg k2 $type conf 2 p2 a b
   D2=$(digest k2.crupdate)
-  rm -rf K && mkdir K && "$CRETO" update apply k1.crupdate --trust root1.json --state "$T/K" >/dev/null || fail "$type: v1"
+  rm -rf K && "$CRETO" state init --state "$T/K" --trust root1.json >/dev/null && "$CRETO" update apply k1.crupdate --trust root1.json --state "$T/K" >/dev/null || fail "$type: v1"
   B=$S/$kind/conf
   for point in staged renamed before-commit committed link-tmp; do
     rm -rf S && cp -a K S
     before=$(dbdump)
-    crash $point "$CRETO" update apply k2.crupdate --trust root1.json --state "$S"
+    crash $point "$CRETO_TEST_BIN" update apply k2.crupdate --trust root1.json --state "$S"
     case $point in
     committed|link-tmp)
-      last_audit "$type $point" applied "$D2" "\\{\"type\":\"$type\",\"name\":\"conf\",\"version\":2,\"statement_digest\":\"$D2\"\\}"
+      last_audit "$type $point" applied "$D2" "\\{\"type\":\"$type\",\"name\":\"conf\",\"version\":2,\"statement_digest\":\"$D2\"[^{}]*\\}"
       [ "$(readlink "$B/current")" = 1 ] || fail "$type $point: current moved before its switch"
       if [ $point = link-tmp ]; then
         [ "$(readlink "$B/.current.tmp")" = 2 ] || fail "$type $point: no .current.tmp -> 2"
@@ -269,8 +270,8 @@ elif ! strace -qq -o /dev/null true 2>/dev/null; then
   echo "note: strace cannot trace here, directory durability not checked"
 else
   rm -rf S && cp -a B1 S
-  dirsync "first rotation" "$CRETO" update apply r2.crupdate --trust root1.json --state "$S"
-  rm -rf S
-  dirsync "first install" "$CRETO" update apply k1.crupdate --trust root1.json --state "$S"
+  dirsync "first rotation" "$CRETO_TEST_BIN" update apply r2.crupdate --trust root1.json --state "$S"
+  rm -rf S && "$CRETO" state init --state "$S" --trust root1.json >/dev/null
+  dirsync "first install" "$CRETO_TEST_BIN" update apply k1.crupdate --trust root1.json --state "$S"
 fi
 finish

@@ -15,14 +15,15 @@ URI="pkcs11:token=officers;object=bob?module-path=$M&pin-source=file:$T/pin"
 "$CRETO" key gen --alg hybrid -o alice >/dev/null
 expect 0 -- "$CRETO" trust init --key alice.pub --key bob.pub --threshold 2 -o root.json
 expect 0 -- "$CRETO" trust sign root.json --key alice.key
-expect 0 --out "signed root.json with key" -- "$CRETO" trust sign root.json --key "$URI"
+expect 0 --err "signed root.json with key" -- "$CRETO" trust sign root.json --key "$URI"
 mkdir p; echo policy-v1 >p/policy.rego
-"$CRETO" update create --type policy --name gw --version 1 --payload p -o s.st >/dev/null
+"$CRETO" update create --type policy --name gw --version 1 --payload p -o s.st --force >/dev/null
 expect 0 -- "$CRETO" update sign s.st --key alice.key
-"$CRETO" update assemble s.st --payload p -o one.crupdate >/dev/null
+"$CRETO" update assemble s.st --payload p -o one.crupdate --force >/dev/null
 expect 1 --err "signature threshold: 1 valid" -- "$CRETO" update verify one.crupdate --trust root.json
-expect 0 --out "signed s.st with key $("$CRETO" key id bob.pub 2>/dev/null | head -c 16)" -- "$CRETO" update sign s.st --key "$URI"
-"$CRETO" update assemble s.st --payload p -o two.crupdate >/dev/null
+expect 0 --err "signed s.st with key $("$CRETO" key id bob.pub 2>/dev/null | head -c 16)" -- "$CRETO" update sign s.st --key "$URI"
+"$CRETO" update assemble s.st --payload p -o two.crupdate --force >/dev/null
+expect 0 -- "$CRETO" state init --state S --trust root.json
 expect 0 -- "$CRETO" update apply two.crupdate --trust root.json --state S
 cmp -s p/policy.rego S/policy/gw/current/policy.rego || fail "policy not installed"
 finish

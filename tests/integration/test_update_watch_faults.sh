@@ -13,14 +13,15 @@ cp unsigned.json root.json
 for k in a b; do "$CRETO" trust sign root.json --key $k.key >/dev/null; done
 pkg() { # NAME VERSION
   mkdir -p "p$2"; head -c 5000 /dev/urandom >"p$2/w.bin"
-  "$CRETO" update create --type model-weights --name m --version "$2" --payload "p$2" -o "$1.st" >/dev/null
+  "$CRETO" update create --type model-weights --name m --version "$2" --payload "p$2" -o "$1.st" --force >/dev/null
   for k in a b; do "$CRETO" update sign "$1.st" --key $k.key >/dev/null; done
-  "$CRETO" update assemble "$1.st" --payload "p$2" -o "$1.crupdate" >/dev/null
+  "$CRETO" update assemble "$1.st" --payload "p$2" -o "$1.crupdate" --force >/dev/null
 }
 pkg v1 1; pkg v2 2
 cp v2.crupdate bad.crupdate   # tampered payload: rejected with rule digest
 flip bad.crupdate $(( $(stat -c %s bad.crupdate) - 2000 ))
 W() { "$CRETO" diode watch "$@" --settle-ms 50; }
+for s in S1 S2 S4 S5 S3; do "$CRETO" state init --state $s --trust root.json >/dev/null || fail "state init $s"; done
 
 # --- a trust root the watcher cannot use: refused at start, nothing touched ---
 mkdir D1; cp v1.crupdate D1/a.crupdate
@@ -41,15 +42,15 @@ expect 0 -- "$CRETO" update verify v2.crupdate --trust cm/root.json --state S1
 # --- the trust root turns unusable while the watcher runs: retry, not quarantine ---
 cp root.json live.json
 mkdir D2
-W D2 --trust live.json --state S2 --timeout 30 >w2.log 2>&1 &
+"$CRETO" diode watch D2 --trust live.json --state S2 --settle-ms 50 --timeout 30 >w2.log 2>&1 &
 P=$!
 sleep 0.5
 cp unsigned.json live.json
 cp v1.crupdate D2/b.crupdate
-for i in $(seq 1 50); do grep -q "^retry b.crupdate" w2.log && break; sleep 0.2; done
+for i in $(seq 1 50); do grep -q " retry b.crupdate" w2.log && break; sleep 0.2; done
 kill -TERM $P; wait $P || true
-grep -q "^retry b.crupdate: .*trust root" w2.log || fail "no retry for an unusable trust root: $(cat w2.log)"
-grep -q "^quarantined" w2.log && fail "a valid package was quarantined over the trust root: $(cat w2.log)"
+grep -q " retry b.crupdate: .*trust root" w2.log || fail "no retry for an unusable trust root: $(cat w2.log)"
+grep -q " quarantined " w2.log && fail "a valid package was quarantined over the trust root: $(cat w2.log)"
 [ -f D2/b.crupdate ] || fail "package left the drop directory"
 [ -z "$(ls S2/quarantine)" ] || fail "quarantine not empty: $(ls S2/quarantine)"
 cp root.json live.json   # fixed: the next pass applies it
@@ -74,18 +75,18 @@ mkdir -p D4 S4/quarantine
 cp bad.crupdate D4/bad.crupdate; cp v1.crupdate D4/good.crupdate
 touch S4/quarantine/bad.crupdate; for i in $(seq 1 999); do : >"S4/quarantine/bad.crupdate.$i"; done
 expect 0 --out "applied good.crupdate" -- W D4 --trust root.json --state S4 --once
-echo "$OUT" | grep -q "^retry bad.crupdate: rejected (.*digest" || fail "failed move not a retry: $OUT"
+echo "$OUT" | grep -q " retry bad.crupdate: rejected (.*digest" || fail "failed move not a retry: $OUT"
 [ -f D4/bad.crupdate ] || fail "package lost after a failed move"
 [ -f S4/processed/good.crupdate ] || fail "next package not processed after a failed move"
 
 # --- a .reason file that cannot be written: still quarantined, watcher goes on ---
 mkdir -p D5 S5/quarantine/bad.crupdate.reason   # a directory where the file would go
 cp bad.crupdate D5/bad.crupdate; cp v1.crupdate D5/good.crupdate
-expect 0 --out "applied good.crupdate" -- W D5 --trust root.json --state S5 --once
-echo "$OUT" | grep -q "^quarantined bad.crupdate: .*reason file not written" || fail "reason failure not reported: $OUT"
+expect 1 --out "applied good.crupdate" -- W D5 --trust root.json --state S5 --once
+echo "$OUT" | grep -q " quarantined bad.crupdate: .*reason file not written" || fail "reason failure not reported: $OUT"
 cmp -s S5/quarantine/bad.crupdate bad.crupdate || fail "package not in quarantine/"
 # One audit row for the rejection (quarantined), none `rejected`.
-"$CRETO" update status --state S5 --audit 10 >status.json
+"$CRETO" update status --state S5 --audit 10 --json >status.json
 python3 - status.json <<'PY' || fail "audit rows: $(cat status.json)"
 import json, sys
 dec = [r["decision"] for r in json.load(open(sys.argv[1]))["audit"]]

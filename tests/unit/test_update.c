@@ -27,6 +27,16 @@ static char g_dir[256];
 static creto_signer *g_sig[3];
 static char g_root[300];
 
+/* The clock handed to the library: pinned to g_now when set (the library
+ * never reads the time, or a test hook, from anywhere else). */
+static int64_t g_now;
+static int64_t pinned_now(void *ctx)
+{
+	(void)ctx;
+	return g_now ? g_now : creto_clock_now(creto_clock_system());
+}
+static const creto_clock g_clock = {pinned_now, NULL};
+
 static void path_in(char *out, size_t cap, const char *name)
 {
 	snprintf(out, cap, "%s/%s", g_dir, name);
@@ -162,7 +172,7 @@ static int verify_pkg(const char *pkg, creto_err *e)
 {
 	creto_update_result r;
 	creto_err_clear(e);
-	return creto_update_verify(pkg, g_root, NULL, &r, e);
+	return creto_update_verify(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root}, &r, e);
 }
 
 static void test_canonical(void **state)
@@ -221,6 +231,78 @@ static void test_thresholds(void **state)
 	build(pkg, st, idx, 2, CRETO_TRUST_ROOT_CTX, paths, 1);
 	assert_int_equal(verify_pkg(pkg, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "signature threshold: 0 valid"));
+	free(st);
+	free(fe);
+}
+
+/* The rule is decided where the check fails and carried as an enum beside
+ * the error (issue 11 §9): it does not depend on the message text, and its
+ * name is the one .reason files and JSON use. */
+static void test_rule_enum(void **state)
+{
+	(void)state;
+	write_root(2);
+	char pkg[300];
+	path_in(pkg, sizeof pkg, "rule.crupdate");
+	char *fe = file_entry("w.bin");
+	char *st = stmt("", fe);
+	const char *paths[] = {"w.bin"};
+	const int idx[] = {0, 1};
+	creto_update_opts o = {.clock = &g_clock, .trust_path = g_root};
+	creto_update_result r;
+	creto_err e;
+	/* Under threshold. */
+	build(pkg, st, idx, 1, CRETO_STATEMENT_CTX, paths, 1);
+	assert_int_equal(creto_update_verify(pkg, &o, &r, &e), CRETO_EREJECT);
+	assert_int_equal(r.rule_id, CRETO_RULE_THRESHOLD);
+	assert_string_equal(r.rule, "signature threshold");
+	/* Payload changed after signing: digest. */
+	build(pkg, st, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
+	int fd = open(pkg, O_RDWR);
+	assert_true(fd >= 0);
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	/* The payload is the third member: flip its first byte. */
+	off_t off = 0;
+	upd_tar_hdr h;
+	int end;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(lseek(fd, off, SEEK_SET), off);
+		assert_int_equal(upd_tar_next(fd, &h, &end, NULL, &e), CRETO_OK);
+		off += UPD_TAR_BLOCK;
+		if (i < 2)
+			off += (off_t)((h.size + UPD_TAR_BLOCK - 1) / UPD_TAR_BLOCK * UPD_TAR_BLOCK);
+	}
+	unsigned char b;
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0xff;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(pkg, &o, &r, &e), CRETO_EREJECT);
+	assert_int_equal(r.rule_id, CRETO_RULE_DIGEST);
+	/* Truncated inside the payload. */
+	assert_int_equal(ftruncate(fd, off + 1), 0);
+	close(fd);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(pkg, &o, &r, &e), CRETO_EREJECT);
+	assert_int_equal(r.rule_id, CRETO_RULE_TRUNCATED);
+	assert_string_equal(r.rule, "truncated");
+	/* A FIFO: container, at once. */
+	char fifo[300];
+	path_in(fifo, sizeof fifo, "rule-fifo.crupdate");
+	(void)unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_verify(fifo, &o, &r, &e), CRETO_EREJECT);
+	assert_int_equal(r.rule_id, CRETO_RULE_CONTAINER);
+	/* Every rule has a distinct, non-empty name. */
+	for (int i = CRETO_RULE_CONTAINER; i <= CRETO_RULE_DIGEST; i++) {
+		assert_true(creto_update_rule_name((creto_update_rule)i)[0] != 0);
+		for (int j = CRETO_RULE_CONTAINER; j < i; j++)
+			assert_string_not_equal(creto_update_rule_name((creto_update_rule)i),
+						creto_update_rule_name((creto_update_rule)j));
+	}
+	assert_string_equal(creto_update_rule_name(CRETO_RULE_NONE), "");
 	free(st);
 	free(fe);
 }
@@ -355,7 +437,7 @@ static void test_tar_reader(void **state)
 	int end;
 	/* Good header reads back. */
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(upd_tar_next(fd, &h, &end, &e), CRETO_OK);
+	assert_int_equal(upd_tar_next(fd, &h, &end, NULL, &e), CRETO_OK);
 	assert_string_equal(h.name, "a");
 	assert_int_equal(h.size, 3);
 	/* Flip one byte of the name: checksum mismatch. */
@@ -363,7 +445,7 @@ static void test_tar_reader(void **state)
 	b[0] ^= 1;
 	assert_int_equal(pwrite(fd, b, 512, 0), 512);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(upd_tar_next(fd, &h, &end, &e), CRETO_EREJECT);
+	assert_int_equal(upd_tar_next(fd, &h, &end, NULL, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "checksum"));
 	/* Long names split into prefix + name and read back whole. */
 	char longname[260];
@@ -375,7 +457,7 @@ static void test_tar_reader(void **state)
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	assert_int_equal(upd_tar_write_hdr(fd, longname, 0, 0, &e), CRETO_OK);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(upd_tar_next(fd, &h, &end, &e), CRETO_OK);
+	assert_int_equal(upd_tar_next(fd, &h, &end, NULL, &e), CRETO_OK);
 	assert_string_equal(h.name, longname);
 	close(fd);
 }
@@ -383,7 +465,7 @@ static void test_tar_reader(void **state)
 
 /* A statement dated in the future is refused (it would raise the shared
  * time floor and freeze every update type); 24 h of clock skew is allowed.
- * CRETO_TEST_NOW pins the clock; stmt() is created 2026-01-01T00:00:00Z. */
+ * The clock passed in (g_clock) is pinned; stmt() is created 2026-01-01T00:00:00Z. */
 static void test_future_created(void **state)
 {
 	(void)state;
@@ -396,26 +478,29 @@ static void test_future_created(void **state)
 	const int idx[] = {0, 1};
 	build(pkg, st, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
 	const int64_t created = 1767225600; /* 2026-01-01T00:00:00Z */
-	char now[32];
 	creto_err e;
-	snprintf(now, sizeof now, "%lld", (long long)(created - 86400 - 1));
-	setenv("CRETO_TEST_NOW", now, 1);
+	g_now = created - 86400 - 1;
 	assert_int_equal(verify_pkg(pkg, &e), CRETO_EREJECT);
 	if (strstr(e.msg, "created: statement created at 2026-01-01T00:00:00Z") == NULL)
 		fail_msg("'%s'", e.msg);
 	creto_update_result r;
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, g_root, NULL, &r, &e), CRETO_EREJECT);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root}, &r, &e), CRETO_EREJECT);
 	assert_string_equal(r.rule, "created");
-	snprintf(now, sizeof now, "%lld", (long long)(created - 86400));
-	setenv("CRETO_TEST_NOW", now, 1);
+	g_now = created - 86400;
 	assert_int_equal(verify_pkg(pkg, &e), CRETO_OK);
 	/* With a state directory the time floor counts as "now" too: a
 	 * statement applied at the edge lets the next one be 24 h later. */
 	char sdir[300];
 	path_in(sdir, sizeof sdir, "fut-state");
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_apply(pkg, g_root, sdir, &r, &e), CRETO_OK);
+	/* Never a fresh start: apply refuses a directory without state. */
+	assert_int_equal(creto_update_apply(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "state init"));
+	assert_int_equal(creto_state_init(sdir, g_root, &g_clock, &e), CRETO_OK);
+	assert_int_equal(creto_state_init(sdir, g_root, &g_clock, &e), CRETO_EUSAGE);
+	creto_err_clear(&e);
+	assert_int_equal(creto_update_apply(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
 	char *st2 = stmt("", fe);
 	char *v = strstr(st2, "\"version\":1");
 	v[10] = '2';
@@ -423,13 +508,13 @@ static void test_future_created(void **state)
 	memcpy(c, "2026-01-02T00:00:00Z", 20);
 	build(pkg, st2, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, g_root, sdir, &r, &e), CRETO_OK);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_OK);
 	memcpy(c, "2026-01-02T00:00:01Z", 20);
 	build(pkg, st2, idx, 2, CRETO_STATEMENT_CTX, paths, 1);
 	creto_err_clear(&e);
-	assert_int_equal(creto_update_verify(pkg, g_root, sdir, &r, &e), CRETO_EREJECT);
+	assert_int_equal(creto_update_verify(pkg, &(creto_update_opts){.clock = &g_clock, .trust_path = g_root, .state_dir = sdir}, &r, &e), CRETO_EREJECT);
 	assert_string_equal(r.rule, "created");
-	unsetenv("CRETO_TEST_NOW");
+	g_now = 0;
 	free(st2);
 	free(st);
 	free(fe);
@@ -508,7 +593,7 @@ static void test_shard_hex_case(void **state)
 		upd_statement st;
 		creto_err e;
 		creto_err_clear(&e);
-		int rc = upd_statement_parse((const uint8_t *)s, strlen(s), &st, &e);
+		int rc = upd_statement_parse((const uint8_t *)s, strlen(s), &st, NULL, &e);
 		if (!upper) {
 			assert_int_equal(rc, CRETO_OK);
 			upd_statement_free(&st);
@@ -626,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_path_ustar),
 		cmocka_unit_test(test_shard_hex_case),
 		cmocka_unit_test(test_key_material_once),
+		cmocka_unit_test(test_rule_enum),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
