@@ -19,8 +19,8 @@ int creto_time_parse(const char *s, int64_t *out) CRETO_WUR;
 /* Format t as "YYYY-MM-DDThh:mm:ssZ" into out[CRETO_TIME_STRLEN]. */
 void creto_time_format(int64_t t, char out[static CRETO_TIME_STRLEN]);
 
-/* Current time.  Tests may pin it with CRETO_TEST_NOW=<epoch seconds>
- * (honoured only when that variable is set, for reproducible expiry tests). */
+/* Current system time.  Never pinned: decisions take their time from a
+ * creto_clock passed in (creto/clock.h); only build/creto-test pins one. */
 int64_t creto_time_now(void);
 
 /* Parse a duration "90", "90s", "15m", "1h", "7d" into seconds. 0 or -1. */
