@@ -73,7 +73,7 @@ static int cmd_key_gen(int argc, char **argv)
 	const char *algname = "hybrid", *name = NULL;
 	int json = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "a:o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "a:o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': algname = optarg; break;
 		case 'o': name = optarg; break;
@@ -118,7 +118,7 @@ static int cmd_key_pub(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_MODULE: ko.module_path = optarg; break;
 		case OPT_PIN_FILE: ko.pin_file = optarg; break;
@@ -151,7 +151,7 @@ static int cmd_key_id(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int json = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json = 1; break;
 		case OPT_MODULE: ko.module_path = optarg; break;
@@ -211,6 +211,11 @@ static int pick_context(const char *cmd, int raw, const char **ctx)
 
 int cmd_sign(int argc, char **argv)
 {
+	/* help only as the one argument, never an option value or a file */
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: creto sign %s\n  %s\n", sign_cmd.usage, sign_cmd.help);
+		return CRETO_OK;
+	}
 	static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
 					     {"context", required_argument, NULL, OPT_CONTEXT},
 					     {"raw", no_argument, NULL, OPT_RAW},
@@ -218,13 +223,12 @@ int cmd_sign(int argc, char **argv)
 					     {"json", no_argument, NULL, OPT_JSON},
 					     {"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
-					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	creto_keys_opts ko = {NULL, NULL};
 	const char *key = NULL, *ctx = NULL, *outp = NULL;
 	int json = 0, raw = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "k:o:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "k:o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': key = optarg; break;
 		case 'o': outp = optarg; break;
@@ -233,9 +237,6 @@ int cmd_sign(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case OPT_MODULE: ko.module_path = optarg; break;
 		case OPT_PIN_FILE: ko.pin_file = optarg; break;
-		case 'h':
-			printf("usage: creto sign %s\n  %s\n", sign_cmd.usage, sign_cmd.help);
-			return CRETO_OK;
 		default: return cli_usage("sign", &sign_cmd);
 		}
 	}
@@ -280,19 +281,23 @@ int cmd_sign(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
+	/* help only as the one argument, never an option value or a file */
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: creto verify %s\n  %s\n", verify_cmd.usage, verify_cmd.help);
+		return CRETO_OK;
+	}
 	static const struct option opts[] = {{"pub", required_argument, NULL, 'p'},
 					     {"context", required_argument, NULL, OPT_CONTEXT},
 					     {"raw", no_argument, NULL, OPT_RAW},
 					     {"json", no_argument, NULL, OPT_JSON},
 					     {"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
-					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	creto_keys_opts ko = {NULL, NULL};
 	const char *pubref = NULL, *ctx = NULL;
 	int json = 0, raw = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "p:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pubref = optarg; break;
 		case OPT_CONTEXT: ctx = optarg; break;
@@ -300,9 +305,6 @@ int cmd_verify(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case OPT_MODULE: ko.module_path = optarg; break;
 		case OPT_PIN_FILE: ko.pin_file = optarg; break;
-		case 'h':
-			printf("usage: creto verify %s\n  %s\n", verify_cmd.usage, verify_cmd.help);
-			return CRETO_OK;
 		default: return cli_usage("verify", &verify_cmd);
 		}
 	}
