@@ -476,11 +476,16 @@ static void *progress_thread(void *arg)
 	return NULL;
 }
 
+int cli_progress_wanted(void)
+{
+	return !g_cli.quiet && (g_cli.progress || (isatty(STDERR_FILENO) && !g_cli.json));
+}
+
 cli_progress *cli_progress_start(const char *label, uint64_t total)
 {
-	int tty = isatty(STDERR_FILENO);
-	if (g_cli.quiet || !(g_cli.progress || (tty && !g_cli.json)))
+	if (!cli_progress_wanted())
 		return NULL;
+	int tty = isatty(STDERR_FILENO);
 	cli_progress *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NULL;

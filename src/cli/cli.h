@@ -106,6 +106,8 @@ void cli_status(const char *fmt, ...) CRETO_PRINTF(1, 2);
  * unknown).  start returns NULL when progress is not wanted; stop(NULL)
  * does nothing.  stop clears the line (terminal) or prints a last line. */
 typedef struct cli_progress cli_progress;
+/* Whether progress would be shown (to skip computing a total when not). */
+int cli_progress_wanted(void);
 cli_progress *cli_progress_start(const char *label, uint64_t total);
 void cli_progress_stop(cli_progress *p);
 /* The sum of the sizes of the regular files under dir (not following

@@ -42,7 +42,7 @@ static const struct cli_cmd key_cmds[] = {
 	{"gen", cmd_key_gen, "[--alg ALG] -o NAME [--json]",
 	 "write NAME.key (0600) and NAME.pub; ALG: ed25519, ecdsa-p256, ecdsa-p384, ml-dsa-44, "
 	 "ml-dsa-65, ml-dsa-87, hybrid (default), hybrid-cnsa2"},
-	{"pub", cmd_key_pub, "KEY [--module SO] [--pin-file F]",
+	{"pub", cmd_key_pub, "KEY [--json] [--module SO] [--pin-file F]",
 	 "print the public key file of a secret key file or pkcs11: URI"},
 	{"id", cmd_key_id, "FILE [--json] [--module SO] [--pin-file F]",
 	 "print the key id of a public/secret key file, a signature file or a pkcs11: URI"},
@@ -85,7 +85,9 @@ static int cmd_key_gen(int argc, char **argv)
 		return cli_usage("key", &key_cmds[0]);
 	creto_alg alg = creto_alg_from_name(algname);
 	if (alg == CRETO_ALG_NONE)
-		return cli_usage_error("key gen: unknown algorithm '%s'", algname);
+		return cli_usage_error("--alg: unknown algorithm '%.64s' (want ed25519, ecdsa-p256, ecdsa-p384, "
+				       "ml-dsa-44, ml-dsa-65, ml-dsa-87, hybrid or hybrid-cnsa2)",
+				       algname);
 	creto_err e;
 	creto_err_clear(&e);
 	if (creto_key_generate(alg, name, &e) != CRETO_OK)
@@ -136,7 +138,13 @@ static int cmd_key_pub(int argc, char **argv)
 		creto_pubkey_free(pk);
 		return cli_fail(&e, 0);
 	}
-	int rc = fputs(text, stdout) == EOF || fflush(stdout) != 0 ? CRETO_EOP : CRETO_OK;
+	int rc;
+	if (cli_json())
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "alg",
+					    creto_alg_name(creto_pubkey_alg(pk)), "keyid", creto_pubkey_id(pk),
+					    "public", text));
+	else
+		rc = fputs(text, stdout) == EOF || fflush(stdout) != 0 ? CRETO_EOP : CRETO_OK;
 	free(text);
 	creto_pubkey_free(pk);
 	return rc;
@@ -269,8 +277,8 @@ int cmd_sign(int argc, char **argv)
 						    outp, "alg", creto_alg_name(creto_pubkey_alg(pk)), "keyid",
 						    creto_pubkey_id(pk)));
 		else
-			printf("signed %s with key %s (%s): %s\n", file, creto_pubkey_id(pk),
-			       creto_alg_name(creto_pubkey_alg(pk)), outp);
+			cli_status("signed %s with key %s (%s): %s", file, creto_pubkey_id(pk),
+				   creto_alg_name(creto_pubkey_alg(pk)), outp);
 	}
 	free(text);
 	free(sig);
