@@ -23,7 +23,6 @@ static struct {
 	const char *group, *cmd;
 	int reason_printed; /* a "creto: ..." usage line went to stderr */
 	int json_error_done; /* the one JSON error object went to stdout */
-	char last_reason[CRETO_ERR_MSG_MAX];
 } g_cli;
 
 static int is_help(const char *a)
@@ -89,12 +88,15 @@ static void json_error(int code, const char *msg)
 		(void)cli_json_out(o);
 }
 
-/* Print "creto: <line>" as the run's usage error (and its JSON). */
-static int usage_line(const char *line)
+/* Print "creto: <line>" as the run's usage error (and its JSON).  The line
+ * is made one safe line first (argv holds what the caller typed, or what a
+ * script passed on from outside). */
+static int usage_line(const char *raw)
 {
+	char line[CRETO_ERR_MSG_MAX + 160];
+	(void)creto_escape_line(line, sizeof(line), raw);
 	fprintf(stderr, "creto: %s\n", line);
 	g_cli.reason_printed = 1;
-	snprintf(g_cli.last_reason, sizeof(g_cli.last_reason), "%s", line);
 	if (g_cli.json)
 		json_error(CRETO_EUSAGE, line);
 	return CRETO_EUSAGE;

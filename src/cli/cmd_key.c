@@ -26,6 +26,23 @@ static int open_pub(const char *ref, const creto_keys_opts *ko, creto_pubkey **p
 	return creto_key_load_public(ref, pk, e);
 }
 
+/* The usage error of a command line whose options parsed but whose
+ * required option (missing, when not NULL) or operand count (want) is
+ * wrong: one line saying which, then the usage. */
+static int operands(const char *group, const struct cli_cmd *cmd, const char *missing, int argc, char **argv,
+		    int want)
+{
+	int got = argc - optind;
+	if (missing != NULL)
+		(void)cli_usage_error("%s", missing);
+	else if (got > want)
+		(void)cli_usage_error("unexpected argument '%.64s' (%d operand%s expected)", argv[optind + want],
+				      want, want == 1 ? "" : "s");
+	else
+		(void)cli_usage_error("%d operand%s expected, %d given", want, want == 1 ? "" : "s", got);
+	return cli_usage(group, cmd);
+}
+
 enum { OPT_JSON = 1000, OPT_MODULE, OPT_PIN_FILE, OPT_CONTEXT, OPT_RAW };
 
 /* The context of `creto sign` / `creto verify` unless --context or --raw:
@@ -82,7 +99,7 @@ static int cmd_key_gen(int argc, char **argv)
 		}
 	}
 	if (name == NULL || optind != argc)
-		return cli_usage("key", &key_cmds[0]);
+		return operands("key", &key_cmds[0], name == NULL ? "-o NAME is required" : NULL, argc, argv, 0);
 	creto_alg alg = creto_alg_from_name(algname);
 	if (alg == CRETO_ALG_NONE)
 		return cli_usage_error("--alg: unknown algorithm '%.64s' (want ed25519, ecdsa-p256, ecdsa-p384, "
@@ -128,7 +145,7 @@ static int cmd_key_pub(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1)
-		return cli_usage("key", &key_cmds[1]);
+		return operands("key", &key_cmds[1], NULL, argc, argv, 1);
 	creto_err e;
 	creto_err_clear(&e);
 	creto_pubkey *pk = NULL;
@@ -168,7 +185,7 @@ static int cmd_key_id(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1)
-		return cli_usage("key", &key_cmds[2]);
+		return operands("key", &key_cmds[2], NULL, argc, argv, 1);
 	const char *ref = argv[optind];
 	creto_err e;
 	creto_err_clear(&e);
@@ -249,7 +266,9 @@ int cmd_sign(int argc, char **argv)
 		}
 	}
 	if (key == NULL || outp == NULL || optind != argc - 1)
-		return cli_usage("sign", &sign_cmd);
+		return operands("sign", &sign_cmd,
+				key == NULL ? "--key KEY is required" : outp == NULL ? "-o FILE.sig is required" : NULL,
+				argc, argv, 1);
 	if (pick_context("sign", raw, &ctx) != CRETO_OK)
 		return CRETO_EUSAGE;
 	const char *file = argv[optind];
@@ -317,7 +336,8 @@ int cmd_verify(int argc, char **argv)
 		}
 	}
 	if (pubref == NULL || optind != argc - 2)
-		return cli_usage("verify", &verify_cmd);
+		return operands("verify", &verify_cmd, pubref == NULL ? "--pub KEY.pub is required" : NULL, argc,
+				argv, 2);
 	if (pick_context("verify", raw, &ctx) != CRETO_OK)
 		return CRETO_EUSAGE;
 	const char *file = argv[optind], *sigp = argv[optind + 1];

@@ -415,6 +415,7 @@ static int cmd_model_verify(int argc, char **argv)
 	if (m.json) {
 		json_t *o = summary_json(mf);
 		if (o != NULL) {
+			json_object_set_new(o, "status", json_string("verified"));
 			json_object_set_new(o, "files", json_integer((json_int_t)creto_model_manifest_files(mf)));
 			json_object_set_new(o, "signed", json_boolean(m.sig != NULL));
 			if (pk != NULL)

@@ -77,6 +77,12 @@ expect 2 --err "isolation check: --routes: want auto, netlink or proc, not 'x'" 
 expect 2 --err "creto: key gen: --alg: unknown algorithm 'rsa' (want ed25519" -- "$CRETO" key gen --alg rsa -o x
 expect 2 --err "model: unknown command 'nope' (one of: hash, manifest, verify, sign)" -- "$CRETO" model nope
 expect 2 --err "unknown or ambiguous option '--bogus'" -- "$CRETO" key id --bogus a.pub
+expect 2 --err "creto: key gen: -o NAME is required" -- "$CRETO" key gen --alg ed25519
+expect 2 --err "creto: verify: 2 operands expected, 1 given" -- "$CRETO" verify --pub a.pub file.bin
+expect 2 --err "creto: sign: unexpected argument 'extra'" -- "$CRETO" sign --key a.key file.bin extra -o x.sig
+# an argument shown in a usage error is escaped: it cannot forge a line
+expect 2 --err "unknown command 'a\\nfake' (one of" -- "$CRETO" model "$(printf 'a\nfake')"
+[ "$(grep -c '' "$T/.err")" -ge 2 ] && ! grep -q '^fake' "$T/.err" && ok || fail "newline in a usage error: $ERR"
 # every usage error with --json: one JSON error object on stdout
 json_usage() {
   expect 2 -- "$@"
