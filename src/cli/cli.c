@@ -203,6 +203,8 @@ int cli_dispatch(const char *group, const struct cli_cmd *table, int argc, char 
 	if (is_help(argv[1]))
 		(void)cli_usage_error("%s: %s takes no other arguments ('creto %s %s')", group, tok, group,
 				      tok);
+	else if (argv[1][0] == '-')
+		(void)cli_usage_error("%s: a command comes before option '%s' (one of: %s)", group, tok, names);
 	else
 		(void)cli_usage_error("%s: unknown command '%s' (one of: %s)", group, tok, names);
 	print_group_usage(stderr, group, table);

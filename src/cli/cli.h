@@ -104,7 +104,8 @@ void cli_status(const char *fmt, ...) CRETO_PRINTF(1, 2);
  * (/proc/self/io rchar, sampled by a thread four times a second), so no
  * library needs a callback; total is the expected byte count (0 =
  * unknown).  start returns NULL when progress is not wanted; stop(NULL)
- * does nothing.  stop clears the line (terminal) or prints a last line. */
+ * does nothing.  stop prints the last line (on a terminal, over the
+ * running one). */
 typedef struct cli_progress cli_progress;
 /* Whether progress would be shown (to skip computing a total when not). */
 int cli_progress_wanted(void);

@@ -404,7 +404,11 @@ static int cmd_model_verify(int argc, char **argv)
 			}
 		}
 	}
-	cli_progress *prog = cli_progress_start("model verify", creto_model_manifest_bytes(mf));
+	cli_progress *prog = NULL;
+	if (cli_progress_wanted()) {
+		uint64_t total = creto_model_manifest_bytes(mf);
+		prog = cli_progress_start("model verify", total != 0 ? total : cli_dir_bytes(m.dir));
+	}
 	rc = creto_model_verify(m.dir, mf, &m.o, d, &e);
 	cli_progress_stop(prog);
 	if (rc != CRETO_OK) {

@@ -120,6 +120,8 @@ expect 0 -- "$CRETO" model verify m --manifest m.json --progress --quiet
 [ -z "$ERR" ] && ok || fail "--quiet --progress printed: $ERR"
 expect 0 --err "model verify: " -- "$CRETO" model verify m --manifest m.json --progress --json
 printf '%s' "$OUT" | python3 -c 'import json,sys; json.load(sys.stdin)' && ok || fail "progress mixed into JSON: $OUT"
+printf '%s\n' "$ERR" | grep -Eq '^model verify: [0-9.]+ [KMG]?i?B of [0-9.]+ [KMG]?i?B \(100%\)' \
+  && ok || fail "no final verify progress line: $ERR"
 expect 0 -- "$CRETO" model hash m
 [ -z "$ERR" ] && ok || fail "progress without a terminal or --progress: $ERR"
 cd /
