@@ -66,8 +66,8 @@ int main(int argc, char **argv)
 		return CRETO_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-		if (argc != 2)
-			return cli_usage_error("--version takes no other arguments");
+		if (argc != 2 && !(argc == 3 && strcmp(argv[2], "--json") == 0))
+			return cli_usage_error("--version takes no other arguments than --json");
 		if (cli_json())
 			return cli_json_out(json_pack("{s:b, s:s}", "ok", 1, "version", CRETO_VERSION));
 		printf("creto %s\n", CRETO_VERSION);
