@@ -3,7 +3,7 @@
  *
  * Every library function that can fail returns an int status and fills a
  * caller-provided creto_err.  The status is one of the codes below, which are
- * also the exit codes of the `creto` program (../shared/PRODUCT.md), so the
+ * also the exit codes of the `creto` program (docs/errors.md), so the
  * CLI never has to translate.  The message is one line, says what was wrong
  * and where, and gains context as it travels up:
  *     "update verify: statement: signature 2 (key 3fa1...): bad signature"

@@ -60,9 +60,9 @@ static int parse_args(int argc, char **argv, int watch, struct iso_args *a)
 	a->interval_s = 30;
 	const struct cli_cmd *cmd = &k_cmds[watch ? 1 : 0];
 	optind = 1;
-	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	uint64_t v;
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: a->json = 1; break;
 		case OPT_ACTIVE: a->active = 1; break;
@@ -77,31 +77,29 @@ static int parse_args(int argc, char **argv, int watch, struct iso_args *a)
 			else if (strcmp(optarg, "proc") == 0)
 				a->routes = CRETO_ISO_ROUTES_PROC;
 			else
-				return cli_usage_error("isolation: --routes: want auto, netlink or proc, not '%s'", optarg);
+				return cli_usage_error("--routes: want auto, netlink or proc, not '%.64s'", optarg);
 			break;
 		case OPT_INTERVAL:
 			if (!watch)
-				return cli_usage("isolation", cmd);
+				return cli_usage_error("--interval is for isolation watch only");
 			if (creto_duration_parse(optarg, &a->interval_s) != 0 || a->interval_s < 1 ||
 			    a->interval_s > 86400)
-				return cli_usage_error("isolation watch: --interval: '%s' is not 1s..1d", optarg);
+				return cli_usage_error("--interval: '%.64s' is not 1s..1d (e.g. 30s, 5m, 1h)", optarg);
 			break;
-		case OPT_COUNT: {
+		case OPT_COUNT:
 			if (!watch)
-				return cli_usage("isolation", cmd);
-			char *end;
-			a->count = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || a->count < 1 || a->count > 1000000)
-				return cli_usage_error("isolation watch: --count: '%s' is not 1..1000000", optarg);
+				return cli_usage_error("--count is for isolation watch only");
+			if (cli_parse_u64(NULL, NULL, "--count", optarg, 1, 1000000, &v) != CRETO_OK)
+				return CRETO_EUSAGE;
+			a->count = (long)v;
 			break;
-		}
 		default:
-			fprintf(stderr, "creto: isolation %s: bad option '%s'\n", cmd->name, argv[optind - 1]);
 			return cli_usage("isolation", cmd);
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "creto: isolation %s: unexpected argument '%s'\n", cmd->name, argv[optind]);
+		(void)cli_usage_error("unexpected argument '%.64s' (isolation %s takes options only)",
+				      argv[optind], cmd->name);
 		return cli_usage("isolation", cmd);
 	}
 	return CRETO_OK;
@@ -147,21 +145,19 @@ static json_t *report_json(const creto_iso_report *r)
 			 (json_int_t)r->elapsed_ms, "probes_ms", (json_int_t)r->probes_ms, "checks", checks);
 }
 
-/* The one stderr line of a rejection: the count and the first findings. */
-static void print_violations_line(const creto_iso_report *r)
+/* The one line of a rejection: the count and the first findings. */
+static void violations_line(const creto_iso_report *r, char line[900])
 {
-	char line[900];
-	int n = snprintf(line, sizeof(line), "not isolated: %zu violation%s", r->violations,
+	int n = snprintf(line, 900, "not isolated: %zu violation%s", r->violations,
 			 r->violations == 1 ? "" : "s");
 	const char *sep = ": ";
-	for (size_t i = 0; i < r->n && n > 0 && (size_t)n < sizeof(line); i++) {
+	for (size_t i = 0; i < r->n && n > 0 && (size_t)n < 900; i++) {
 		const creto_iso_item *it = &r->items[i];
 		if (it->result != CRETO_ISO_FAIL || it->summary)
 			continue;
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s%s", sep, it->evidence);
+		n += snprintf(line + n, 900 - (size_t)n, "%s%s", sep, it->evidence);
 		sep = "; ";
 	}
-	fprintf(stderr, "creto: %s\n", line);
 }
 
 static int cmd_check(int argc, char **argv)
@@ -186,8 +182,15 @@ static int cmd_check(int argc, char **argv)
 	free(cfg);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, a.json);
+	char line[900] = "";
+	if (r->violations)
+		violations_line(r, line);
 	if (a.json) {
-		rc = cli_json_out(report_json(r));
+		/* the verdict object has the error shape too (docs/errors.md) */
+		json_t *o = report_json(r);
+		if (o != NULL && r->violations)
+			json_object_set_new(o, "error", json_string(line));
+		rc = cli_json_out(o);
 	} else {
 		for (size_t i = 0; i < r->n; i++)
 			printf("%s  %-9s %s\n", r->items[i].result == CRETO_ISO_FAIL ? "FAIL" : "PASS", r->items[i].kind,
@@ -198,7 +201,7 @@ static int cmd_check(int argc, char **argv)
 		rc = fflush(stdout) == 0 ? CRETO_OK : CRETO_EOP;
 	}
 	if (rc == CRETO_OK && r->violations) {
-		print_violations_line(r);
+		fprintf(stderr, "creto: %s\n", line);
 		rc = CRETO_EREJECT;
 	}
 	creto_iso_report_free(r);
@@ -310,12 +313,12 @@ static int cmd_watch(int argc, char **argv)
 	creto_iso_config *cfg = malloc(sizeof(*cfg));
 	if (cfg == NULL) {
 		creto_err_set(&e, CRETO_EOP, "out of memory");
-		return cli_fail(&e, 0);
+		return cli_fail(&e, a.json);
 	}
 	rc = load_config(&a, cfg, &e);
 	if (rc != CRETO_OK) {
 		free(cfg);
-		return cli_fail(&e, 0);
+		return cli_fail(&e, a.json);
 	}
 	struct state st = {0};
 	int last = CRETO_OK;

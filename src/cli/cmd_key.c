@@ -26,6 +26,23 @@ static int open_pub(const char *ref, const creto_keys_opts *ko, creto_pubkey **p
 	return creto_key_load_public(ref, pk, e);
 }
 
+/* The usage error of a command line whose options parsed but whose
+ * required option (missing, when not NULL) or operand count (want) is
+ * wrong: one line saying which, then the usage. */
+static int operands(const char *group, const struct cli_cmd *cmd, const char *missing, int argc, char **argv,
+		    int want)
+{
+	int got = argc - optind;
+	if (missing != NULL)
+		(void)cli_usage_error("%s", missing);
+	else if (got > want)
+		(void)cli_usage_error("unexpected argument '%.64s' (%d operand%s expected)", argv[optind + want],
+				      want, want == 1 ? "" : "s");
+	else
+		(void)cli_usage_error("%d operand%s expected, %d given", want, want == 1 ? "" : "s", got);
+	return cli_usage(group, cmd);
+}
+
 enum { OPT_JSON = 1000, OPT_MODULE, OPT_PIN_FILE, OPT_CONTEXT, OPT_RAW };
 
 /* The context of `creto sign` / `creto verify` unless --context or --raw:
@@ -42,7 +59,7 @@ static const struct cli_cmd key_cmds[] = {
 	{"gen", cmd_key_gen, "[--alg ALG] -o NAME [--json]",
 	 "write NAME.key (0600) and NAME.pub; ALG: ed25519, ecdsa-p256, ecdsa-p384, ml-dsa-44, "
 	 "ml-dsa-65, ml-dsa-87, hybrid (default), hybrid-cnsa2"},
-	{"pub", cmd_key_pub, "KEY [--module SO] [--pin-file F]",
+	{"pub", cmd_key_pub, "KEY [--json] [--module SO] [--pin-file F]",
 	 "print the public key file of a secret key file or pkcs11: URI"},
 	{"id", cmd_key_id, "FILE [--json] [--module SO] [--pin-file F]",
 	 "print the key id of a public/secret key file, a signature file or a pkcs11: URI"},
@@ -73,7 +90,7 @@ static int cmd_key_gen(int argc, char **argv)
 	const char *algname = "hybrid", *name = NULL;
 	int json = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "a:o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "a:o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': algname = optarg; break;
 		case 'o': name = optarg; break;
@@ -82,10 +99,12 @@ static int cmd_key_gen(int argc, char **argv)
 		}
 	}
 	if (name == NULL || optind != argc)
-		return cli_usage("key", &key_cmds[0]);
+		return operands("key", &key_cmds[0], name == NULL ? "-o NAME is required" : NULL, argc, argv, 0);
 	creto_alg alg = creto_alg_from_name(algname);
 	if (alg == CRETO_ALG_NONE)
-		return cli_usage_error("key gen: unknown algorithm '%s'", algname);
+		return cli_usage_error("--alg: unknown algorithm '%.64s' (want ed25519, ecdsa-p256, ecdsa-p384, "
+				       "ml-dsa-44, ml-dsa-65, ml-dsa-87, hybrid or hybrid-cnsa2)",
+				       algname);
 	creto_err e;
 	creto_err_clear(&e);
 	if (creto_key_generate(alg, name, &e) != CRETO_OK)
@@ -118,7 +137,7 @@ static int cmd_key_pub(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_MODULE: ko.module_path = optarg; break;
 		case OPT_PIN_FILE: ko.pin_file = optarg; break;
@@ -126,7 +145,7 @@ static int cmd_key_pub(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1)
-		return cli_usage("key", &key_cmds[1]);
+		return operands("key", &key_cmds[1], NULL, argc, argv, 1);
 	creto_err e;
 	creto_err_clear(&e);
 	creto_pubkey *pk = NULL;
@@ -136,7 +155,13 @@ static int cmd_key_pub(int argc, char **argv)
 		creto_pubkey_free(pk);
 		return cli_fail(&e, 0);
 	}
-	int rc = fputs(text, stdout) == EOF || fflush(stdout) != 0 ? CRETO_EOP : CRETO_OK;
+	int rc;
+	if (cli_json())
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "alg",
+					    creto_alg_name(creto_pubkey_alg(pk)), "keyid", creto_pubkey_id(pk),
+					    "public", text));
+	else
+		rc = fputs(text, stdout) == EOF || fflush(stdout) != 0 ? CRETO_EOP : CRETO_OK;
 	free(text);
 	creto_pubkey_free(pk);
 	return rc;
@@ -151,7 +176,7 @@ static int cmd_key_id(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int json = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json = 1; break;
 		case OPT_MODULE: ko.module_path = optarg; break;
@@ -160,7 +185,7 @@ static int cmd_key_id(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1)
-		return cli_usage("key", &key_cmds[2]);
+		return operands("key", &key_cmds[2], NULL, argc, argv, 1);
 	const char *ref = argv[optind];
 	creto_err e;
 	creto_err_clear(&e);
@@ -211,6 +236,11 @@ static int pick_context(const char *cmd, int raw, const char **ctx)
 
 int cmd_sign(int argc, char **argv)
 {
+	/* help only as the one argument, never an option value or a file */
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: creto sign %s\n  %s\n", sign_cmd.usage, sign_cmd.help);
+		return CRETO_OK;
+	}
 	static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
 					     {"context", required_argument, NULL, OPT_CONTEXT},
 					     {"raw", no_argument, NULL, OPT_RAW},
@@ -218,13 +248,12 @@ int cmd_sign(int argc, char **argv)
 					     {"json", no_argument, NULL, OPT_JSON},
 					     {"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
-					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	creto_keys_opts ko = {NULL, NULL};
 	const char *key = NULL, *ctx = NULL, *outp = NULL;
 	int json = 0, raw = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "k:o:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "k:o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': key = optarg; break;
 		case 'o': outp = optarg; break;
@@ -233,14 +262,13 @@ int cmd_sign(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case OPT_MODULE: ko.module_path = optarg; break;
 		case OPT_PIN_FILE: ko.pin_file = optarg; break;
-		case 'h':
-			printf("usage: creto sign %s\n  %s\n", sign_cmd.usage, sign_cmd.help);
-			return CRETO_OK;
 		default: return cli_usage("sign", &sign_cmd);
 		}
 	}
 	if (key == NULL || outp == NULL || optind != argc - 1)
-		return cli_usage("sign", &sign_cmd);
+		return operands("sign", &sign_cmd,
+				key == NULL ? "--key KEY is required" : outp == NULL ? "-o FILE.sig is required" : NULL,
+				argc, argv, 1);
 	if (pick_context("sign", raw, &ctx) != CRETO_OK)
 		return CRETO_EUSAGE;
 	const char *file = argv[optind];
@@ -268,8 +296,8 @@ int cmd_sign(int argc, char **argv)
 						    outp, "alg", creto_alg_name(creto_pubkey_alg(pk)), "keyid",
 						    creto_pubkey_id(pk)));
 		else
-			printf("signed %s with key %s (%s): %s\n", file, creto_pubkey_id(pk),
-			       creto_alg_name(creto_pubkey_alg(pk)), outp);
+			cli_status("signed %s with key %s (%s): %s", file, creto_pubkey_id(pk),
+				   creto_alg_name(creto_pubkey_alg(pk)), outp);
 	}
 	free(text);
 	free(sig);
@@ -280,19 +308,23 @@ int cmd_sign(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
+	/* help only as the one argument, never an option value or a file */
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: creto verify %s\n  %s\n", verify_cmd.usage, verify_cmd.help);
+		return CRETO_OK;
+	}
 	static const struct option opts[] = {{"pub", required_argument, NULL, 'p'},
 					     {"context", required_argument, NULL, OPT_CONTEXT},
 					     {"raw", no_argument, NULL, OPT_RAW},
 					     {"json", no_argument, NULL, OPT_JSON},
 					     {"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
-					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	creto_keys_opts ko = {NULL, NULL};
 	const char *pubref = NULL, *ctx = NULL;
 	int json = 0, raw = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "p:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pubref = optarg; break;
 		case OPT_CONTEXT: ctx = optarg; break;
@@ -300,14 +332,12 @@ int cmd_verify(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case OPT_MODULE: ko.module_path = optarg; break;
 		case OPT_PIN_FILE: ko.pin_file = optarg; break;
-		case 'h':
-			printf("usage: creto verify %s\n  %s\n", verify_cmd.usage, verify_cmd.help);
-			return CRETO_OK;
 		default: return cli_usage("verify", &verify_cmd);
 		}
 	}
 	if (pubref == NULL || optind != argc - 2)
-		return cli_usage("verify", &verify_cmd);
+		return operands("verify", &verify_cmd, pubref == NULL ? "--pub KEY.pub is required" : NULL, argc,
+				argv, 2);
 	if (pick_context("verify", raw, &ctx) != CRETO_OK)
 		return CRETO_EUSAGE;
 	const char *file = argv[optind], *sigp = argv[optind + 1];

@@ -78,19 +78,6 @@ struct mopts {
 	const char *dir;
 };
 
-static int parse_u64(const char *s, uint64_t *v)
-{
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	errno = 0;
-	char *end = NULL;
-	unsigned long long x = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*v = x;
-	return 0;
-}
-
 /* Common option parsing; which options are accepted depends on cmd. */
 static int parse(int argc, char **argv, const struct cli_cmd *cmd, int hashopts, struct mopts *m)
 {
@@ -114,18 +101,16 @@ static int parse(int argc, char **argv, const struct cli_cmd *cmd, int hashopts,
 	};
 	memset(m, 0, sizeof(*m));
 	optind = 1;
-	opterr = 0;
 	int c;
 	uint64_t v;
-	while ((c = getopt_long(argc, argv, "o:", all, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:", all, NULL)) != -1) {
 		if (!hashopts && (c == OPT_HASH || c == OPT_METHOD || c == OPT_SHARD || c == OPT_SYMLINKS))
-			return cli_usage_error("model %s: --%s comes from the manifest", cmd->name,
-					       all[c - OPT_HASH].name);
+			return cli_usage_error("--%s comes from the manifest", all[c - OPT_HASH].name);
 		switch (c) {
 		case OPT_HASH:
 			m->o.hash = creto_hash_from_name(optarg);
 			if (m->o.hash == CRETO_HASH_NONE)
-				return cli_usage_error("--hash '%s': expected sha3-256 or sha256", optarg);
+				return cli_usage_error("--hash '%.64s': want sha3-256 or sha256", optarg);
 			break;
 		case OPT_METHOD:
 			if (strcmp(optarg, "files") == 0)
@@ -133,18 +118,16 @@ static int parse(int argc, char **argv, const struct cli_cmd *cmd, int hashopts,
 			else if (strcmp(optarg, "shards") == 0)
 				m->o.method = CRETO_MODEL_SHARDS;
 			else
-				return cli_usage_error("--method '%s': expected files or shards", optarg);
+				return cli_usage_error("--method '%.64s': want files or shards", optarg);
 			break;
 		case OPT_SHARD:
-			if (parse_u64(optarg, &v) != 0 || v == 0)
-				return cli_usage_error("--shard-size '%s': expected a positive number of bytes",
-						       optarg);
+			if (cli_parse_u64(NULL, NULL, "--shard-size", optarg, 1, UINT64_MAX >> 1, &v) != 0)
+				return CRETO_EUSAGE;
 			m->o.shard_size = v;
 			break;
 		case OPT_THREADS:
-			if (parse_u64(optarg, &v) != 0 || v == 0 || v > CRETO_HASH_THREADS_MAX)
-				return cli_usage_error("--threads '%s': expected 1..%d", optarg,
-						       CRETO_HASH_THREADS_MAX);
+			if (cli_parse_u64(NULL, NULL, "--threads", optarg, 1, CRETO_HASH_THREADS_MAX, &v) != 0)
+				return CRETO_EUSAGE;
 			m->o.threads = (unsigned)v;
 			break;
 		case OPT_SYMLINKS: m->o.allow_symlinks = 1; break;
@@ -163,15 +146,14 @@ static int parse(int argc, char **argv, const struct cli_cmd *cmd, int hashopts,
 		case OPT_MODULE: m->module = optarg; break;
 		case OPT_PIN: m->pin = optarg; break;
 		default:
-			fprintf(stderr, "creto: model %s: unknown or incomplete option '%s'\n", cmd->name,
-				argv[optind - 1]);
 			return cli_usage("model", cmd);
 		}
 	}
 	if (m->o.shard_size != 0 && m->o.method != CRETO_MODEL_SHARDS)
 		return cli_usage_error("--shard-size needs --method shards");
 	if (optind != argc - 1) {
-		fprintf(stderr, "creto: model %s: expected exactly one DIR argument\n", cmd->name);
+		(void)cli_usage_error("want exactly one %s, got %d arguments", cmd == &model_cmds[3] ?
+				      "DIR or MANIFEST.json" : "DIR", argc - optind);
 		return cli_usage("model", cmd);
 	}
 	m->dir = argv[optind];
@@ -223,6 +205,16 @@ static void ignore_own(struct mopts *m, const char *file, char **hold)
 		m->ign[m->o.nignore++] = *hold;
 }
 
+/* creto_model_build with progress on stderr when wanted (cli.h). */
+static int build(const char *dir, const creto_model_opts *o, const char *label, creto_model_manifest **mf,
+		 creto_err *e)
+{
+	cli_progress *p = cli_progress_wanted() ? cli_progress_start(label, cli_dir_bytes(dir)) : NULL;
+	int rc = creto_model_build(dir, o, mf, e);
+	cli_progress_stop(p);
+	return rc;
+}
+
 static json_t *summary_json(const creto_model_manifest *mf)
 {
 	char dg[CRETO_MODEL_DIGEST_STR_MAX];
@@ -245,7 +237,7 @@ static int cmd_model_hash(int argc, char **argv)
 	creto_err e;
 	creto_err_clear(&e);
 	creto_model_manifest *mf = NULL;
-	rc = creto_model_build(m.dir, &m.o, &mf, &e);
+	rc = build(m.dir, &m.o, "model hash", &mf, &e);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, m.json);
 	if (m.json) {
@@ -273,7 +265,7 @@ static int cmd_model_manifest(int argc, char **argv)
 	creto_err e;
 	creto_err_clear(&e);
 	creto_model_manifest *mf = NULL;
-	rc = creto_model_build(m.dir, &m.o, &mf, &e);
+	rc = build(m.dir, &m.o, "model manifest", &mf, &e);
 	if (rc == CRETO_OK)
 		rc = creto_model_manifest_json(mf, &txt, &len, &e);
 	if (rc == CRETO_OK)
@@ -288,8 +280,8 @@ static int cmd_model_manifest(int argc, char **argv)
 	} else {
 		char dg[CRETO_MODEL_DIGEST_STR_MAX];
 		creto_model_manifest_digest_str(mf, dg);
-		printf("wrote %s: %zu files, %zu resources, %s\n", m.out,
-			creto_model_manifest_files(mf), creto_model_manifest_count(mf), dg);
+		cli_status("wrote %s: %zu files, %zu resources, %s", m.out, creto_model_manifest_files(mf),
+			   creto_model_manifest_count(mf), dg);
 	}
 	free(txt);
 	free(own);
@@ -412,7 +404,13 @@ static int cmd_model_verify(int argc, char **argv)
 			}
 		}
 	}
+	cli_progress *prog = NULL;
+	if (cli_progress_wanted()) {
+		uint64_t total = creto_model_manifest_bytes(mf);
+		prog = cli_progress_start("model verify", total != 0 ? total : cli_dir_bytes(m.dir));
+	}
 	rc = creto_model_verify(m.dir, mf, &m.o, d, &e);
+	cli_progress_stop(prog);
 	if (rc != CRETO_OK) {
 		(void)creto_err_ctx(&e, "%s", m.dir);
 		rc = verify_fail(&e, m.json, mf, d);
@@ -421,6 +419,7 @@ static int cmd_model_verify(int argc, char **argv)
 	if (m.json) {
 		json_t *o = summary_json(mf);
 		if (o != NULL) {
+			json_object_set_new(o, "status", json_string("verified"));
 			json_object_set_new(o, "files", json_integer((json_int_t)creto_model_manifest_files(mf)));
 			json_object_set_new(o, "signed", json_boolean(m.sig != NULL));
 			if (pk != NULL)
@@ -473,7 +472,7 @@ static int cmd_model_sign(int argc, char **argv)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		ignore_own(&m, m.out, &own);
-		rc = creto_model_build(m.dir, &m.o, &mf, &e);
+		rc = build(m.dir, &m.o, "model sign", &mf, &e);
 		if (rc == CRETO_OK)
 			rc = creto_model_manifest_json(mf, &txt, &len, &e);
 	} else {
@@ -510,8 +509,8 @@ static int cmd_model_sign(int argc, char **argv)
 		}
 		rc = cli_json_out(o);
 	} else {
-		printf("wrote %s: %s signature by key %s over %s\n", m.out,
-			creto_alg_name(creto_pubkey_alg(pk)), creto_pubkey_id(pk), dg);
+		cli_status("wrote %s: %s signature by key %s over %s", m.out,
+			   creto_alg_name(creto_pubkey_alg(pk)), creto_pubkey_id(pk), dg);
 		rc = CRETO_OK;
 	}
 	goto out;

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "cli.h"
+#include "util/escape.h"
 
 static const struct cli_cmd groups[] = {
 	{"model", cmd_model, "<command> ...", "hash, manifest, sign and verify model directories"},
@@ -52,23 +53,41 @@ static void no_core(void)
 int main(int argc, char **argv)
 {
 	no_core();
+	cli_scan_flags(argc, argv);
+	cli_set_context(NULL, NULL);
 	if (argc < 2) {
 		usage(stderr);
 		return CRETO_EUSAGE;
 	}
+	/* help and version only alone: never a verdict (cli.h, cli_dispatch) */
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
+		if (argc != 2)
+			return cli_usage_error("%s takes no other arguments", argv[1][0] == '-' ? "-h/--help" : "help");
 		usage(stdout);
 		return CRETO_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		if (argc != 2 && !(argc == 3 && strcmp(argv[2], "--json") == 0))
+			return cli_usage_error("--version takes no other arguments than --json");
+		if (cli_json())
+			return cli_json_out(json_pack("{s:b, s:s}", "ok", 1, "version", CRETO_VERSION));
 		printf("creto %s\n", CRETO_VERSION);
 		return CRETO_OK;
 	}
-	for (const struct cli_cmd *g = groups; g->name != NULL; g++)
-		if (strcmp(g->name, argv[1]) == 0)
+	char names[256] = "";
+	for (const struct cli_cmd *g = groups; g->name != NULL; g++) {
+		if (strcmp(g->name, argv[1]) == 0) {
+			cli_set_context(g->name, NULL);
 			return g->fn(argc - 1, argv + 1);
-	fprintf(stderr, "creto: unknown group '%s'\n", argv[1]);
+		}
+		size_t l = strlen(names);
+		snprintf(names + l, sizeof(names) - l, "%s%s", l ? ", " : "", g->name);
+	}
+	char tok[80];
+	size_t tl = strnlen(argv[1], 64);
+	(void)creto_escape(tok, sizeof(tok), argv[1], tl);
+	(void)cli_usage_error("unknown group '%s' (one of: %s)", tok, names);
 	usage(stderr);
 	return CRETO_EUSAGE;
 }

@@ -8,32 +8,21 @@
 
 #include <openssl/err.h>
 
-/* One printable line: CR, LF and tab become a space, other control bytes
- * (and DEL) become \xNN, so text from untrusted input (a token's kid, a
- * package's type) cannot move the cursor or recolour a terminal.  Bytes from
- * 0x80 up are kept (UTF-8 names).  Truncates at the buffer's end. */
+#include "util/escape.h"
+
+/* One printable line (util/escape.h, creto_escape_line): LF, CR and TAB
+ * become \n \r \t; other control bytes, DEL, C1 controls and the bytes of
+ * invalid UTF-8 become \xNN, so text from untrusted input (a token's kid, a
+ * package's name) cannot forge a line, move the cursor or recolour a
+ * terminal.  Backslashes are kept: the pass is idempotent, so the parts that
+ * callers escaped reversibly with creto_escape where they inserted them are
+ * never escaped twice, however many creto_err_ctx layers follow.  Truncates
+ * at the buffer's end. */
 static void sanitize(char *s)
 {
 	char out[CRETO_ERR_MSG_MAX];
-	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p && o < sizeof(out) - 1; p++) {
-		unsigned c = *p;
-		if (c == '\n' || c == '\r' || c == '\t') {
-			out[o++] = ' ';
-		} else if (c < 0x20 || c == 0x7f) {
-			if (o + 4 >= sizeof(out))
-				break;
-			static const char hex[] = "0123456789abcdef";
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-	memcpy(s, out, o + 1);
+	(void)creto_escape_line(out, sizeof(out), s);
+	memcpy(s, out, strlen(out) + 1);
 }
 
 void creto_err_clear(creto_err *e)

@@ -37,7 +37,19 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 
 static const char hexdig[] = "0123456789abcdef";
 
+static size_t escape_impl(char *out, size_t outsz, const void *in, size_t len, int keep_backslash);
+
 size_t creto_escape(char *out, size_t outsz, const void *in, size_t len)
+{
+	return escape_impl(out, outsz, in, len, 0);
+}
+
+size_t creto_escape_line(char *out, size_t outsz, const char *in)
+{
+	return escape_impl(out, outsz, in, strlen(in), 1);
+}
+
+static size_t escape_impl(char *out, size_t outsz, const void *in, size_t len, int keep_backslash)
 {
 	const unsigned char *p = in;
 	size_t need = 0, o = 0;
@@ -47,7 +59,9 @@ size_t creto_escape(char *out, size_t outsz, const void *in, size_t len)
 		size_t t = 0, adv = 1;
 		unsigned c = p[i];
 		size_t u = utf8_len(p + i, len - i);
-		if (c == '\\') {
+		if (c == '\\' && keep_backslash) {
+			tmp[t++] = '\\';
+		} else if (c == '\\') {
 			tmp[t++] = '\\', tmp[t++] = '\\';
 		} else if (c == '\n') {
 			tmp[t++] = '\\', tmp[t++] = 'n';

@@ -33,4 +33,14 @@ char *creto_escape_dup(const void *in, size_t len);
  * the byte count.  0, or -1 on a malformed escape or when out is too small. */
 int creto_unescape(void *out, size_t outsz, const char *in, size_t *outlen) CRETO_WUR;
 
+/* The last pass over a whole message line (creto_err does it): the same
+ * rewriting as creto_escape for LF, CR, TAB (\n \r \t), other controls, DEL,
+ * C1 controls and invalid UTF-8 bytes (\xNN), but a backslash is left as it
+ * is.  So it is idempotent: parts escaped with creto_escape where they were
+ * inserted (reversible) pass unchanged, however often a message is passed
+ * through it on its way up, and whatever was not escaped still cannot break
+ * the line or reach the terminal as a control.  NUL-terminated in, out of
+ * outsz bytes (cut at a whole escape); returns the length it needs. */
+size_t creto_escape_line(char *out, size_t outsz, const char *in);
+
 #endif

@@ -22,7 +22,7 @@ echo '{"hidden_size":64}' >"$M/config.json"
 # ---- every algorithm: sign a directory, verify, refuse changes --------------------
 for alg in ecdsa-p256 ecdsa-p384 ed25519 ml-dsa-44 ml-dsa-65 ml-dsa-87 hybrid hybrid-cnsa2; do
   expect 0 -- "$CRETO" key gen --alg $alg -o "$T/$alg"
-  expect 0 --out "$alg signature" -- "$CRETO" model sign "$M" --key "$T/$alg.key" -o "$T/$alg.sig"
+  expect 0 --err "$alg signature" -- "$CRETO" model sign "$M" --key "$T/$alg.key" -o "$T/$alg.sig"
   expect 0 --out verified -- "$CRETO" model verify "$M" --sig "$T/$alg.sig" --pub "$T/$alg.pub"
 done
 python3 - "$T" <<'PY' && ok || fail "bundle layout"

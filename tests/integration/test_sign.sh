@@ -12,7 +12,7 @@ for a in $ALGS; do
   "$CRETO" key gen --alg "$a" -o "$a" >/dev/null || fail "key gen $a"
   "$CRETO" key gen --alg "$a" -o "$a-2" >/dev/null || fail "key gen $a-2"
   id=$(awk 'NR==2{print $3}' "$a.pub"); id2=$(awk 'NR==2{print $3}' "$a-2.pub")
-  expect 0 --out "$id" -- "$CRETO" sign --key "$a.key" file.bin -o "$a.sig"
+  expect 0 --err "$id" -- "$CRETO" sign --key "$a.key" file.bin -o "$a.sig"
   grep -q "^creto-sig-v1 $a $id\$" "$a.sig" && ok || fail "$a.sig line 2"
   expect 0 --out "verified" -- "$CRETO" verify --pub "$a.pub" file.bin "$a.sig"
   # tampered file

@@ -574,7 +574,7 @@ static json_t *load_vec(const char *rel)
 {
 	const char *dir = getenv("CRETO_VECTORS_DIR");
 	char path[1024];
-	snprintf(path, sizeof(path), "%s/acvp/%s", dir ? dir : "../shared/vectors", rel);
+	snprintf(path, sizeof(path), "%s/acvp/%s", dir ? dir : CRETO_VECTORS_DEFAULT, rel);
 	return json_load_file(path, 0, NULL);
 }
 

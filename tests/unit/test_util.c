@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/enc.h"
+#include "util/escape.h"
 #include "util/file.h"
 #include "util/timeutil.h"
 
@@ -180,15 +181,133 @@ static void test_err_context(void **state)
 	assert_int_equal(creto_err_ctx(&e, "signature %d", 2), CRETO_EREJECT);
 	assert_int_equal(creto_err_ctx(&e, "statement"), CRETO_EREJECT);
 	assert_string_equal(e.msg, "statement: signature 2: bad signature");
-	assert_int_equal(creto_err_set(&e, CRETO_EUSAGE, "two\nlines"), CRETO_EUSAGE);
-	assert_string_equal(e.msg, "two lines");
+	/* no line break survives, and nothing is lost: LF/CR/TAB become \n \r \t */
+	assert_int_equal(creto_err_set(&e, CRETO_EUSAGE, "two\nlines\r\tx"), CRETO_EUSAGE);
+	assert_string_equal(e.msg, "two\\nlines\\r\\tx");
 	/* control bytes from untrusted input are escaped, UTF-8 kept */
 	assert_int_equal(creto_err_set(&e, CRETO_EREJECT, "kid '%s'", "a\x1b[31mb\x07\tc\x7f\xc3\xa9"),
 			 CRETO_EREJECT);
-	assert_string_equal(e.msg, "kid 'a\\x1b[31mb\\x07 c\\x7f\xc3\xa9'");
+	assert_string_equal(e.msg, "kid 'a\\x1b[31mb\\x07\\tc\\x7f\xc3\xa9'");
 	assert_int_equal(creto_err_ctx(&e, "token"), CRETO_EREJECT);
-	assert_string_equal(e.msg, "token: kid 'a\\x1b[31mb\\x07 c\\x7f\xc3\xa9'");
+	assert_string_equal(e.msg, "token: kid 'a\\x1b[31mb\\x07\\tc\\x7f\xc3\xa9'");
+	/* C1 (0x9b = CSI as C2 9B, and raw) and invalid UTF-8 never pass */
+	assert_int_equal(creto_err_set(&e, CRETO_EREJECT, "n '%s'", "\xc2\x9b" "31m\x9b\xff\xc0\xaf"),
+			 CRETO_EREJECT);
+	assert_string_equal(e.msg, "n '\\xc2\\x9b31m\\x9b\\xff\\xc0\\xaf'");
 	assert_int_equal(creto_err_set(NULL, CRETO_EOP, "x"), CRETO_EOP);
+}
+
+/* escape(in) == want, and unescape(want) == in. */
+static void check_escape(const char *in, size_t len, const char *want)
+{
+	char out[512];
+	size_t need = creto_escape(out, sizeof(out), in, len);
+	assert_string_equal(out, want);
+	assert_int_equal(need, strlen(want));
+	uint8_t back[256];
+	size_t blen = 0;
+	assert_int_equal(creto_unescape(back, sizeof(back), out, &blen), 0);
+	assert_int_equal(blen, len);
+	assert_memory_equal(back, in, len);
+	/* the escaped form is already one safe line: the last pass of
+	 * creto_err (creto_escape_line) leaves it unchanged */
+	char line[512];
+	(void)creto_escape_line(line, sizeof(line), out);
+	assert_string_equal(line, out);
+}
+
+static void test_escape(void **state)
+{
+	(void)state;
+	check_escape("plain name.crupdate", 19, "plain name.crupdate");
+	check_escape("a\\b", 3, "a\\\\b");
+	/* a newline cannot forge a second decision line */
+	check_escape("x.crupdate\napplied y 1", 22, "x.crupdate\\napplied y 1");
+	check_escape("a\rb\tc", 5, "a\\rb\\tc");
+	/* escape sequences, NUL, DEL */
+	check_escape("\x1b[2J\x1b]0;t\x07", 10, "\\x1b[2J\\x1b]0;t\\x07");
+	check_escape("a\0b\x7f", 4, "a\\x00b\\x7f");
+	/* 0x9B alone (invalid UTF-8) and as the C1 control U+009B (C2 9B) */
+	check_escape("\x9b" "31m", 4, "\\x9b31m");
+	check_escape("\xc2\x9b" "31m", 5, "\\xc2\\x9b31m");
+	check_escape("\xc2\x80\xc2\x9f", 4, "\\xc2\\x80\\xc2\\x9f");
+	/* U+00A0 and above are text */
+	check_escape("\xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 11,
+		     "\xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	/* invalid UTF-8: stray continuation, truncated, bad lead bytes */
+	check_escape("\x80", 1, "\\x80");
+	check_escape("\xe2\x82", 2, "\\xe2\\x82");
+	check_escape("\xff\xfe", 2, "\\xff\\xfe");
+	check_escape("\xf5\x80\x80\x80", 4, "\\xf5\\x80\\x80\\x80");
+	/* overlong forms: '/' as C0 AF and E0 80 AF, NUL as C0 80 */
+	check_escape("\xc0\xaf", 2, "\\xc0\\xaf");
+	check_escape("\xe0\x80\xaf", 3, "\\xe0\\x80\\xaf");
+	check_escape("\xc0\x80", 2, "\\xc0\\x80");
+	/* surrogates (U+D800, U+DFFF) and beyond U+10FFFF */
+	check_escape("\xed\xa0\x80", 3, "\\xed\\xa0\\x80");
+	check_escape("\xed\xbf\xbf", 3, "\\xed\\xbf\\xbf");
+	check_escape("\xf4\x90\x80\x80", 4, "\\xf4\\x90\\x80\\x80");
+	/* a text that looks escaped is escaped again, so it decodes to itself */
+	check_escape("\\n\\x41", 6, "\\\\n\\\\x41");
+
+	/* round trip of every byte value, in every position */
+	uint8_t all[256];
+	for (int i = 0; i < 256; i++)
+		all[i] = (uint8_t)i;
+	char *esc = creto_escape_dup(all, sizeof(all));
+	assert_non_null(esc);
+	for (const char *p = esc; *p; p++)
+		assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7f);
+	uint8_t back[256];
+	size_t blen = 0;
+	assert_int_equal(creto_unescape(back, sizeof(back), esc, &blen), 0);
+	assert_int_equal(blen, sizeof(all));
+	assert_memory_equal(back, all, sizeof(all));
+	free(esc);
+
+	/* a short buffer cuts at a whole escape and reports the full length */
+	char small[6];
+	assert_int_equal(creto_escape(small, sizeof(small), "ab\ncd", 5), 6);
+	assert_string_equal(small, "ab\\nc");
+	assert_int_equal(creto_escape(small, sizeof(small), "abcd\n", 5), 6);
+	assert_string_equal(small, "abcd");
+
+	/* malformed escapes and a too small output are refused */
+	assert_int_equal(creto_unescape(back, sizeof(back), "a\\q", &blen), -1);
+	assert_int_equal(creto_unescape(back, sizeof(back), "a\\x4", &blen), -1);
+	assert_int_equal(creto_unescape(back, sizeof(back), "a\\xg0", &blen), -1);
+	assert_int_equal(creto_unescape(back, sizeof(back), "a\\", &blen), -1);
+	assert_int_equal(creto_unescape(back, 2, "abc", &blen), -1);
+}
+
+/* creto_err: untrusted parts escaped where inserted stay reversible through
+ * any number of context layers (no double escaping). */
+static void test_err_escaped_parts(void **state)
+{
+	(void)state;
+	const char name[] = "evil\\name\napplied x 9\x9b";
+	char esc[128];
+	(void)creto_escape(esc, sizeof(esc), name, sizeof(name) - 1);
+	creto_err e;
+	creto_err_clear(&e);
+	(void)creto_err_set(&e, CRETO_EREJECT, "%s: container: not a regular file", esc);
+	(void)creto_err_ctx(&e, "drop");
+	(void)creto_err_ctx(&e, "watch");
+	char want[256];
+	snprintf(want, sizeof(want), "watch: drop: %s: container: not a regular file", esc);
+	assert_string_equal(e.msg, want);
+	assert_null(strchr(e.msg, '\n'));
+	/* the name decodes back from the message */
+	const char *start = e.msg + strlen("watch: drop: ");
+	char part[128];
+	size_t plen = (size_t)(strstr(start, ": container") - start);
+	memcpy(part, start, plen);
+	part[plen] = '\0';
+	char back[64];
+	size_t blen = 0;
+	assert_int_equal(creto_unescape(back, sizeof(back), part, &blen), 0);
+	assert_int_equal(blen, sizeof(name) - 1);
+	assert_memory_equal(back, name, blen);
 }
 
 int main(void)
@@ -200,6 +319,8 @@ int main(void)
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_err_context),
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_err_escaped_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
