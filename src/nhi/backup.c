@@ -200,7 +200,7 @@ int creto_nhi_backup_decrypt(const char *path, const creto_nhi_wrapper *w, uint8
 	creto_hsm_envelope env;
 	memset(&env, 0, sizeof(env));
 	int rc = CRETO_OK;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC); /* never wait on a FIFO */
 	if (fd < 0)
 		return creto_err_errno(e, errno, "%s", path);
 	struct stat st;
