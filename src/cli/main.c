@@ -20,6 +20,7 @@ static const struct cli_cmd groups[] = {
 	{"diode", cmd_diode, "watch DIR ...", "process packages arriving through the data diode"},
 	{"nhi", cmd_nhi, "<command> ...", "agent identities: store, backups, tokens, resolve"},
 	{"isolation", cmd_isolation, "<command> ...", "check that the enclave has no way out"},
+	{"audit", cmd_audit, "<command> ...", "the tamper-evident audit log: append, show, prove, verify"},
 	{NULL, NULL, NULL, NULL},
 };
 

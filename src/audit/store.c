@@ -1,0 +1,165 @@
+/*
+ * store.c - the audit log's SQLite file DIR/audit.db (docs/audit.md
+ * "Storage"): opening it, its identity, and the stored tree nodes that
+ * proofs and the appender's frontier read.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit/audit_int.h"
+
+int aud_db_err(aud_db *d, creto_err *e, const char *what)
+{
+	return creto_err_set(e, CRETO_EOP, "audit db: %s: %s", what,
+			     d->db ? sqlite3_errmsg(d->db) : "not open");
+}
+
+static int pragma_int(aud_db *d, const char *sql, int64_t *v, creto_err *e)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(d->db, sql, -1, &q, NULL) != SQLITE_OK)
+		return aud_db_err(d, e, sql);
+	int rc = sqlite3_step(q);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : aud_db_err(d, e, sql);
+}
+
+int aud_db_open(aud_db *d, const char *dir, int readonly, creto_err *e)
+{
+	memset(d, 0, sizeof(*d));
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof(path), "%s/" AUD_DB_NAME, dir) >= sizeof(path))
+		return creto_err_set(e, CRETO_EUSAGE, "audit log %s: path too long", dir);
+	if (access(path, F_OK) != 0)
+		return creto_err_set(e, CRETO_EUSAGE, "audit log %s: no %s (not an audit log?)", dir,
+				     AUD_DB_NAME);
+	int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX |
+		    (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+	if (sqlite3_open_v2(path, &d->db, flags, NULL) != SQLITE_OK) {
+		int rc = aud_db_err(d, e, path);
+		aud_db_close(d);
+		return rc;
+	}
+	sqlite3_busy_timeout(d->db, 10000);
+	int64_t app, ver;
+	int rc = pragma_int(d, "PRAGMA application_id", &app, e);
+	if (rc == 0)
+		rc = pragma_int(d, "PRAGMA user_version", &ver, e);
+	if (rc == 0 && (app != AUD_APP_ID || ver != AUD_SCHEMA_VERSION))
+		rc = creto_err_set(e, CRETO_EUSAGE,
+				   "audit log %s: not an audit log of schema %d (application_id %lld, "
+				   "version %lld)",
+				   dir, AUD_SCHEMA_VERSION, (long long)app, (long long)ver);
+	sqlite3_stmt *q = NULL;
+	if (rc == 0 && sqlite3_prepare_v2(d->db, "SELECT k, v FROM meta", -1, &q, NULL) != SQLITE_OK)
+		rc = aud_db_err(d, e, "meta");
+	int have_origin = 0;
+	while (rc == 0) {
+		int s = sqlite3_step(q);
+		if (s == SQLITE_DONE)
+			break;
+		if (s != SQLITE_ROW) {
+			rc = aud_db_err(d, e, "meta");
+			break;
+		}
+		const char *k = (const char *)sqlite3_column_text(q, 0);
+		if (k == NULL)
+			continue;
+		if (strcmp(k, "origin") == 0) {
+			const char *v = (const char *)sqlite3_column_text(q, 1);
+			if (v == NULL || strlen(v) > AUD_ORIGIN_MAX) {
+				rc = creto_err_set(e, CRETO_EREJECT, "audit log %s: bad origin", dir);
+				break;
+			}
+			strcpy(d->origin, v);
+			have_origin = 1;
+		} else if (strcmp(k, "base") == 0) {
+			d->base = (uint64_t)sqlite3_column_int64(q, 1);
+		} else if (strcmp(k, "base_time") == 0) {
+			d->base_time = sqlite3_column_int64(q, 1);
+		}
+	}
+	sqlite3_finalize(q);
+	if (rc == 0 && !have_origin)
+		rc = creto_err_set(e, CRETO_EREJECT, "audit log %s: no origin in meta", dir);
+	if (rc == 0 &&
+	    (sqlite3_prepare_v2(d->db, "SELECT leaf FROM entries WHERE seq=?", -1, &d->q_leaf, NULL) !=
+		     SQLITE_OK ||
+	     sqlite3_prepare_v2(d->db, "SELECT hash FROM nodes WHERE id=?", -1, &d->q_node, NULL) !=
+		     SQLITE_OK))
+		rc = aud_db_err(d, e, "prepare");
+	if (rc)
+		aud_db_close(d);
+	return rc;
+}
+
+void aud_db_close(aud_db *d)
+{
+	if (d == NULL)
+		return;
+	sqlite3_finalize(d->q_leaf);
+	sqlite3_finalize(d->q_node);
+	if (d->db)
+		sqlite3_close(d->db);
+	memset(d, 0, sizeof(*d));
+}
+
+int aud_db_size(aud_db *d, uint64_t *size, creto_err *e)
+{
+	sqlite3_stmt *q;
+	*size = d->base;
+	if (sqlite3_prepare_v2(d->db, "SELECT max(seq) FROM entries", -1, &q, NULL) != SQLITE_OK)
+		return aud_db_err(d, e, "size");
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+		*size = (uint64_t)sqlite3_column_int64(q, 0) + 1;
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW ? 0 : aud_db_err(d, e, "size");
+}
+
+static int one_hash(aud_db *d, sqlite3_stmt *q, int64_t key, uint8_t out[AUD_HASH])
+{
+	sqlite3_reset(q);
+	sqlite3_bind_int64(q, 1, key);
+	int rc = sqlite3_step(q);
+	int ok = rc == SQLITE_ROW && sqlite3_column_bytes(q, 0) == AUD_HASH;
+	if (ok)
+		memcpy(out, sqlite3_column_blob(q, 0), AUD_HASH);
+	sqlite3_reset(q);
+	(void)d;
+	return ok ? 0 : (rc == SQLITE_ROW || rc == SQLITE_DONE ? 1 : -1);
+}
+
+int aud_db_node(void *ctx, unsigned level, uint64_t index, uint8_t out[AUD_HASH], creto_err *e)
+{
+	aud_db *d = ctx;
+	int rc = 1;
+	if (level == 0)
+		rc = one_hash(d, d->q_leaf, (int64_t)index, out);
+	if (rc == 1)
+		rc = one_hash(d, d->q_node, AUD_NODE_ID(level, index), out);
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		return aud_db_err(d, e, "node");
+	return creto_err_set(e, CRETO_EREJECT,
+			     "audit tree: node level %u index %llu missing (run creto audit verify)",
+			     level, (unsigned long long)index);
+}
+
+int aud_db_frontier(aud_db *d, uint64_t size, aud_frontier *f, creto_err *e)
+{
+	memset(f, 0, sizeof(*f));
+	f->size = size;
+	for (unsigned l = 0; l < AUD_LEVELS; l++) {
+		if (!((size >> l) & 1))
+			continue;
+		int rc = aud_db_node(d, l, (size >> l) - 1, f->h[l], e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
