@@ -77,6 +77,10 @@ typedef int (*aud_node_fn)(void *ctx, unsigned level, uint64_t index, uint8_t ou
  * n; path has room for AUD_LEVELS hashes; *plen gets the count. */
 int aud_inclusion_proof(aud_node_fn get, void *ctx, uint64_t idx, uint64_t n,
 			uint8_t path[][AUD_HASH], size_t *plen, creto_err *e) CRETO_WUR;
+/* The root an inclusion path leads to (RFC 9162 2.1.3.2); -1 when the
+ * path does not fit (idx, n). */
+int aud_inclusion_root(uint64_t idx, uint64_t n, const uint8_t leaf[AUD_HASH],
+		       const uint8_t (*path)[AUD_HASH], size_t plen, uint8_t root[AUD_HASH]);
 /* RFC 9162 section 2.1.4 consistency proof from size m to size n. */
 int aud_consistency_proof(aud_node_fn get, void *ctx, uint64_t m, uint64_t n,
 			  uint8_t path[][AUD_HASH], size_t *plen, creto_err *e) CRETO_WUR;
@@ -125,7 +129,8 @@ typedef struct aud_db {
 	char origin[AUD_ORIGIN_MAX + 1];
 	uint64_t base;                    /* entries before base were archived */
 	int64_t base_time;                /* time of the last archived entry */
-	struct sqlite3_stmt *q_leaf, *q_node;
+	struct sqlite3_stmt *q_leaf, *q_node, *q_begin, *q_commit;
+	struct aud_ncache *cache;         /* readers: recently read tree nodes */
 } aud_db;
 
 /* Open DIR/audit.db (readonly or read-write), check its identity, read the

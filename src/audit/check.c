@@ -172,8 +172,12 @@ int creto_audit_reader_prove(creto_audit_reader *r, uint64_t seq, uint64_t size,
 			     creto_audit_proof *p, creto_err *e)
 {
 	memset(p, 0, sizeof(*p));
-	uint64_t n;
-	int rc = aud_db_size(&r->d, &n, e);
+	uint64_t n = size;
+	int rc = 0;
+	/* a given size needs no max(seq) query: the leaf lookup below fails
+	 * for an entry the log does not hold, and each node for a size beyond it */
+	if (size == 0)
+		rc = aud_db_size(&r->d, &n, e);
 	if (rc)
 		return rc;
 	if (size == 0)
@@ -185,11 +189,21 @@ int creto_audit_reader_prove(creto_audit_reader *r, uint64_t seq, uint64_t size,
 				     (unsigned long long)n);
 	p->index = seq;
 	p->size = size;
+	/* one read transaction for the O(log n) lookups, not one per lookup */
+	sqlite3_reset(r->d.q_begin);
+	int txn = sqlite3_step(r->d.q_begin) == SQLITE_DONE;
 	rc = aud_db_node(&r->d, 0, seq, p->leaf, e);
 	if (rc == 0)
 		rc = aud_inclusion_proof(aud_db_node, &r->d, seq, size, p->path, &p->len, e);
-	if (rc == 0)
-		rc = aud_root_at(aud_db_node, &r->d, size, p->root, e);
+	/* the path leads to the root: no more reads */
+	if (rc == 0 && aud_inclusion_root(seq, size, p->leaf, (const uint8_t(*)[32])p->path, p->len,
+					  p->root) != 0)
+		rc = creto_err_set(e, CRETO_EOP, "audit prove: inconsistent path");
+	if (txn) {
+		sqlite3_reset(r->d.q_commit);
+		(void)sqlite3_step(r->d.q_commit);
+		sqlite3_reset(r->d.q_commit);
+	}
 	return rc;
 }
 

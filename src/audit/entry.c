@@ -16,6 +16,42 @@
 #define TOKEN_MAX 64
 #define FIELDS_MAX 32
 
+/* 1 when s[0..n) is text escape.h passes through unchanged: valid UTF-8
+ * (RFC 3629) without control bytes, DEL, C1 controls or backslash. */
+static int plain_text(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i];
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f || c == '\\')
+				return 0;
+			i++;
+			continue;
+		}
+		size_t need;
+		uint32_t cp, min;
+		if (c >= 0xc2 && c <= 0xdf)
+			need = 2, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			need = 3, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			need = 4, cp = c & 0x07, min = 0x10000;
+		else
+			return 0;
+		if (n - i < need)
+			return 0;
+		for (size_t k = 1; k < need; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f)
+			return 0;
+		i += need;
+	}
+	return 1;
+}
+
 /* ---- encoding ---- */
 
 typedef struct wbuf {
@@ -73,7 +109,14 @@ static void put_str(wbuf *w, const char *s)
 		w->over = 1;
 		return;
 	}
-	size_t need = creto_escape(scratch, sizeof(scratch), s, len);
+	const char *src = scratch;
+	size_t need;
+	if (plain_text((const unsigned char *)s, len)) {
+		src = s; /* escape.h would copy it unchanged */
+		need = len;
+	} else {
+		need = creto_escape(scratch, sizeof(scratch), s, len);
+	}
 	if (need >= sizeof(scratch)) {
 		w->over = 1;
 		return;
@@ -81,14 +124,14 @@ static void put_str(wbuf *w, const char *s)
 	put(w, "\"", 1);
 	size_t start = 0;
 	for (size_t i = 0; i < need; i++) {
-		char c = scratch[i];
+		char c = src[i];
 		if (c == '"' || c == '\\') {
-			put(w, scratch + start, i - start);
+			put(w, src + start, i - start);
 			put(w, "\\", 1);
 			start = i;
 		}
 	}
-	put(w, scratch + start, need - start);
+	put(w, src + start, need - start);
 	put(w, "\"", 1);
 }
 
@@ -222,7 +265,17 @@ static int rd_str(rd *r, aud_span *out)
 	if (!lit(r, "\""))
 		return bad(r, "expected a string");
 	size_t start = r->i, dn = 0;
-	int plain = 1; /* no backslash: the text itself must be escape-canonical */
+	/* fast path: no backslash before the closing quote */
+	const char *q = memchr(r->p + start, '"', r->n - start);
+	if (q != NULL && memchr(r->p + start, '\\', (size_t)(q - (r->p + start))) == NULL) {
+		out->p = r->p + start;
+		out->n = (size_t)(q - out->p);
+		if (!plain_text((const unsigned char *)out->p, out->n))
+			return bad(r, "string not in escaped form");
+		r->i = start + out->n + 1;
+		return 0;
+	}
+	int plain = 1; /* no backslash in the decoded text (the common case) */
 	for (;;) {
 		if (r->i >= r->n)
 			return bad(r, "unterminated string");
@@ -234,7 +287,8 @@ static int rd_str(rd *r, aud_span *out)
 		if (c == '\\') {
 			if (r->i + 1 >= r->n || (r->p[r->i + 1] != '\\' && r->p[r->i + 1] != '"'))
 				return bad(r, "escape other than \\\\ or \\\"");
-			plain = 0;
+			if (r->p[r->i + 1] == '\\')
+				plain = 0;
 			dec[dn++] = r->p[r->i + 1];
 			r->i += 2;
 			continue;
@@ -245,7 +299,12 @@ static int rd_str(rd *r, aud_span *out)
 	out->p = r->p + start;
 	out->n = r->i - start;
 	r->i++; /* closing quote */
-	(void)plain;
+	if (plain) {
+		/* no backslash in the text: canonical iff escape.h passes it through */
+		if (!plain_text((const unsigned char *)dec, dn))
+			return bad(r, "string not in escaped form");
+		return 0;
+	}
 	dec[dn] = '\0';
 	/* The decoded text must be what creto_escape writes for some bytes. */
 	size_t rawn;
@@ -351,8 +410,10 @@ static int rd_fields(rd *r, aud_span *out)
 }
 
 enum { K_ACTOR, K_COMPONENT, K_EVENT, K_FIELDS, K_OUTCOME, K_REASON, K_SEQ, K_SUBJECT, K_TIME, K_N };
-static const char *const keys[K_N] = {"actor",  "component", "event",   "fields", "outcome",
-				      "reason", "seq",       "subject", "time"};
+static const char *const keys[K_N] = {"\"actor\":",  "\"component\":", "\"event\":",
+				      "\"fields\":", "\"outcome\":",   "\"reason\":",
+				      "\"seq\":",    "\"subject\":",   "\"time\":"};
+static const size_t key_len[K_N] = {8, 12, 8, 9, 10, 9, 6, 10, 7};
 
 int aud_entry_parse(const char *buf, size_t len, aud_entry *out, creto_err *e)
 {
@@ -370,15 +431,11 @@ int aud_entry_parse(const char *buf, size_t len, aud_entry *out, creto_err *e)
 			break;
 		int k = -1;
 		for (int i = next; i < K_N && k < 0; i++) {
-			char pat[16];
-			size_t pn = strlen(keys[i]);
-			pat[0] = '"';
-			memcpy(pat + 1, keys[i], pn);
-			pat[pn + 1] = '"';
-			pat[pn + 2] = ':';
-			pat[pn + 3] = '\0';
-			if (lit(&r, pat))
+			size_t pn = key_len[i];
+			if (r.n - r.i >= pn && memcmp(r.p + r.i, keys[i], pn) == 0) {
+				r.i += pn;
 				k = i;
+			}
 		}
 		if (k < 0)
 			return bad(&r, "unknown, repeated or misordered key");

@@ -239,17 +239,17 @@ int aud_consistency_proof(aud_node_fn get, void *ctx, uint64_t m, uint64_t n,
 	return subproof(get, ctx, m, 0, n, 1, out, plen, e);
 }
 
-int creto_audit_verify_inclusion(uint64_t idx, uint64_t n, const uint8_t leaf[32],
-				 const uint8_t (*p)[32], size_t plen, const uint8_t root[32])
+int aud_inclusion_root(uint64_t idx, uint64_t n, const uint8_t leaf[AUD_HASH],
+		       const uint8_t (*p)[AUD_HASH], size_t plen, uint8_t root[AUD_HASH])
 {
 	if (idx >= n)
-		return 0;
+		return -1;
 	uint64_t fn = idx, sn = n - 1;
 	uint8_t r[AUD_HASH];
 	memcpy(r, leaf, AUD_HASH);
 	for (size_t i = 0; i < plen; i++) {
 		if (sn == 0)
-			return 0;
+			return -1;
 		if ((fn & 1) || fn == sn) {
 			aud_node_hash(p[i], r, r);
 			while (!(fn & 1) && fn != 0) {
@@ -262,7 +262,17 @@ int creto_audit_verify_inclusion(uint64_t idx, uint64_t n, const uint8_t leaf[32
 		fn >>= 1;
 		sn >>= 1;
 	}
-	return sn == 0 && memcmp(r, root, AUD_HASH) == 0;
+	if (sn != 0)
+		return -1;
+	memcpy(root, r, AUD_HASH);
+	return 0;
+}
+
+int creto_audit_verify_inclusion(uint64_t idx, uint64_t n, const uint8_t leaf[32],
+				 const uint8_t (*p)[32], size_t plen, const uint8_t root[32])
+{
+	uint8_t r[AUD_HASH];
+	return aud_inclusion_root(idx, n, leaf, p, plen, r) == 0 && memcmp(r, root, AUD_HASH) == 0;
 }
 
 int creto_audit_verify_consistency(uint64_t m, uint64_t n, const uint8_t old_root[32],
