@@ -70,5 +70,5 @@ for s in $sizes; do
   for r in $(seq "$ROUNDS"); do "$B" prove "$d" 50000 >>pr.txt; done
   read -r _ pn p_wall p_cpu p_h < <(sort -k3 -n pr.txt | head -n 1)
   printf '  %10d %12.2f %12.2f %8.1f\n' "$pn" "$p_wall" "$p_cpu" "$p_h"
-  [ "$d" != log ] && rm -rf "$d"
+  if [ "$d" != log ]; then rm -rf "$d"; fi
 done

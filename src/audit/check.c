@@ -183,10 +183,8 @@ int creto_audit_reader_prove(creto_audit_reader *r, uint64_t seq, uint64_t size,
 	if (size == 0)
 		size = n;
 	if (size > n || seq >= size)
-		return creto_err_set(e, CRETO_EUSAGE,
-				     "audit prove: entry %llu not in a tree of %llu (log holds %llu)",
-				     (unsigned long long)seq, (unsigned long long)size,
-				     (unsigned long long)n);
+		return creto_err_set(e, CRETO_EUSAGE, "audit prove: entry %llu not in a tree of %llu",
+				     (unsigned long long)seq, (unsigned long long)size);
 	p->index = seq;
 	p->size = size;
 	/* one read transaction for the O(log n) lookups, not one per lookup */
@@ -839,10 +837,15 @@ int creto_audit_archive(creto_audit *a, const char *kept, size_t kept_len, const
 		rc = export_file(d, cp.size, out_path, e);
 	if (rc == 0)
 		aud_log_crash(a, "archive-written");
-	uint8_t leaf[AUD_HASH];
+	/* the new base's frontier: the nodes proofs of later entries need
+	 * and that can no longer be made from leaves (levels 0..AUD_LOW_LEVELS;
+	 * higher levels are stored anyway) */
+	aud_frontier *nf = malloc(sizeof(*nf));
 	int64_t last_time = 0;
+	if (rc == 0 && nf == NULL)
+		rc = creto_err_set(e, CRETO_EOP, "out of memory");
 	if (rc == 0)
-		rc = aud_db_node(d, 0, cp.size - 1, leaf, e);
+		rc = aud_db_frontier(d, cp.size, nf, e);
 	if (rc == 0 &&
 	    sqlite3_prepare_v2(d->db, "SELECT entry FROM entries WHERE seq=?", -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, (int64_t)cp.size - 1);
@@ -867,10 +870,15 @@ int creto_audit_archive(creto_audit *a, const char *kept, size_t kept_len, const
 				       &ins, NULL) != SQLITE_OK) {
 			rc = aud_db_err(d, e, "archive");
 		} else {
-			sqlite3_bind_int64(ins, 1, AUD_NODE_ID(0, cp.size - 1));
-			sqlite3_bind_blob(ins, 2, leaf, AUD_HASH, SQLITE_STATIC);
-			if (sqlite3_step(ins) != SQLITE_DONE)
-				rc = aud_db_err(d, e, "archive");
+			for (unsigned l = 0; rc == 0 && l <= AUD_LOW_LEVELS; l++) {
+				if (!((cp.size >> l) & 1))
+					continue;
+				sqlite3_reset(ins);
+				sqlite3_bind_int64(ins, 1, AUD_NODE_ID(l, (cp.size >> l) - 1));
+				sqlite3_bind_blob(ins, 2, nf->h[l], AUD_HASH, SQLITE_STATIC);
+				if (sqlite3_step(ins) != SQLITE_DONE)
+					rc = aud_db_err(d, e, "archive");
+			}
 			sqlite3_finalize(ins);
 		}
 		snprintf(sql, sizeof(sql),
@@ -889,6 +897,7 @@ int creto_audit_archive(creto_audit *a, const char *kept, size_t kept_len, const
 		d->base = cp.size;
 		(void)sqlite3_exec(d->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
 	}
+	free(nf);
 	aud_log_db_unlock(a);
 	if (rc == 0) {
 		creto_event_field f[1] = {{"before", NULL, (int64_t)cp.size}};

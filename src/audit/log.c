@@ -258,6 +258,10 @@ static int enqueue(creto_audit *a, const creto_event *ev, int64_t want, int give
 	rc = budget_check_locked(a, e);
 	if (rc)
 		goto out;
+	/* read the clock under mu: a time read before the lock could be older
+	 * than one another thread queued meanwhile (a false "clock went back") */
+	if (!given)
+		want = creto_clock_now_us(a->clock);
 	int64_t t;
 	int clamped;
 	rc = take_time(a, want, &t, &clamped, e);
@@ -291,6 +295,8 @@ out:
 static int node_done(void *ctx, unsigned level, uint64_t index, const uint8_t h[AUD_HASH])
 {
 	creto_audit *a = ctx;
+	if (level <= AUD_LOW_LEVELS)
+		return 0; /* recomputed from leaves when needed */
 	sqlite3_stmt *q = a->ins_node;
 	sqlite3_reset(q);
 	sqlite3_bind_int64(q, 1, AUD_NODE_ID(level, index));
@@ -432,7 +438,7 @@ static int make_durable(creto_audit *a, uint64_t seq, creto_err *e)
 int creto_audit_append(creto_audit *a, const creto_event *ev, uint64_t *seq, creto_err *e)
 {
 	uint64_t s;
-	int rc = enqueue(a, ev, creto_clock_now_us(a->clock), 0, &s, e);
+	int rc = enqueue(a, ev, 0, 0, &s, e);
 	if (rc == 0)
 		rc = make_durable(a, s, e);
 	if (rc == 0 && seq)
@@ -465,7 +471,7 @@ int creto_audit_submit(creto_audit *a, const creto_event *ev, creto_err *e)
 	pthread_mutex_unlock(&a->mu);
 	if (rc)
 		return rc;
-	return enqueue(a, ev, creto_clock_now_us(a->clock), 0, NULL, e);
+	return enqueue(a, ev, 0, 0, NULL, e);
 }
 
 int creto_audit_sync(creto_audit *a, creto_err *e)

@@ -110,6 +110,8 @@ int aud_db_open(aud_db *d, const char *dir, int readonly, creto_err *e)
 		     SQLITE_OK ||
 	     sqlite3_prepare_v2(d->db, "SELECT hash FROM nodes WHERE id=?", -1, &d->q_node, NULL) !=
 		     SQLITE_OK ||
+	     sqlite3_prepare_v2(d->db, "SELECT leaf FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq",
+				-1, &d->q_leaves, NULL) != SQLITE_OK ||
 	     sqlite3_prepare_v2(d->db, "BEGIN", -1, &d->q_begin, NULL) != SQLITE_OK ||
 	     sqlite3_prepare_v2(d->db, "COMMIT", -1, &d->q_commit, NULL) != SQLITE_OK))
 		rc = aud_db_err(d, e, "prepare");
@@ -127,6 +129,7 @@ void aud_db_close(aud_db *d)
 	sqlite3_finalize(d->q_leaf);
 	sqlite3_finalize(d->q_node);
 	sqlite3_finalize(d->q_begin);
+	sqlite3_finalize(d->q_leaves);
 	free(d->cache);
 	sqlite3_finalize(d->q_commit);
 	if (d->db)
@@ -160,6 +163,35 @@ static int one_hash(aud_db *d, sqlite3_stmt *q, int64_t key, uint8_t out[AUD_HAS
 	return ok ? 0 : (rc == SQLITE_ROW || rc == SQLITE_DONE ? 1 : -1);
 }
 
+/* A low-level node (1..AUD_LOW_LEVELS) from its 2^level leaf hashes read
+ * in one range query.  1 when the leaves are not all held. */
+static int low_node(aud_db *d, unsigned level, uint64_t index, uint8_t out[AUD_HASH])
+{
+	uint8_t h[1u << AUD_LOW_LEVELS][AUD_HASH];
+	uint64_t lo = index << level, n = UINT64_C(1) << level;
+	sqlite3_stmt *q = d->q_leaves;
+	sqlite3_reset(q);
+	sqlite3_bind_int64(q, 1, (int64_t)lo);
+	sqlite3_bind_int64(q, 2, (int64_t)(lo + n));
+	uint64_t got = 0;
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (got >= n || sqlite3_column_bytes(q, 0) != AUD_HASH)
+			break;
+		memcpy(h[got++], sqlite3_column_blob(q, 0), AUD_HASH);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	if (got != n)
+		return 1;
+	for (; n > 1; n >>= 1)
+		for (uint64_t i = 0; i < n / 2; i++)
+			aud_node_hash(h[2 * i], h[2 * i + 1], h[i]);
+	memcpy(out, h[0], AUD_HASH);
+	return 0;
+}
+
 int aud_db_node(void *ctx, unsigned level, uint64_t index, uint8_t out[AUD_HASH], creto_err *e)
 {
 	aud_db *d = ctx;
@@ -170,9 +202,25 @@ int aud_db_node(void *ctx, unsigned level, uint64_t index, uint8_t out[AUD_HASH]
 		memcpy(out, d->cache->h[slot], AUD_HASH);
 		return 0;
 	}
-	if (level == 0)
+	if (level == 0) {
 		rc = one_hash(d, d->q_leaf, (int64_t)index, out);
-	if (rc == 1)
+	} else if (level <= AUD_LOW_LEVELS && (index << level) >= d->base) {
+		rc = low_node(d, level, index, out);
+	} else if (level <= AUD_LOW_LEVELS) {
+		/* across the archived base: stored as part of its frontier, or
+		 * made of stored children */
+		rc = one_hash(d, d->q_node, id, out);
+		if (rc == 1) {
+			uint8_t l[AUD_HASH], r[AUD_HASH];
+			rc = aud_db_node(d, level - 1, 2 * index, l, e);
+			if (rc == 0)
+				rc = aud_db_node(d, level - 1, 2 * index + 1, r, e);
+			if (rc != 0)
+				return rc;
+			aud_node_hash(l, r, out);
+		}
+	}
+	if (rc == 1 && (level == 0 || level > AUD_LOW_LEVELS))
 		rc = one_hash(d, d->q_node, id, out);
 	if (rc == 0 && level > 0 && d->cache != NULL) {
 		d->cache->id[slot] = id;

@@ -549,6 +549,12 @@ static int a_prove(int argc, char **argv)
 	size_t cpl = 0;
 	creto_audit_proof *p = calloc(1, sizeof(*p));
 	int rc = p ? creto_audit_reader_open(dir, &r, &e) : creto_err_set(&e, CRETO_EOP, "out of memory");
+	uint64_t held = 0;
+	if (rc == 0)
+		rc = creto_audit_reader_size(r, &held, NULL, &e);
+	if (rc == 0 && size > held)
+		rc = creto_err_set(&e, CRETO_EUSAGE, "audit prove: --size %llu beyond the log's %llu entries",
+				   (unsigned long long)size, (unsigned long long)held);
 	if (rc == 0)
 		rc = creto_audit_reader_checkpoint(r, &cp, &cpl, &e);
 	if (rc == 0 && size == 0 && cp != NULL) {
@@ -566,9 +572,10 @@ static int a_prove(int argc, char **argv)
 			cp = NULL;
 		}
 	}
-	creto_err_clear(&e);
-	if (rc == 0)
+	if (rc == 0) {
+		creto_err_clear(&e);
 		rc = creto_audit_reader_prove(r, seq, size, p, &e);
+	}
 	if (rc == 0) {
 		char h[64];
 		json_t *path = json_array();

@@ -374,10 +374,13 @@ static void test_log_roundtrip(void **state)
 	assert_int_equal(size, 106);
 	assert_int_equal(first, 0);
 	creto_audit_proof p;
-	for (uint64_t i = 0; i < size; i += 7) {
+	creto_audit_report rep;
+	assert_int_equal(creto_audit_verify(dir, creto_signer_pubkey(s), NULL, 0, &rep, &e), 0);
+	for (uint64_t i = 0; i < size; i++) {
 		assert_int_equal(creto_audit_reader_prove(r, i, 0, &p, &e), 0);
 		assert_true(creto_audit_verify_inclusion(i, size, p.leaf, (const uint8_t(*)[32])p.path,
 							 p.len, p.root));
+		assert_memory_equal(p.root, rep.root, 32); /* the root of the entries themselves */
 	}
 	creto_audit_proof c;
 	assert_int_equal(creto_audit_reader_prove(r, 0, 50, &p, &e), 0);
@@ -392,7 +395,6 @@ static void test_log_roundtrip(void **state)
 	assert_int_equal(at, size);
 	creto_audit_reader_close(r);
 
-	creto_audit_report rep;
 	assert_int_equal(creto_audit_verify(dir, creto_signer_pubkey(s), NULL, 0, &rep, &e), 0);
 	assert_int_equal(rep.size, 106);
 	assert_int_equal(rep.signed_size, 106);
@@ -486,6 +488,60 @@ static void test_budget_fail_closed(void **state)
 	creto_audit_reader_close(r);
 }
 
+/* Archive at an odd size whose frontier is all low (unstored) levels, then
+ * prove every later entry and keep appending. */
+static void test_archive_then_prove(void **state)
+{
+	(void)state;
+	char dir[600], out[700];
+	logdir(dir, sizeof(dir), "arch");
+	snprintf(out, sizeof(out), "%s/arch-13.jsonl", tmpdir);
+	creto_err e;
+	assert_int_equal(creto_audit_init(dir, "unit.example/arch", &e), 0);
+	creto_signer *s;
+	assert_int_equal(creto_signer_generate(CRETO_ALG_ED25519, &s, &e), 0);
+	creto_audit_opts o = {.signer = s};
+	creto_audit *a;
+	assert_int_equal(creto_audit_open(dir, &o, &a, &e), 0);
+	creto_event ev = {"cli", "x", "ok", NULL, NULL, NULL, NULL, 0};
+	char *cp13 = NULL;
+	size_t cp13len = 0;
+	for (int i = 0; i < 37; i++) {
+		assert_int_equal(creto_audit_append(a, &ev, NULL, &e), 0);
+		if (i == 12) {
+			assert_int_equal(creto_audit_checkpoint(a, &e), 0);
+			assert_int_equal(creto_audit_last_checkpoint(a, &cp13, &cp13len, &e), 0);
+		}
+	}
+	assert_int_equal(creto_audit_archive(a, cp13, cp13len, out, &e), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(creto_audit_append(a, &ev, NULL, &e), 0);
+	creto_audit_close(a);
+	creto_audit_report rep;
+	assert_int_equal(creto_audit_verify(dir, creto_signer_pubkey(s), cp13, cp13len, &rep, &e), 0);
+	assert_int_equal(rep.first, 13);
+	assert_int_equal(rep.size, 58); /* 37 + the archive record + 20 */
+	uint8_t root58[32];
+	memcpy(root58, rep.root, 32); /* from the entries, independent of the stored nodes */
+	assert_int_equal(creto_audit_verify(out, creto_signer_pubkey(s), cp13, cp13len, &rep, &e), 0);
+	assert_int_equal(rep.size, 13);
+	creto_audit_reader *r;
+	assert_int_equal(creto_audit_reader_open(dir, &r, &e), 0);
+	creto_audit_proof p;
+	for (uint64_t n = 14; n <= 58; n += 11)
+		for (uint64_t i = 13; i < n; i++) {
+			assert_int_equal(creto_audit_reader_prove(r, i, n, &p, &e), 0);
+			assert_true(creto_audit_verify_inclusion(i, n, p.leaf, (const uint8_t(*)[32])p.path,
+								 p.len, p.root));
+			if (n == 58)
+				assert_memory_equal(p.root, root58, 32);
+		}
+	assert_int_equal(creto_audit_reader_prove(r, 3, 58, &p, &e), CRETO_EREJECT); /* archived */
+	creto_audit_reader_close(r);
+	free(cp13);
+	creto_signer_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_log_roundtrip),
 		cmocka_unit_test(test_group_commit_threads),
 		cmocka_unit_test(test_budget_fail_closed),
+		cmocka_unit_test(test_archive_then_prove),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
