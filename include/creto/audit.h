@@ -99,7 +99,9 @@ int creto_audit_archive(creto_audit *a, const char *kept, size_t kept_len, const
  * "archive-written".  NULL: none.  The string is borrowed. */
 void creto_audit_set_crash_point(creto_audit *a, const char *point);
 
-/* ---- reading, proving, verifying: no lock; beside a running writer ---- */
+/* ---- reading, proving, verifying: no lock; beside a running writer ----
+ * A reader is one SQLite connection with a node cache: use it from one
+ * thread at a time (open one per thread). */
 
 typedef struct creto_audit_reader creto_audit_reader;
 

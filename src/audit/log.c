@@ -723,6 +723,11 @@ int creto_audit_open(const char *dir, const creto_audit_opts *o, creto_audit **o
 				     : creto_err_errno(e, errno, "audit log %s", path);
 		goto fail;
 	}
+	struct stat lst;
+	if (fstat(a->lockfd, &lst) != 0 || !S_ISREG(lst.st_mode)) {
+		rc = creto_err_set(e, CRETO_EUSAGE, "audit log %s: %s is not a regular file", dir, path);
+		goto fail;
+	}
 	if (flock(a->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno == EWOULDBLOCK
 			     ? creto_err_set(e, CRETO_EOP, "audit log %s: in use by another writer", dir)
