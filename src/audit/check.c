@@ -490,7 +490,10 @@ static int verify_db(const char *dir, const creto_pubkey *pub, const char *kept,
 		rc = creto_err_set(e, CRETO_EOP, "out of memory");
 		goto out;
 	}
-	rc = ck_init(&c, pub, d.origin, kept, kept_len, e);
+	/* one read transaction: a consistent snapshot beside a writer */
+	rc = sqlite3_exec(d.db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : aud_db_err(&d, e, "begin");
+	if (rc == 0)
+		rc = ck_init(&c, pub, d.origin, kept, kept_len, e);
 	if (rc == 0)
 		rc = load_cps(&d, UINT64_MAX, &cps, &ncps, e);
 	if (rc == 0)
@@ -540,6 +543,7 @@ static int verify_db(const char *dir, const creto_pubkey *pub, const char *kept,
 		rc = ck_finish(&c, rep);
 out:
 	sqlite3_finalize(q);
+	(void)sqlite3_exec(d.db, "COMMIT", NULL, NULL, NULL);
 	cps_free(cps, ncps);
 	free(f0);
 	aud_db_close(&d);
