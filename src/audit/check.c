@@ -251,6 +251,8 @@ typedef struct checker {
 	uint64_t start;
 	int64_t last_time;
 	uint64_t ncp, signed_size;
+	uint64_t good; /* size of the newest checkpoint whose root matched */
+	int good_set;
 	int have_kept;
 	aud_checkpoint kept;
 	creto_err *e;
@@ -273,11 +275,21 @@ static int ck_root_matches(checker *c, const aud_checkpoint *cp, const char *wha
 {
 	uint8_t root[AUD_HASH];
 	aud_frontier_root(&c->fr, root);
-	if (memcmp(root, cp->root, AUD_HASH) != 0)
+	if (memcmp(root, cp->root, AUD_HASH) != 0) {
+		if (cp->size > c->good && c->good_set)
+			return creto_err_set(c->e, CRETO_EREJECT,
+					     "%s at size %llu: its root differs from the entries' root: an "
+					     "entry in %llu..%llu was changed, reordered or rewritten (the "
+					     "checkpoint at %llu matched)",
+					     what, (unsigned long long)cp->size, (unsigned long long)c->good,
+					     (unsigned long long)cp->size - 1, (unsigned long long)c->good);
 		return creto_err_set(c->e, CRETO_EREJECT,
 				     "%s at size %llu: its root differs from the entries' root: entries "
 				     "before %llu were changed, reordered or rewritten",
 				     what, (unsigned long long)cp->size, (unsigned long long)cp->size);
+	}
+	c->good = cp->size;
+	c->good_set = 1;
 	return 0;
 }
 
