@@ -562,6 +562,51 @@ out:
 	return rc;
 }
 
+/* Lines of an untrusted file, each at most AUD_LINE_MAX bytes: memory
+ * stays bounded whatever the file holds (getline would grow without end). */
+typedef struct lines {
+	FILE *f;
+	char *buf;   /* AUD_LINE_MAX + 1 */
+	char *chunk; /* read-ahead */
+	size_t clen, cpos;
+	int eof;
+} lines;
+
+/* 1: a line in l->buf (NUL-terminated, newline removed), 0: end of file,
+ * -1: a line over the limit or a last line without newline, -2: read error. */
+static int next_line(lines *l, size_t *len)
+{
+	size_t n = 0;
+	for (;;) {
+		if (l->cpos == l->clen) {
+			if (l->eof)
+				return n == 0 ? 0 : -1;
+			l->clen = fread(l->chunk, 1, 1 << 16, l->f);
+			l->cpos = 0;
+			if (l->clen == 0) {
+				if (ferror(l->f))
+					return -2;
+				l->eof = 1;
+				continue;
+			}
+		}
+		const char *p = l->chunk + l->cpos;
+		size_t avail = l->clen - l->cpos;
+		const char *nl = memchr(p, '\n', avail);
+		size_t take = nl ? (size_t)(nl - p) : avail;
+		if (n + take > AUD_LINE_MAX)
+			return -1;
+		memcpy(l->buf + n, p, take);
+		n += take;
+		l->cpos += take + (nl ? 1 : 0);
+		if (nl) {
+			l->buf[n] = '\0';
+			*len = n;
+			return 1;
+		}
+	}
+}
+
 /* An export line: one canonical entry, or {"checkpoint":"<note>"}. */
 static int verify_export(const char *path, const creto_pubkey *pub, const char *kept,
 			 size_t kept_len, creto_audit_report *rep, creto_err *e)
@@ -579,9 +624,10 @@ static int verify_export(const char *path, const creto_pubkey *pub, const char *
 		close(fd);
 		return creto_err_errno(e, errno, "audit export %s", path);
 	}
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	lines lr = {f, malloc(AUD_LINE_MAX + 1), malloc(1 << 16), 0, 0, 0};
+	char *line = lr.buf;
+	size_t n;
+	int lrc = 0;
 	uint64_t lineno = 0;
 	int rc = 0, started = 0;
 	checker c;
@@ -590,14 +636,10 @@ static int verify_export(const char *path, const creto_pubkey *pub, const char *
 		rc = creto_err_set(e, CRETO_EOP, "out of memory");
 		goto out;
 	}
-	while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+	if (rc == 0 && (lr.buf == NULL || lr.chunk == NULL))
+		rc = creto_err_set(e, CRETO_EOP, "out of memory");
+	while (rc == 0 && (lrc = next_line(&lr, &n)) == 1) {
 		lineno++;
-		if (n == 0 || line[n - 1] != '\n' || (size_t)n > AUD_LINE_MAX) {
-			rc = creto_err_set(e, CRETO_EREJECT, "line %llu: not a line of at most %d bytes",
-					   (unsigned long long)lineno, AUD_LINE_MAX);
-			break;
-		}
-		line[--n] = '\0';
 		if (!started) {
 			json_error_t je;
 			json_t *h = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &je);
@@ -664,17 +706,22 @@ static int verify_export(const char *path, const creto_pubkey *pub, const char *
 		/* entries are numbered by position: start + index */
 		rc = ck_entry(&c, c.fr.size, line, (size_t)n, NULL);
 	}
+	if (rc == 0 && lrc == -1)
+		rc = creto_err_set(e, CRETO_EREJECT,
+				   "line %llu: over %d bytes or without a final newline",
+				   (unsigned long long)lineno + 1, AUD_LINE_MAX);
+	if (rc == 0 && lrc == -2)
+		rc = creto_err_errno(e, errno ? errno : EIO, "read");
 	if (rc == 0 && !started)
 		rc = creto_err_set(e, CRETO_EREJECT, "empty export");
-	if (rc == 0 && ferror(f))
-		rc = creto_err_errno(e, errno, "read");
 	if (rc == 0)
 		rc = ck_finish(&c, rep);
 	if (rc)
 		creto_err_ctx(e, "audit export %s", path);
 out:
 	free(f0);
-	free(line);
+	free(lr.buf);
+	free(lr.chunk);
 	fclose(f);
 	return rc;
 }
