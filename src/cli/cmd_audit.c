@@ -576,6 +576,16 @@ static int a_prove(int argc, char **argv)
 		creto_err_clear(&e);
 		rc = creto_audit_reader_prove(r, seq, size, p, &e);
 	}
+	/* the path leads to the root the checkpoint signed, or the stored tree
+	 * was changed: never print a proof that does not check */
+	uint8_t cproot[32];
+	if (rc == 0 && cp != NULL &&
+	    (creto_audit_checkpoint_parse(cp, cpl, NULL, NULL, cproot, &e) != 0 ||
+	     memcmp(cproot, p->root, 32) != 0))
+		rc = creto_err_set(&e, CRETO_EREJECT,
+				   "audit prove: entry %llu does not lead to the root of the checkpoint at "
+				   "size %llu: the stored tree was changed (run creto audit verify)",
+				   (unsigned long long)seq, (unsigned long long)p->size);
 	if (rc == 0) {
 		char h[64];
 		json_t *path = json_array();

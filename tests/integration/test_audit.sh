@@ -100,6 +100,7 @@ d.execute("UPDATE entries SET leaf=? WHERE seq=7", (hashlib.sha256(b"\0" + e).di
 d.commit()
 EOF
 expect 1 --err "checkpoint at size 8: its root differs" -- "$CRETO" audit verify --dir t-byte --pub k.pub
+expect 1 --err "does not lead to the root of the checkpoint" -- "$CRETO" audit prove --dir t-byte 6
 tamper deleted "DELETE FROM entries WHERE seq=5"
 expect 1 --err "entry 5 missing" -- "$CRETO" audit verify --dir t-deleted --pub k.pub
 py_rejects t-deleted
