@@ -24,4 +24,9 @@ const creto_clock *creto_clock_system(void);
 /* c->now(c->ctx); the system clock when c is NULL. */
 int64_t creto_clock_now(const creto_clock *c);
 
+/* Microseconds since the Unix epoch, UTC: clock_gettime(CLOCK_REALTIME)
+ * for the system clock (c NULL or creto_clock_system()), else
+ * c->now(c->ctx) * 1000000 (a given clock has whole seconds). */
+int64_t creto_clock_now_us(const creto_clock *c);
+
 #endif

@@ -145,5 +145,6 @@ int cmd_state(int argc, char **argv);
 int cmd_nhi(int argc, char **argv);
 int cmd_isolation(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const struct cli_cmd groups[] = {
 	{"nhi", cmd_nhi, "<command> ...", "agent identities: store, backups, tokens, resolve"},
 	{"isolation", cmd_isolation, "<command> ...", "check that the enclave has no way out"},
 	{"lint", cmd_lint, "[--json|--sarif] [--registry R]... FILE|DIR...", "check Kubernetes YAML for air-gap mistakes"},
+	{"audit", cmd_audit, "<command> ...", "the tamper-evident audit log: append, show, prove, verify"},
 	{NULL, NULL, NULL, NULL},
 };
 

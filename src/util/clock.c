@@ -26,6 +26,17 @@ int64_t creto_clock_now(const creto_clock *c)
 	return c->now(c->ctx);
 }
 
+int64_t creto_clock_now_us(const creto_clock *c)
+{
+	if (c == NULL || c == &system_clock || c->now == NULL) {
+		struct timespec ts;
+		if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+			return system_now(NULL) * 1000000;
+		return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	}
+	return c->now(c->ctx) * 1000000;
+}
+
 int creto_event_emit(const creto_event_sink *sink, const creto_event *ev)
 {
 	if (sink == NULL || sink->fn == NULL)
