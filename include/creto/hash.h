@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "creto/error.h"
 
@@ -69,11 +70,25 @@ int creto_hash_fd_range(creto_hash_alg alg, int fd, uint64_t offset, uint64_t le
 
 /* ---- the parallel pool ---- */
 
+/* What a file was when it was listed: identity, size and change times.
+ * Two equal idents mean the file was not replaced and, as far as the file
+ * system's timestamp granularity can tell, not written in between. */
+typedef struct creto_hash_ident {
+	uint64_t dev, ino, size;
+	int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
+} creto_hash_ident;
+
+/* The ident of a stat result. */
+void creto_hash_ident_from_stat(const struct stat *st, creto_hash_ident *out);
+/* 1 when a and b are equal. */
+int creto_hash_ident_equal(const creto_hash_ident *a, const creto_hash_ident *b);
+
 /* One unit of work: a byte range of a file, and its digest once hashed.
  * The file is either an open descriptor (fd >= 0; the pool never closes it
  * and uses only pread, so many ranges may share one fd), or path opened
- * under dirfd (AT_FDCWD allowed) by the worker with O_RDONLY|O_CLOEXEC and
- * no symlink anywhere in path (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH,
+ * under dirfd (AT_FDCWD allowed) by the worker with
+ * O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK (a FIFO never blocks it) and no
+ * symlink anywhere in path (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH,
  * falling back to O_NOFOLLOW on the last component where openat2 is
  * missing); it must be a regular file.  Set fd = -1 to use path. */
 typedef struct creto_hash_range {
@@ -82,6 +97,12 @@ typedef struct creto_hash_range {
 	const char *path;  /* also names the range in error messages (with fd too, may be NULL) */
 	uint64_t offset;
 	uint64_t length;
+	/* Optional (NULL: not checked): what the file must still be.  The
+	 * descriptor that is hashed is fstat'ed before and again after the
+	 * range is read; any difference from *expect fails the pool with
+	 * CRETO_EOP ("changed while being hashed") and sets changed. */
+	const creto_hash_ident *expect;
+	int changed;                    /* out: 1 when *expect did not hold */
 	uint8_t digest[CRETO_HASH_MAX]; /* out: creto_hash_len(alg) bytes */
 } creto_hash_range;
 
@@ -89,8 +110,8 @@ typedef struct creto_hash_range {
  * more than n or CRETO_HASH_THREADS_MAX).  Large ranges are started first so
  * that the threads finish together.  On failure the first error met is
  * returned (naming the path and offset), the other workers stop early, and
- * the digests are unspecified.  CRETO_EOP for I/O errors and files that
- * shrank, CRETO_EREJECT for a path that is not a regular file or goes
+ * the digests are unspecified.  CRETO_EOP for I/O errors, files that
+ * shrank and files that differ from their expect ident, CRETO_EREJECT for a path that is not a regular file or goes
  * through a symlink, CRETO_EUSAGE for a bad alg. */
 int creto_hash_ranges(creto_hash_alg alg, creto_hash_range *r, size_t n, unsigned threads,
 		      creto_err *e) CRETO_WUR;

@@ -63,7 +63,10 @@ static int order_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
-/* Open a range's file by path: no symlinks anywhere under a real dirfd. */
+/* Open a range's file by path: no symlinks anywhere under a real dirfd,
+ * and never blocking: O_NONBLOCK makes the open of a FIFO (or device)
+ * swapped in after the walk return at once, and the fstat below refuses
+ * it.  For a regular file O_NONBLOCK changes nothing. */
 static int open_range(const creto_hash_range *rg, int *fd, creto_err *e)
 {
 	const char *nm = rg->path;
@@ -71,7 +74,7 @@ static int open_range(const creto_hash_range *rg, int *fd, creto_err *e)
 	if (rg->dirfd != AT_FDCWD) {
 		struct open_how how;
 		memset(&how, 0, sizeof(how));
-		how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+		how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 		how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 		do {
 			f = (int)syscall(SYS_openat2, rg->dirfd, rg->path, &how, sizeof(how));
@@ -80,7 +83,7 @@ static int open_range(const creto_hash_range *rg, int *fd, creto_err *e)
 			goto fail;
 	}
 	if (f < 0)
-		f = openat(rg->dirfd, rg->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		f = openat(rg->dirfd, rg->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (f < 0)
 		goto fail;
 	struct stat st;
@@ -99,6 +102,42 @@ fail:
 	if (errno == ELOOP || errno == EXDEV)
 		return creto_err_set(e, CRETO_EREJECT, "%s: path goes through a symlink or leaves its directory", nm);
 	return creto_err_errno(e, errno, "%s: open", nm);
+}
+
+void creto_hash_ident_from_stat(const struct stat *st, creto_hash_ident *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->dev = (uint64_t)st->st_dev;
+	out->ino = (uint64_t)st->st_ino;
+	out->size = (uint64_t)st->st_size;
+	out->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+	out->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+	out->ctime_sec = (int64_t)st->st_ctim.tv_sec;
+	out->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
+}
+
+int creto_hash_ident_equal(const creto_hash_ident *a, const creto_hash_ident *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
+	       a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec;
+}
+
+/* The descriptor still is the file of rg->expect (when one is given). */
+static int check_ident(creto_hash_range *rg, int fd, const char *when, creto_err *e)
+{
+	if (rg->expect == NULL)
+		return CRETO_OK;
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return creto_err_errno(e, errno, "%s: stat", rg->path ? rg->path : "file");
+	creto_hash_ident now;
+	creto_hash_ident_from_stat(&st, &now);
+	if (creto_hash_ident_equal(&now, rg->expect))
+		return CRETO_OK;
+	rg->changed = 1;
+	return creto_err_set(e, CRETO_EOP, "%s: changed while being hashed (%s)",
+			     rg->path ? rg->path : "file", when);
 }
 
 static void record_error(struct pool *p, int rc, const creto_err *e, size_t idx)
@@ -146,8 +185,12 @@ static void *worker(void *arg)
 			}
 			own = 1;
 		}
-		rc = creto_hash__read_range(c, fd, rg->offset, rg->length, rg->path, buf,
-					    CRETO_HASH_BUFSIZE, &p->stop, rg->digest, &e);
+		rc = check_ident(rg, fd, "before reading", &e);
+		if (rc == CRETO_OK)
+			rc = creto_hash__read_range(c, fd, rg->offset, rg->length, rg->path, buf,
+						    CRETO_HASH_BUFSIZE, &p->stop, rg->digest, &e);
+		if (rc == CRETO_OK)
+			rc = check_ident(rg, fd, "after reading", &e);
 		if (own)
 			close(fd);
 		if (rc != CRETO_OK) {
@@ -168,9 +211,11 @@ int creto_hash_ranges(creto_hash_alg alg, creto_hash_range *r, size_t n, unsigne
 		return creto_err_set(e, CRETO_EUSAGE, "unknown hash algorithm %d", (int)alg);
 	if (n == 0)
 		return CRETO_OK;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (r[i].fd < 0 && r[i].path == NULL)
 			return creto_err_set(e, CRETO_EUSAGE, "range %zu: neither fd nor path", i);
+		r[i].changed = 0;
+	}
 
 	struct pool p;
 	memset(&p, 0, sizeof(p));

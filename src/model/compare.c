@@ -166,7 +166,7 @@ int creto_model_verify(const char *dir, const creto_model_manifest *expected,
 	bo.ignore = ign;
 	bo.nignore = expected->nignore + extra;
 	creto_model_manifest *actual = NULL;
-	int rc = creto_model_build(dir, &bo, &actual, e);
+	int rc = model_build(dir, &bo, "verified", &actual, e);
 	if (rc == CRETO_OK)
 		rc = creto_model_compare(expected, actual, d, e);
 	if (rc == CRETO_OK && CRYPTO_memcmp(actual->root, expected->root, 32) != 0)

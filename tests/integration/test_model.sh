@@ -211,6 +211,20 @@ expect 1 --err 'bad\xff.bin: file name is not valid UTF-8' -- "$CRETO" model has
 fresh; mkfifo "$T/c/fifo"
 expect 1 --err "fifo: not a regular file or directory" -- "$CRETO" model hash "$T/c"
 
+# ---- a file written while it is verified ---------------------------------------
+# rewritten in place, same size, by a concurrent writer: exit 3 naming the
+# file, never "verified" and never "modified" (bounded: the writer stops
+# with verify)
+fresh; head -c $((96 * 1024 * 1024)) /dev/zero >"$T/c/big.bin"
+expect 0 -- "$CRETO" model manifest "$T/c" -o "$T/chg.json"
+( i=0; while [ ! -e "$T/chg.stop" ] && [ $i -lt 100000 ]; do
+    printf '%02x' $((i % 256)) | dd of="$T/c/big.bin" bs=2 seek=$((i * 4099 % 1000000)) conv=notrunc status=none
+    i=$((i + 1)); done ) &
+WPID=$!
+sleep 0.2
+expect 3 --err "big.bin: changed while being verified" -- "$CRETO" model verify "$T/c" --manifest "$T/chg.json" --threads 2
+touch "$T/chg.stop"; wait "$WPID"; rm -f "$T/chg.stop" "$T/c/big.bin"
+
 # ---- ignores -------------------------------------------------------------------
 fresh; echo x >"$T/c/notes.md"; mkdir -p "$T/c/logs"; echo x >"$T/c/logs/run.log"
 expect 0 -- "$CRETO" model hash "$T/c" --ignore notes.md --ignore "$T/c/logs/"

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,42 @@ static void test_pool_errors(void **state)
 	close(dfd);
 }
 
+/* A hang is a failure: SIGALRM ends the test program with a message. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "test: blocked (a FIFO was waited on)\n";
+	ssize_t w = write(2, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(99);
+}
+
+/* A FIFO where a file is expected (swapped in after a walk) is refused at
+ * once: the pool never blocks in open(2) waiting for a writer.  SIGALRM
+ * (default action: terminate) bounds the test if it would hang. */
+static void test_pool_fifo(void **state)
+{
+	(void)state;
+	char p[512];
+	snprintf(p, sizeof(p), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	creto_err e;
+	signal(SIGALRM, on_alarm);
+	alarm(20);
+	creto_hash_range r = {.fd = -1, .dirfd = dfd, .path = "fifo", .length = 10};
+	assert_int_equal(creto_hash_ranges(CRETO_HASH_SHA3_256, &r, 1, 1, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "fifo: not a regular file"));
+	/* relative to the working directory (the O_NOFOLLOW fallback path) */
+	r.dirfd = AT_FDCWD;
+	r.path = p;
+	assert_int_equal(creto_hash_ranges(CRETO_HASH_SHA256, &r, 1, 2, &e), CRETO_EREJECT);
+	alarm(0);
+	unlink(p);
+	close(dfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_pool_errors),
+		cmocka_unit_test(test_pool_fifo),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,10 +7,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -328,6 +334,218 @@ static void test_parse(void **state)
 	assert_int_equal(creto_model_manifest_load("/nonexistent/x.json", &m, &e), CRETO_EOP);
 }
 
+/* ---- files that change while they are read ---- */
+
+struct writer {
+	int fd;
+	uint64_t size;
+	atomic_int stop;
+	atomic_long writes;
+};
+
+/* Rewrite single bytes of the file in place (same size) until told to stop. */
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+	for (long k = 0; !atomic_load(&w->stop); k++) {
+		uint8_t b = (uint8_t)(k & 0xff);
+		off_t off = (off_t)(((uint64_t)k * 7919u * 4099u) % w->size);
+		if (pwrite(w->fd, &b, 1, off) == 1)
+			atomic_fetch_add(&w->writes, 1);
+		usleep(200);
+	}
+	return NULL;
+}
+
+/* A file rewritten in place with the same size while it is hashed is an
+ * operational error naming it ("changed while being verified", exit 3),
+ * never "modified" and never "verified". */
+static void test_changed_while_read(void **state)
+{
+	(void)state;
+	char d[512], p[600];
+	snprintf(d, sizeof(d), "%s/chg", tmp);
+	assert_int_equal(mkdir(d, 0700), 0);
+	snprintf(p, sizeof(p), "%s/big.bin", d);
+	const uint64_t size = 24u << 20;
+	int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	uint8_t *buf = malloc(1 << 20);
+	assert_non_null(buf);
+	for (uint64_t off = 0; off < size; off += 1 << 20) {
+		for (size_t i = 0; i < (1u << 20); i++)
+			buf[i] = (uint8_t)((off + i) * 2654435761u >> 13);
+		assert_int_equal(pwrite(fd, buf, 1 << 20, (off_t)off), 1 << 20);
+	}
+	free(buf);
+	snprintf(p, sizeof(p), "%s/small.txt", d);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("tokenizer\n", f);
+	fclose(f);
+
+	creto_err e;
+	creto_model_manifest *m = NULL, *m2 = NULL;
+	creto_model_opts o = {.threads = 2};
+	assert_int_equal(creto_model_build(d, &o, &m, &e), CRETO_OK);
+	assert_int_equal(creto_model_verify(d, m, &o, NULL, &e), CRETO_OK);
+
+	struct writer w = {.fd = fd, .size = size};
+	atomic_init(&w.stop, 0);
+	atomic_init(&w.writes, 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, writer_fn, &w), 0);
+	while (atomic_load(&w.writes) == 0)
+		usleep(100);
+	creto_model_diff diff;
+	int rc1 = creto_model_verify(d, m, &o, &diff, &e);
+	creto_err e1 = e;
+	int rc2 = creto_model_build(d, &o, &m2, &e);
+	atomic_store(&w.stop, 1);
+	pthread_join(th, NULL);
+	close(fd);
+	assert_int_equal(rc1, CRETO_EOP);
+	assert_non_null(strstr(e1.msg, "big.bin: changed while being verified"));
+	assert_int_equal(rc2, CRETO_EOP);
+	assert_non_null(strstr(e.msg, "big.bin: changed while being hashed"));
+	assert_null(m2);
+	creto_model_manifest_free(m);
+	snprintf(p, sizeof(p), "rm -rf '%s'", d);
+	assert_int_equal(system(p), 0);
+}
+
+/* A hang is a failure: SIGALRM ends the test program with a message. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "test: blocked (a FIFO was waited on)\n";
+	ssize_t w = write(2, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(99);
+}
+
+/* Run creto_model_build (or verify) in a thread. */
+struct bg {
+	const char *dir;
+	const creto_model_manifest *expected; /* NULL: build */
+	int rc;
+	creto_err e;
+};
+
+static void *bg_fn(void *arg)
+{
+	struct bg *b = arg;
+	creto_model_opts o = {.threads = 1};
+	creto_model_manifest *m = NULL;
+	if (b->expected != NULL)
+		b->rc = creto_model_verify(b->dir, b->expected, &o, NULL, &b->e);
+	else
+		b->rc = creto_model_build(b->dir, &o, &m, &b->e);
+	creto_model_manifest_free(m);
+	return NULL;
+}
+
+/* Wait (bounded) until inotify reports that name in the watched directory
+ * was opened: with one thread the pool hashes the longest file first, so
+ * once "big.bin" is open the walk is over and "small.bin" not yet opened. */
+static void wait_open(int ifd, const char *name)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	for (;;) {
+		struct pollfd pfd = {.fd = ifd, .events = POLLIN};
+		assert_int_equal(poll(&pfd, 1, 60000), 1);
+		ssize_t n = read(ifd, buf, sizeof(buf));
+		assert_true(n > 0);
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			if ((ev->mask & IN_OPEN) && ev->len > 0 && strcmp(ev->name, name) == 0)
+				return;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+static void make_big(const char *path, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	uint8_t *buf = malloc(1 << 20);
+	assert_non_null(buf);
+	for (uint64_t off = 0; off < size; off += 1 << 20) {
+		for (size_t i = 0; i < (1u << 20); i++)
+			buf[i] = (uint8_t)((off + i) * 2654435761u >> 11);
+		assert_int_equal(pwrite(fd, buf, 1 << 20, (off_t)off), 1 << 20);
+	}
+	free(buf);
+	close(fd);
+}
+
+/* A file replaced by a FIFO after the walk, before the pool opens it: the
+ * build is refused at once (old code: blocked in open(2) forever).  And a
+ * file rewritten in place at that moment (same size): "changed while being
+ * verified".  Deterministic: the swap happens when inotify shows the pool
+ * reading big.bin. */
+static void test_swapped_after_walk(void **state)
+{
+	(void)state;
+	char d[512], p[600], q[600];
+	snprintf(d, sizeof(d), "%s/swap", tmp);
+	assert_int_equal(mkdir(d, 0700), 0);
+	snprintf(p, sizeof(p), "%s/big.bin", d);
+	make_big(p, 48u << 20);
+	snprintf(p, sizeof(p), "%s/small.bin", d);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("small weights\n", f);
+	fclose(f);
+	creto_err e;
+	creto_model_manifest *m = NULL;
+	assert_int_equal(creto_model_build(d, NULL, &m, &e), CRETO_OK);
+
+	signal(SIGALRM, on_alarm);
+	alarm(120);
+	for (int round = 0; round < 2; round++) {
+		int ifd = inotify_init1(IN_CLOEXEC);
+		assert_true(ifd >= 0);
+		assert_true(inotify_add_watch(ifd, d, IN_OPEN) >= 0);
+		struct bg b = {.dir = d, .expected = round == 0 ? NULL : m};
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, bg_fn, &b), 0);
+		wait_open(ifd, "big.bin");
+		snprintf(p, sizeof(p), "%s/small.bin", d);
+		if (round == 0) {
+			/* a FIFO takes the place of small.bin */
+			snprintf(q, sizeof(q), "%s/fifo", d);
+			assert_int_equal(mkfifo(q, 0600), 0);
+			assert_int_equal(rename(q, p), 0);
+		} else {
+			/* small.bin rewritten in place, same size */
+			int fd = open(p, O_WRONLY | O_CLOEXEC);
+			assert_true(fd >= 0);
+			assert_int_equal(pwrite(fd, "S", 1, 0), 1);
+			close(fd);
+		}
+		pthread_join(th, NULL);
+		close(ifd);
+		if (round == 0) {
+			assert_int_equal(b.rc, CRETO_EREJECT);
+			assert_non_null(strstr(b.e.msg, "small.bin: not a regular file"));
+			assert_int_equal(unlink(p), 0);
+			f = fopen(p, "w");
+			assert_non_null(f);
+			fputs("small weights\n", f);
+			fclose(f);
+		} else {
+			assert_int_equal(b.rc, CRETO_EOP);
+			assert_non_null(strstr(b.e.msg, "small.bin: changed while being verified"));
+		}
+	}
+	alarm(0);
+	creto_model_manifest_free(m);
+	snprintf(p, sizeof(p), "rm -rf '%s'", d);
+	assert_int_equal(system(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +554,8 @@ int main(void)
 		cmocka_unit_test(test_build_roundtrip),
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_changed_while_read),
+		cmocka_unit_test(test_swapped_after_walk),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
