@@ -296,7 +296,9 @@ int model_build(const char *dir, const creto_model_opts *o, const char *verb,
 		return creto_err_errno(e, ENOMEM, "model");
 
 	m->hash = o->hash == CRETO_HASH_NONE ? CRETO_HASH_SHA3_256 : o->hash;
-	m->method = o->method == CRETO_MODEL_DEFAULT ? CRETO_MODEL_FILES : o->method;
+	m->method = o->method != CRETO_MODEL_DEFAULT ? o->method
+		    : m->hash == CRETO_HASH_SHA3_256 ? CRETO_MODEL_SHARDS
+						     : CRETO_MODEL_FILES;
 	m->allow_symlinks = o->allow_symlinks ? 1 : 0;
 	if (creto_hash_name(m->hash) == NULL) {
 		rc = creto_err_set(e, CRETO_EUSAGE, "unknown hash type");
@@ -307,7 +309,12 @@ int model_build(const char *dir, const creto_model_opts *o, const char *verb,
 		goto out;
 	}
 	if (m->method == CRETO_MODEL_SHARDS)
-		m->shard_size = o->shard_size ? o->shard_size : CRETO_MODEL_SHARD_DEFAULT;
+		m->shard_size = o->shard_size                      ? o->shard_size
+				: m->hash == CRETO_HASH_SHA3_256 ? CRETO_MODEL_SHARD_SHA3
+								 : CRETO_MODEL_SHARD_DEFAULT;
+	/* sha3-256: every file contributes, an empty one as one empty shard
+	 * (sha256 shards keep model-signing's layout: none). */
+	int empty_shard = m->hash == CRETO_HASH_SHA3_256;
 	static const char *const defaults_ign[] = {".git", ".gitattributes", ".github", ".gitignore"};
 	for (size_t i = 0; i < 4 && rc == CRETO_OK; i++)
 		rc = model_add_ignore(m, defaults_ign[i], e);
@@ -352,6 +359,8 @@ int model_build(const char *dir, const creto_model_opts *o, const char *verb,
 	for (size_t i = 0; i < w.n; i++) {
 		uint64_t k = m->method == CRETO_MODEL_FILES ? 1
 			     : w.f[i].size / m->shard_size + (w.f[i].size % m->shard_size != 0);
+		if (k == 0 && empty_shard)
+			k = 1;
 		if (k > CRETO_MODEL_RESOURCES_MAX || nr + k > CRETO_MODEL_RESOURCES_MAX) {
 			rc = creto_err_set(e, CRETO_EREJECT, "model has more than %u resources",
 					   CRETO_MODEL_RESOURCES_MAX);
@@ -374,7 +383,7 @@ int model_build(const char *dir, const creto_model_opts *o, const char *verb,
 		uint64_t off = 0;
 		do {
 			uint64_t len = size - off < step ? size - off : step;
-			if (m->method == CRETO_MODEL_SHARDS && len == 0)
+			if (m->method == CRETO_MODEL_SHARDS && len == 0 && !empty_shard)
 				break;
 			r[k].fd = -1;
 			r[k].dirfd = w.rootfd;

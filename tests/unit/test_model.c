@@ -111,10 +111,15 @@ static void test_build_roundtrip(void **state)
 	assert_int_equal(creto_model_manifest_count(m), 3);
 	assert_int_equal(creto_model_manifest_files(m), 3);
 	assert_int_equal(creto_model_manifest_bytes(m), 26);
-	assert_string_equal(creto_model_manifest_resource(m, 0, NULL), "a.txt");
-	assert_string_equal(creto_model_manifest_resource(m, 1, NULL), "d/b.bin");
+	/* the default: sha3-256 shards of 64 MiB, an empty file as one empty shard */
+	assert_string_equal(creto_model_manifest_resource(m, 0, NULL), "a.txt:0:6");
+	assert_string_equal(creto_model_manifest_resource(m, 1, NULL), "d/b.bin:0:20");
+	assert_string_equal(creto_model_manifest_resource(m, 2, NULL), "empty:0:0");
 	assert_null(creto_model_manifest_resource(m, 3, NULL));
 	assert_int_equal(creto_model_manifest_hash(m), CRETO_HASH_SHA3_256);
+	assert_int_equal(creto_model_manifest_method(m), CRETO_MODEL_SHARDS);
+	assert_int_equal(creto_model_manifest_shard_size(m), 64u << 20);
+	assert_true(creto_model_manifest_root_binds_layout(m));
 	char *js = NULL;
 	size_t jl = 0;
 	assert_int_equal(creto_model_manifest_json(m, &js, &jl, &e), CRETO_OK);
@@ -268,6 +273,8 @@ static char *stmt(const char *ser, const char *res, const char *root_override)
 #define SER_F "{\"method\":\"files\",\"hash_type\":\"sha256\",\"allow_symlinks\":false}"
 #define SER_S(n) "{\"method\":\"shards\",\"hash_type\":\"sha256\",\"shard_size\":" n ",\"allow_symlinks\":false}"
 #define RES(name, dg) "{\"name\":\"" name "\",\"algorithm\":\"sha256\",\"digest\":\"" dg "\"}"
+#define SER_S3(n) "{\"method\":\"shards\",\"hash_type\":\"sha3-256\",\"shard_size\":" n "}"
+#define RES3(name, dg) "{\"name\":\"" name "\",\"algorithm\":\"sha3-256\",\"digest\":\"" dg "\"}"
 
 static void test_parse(void **state)
 {
@@ -314,6 +321,14 @@ static void test_parse(void **state)
 		{stmt(SER_S("10"), "[" RES("a:0:10", D1) "," RES("a:11:15", D2) "]", NULL), "not contiguous"},
 		{stmt(SER_S("10"), "[" RES("a:0:9", D1) "," RES("a:9:15", D2) "]", NULL), "differs from shard_size"},
 		{stmt(SER_S("10"), "[" RES("a:0:11", D1) "]", NULL), "differs from shard_size"},
+		/* empty shards: sha256 has none; sha3-256 only as an empty file's one shard */
+		{stmt(SER_S("10"), "[" RES("a:0:0", D1) "]", NULL), "expected path:start:end"},
+		{stmt(SER_S3("10"), "[" RES3("a:0:10", D1) "," RES3("a:10:10", D2) "]", NULL), "must be its file's only shard"},
+		{stmt(SER_S3("10"), "[" RES3("a:0:0", D1) "," RES3("a:0:10", D2) "]", NULL), "must be its file's only shard"},
+		{stmt(SER_S3("10"), "[" RES3("a:3:3", D1) "]", NULL), "does not start at 0"},
+		/* a sha3-256 root is not model-signing's digest of the digests */
+		{stmt(SER_S3("10"), "[" RES3("a:0:0", D1) "]", NULL), "root of an earlier creto version"},
+		{stmt(SER_S3("10"), "[" RES3("a:0:0", D1) "]", D2), "does not match the root digest"},
 		{stmt("{\"method\":\"files\",\"hash_type\":\"sha256\",\"ignore_paths\":[\"../x\"]}", "[]", NULL), "ignore_paths[0]"},
 		{"[]", "not a JSON object"},
 		{"{\"_type\":\"x\"}", "statement._type"},
@@ -332,6 +347,107 @@ static void test_parse(void **state)
 	assert_int_equal(creto_model_manifest_parse((const uint8_t *)"{}", CRETO_MODEL_MANIFEST_MAX + 1, &m, &e),
 			 CRETO_EREJECT);
 	assert_int_equal(creto_model_manifest_load("/nonexistent/x.json", &m, &e), CRETO_EOP);
+}
+
+/* The sha3-256 root (docs/model-manifest.md §1), computed independently:
+ * SHA-256 of the header lines, then u32be(name length) || name || digest. */
+static void indep_root(const creto_model_manifest *m, uint8_t out[32])
+{
+	creto_err e;
+	uint8_t *buf = malloc(1 << 16);
+	assert_non_null(buf);
+	size_t n = (size_t)snprintf((char *)buf, 256,
+				    "creto-model-root-v1\nmethod=%s\nshard_size=%llu\nallow_symlinks=%d\nresources=%zu\n",
+				    creto_model_manifest_method(m) == CRETO_MODEL_SHARDS ? "shards" : "files",
+				    (unsigned long long)creto_model_manifest_shard_size(m),
+				    creto_model_manifest_allow_symlinks(m), creto_model_manifest_count(m));
+	for (size_t i = 0; i < creto_model_manifest_count(m); i++) {
+		const uint8_t *d;
+		const char *name = creto_model_manifest_resource(m, i, &d);
+		size_t l = strlen(name);
+		buf[n++] = 0, buf[n++] = 0, buf[n++] = (uint8_t)(l >> 8), buf[n++] = (uint8_t)l;
+		memcpy(buf + n, name, l);
+		n += l;
+		memcpy(buf + n, d, 32);
+		n += 32;
+	}
+	assert_int_equal(creto_hash_buf(CRETO_HASH_SHA256, buf, n, out, &e), CRETO_OK);
+	free(buf);
+}
+
+/* §8: the sha3-256 root binds the method and shard size and every file
+ * (an empty one too), so --expect alone is a complete pin; sha256 roots
+ * stay model-signing's. */
+static void test_root_binds_layout(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_model_opts o = {0};
+	creto_model_manifest *def = NULL, *sh = NULL, *fi = NULL, *sy = NULL, *s256 = NULL;
+	assert_int_equal(creto_model_build(tmp, &o, &def, &e), CRETO_OK);
+	uint8_t r[32];
+	indep_root(def, r);
+	assert_memory_equal(r, creto_model_manifest_root(def), 32);
+	/* same digests of the same single-shard files, other shard size or method */
+	o.method = CRETO_MODEL_SHARDS;
+	o.shard_size = 1u << 20;
+	assert_int_equal(creto_model_build(tmp, &o, &sh, &e), CRETO_OK);
+	assert_int_equal(creto_model_manifest_count(sh), 3);
+	assert_memory_not_equal(creto_model_manifest_root(def), creto_model_manifest_root(sh), 32);
+	o.method = CRETO_MODEL_FILES;
+	o.shard_size = 0;
+	assert_int_equal(creto_model_build(tmp, &o, &fi, &e), CRETO_OK);
+	indep_root(fi, r);
+	assert_memory_equal(r, creto_model_manifest_root(fi), 32);
+	assert_memory_not_equal(creto_model_manifest_root(def), creto_model_manifest_root(fi), 32);
+	o.method = CRETO_MODEL_DEFAULT;
+	o.allow_symlinks = 1;
+	assert_int_equal(creto_model_build(tmp, &o, &sy, &e), CRETO_OK);
+	assert_memory_not_equal(creto_model_manifest_root(def), creto_model_manifest_root(sy), 32);
+	/* sha256: files by default, the root over the digests only */
+	o.allow_symlinks = 0;
+	o.hash = CRETO_HASH_SHA256;
+	assert_int_equal(creto_model_build(tmp, &o, &s256, &e), CRETO_OK);
+	assert_int_equal(creto_model_manifest_method(s256), CRETO_MODEL_FILES);
+	assert_false(creto_model_manifest_root_binds_layout(s256));
+	uint8_t cat[3 * 32];
+	for (size_t i = 0; i < 3; i++) {
+		const uint8_t *d;
+		assert_non_null(creto_model_manifest_resource(s256, i, &d));
+		memcpy(cat + 32 * i, d, 32);
+	}
+	assert_int_equal(creto_hash_buf(CRETO_HASH_SHA256, cat, sizeof(cat), r, &e), CRETO_OK);
+	assert_memory_equal(r, creto_model_manifest_root(s256), 32);
+	/* an added empty file changes the default root */
+	put("z-empty", "");
+	creto_model_manifest *def2 = NULL;
+	o.hash = CRETO_HASH_NONE;
+	assert_int_equal(creto_model_build(tmp, &o, &def2, &e), CRETO_OK);
+	assert_int_equal(creto_model_manifest_count(def2), 4);
+	assert_memory_not_equal(creto_model_manifest_root(def), creto_model_manifest_root(def2), 32);
+	creto_model_diff d;
+	assert_int_equal(creto_model_verify(tmp, def, NULL, &d, &e), CRETO_EREJECT);
+	assert_int_equal(d.first_kind, CRETO_MODEL_EXTRA);
+	assert_string_equal(d.first, "z-empty");
+	char p[512];
+	snprintf(p, sizeof(p), "%s/z-empty", tmp);
+	unlink(p);
+	/* the manifest round trip keeps the empty shard */
+	char *js = NULL;
+	size_t jl = 0;
+	creto_model_manifest *back = NULL;
+	assert_int_equal(creto_model_manifest_json(def, &js, &jl, &e), CRETO_OK);
+	assert_non_null(strstr(js, "\"empty:0:0\""));
+	assert_int_equal(creto_model_manifest_parse((const uint8_t *)js, jl, &back, &e), CRETO_OK);
+	assert_memory_equal(creto_model_manifest_root(back), creto_model_manifest_root(def), 32);
+	free(js);
+	creto_model_manifest_free(back);
+	creto_model_manifest_free(def);
+	creto_model_manifest_free(def2);
+	creto_model_manifest_free(sh);
+	creto_model_manifest_free(fi);
+	creto_model_manifest_free(sy);
+	creto_model_manifest_free(s256);
 }
 
 /* ---- rename detection at scale ---- */
@@ -630,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_build_roundtrip),
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_root_binds_layout),
 		cmocka_unit_test(test_rename_100k),
 		cmocka_unit_test(test_changed_while_read),
 		cmocka_unit_test(test_swapped_after_walk),
