@@ -454,7 +454,9 @@ static void test_stream_engine(void **state)
 		snprintf(p, sizeof(p), "%s/stream.in", tmpdir);
 		int ro = open(p, O_RDONLY);
 		assert_true(ro >= 0);
-		assert_int_equal(creto_hash_stream_fd(s, in, 2 * SH, ro, "copy", NULL, NULL, &e), CRETO_OK);
+		/* the writer may fail the first shard before the second is queued */
+		int rc = creto_hash_stream_fd(s, in, 2 * SH, ro, "copy", NULL, NULL, &e);
+		assert_true(rc == CRETO_OK || rc == CRETO_EOP);
 		assert_int_equal(creto_hash_stream_flush(s, &e), CRETO_EOP);
 		assert_non_null(strstr(e.msg, "copy: write copy"));
 		assert_int_equal(creto_hash_stream_finish(s, &e), CRETO_EOP);
