@@ -2,7 +2,7 @@
 # model_hash.sh - `creto model hash` with DEFAULT options (sha3-256, shards
 # of 64 MiB) on a single 1 GiB and a single 4 GiB file, beside `openssl dgst
 # -sha3-256` over the same file, both repeated and measured in this run
-# (min and median wall time, peak RSS); then `creto model verify` of a
+# (min and median wall time, peak RSS; runs interleaved); then `creto model verify` of a
 # directory whose 100,000 files were all renamed (rename detection).
 # Usage: bench/model_hash.sh path/to/creto [RUNS]
 #   RUNS: repetitions per command (default 5).  Data is generated under the
@@ -24,17 +24,12 @@ gen() { # gen FILE MiB: incompressible data, fast (AES-CTR keystream)
 }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-# times CMD...: run RUNS times; prints "MIN MEDIAN MAXRSS_KIB" (seconds)
-repeat() {
-  local i out all="" rss=0 r
-  for ((i = 0; i < RUNS; i++)); do
-    out=$("$RUN" "$@" 2>&1 >/dev/null | tail -n 1) || true
-    all="$all ${out% *}"
-    r=${out#* }
-    [ "$r" -gt "$rss" ] && rss=$r
-  done
-  echo "$all" | tr ' ' '\n' | grep . | sort -g |
-    awk -v rss="$rss" '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+# one CMD...: one run; prints "SECONDS MAXRSS_KIB"
+one() { "$RUN" "$@" 2>&1 >/dev/null | tail -n 1 || true; }
+# stats "S1 S2 ..." RSS: prints "MIN MEDIAN RSS"
+stats() {
+  echo "$1" | tr ' ' '\n' | grep . | sort -g |
+    awk -v rss="$2" '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
                                    printf "%s %s %s\n", v[1], m, rss }'
 }
 
@@ -55,11 +50,19 @@ for GIB in 1 4; do
   BYTES=$((GIB * 1024 * 1024 * 1024))
   echo
   echo "case: one ${GIB} GiB file (load before: $(load))"
-  read -r omin omed orss < <(repeat openssl dgst -sha3-256 "$D/model.safetensors")
+  # the commands are interleaved run by run, so that a load that comes and
+  # goes on a shared machine falls on all of them alike
+  OT="" CT="" FT="" ORSS=0 CRSS=0 FRSS=0
+  for ((i = 0; i < RUNS; i++)); do
+    r=$(one openssl dgst -sha3-256 "$D/model.safetensors"); OT="$OT ${r% *}"; [ "${r#* }" -gt "$ORSS" ] && ORSS=${r#* }
+    r=$(one "$CRETO" model hash "$D"); CT="$CT ${r% *}"; [ "${r#* }" -gt "$CRSS" ] && CRSS=${r#* }
+    r=$(one "$CRETO" model hash "$D" --hash sha256 --method files); FT="$FT ${r% *}"; [ "${r#* }" -gt "$FRSS" ] && FRSS=${r#* }
+  done
+  read -r omin omed orss < <(stats "$OT" "$ORSS")
+  read -r cmin cmed crss < <(stats "$CT" "$CRSS")
+  read -r fmin fmed frss < <(stats "$FT" "$FRSS")
   row "openssl dgst -sha3-256 (baseline)" "$BYTES" "$omin" "$omed" "$orss"
-  read -r cmin cmed crss < <(repeat "$CRETO" model hash "$D")
   row "creto model hash (defaults)" "$BYTES" "$cmin" "$cmed" "$crss"
-  read -r fmin fmed frss < <(repeat "$CRETO" model hash "$D" --hash sha256 --method files)
   row "creto model hash --hash sha256 --method files" "$BYTES" "$fmin" "$fmed" "$frss"
   awk -v om="$omin" -v od="$omed" -v cm="$cmin" -v cd="$cmed" -v g="$GIB" 'BEGIN {
     printf "  speed-up vs openssl dgst -sha3-256, %d GiB: %.2fx (min/min), %.2fx (median/median); goal >= 1.8x: %s\n",
