@@ -14,7 +14,7 @@ echo '{"version":"1.0","model":{"type":"BPE"}}' >"$MODEL/tokenizer/tokenizer.jso
 say "a sample model directory: two weight files, config, tokenizer"
 show "$CRETO" model hash "$MODEL"
 MODEL_DIGEST=$("$CRETO" model hash "$MODEL")
-say "the manifest lists every file with its SHA3-256 digest (OpenSSF model-signing format)"
+say "the manifest lists every file in 64 MiB shards with SHA3-256 digests (OpenSSF model-signing format; the root binds the layout, so --expect alone pins it)"
 show "$CRETO" model manifest "$MODEL" -o "$MANIFEST"
 show "$CRETO" model verify "$MODEL" --manifest "$MANIFEST" --expect "$MODEL_DIGEST"
 

@@ -1,7 +1,8 @@
 /*
  * creto/hash.h - streaming digests (SHA3-256, SHA-256 over OpenSSL EVP) and
- * the parallel hashing pool that model integrity and the update payload
- * checks share.
+ * the parallel hashing engine that model integrity and the update payload
+ * checks share: byte ranges of files on disk (creto_hash_ranges), and data
+ * that arrives once, in order, from a descriptor (creto_hash_stream).
  *
  * The pool hashes a list of byte ranges of files: each range gets its own
  * digest (a whole file is one range; a shard of a file is one range).  Work
@@ -18,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "creto/error.h"
 
@@ -69,11 +71,25 @@ int creto_hash_fd_range(creto_hash_alg alg, int fd, uint64_t offset, uint64_t le
 
 /* ---- the parallel pool ---- */
 
+/* What a file was when it was listed: identity, size and change times.
+ * Two equal idents mean the file was not replaced and, as far as the file
+ * system's timestamp granularity can tell, not written in between. */
+typedef struct creto_hash_ident {
+	uint64_t dev, ino, size;
+	int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
+} creto_hash_ident;
+
+/* The ident of a stat result. */
+void creto_hash_ident_from_stat(const struct stat *st, creto_hash_ident *out);
+/* 1 when a and b are equal. */
+int creto_hash_ident_equal(const creto_hash_ident *a, const creto_hash_ident *b);
+
 /* One unit of work: a byte range of a file, and its digest once hashed.
  * The file is either an open descriptor (fd >= 0; the pool never closes it
  * and uses only pread, so many ranges may share one fd), or path opened
- * under dirfd (AT_FDCWD allowed) by the worker with O_RDONLY|O_CLOEXEC and
- * no symlink anywhere in path (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH,
+ * under dirfd (AT_FDCWD allowed) by the worker with
+ * O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK (a FIFO never blocks it) and no
+ * symlink anywhere in path (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH,
  * falling back to O_NOFOLLOW on the last component where openat2 is
  * missing); it must be a regular file.  Set fd = -1 to use path. */
 typedef struct creto_hash_range {
@@ -82,6 +98,12 @@ typedef struct creto_hash_range {
 	const char *path;  /* also names the range in error messages (with fd too, may be NULL) */
 	uint64_t offset;
 	uint64_t length;
+	/* Optional (NULL: not checked): what the file must still be.  The
+	 * descriptor that is hashed is fstat'ed before and again after the
+	 * range is read; any difference from *expect fails the pool with
+	 * CRETO_EOP ("changed while being hashed") and sets changed. */
+	const creto_hash_ident *expect;
+	int changed;                    /* out: 1 when *expect did not hold */
 	uint8_t digest[CRETO_HASH_MAX]; /* out: creto_hash_len(alg) bytes */
 } creto_hash_range;
 
@@ -89,8 +111,8 @@ typedef struct creto_hash_range {
  * more than n or CRETO_HASH_THREADS_MAX).  Large ranges are started first so
  * that the threads finish together.  On failure the first error met is
  * returned (naming the path and offset), the other workers stop early, and
- * the digests are unspecified.  CRETO_EOP for I/O errors and files that
- * shrank, CRETO_EREJECT for a path that is not a regular file or goes
+ * the digests are unspecified.  CRETO_EOP for I/O errors, files that
+ * shrank and files that differ from their expect ident, CRETO_EREJECT for a path that is not a regular file or goes
  * through a symlink, CRETO_EUSAGE for a bad alg. */
 int creto_hash_ranges(creto_hash_alg alg, creto_hash_range *r, size_t n, unsigned threads,
 		      creto_err *e) CRETO_WUR;
@@ -103,5 +125,73 @@ int creto_hash_ranges(creto_hash_alg alg, creto_hash_range *r, size_t n, unsigne
 int creto_hash_file_shards(creto_hash_alg alg, int fd, uint64_t size, uint64_t shard_size,
 			   unsigned threads, const char *name, uint8_t **digests,
 			   size_t *nshards, creto_err *e) CRETO_WUR;
+
+/* ---- streams: data read once, in order, from a descriptor ---- */
+
+/* A stream is cut into shards of shard_size bytes.  The caller's thread
+ * reads each shard into one of a few shard buffers and hands it on; worker
+ * threads hash the shards in parallel (and check them against expected
+ * digests), while one writer thread copies the same buffers, in order, to an
+ * output descriptor when one is given, so that the data is read once and
+ * never read back.  A buffer is reused once hashed and written.  Memory is
+ * (threads + 3) * shard_size, whatever the length of the data. */
+typedef struct creto_hash_stream creto_hash_stream;
+
+#define CRETO_HASH_STREAM_THREADS_MAX 16
+#define CRETO_HASH_STREAM_SHARD_MAX (256u << 20)
+
+/* threads: hashing workers (0 = one per CPU, at most 8; never more than
+ * CRETO_HASH_STREAM_THREADS_MAX).  shard_size: 1..CRETO_HASH_STREAM_SHARD_MAX
+ * bytes, else CRETO_EUSAGE.  The stream is used by one thread. */
+int creto_hash_stream_new(creto_hash_alg alg, size_t shard_size, unsigned threads,
+			  creto_hash_stream **out, creto_err *e) CRETO_WUR;
+/* Waits for queued work, stops the threads, frees the buffers. */
+void creto_hash_stream_free(creto_hash_stream *s);
+
+/* Read length bytes from in_fd (read(2) from its current position: a file,
+ * pipe or socket; exactly length bytes are consumed when all goes well) as
+ * ceil(length / shard_size) shards, the last one shorter; length 0 is one
+ * empty shard.  For shard k (k = 0..n-1):
+ *   - expect (may be NULL): its digest must equal expect + k * hash_len;
+ *   - digests (may be NULL): its digest is stored at digests + k * hash_len;
+ * both arrays hold n digests and, like name, must stay valid until
+ * creto_hash_stream_finish returns.  out_fd >= 0: the bytes are also written
+ * there, in order, by the writer thread (call creto_hash_stream_flush before
+ * fsync or close of out_fd).  name names the data in messages.
+ *
+ * Returns once the last shard is queued; hashing goes on in the background.
+ * CRETO_EREJECT when a failure is known (a digest that differs, from this or
+ * an earlier call, or in_fd ending before length bytes): then reading stops,
+ * pending shards are waited for, and creto_hash_stream_failure tells the
+ * first failure in stream order.  CRETO_EOP for a read, write or hashing
+ * error.  A failure is sticky: every later call returns it. */
+int creto_hash_stream_fd(creto_hash_stream *s, int in_fd, uint64_t length, int out_fd,
+			 const char *name, const uint8_t *expect, uint8_t *digests,
+			 creto_err *e) CRETO_WUR;
+
+/* Wait until every byte queued for an output descriptor is written.
+ * CRETO_EOP on a write error (naming the data). */
+int creto_hash_stream_flush(creto_hash_stream *s, creto_err *e) CRETO_WUR;
+
+/* Wait for every queued shard: CRETO_OK when every digest was computed
+ * (and matched its expect); otherwise as creto_hash_stream_fd. */
+int creto_hash_stream_finish(creto_hash_stream *s, creto_err *e) CRETO_WUR;
+
+typedef enum creto_hash_fail_kind {
+	CRETO_HASH_FAIL_NONE = 0,
+	CRETO_HASH_FAIL_MISMATCH = 1, /* a shard's digest differs from its expect */
+	CRETO_HASH_FAIL_SHORT = 2,    /* in_fd ended before length bytes */
+} creto_hash_fail_kind;
+
+typedef struct creto_hash_stream_fail {
+	creto_hash_fail_kind kind;
+	const char *name;         /* as given to creto_hash_stream_fd */
+	uint64_t shard, nshards;  /* MISMATCH: shard k (0-based) of nshards */
+	uint64_t got, want;       /* SHORT: bytes read, bytes wanted */
+} creto_hash_stream_fail;
+
+/* The first failure in stream order (kind NONE when there is none).  A
+ * shard that differs is reported before a short read that came after it. */
+creto_hash_stream_fail creto_hash_stream_failure(creto_hash_stream *s);
 
 #endif

@@ -21,12 +21,16 @@
 #include "creto/sig.h"
 
 typedef enum creto_model_method {
-	CRETO_MODEL_DEFAULT = 0, /* = FILES */
+	CRETO_MODEL_DEFAULT = 0, /* sha3-256: SHARDS of CRETO_MODEL_SHARD_SHA3; sha256: FILES */
 	CRETO_MODEL_FILES = 1,   /* one resource per file */
 	CRETO_MODEL_SHARDS = 2,  /* one resource per shard "path:start:end" */
 } creto_model_method;
 
-#define CRETO_MODEL_SHARD_DEFAULT 1000000000ULL   /* upstream default shard size */
+#define CRETO_MODEL_SHARD_DEFAULT 1000000000ULL   /* upstream default shard size (sha256) */
+/* The sha3-256 default shard size: a constant, never derived from the
+ * machine, so that a manifest is the same everywhere; small enough that a
+ * single large file spreads over every core. */
+#define CRETO_MODEL_SHARD_SHA3 (64ULL << 20)
 #define CRETO_MODEL_MANIFEST_MAX (64u << 20)       /* largest manifest / bundle accepted */
 #define CRETO_MODEL_RESOURCES_MAX 1000000u         /* most resources in one manifest */
 #define CRETO_MODEL_PATH_MAX 4096                  /* longest resource path, bytes */
@@ -38,8 +42,9 @@ typedef enum creto_model_method {
 /* How a directory is turned into resources. Zeroed = defaults. */
 typedef struct creto_model_opts {
 	creto_hash_alg hash;          /* NONE = SHA3-256 */
-	creto_model_method method;    /* DEFAULT = FILES */
-	uint64_t shard_size;          /* 0 = CRETO_MODEL_SHARD_DEFAULT (shards only) */
+	creto_model_method method;    /* DEFAULT: SHARDS for sha3-256, FILES for sha256 */
+	uint64_t shard_size;          /* shards only; 0 = CRETO_MODEL_SHARD_SHA3 for sha3-256,
+				       * CRETO_MODEL_SHARD_DEFAULT for sha256 */
 	int allow_symlinks;           /* follow symlinks that stay inside the root */
 	const char *const *ignore;    /* extra paths to skip, relative to the root */
 	size_t nignore;
@@ -52,8 +57,10 @@ typedef struct creto_model_manifest creto_model_manifest;
  * default ignores (.git, .gitattributes, .github, .gitignore) always apply.
  * CRETO_EREJECT for what the directory contains that is refused (a symlink
  * without allow_symlinks or leaving the root, a special file, a name that is
- * not UTF-8, too deep or too many resources); CRETO_EOP for I/O errors;
- * CRETO_EUSAGE for bad options or a dir that is not a directory. */
+ * not UTF-8, too deep or too many resources, a file replaced by something
+ * other than a regular file after the walk); CRETO_EOP for I/O errors and
+ * for a file that changed while it was hashed ("PATH: changed while being
+ * hashed"); CRETO_EUSAGE for bad options or a dir that is not a directory. */
 int creto_model_build(const char *dir, const creto_model_opts *o, creto_model_manifest **out,
 		      creto_err *e) CRETO_WUR;
 
@@ -91,8 +98,17 @@ const char *creto_model_manifest_ignore(const creto_model_manifest *m, size_t i)
 /* Number of distinct files and their total size (build only; 0 when parsed). */
 size_t creto_model_manifest_files(const creto_model_manifest *m);
 uint64_t creto_model_manifest_bytes(const creto_model_manifest *m);
-/* The root digest: SHA-256 over the concatenated raw resource digests. */
+/* The root digest (docs/model-manifest.md §1).  sha256 manifests: SHA-256
+ * over the concatenated raw resource digests (model-signing's).  sha3-256
+ * manifests: SHA-256 over a header naming the method, shard size and
+ * allow_symlinks, then each resource's name and digest; every file
+ * contributes (an empty file as one empty shard). */
 const uint8_t *creto_model_manifest_root(const creto_model_manifest *m);
+/* 1 when the root digest binds how the directory is read (method, shard
+ * size, allow_symlinks) and every file by name, as for sha3-256 manifests:
+ * then a root pinned by --expect confirms all of the manifest except
+ * ignore_paths and the informative model name.  0 for sha256 manifests. */
+int creto_model_manifest_root_binds_layout(const creto_model_manifest *m);
 /* "<hash_type>:<64 hex of the root>" into out. */
 #define CRETO_MODEL_DIGEST_STR_MAX 80
 void creto_model_manifest_digest_str(const creto_model_manifest *m,
@@ -133,7 +149,8 @@ int creto_model_compare(const creto_model_manifest *expected, const creto_model_
 
 /* Verify dir against expected: build with expected's hash, method, shard
  * size, allow_symlinks and ignore_paths (plus o->ignore; o->threads; o may be
- * NULL), then compare.  d may be NULL. */
+ * NULL), then compare.  d may be NULL.  A file that changes while it is
+ * read is CRETO_EOP "PATH: changed while being verified", never a verdict. */
 int creto_model_verify(const char *dir, const creto_model_manifest *expected,
 		       const creto_model_opts *o, creto_model_diff *d, creto_err *e) CRETO_WUR;
 

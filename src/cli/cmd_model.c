@@ -376,11 +376,13 @@ static int cmd_model_verify(int argc, char **argv)
 		}
 		/* The root digest binds the resources, not ignore_paths: an
 		 * unsigned manifest may not widen what is skipped on its own. */
-		if (m.sig == NULL && (creto_model_manifest_method(mf) != CRETO_MODEL_FILES ||
-				      creto_model_manifest_allow_symlinks(mf))) {
-			/* Nor choose how the directory is read: with shards, empty
-			 * files add no digest; with symlinks, links stand in for
-			 * files.  Only a signature binds those parameters. */
+		if (m.sig == NULL && !creto_model_manifest_root_binds_layout(mf) &&
+		    (creto_model_manifest_method(mf) != CRETO_MODEL_FILES ||
+		     creto_model_manifest_allow_symlinks(mf))) {
+			/* Nor choose how the directory is read: with sha256
+			 * shards, empty files add no digest; with symlinks,
+			 * links stand in for files.  Only a signature, or a
+			 * sha3-256 root (which binds them), confirms those. */
 			rc = creto_err_set(&e, CRETO_EREJECT,
 					   "%s: method %s%s not confirmed: a manifest checked only by "
 					   "--expect must use method files without symlinks (sign it to "

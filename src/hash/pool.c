@@ -23,6 +23,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "hash/hash_internal.h"
 
 unsigned creto_hash_default_threads(void)
@@ -63,7 +65,10 @@ static int order_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
-/* Open a range's file by path: no symlinks anywhere under a real dirfd. */
+/* Open a range's file by path: no symlinks anywhere under a real dirfd,
+ * and never blocking: O_NONBLOCK makes the open of a FIFO (or device)
+ * swapped in after the walk return at once, and the fstat below refuses
+ * it.  For a regular file O_NONBLOCK changes nothing. */
 static int open_range(const creto_hash_range *rg, int *fd, creto_err *e)
 {
 	const char *nm = rg->path;
@@ -71,7 +76,7 @@ static int open_range(const creto_hash_range *rg, int *fd, creto_err *e)
 	if (rg->dirfd != AT_FDCWD) {
 		struct open_how how;
 		memset(&how, 0, sizeof(how));
-		how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+		how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 		how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 		do {
 			f = (int)syscall(SYS_openat2, rg->dirfd, rg->path, &how, sizeof(how));
@@ -80,7 +85,7 @@ static int open_range(const creto_hash_range *rg, int *fd, creto_err *e)
 			goto fail;
 	}
 	if (f < 0)
-		f = openat(rg->dirfd, rg->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		f = openat(rg->dirfd, rg->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (f < 0)
 		goto fail;
 	struct stat st;
@@ -99,6 +104,42 @@ fail:
 	if (errno == ELOOP || errno == EXDEV)
 		return creto_err_set(e, CRETO_EREJECT, "%s: path goes through a symlink or leaves its directory", nm);
 	return creto_err_errno(e, errno, "%s: open", nm);
+}
+
+void creto_hash_ident_from_stat(const struct stat *st, creto_hash_ident *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->dev = (uint64_t)st->st_dev;
+	out->ino = (uint64_t)st->st_ino;
+	out->size = (uint64_t)st->st_size;
+	out->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+	out->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+	out->ctime_sec = (int64_t)st->st_ctim.tv_sec;
+	out->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
+}
+
+int creto_hash_ident_equal(const creto_hash_ident *a, const creto_hash_ident *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
+	       a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec;
+}
+
+/* The descriptor still is the file of rg->expect (when one is given). */
+static int check_ident(creto_hash_range *rg, int fd, const char *when, creto_err *e)
+{
+	if (rg->expect == NULL)
+		return CRETO_OK;
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return creto_err_errno(e, errno, "%s: stat", rg->path ? rg->path : "file");
+	creto_hash_ident now;
+	creto_hash_ident_from_stat(&st, &now);
+	if (creto_hash_ident_equal(&now, rg->expect))
+		return CRETO_OK;
+	rg->changed = 1;
+	return creto_err_set(e, CRETO_EOP, "%s: changed while being hashed (%s)",
+			     rg->path ? rg->path : "file", when);
 }
 
 static void record_error(struct pool *p, int rc, const creto_err *e, size_t idx)
@@ -146,8 +187,12 @@ static void *worker(void *arg)
 			}
 			own = 1;
 		}
-		rc = creto_hash__read_range(c, fd, rg->offset, rg->length, rg->path, buf,
-					    CRETO_HASH_BUFSIZE, &p->stop, rg->digest, &e);
+		rc = check_ident(rg, fd, "before reading", &e);
+		if (rc == CRETO_OK)
+			rc = creto_hash__read_range(c, fd, rg->offset, rg->length, rg->path, buf,
+						    CRETO_HASH_BUFSIZE, &p->stop, rg->digest, &e);
+		if (rc == CRETO_OK)
+			rc = check_ident(rg, fd, "after reading", &e);
 		if (own)
 			close(fd);
 		if (rc != CRETO_OK) {
@@ -168,9 +213,11 @@ int creto_hash_ranges(creto_hash_alg alg, creto_hash_range *r, size_t n, unsigne
 		return creto_err_set(e, CRETO_EUSAGE, "unknown hash algorithm %d", (int)alg);
 	if (n == 0)
 		return CRETO_OK;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (r[i].fd < 0 && r[i].path == NULL)
 			return creto_err_set(e, CRETO_EUSAGE, "range %zu: neither fd nor path", i);
+		r[i].changed = 0;
+	}
 
 	struct pool p;
 	memset(&p, 0, sizeof(p));
@@ -280,4 +327,414 @@ out:
 	free(d);
 	free(r);
 	return rc;
+}
+
+/* ---- streams ---------------------------------------------------------------
+ * The same engine for data that arrives once, in order: the caller's thread
+ * reads shards into a few buffers, workers hash them (lowest sequence number
+ * first), one writer copies them to the output in order.  Failures are kept
+ * in stream order (sequence numbers), so the first one is reported whatever
+ * the thread timing. */
+
+enum { SJ_NONE = 0, SJ_QUEUED, SJ_RUNNING, SJ_DONE };
+
+struct sjob {
+	uint8_t *buf;
+	size_t len;
+	const uint8_t *expect; /* NULL: not checked */
+	uint8_t *out;          /* NULL: not stored */
+	const char *name;
+	uint64_t shard, nshards;
+	uint64_t seq;
+	int in_use, hstate, wstate;
+	int out_fd;
+};
+
+struct creto_hash_stream {
+	creto_hash_alg alg;
+	size_t dlen, shard_size, nbuf, nworkers;
+	struct sjob *jobs;
+	pthread_t th[CRETO_HASH_STREAM_THREADS_MAX];
+	pthread_t writer;
+	int have_writer;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_write, cv_free;
+	int stop;
+	uint64_t next_seq;
+	/* first failure in stream order (REJECT kinds) */
+	creto_hash_stream_fail fail;
+	uint64_t fail_seq;
+	/* first operational error (hashing, writing) */
+	int op_rc;
+	creto_err op_err;
+};
+
+static void sjob_release_if_done(creto_hash_stream *s, struct sjob *j)
+{
+	if ((j->hstate == SJ_NONE || j->hstate == SJ_DONE) &&
+	    (j->wstate == SJ_NONE || j->wstate == SJ_DONE)) {
+		j->in_use = 0;
+		pthread_cond_broadcast(&s->cv_free);
+	}
+}
+
+/* Under s->mu: remember a failure unless an earlier one (in stream order) is known. */
+static void stream_fail(creto_hash_stream *s, uint64_t seq, const creto_hash_stream_fail *f)
+{
+	if (s->fail.kind == CRETO_HASH_FAIL_NONE || seq < s->fail_seq) {
+		s->fail = *f;
+		s->fail_seq = seq;
+	}
+}
+
+static void stream_op_error(creto_hash_stream *s, int rc, const creto_err *e)
+{
+	if (s->op_rc == CRETO_OK) {
+		s->op_rc = rc;
+		s->op_err = *e;
+	}
+}
+
+static void *stream_worker(void *arg)
+{
+	creto_hash_stream *s = arg;
+	creto_hash_ctx *c = NULL;
+	creto_err e;
+	creto_err_clear(&e);
+	int crc = creto_hash_init(s->alg, &c, &e);
+	pthread_mutex_lock(&s->mu);
+	if (crc != CRETO_OK)
+		stream_op_error(s, crc, &e);
+	for (;;) {
+		struct sjob *j = NULL;
+		for (size_t i = 0; i < s->nbuf; i++)
+			if (s->jobs[i].hstate == SJ_QUEUED && (j == NULL || s->jobs[i].seq < j->seq))
+				j = &s->jobs[i];
+		if (j == NULL) {
+			if (s->stop)
+				break;
+			pthread_cond_wait(&s->cv_work, &s->mu);
+			continue;
+		}
+		j->hstate = SJ_RUNNING;
+		pthread_mutex_unlock(&s->mu);
+		uint8_t got[CRETO_HASH_MAX];
+		int rc = crc;
+		if (rc == CRETO_OK)
+			rc = creto_hash_update(c, j->buf, j->len, &e);
+		if (rc == CRETO_OK)
+			rc = creto_hash_final(c, got, &e);
+		int match = rc == CRETO_OK &&
+			    (j->expect == NULL || CRYPTO_memcmp(got, j->expect, s->dlen) == 0);
+		if (rc == CRETO_OK && j->out != NULL)
+			memcpy(j->out, got, s->dlen);
+		pthread_mutex_lock(&s->mu);
+		if (rc != CRETO_OK) {
+			if (crc == CRETO_OK)
+				stream_op_error(s, rc, &e);
+		} else if (!match) {
+			creto_hash_stream_fail f = {.kind = CRETO_HASH_FAIL_MISMATCH, .name = j->name,
+						    .shard = j->shard, .nshards = j->nshards};
+			stream_fail(s, j->seq, &f);
+		}
+		j->hstate = SJ_DONE;
+		sjob_release_if_done(s, j);
+	}
+	pthread_mutex_unlock(&s->mu);
+	creto_hash_free(c);
+	return NULL;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (w == 0)
+			return EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes queued buffers in sequence order, then starts their writeback so
+ * that the caller's final fsync has little left to do. */
+static void *stream_writer(void *arg)
+{
+	creto_hash_stream *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct sjob *j = NULL;
+		for (size_t i = 0; i < s->nbuf; i++)
+			if (s->jobs[i].wstate == SJ_QUEUED && (j == NULL || s->jobs[i].seq < j->seq))
+				j = &s->jobs[i];
+		if (j == NULL) {
+			if (s->stop)
+				break;
+			pthread_cond_wait(&s->cv_write, &s->mu);
+			continue;
+		}
+		j->wstate = SJ_RUNNING;
+		int skip = s->op_rc != CRETO_OK;
+		pthread_mutex_unlock(&s->mu);
+		int er = 0;
+		if (!skip) {
+			er = write_all(j->out_fd, j->buf, j->len);
+			if (er == 0) {
+				off_t end = lseek(j->out_fd, 0, SEEK_CUR);
+				if (end >= (off_t)j->len)
+					(void)sync_file_range(j->out_fd, end - (off_t)j->len, (off_t)j->len,
+							      SYNC_FILE_RANGE_WRITE);
+			}
+		}
+		pthread_mutex_lock(&s->mu);
+		if (er != 0) {
+			creto_err e;
+			creto_err_clear(&e);
+			(void)creto_err_errno(&e, er, "%s: write copy", j->name ? j->name : "stream");
+			stream_op_error(s, CRETO_EOP, &e);
+		}
+		j->wstate = SJ_DONE;
+		sjob_release_if_done(s, j);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int creto_hash_stream_new(creto_hash_alg alg, size_t shard_size, unsigned threads,
+			  creto_hash_stream **out, creto_err *e)
+{
+	*out = NULL;
+	if (creto_hash_name(alg) == NULL)
+		return creto_err_set(e, CRETO_EUSAGE, "unknown hash algorithm %d", (int)alg);
+	if (shard_size == 0 || shard_size > CRETO_HASH_STREAM_SHARD_MAX)
+		return creto_err_set(e, CRETO_EUSAGE, "stream shard size %zu: expected 1..%u", shard_size,
+				     CRETO_HASH_STREAM_SHARD_MAX);
+	if (threads == 0) {
+		threads = creto_hash_default_threads();
+		if (threads > 8)
+			threads = 8;
+	}
+	if (threads > CRETO_HASH_STREAM_THREADS_MAX)
+		threads = CRETO_HASH_STREAM_THREADS_MAX;
+	creto_hash_stream *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return creto_err_errno(e, ENOMEM, "hash stream");
+	s->alg = alg;
+	s->dlen = creto_hash_len(alg);
+	s->shard_size = shard_size;
+	s->nbuf = threads + 3;
+	creto_err_clear(&s->op_err);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv_work, NULL);
+	pthread_cond_init(&s->cv_write, NULL);
+	pthread_cond_init(&s->cv_free, NULL);
+	s->jobs = calloc(s->nbuf, sizeof(*s->jobs));
+	if (s->jobs == NULL)
+		goto oom;
+	for (size_t i = 0; i < s->nbuf; i++)
+		if ((s->jobs[i].buf = malloc(shard_size)) == NULL)
+			goto oom;
+	for (unsigned i = 0; i < threads; i++) {
+		int err = pthread_create(&s->th[i], NULL, stream_worker, s);
+		if (err != 0) {
+			if (s->nworkers > 0)
+				break; /* fewer workers still finish the work */
+			creto_hash_stream_free(s);
+			return creto_err_errno(e, err, "hash stream: thread");
+		}
+		s->nworkers++;
+	}
+	int err = pthread_create(&s->writer, NULL, stream_writer, s);
+	if (err != 0) {
+		creto_hash_stream_free(s);
+		return creto_err_errno(e, err, "hash stream: writer thread");
+	}
+	s->have_writer = 1;
+	*out = s;
+	return CRETO_OK;
+oom:
+	creto_hash_stream_free(s);
+	return creto_err_errno(e, ENOMEM, "hash stream buffers");
+}
+
+static int stream_busy(const creto_hash_stream *s)
+{
+	for (size_t i = 0; i < s->nbuf; i++)
+		if (s->jobs[i].in_use)
+			return 1;
+	return 0;
+}
+
+void creto_hash_stream_free(creto_hash_stream *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1; /* the threads drain what is queued, then leave */
+	pthread_cond_broadcast(&s->cv_work);
+	pthread_cond_broadcast(&s->cv_write);
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; i < s->nworkers; i++)
+		pthread_join(s->th[i], NULL);
+	if (s->have_writer)
+		pthread_join(s->writer, NULL);
+	if (s->jobs != NULL)
+		for (size_t i = 0; i < s->nbuf; i++)
+			free(s->jobs[i].buf);
+	free(s->jobs);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv_work);
+	pthread_cond_destroy(&s->cv_write);
+	pthread_cond_destroy(&s->cv_free);
+	free(s);
+}
+
+/* Under s->mu: the error to return once a failure is known (op errors
+ * first: they mean the verdict could not be reached). */
+static int stream_status(creto_hash_stream *s, creto_err *e)
+{
+	if (s->op_rc != CRETO_OK) {
+		if (e != NULL)
+			*e = s->op_err;
+		return s->op_rc;
+	}
+	const creto_hash_stream_fail *f = &s->fail;
+	const char *nm = f->name ? f->name : "stream";
+	if (f->kind == CRETO_HASH_FAIL_MISMATCH) {
+		if (f->nshards == 1)
+			return creto_err_set(e, CRETO_EREJECT, "%s: digest differs", nm);
+		return creto_err_set(e, CRETO_EREJECT, "%s: shard %llu of %llu: digest differs", nm,
+				     (unsigned long long)f->shard + 1, (unsigned long long)f->nshards);
+	}
+	if (f->kind == CRETO_HASH_FAIL_SHORT)
+		return creto_err_set(e, CRETO_EREJECT, "%s: ends after %llu of %llu bytes", nm,
+				     (unsigned long long)f->got, (unsigned long long)f->want);
+	return CRETO_OK;
+}
+
+int creto_hash_stream_finish(creto_hash_stream *s, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	while (stream_busy(s))
+		pthread_cond_wait(&s->cv_free, &s->mu);
+	int rc = stream_status(s, e);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_hash_stream_flush(creto_hash_stream *s, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		int pending = 0;
+		for (size_t i = 0; i < s->nbuf; i++)
+			if (s->jobs[i].in_use &&
+			    (s->jobs[i].wstate == SJ_QUEUED || s->jobs[i].wstate == SJ_RUNNING))
+				pending = 1;
+		if (!pending)
+			break;
+		pthread_cond_wait(&s->cv_free, &s->mu);
+	}
+	int rc = CRETO_OK;
+	if (s->op_rc != CRETO_OK) {
+		rc = s->op_rc;
+		if (e != NULL)
+			*e = s->op_err;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+creto_hash_stream_fail creto_hash_stream_failure(creto_hash_stream *s)
+{
+	pthread_mutex_lock(&s->mu);
+	creto_hash_stream_fail f = s->fail;
+	pthread_mutex_unlock(&s->mu);
+	return f;
+}
+
+/* Read exactly n bytes unless the descriptor ends first: bytes read, or -1. */
+static ssize_t read_full(int fd, uint8_t *p, size_t n)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = read(fd, p + done, n - done);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+int creto_hash_stream_fd(creto_hash_stream *s, int in_fd, uint64_t length, int out_fd,
+			 const char *name, const uint8_t *expect, uint8_t *digests, creto_err *e)
+{
+	uint64_t nshards = length == 0 ? 1 : length / s->shard_size + (length % s->shard_size != 0);
+	uint64_t left = length;
+	for (uint64_t k = 0; k < nshards; k++) {
+		size_t len = left < s->shard_size ? (size_t)left : s->shard_size;
+		pthread_mutex_lock(&s->mu);
+		struct sjob *j = NULL;
+		while (s->fail.kind == CRETO_HASH_FAIL_NONE && s->op_rc == CRETO_OK) {
+			for (size_t i = 0; i < s->nbuf && j == NULL; i++)
+				if (!s->jobs[i].in_use)
+					j = &s->jobs[i];
+			if (j != NULL)
+				break;
+			pthread_cond_wait(&s->cv_free, &s->mu);
+		}
+		if (j != NULL)
+			j->in_use = 1; /* ours to fill */
+		pthread_mutex_unlock(&s->mu);
+		if (j == NULL)
+			return creto_hash_stream_finish(s, e); /* an earlier failure: stop reading */
+		ssize_t got = read_full(in_fd, j->buf, len);
+		if (got < 0 || (size_t)got != len) {
+			int err = errno;
+			pthread_mutex_lock(&s->mu);
+			j->in_use = 0;
+			pthread_cond_broadcast(&s->cv_free);
+			if (got < 0) {
+				creto_err re;
+				creto_err_clear(&re);
+				(void)creto_err_errno(&re, err, "%s: read", name ? name : "stream");
+				stream_op_error(s, CRETO_EOP, &re);
+			} else {
+				creto_hash_stream_fail f = {.kind = CRETO_HASH_FAIL_SHORT, .name = name,
+							    .got = length - left + (uint64_t)got,
+							    .want = length};
+				stream_fail(s, s->next_seq++, &f);
+			}
+			pthread_mutex_unlock(&s->mu);
+			return creto_hash_stream_finish(s, e);
+		}
+		j->len = len;
+		j->expect = expect != NULL ? expect + k * s->dlen : NULL;
+		j->out = digests != NULL ? digests + k * s->dlen : NULL;
+		j->name = name;
+		j->shard = k;
+		j->nshards = nshards;
+		j->out_fd = out_fd;
+		pthread_mutex_lock(&s->mu);
+		j->seq = s->next_seq++;
+		j->hstate = SJ_QUEUED;
+		j->wstate = out_fd >= 0 && len > 0 ? SJ_QUEUED : SJ_NONE;
+		pthread_cond_signal(&s->cv_work);
+		if (j->wstate == SJ_QUEUED)
+			pthread_cond_signal(&s->cv_write);
+		pthread_mutex_unlock(&s->mu);
+		left -= len;
+	}
+	return CRETO_OK;
 }

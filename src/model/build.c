@@ -27,6 +27,7 @@ struct wfile {
 	char *rel;   /* name in the manifest */
 	char *open;  /* path read (differs from rel for an allowed symlink) */
 	uint64_t size;
+	creto_hash_ident id; /* at the walk: every descriptor hashed must match it */
 };
 
 struct walk {
@@ -49,8 +50,8 @@ static int is_ignored(const struct creto_model_manifest *m, const char *rel)
 	return 0;
 }
 
-static int add_file(struct walk *w, const char *rel, const char *open_path, uint64_t size,
-		    creto_err *e)
+static int add_file(struct walk *w, const char *rel, const char *open_path,
+		    const struct stat *st, creto_err *e)
 {
 	if (w->n == w->cap) {
 		size_t nc = w->cap ? w->cap * 2 : 64;
@@ -63,7 +64,8 @@ static int add_file(struct walk *w, const char *rel, const char *open_path, uint
 	struct wfile *f = &w->f[w->n];
 	f->rel = strdup(rel);
 	f->open = strdup(open_path);
-	f->size = size;
+	f->size = (uint64_t)st->st_size;
+	creto_hash_ident_from_stat(st, &f->id);
 	if (f->rel == NULL || f->open == NULL) {
 		free(f->rel);
 		free(f->open);
@@ -139,7 +141,7 @@ static int take_symlink(struct walk *w, const char *rel, creto_err *e)
 				   model_quote(rel, q, sizeof(q)));
 		goto out;
 	}
-	rc = add_file(w, rel, inside, (uint64_t)st.st_size, e);
+	rc = add_file(w, rel, inside, &st, e);
 out:
 	close(fd);
 	return rc;
@@ -196,7 +198,7 @@ static int walk_dir(struct walk *w, int dfd, char *rel, size_t rellen, int depth
 						   model_quote(rel, q, sizeof(q)), CRETO_MODEL_DEPTH_MAX);
 				break;
 			}
-			int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 			if (sub < 0) {
 				rc = creto_err_errno(e, errno, "%s: open directory",
 						     model_quote(rel, q, sizeof(q)));
@@ -204,7 +206,7 @@ static int walk_dir(struct walk *w, int dfd, char *rel, size_t rellen, int depth
 			}
 			rc = walk_dir(w, sub, rel, cl, depth + 1, e);
 		} else if (S_ISREG(st.st_mode)) {
-			rc = add_file(w, rel, rel, (uint64_t)st.st_size, e);
+			rc = add_file(w, rel, rel, &st, e);
 		} else if (S_ISLNK(st.st_mode)) {
 			if (!w->allow_symlinks)
 				rc = creto_err_set(e, CRETO_EREJECT,
@@ -276,8 +278,8 @@ static int model_name_of(const char *dir, int rootfd, char **out, creto_err *e)
 	return CRETO_OK;
 }
 
-int creto_model_build(const char *dir, const creto_model_opts *o, creto_model_manifest **out,
-		      creto_err *e)
+int model_build(const char *dir, const creto_model_opts *o, const char *verb,
+		creto_model_manifest **out, creto_err *e)
 {
 	static const creto_model_opts defaults;
 	if (o == NULL)
@@ -294,7 +296,9 @@ int creto_model_build(const char *dir, const creto_model_opts *o, creto_model_ma
 		return creto_err_errno(e, ENOMEM, "model");
 
 	m->hash = o->hash == CRETO_HASH_NONE ? CRETO_HASH_SHA3_256 : o->hash;
-	m->method = o->method == CRETO_MODEL_DEFAULT ? CRETO_MODEL_FILES : o->method;
+	m->method = o->method != CRETO_MODEL_DEFAULT ? o->method
+		    : m->hash == CRETO_HASH_SHA3_256 ? CRETO_MODEL_SHARDS
+						     : CRETO_MODEL_FILES;
 	m->allow_symlinks = o->allow_symlinks ? 1 : 0;
 	if (creto_hash_name(m->hash) == NULL) {
 		rc = creto_err_set(e, CRETO_EUSAGE, "unknown hash type");
@@ -305,7 +309,12 @@ int creto_model_build(const char *dir, const creto_model_opts *o, creto_model_ma
 		goto out;
 	}
 	if (m->method == CRETO_MODEL_SHARDS)
-		m->shard_size = o->shard_size ? o->shard_size : CRETO_MODEL_SHARD_DEFAULT;
+		m->shard_size = o->shard_size                      ? o->shard_size
+				: m->hash == CRETO_HASH_SHA3_256 ? CRETO_MODEL_SHARD_SHA3
+								 : CRETO_MODEL_SHARD_DEFAULT;
+	/* sha3-256: every file contributes, an empty one as one empty shard
+	 * (sha256 shards keep model-signing's layout: none). */
+	int empty_shard = m->hash == CRETO_HASH_SHA3_256;
 	static const char *const defaults_ign[] = {".git", ".gitattributes", ".github", ".gitignore"};
 	for (size_t i = 0; i < 4 && rc == CRETO_OK; i++)
 		rc = model_add_ignore(m, defaults_ign[i], e);
@@ -350,6 +359,8 @@ int creto_model_build(const char *dir, const creto_model_opts *o, creto_model_ma
 	for (size_t i = 0; i < w.n; i++) {
 		uint64_t k = m->method == CRETO_MODEL_FILES ? 1
 			     : w.f[i].size / m->shard_size + (w.f[i].size % m->shard_size != 0);
+		if (k == 0 && empty_shard)
+			k = 1;
 		if (k > CRETO_MODEL_RESOURCES_MAX || nr + k > CRETO_MODEL_RESOURCES_MAX) {
 			rc = creto_err_set(e, CRETO_EREJECT, "model has more than %u resources",
 					   CRETO_MODEL_RESOURCES_MAX);
@@ -372,13 +383,14 @@ int creto_model_build(const char *dir, const creto_model_opts *o, creto_model_ma
 		uint64_t off = 0;
 		do {
 			uint64_t len = size - off < step ? size - off : step;
-			if (m->method == CRETO_MODEL_SHARDS && len == 0)
+			if (m->method == CRETO_MODEL_SHARDS && len == 0 && !empty_shard)
 				break;
 			r[k].fd = -1;
 			r[k].dirfd = w.rootfd;
 			r[k].path = w.f[i].open;
 			r[k].offset = off;
 			r[k].length = len;
+			r[k].expect = &w.f[i].id;
 			struct model_res *res = &m->res[k];
 			m->nres = k + 1;
 			res->start = off;
@@ -402,19 +414,35 @@ int creto_model_build(const char *dir, const creto_model_opts *o, creto_model_ma
 		} while (off < size);
 	}
 	rc = creto_hash_ranges(m->hash, r, nr, o->threads, e);
-	if (rc != CRETO_OK)
+	if (rc != CRETO_OK) {
+		/* A file that is not what the walk saw (replaced, written, resized)
+		 * gives no digest of anything that existed as a whole: an
+		 * operational error naming it, never a verdict. */
+		char q[256];
+		for (size_t i = 0; i < nr; i++)
+			if (r[i].changed) {
+				rc = creto_err_set(e, CRETO_EOP, "%s: changed while being %s",
+						   model_quote(m->res[i].path, q, sizeof(q)), verb);
+				break;
+			}
 		goto out;
+	}
 	for (size_t i = 0; i < nr; i++)
 		memcpy(m->res[i].digest, r[i].digest, CRETO_HASH_MAX);
-	/* A file that changed size while we read it would give a digest of
-	 * something that never existed as a whole. */
+	/* Every descriptor hashed matched the walk before and after; the name
+	 * must still lead to that file too (not replaced once hashed). */
 	for (size_t i = 0; i < w.n; i++) {
 		struct stat st;
+		creto_hash_ident now;
 		char q[256];
-		if (fstatat(w.rootfd, w.f[i].open, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    (uint64_t)st.st_size != w.f[i].size) {
-			rc = creto_err_set(e, CRETO_EOP, "%s: file changed while being hashed",
-					   model_quote(w.f[i].rel, q, sizeof(q)));
+		int same = fstatat(w.rootfd, w.f[i].open, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		if (same) {
+			creto_hash_ident_from_stat(&st, &now);
+			same = creto_hash_ident_equal(&now, &w.f[i].id);
+		}
+		if (!same) {
+			rc = creto_err_set(e, CRETO_EOP, "%s: changed while being %s",
+					   model_quote(w.f[i].rel, q, sizeof(q)), verb);
 			goto out;
 		}
 	}
@@ -435,4 +463,10 @@ out:
 		close(w.rootfd);
 	model_manifest_free(m);
 	return rc;
+}
+
+int creto_model_build(const char *dir, const creto_model_opts *o, creto_model_manifest **out,
+		      creto_err *e)
+{
+	return model_build(dir, o, "hashed", out, e);
 }

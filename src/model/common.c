@@ -95,20 +95,53 @@ int model_path_valid(const char *p)
 	}
 }
 
+/* sha3-256 manifests: the header that binds the layout (docs §1). */
+static int root_header(const struct creto_model_manifest *m, creto_hash_ctx *c, creto_err *e)
+{
+	char h[256];
+	int n = snprintf(h, sizeof(h),
+			 "creto-model-root-v1\nmethod=%s\nshard_size=%llu\nallow_symlinks=%d\nresources=%zu\n",
+			 m->method == CRETO_MODEL_SHARDS ? "shards" : "files",
+			 (unsigned long long)(m->method == CRETO_MODEL_SHARDS ? m->shard_size : 0),
+			 m->allow_symlinks ? 1 : 0, m->nres);
+	if (n < 0 || (size_t)n >= sizeof(h))
+		return creto_err_set(e, CRETO_EOP, "root digest header");
+	return creto_hash_update(c, h, (size_t)n, e);
+}
+
 int model_compute_root(const struct creto_model_manifest *m, uint8_t root[32], creto_err *e)
 {
 	creto_hash_ctx *c = NULL;
 	uint8_t d[CRETO_HASH_MAX];
 	size_t dl = creto_hash_len(m->hash);
+	int binds = creto_model_manifest_root_binds_layout(m);
 	int rc = creto_hash_init(CRETO_HASH_SHA256, &c, e);
-	for (size_t i = 0; rc == CRETO_OK && i < m->nres; i++)
+	if (rc == CRETO_OK && binds)
+		rc = root_header(m, c, e);
+	for (size_t i = 0; rc == CRETO_OK && i < m->nres; i++) {
+		if (binds) {
+			size_t nl = strlen(m->res[i].name);
+			uint8_t be[4] = {(uint8_t)(nl >> 24), (uint8_t)(nl >> 16), (uint8_t)(nl >> 8),
+					 (uint8_t)nl};
+			rc = creto_hash_update(c, be, 4, e);
+			if (rc == CRETO_OK)
+				rc = creto_hash_update(c, m->res[i].name, nl, e);
+			if (rc != CRETO_OK)
+				break;
+		}
 		rc = creto_hash_update(c, m->res[i].digest, dl, e);
+	}
 	if (rc == CRETO_OK)
 		rc = creto_hash_final(c, d, e);
 	if (rc == CRETO_OK)
 		memcpy(root, d, 32);
 	creto_hash_free(c);
 	return rc;
+}
+
+int creto_model_manifest_root_binds_layout(const creto_model_manifest *m)
+{
+	return m->hash == CRETO_HASH_SHA3_256;
 }
 
 void model_manifest_free(struct creto_model_manifest *m)

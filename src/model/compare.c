@@ -52,6 +52,95 @@ static int same_content(const struct creto_model_manifest *a, const struct fgrou
 	return 1;
 }
 
+/* Content order of two file groups: shard count, then each shard's range
+ * and digest.  0 exactly when same_content. */
+struct cctx {
+	const struct creto_model_manifest *m;
+	const struct fgroup *g;
+	size_t dl;
+};
+
+static int content_cmp(const struct creto_model_manifest *a, const struct fgroup *ga,
+		       const struct creto_model_manifest *b, const struct fgroup *gb, size_t dl)
+{
+	if (ga->count != gb->count)
+		return ga->count < gb->count ? -1 : 1;
+	for (size_t k = 0; k < ga->count; k++) {
+		const struct model_res *x = &a->res[ga->first + k], *y = &b->res[gb->first + k];
+		if (a->method == CRETO_MODEL_SHARDS) {
+			if (x->start != y->start)
+				return x->start < y->start ? -1 : 1;
+			if (x->end != y->end)
+				return x->end < y->end ? -1 : 1;
+		}
+		int c = memcmp(x->digest, y->digest, dl);
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
+static int idx_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct cctx *cx = arg;
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+	int c = content_cmp(cx->m, &cx->g[a], cx->m, &cx->g[b], cx->dl);
+	if (c != 0)
+		return c;
+	return a < b ? -1 : (a > b); /* equal content: path order */
+}
+
+static int match_renames(const struct creto_model_manifest *exp, struct fgroup *ge, size_t ne,
+			 const struct creto_model_manifest *act, struct fgroup *ga, size_t na,
+			 size_t dl, creto_err *e)
+{
+	size_t nx = 0;
+	for (size_t j = 0; j < na; j++)
+		nx += ga[j].state == 0;
+	if (nx == 0)
+		return CRETO_OK;
+	size_t *ix = malloc(nx * sizeof(*ix));
+	size_t *next = malloc(nx * sizeof(*next)); /* per run of equal content: next unused */
+	if (ix == NULL || next == NULL) {
+		free(ix);
+		free(next);
+		return creto_err_errno(e, ENOMEM, "compare");
+	}
+	nx = 0;
+	for (size_t j = 0; j < na; j++)
+		if (ga[j].state == 0)
+			ix[nx++] = j;
+	struct cctx cx = {.m = act, .g = ga, .dl = dl};
+	qsort_r(ix, nx, sizeof(*ix), idx_cmp, &cx); /* glibc (_GNU_SOURCE) */
+	for (size_t k = 0; k < nx; k++)
+		next[k] = k;
+	for (size_t i = 0; i < ne; i++) {
+		if (ge[i].state != 0)
+			continue;
+		/* lower bound of ge[i]'s content among the extras */
+		size_t lo = 0, hi = nx;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (content_cmp(act, &ga[ix[mid]], exp, &ge[i], dl) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == nx || content_cmp(act, &ga[ix[lo]], exp, &ge[i], dl) != 0)
+			continue;
+		size_t k = next[lo];
+		if (k >= nx || content_cmp(act, &ga[ix[k]], exp, &ge[i], dl) != 0)
+			continue; /* every extra file of this content already taken */
+		next[lo] = k + 1;
+		size_t j = ix[k];
+		ge[i].state = ga[j].state = 3;
+		ge[i].peer = j;
+	}
+	free(ix);
+	free(next);
+	return CRETO_OK;
+}
+
 static void set_first(creto_model_diff *d, creto_model_diff_kind k, const char *path, const char *to)
 {
 	if (d->first_kind != CRETO_MODEL_SAME && model_path_cmp(d->first, path) <= 0)
@@ -94,18 +183,14 @@ int creto_model_compare(const creto_model_manifest *exp, const creto_model_manif
 		}
 	}
 	/* A missing file whose content is an extra file's content: a rename.
-	 * Quadratic only in the number of unmatched files. */
-	for (i = 0; i < ne; i++) {
-		if (ge[i].state != 0)
-			continue;
-		for (j = 0; j < na; j++) {
-			if (ga[j].state == 0 && same_content(exp, &ge[i], act, &ga[j], dl)) {
-				ge[i].state = ga[j].state = 3;
-				ge[i].peer = j;
-				break;
-			}
-		}
-	}
+	 * The unmatched files of the directory are sorted by content (shard
+	 * count, ranges, digests) and each missing file is looked up by binary
+	 * search: O((m + n) log n) digest comparisons, so a million renamed
+	 * files stay cheap.  Among extra files of equal content the first in
+	 * path order is taken, the next one for the next missing file. */
+	rc = match_renames(exp, ge, ne, act, ga, na, dl, e);
+	if (rc != CRETO_OK)
+		goto out;
 	char q1[256], q2[256];
 	for (i = 0; i < ne; i++) {
 		if (ge[i].state == 0) {
@@ -166,7 +251,7 @@ int creto_model_verify(const char *dir, const creto_model_manifest *expected,
 	bo.ignore = ign;
 	bo.nignore = expected->nignore + extra;
 	creto_model_manifest *actual = NULL;
-	int rc = creto_model_build(dir, &bo, &actual, e);
+	int rc = model_build(dir, &bo, "verified", &actual, e);
 	if (rc == CRETO_OK)
 		rc = creto_model_compare(expected, actual, d, e);
 	if (rc == CRETO_OK && CRYPTO_memcmp(actual->root, expected->root, 32) != 0)

@@ -207,7 +207,8 @@ static int parse_resource(struct creto_model_manifest *m, json_t *r, size_t i, c
 					break;
 				}
 		if (c1 == NULL || parse_dec(c1 + 1, (size_t)(c2 - c1 - 1), &res->start) != 0 ||
-		    parse_dec(c2 + 1, strlen(c2 + 1), &res->end) != 0 || res->end <= res->start)
+		    parse_dec(c2 + 1, strlen(c2 + 1), &res->end) != 0 || res->end < res->start ||
+		    (res->end == res->start && !creto_model_manifest_root_binds_layout(m)))
 			return creto_err_set(e, CRETO_EREJECT, "%s.name '%s': expected path:start:end",
 					     where, model_quote(name, q, sizeof(q)));
 		plen = (size_t)(c1 - name);
@@ -222,7 +223,8 @@ static int parse_resource(struct creto_model_manifest *m, json_t *r, size_t i, c
 }
 
 /* Shards of each file start at 0, are contiguous, and all but the last are
- * exactly shard_size long. */
+ * exactly shard_size long; an empty shard (sha3-256: an empty file) is the
+ * only shard of its file. */
 static int check_shards(const struct creto_model_manifest *m, creto_err *e)
 {
 	char q[256];
@@ -237,6 +239,10 @@ static int check_shards(const struct creto_model_manifest *m, creto_err *e)
 			return creto_err_set(e, CRETO_EREJECT, "resource %s: shards not contiguous",
 					     model_quote(r->name, q, sizeof(q)));
 		uint64_t len = r->end - r->start;
+		if (len == 0 && !(first && last))
+			return creto_err_set(e, CRETO_EREJECT,
+					     "resource %s: an empty shard must be its file's only shard",
+					     model_quote(r->name, q, sizeof(q)));
 		if (len > m->shard_size || (!last && len != m->shard_size))
 			return creto_err_set(e, CRETO_EREJECT, "resource %s: length differs from shard_size",
 					     model_quote(r->name, q, sizeof(q)));
@@ -436,8 +442,21 @@ int creto_model_manifest_parse(const uint8_t *buf, size_t len, creto_model_manif
 	if ((rc = model_compute_root(m, m->root, e)) != CRETO_OK)
 		goto out;
 	if (CRYPTO_memcmp(m->root, want_root, 32) != 0) {
-		rc = creto_err_set(e, CRETO_EREJECT,
-				   "subject[0].digest.sha256: does not match the root digest of the resources");
+		/* A sha3-256 manifest of an earlier creto has the root of the
+		 * digests only: refused (it binds less), but said plainly. */
+		uint8_t legacy[32];
+		creto_hash_alg h = m->hash;
+		m->hash = CRETO_HASH_SHA256; /* the digests-only root; same digest length */
+		int old = model_compute_root(m, legacy, e) == CRETO_OK &&
+			  CRYPTO_memcmp(legacy, want_root, 32) == 0;
+		m->hash = h;
+		if (old && h == CRETO_HASH_SHA3_256)
+			rc = creto_err_set(e, CRETO_EREJECT,
+					   "subject[0].digest.sha256: a sha3-256 root of an earlier creto "
+					   "version (digests only); write the manifest again with creto model manifest");
+		else
+			rc = creto_err_set(e, CRETO_EREJECT,
+					   "subject[0].digest.sha256: does not match the root digest of the resources");
 		goto out;
 	}
 	*out = m;

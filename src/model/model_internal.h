@@ -38,8 +38,12 @@ int model_utf8_valid(const char *s, size_t n);
 /* 1 when p is a clean relative POSIX path: non-empty components, no "." or
  * "..", no leading or doubled '/', valid UTF-8, at most CRETO_MODEL_PATH_MAX. */
 int model_path_valid(const char *p);
-/* SHA-256 over the concatenated digests of m's resources into m->root. */
+/* The root digest of m's resources into root (creto_model_manifest_root). */
 int model_compute_root(const struct creto_model_manifest *m, uint8_t root[32], creto_err *e) CRETO_WUR;
+/* creto_model_build; verb ("hashed", "verified") names the operation in
+ * the "PATH: changed while being VERB" error. */
+int model_build(const char *dir, const creto_model_opts *o, const char *verb,
+		creto_model_manifest **out, creto_err *e) CRETO_WUR;
 /* Free everything m owns and m. */
 void model_manifest_free(struct creto_model_manifest *m);
 /* Add a copy of p to the sorted unique ignore list of m. */

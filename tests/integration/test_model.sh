@@ -74,9 +74,12 @@ expect 0 --out "$D1" -- "$CRETO" model hash "$M"
 # ---- independent computations ----------------------------------------------
 # sha256/files root digest: what sigstore/model-transparency computes, with
 # a few lines of python3 hashlib (PurePosixPath order, SHA-256 over the
-# concatenated raw file digests).
+# concatenated raw file digests).  sha3-256 roots (docs/model-manifest.md
+# §1): SHA-256 over the header lines binding method, shard size and
+# allow_symlinks, then u32be(len(name)) || name || digest per resource, an
+# empty file as one empty shard.
 indep() { python3 - "$1" "$2" "${3:-0}" <<'PY'
-import hashlib, os, sys
+import hashlib, os, struct, sys
 from pathlib import PurePosixPath
 root, alg, shard = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ign = {'.git', '.gitattributes', '.github', '.gitignore'}
@@ -88,17 +91,33 @@ for d, dirs, files in os.walk(root):
             continue
         data = open(os.path.join(d, f), 'rb').read()
         if shard == 0:
-            items.append(((PurePosixPath(rel), 0), hashlib.new(alg, data).digest()))
+            items.append(((PurePosixPath(rel), 0), rel, hashlib.new(alg, data).digest()))
         else:
-            for s in range(0, len(data), shard):
-                items.append(((PurePosixPath(rel), s), hashlib.new(alg, data[s:s + shard]).digest()))
+            starts = list(range(0, len(data), shard)) or ([0] if alg == 'sha3_256' else [])
+            for s in starts:
+                e = min(s + shard, len(data))
+                items.append(((PurePosixPath(rel), s), '%s:%d:%d' % (rel, s, e),
+                              hashlib.new(alg, data[s:e]).digest()))
 items.sort(key=lambda kv: kv[0])
-print(hashlib.sha256(b''.join(d for _, d in items)).hexdigest())
+if alg == 'sha256':
+    print(hashlib.sha256(b''.join(d for _, _, d in items)).hexdigest())
+else:
+    h = hashlib.sha256(('creto-model-root-v1\nmethod=%s\nshard_size=%d\nallow_symlinks=0\nresources=%d\n'
+                        % ('shards' if shard else 'files', shard, len(items))).encode())
+    for _, name, d in items:
+        n = name.encode()
+        h.update(struct.pack('>I', len(n)) + n + d)
+    print(h.hexdigest())
 PY
 }
 expect 0 -- "$CRETO" model hash "$M" --hash sha256 --method files
 [ "$OUT" = "sha256:$(indep "$M" sha256)" ] && ok || fail "sha256/files root differs from python: $OUT"
-[ "$D1" = "sha3-256:$(indep "$M" sha3_256)" ] && ok || fail "sha3-256/files root differs from python"
+# the default: sha3-256 shards of a fixed 64 MiB
+[ "$D1" = "sha3-256:$(indep "$M" sha3_256 67108864)" ] && ok || fail "sha3-256 default root differs from python"
+expect 0 --out "$D1" -- "$CRETO" model hash "$M" --method shards --shard-size 67108864
+expect 0 -- "$CRETO" model hash "$M" --method files
+[ "$OUT" = "sha3-256:$(indep "$M" sha3_256)" ] && ok || fail "sha3-256/files root differs from python"
+[ "$OUT" != "$D1" ] && ok || fail "sha3-256 root does not bind the method"
 expect 0 -- "$CRETO" model hash "$M" --method shards --shard-size $SH
 [ "$OUT" = "sha3-256:$(indep "$M" sha3_256 $SH)" ] && ok || fail "sha3-256/shards root differs from python"
 
@@ -107,7 +126,7 @@ expect 0 -- "$CRETO" model manifest "$M" -o "$T/shards.json" --method shards --s
 python3 -c "
 import json,sys
 for r in json.load(open(sys.argv[1]))['predicate']['resources']:
-    p,s,e=r['name'].rsplit(':',2); print(p, s, e, r['digest'])" "$T/shards.json" >"$T/shards.txt"
+    p,s,e=r['name'].rsplit(':',2); print(p, s, e, r['digest'])" "$T/shards.json" | grep -v '^empty.txt ' >"$T/shards.txt"
 n=0
 while read -r p s e dg; do
   got=$(dd if="$M/$p" bs=$SH skip=$((s / SH)) count=1 status=none | openssl dgst -sha3-256 -r | cut -d' ' -f1)
@@ -118,12 +137,13 @@ done <"$T/shards.txt"
 [ "$n" -ge 8 ] && ok || fail "only $n shards checked"
 grep -q '"weights/model-00002-of-00002.safetensors:65536:131072"' "$T/shards.json" && ok || fail "exact multiple: last shard"
 grep -q 'model-00002-of-00002.safetensors:131072' "$T/shards.json" && fail "exact multiple: spurious empty shard" || ok
-grep -q 'empty.txt' "$T/shards.json" && fail "empty file has a shard" || ok
+grep -q '"empty.txt:0:0"' "$T/shards.json" && ok || fail "sha3-256: the empty file has no empty shard"
 # files mode: non-ASCII name and empty file listed, digest = openssl's
 expect 0 -- "$CRETO" model manifest "$M" -o "$M/manifest.json"
 python3 -c "
 import json,sys
-m=json.load(open(sys.argv[1])); names=[r['name'] for r in m['predicate']['resources']]
+m=json.load(open(sys.argv[1])); names=[r['name'].rsplit(':',2)[0] for r in m['predicate']['resources']]
+assert m['predicate']['serialization']['method'] == 'shards' and m['predicate']['serialization']['shard_size'] == 67108864
 assert names.index('a/b') < names.index('a-b') < names.index('a.txt'), names
 assert 'données/模型.bin' in names and 'empty.txt' in names and 'manifest.json' not in names, names
 assert 'manifest.json' in m['predicate']['serialization']['ignore_paths']
@@ -140,6 +160,7 @@ expect 0 --out '"ok": true' -- "$CRETO" model verify "$M" --manifest "$M/manifes
 expect 0 -- "$CRETO" model verify "$T/copy" --manifest "$M/manifest.json"
 expect 0 -- "$CRETO" model manifest "$M" -o "$T/sm.json" --method shards --shard-size $SH --hash sha256
 expect 0 -- "$CRETO" model verify "$M" --manifest "$T/sm.json"
+grep -q 'empty.txt' "$T/sm.json" && fail "sha256 shards: the empty file has a shard (model-signing has none)" || ok
 
 # fresh CASE: a copy of the model to damage
 fresh() { rm -rf "$T/c"; cp -a "$M" "$T/c"; }
@@ -198,7 +219,7 @@ rm "$T/c/dangling"
 expect 0 -- "$CRETO" model manifest "$T/c" -o "$T/sym.json" --allow-symlinks
 python3 -c "
 import json,sys
-m=json.load(open(sys.argv[1])); r={x['name']:x['digest'] for x in m['predicate']['resources']}
+m=json.load(open(sys.argv[1])); r={x['name'].rsplit(':',2)[0]:x['digest'] for x in m['predicate']['resources']}
 assert r['link.json']==r['config.json'] and m['predicate']['serialization']['allow_symlinks'] is True
 " "$T/sym.json" && ok || fail "allowed inner symlink hashed as its target"
 expect 0 -- "$CRETO" model verify "$T/c" --manifest "$T/sym.json"
@@ -210,6 +231,20 @@ fresh; touch "$T/c/$(printf 'bad\xff.bin')"
 expect 1 --err 'bad\xff.bin: file name is not valid UTF-8' -- "$CRETO" model hash "$T/c"
 fresh; mkfifo "$T/c/fifo"
 expect 1 --err "fifo: not a regular file or directory" -- "$CRETO" model hash "$T/c"
+
+# ---- a file written while it is verified ---------------------------------------
+# rewritten in place, same size, by a concurrent writer: exit 3 naming the
+# file, never "verified" and never "modified" (bounded: the writer stops
+# with verify)
+fresh; head -c $((96 * 1024 * 1024)) /dev/zero >"$T/c/big.bin"
+expect 0 -- "$CRETO" model manifest "$T/c" -o "$T/chg.json"
+( i=0; while [ ! -e "$T/chg.stop" ] && [ $i -lt 100000 ]; do
+    printf '%02x' $((i % 256)) | dd of="$T/c/big.bin" bs=2 seek=$((i * 4099 % 1000000)) conv=notrunc status=none
+    i=$((i + 1)); done ) &
+WPID=$!
+sleep 0.2
+expect 3 --err "big.bin: changed while being verified" -- "$CRETO" model verify "$T/c" --manifest "$T/chg.json" --threads 2
+touch "$T/chg.stop"; wait "$WPID"; rm -f "$T/chg.stop" "$T/c/big.bin"
 
 # ---- ignores -------------------------------------------------------------------
 fresh; echo x >"$T/c/notes.md"; mkdir -p "$T/c/logs"; echo x >"$T/c/logs/run.log"
@@ -226,12 +261,20 @@ expect 0 -- "$CRETO" model hash "$T/c" --ignore notes.md
 a=$OUT
 expect 1 --err "ignore_paths entry 'notes.md' not confirmed" -- "$CRETO" model verify "$T/c" --manifest "$T/ign.json" --expect "$a"
 expect 0 -- "$CRETO" model verify "$T/c" --manifest "$T/ign.json" --expect "$a" --ignore notes.md
-# nor choose how the directory is read: with shards an empty file adds no
-# digest, so an unsigned shards manifest pinned by --expect is refused
-"$CRETO" model manifest "$M" -o "$T/shards2.json" --method shards --shard-size 65536 >/dev/null
-SHD=$("$CRETO" model hash "$M" --method shards --shard-size 65536)
+# nor choose how the directory is read: with sha256 shards an empty file
+# adds no digest, so such an unsigned manifest pinned by --expect is refused
+"$CRETO" model manifest "$M" -o "$T/shards2.json" --method shards --shard-size 65536 --hash sha256 >/dev/null
+SHD=$("$CRETO" model hash "$M" --method shards --shard-size 65536 --hash sha256)
 expect 1 --err "method shards not confirmed" -- "$CRETO" model verify "$M" --manifest "$T/shards2.json" --expect "$SHD"
 expect 0 -- "$CRETO" model verify "$M" --manifest "$T/shards2.json"
+# a sha3-256 root binds method, shard size and every file: --expect pins it
+"$CRETO" model manifest "$M" -o "$T/shards3.json" --method shards --shard-size 65536 >/dev/null
+SHD=$("$CRETO" model hash "$M" --method shards --shard-size 65536)
+expect 0 -- "$CRETO" model verify "$M" --manifest "$T/shards3.json" --expect "$SHD"
+# ... and an added empty file is seen (a sha256 shards manifest cannot see it)
+rm -rf "$T/c"; cp -a "$M" "$T/c"; : >"$T/c/__init__.py"
+expect 1 --err "extra file: __init__.py" -- "$CRETO" model verify "$T/c" --manifest "$T/shards3.json" --expect "$SHD"
+expect 0 -- "$CRETO" model verify "$T/c" --manifest "$T/shards2.json"
 
 # ---- untrusted manifests ----------------------------------------------------------
 edit() { python3 -c "import sys; s=open(sys.argv[1]).read(); open(sys.argv[2],'w').write($1)" "$M/manifest.json" "$T/bad.json"; }
@@ -247,11 +290,11 @@ edit "s.replace('\"predicateType\"', '\"_type\": \"x\", \"predicateType\"', 1)"
 expect 1 --err "duplicate" -- "$CRETO" model verify "$M" --manifest "$T/bad.json"
 edit "s + '{}'"
 expect 1 --err "invalid JSON" -- "$CRETO" model verify "$M" --manifest "$T/bad.json"
-edit "s.replace('\"name\": \"a-b\"', '\"name\": \"../a-b\"', 1)"
+edit "s.replace('\"name\": \"a-b', '\"name\": \"../a-b', 1)"
 expect 1 --err "not a clean relative path" -- "$CRETO" model verify "$M" --manifest "$T/bad.json"
 edit "s.replace('\"hash_type\": \"sha3-256\"', '\"hash_type\": \"md5\"', 1)"
 expect 1 --err "hash_type: unsupported" -- "$CRETO" model verify "$M" --manifest "$T/bad.json"
-edit "s.replace('\"method\": \"files\"', '\"method\": \"files\", \"evil\": 1', 1)"
+edit "s.replace('\"method\": \"shards\"', '\"method\": \"shards\", \"evil\": 1', 1)"
 expect 1 --err "unexpected field 'evil'" -- "$CRETO" model verify "$M" --manifest "$T/bad.json"
 python3 - "$M/manifest.json" "$T/bad.json" <<'PY'
 import json,sys

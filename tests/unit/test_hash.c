@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +276,241 @@ static void test_pool_errors(void **state)
 	close(dfd);
 }
 
+/* ---- streams ---- */
+
+struct feeder {
+	int fd;
+	const uint8_t *data;
+	size_t len;
+};
+
+static void *feed_fn(void *arg)
+{
+	struct feeder *f = arg;
+	size_t off = 0;
+	while (off < f->len) {
+		ssize_t w = write(f->fd, f->data + off, f->len - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(f->fd);
+	return NULL;
+}
+
+static uint8_t *pattern(size_t n, uint8_t seed)
+{
+	uint8_t *d = malloc(n ? n : 1);
+	assert_non_null(d);
+	for (size_t i = 0; i < n; i++)
+		d[i] = (uint8_t)(i * 151 + seed + (i >> 11));
+	return d;
+}
+
+/* Reference shard digests of data[0..len) with shard size sh (one empty
+ * shard for len 0). */
+static size_t ref_shards(const uint8_t *data, size_t len, size_t sh, uint8_t *out)
+{
+	creto_err e;
+	size_t n = 0, off = 0;
+	do {
+		size_t l = len - off < sh ? len - off : sh;
+		assert_int_equal(creto_hash_buf(CRETO_HASH_SHA3_256, data + off, l, out + 32 * n, &e), 0);
+		n++;
+		off += l;
+	} while (off < len);
+	return n;
+}
+
+/* The stream engine (update payloads): files and pipes, lengths around the
+ * shard size, digests stored and checked, the copy written in order, the
+ * input consumed exactly, the first failure in stream order reported. */
+static void test_stream_engine(void **state)
+{
+	(void)state;
+	const size_t SH = 64 * 1024;
+	size_t lens[] = {0, 1, SH - 1, SH, SH + 1, 5 * SH + 17};
+	enum { NL = sizeof(lens) / sizeof(lens[0]) };
+	size_t total = 0;
+	for (int i = 0; i < NL; i++)
+		total += lens[i];
+	uint8_t *data = pattern(total + 100, 3);
+	int in = make_file("stream.in", 0, 0);
+	assert_int_equal(write(in, data, total + 100), (ssize_t)(total + 100));
+	creto_err e;
+	for (unsigned th = 0; th <= 3; th++) {
+		creto_hash_stream *s = NULL;
+		assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, SH, th, &s, &e), 0);
+		assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+		int out = make_file("stream.out", 0, 0);
+		uint8_t *got[NL], *want[NL];
+		size_t off = 0;
+		for (int i = 0; i < NL; i++) {
+			want[i] = malloc(32 * 8);
+			got[i] = malloc(32 * 8);
+			assert_non_null(want[i]);
+			assert_non_null(got[i]);
+			size_t n = ref_shards(data + off, lens[i], SH, want[i]);
+			assert_int_equal(n, lens[i] == 0 ? 1 : (lens[i] + SH - 1) / SH);
+			/* checked against want and stored into got */
+			assert_int_equal(creto_hash_stream_fd(s, in, lens[i], out, "part", want[i], got[i], &e), 0);
+			off += lens[i];
+		}
+		assert_int_equal(creto_hash_stream_flush(s, &e), 0);
+		assert_int_equal(creto_hash_stream_finish(s, &e), 0);
+		assert_int_equal(creto_hash_stream_failure(s).kind, CRETO_HASH_FAIL_NONE);
+		for (int i = 0; i < NL; i++) {
+			size_t n = lens[i] == 0 ? 1 : (lens[i] + SH - 1) / SH;
+			assert_memory_equal(got[i], want[i], 32 * n);
+			free(got[i]);
+			free(want[i]);
+		}
+		/* exactly the lengths were consumed; the copy is the input, in order */
+		assert_int_equal(lseek(in, 0, SEEK_CUR), (off_t)total);
+		assert_int_equal(lseek(out, 0, SEEK_END), (off_t)total);
+		uint8_t *copy = malloc(total);
+		assert_non_null(copy);
+		assert_int_equal(pread(out, copy, total, 0), (ssize_t)total);
+		assert_memory_equal(copy, data, total);
+		free(copy);
+		close(out);
+		creto_hash_stream_free(s);
+	}
+
+	/* a pipe, no expect, no copy */
+	{
+		int pf[2];
+		assert_int_equal(pipe(pf), 0);
+		size_t len = 7 * SH + 5;
+		struct feeder f = {.fd = pf[1], .data = data, .len = len};
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, feed_fn, &f), 0);
+		creto_hash_stream *s = NULL;
+		assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, SH, 2, &s, &e), 0);
+		uint8_t got[32 * 8], want[32 * 8];
+		assert_int_equal(ref_shards(data, len, SH, want), 8);
+		assert_int_equal(creto_hash_stream_fd(s, pf[0], len, -1, "pipe", NULL, got, &e), 0);
+		assert_int_equal(creto_hash_stream_finish(s, &e), 0);
+		assert_memory_equal(got, want, sizeof(got));
+		pthread_join(t, NULL);
+		close(pf[0]);
+		creto_hash_stream_free(s);
+	}
+
+	/* a shard that differs: the first in stream order is named; sticky */
+	{
+		size_t len = 6 * SH;
+		uint8_t want[32 * 6];
+		ref_shards(data, len, SH, want);
+		want[32 * 3 + 7] ^= 1;
+		want[32 * 5] ^= 1;
+		creto_hash_stream *s = NULL;
+		assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, SH, 3, &s, &e), 0);
+		assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+		int rc = creto_hash_stream_fd(s, in, len, -1, "weights.bin", want, NULL, &e);
+		if (rc == CRETO_OK)
+			rc = creto_hash_stream_finish(s, &e);
+		assert_int_equal(rc, CRETO_EREJECT);
+		assert_non_null(strstr(e.msg, "weights.bin: shard 4 of 6: digest differs"));
+		creto_hash_stream_fail f = creto_hash_stream_failure(s);
+		assert_int_equal(f.kind, CRETO_HASH_FAIL_MISMATCH);
+		assert_int_equal(f.shard, 3);
+		assert_int_equal(f.nshards, 6);
+		assert_string_equal(f.name, "weights.bin");
+		assert_int_equal(creto_hash_stream_fd(s, in, 10, -1, "later", NULL, NULL, &e), CRETO_EREJECT);
+		assert_int_equal(creto_hash_stream_finish(s, &e), CRETO_EREJECT);
+		creto_hash_stream_free(s);
+	}
+
+	/* the input ends early: SHORT, unless an earlier shard differed */
+	for (int early = 0; early < 2; early++) {
+		creto_hash_stream *s = NULL;
+		assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA256, SH, 2, &s, &e), 0);
+		assert_int_equal(lseek(in, (off_t)(total + 100 - (3 * SH + 9)), SEEK_SET), (off_t)(total + 100 - (3 * SH + 9)));
+		uint8_t want[32 * 4];
+		memset(want, 0, sizeof(want));
+		uint8_t *exp = early ? want : NULL;
+		int rc = creto_hash_stream_fd(s, in, 4 * SH, -1, "short.bin", exp, NULL, &e);
+		assert_int_equal(rc, CRETO_EREJECT);
+		creto_hash_stream_fail f = creto_hash_stream_failure(s);
+		if (early) {
+			assert_int_equal(f.kind, CRETO_HASH_FAIL_MISMATCH);
+			assert_int_equal(f.shard, 0);
+		} else {
+			assert_int_equal(f.kind, CRETO_HASH_FAIL_SHORT);
+			assert_int_equal(f.got, 3 * SH + 9);
+			assert_int_equal(f.want, 4 * SH);
+			assert_non_null(strstr(e.msg, "short.bin: ends after"));
+		}
+		creto_hash_stream_free(s);
+	}
+
+	/* a write error is operational (EOP), not a verdict */
+	{
+		creto_hash_stream *s = NULL;
+		assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, SH, 1, &s, &e), 0);
+		assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+		char p[512];
+		snprintf(p, sizeof(p), "%s/stream.in", tmpdir);
+		int ro = open(p, O_RDONLY);
+		assert_true(ro >= 0);
+		/* the writer may fail the first shard before the second is queued */
+		int rc = creto_hash_stream_fd(s, in, 2 * SH, ro, "copy", NULL, NULL, &e);
+		assert_true(rc == CRETO_OK || rc == CRETO_EOP);
+		assert_int_equal(creto_hash_stream_flush(s, &e), CRETO_EOP);
+		assert_non_null(strstr(e.msg, "copy: write copy"));
+		assert_int_equal(creto_hash_stream_finish(s, &e), CRETO_EOP);
+		close(ro);
+		creto_hash_stream_free(s);
+	}
+	/* bad arguments */
+	creto_hash_stream *s = NULL;
+	assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, 0, 1, &s, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hash_stream_new(CRETO_HASH_NONE, SH, 1, &s, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, (size_t)CRETO_HASH_STREAM_SHARD_MAX + 1, 1, &s, &e),
+			 CRETO_EUSAGE);
+	assert_null(s);
+	creto_hash_stream_free(NULL);
+	close(in);
+	free(data);
+}
+
+/* A hang is a failure: SIGALRM ends the test program with a message. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "test: blocked (a FIFO was waited on)\n";
+	ssize_t w = write(2, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(99);
+}
+
+/* A FIFO where a file is expected (swapped in after a walk) is refused at
+ * once: the pool never blocks in open(2) waiting for a writer.  SIGALRM
+ * (default action: terminate) bounds the test if it would hang. */
+static void test_pool_fifo(void **state)
+{
+	(void)state;
+	char p[512];
+	snprintf(p, sizeof(p), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	creto_err e;
+	signal(SIGALRM, on_alarm);
+	alarm(20);
+	creto_hash_range r = {.fd = -1, .dirfd = dfd, .path = "fifo", .length = 10};
+	assert_int_equal(creto_hash_ranges(CRETO_HASH_SHA3_256, &r, 1, 1, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "fifo: not a regular file"));
+	/* relative to the working directory (the O_NOFOLLOW fallback path) */
+	r.dirfd = AT_FDCWD;
+	r.path = p;
+	assert_int_equal(creto_hash_ranges(CRETO_HASH_SHA256, &r, 1, 2, &e), CRETO_EREJECT);
+	alarm(0);
+	unlink(p);
+	close(dfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +519,8 @@ int main(void)
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_pool_errors),
+		cmocka_unit_test(test_pool_fifo),
+		cmocka_unit_test(test_stream_engine),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
