@@ -38,8 +38,8 @@ static double now(clockid_t clk)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Hash bytes per lane through x (all lanes), in PIECE calls, a digest at
- * every SHARD.  Returns 0 or exits on failure. */
+/* Hash per_lane bytes in every lane of x, in PIECE calls, a digest at
+ * every SHARD; exits on failure. */
 static void run(sha3x_ctx *x, size_t per_lane)
 {
 	unsigned lanes = sha3x_lanes(x);
@@ -148,10 +148,7 @@ int main(int argc, char **argv)
 	/* all cores, the chosen back end, the same work per thread */
 	unsigned threads = creto_hash_default_threads();
 	unsigned lanes = sha3x_impl_lanes(best);
-	double rate1 = ossl;
-	for (int i = 1; i < SHA3X_IMPL_COUNT; i++)
-		if ((sha3x_impl)i == best)
-			rate1 = per_core(best, secs / 4);
+	double rate1 = per_core(best, secs / 4); /* sizes the work: about secs per thread */
 	size_t per_lane = (size_t)(rate1 * secs / lanes) / PIECE * PIECE;
 	if (per_lane < PIECE)
 		per_lane = PIECE;
