@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "hash/hash_internal.h"
+#include "hash/sha3x.h"
 
 unsigned creto_hash_default_threads(void)
 {
@@ -50,6 +51,7 @@ struct pool {
 	creto_hash_range *r;
 	struct order *order;
 	size_t n;
+	unsigned threads; /* workers started (or about to be) */
 	atomic_size_t next;
 	atomic_int stop;
 	pthread_mutex_t lock;
@@ -155,9 +157,187 @@ static void record_error(struct pool *p, int rc, const creto_err *e, size_t idx)
 	atomic_store(&p->stop, 1);
 }
 
+/* ---- SHA3-256 through the multi-buffer engine (src/hash/sha3x.h) ----------
+ * A worker keeps up to k ranges in flight, one per lane of its engine: per
+ * round every busy lane preads its next piece into its part of the
+ * worker's one CRETO_HASH_BUFSIZE buffer, one sha3x_absorb hashes all the
+ * pieces, and a lane whose range is done stores the digest and takes the
+ * next range from the shared cursor at once.  Pieces are a multiple of the
+ * SHA3-256 block (136 bytes), so the lanes stay in lock-step.  Digests are
+ * those of the one-stream path; only the speed differs. */
+
+struct lane {
+	size_t idx; /* the range, SIZE_MAX when the lane is idle */
+	int fd, own;
+	uint64_t pos, end;
+};
+
+static void lane_close(struct lane *l)
+{
+	if (l->own && l->fd >= 0)
+		close(l->fd);
+	l->idx = SIZE_MAX;
+	l->fd = -1;
+	l->own = 0;
+}
+
+/* Gives lane j of x the next range with bytes to hash; ranges of length 0
+ * are finished on the way.  Sets *idle when the cursor is exhausted. */
+static int lane_take(struct pool *p, sha3x_ctx *x, unsigned j, struct lane *l, int *idle,
+		     size_t *bad, creto_err *e)
+{
+	for (;;) {
+		size_t k = atomic_fetch_add(&p->next, 1);
+		if (k >= p->n) {
+			*idle = 1;
+			return CRETO_OK;
+		}
+		size_t idx = p->order[k].idx;
+		creto_hash_range *rg = &p->r[idx];
+		const char *nm = rg->path != NULL ? rg->path : "file";
+		*bad = idx;
+		if (rg->length > UINT64_MAX - rg->offset || rg->offset + rg->length > (uint64_t)INT64_MAX)
+			return creto_err_set(e, CRETO_EUSAGE, "%s: range %llu+%llu out of bounds", nm,
+					     (unsigned long long)rg->offset,
+					     (unsigned long long)rg->length);
+		l->idx = idx;
+		l->fd = rg->fd;
+		l->pos = rg->offset;
+		l->end = rg->offset + rg->length;
+		if (l->fd < 0) {
+			int rc = open_range(rg, &l->fd, e);
+			if (rc != CRETO_OK) {
+				l->fd = -1;
+				return rc;
+			}
+			l->own = 1;
+		}
+		int rc = sha3x_start(x, j, e);
+		if (rc != CRETO_OK)
+			return rc;
+		if (rg->length > 0) {
+			(void)posix_fadvise(l->fd, (off_t)rg->offset, (off_t)rg->length,
+					    POSIX_FADV_SEQUENTIAL);
+			return CRETO_OK;
+		}
+		rc = sha3x_finish(x, j, rg->digest, e);
+		lane_close(l);
+		if (rc != CRETO_OK)
+			return rc;
+	}
+}
+
+/* The worker loop on engine x; returns after the work or the first error
+ * (recorded in p). */
+static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
+{
+	unsigned k = sha3x_lanes(x);
+	size_t piece = CRETO_HASH_BUFSIZE / k / SHA3X_RATE * SHA3X_RATE;
+	/* few ranges: share them out over the threads rather than fill one
+	 * worker's lanes (a lane alone is faster on the scalar kernel) */
+	size_t share = (p->n + p->threads - 1) / (p->threads > 0 ? p->threads : 1);
+	unsigned lim = share < k ? (unsigned)share : k;
+	struct lane ln[SHA3X_LANES_MAX];
+	const uint8_t *in[SHA3X_LANES_MAX];
+	size_t len[SHA3X_LANES_MAX];
+	int idle = 0, rc = CRETO_OK;
+	size_t bad = 0;
+	creto_err e;
+	creto_err_clear(&e);
+	for (unsigned j = 0; j < SHA3X_LANES_MAX; j++) {
+		ln[j].idx = SIZE_MAX;
+		ln[j].fd = -1;
+		ln[j].own = 0;
+		in[j] = buf + (size_t)j * piece;
+		len[j] = 0;
+	}
+	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+		unsigned busy = 0;
+		for (unsigned j = 0; j < lim; j++) {
+			struct lane *l = &ln[j];
+			len[j] = 0;
+			if (l->idx == SIZE_MAX && !idle) {
+				rc = lane_take(p, x, j, l, &idle, &bad, &e);
+				if (rc != CRETO_OK)
+					goto out;
+			}
+			if (l->idx == SIZE_MAX)
+				continue;
+			const char *nm = p->r[l->idx].path != NULL ? p->r[l->idx].path : "file";
+			size_t want = l->end - l->pos < piece ? (size_t)(l->end - l->pos) : piece;
+			ssize_t got;
+			do {
+				got = pread(l->fd, buf + (size_t)j * piece, want, (off_t)l->pos);
+			} while (got < 0 && errno == EINTR);
+			bad = l->idx;
+			if (got < 0) {
+				rc = creto_err_errno(&e, errno, "%s: read at offset %llu", nm,
+						     (unsigned long long)l->pos);
+				goto out;
+			}
+			if (got == 0) {
+				rc = creto_err_set(&e, CRETO_EOP,
+						   "%s: file changed while being hashed (ends at %llu, expected %llu)",
+						   nm, (unsigned long long)l->pos, (unsigned long long)l->end);
+				goto out;
+			}
+			len[j] = (size_t)got;
+			busy++;
+		}
+		if (busy == 0)
+			break;
+		rc = sha3x_absorb(x, in, len, &e);
+		if (rc != CRETO_OK)
+			goto out;
+		for (unsigned j = 0; j < lim; j++) {
+			struct lane *l = &ln[j];
+			if (len[j] == 0)
+				continue;
+			l->pos += len[j];
+			if (l->pos < l->end)
+				continue;
+			bad = l->idx;
+			rc = sha3x_finish(x, j, p->r[l->idx].digest, &e);
+			lane_close(l);
+			if (rc != CRETO_OK)
+				goto out;
+		}
+	}
+out:
+	if (rc != CRETO_OK)
+		record_error(p, rc, &e, bad);
+	for (unsigned j = 0; j < SHA3X_LANES_MAX; j++)
+		lane_close(&ln[j]);
+}
+
+/* SHA3-256 on a multi-way back end: the lanes loop; 0 (nothing done) when
+ * the engine has one lane (OpenSSL: FIPS, or no faster back end here), so
+ * the one-stream loop below runs as it always did. */
+static int worker_sha3x(struct pool *p)
+{
+	if (p->alg != CRETO_HASH_SHA3_256 || sha3x_impl_lanes(sha3x_choose(0)) <= 1)
+		return 0;
+	sha3x_ctx *x = NULL;
+	uint8_t *buf = NULL;
+	creto_err e;
+	creto_err_clear(&e);
+	int rc = sha3x_new(SHA3X_IMPL_AUTO, 0, &x, &e);
+	if (rc == CRETO_OK && (buf = malloc(CRETO_HASH_BUFSIZE)) == NULL)
+		rc = creto_err_errno(&e, ENOMEM, "hash buffer");
+	if (rc != CRETO_OK)
+		record_error(p, rc, &e, 0);
+	else
+		worker_lanes(p, x, buf);
+	free(buf);
+	sha3x_free(x);
+	return 1;
+}
+
 static void *worker(void *arg)
 {
 	struct pool *p = arg;
+	if (worker_sha3x(p))
+		return NULL;
 	creto_hash_ctx *c = NULL;
 	uint8_t *buf = NULL;
 	creto_err e;
@@ -250,6 +430,7 @@ int creto_hash_ranges(creto_hash_alg alg, creto_hash_range *r, size_t n, unsigne
 		threads = CRETO_HASH_THREADS_MAX;
 	if (threads > n)
 		threads = (unsigned)n;
+	p.threads = threads > 0 ? threads : 1;
 
 	if (threads <= 1) {
 		(void)worker(&p);

@@ -1,0 +1,200 @@
+/*
+ * test_hash_sha3x.c - the hashing pool (creto_hash_ranges,
+ * creto_hash_file_shards) on the multi-buffer SHA3-256 engine: a model-like
+ * directory (files of every size class around the block, the piece and the
+ * shard boundaries, empty files) hashed whole and as shards with 1..3
+ * threads, every digest compared with OpenSSL's SHA3-256 of the same bytes;
+ * fewer ranges than lanes; a file shorter than its range and a missing file
+ * among many.  Runs on the back end this CPU chooses (printed);
+ * test_hash_sha3x_noavx2.c and test_hash_sha3x_noavx512.c run it again with
+ * the switches set, so the pool's digests are checked on every back end the
+ * CPU has (each against OpenSSL, hence the same for all).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "creto/hash.h"
+#include "hash/sha3x.h"
+
+static char tmpdir[512];
+
+static int setup(void **state)
+{
+	(void)state;
+	const char *b = getenv("CRETO_BUILD_DIR");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_hash_sha3x.XXXXXX", b ? b : "/tmp");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int make_file(const char *name, size_t size, unsigned seed)
+{
+	char p[600];
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	uint8_t buf[65536];
+	uint32_t v = 0x9e3779b9u * (seed + 1);
+	for (size_t done = 0; done < size;) {
+		size_t n = size - done < sizeof(buf) ? size - done : sizeof(buf);
+		for (size_t i = 0; i < n; i++) {
+			v = v * 1664525u + 1013904223u;
+			buf[i] = (uint8_t)(v >> 24);
+		}
+		assert_int_equal(write(fd, buf, n), (ssize_t)n);
+		done += n;
+	}
+	return fd;
+}
+
+static void ref_range(int fd, uint64_t off, uint64_t len, uint8_t out[32])
+{
+	uint8_t *m = malloc(len ? len : 1);
+	assert_non_null(m);
+	assert_int_equal(pread(fd, m, len, (off_t)off), (ssize_t)len);
+	unsigned n = 0;
+	assert_int_equal(EVP_Digest(m, len, out, &n, EVP_sha3_256(), NULL), 1);
+	free(m);
+}
+
+#define B CRETO_HASH_BUFSIZE
+#define R SHA3X_RATE
+
+static void test_pool_directory(void **state)
+{
+	(void)state;
+	sha3x_impl im = sha3x_choose(0);
+	print_message("[   NOTE   ] pool back end: %s (%u lanes)\n", sha3x_impl_name(im),
+		      sha3x_impl_lanes(im));
+	/* piece sizes are B / lanes rounded down to the block: sizes around those too */
+	size_t sizes[] = {0, 1, R - 1, R, R + 1, 4096, 30000, B / 8 / R * R, B / 8 / R * R + 1,
+			  B / 4 / R * R - 1, B - 1, B, B + 1, 3 * B + 17, 5 * B + 3 * R, 0, 77};
+	enum { NF = sizeof(sizes) / sizeof(sizes[0]) };
+	int fds[NF];
+	char names[NF][32];
+	int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	for (unsigned i = 0; i < NF; i++) {
+		snprintf(names[i], sizeof(names[i]), "m%u.bin", i);
+		fds[i] = make_file(names[i], sizes[i], i);
+	}
+	for (unsigned th = 1; th <= 3; th++) {
+		/* whole files by path, plus inner ranges by fd */
+		creto_hash_range r[2 * NF];
+		size_t n = 0;
+		for (unsigned i = 0; i < NF; i++) {
+			r[n++] = (creto_hash_range){.fd = -1, .dirfd = dfd, .path = names[i],
+						    .length = sizes[i]};
+			r[n++] = (creto_hash_range){.fd = fds[i], .dirfd = AT_FDCWD, .path = names[i],
+						    .offset = sizes[i] / 7,
+						    .length = sizes[i] - sizes[i] / 7 - sizes[i] / 5};
+		}
+		creto_err e;
+		if (creto_hash_ranges(CRETO_HASH_SHA3_256, r, n, th, &e) != CRETO_OK)
+			fail_msg("pool: %s", e.msg);
+		for (size_t k = 0; k < n; k++) {
+			uint8_t want[32];
+			ref_range(fds[k / 2], r[k].offset, r[k].length, want);
+			if (memcmp(want, r[k].digest, 32) != 0)
+				fail_msg("range %zu (%s +%llu, %llu bytes, %u threads): wrong digest", k,
+					 r[k].path, (unsigned long long)r[k].offset,
+					 (unsigned long long)r[k].length, th);
+		}
+		/* shards of the largest file, shard sizes on and off the block */
+		uint64_t shard[] = {R, 64 * R + 1, B / 3, B, 2 * B + 5};
+		for (unsigned s = 0; s < sizeof(shard) / sizeof(shard[0]); s++) {
+			uint8_t *d = NULL;
+			size_t ns = 0;
+			assert_int_equal(creto_hash_file_shards(CRETO_HASH_SHA3_256, fds[14], sizes[14],
+								shard[s], th, names[14], &d, &ns, &e),
+					 CRETO_OK);
+			assert_int_equal(ns, (sizes[14] + shard[s] - 1) / shard[s]);
+			for (size_t i = 0; i < ns; i++) {
+				uint64_t off = i * shard[s];
+				uint64_t len = sizes[14] - off < shard[s] ? sizes[14] - off : shard[s];
+				uint8_t want[32];
+				ref_range(fds[14], off, len, want);
+				if (memcmp(want, d + 32 * i, 32) != 0)
+					fail_msg("shard %zu of %zu (size %llu, %u threads): wrong digest", i,
+						 ns, (unsigned long long)shard[s], th);
+			}
+			free(d);
+		}
+	}
+	/* fewer ranges than lanes, more threads than ranges */
+	creto_hash_range two[2] = {
+		{.fd = fds[13], .dirfd = AT_FDCWD, .length = sizes[13]},
+		{.fd = fds[12], .dirfd = AT_FDCWD, .offset = 1, .length = sizes[12] - 1},
+	};
+	creto_err e;
+	assert_int_equal(creto_hash_ranges(CRETO_HASH_SHA3_256, two, 2, 4, &e), CRETO_OK);
+	uint8_t want[32];
+	ref_range(fds[13], 0, sizes[13], want);
+	assert_memory_equal(want, two[0].digest, 32);
+	ref_range(fds[12], 1, sizes[12] - 1, want);
+	assert_memory_equal(want, two[1].digest, 32);
+	for (unsigned i = 0; i < NF; i++)
+		close(fds[i]);
+	close(dfd);
+}
+
+static void test_pool_errors(void **state)
+{
+	(void)state;
+	int fd = make_file("short", 3 * R + 5, 99);
+	int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	creto_err e;
+	/* a range past the end, among ranges that are fine, in every lane position */
+	for (unsigned bad = 0; bad < 9; bad++) {
+		creto_hash_range r[9];
+		for (unsigned i = 0; i < 9; i++)
+			r[i] = (creto_hash_range){.fd = fd, .dirfd = AT_FDCWD, .path = "short",
+						  .length = 3 * R + 5};
+		r[bad].length = 3 * R + 6;
+		assert_int_equal(creto_hash_ranges(CRETO_HASH_SHA3_256, r, 9, 1, &e), CRETO_EOP);
+		assert_non_null(strstr(e.msg, "short: file changed while being hashed"));
+	}
+	/* a missing file among many, by path */
+	creto_hash_range m[20];
+	for (unsigned i = 0; i < 20; i++)
+		m[i] = (creto_hash_range){.fd = -1, .dirfd = dfd, .path = i == 11 ? "gone" : "short",
+					  .length = 3 * R + 5};
+	assert_int_equal(creto_hash_ranges(CRETO_HASH_SHA3_256, m, 20, 2, &e), CRETO_EOP);
+	assert_non_null(strstr(e.msg, "gone: open"));
+	/* a range whose end overflows */
+	creto_hash_range o = {.fd = fd, .dirfd = AT_FDCWD, .path = "short", .offset = UINT64_MAX - 1,
+			      .length = 5};
+	assert_int_equal(creto_hash_ranges(CRETO_HASH_SHA3_256, &o, 1, 1, &e), CRETO_EUSAGE);
+	assert_non_null(strstr(e.msg, "out of bounds"));
+	close(fd);
+	close(dfd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pool_directory),
+		cmocka_unit_test(test_pool_errors),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
