@@ -212,7 +212,9 @@ static int lane_take(struct pool *p, sha3x_ctx *x, unsigned j, struct lane *l, i
 			}
 			l->own = 1;
 		}
-		int rc = sha3x_start(x, j, e);
+		int rc = check_ident(rg, l->fd, "before reading", e);
+		if (rc == CRETO_OK)
+			rc = sha3x_start(x, j, e);
 		if (rc != CRETO_OK)
 			return rc;
 		if (rg->length > 0) {
@@ -221,6 +223,8 @@ static int lane_take(struct pool *p, sha3x_ctx *x, unsigned j, struct lane *l, i
 			return CRETO_OK;
 		}
 		rc = sha3x_finish(x, j, rg->digest, e);
+		if (rc == CRETO_OK)
+			rc = check_ident(rg, l->fd, "after reading", e);
 		lane_close(l);
 		if (rc != CRETO_OK)
 			return rc;
@@ -298,6 +302,8 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 				continue;
 			bad = l->idx;
 			rc = sha3x_finish(x, j, p->r[l->idx].digest, &e);
+			if (rc == CRETO_OK)
+				rc = check_ident(&p->r[l->idx], l->fd, "after reading", &e);
 			lane_close(l);
 			if (rc != CRETO_OK)
 				goto out;
