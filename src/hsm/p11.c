@@ -169,7 +169,8 @@ struct kit_api {
 	void (*release)(struct ck_function_list *module);
 };
 
-#define KIT_MODULE_UNMANAGED 1 /* P11_KIT_MODULE_UNMANAGED */
+/* Managed modules (flags 0): each configuration gets its own function list
+ * (unmanaged remote modules may share one, and their names with it). */
 
 static int kit_api_get(struct kit_api *k, creto_err *e)
 {
@@ -202,7 +203,7 @@ static int kit_load(struct p11_module *m, const char *name, creto_err *e)
 	int rc = kit_api_get(&k, e);
 	if (rc != CRETO_OK)
 		return rc;
-	struct ck_function_list **mods = k.load(NULL, KIT_MODULE_UNMANAGED);
+	struct ck_function_list **mods = k.load(NULL, 0);
 	if (mods == NULL) {
 		dlclose(k.dl);
 		return creto_err_set(e, CRETO_EOP, "p11-kit: loading the module configurations failed");
