@@ -930,6 +930,7 @@ static int hsm_compare(int argc, char **argv)
 		creto_hsm_close(h);
 	}
 	size_t diffs = 0;
+	char firstdiff[1400] = "";
 	json_t *arr = o.json ? json_array() : NULL;
 	/* Every side against the first: what one has and the other lacks. */
 	for (size_t i = 1; i < nsides && rc == CRETO_OK; i++) {
@@ -943,9 +944,9 @@ static int hsm_compare(int argc, char **argv)
 					json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "object",
 									     lines[a][x], "on", names[a],
 									     "missing_on", names[b]));
-				else
-					fprintf(stderr, "creto: hsm compare: %s is on %s but not on %s\n",
-						lines[a][x], names[a], names[b]);
+				if (firstdiff[0] == '\0')
+					snprintf(firstdiff, sizeof(firstdiff), "%s is on %s but not on %s",
+						 lines[a][x], names[a], names[b]);
 			}
 		}
 	}
@@ -958,18 +959,18 @@ static int hsm_compare(int argc, char **argv)
 		json_decref(arr);
 		return cli_fail(&e, o.json);
 	}
+	if (diffs > 0)
+		fprintf(stderr, "creto: hsm compare: %zu difference(s) between the replicas, first: %s\n",
+			diffs, firstdiff);
 	if (arr != NULL)
 		return cli_json_out(json_pack("{s:b, s:b, s:I, s:I, s:o}", "ok", diffs == 0, "same",
 					      diffs == 0, "objects", (json_int_t)nl[0], "differences",
 					      (json_int_t)diffs, "details", arr)) != CRETO_OK
 			       ? CRETO_EOP
 		       : diffs ? CRETO_EREJECT : CRETO_OK;
-	if (diffs == 0) {
+	if (diffs == 0)
 		status(&o, "same keys on %zu endpoints: %zu objects", nsides, nl[0]);
-		return CRETO_OK;
-	}
-	fprintf(stderr, "creto: hsm compare: %zu difference(s) between the replicas\n", diffs);
-	return CRETO_EREJECT;
+	return diffs ? CRETO_EREJECT : CRETO_OK;
 }
 
 /* --events FILE: one JSON object per line per event, appended (a stand-in
