@@ -249,6 +249,22 @@ static int ep_open(struct ep *p, int *refused, creto_err *e)
 	p11_last_rv_reset();
 	if (p->h != NULL) {
 		int rc = p11_handle_reconnect(p->h, e);
+		uint8_t raw[128];
+		size_t len = 0;
+		creto_alg alg = CRETO_ALG_NONE;
+		creto_p11_uri u = *g->u;
+		u.type = CRETO_P11_TYPE_PRIVATE;
+		if (rc == CRETO_OK)
+			rc = creto_hsm_pub_raw(p->h, &u, &alg, raw, sizeof(raw), &len, e);
+		if (rc == CRETO_OK) {
+			pthread_mutex_lock(&g->mu);
+			int same = g->publen == len && g->alg == alg && memcmp(g->pub, raw, len) == 0;
+			pthread_mutex_unlock(&g->mu);
+			if (!same)
+				rc = creto_err_set(e, CRETO_EUSAGE,
+						   "token '%s': the key changed while the endpoint was down",
+						   creto_hsm_token_label(p->h));
+		}
 		*refused = rc != CRETO_OK && open_refused(rc, p11_last_rv());
 		return rc;
 	}
