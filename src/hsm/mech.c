@@ -102,10 +102,19 @@ int creto_hsm_mechanisms(creto_hsm *h, creto_hsm_mech **out, size_t *nout, creto
 		if (n > 4096)
 			return creto_err_set(e, CRETO_EOP, "token '%s': %lu mechanisms", h->label, n);
 		free(types);
-		types = calloc(n ? n : 1, sizeof(*types));
+		/* Room to spare: through p11-kit 0.24's RPC client, a buffer
+		 * of exactly the size the first call reported is written past
+		 * (ASan caught it; the client seems to copy more than the count
+		 * it reports, which leaves out the mechanisms it cannot
+		 * forward).  The returned count says how many are valid. */
+		unsigned long cap = n + 512;
+		types = calloc(cap, sizeof(*types));
 		if (types == NULL)
 			return creto_err_set(e, CRETO_EOP, "out of memory");
+		n = cap;
 		rv = f->C_GetMechanismList(h->slot, types, &n);
+		if (rv == CKR_OK && n > cap)
+			rv = CKR_BUFFER_TOO_SMALL;
 		if (rv == CKR_BUFFER_TOO_SMALL)
 			continue;
 		if (rv != CKR_OK) {
