@@ -5,6 +5,13 @@
  *   bench_hsm raw     MODULE TOKEN PINFILE KEYLABEL SECONDS THREADS
  *   bench_hsm openssl ALG SECONDS
  *   bench_hsm creto-null|raw-null MODULE TOKEN PINFILE KEYLABEL SECONDS THREADS
+ *   bench_hsm ha KEY-URI PINFILE SECONDS DEADLINE_MS ENDPOINT...
+ *
+ * "ha" signs in one thread through a failover handle (src/hsm/failover.c)
+ * over the endpoints (--endpoint syntax) and prints "<signatures/s> <count>
+ * <failed> <longest gap between two successes, ms>": while the benchmark
+ * kills or stops a server, that gap is the time from the failure to the
+ * first success on the other endpoint (plus one signature).
  *
  * "creto" signs through src/hsm (session pool, key lookup, host hashing
  * for ECDSA); "raw" is the module's own cost: C_SignInit + C_Sign in a loop
@@ -332,8 +339,56 @@ static int run_openssl(const char *alg)
 	return 0;
 }
 
+static int run_ha(const char *uri, const char *pinfile, unsigned deadline, char **eps, int nep)
+{
+	creto_hsm_endpoint ep[CRETO_HSM_ENDPOINTS_MAX];
+	creto_err e;
+	creto_err_clear(&e);
+	if (nep < 1 || nep > CRETO_HSM_ENDPOINTS_MAX)
+		return 2;
+	for (int i = 0; i < nep; i++)
+		if (creto_hsm_endpoint_parse(eps[i], &ep[i], &e) != CRETO_OK) {
+			fprintf(stderr, "bench_hsm: %s\n", e.msg);
+			return 2;
+		}
+	creto_hsm_opts o;
+	memset(&o, 0, sizeof(o));
+	o.pin_file = pinfile;
+	o.endpoints = ep;
+	o.nendpoints = (size_t)nep;
+	o.deadline_ms = deadline;
+	creto_hsm_ha *g = NULL;
+	if (creto_hsm_ha_open(uri, &o, &g, &e) != CRETO_OK) {
+		fprintf(stderr, "bench_hsm: %s\n", e.msg);
+		return 3;
+	}
+	g_cpu0 = cpu_now();
+	double t0 = now(), last = t0, gap = 0, t = t0;
+	long n = 0, failed = 0;
+	while ((t = now()) - t0 < g_secs) {
+		uint8_t sig[128];
+		size_t sl = 0;
+		if (creto_hsm_ha_sign(g, g_msg, sizeof(g_msg) - 1, sig, sizeof(sig), &sl, &e) != CRETO_OK) {
+			failed++;
+			continue;
+		}
+		double d = now();
+		if (d - last > gap)
+			gap = d - last;
+		last = d;
+		n++;
+	}
+	printf("%.0f %ld %ld %.1f\n", (double)n / (t - t0), n, failed, gap * 1e3);
+	creto_hsm_ha_close(g);
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 7 && strcmp(argv[1], "ha") == 0) {
+		g_secs = atof(argv[4]);
+		return run_ha(argv[2], argv[3], (unsigned)atoi(argv[5]), argv + 6, argc - 6);
+	}
 	if (argc == 4 && strcmp(argv[1], "openssl") == 0) {
 		g_secs = atof(argv[3]);
 		return run_openssl(argv[2]);

@@ -25,7 +25,7 @@ echo 1234 >"$W/pin"; echo 5678 >"$W/so"
 head -c 64 /dev/zero >"$W/msg"
 head -c 32 /dev/zero >"$W/hash"   # pkcs11-tool's CKM_ECDSA signs a given hash
 idof() { "$CRETO" hsm list --module "$M" --pin-file "$W/pin" pkcs11:token=bench \
-  | awk -v l="$1" '$1 == "private" && $3 == l {sub("id=", "", $4); print $4}'; }
+  | awk -v l="$1" '$1 == "private" && $3 == l {for (i = 1; i < NF; i++) if ($i == "CKA_ID") print $(i + 1)}'; }
 
 rate() { awk '{print $1}'; }
 cpu() { awk '{print $4}'; }
@@ -70,3 +70,40 @@ echo "cpu-diff us: creto's CPU time per signature minus the raw C_Sign loop's, 1
 echo "  (noisy: SoftHSM2's own cost varies by more than the difference on a loaded machine)."
 echo "lib us: the same difference with C_SignInit/C_Sign replaced by functions that return at once,"
 echo "  i.e. creto's own per-signature overhead (pool, lookup, host hashing for ECDSA) over SoftHSM2."
+
+# ---- remote (p11-kit server on a Unix socket) beside in-process, and failover ----
+# Two `p11-kit server` processes over two copies of the token, reached through
+# p11-kit module configurations in a private mount namespace (as in
+# tests/integration/test_hsm_remote.sh).
+if [ -z "${CRETO_BENCH_NS:-}" ] && command -v p11-kit >/dev/null && command -v unshare >/dev/null; then
+  CRETO_BENCH_NS=1 unshare -m --propagation private bash -c '
+    set -euo pipefail
+    W=$1; M=$2; BENCH=$3; SECS=$4
+    cp -a "$W/tokens" "$W/tokens-b"
+    sed "s|$W/tokens|$W/tokens-b|" "$W/softhsm2.conf" >"$W/softhsm2-b.conf"
+    declare -A PG
+    start() { rm -f "$W/$1.sock"; SOFTHSM2_CONF=$2 setsid p11-kit server -f -n "$W/$1.sock" --provider "$M" pkcs11:token=bench >/dev/null 2>&1 &
+      PG[$1]=$!; for _ in $(seq 1 100); do [ -S "$W/$1.sock" ] && return; sleep 0.05; done; echo "server $1 did not start" >&2; exit 3; }
+    trap "for p in \${PG[@]}; do kill -CONT -- -\$p 2>/dev/null; kill -- -\$p 2>/dev/null; done" EXIT
+    start a "$W/softhsm2.conf"; start b "$W/softhsm2-b.conf"
+    mkdir "$W/mods"
+    printf "remote: unix:path=%s\n" "$W/a.sock" >"$W/mods/hsm-a.module"
+    printf "remote: unix:path=%s\n" "$W/b.sock" >"$W/mods/hsm-b.module"
+    mount --bind "$W/mods" /usr/share/p11-kit/modules
+    K="pkcs11:token=bench;object=p256"
+    inproc=$("$BENCH" ha "$K" "$W/pin" "$SECS" 2000 "$M" | awk "{print \$1}")
+    remote=$("$BENCH" ha "$K" "$W/pin" "$SECS" 2000 p11-kit:hsm-a | awk "{print \$1}")
+    rawremote=$("$BENCH" creto p11-kit:hsm-a bench "$W/pin" p256 "$SECS" 1 | awk "{print \$1}")
+    echo "ECDSA P-256, 1 thread: in-process $inproc/s, remote (p11-kit server, Unix socket) $remote/s through the failover handle, $rawremote/s without it"
+    DL=500
+    "$BENCH" ha "$K" "$W/pin" 4 $DL p11-kit:hsm-a p11-kit:hsm-b >"$W/kill.out" &
+    b=$!; sleep 1.5; kill -- -${PG[a]}; wait $b || true
+    echo "server killed:  longest gap between two signatures $(awk "{print \$4}" "$W/kill.out") ms (goal < 100 ms after the failure is seen); $(awk "{print \$3}" "$W/kill.out") failed"
+    start a "$W/softhsm2.conf"
+    "$BENCH" ha "$K" "$W/pin" 4 $DL p11-kit:hsm-a p11-kit:hsm-b >"$W/hang.out" &
+    b=$!; sleep 1.5; kill -STOP -- -${PG[a]}; wait $b || true; kill -CONT -- -${PG[a]}
+    echo "server stopped: longest gap between two signatures $(awk "{print \$4}" "$W/hang.out") ms (goal < deadline $DL ms + 100 ms); $(awk "{print \$3}" "$W/hang.out") failed"
+  ' bench "$W" "$M" "$BENCH" "$SECS"
+else
+  echo "remote: p11-kit or unshare missing, skipped"
+fi

@@ -15,8 +15,15 @@
  *     key that src/keys/ hands to every command;
  *   - the envelope (seal.c): AES-256-GCM under an HSM-wrapped data key, the
  *     one seal/unseal for the hybrid key file and the NHI backup.
- * Security events (a failed login) go to the creto_event_sink in
- * creto_hsm_opts; hsm never includes the audit log.
+ *   - mechanisms (mech.c): what a module offers, and the check that refuses
+ *     a key whose mechanism it lacks (Ed25519 or AES wrap through p11-kit
+ *     remoting);
+ *   - failover (failover.c): one signing key on the same token reached
+ *     through one or more endpoints (remote HSMs, docs/hsm-remote.md), each
+ *     call run on the endpoint's own thread under a deadline.
+ * Security events (a failed login, an endpoint down or up, a failover) go
+ * to the creto_event_sink in creto_hsm_opts; hsm never includes the audit
+ * log.
  *
  * Errors name the PKCS#11 function, the token and the CKR_ code:
  *     "C_Login on token 'enclave': CKR_PIN_INCORRECT"
@@ -112,6 +119,32 @@ const char *creto_ckr_name(unsigned long rv, char buf[32]);
 
 typedef struct creto_hsm creto_hsm;
 
+/* ---- endpoints ----
+ * One place a token is reached: a module and, when it shows several
+ * matching slots (a p11-kit proxy, two replicas in one module), the slot.
+ * On the command line: --endpoint MODULE[,slot-id=N][,serial=S], where
+ * MODULE is an absolute path to a PKCS#11 module or p11-kit:NAME, the
+ * module that p11-kit's configuration NAME.module describes (how a remote
+ * HSM is named: a `remote: unix:path=...` line per endpoint,
+ * docs/hsm-remote.md). */
+#define CRETO_HSM_ENDPOINTS_MAX 4
+#define CRETO_HSM_DEADLINE_MS 2000 /* default deadline of one remote call */
+#define CRETO_HSM_PROBE_MS 200     /* default interval between probes of a down endpoint */
+
+typedef struct creto_hsm_endpoint {
+	char module[512];  /* path or "p11-kit:NAME" */
+	char serial[17];   /* "" for any */
+	unsigned long slot_id;
+	int has_slot_id;
+} creto_hsm_endpoint;
+
+/* Parse "MODULE[,slot-id=N][,serial=S]" into *out.  MODULE must be an
+ * absolute path or p11-kit:NAME; an unknown, repeated or empty option is
+ * CRETO_EUSAGE quoting it. */
+int creto_hsm_endpoint_parse(const char *spec, creto_hsm_endpoint *out, creto_err *e) CRETO_WUR;
+/* "MODULE[,slot-id=N][,serial=S]" as parsed (for messages and events). */
+void creto_hsm_endpoint_format(const creto_hsm_endpoint *ep, char *out, size_t cap);
+
 /* What the URI leaves out when opening a token: command-line options or the
  * config file (src/keys/ fills it from creto_keys_opts).  Any field NULL;
  * a NULL opts means all NULL. */
@@ -124,6 +157,18 @@ typedef struct creto_hsm_opts {
 	 * PIN); NULL drops them.  The sink is copied into each handle opened
 	 * with these options: its ctx must outlive them. */
 	const creto_event_sink *events;
+	/* Failover (failover.c): with nendpoints > 0 the token is reached
+	 * through these endpoints instead of module_path (same token label
+	 * and keys on each, replicated by the operator).  The sink also
+	 * receives component "hsm", events "endpoint-down" (outcome "failed",
+	 * reason the CKR_ name or "deadline"), "endpoint-up" (outcome "ok")
+	 * and "failover" (outcome "ok", fields "from" and "to"), subject the
+	 * token label, field "endpoint"; these come from the endpoints'
+	 * threads, so the sink must be thread-safe. */
+	const creto_hsm_endpoint *endpoints;
+	size_t nendpoints;
+	unsigned deadline_ms; /* one call's deadline; 0: CRETO_HSM_DEADLINE_MS */
+	unsigned probe_ms;    /* probe interval of a down endpoint; 0: CRETO_HSM_PROBE_MS */
 } creto_hsm_opts;
 
 #define CRETO_HSM_LOGIN 1u /* log in as the user (needs a PIN) */
@@ -250,6 +295,102 @@ int creto_hsm_unwrap_with(creto_hsm *h, const creto_p11_uri *u, const uint8_t *w
 			  size_t wrappedlen, uint8_t *key, size_t keycap, size_t *keylen,
 			  creto_err *e) CRETO_WUR;
 
+/* ---- mechanisms (mech.c) ---- */
+
+#define CRETO_HSM_MF_SIGN 0x001u
+#define CRETO_HSM_MF_VERIFY 0x002u
+#define CRETO_HSM_MF_ENCRYPT 0x004u
+#define CRETO_HSM_MF_DECRYPT 0x008u
+#define CRETO_HSM_MF_DIGEST 0x010u
+#define CRETO_HSM_MF_WRAP 0x020u
+#define CRETO_HSM_MF_UNWRAP 0x040u
+#define CRETO_HSM_MF_GENERATE 0x080u
+#define CRETO_HSM_MF_GENERATE_KEY_PAIR 0x100u
+#define CRETO_HSM_MF_DERIVE 0x200u
+
+/* One mechanism the token's slot offers (C_GetMechanismInfo). */
+typedef struct creto_hsm_mech {
+	unsigned long type;             /* CKM_ value */
+	unsigned long min_key, max_key; /* as the module reports them */
+	unsigned flags;                 /* CRETO_HSM_MF_* */
+} creto_hsm_mech;
+
+/* The mechanisms of h's slot, sorted by type (C_GetMechanismList, then
+ * C_GetMechanismInfo for each).  *out is malloc'ed (free()). */
+int creto_hsm_mechanisms(creto_hsm *h, creto_hsm_mech **out, size_t *n, creto_err *e) CRETO_WUR;
+/* "CKM_ECDSA", ...; "CKM_0x.." (buf used, 32 bytes) for others. */
+const char *creto_hsm_mech_name(unsigned long type, char buf[32]);
+/* *offered = whether h's slot offers type with all of flags. */
+int creto_hsm_mech_offered(creto_hsm *h, unsigned long type, unsigned flags, int *offered,
+			   creto_err *e) CRETO_WUR;
+/* The mechanism and flags creto uses a key type with: CKM_ECDSA (sign) for
+ * EC keys, CKM_EDDSA (sign) for Ed25519, CKM_AES_KEY_WRAP_PAD
+ * (wrap+unwrap) for AES-256.  0 for NONE. */
+int creto_hsm_keytype_mech(creto_hsm_keytype kt, unsigned long *type, unsigned *flags);
+/* Refuse (CRETO_EUSAGE) key k when h's module does not offer the
+ * mechanism creto needs for it, in one line naming the token, module, key,
+ * mechanism and the fix (an ECDSA key for a remote HSM; the AES wrap key
+ * on a local token). */
+int creto_hsm_key_check(creto_hsm *h, const creto_hsm_key *k, creto_err *e) CRETO_WUR;
+
+/* ---- failover across endpoints (failover.c) ----
+ * One signing key (the URI's object=/id=) on the same token reached through
+ * opts->endpoints.  Every PKCS#11 call runs on the endpoint's own thread
+ * (SIGPIPE blocked there: p11-kit-client writes to its socket without
+ * MSG_NOSIGNAL) and the caller waits at most opts->deadline_ms: a call that
+ * is late, or fails with CKR_DEVICE_ERROR, CKR_DEVICE_REMOVED,
+ * CKR_TOKEN_NOT_PRESENT, CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED,
+ * CKR_CRYPTOKI_NOT_INITIALIZED, CKR_SLOT_ID_INVALID or CKR_GENERAL_ERROR
+ * (p11-kit reports a broken socket as CKR_DEVICE_ERROR) marks the endpoint
+ * down, and the operation is retried once on another endpoint that is up.
+ * Any other failure (CKR_PIN_INCORRECT, CKR_KEY_HANDLE_INVALID,
+ * CKR_SIGNATURE_INVALID, CKR_MECHANISM_INVALID, ...) is returned as it is,
+ * never retried.  A down endpoint's thread probes it every opts->probe_ms
+ * (reconnecting: C_Finalize + C_Initialize, a session, the login) until it
+ * answers; the active endpoint stays where it is until it fails. */
+typedef struct creto_hsm_ha creto_hsm_ha;
+
+/* Open the key uri names on every endpoint of opts, in order, each within
+ * the deadline: the private key found, its mechanism offered
+ * (creto_hsm_key_check) and its creto key id equal to the first
+ * endpoint's.  A refusal (wrong PIN, key missing, mechanism missing, key
+ * id differing) is returned at once, naming the endpoint; an endpoint that
+ * is down or late is left to its probe.  None answering is CRETO_EOP. */
+int creto_hsm_ha_open(const char *uri, const creto_hsm_opts *opts, creto_hsm_ha **out,
+		      creto_err *e) CRETO_WUR;
+/* Sign like creto_hsm_key_sign through the active endpoint, failing over
+ * as above.  Thread-safe. */
+int creto_hsm_ha_sign(creto_hsm_ha *g, const uint8_t *msg, size_t msglen, uint8_t *sig,
+		      size_t sigcap, size_t *siglen, creto_err *e) CRETO_WUR;
+/* The key's public key (raw, as creto_hsm_pub_raw), algorithm and creto
+ * key id; valid while g lives. */
+const uint8_t *creto_hsm_ha_pub(const creto_hsm_ha *g, creto_alg *alg, size_t *len);
+const char *creto_hsm_ha_key_id(const creto_hsm_ha *g);
+const char *creto_hsm_ha_token_label(const creto_hsm_ha *g);
+
+typedef struct creto_hsm_ha_stats {
+	uint64_t ops;       /* creto_hsm_ha_sign calls */
+	uint64_t failed;    /* of those, returned an error */
+	uint64_t retries;   /* of those, tried a second endpoint */
+	uint64_t failovers; /* changes of the active endpoint */
+	unsigned max_attempts; /* most endpoints one call tried (at most 2) */
+} creto_hsm_ha_stats;
+
+typedef struct creto_hsm_ha_endpoint_status {
+	char name[600];   /* creto_hsm_endpoint_format */
+	int up, active;
+	uint64_t downs;   /* times marked down */
+	char reason[64];  /* why it went down last ("" if never) */
+} creto_hsm_ha_endpoint_status;
+
+void creto_hsm_ha_stats_get(creto_hsm_ha *g, creto_hsm_ha_stats *st);
+size_t creto_hsm_ha_endpoints(const creto_hsm_ha *g);
+void creto_hsm_ha_endpoint_get(creto_hsm_ha *g, size_t i, creto_hsm_ha_endpoint_status *st);
+/* Stop the endpoints' threads and close their tokens.  A thread still
+ * inside a hung call is left to finish it and clean up after itself.
+ * Accepts NULL. */
+void creto_hsm_ha_close(creto_hsm_ha *g);
+
 /* ---- the envelope: AES-256-GCM under an HSM-wrapped data key ----
  * The one seal/unseal for secrets kept outside the HSM under its key (the
  * hybrid key's ML-DSA seed, the NHI backup): a fresh 32-byte data key and a
@@ -329,7 +470,10 @@ int creto_hsm_hybrid_keygen(creto_hsm *h, creto_alg alg, const char *label, cons
 /* ---- the contract src/keys/ and src/nhi/ code against ---- */
 
 /* Open a signer for the key named by a pkcs11: URI.  With x-creto-pq=FILE
- * the signer is the hybrid of the HSM key and the wrapped ML-DSA key. */
+ * the signer is the hybrid of the HSM key and the wrapped ML-DSA key.
+ * With opts->nendpoints > 0 the signer fails over between the endpoints
+ * (creto_hsm_ha_open; a hybrid key is refused there: its ML-DSA half needs
+ * AES key wrap, which remote modules lack). */
 int creto_hsm_open_signer(const char *uri, const creto_hsm_opts *opts, creto_signer **out,
 			  creto_err *e) CRETO_WUR;
 /* Read the public key of the key named by a pkcs11: URI.  With

@@ -7,7 +7,9 @@
  * or the URI's pin-source); a pin-value attribute is refused, since a URI
  * is argv.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,10 @@ static int hsm_keygen(int argc, char **argv);
 static int hsm_list(int argc, char **argv);
 static int hsm_pub(int argc, char **argv);
 static int hsm_destroy(int argc, char **argv);
+static int hsm_mechanisms(int argc, char **argv);
+static int hsm_check(int argc, char **argv);
+static int hsm_compare(int argc, char **argv);
+static int hsm_sign(int argc, char **argv);
 
 static const struct cli_cmd hsm_cmds[] = {
 	{"init", hsm_init,
@@ -41,6 +47,23 @@ static const struct cli_cmd hsm_cmds[] = {
 	 "half is authenticated only when a PIN is given)"},
 	{"destroy", hsm_destroy, "[--module PATH] [--pin-file F] [--json] [--quiet] URI",
 	 "destroy the objects of the one key a URI names (object= and/or id=)"},
+	{"mechanisms", hsm_mechanisms,
+	 "[--module PATH | --endpoint E] [--json] [--quiet] [TOKEN-URI]",
+	 "list the mechanisms the token's module offers (C_GetMechanismList/Info)"},
+	{"check", hsm_check,
+	 "[--module PATH | --endpoint E ...] [--pin-file F] [--json] [--quiet] KEY-URI",
+	 "check on every endpoint that the key is there and its mechanism is offered (an Ed25519 "
+	 "or AES key through p11-kit remoting is refused, naming the mechanism)"},
+	{"compare", hsm_compare,
+	 "(--endpoint E --endpoint E ... [TOKEN-URI] | TOKEN-URI TOKEN-URI) [--pin-file F] [--json] "
+	 "[--quiet]",
+	 "compare the keys (label, CKA_ID, type, creto key id) of one token's replicas; exit 1 if "
+	 "they differ"},
+	{"sign", hsm_sign,
+	 "(--module PATH | --endpoint E ...) [--pin-file F] [--deadline-ms N] [--repeat N "
+	 "[--interval-ms N]] [--events FILE] [--json] [--quiet] -i FILE [-o SIG] KEY-URI",
+	 "sign FILE with the key, failing over between endpoints; --repeat signs N times and "
+	 "reports the failovers (an availability drill)"},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -72,12 +95,13 @@ static void hexid(char *out, const uint8_t *id, size_t n)
 
 enum {
 	O_MODULE = 1000, O_PIN_FILE, O_SO_PIN_FILE, O_LABEL, O_TYPE, O_JSON, O_EXTRACTABLE,
-	O_PQ_FILE, O_QUIET, O_HELP
+	O_PQ_FILE, O_QUIET, O_HELP, O_ENDPOINT, O_DEADLINE, O_REPEAT, O_INTERVAL, O_EVENTS
 };
 
 /* Which options a command takes (bits of 1 << (O_x - O_MODULE), and F_OUT). */
 #define F(o) (1u << ((o) - O_MODULE))
 #define F_OUT (1u << 20)
+#define F_IN (1u << 21)
 #define F_ALWAYS (F(O_JSON) | F(O_QUIET) | F(O_HELP))
 
 struct common {
@@ -85,8 +109,27 @@ struct common {
 	creto_hsm_opts ko;
 	const char *label, *type, *out, *pq_file, *so_pin;
 	int json, quiet, extractable, help;
-	const char *uri;
+	const char *uri, *uri2;
+	creto_hsm_endpoint ep[CRETO_HSM_ENDPOINTS_MAX];
+	size_t nep;
+	unsigned deadline_ms, interval_ms;
+	unsigned long repeat;
+	const char *events, *in;
 };
+
+/* A decimal number in [lo, hi] from an option value; 0 when bad. */
+static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+	char *end = NULL;
+	if (v[0] < '0' || v[0] > '9')
+		return 0;
+	errno = 0;
+	unsigned long x = strtoul(v, &end, 10);
+	if (*end != '\0' || errno != 0 || x < lo || x > hi)
+		return 0;
+	*out = x;
+	return 1;
+}
 
 /* "--json" before "--": known before parsing, so that an error in the
  * options themselves is reported in JSON too. */
@@ -149,6 +192,12 @@ static int parse_common(int argc, char **argv, const char *name, unsigned allowe
 		{"pq-file", required_argument, NULL, O_PQ_FILE},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
+		{"endpoint", required_argument, NULL, O_ENDPOINT},
+		{"deadline-ms", required_argument, NULL, O_DEADLINE},
+		{"repeat", required_argument, NULL, O_REPEAT},
+		{"interval-ms", required_argument, NULL, O_INTERVAL},
+		{"events", required_argument, NULL, O_EVENTS},
+		{"in", required_argument, NULL, 'i'},
 		{NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
@@ -160,7 +209,7 @@ static int parse_common(int argc, char **argv, const char *name, unsigned allowe
 	opterr = 0;
 	allowed |= F_ALWAYS;
 	int li = -1;
-	while ((c = getopt_long(argc, argv, ":o:h", opts, &li)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:i:h", opts, &li)) != -1) {
 		/* The option as written: its long name, or -X. */
 		char optname[64];
 		int v = c == ':' || c == '?' ? optopt : c;
@@ -183,7 +232,7 @@ static int parse_common(int argc, char **argv, const char *name, unsigned allowe
 			return usage_fail(name, json, "unknown option '%s'", optname);
 		if (c == 'h')
 			c = O_HELP;
-		unsigned bit = c == 'o' ? F_OUT : F(c);
+		unsigned bit = c == 'o' ? F_OUT : c == 'i' ? F_IN : F(c);
 		if (!(allowed & bit))
 			return usage_fail(name, json, "option '%s' does not apply to hsm %s", optname,
 					  name);
@@ -199,6 +248,35 @@ static int parse_common(int argc, char **argv, const char *name, unsigned allowe
 		case O_PQ_FILE: o->pq_file = optarg; break;
 		case O_QUIET: o->quiet = 1; break;
 		case O_HELP: o->help = 1; break;
+		case 'i': o->in = optarg; break;
+		case O_EVENTS: o->events = optarg; break;
+		case O_ENDPOINT: {
+			if (o->nep == CRETO_HSM_ENDPOINTS_MAX)
+				return usage_fail(name, json, "at most %d --endpoint options",
+						  CRETO_HSM_ENDPOINTS_MAX);
+			creto_err pe;
+			creto_err_clear(&pe);
+			if (creto_hsm_endpoint_parse(optarg, &o->ep[o->nep], &pe) != CRETO_OK)
+				return usage_fail(name, json, "%s", pe.msg);
+			o->nep++;
+			break;
+		}
+		case O_DEADLINE:
+		case O_REPEAT:
+		case O_INTERVAL: {
+			unsigned long num = 0;
+			unsigned long hi = c == O_REPEAT ? 100000000UL : 600000UL;
+			if (!parse_num(optarg, c == O_INTERVAL ? 0 : 1, hi, &num))
+				return usage_fail(name, json, "%s must be a number from %d to %lu", optname,
+						  c == O_INTERVAL ? 0 : 1, hi);
+			if (c == O_DEADLINE)
+				o->deadline_ms = (unsigned)num;
+			else if (c == O_REPEAT)
+				o->repeat = num;
+			else
+				o->interval_ms = (unsigned)num;
+			break;
+		}
 		default: return usage_fail(name, json, "unknown option '%s'", optname);
 		}
 	}
@@ -212,9 +290,17 @@ static int parse_common(int argc, char **argv, const char *name, unsigned allowe
 		return usage_fail(name, json, "unexpected operand '%s'", argv[optind + max_pos]);
 	if (left < min_pos)
 		return usage_fail(name, json, "a pkcs11: URI is required");
-	o->uri = left == 1 ? argv[optind] : "pkcs11:";
+	o->uri = left >= 1 ? argv[optind] : "pkcs11:";
+	o->uri2 = left >= 2 ? argv[optind + 1] : NULL;
 	if (strncmp(o->uri, "pkcs11:", 7) != 0)
 		return usage_fail(name, json, "'%s' is not a pkcs11: URI", o->uri);
+	if (o->uri2 != NULL && strncmp(o->uri2, "pkcs11:", 7) != 0)
+		return usage_fail(name, json, "'%s' is not a pkcs11: URI", o->uri2);
+	if (o->nep > 0 && o->ko.module_path != NULL)
+		return usage_fail(name, json, "--module and --endpoint exclude each other");
+	o->ko.endpoints = o->nep ? o->ep : NULL;
+	o->ko.nendpoints = o->nep;
+	o->ko.deadline_ms = o->deadline_ms;
 	*done = 0;
 	return CRETO_OK;
 }
@@ -595,6 +681,450 @@ static int hsm_destroy(int argc, char **argv)
 	creto_p11_uri_free(u);
 	creto_hsm_close(h);
 	if (rc != CRETO_OK)
+		return cli_fail(&e, o.json);
+	return rc;
+}
+
+/* ---- remote HSMs: mechanisms, check, compare, sign (docs/hsm-remote.md) ---- */
+
+/* Open the token of o->uri (or uri) at endpoint i, or through --module when
+ * no endpoint was named.  *u receives the parsed URI (caller frees). */
+static int open_at(const struct common *o, const char *uri, size_t i, unsigned flags,
+		   creto_hsm **h, creto_p11_uri **u, creto_err *e)
+{
+	*h = NULL;
+	int rc = creto_p11_uri_parse(uri, u, e);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_hsm_opts ko = o->ko;
+	ko.endpoints = NULL;
+	ko.nendpoints = 0;
+	creto_p11_uri cu = **u;
+	if (o->nep > 0) {
+		const creto_hsm_endpoint *ep = &o->ep[i];
+		ko.module_path = ep->module;
+		cu.module_path = NULL;
+		cu.module_name = NULL;
+		if (ep->serial[0] != '\0')
+			cu.serial = (char *)ep->serial;
+		if (ep->has_slot_id) {
+			cu.has_slot_id = 1;
+			cu.slot_id = ep->slot_id;
+		}
+	}
+	if ((*u)->pin_source || (*u)->pin_value || ko.pin_file)
+		flags |= CRETO_HSM_LOGIN;
+	rc = creto_hsm_open(&cu, &ko, flags, h, e);
+	if (rc != CRETO_OK && o->nep > 0) {
+		char n[600];
+		creto_hsm_endpoint_format(&o->ep[i], n, sizeof(n));
+		creto_err_ctx(e, "HSM endpoint %s", n);
+	}
+	return rc;
+}
+
+static void ep_name(const struct common *o, size_t i, char *out, size_t cap)
+{
+	if (o->nep > 0)
+		creto_hsm_endpoint_format(&o->ep[i], out, cap);
+	else
+		snprintf(out, cap, "%s", o->ko.module_path ? o->ko.module_path : CRETO_HSM_DEFAULT_MODULE);
+}
+
+static void mech_flags_str(unsigned f, char *out, size_t cap)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{CRETO_HSM_MF_SIGN, "sign"},	 {CRETO_HSM_MF_VERIFY, "verify"},
+		{CRETO_HSM_MF_ENCRYPT, "encrypt"}, {CRETO_HSM_MF_DECRYPT, "decrypt"},
+		{CRETO_HSM_MF_DIGEST, "digest"}, {CRETO_HSM_MF_WRAP, "wrap"},
+		{CRETO_HSM_MF_UNWRAP, "unwrap"}, {CRETO_HSM_MF_GENERATE, "generate"},
+		{CRETO_HSM_MF_GENERATE_KEY_PAIR, "generate-key-pair"}, {CRETO_HSM_MF_DERIVE, "derive"},
+	};
+	size_t n = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && n < cap; i++)
+		if (f & names[i].bit)
+			n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", names[i].name);
+}
+
+static int hsm_mechanisms(int argc, char **argv)
+{
+	struct common o;
+	int done;
+	int rc = parse_common(argc, argv, "mechanisms", F(O_MODULE) | F(O_ENDPOINT), 0, 1, &o, &done);
+	if (done)
+		return rc;
+	if (o.nep > 1)
+		return usage_fail("mechanisms", o.json, "name one --endpoint");
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hsm *h = NULL;
+	creto_p11_uri *u = NULL;
+	creto_hsm_mech *m = NULL;
+	size_t n = 0;
+	rc = open_at(&o, o.uri, 0, 0, &h, &u, &e);
+	if (rc == CRETO_OK)
+		rc = creto_hsm_mechanisms(h, &m, &n, &e);
+	if (rc != CRETO_OK)
+		goto out;
+	json_t *arr = o.json ? json_array() : NULL;
+	for (size_t i = 0; i < n; i++) {
+		char b[32], fl[160];
+		const char *name = creto_hsm_mech_name(m[i].type, b);
+		mech_flags_str(m[i].flags, fl, sizeof(fl));
+		if (arr != NULL)
+			json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:I, s:I}", "name", name,
+							     "type", (json_int_t)m[i].type, "flags", fl,
+							     "min_key", (json_int_t)m[i].min_key,
+							     "max_key", (json_int_t)m[i].max_key));
+		else
+			printf("%-28s %-40s %lu-%lu\n", name, fl, m[i].min_key, m[i].max_key);
+	}
+	char en[600];
+	ep_name(&o, 0, en, sizeof(en));
+	if (arr != NULL)
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:o}", "ok", 1, "token",
+					    creto_hsm_token_label(h), "module", en, "mechanisms", arr));
+	else
+		status(&o, "%zu mechanisms on token '%s' (%s)", n, creto_hsm_token_label(h), en);
+out:
+	free(m);
+	creto_p11_uri_free(u);
+	creto_hsm_close(h);
+	return rc != CRETO_OK ? cli_fail(&e, o.json) : rc;
+}
+
+/* Find the key u names for a check: the private key of a key pair, else a
+ * secret key. */
+static int find_for_check(creto_hsm *h, const creto_p11_uri *u, creto_hsm_key **k, creto_err *e)
+{
+	if (u->type != CRETO_P11_TYPE_ANY)
+		return creto_hsm_key_find(h, u, u->type, k, e);
+	int rc = creto_hsm_key_find(h, u, CRETO_P11_TYPE_PRIVATE, k, e);
+	if (rc == CRETO_EUSAGE && strstr(e->msg, "not found") != NULL) {
+		creto_err_clear(e);
+		rc = creto_hsm_key_find(h, u, CRETO_P11_TYPE_SECRET_KEY, k, e);
+	}
+	return rc;
+}
+
+static int hsm_check(int argc, char **argv)
+{
+	struct common o;
+	int done;
+	int rc = parse_common(argc, argv, "check", F(O_MODULE) | F(O_ENDPOINT) | F(O_PIN_FILE), 1, 1,
+			      &o, &done);
+	if (done)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	size_t nep = o.nep ? o.nep : 1;
+	json_t *arr = o.json ? json_array() : NULL;
+	for (size_t i = 0; i < nep && rc == CRETO_OK; i++) {
+		creto_hsm *h = NULL;
+		creto_p11_uri *u = NULL;
+		creto_hsm_key *k = NULL;
+		char en[600], kid[CRETO_KEYID_HEXLEN + 1] = "";
+		ep_name(&o, i, en, sizeof(en));
+		rc = open_at(&o, o.uri, i, 0, &h, &u, &e);
+		if (rc == CRETO_OK)
+			rc = find_for_check(h, u, &k, &e);
+		if (rc == CRETO_OK)
+			rc = creto_hsm_key_check(h, k, &e);
+		if (rc == CRETO_OK && creto_hsm_key_type(k) != CRETO_HSM_KT_AES256)
+			rc = creto_hsm_pub_id(h, u, kid, &e);
+		if (rc == CRETO_OK) {
+			unsigned long mt = 0;
+			unsigned mf = 0;
+			char b[32];
+			(void)creto_hsm_keytype_mech(creto_hsm_key_type(k), &mt, &mf);
+			const char *mn = creto_hsm_mech_name(mt, b);
+			const char *kt = creto_hsm_keytype_name(creto_hsm_key_type(k));
+			if (arr != NULL)
+				json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s?}", "endpoint",
+								     en, "label", creto_hsm_key_label(k),
+								     "key_type", kt, "mechanism", mn,
+								     "key_id", kid[0] ? kid : NULL));
+			else
+				status(&o, "ok: key '%s' (%s%s%s) on token '%s' at %s: %s offered",
+				       creto_hsm_key_label(k), kt, kid[0] ? ", key id " : "", kid,
+				       creto_hsm_token_label(h), en, mn);
+		}
+		creto_hsm_key_free(k);
+		creto_p11_uri_free(u);
+		creto_hsm_close(h);
+	}
+	if (rc != CRETO_OK) {
+		json_decref(arr);
+		return cli_fail(&e, o.json);
+	}
+	if (arr != NULL)
+		return cli_json_out(json_pack("{s:b, s:o}", "ok", 1, "endpoints", arr));
+	return CRETO_OK;
+}
+
+/* One object as compare sees it: "type label id=HEX keytype keyid". */
+static char *obj_line(const creto_hsm_obj *ob)
+{
+	char idhex[2 * CRETO_HSM_ID_MAX + 1];
+	hexid(idhex, ob->id, ob->idlen);
+	const char *tn = creto_p11_type_name(ob->type);
+	const char *kn = creto_hsm_keytype_name(ob->keytype);
+	char *s = NULL;
+	if (asprintf(&s, "%s '%s' id=%s %s%s%s", tn ? tn : "object", ob->label, idhex, kn ? kn : "-",
+		     ob->key_id[0] ? " key id " : "", ob->key_id) < 0)
+		return NULL;
+	return s;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int hsm_compare(int argc, char **argv)
+{
+	struct common o;
+	int done;
+	int rc = parse_common(argc, argv, "compare", F(O_ENDPOINT) | F(O_PIN_FILE) | F(O_MODULE), 0, 2,
+			      &o, &done);
+	if (done)
+		return rc;
+	size_t nsides = o.nep ? o.nep : (o.uri2 ? 2 : 0);
+	if (nsides < 2 || (o.nep > 0 && o.uri2 != NULL))
+		return usage_fail("compare", o.json,
+				  "name two or more --endpoint options (and one TOKEN-URI), or two TOKEN-URIs");
+	creto_err e;
+	creto_err_clear(&e);
+	char **lines[CRETO_HSM_ENDPOINTS_MAX] = {0};
+	size_t nl[CRETO_HSM_ENDPOINTS_MAX] = {0};
+	char names[CRETO_HSM_ENDPOINTS_MAX][600];
+	for (size_t i = 0; i < nsides && rc == CRETO_OK; i++) {
+		creto_hsm *h = NULL;
+		creto_p11_uri *u = NULL;
+		creto_hsm_obj *objs = NULL;
+		size_t n = 0;
+		const char *uri = o.nep ? o.uri : (i == 0 ? o.uri : o.uri2);
+		if (o.nep)
+			ep_name(&o, i, names[i], sizeof(names[i]));
+		else
+			snprintf(names[i], sizeof(names[i]), "%s", uri);
+		rc = open_at(&o, uri, o.nep ? i : 0, 0, &h, &u, &e);
+		if (rc == CRETO_OK)
+			rc = creto_hsm_list(h, &objs, &n, &e);
+		if (rc == CRETO_OK && (lines[i] = calloc(n ? n : 1, sizeof(char *))) == NULL)
+			rc = creto_err_set(&e, CRETO_EOP, "out of memory");
+		for (size_t j = 0; rc == CRETO_OK && j < n; j++) {
+			if ((lines[i][j] = obj_line(&objs[j])) == NULL)
+				rc = creto_err_set(&e, CRETO_EOP, "out of memory");
+			else
+				nl[i]++;
+		}
+		if (rc == CRETO_OK)
+			qsort(lines[i], nl[i], sizeof(char *), str_cmp);
+		free(objs);
+		creto_p11_uri_free(u);
+		creto_hsm_close(h);
+	}
+	size_t diffs = 0;
+	char firstdiff[1400] = "";
+	json_t *arr = o.json ? json_array() : NULL;
+	/* Every side against the first: what one has and the other lacks. */
+	for (size_t i = 1; i < nsides && rc == CRETO_OK; i++) {
+		for (int dir = 0; dir < 2; dir++) {
+			size_t a = dir ? i : 0, b = dir ? 0 : i;
+			for (size_t x = 0; x < nl[a]; x++) {
+				if (bsearch(&lines[a][x], lines[b], nl[b], sizeof(char *), str_cmp) != NULL)
+					continue;
+				diffs++;
+				if (arr != NULL)
+					json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "object",
+									     lines[a][x], "on", names[a],
+									     "missing_on", names[b]));
+				if (firstdiff[0] == '\0')
+					snprintf(firstdiff, sizeof(firstdiff), "%s is on %s but not on %s",
+						 lines[a][x], names[a], names[b]);
+			}
+		}
+	}
+	for (size_t i = 0; i < nsides; i++) {
+		for (size_t j = 0; j < nl[i]; j++)
+			free(lines[i][j]);
+		free(lines[i]);
+	}
+	if (rc != CRETO_OK) {
+		json_decref(arr);
+		return cli_fail(&e, o.json);
+	}
+	if (diffs > 0)
+		fprintf(stderr, "creto: hsm compare: %zu difference(s) between the replicas, first: %s\n",
+			diffs, firstdiff);
+	if (arr != NULL)
+		return cli_json_out(json_pack("{s:b, s:b, s:I, s:I, s:o}", "ok", diffs == 0, "same",
+					      diffs == 0, "objects", (json_int_t)nl[0], "differences",
+					      (json_int_t)diffs, "details", arr)) != CRETO_OK
+			       ? CRETO_EOP
+		       : diffs ? CRETO_EREJECT : CRETO_OK;
+	if (diffs == 0)
+		status(&o, "same keys on %zu endpoints: %zu objects", nsides, nl[0]);
+	return diffs ? CRETO_EREJECT : CRETO_OK;
+}
+
+/* --events FILE: one JSON object per line per event, appended (a stand-in
+ * for the audit log until the command runs inside `creto serve`). */
+struct event_file {
+	pthread_mutex_t mu;
+	FILE *f;
+};
+
+static int event_to_file(void *ctx, const creto_event *ev)
+{
+	struct event_file *ef = ctx;
+	json_t *j = json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "component", ev->component, "event",
+			      ev->event, "outcome", ev->outcome, "subject", ev->subject, "reason",
+			      ev->reason);
+	if (j == NULL)
+		return CRETO_EOP;
+	for (size_t i = 0; i < ev->nfields; i++)
+		json_object_set_new(j, ev->fields[i].key,
+				    ev->fields[i].str ? json_string(ev->fields[i].str)
+						      : json_integer(ev->fields[i].num));
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	if (s == NULL)
+		return CRETO_EOP;
+	pthread_mutex_lock(&ef->mu);
+	int ok = fprintf(ef->f, "%s\n", s) > 0 && fflush(ef->f) == 0;
+	pthread_mutex_unlock(&ef->mu);
+	free(s);
+	return ok ? CRETO_OK : CRETO_EOP;
+}
+
+static int hsm_sign(int argc, char **argv)
+{
+	struct common o;
+	int done;
+	int rc = parse_common(argc, argv, "sign",
+			      F(O_MODULE) | F(O_ENDPOINT) | F(O_PIN_FILE) | F(O_DEADLINE) | F(O_REPEAT) |
+				      F(O_INTERVAL) | F(O_EVENTS) | F_IN | F_OUT,
+			      1, 1, &o, &done);
+	if (done)
+		return rc;
+	if (o.in == NULL)
+		return usage_fail("sign", o.json, "-i FILE is required");
+	if (o.nep == 0) {
+		/* One endpoint: --module (or the default), still under the
+		 * deadline. */
+		creto_err pe;
+		creto_err_clear(&pe);
+		if (creto_hsm_endpoint_parse(o.ko.module_path ? o.ko.module_path : CRETO_HSM_DEFAULT_MODULE,
+					     &o.ep[0], &pe) != CRETO_OK)
+			return usage_fail("sign", o.json, "%s", pe.msg);
+		o.nep = 1;
+		o.ko.module_path = NULL;
+		o.ko.endpoints = o.ep;
+		o.ko.nendpoints = 1;
+	}
+	creto_err e;
+	creto_err_clear(&e);
+	struct event_file ef = {PTHREAD_MUTEX_INITIALIZER, NULL};
+	creto_event_sink sink = {event_to_file, &ef};
+	creto_hsm_ha *g = NULL;
+	creto_pubkey *pk = NULL;
+	uint8_t *msg = NULL, sig[128];
+	size_t msglen = 0, siglen = 0;
+	unsigned long n = o.repeat ? o.repeat : 1, okn = 0, bad = 0;
+	if (o.events != NULL) {
+		ef.f = fopen(o.events, "ae");
+		if (ef.f == NULL) {
+			rc = creto_err_set(&e, CRETO_EOP, "events file %s: %s", o.events, strerror(errno));
+			goto out;
+		}
+		o.ko.events = &sink;
+	}
+	rc = creto_file_read(o.in, 64u << 20, &msg, &msglen, &e);
+	if (rc == CRETO_OK)
+		rc = creto_hsm_ha_open(o.uri, &o.ko, &g, &e);
+	if (rc == CRETO_OK) {
+		creto_alg alg;
+		size_t pl;
+		const uint8_t *raw = creto_hsm_ha_pub(g, &alg, &pl);
+		rc = creto_pubkey_new(alg, raw, pl, &pk, &e);
+	}
+	if (rc != CRETO_OK)
+		goto out;
+	creto_err first;
+	creto_err_clear(&first);
+	for (unsigned long i = 0; i < n; i++) {
+		creto_err se;
+		creto_err_clear(&se);
+		int src = creto_hsm_ha_sign(g, msg, msglen, sig, sizeof(sig), &siglen, &se);
+		if (src == CRETO_OK)
+			src = creto_pubkey_verify(pk, NULL, 0, msg, msglen, sig, siglen, &se);
+		if (src == CRETO_OK) {
+			okn++;
+		} else {
+			if (bad++ == 0)
+				first = se;
+			if (n == 1 || se.code == CRETO_EUSAGE)
+				break; /* a refusal (wrong PIN, ...) ends the drill */
+		}
+		if (o.interval_ms > 0 && i + 1 < n) {
+			struct timespec ts = {o.interval_ms / 1000, (long)(o.interval_ms % 1000) * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
+	creto_hsm_ha_stats st;
+	creto_hsm_ha_stats_get(g, &st);
+	if (bad > 0 && okn == 0) {
+		e = first;
+		rc = e.code;
+		goto out;
+	}
+	if (o.out != NULL) {
+		char hex[2 * sizeof(sig) + 2];
+		creto_hex_encode(hex, sig, siglen);
+		size_t hl = strlen(hex);
+		hex[hl] = '\n';
+		rc = creto_file_write_atomic(o.out, (const uint8_t *)hex, hl + 1, 0644, &e);
+		if (rc != CRETO_OK)
+			goto out;
+	}
+	if (o.json) {
+		json_t *eps = json_array();
+		for (size_t i = 0; i < creto_hsm_ha_endpoints(g); i++) {
+			creto_hsm_ha_endpoint_status es;
+			creto_hsm_ha_endpoint_get(g, i, &es);
+			json_array_append_new(eps, json_pack("{s:s, s:b, s:b, s:I, s:s}", "endpoint", es.name,
+							     "up", es.up, "active", es.active, "downs",
+							     (json_int_t)es.downs, "reason", es.reason));
+		}
+		rc = cli_json_out(json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:o}", "ok",
+					    bad == 0, "token", creto_hsm_ha_token_label(g), "key_id",
+					    creto_hsm_ha_key_id(g), "ops", (json_int_t)st.ops, "succeeded",
+					    (json_int_t)okn, "failed", (json_int_t)bad, "retries",
+					    (json_int_t)st.retries, "failovers", (json_int_t)st.failovers,
+					    "max_attempts", (int)st.max_attempts, "endpoints", eps));
+	} else {
+		status(&o, "signed %lu/%lu with key id %s on token '%s': %llu retries, %llu failovers",
+		       okn, n, creto_hsm_ha_key_id(g), creto_hsm_ha_token_label(g),
+		       (unsigned long long)st.retries, (unsigned long long)st.failovers);
+	}
+	if (rc == CRETO_OK && bad > 0) {
+		fprintf(stderr, "creto: hsm sign: %lu of %lu signatures failed, first: %s\n", bad, n,
+			first.msg);
+		rc = first.code ? first.code : CRETO_EOP;
+	}
+out:
+	creto_pubkey_free(pk);
+	creto_hsm_ha_close(g);
+	free(msg);
+	if (ef.f != NULL)
+		fclose(ef.f);
+	if (rc != CRETO_OK && e.code != CRETO_OK)
 		return cli_fail(&e, o.json);
 	return rc;
 }

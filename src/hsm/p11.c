@@ -36,20 +36,51 @@ struct override {
 	char path[512];
 	ck_rv_t (*getfn)(struct ck_function_list **);
 };
-static struct override g_override;
+#define OVERRIDE_MAX 4
+static struct override g_override[OVERRIDE_MAX];
 
 void creto_hsm_module_override(const char *path, void *getfn)
 {
 	pthread_mutex_lock(&g_mods_mu);
-	if (path == NULL || getfn == NULL) {
-		memset(&g_override, 0, sizeof(g_override));
+	if (path == NULL) {
+		memset(g_override, 0, sizeof(g_override));
+		goto out;
+	}
+	struct override *slot = NULL;
+	for (size_t i = 0; i < OVERRIDE_MAX && slot == NULL; i++)
+		if (strcmp(g_override[i].path, path) == 0)
+			slot = &g_override[i];
+	for (size_t i = 0; i < OVERRIDE_MAX && slot == NULL && getfn != NULL; i++)
+		if (g_override[i].getfn == NULL)
+			slot = &g_override[i];
+	if (slot == NULL)
+		goto out;
+	if (getfn == NULL) {
+		memset(slot, 0, sizeof(*slot));
 	} else {
-		snprintf(g_override.path, sizeof(g_override.path), "%s", path);
+		snprintf(slot->path, sizeof(slot->path), "%s", path);
 		/* The pointer came in as void * so the public header needs no
 		 * pkcs11.h; converting it back is the seam's whole purpose. */
-		memcpy(&g_override.getfn, &getfn, sizeof(getfn));
+		memcpy(&slot->getfn, &getfn, sizeof(getfn));
 	}
+out:
 	pthread_mutex_unlock(&g_mods_mu);
+}
+
+/* The CKR_ value of the last PKCS#11 failure on this thread (p11_fail and
+ * the module paths set it): the failover layer reads it after each job it
+ * runs on an endpoint's worker thread, to tell a dead endpoint from a
+ * refusal without parsing messages. */
+static _Thread_local ck_rv_t tl_last_rv;
+
+void p11_last_rv_reset(void)
+{
+	tl_last_rv = CKR_OK;
+}
+
+ck_rv_t p11_last_rv(void)
+{
+	return tl_last_rv;
 }
 
 int p11_rv_code(ck_rv_t rv)
@@ -74,6 +105,7 @@ int p11_rv_code(ck_rv_t rv)
 
 int p11_fail(creto_err *e, ck_rv_t rv, const char *fn, const creto_hsm *h)
 {
+	tl_last_rv = rv;
 	char buf[32];
 	const char *name = creto_ckr_name(rv, buf);
 	if (h != NULL && h->label[0] != '\0')
@@ -119,6 +151,98 @@ static int resolve_module_name(const char *name, char *out, size_t cap, creto_er
 	return creto_err_set(e, CRETO_EUSAGE, "PKCS#11 module named '%s' not found", name);
 }
 
+/* ---- modules named by a p11-kit module configuration ----
+ *
+ * "p11-kit:NAME" names the module that p11-kit's configuration file
+ * NAME.module describes (pkcs11.conf(5): /etc/pkcs11/modules/ and
+ * /usr/share/p11-kit/modules/).  That is how one process reaches two
+ * remote HSMs: p11-kit-client.so takes its server address from the
+ * environment, once per C_GetFunctionList, while a module configuration
+ * with a `remote: unix:path=...` line gives each endpoint its own RPC
+ * client.  libp11-kit is loaded with dlopen (like every module) so a build
+ * without remote endpoints needs nothing more. */
+
+struct kit_api {
+	void *dl;
+	struct ck_function_list **(*load)(void *reserved, int flags);
+	char *(*get_name)(struct ck_function_list *module);
+	void (*release)(struct ck_function_list *module);
+};
+
+/* Managed modules (flags 0): each configuration gets its own function list
+ * (unmanaged remote modules may share one, and their names with it). */
+
+static int kit_api_get(struct kit_api *k, creto_err *e)
+{
+	memset(k, 0, sizeof(*k));
+	k->dl = dlopen("libp11-kit.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (k->dl == NULL)
+		return creto_err_set(e, CRETO_EOP, "p11-kit module configurations: cannot load libp11-kit.so.0");
+	void *a = dlsym(k->dl, "p11_kit_modules_load");
+	void *b = dlsym(k->dl, "p11_kit_module_get_name");
+	void *c = dlsym(k->dl, "p11_kit_module_release");
+	if (a == NULL || b == NULL || c == NULL) {
+		dlclose(k->dl);
+		k->dl = NULL;
+		return creto_err_set(e, CRETO_EOP, "libp11-kit.so.0 lacks the module loading API");
+	}
+	memcpy(&k->load, &a, sizeof(a));
+	memcpy(&k->get_name, &b, sizeof(b));
+	memcpy(&k->release, &c, sizeof(c));
+	return CRETO_OK;
+}
+
+/* Load the module of configuration name into m (m->f, m->kitmod). */
+static int kit_load(struct p11_module *m, const char *name, creto_err *e)
+{
+	if (name[0] == '\0' || strchr(name, '/') != NULL)
+		return creto_err_set(e, CRETO_EUSAGE,
+				     "HSM endpoint 'p11-kit:%s': name a p11-kit module configuration (NAME.module)",
+				     name);
+	struct kit_api k;
+	int rc = kit_api_get(&k, e);
+	if (rc != CRETO_OK)
+		return rc;
+	struct ck_function_list **mods = k.load(NULL, 0);
+	if (mods == NULL) {
+		dlclose(k.dl);
+		return creto_err_set(e, CRETO_EOP, "p11-kit: loading the module configurations failed");
+	}
+	for (size_t i = 0; mods[i] != NULL; i++) {
+		char *n = k.get_name(mods[i]);
+		if (m->kitmod == NULL && n != NULL && strcmp(n, name) == 0)
+			m->kitmod = mods[i];
+		else
+			k.release(mods[i]);
+		free(n);
+	}
+	free(mods);
+	if (m->kitmod == NULL) {
+		dlclose(k.dl);
+		return creto_err_set(e, CRETO_EUSAGE,
+				     "HSM endpoint 'p11-kit:%s': no p11-kit module configuration '%s.module' "
+				     "(in /etc/pkcs11/modules or /usr/share/p11-kit/modules)",
+				     name, name);
+	}
+	m->kitdl = k.dl;
+	m->f = m->kitmod;
+	return CRETO_OK;
+}
+
+static void kit_release(struct p11_module *m)
+{
+	if (m->kitmod == NULL)
+		return;
+	void *sym = dlsym(m->kitdl, "p11_kit_module_release");
+	void (*rel)(struct ck_function_list *) = NULL;
+	memcpy(&rel, &sym, sizeof(sym));
+	if (rel != NULL)
+		rel(m->kitmod);
+	dlclose(m->kitdl);
+	m->kitmod = NULL;
+	m->kitdl = NULL;
+}
+
 static int module_acquire(const char *path, struct p11_module **out, creto_err *e)
 {
 	*out = NULL;
@@ -138,9 +262,14 @@ static int module_acquire(const char *path, struct p11_module **out, creto_err *
 		goto out;
 	}
 	ck_rv_t (*getfn)(struct ck_function_list **) = NULL;
-	if (g_override.getfn != NULL && strcmp(g_override.path, path) == 0) {
-		getfn = g_override.getfn;
-	} else {
+	for (size_t i = 0; i < OVERRIDE_MAX; i++)
+		if (g_override[i].getfn != NULL && strcmp(g_override[i].path, path) == 0)
+			getfn = g_override[i].getfn;
+	if (getfn == NULL && strncmp(path, P11_KIT_PREFIX, strlen(P11_KIT_PREFIX)) == 0) {
+		rc = kit_load(m, path + strlen(P11_KIT_PREFIX), e);
+		if (rc != CRETO_OK)
+			goto fail;
+	} else if (getfn == NULL) {
 		struct stat st;
 		if (stat(path, &st) != 0) {
 			rc = creto_err_set(e, CRETO_EUSAGE, "PKCS#11 module '%s': %s", path,
@@ -163,7 +292,7 @@ static int module_acquire(const char *path, struct p11_module **out, creto_err *
 		}
 		memcpy(&getfn, &sym, sizeof(sym));
 	}
-	ck_rv_t rv = getfn(&m->f);
+	ck_rv_t rv = m->f != NULL ? CKR_OK : getfn(&m->f);
 	if (rv != CKR_OK || m->f == NULL) {
 		char b[32];
 		rc = creto_err_set(e, CRETO_EOP, "C_GetFunctionList of module '%s': %s", path,
@@ -173,6 +302,7 @@ static int module_acquire(const char *path, struct p11_module **out, creto_err *
 	rv = mod_initialize(m);
 	if (rv != CKR_OK) {
 		char b[32];
+		tl_last_rv = rv;
 		rc = creto_err_set(e, CRETO_EOP, "C_Initialize of module '%s': %s", path,
 				   creto_ckr_name(rv, b));
 		goto fail;
@@ -184,6 +314,7 @@ static int module_acquire(const char *path, struct p11_module **out, creto_err *
 	*out = m;
 	goto out;
 fail:
+	kit_release(m);
 	if (m->dl != NULL)
 		dlclose(m->dl);
 	free(m->path);
@@ -211,10 +342,35 @@ static void module_release(struct p11_module *m)
 	pthread_mutex_unlock(&g_mods_mu);
 	if (m->we_initialized && m->pid == getpid())
 		(void)m->f->C_Finalize(NULL);
+	kit_release(m);
 	if (m->dl != NULL)
 		dlclose(m->dl);
 	free(m->path);
 	free(m);
+}
+
+int p11_module_reinit(struct p11_module *m, creto_err *e)
+{
+	int rc = CRETO_OK;
+	pthread_mutex_lock(&g_mods_mu);
+	if (m->refs > 1 || m->pid != getpid()) {
+		/* Shared with another handle (or a forked child's copy): the
+		 * others keep their sessions; only this handle reopens. */
+		pthread_mutex_unlock(&g_mods_mu);
+		return CRETO_OK;
+	}
+	if (m->we_initialized)
+		(void)m->f->C_Finalize(NULL);
+	ck_rv_t rv = mod_initialize(m);
+	if (rv != CKR_OK) {
+		char b[32];
+		tl_last_rv = rv;
+		rc = creto_err_set(e, CRETO_EOP, "C_Initialize of module '%s': %s", m->path,
+				   creto_ckr_name(rv, b));
+	}
+	m->gen++;
+	pthread_mutex_unlock(&g_mods_mu);
+	return rc;
 }
 
 /* In a forked child: initialise the module again (once per process). */
@@ -746,6 +902,27 @@ void p11_session_put(creto_hsm *h, ck_session_handle_t s, ck_rv_t last_rv)
 	}
 	pthread_cond_signal(&h->cv);
 	pthread_mutex_unlock(&h->mu);
+}
+
+int p11_handle_reconnect(creto_hsm *h, creto_err *e)
+{
+	int rc = p11_module_reinit(h->mod, e);
+	if (rc != CRETO_OK)
+		return rc;
+	struct ck_token_info ti;
+	ck_rv_t rv = h->mod->f->C_GetTokenInfo(h->slot, &ti);
+	if (rv != CKR_OK)
+		return p11_fail(e, rv, "C_GetTokenInfo", h);
+	if (!field_eq(ti.label, sizeof(ti.label), h->label)) {
+		tl_last_rv = CKR_TOKEN_NOT_PRESENT;
+		return creto_err_set(e, CRETO_EOP, "slot %lu of module %s no longer holds token '%s'",
+				     h->slot, h->mod->path, h->label);
+	}
+	ck_session_handle_t s;
+	rc = p11_session_get(h, &s, e);
+	if (rc == CRETO_OK)
+		p11_session_put(h, s, CKR_OK);
+	return rc;
 }
 
 /* ---- token initialisation ---- */

@@ -36,8 +36,13 @@ struct p11_module {
 	unsigned gen;               /* bumped on every re-initialisation */
 	int refs;
 	int we_initialized;
+	void *kitdl;                /* libp11-kit, for a "p11-kit:NAME" module */
+	struct ck_function_list *kitmod; /* that module, released at the end */
 	struct p11_module *next;
 };
+
+/* Module paths of this form name a p11-kit module configuration. */
+#define P11_KIT_PREFIX "p11-kit:"
 
 struct creto_hsm {
 	struct p11_module *mod;
@@ -71,6 +76,22 @@ int p11_pin_read(const char *path, char buf[P11_PIN_BUF], size_t *pinlen, creto_
 /* Fill e with "<fn> on token '<label>': CKR_..." and return the status
  * class of rv (see creto/hsm.h). */
 int p11_fail(creto_err *e, ck_rv_t rv, const char *fn, const creto_hsm *h);
+/* The CKR_ value of the last PKCS#11 failure reported on this thread
+ * (p11_fail, module loading); reset before a job, read after it. */
+void p11_last_rv_reset(void);
+ck_rv_t p11_last_rv(void);
+
+/* Finalise and initialise module m again (a remote endpoint whose
+ * connection broke needs a new one) and bump m->gen, so every handle on it
+ * reopens its sessions and logs in again.  A module shared with other
+ * handles is left alone (CRETO_OK). */
+int p11_module_reinit(struct p11_module *m, creto_err *e);
+
+/* Reconnect h after its endpoint failed: p11_module_reinit, the slot
+ * checked to hold h's token still, a session opened (and the user logged
+ * in again).  Object handles are found again through the epoch. */
+int p11_handle_reconnect(creto_hsm *h, creto_err *e);
+
 /* Status class of a CKR_ value. */
 int p11_rv_code(ck_rv_t rv);
 

@@ -85,10 +85,45 @@ static creto_alg alg_of(creto_hsm_keytype kt)
 	}
 }
 
+/* A signer that fails over between endpoints (failover.c). */
+static int ha_sign(void *impl, const uint8_t *msg, size_t msglen, uint8_t *sig, size_t sigcap,
+		   size_t *siglen, creto_err *e)
+{
+	return creto_hsm_ha_sign(impl, msg, msglen, sig, sigcap, siglen, e);
+}
+
+static void ha_free(void *impl)
+{
+	creto_hsm_ha_close(impl);
+}
+
+static const creto_signer_ops ha_signer_ops = {"pkcs11", ha_sign, ha_free};
+
+static int open_ha_signer(const char *uri, const creto_hsm_opts *opts, creto_signer **out,
+			  creto_err *e)
+{
+	creto_hsm_ha *g = NULL;
+	int rc = creto_hsm_ha_open(uri, opts, &g, e);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_alg alg;
+	size_t len;
+	const uint8_t *raw = creto_hsm_ha_pub(g, &alg, &len);
+	creto_pubkey *pub = NULL;
+	rc = creto_pubkey_new(alg, raw, len, &pub, e);
+	if (rc != CRETO_OK) {
+		creto_hsm_ha_close(g);
+		return rc;
+	}
+	return creto_signer_new(&ha_signer_ops, g, pub, out, e);
+}
+
 int creto_hsm_open_signer(const char *uri, const creto_hsm_opts *opts, creto_signer **out,
 			  creto_err *e)
 {
 	*out = NULL;
+	if (opts != NULL && opts->nendpoints > 0)
+		return open_ha_signer(uri, opts, out, e);
 	creto_p11_uri *u = NULL;
 	creto_pubkey *pub = NULL;
 	creto_signer *cl = NULL, *pq = NULL;
@@ -157,9 +192,25 @@ int creto_hsm_open_pubkey(const char *uri, const creto_hsm_opts *opts, creto_pub
 	if (rc != CRETO_OK)
 		return rc;
 	creto_hsm *h = NULL;
-	rc = creto_hsm_open(u, opts, pub_flags(u, opts), &h, e);
-	if (rc == CRETO_OK)
-		rc = pub_from(h, u, out, e);
+	if (opts != NULL && opts->nendpoints > 0) {
+		/* The first endpoint that answers (no deadline: a one-shot read). */
+		creto_hsm_opts o = *opts;
+		o.nendpoints = 0;
+		for (size_t i = 0; i < opts->nendpoints; i++) {
+			o.module_path = opts->endpoints[i].module;
+			creto_hsm_close(h);
+			h = NULL;
+			rc = creto_hsm_open(u, &o, pub_flags(u, &o), &h, e);
+			if (rc == CRETO_OK)
+				rc = pub_from(h, u, out, e);
+			if (rc == CRETO_OK)
+				break;
+		}
+	} else {
+		rc = creto_hsm_open(u, opts, pub_flags(u, opts), &h, e);
+		if (rc == CRETO_OK)
+			rc = pub_from(h, u, out, e);
+	}
 	creto_hsm_close(h);
 	creto_p11_uri_free(u);
 	return rc;
