@@ -53,6 +53,13 @@ start_server() { # NAME CONF
   for _ in $(seq 1 100); do [ -S "$T/$1.sock" ] && return 0; sleep 0.05; done
   fail "server $1 did not create its socket"
 }
+stop_server() { # NAME: kill the host's process group and wait (bounded) until it is gone
+  kill -TERM -- "-${PG[$1]}" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 -- "-${PG[$1]}" 2>/dev/null || return 0; sleep 0.05; done
+  kill -KILL -- "-${PG[$1]}" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 -- "-${PG[$1]}" 2>/dev/null || return 0; sleep 0.05; done
+  fail "server $1 did not stop"
+}
 stop_all() {
   for n in "${!PG[@]}"; do
     kill -CONT -- "-${PG[$n]}" 2>/dev/null
@@ -143,10 +150,10 @@ grep -q '"event":"failover","from":"p11-kit:hsm-b".*"to":"p11-kit:hsm-a"' "$T/ev
 grep -q '"endpoint":"p11-kit:hsm-a","event":"endpoint-up"' "$T/ev.jsonl" && ok || fail "a never came back up"
 
 # ---- one endpoint down at the start: the other serves, the first is probed ----
-kill -TERM -- "-${PG[a]}"
+stop_server a
 expect 0 --out '"succeeded": 3' -- "$CRETO" hsm sign --json --endpoint "$A" --endpoint "$B" \
   --pin-file "$T/pin" --repeat 3 -i "$T/msg" "$KEY"
-kill -TERM -- "-${PG[b]}"
+stop_server b
 expect 3 --err "no HSM endpoint answered" -- "$CRETO" hsm sign --endpoint "$A" --endpoint "$B" \
   --pin-file "$T/pin" -i "$T/msg" "$KEY"
 
