@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "creto/update.h"
@@ -74,6 +75,16 @@ static void crash_cb(void *arg, const char *point)
 {
 	if (strcmp((const char *)arg, point) == 0)
 		raise(SIGKILL);
+}
+
+/* Where update decisions are recorded.  The audit log (issue 12 §1) plugs
+ * in here: creto_audit_sink() on STATE/audit.  Until then no sink, and the
+ * state database's audit table holds the decisions. */
+static creto_event_sink cli_update_sink(const char *state_dir)
+{
+	(void)state_dir;
+	creto_event_sink none = {NULL, NULL};
+	return none;
 }
 
 /* A status line on stderr (never stdout), unless --quiet. */
@@ -349,18 +360,56 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	creto_err e;
 	creto_err_clear(&e);
 	creto_update_result r;
-	creto_update_opts uo;
-	memset(&uo, 0, sizeof uo);
-	uo.trust_path = trust;
-	uo.state_dir = state;
-	uo.clock = cli_clock();
-	uo.lock_wait_s = (int64_t)wait;
+	memset(&r, 0, sizeof r);
+	const char *pkg = argv[optind];
+	/* One update context for this one package: the lock (apply), the
+	 * state and the trust root; one decision; for apply, its commit. */
+	creto_update_ctx_opts co;
+	memset(&co, 0, sizeof co);
+	co.clock = cli_clock();
+	co.lock_wait_s = (int64_t)wait;
+	co.readonly = !apply;
+	co.sink = cli_update_sink(state);
 	if (cli_crash_point() != NULL) {
-		uo.crash = crash_cb;
-		uo.crash_arg = (void *)cli_crash_point();
+		co.crash = crash_cb;
+		co.crash_arg = (void *)cli_crash_point();
 	}
-	int rc = apply ? creto_update_apply(argv[optind], &uo, &r, &e)
-		       : creto_update_verify(argv[optind], &uo, &r, &e);
+	int rc;
+	int fd = -1;
+	/* The package first: a link or FIFO is refused before anything else. */
+	creto_err oe;
+	creto_err_clear(&oe);
+	int orc = creto_update_open(pkg, &fd, &oe);
+	if (orc != CRETO_OK && !apply) {
+		e = oe;
+		if (orc == CRETO_EREJECT)
+			snprintf(r.rule, sizeof r.rule, "%s", creto_update_rule_name(CRETO_RULE_CONTAINER));
+		rc = orc;
+	} else {
+		creto_update_ctx *ctx = NULL;
+		rc = creto_update_ctx_open(state, trust, &co, &ctx, &e);
+		if (rc != CRETO_OK) {
+			if (orc != CRETO_OK)
+				e = oe, rc = orc;
+			else
+				creto_err_ctx(&e, "%s", pkg);
+		} else {
+			creto_update_decision d;
+			rc = orc == CRETO_OK ? creto_update_decide(ctx, fd, pkg, &d, &e)
+					     : creto_update_decide_path(ctx, pkg, &d, &e);
+			if (rc == CRETO_OK) {
+				if (apply)
+					rc = creto_update_commit(ctx, &d, &e);
+				else if (d.verdict != CRETO_VERDICT_ACCEPT)
+					rc = (e = d.why, d.why.code);
+				r = d.res;
+			}
+			creto_update_decision_clear(&d);
+			creto_update_ctx_close(ctx);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
 	if (rc != CRETO_OK) {
 		char *m = creto_escape_dup(e.msg, strlen(e.msg)); /* quotes the package path */
 		fprintf(stderr, "creto: %s\n", m ? m : e.msg);
