@@ -27,6 +27,7 @@ static int up_inspect(int argc, char **argv);
 static int up_verify(int argc, char **argv);
 static int up_apply(int argc, char **argv);
 static int up_status(int argc, char **argv);
+static int up_models(int argc, char **argv);
 
 static const struct cli_cmd UPDATE_CMDS[] = {
 	{"create", up_create,
@@ -47,6 +48,8 @@ static const struct cli_cmd UPDATE_CMDS[] = {
 	 "verify, then install atomically into DIR (made by `creto state init`) and record it"},
 	{"status", up_status, "--state DIR [--audit N] [--json]",
 	 "installed versions, time floor, trust root and the last audit rows"},
+	{"models", up_models, "--state DIR [--json]",
+	 "the installed, verified models: name, version, path, statement digest (read-only)"},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -503,5 +506,57 @@ static int up_status(int argc, char **argv)
 		return CRETO_EOP;
 	status_text(o);
 	json_decref(o);
+	return 0;
+}
+
+static int up_models(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"state", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'J'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *state = NULL;
+	int json = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': state = optarg; break;
+		case 'J': json = 1; break;
+		default: return cli_usage("update", &UPDATE_CMDS[7]);
+		}
+	}
+	if (state == NULL || optind != argc)
+		return cli_usage("update", &UPDATE_CMDS[7]);
+	creto_err e;
+	creto_err_clear(&e);
+	creto_update_model *m = NULL;
+	size_t n = 0;
+	if (creto_update_models_list(state, &m, &n, &e) != CRETO_OK)
+		return cli_fail(&e, json);
+	json_t *arr = json ? json_array() : NULL;
+	for (size_t i = 0; i < n; i++) {
+		char t[CRETO_TIME_STRLEN];
+		creto_time_format(m[i].installed_at, t);
+		if (json) {
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(m[i].name));
+			json_object_set_new(o, "version", json_integer(m[i].version));
+			json_object_set_new(o, "path", json_string(m[i].path));
+			json_object_set_new(o, "statement_digest", json_string(m[i].statement_digest));
+			json_object_set_new(o, "installed_at", json_string(t));
+			json_array_append_new(arr, o);
+		} else {
+			char *p = creto_escape_dup(m[i].path, strlen(m[i].path)); /* the --state path as given */
+			printf("%-24s version %-6lld %s  statement %.16s  installed %s\n", m[i].name,
+			       (long long)m[i].version, p ? p : "?", m[i].statement_digest, t);
+			free(p);
+		}
+	}
+	free(m);
+	if (json)
+		return cli_json_out(arr);
+	if (n == 0)
+		printf("no models installed\n");
 	return 0;
 }
