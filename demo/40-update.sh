@@ -36,6 +36,8 @@ cp "$U/outside/demo-llm-1.crupdate" "$U/diode/"
 show "$CRETO" diode watch "$U/diode" --trust "$U/root.json" --state "$U/enclave" --once --settle-ms 100
 show ls -l "$U/enclave/models/demo-llm/"
 show "$CRETO" update status --state "$U/enclave" --audit 3
+say "What the gateway serves: the installed, verified models (read-only: it works beside a running watcher)"
+show "$CRETO" update models --state "$U/enclave"
 
 step "Attacks arriving through the diode are quarantined with a reason"
 say "a tampered copy of version 2 (one byte of the weights flipped after signing):"

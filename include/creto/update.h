@@ -17,6 +17,7 @@
 
 #include "creto/clock.h"
 #include "creto/error.h"
+#include "creto/event.h"
 #include "creto/keys.h"
 
 /* Signature context strings (domain separation, docs/crupdate.md). */
@@ -200,6 +201,9 @@ typedef struct creto_update_opts {
 	/* apply: one writer per state.  Held by another process: wait up to
 	 * this many seconds, then CRETO_EUSAGE naming the holder's PID. */
 	int64_t lock_wait_s;
+	/* apply: every decision is recorded here before its state commits
+	 * (see creto_update_ctx_opts.sink).  Zero: nothing recorded. */
+	creto_event_sink sink;
 } creto_update_opts;
 
 /* Open a package path the way every untrusted input is opened: O_NONBLOCK
@@ -235,6 +239,134 @@ int creto_state_init(const char *state_dir, const char *trust_path, const creto_
  * rows of state_dir, as JSON text (malloc'ed). */
 int creto_update_status(const char *state_dir, int audit_rows, char **json, creto_err *e) CRETO_WUR;
 
+/* ---- the update context: what a long-lived process holds ----
+ *
+ * A context holds, for its lifetime, the writer lock of a state directory,
+ * its state database and the effective trust root (docs/crupdate.md "The
+ * update context").  Read-only commands (verify --state, status, quarantine
+ * list, creto_update_models_list) still work beside it.  The root is
+ * re-read only after a rotation commits, or when the operator's --trust
+ * file changes on disk (a ConfigMap update): a replacement that cannot be
+ * used makes every later decision `retry` until it is fixed.
+ * A context is used by one thread at a time.
+ */
+typedef struct creto_update_ctx creto_update_ctx;
+
+typedef struct creto_update_ctx_opts {
+	const creto_clock *clock;     /* expiry, time floor, audit times; NULL: system */
+	/* Crash tests only (creto_update_opts.crash); NULL in the product. */
+	void (*crash)(void *arg, const char *point);
+	void *crash_arg;
+	/* Asked between payload files, before a commit and while waiting for
+	 * the lock: non-zero stops with CRETO_EOP ("interrupted"). */
+	int (*cancelled)(void *arg);
+	void *cancel_arg;
+	int64_t lock_wait_s;          /* as creto_update_opts */
+	/* Every decision goes here BEFORE its state commits: the record is
+	 * durable first, then the state changes.  A sink that returns non-zero
+	 * stops the action (CRETO_EOP, exit 3); a decision whose state commit
+	 * never happened gets an `aborted` event, at the latest when the next
+	 * context opens the state.  Zero: nothing recorded (no intent either). */
+	creto_event_sink sink;
+	/* Decide only: no lock, no recovery, state opened read-only (state_dir
+	 * may be NULL: verify without state).  commit refuses. */
+	int readonly;
+	/* Who decides, in events: "update" (NULL) or "diode".  A cert-rotation
+	 * is always component "trust". */
+	const char *component;
+} creto_update_ctx_opts;
+
+/* Open: state initialised (else CRETO_EUSAGE), the writer lock (unless
+ * readonly), recovery of an interrupted install (current links, staging,
+ * an `aborted` event for an intent left behind), then the effective trust
+ * root (refused: CRETO_EREJECT; unreadable: CRETO_EOP). */
+int creto_update_ctx_open(const char *state_dir, const char *trust_path,
+			  const creto_update_ctx_opts *o, creto_update_ctx **out,
+			  creto_err *e) CRETO_WUR;
+/* Release the lock, close the database.  NULL ok. */
+void creto_update_ctx_close(creto_update_ctx *c);
+/* The trust root in force: version and expiry (0 when it is unusable). */
+void creto_update_ctx_root(const creto_update_ctx *c, int64_t *version, int64_t *expires);
+/* Record one event of the caller's own (a watcher's start/stop) through
+ * the context's sink; CRETO_EOP when refused. */
+int creto_update_ctx_event(creto_update_ctx *c, const creto_event *ev, creto_err *e) CRETO_WUR;
+
+/* What a decision says about one package. */
+typedef enum creto_update_verdict {
+	CRETO_VERDICT_ACCEPT = 1,   /* every rule holds: commit installs it */
+	CRETO_VERDICT_DUPLICATE,    /* the very package was applied before (rule replay) */
+	CRETO_VERDICT_QUARANTINE,   /* it broke `rule` */
+	CRETO_VERDICT_RETRY,        /* nothing was decided about the package (the
+				       trust root, the state, I/O): ask again later */
+} creto_update_verdict;
+/* "accept", "duplicate", "quarantine", "retry". */
+const char *creto_update_verdict_name(creto_update_verdict v);
+
+typedef struct upd_facts upd_facts;
+
+/* A decision and the facts to commit.  Zero-initialise; release with
+ * creto_update_decision_clear (which removes a payload staged for it and
+ * never committed). */
+typedef struct creto_update_decision {
+	creto_update_verdict verdict;
+	creto_update_rule rule;     /* QUARANTINE: the rule; DUPLICATE: CRETO_RULE_REPLAY */
+	creto_err why;              /* all but ACCEPT: the one line (RETRY: its code
+				       is operational, CRETO_EOP or CRETO_EUSAGE) */
+	creto_update_result res;    /* what is known about the package */
+	upd_facts *facts;           /* private: statement, staged payload, snapshot */
+} creto_update_decision;
+
+/* Decide about the package read from fd (a regular file at offset 0; name
+ * appears in messages and records only).  A pure decision over the package
+ * bytes, the trust root the context holds, the caller's clock and one
+ * snapshot of the state (time floor, installed version of that target,
+ * whether the statement was applied); it changes no state.  In a writable
+ * context the payload is staged as it is hashed (SDIR/staging/, private to
+ * the decision) so that commit need not read the package again.  Returns
+ * CRETO_OK when d holds a verdict, whatever it is. */
+int creto_update_decide(creto_update_ctx *c, int fd, const char *name,
+			creto_update_decision *d, creto_err *e) CRETO_WUR;
+/* The same on a path (creto_update_open): a symbolic link or non-regular
+ * file is QUARANTINE with rule container; a missing file RETRY. */
+int creto_update_decide_path(creto_update_ctx *c, const char *pkg, creto_update_decision *d,
+			     creto_err *e) CRETO_WUR;
+/* Commit d in one step: the event first (refused: CRETO_EOP, nothing
+ * happens), then for ACCEPT the payload install (or new trust root), the
+ * state rows in one transaction and the `current` switch; for DUPLICATE and
+ * QUARANTINE the audit row.  The state must still be what the decision saw
+ * (else RETRY).  Returns CRETO_OK for an install, else the verdict's status
+ * (CRETO_EREJECT with d->why for DUPLICATE and QUARANTINE). */
+int creto_update_commit(creto_update_ctx *c, creto_update_decision *d, creto_err *e) CRETO_WUR;
+void creto_update_decision_clear(creto_update_decision *d);
+
+/* One installed model, for the gateway and `creto serve`. */
+typedef struct creto_update_model {
+	char name[CRETO_UPDATE_NAME_MAX + 1];
+	int64_t version;
+	char path[4096];              /* SDIR/models/NAME/VERSION, as installed */
+	char statement_digest[65];    /* hex SHA3-256 of the statement it came with */
+	int64_t installed_at;         /* Unix seconds */
+} creto_update_model;
+
+/* The models installed (verified at apply) in state_dir, by name: read-only,
+ * works beside a writer.  *out malloc'ed (free()), NULL when *n is 0. */
+int creto_update_models_list(const char *state_dir, creto_update_model **out, size_t *n,
+			     creto_err *e) CRETO_WUR;
+
+/* ---- a stop handle ----
+ * What a long-lived component is stopped through, instead of a global:
+ * creto_stop_handle_stop is async-signal-safe and thread-safe (an atomic
+ * flag and an eventfd a poll loop waits on). */
+typedef struct creto_stop_handle creto_stop_handle;
+int creto_stop_handle_new(creto_stop_handle **out, creto_err *e) CRETO_WUR;
+void creto_stop_handle_stop(creto_stop_handle *h);
+int creto_stop_handle_stopped(const creto_stop_handle *h);
+/* Readable once stop was called (for poll). */
+int creto_stop_handle_fd(const creto_stop_handle *h);
+/* Clear a stop request (before reusing the handle). */
+void creto_stop_handle_reset(creto_stop_handle *h);
+void creto_stop_handle_free(creto_stop_handle *h);
+
 /* ---- diode watcher ---- */
 
 /* One decision of the watcher, for its report callback. */
@@ -267,12 +399,23 @@ typedef struct creto_diode_opts {
 	/* Called after each decision (may be NULL). */
 	void (*report)(void *arg, const creto_diode_event *ev);
 	void *report_arg;
+	/* Stops the watcher when requested (may be NULL: once or timeout only). */
+	creto_stop_handle *stop;
+	/* Every decision, and the watcher's start and stop, before they take
+	 * effect (creto_update_ctx_opts.sink).  Zero: nothing recorded. */
+	creto_event_sink sink;
 } creto_diode_opts;
 
 /* Watch o->dir: every complete *.crupdate is applied or quarantined and
  * moved out of the diode directory; nothing is deleted.  Returns CRETO_OK
- * when it stops normally (once, timeout, SIGINT/SIGTERM flag). */
+ * when it stops normally (once, timeout, o->stop); CRETO_EOP when the event
+ * sink refuses a record (fail closed: nothing more is decided).
+ * Opens its own update context from o (component "diode"). */
 int creto_diode_watch(const creto_diode_opts *o, creto_err *e) CRETO_WUR;
+/* The same on a context the caller holds (writable, opened with component
+ * "diode"): `creto serve` runs it beside other components.  o->trust_path,
+ * o->state_dir, o->clock, o->crash and o->sink are taken from ctx. */
+int creto_diode_watch_ctx(creto_update_ctx *ctx, const creto_diode_opts *o, creto_err *e) CRETO_WUR;
 /* Quarantine of a state directory (SDIR/quarantine/): every package with
  * its rule, the reason and when it was quarantined, as JSON text
  * (malloc'ed): [{"name","rule","reason","quarantined_at","bytes"}]. */
@@ -282,11 +425,12 @@ int creto_diode_quarantine_show(const char *state_dir, const char *name, char **
 				creto_err *e) CRETO_WUR;
 /* Move a quarantined package back into drop_dir under its name (never
  * replacing a file there) for a new decision; its note is kept beside it
- * as NAME.reason.requeued; one audit row `requeued`. */
+ * as NAME.reason.requeued; one audit row `requeued`.  The event (diode
+ * requeue) goes to sink (may be NULL) first: refused, nothing moves
+ * (CRETO_EOP). */
 int creto_diode_quarantine_requeue(const char *state_dir, const char *name, const char *drop_dir,
-				   const creto_clock *clock, creto_err *e) CRETO_WUR;
+				   const creto_clock *clock, const creto_event_sink *sink,
+				   creto_err *e) CRETO_WUR;
 
-/* Ask a running creto_diode_watch to stop (async-signal-safe). */
-void creto_diode_stop(void);
 
 #endif

@@ -56,10 +56,22 @@ static void crash_cb(void *arg, const char *point)
 		raise(SIGKILL);
 }
 
+/* SIGINT/SIGTERM stop the watcher through its handle (async-signal-safe). */
+static creto_stop_handle *g_watch_stop;
+
 static void on_signal(int sig)
 {
 	(void)sig;
-	creto_diode_stop();
+	creto_stop_handle_stop(g_watch_stop);
+}
+
+/* Where diode decisions are recorded: the audit log plugs in here
+ * (creto_audit_sink() on STATE/audit, issue 12 §1).  Until then none. */
+static creto_event_sink cli_diode_sink(const char *state_dir)
+{
+	(void)state_dir;
+	creto_event_sink none = {NULL, NULL};
+	return none;
 }
 
 typedef struct watch_out {
@@ -213,14 +225,23 @@ static int diode_watch(int argc, char **argv)
 	o.report = report;
 	o.report_arg = &w;
 	o.started = started;
+	o.sink = cli_diode_sink(o.state_dir);
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_stop_handle_new(&g_watch_stop, &e) != CRETO_OK)
+		return cli_fail(&e, w.json);
+	o.stop = g_watch_stop;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	creto_err e;
-	creto_err_clear(&e);
-	if (creto_diode_watch(&o, &e) != CRETO_OK)
+	int rc = creto_diode_watch(&o, &e);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	creto_stop_handle_free(g_watch_stop);
+	g_watch_stop = NULL;
+	if (rc != CRETO_OK)
 		return cli_fail(&e, w.json);
 	/* --once: a pass that set anything aside is worth an alert. */
 	if (o.once && w.quarantined > 0) {
@@ -351,7 +372,8 @@ static int q_requeue(int argc, char **argv)
 		return cli_usage_error("diode quarantine requeue: --drop DIR (the watcher's drop directory) is required");
 	creto_err e;
 	creto_err_clear(&e);
-	if (creto_diode_quarantine_requeue(a.state, a.name, a.drop, cli_clock(), &e) != CRETO_OK)
+	creto_event_sink sink = cli_diode_sink(a.state);
+	if (creto_diode_quarantine_requeue(a.state, a.name, a.drop, cli_clock(), &sink, &e) != CRETO_OK)
 		return cli_fail(&e, a.json);
 	if (a.json)
 		return cli_json_out(json_pack("{s:b, s:o, s:s}", "ok", 1, "requeued", jstr(a.name), "drop", a.drop));

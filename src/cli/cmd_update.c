@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "creto/update.h"
@@ -26,6 +27,7 @@ static int up_inspect(int argc, char **argv);
 static int up_verify(int argc, char **argv);
 static int up_apply(int argc, char **argv);
 static int up_status(int argc, char **argv);
+static int up_models(int argc, char **argv);
 
 static const struct cli_cmd UPDATE_CMDS[] = {
 	{"create", up_create,
@@ -46,6 +48,8 @@ static const struct cli_cmd UPDATE_CMDS[] = {
 	 "verify, then install atomically into DIR (made by `creto state init`) and record it"},
 	{"status", up_status, "--state DIR [--audit N] [--json]",
 	 "installed versions, time floor, trust root and the last audit rows"},
+	{"models", up_models, "--state DIR [--json]",
+	 "the installed, verified models: name, version, path, statement digest (read-only)"},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -74,6 +78,16 @@ static void crash_cb(void *arg, const char *point)
 {
 	if (strcmp((const char *)arg, point) == 0)
 		raise(SIGKILL);
+}
+
+/* Where update decisions are recorded.  The audit log (issue 12 §1) plugs
+ * in here: creto_audit_sink() on STATE/audit.  Until then no sink, and the
+ * state database's audit table holds the decisions. */
+static creto_event_sink cli_update_sink(const char *state_dir)
+{
+	(void)state_dir;
+	creto_event_sink none = {NULL, NULL};
+	return none;
 }
 
 /* A status line on stderr (never stdout), unless --quiet. */
@@ -349,18 +363,56 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	creto_err e;
 	creto_err_clear(&e);
 	creto_update_result r;
-	creto_update_opts uo;
-	memset(&uo, 0, sizeof uo);
-	uo.trust_path = trust;
-	uo.state_dir = state;
-	uo.clock = cli_clock();
-	uo.lock_wait_s = (int64_t)wait;
+	memset(&r, 0, sizeof r);
+	const char *pkg = argv[optind];
+	/* One update context for this one package: the lock (apply), the
+	 * state and the trust root; one decision; for apply, its commit. */
+	creto_update_ctx_opts co;
+	memset(&co, 0, sizeof co);
+	co.clock = cli_clock();
+	co.lock_wait_s = (int64_t)wait;
+	co.readonly = !apply;
+	co.sink = cli_update_sink(state);
 	if (cli_crash_point() != NULL) {
-		uo.crash = crash_cb;
-		uo.crash_arg = (void *)cli_crash_point();
+		co.crash = crash_cb;
+		co.crash_arg = (void *)cli_crash_point();
 	}
-	int rc = apply ? creto_update_apply(argv[optind], &uo, &r, &e)
-		       : creto_update_verify(argv[optind], &uo, &r, &e);
+	int rc;
+	int fd = -1;
+	/* The package first: a link or FIFO is refused before anything else. */
+	creto_err oe;
+	creto_err_clear(&oe);
+	int orc = creto_update_open(pkg, &fd, &oe);
+	if (orc != CRETO_OK && !apply) {
+		e = oe;
+		if (orc == CRETO_EREJECT)
+			snprintf(r.rule, sizeof r.rule, "%s", creto_update_rule_name(CRETO_RULE_CONTAINER));
+		rc = orc;
+	} else {
+		creto_update_ctx *ctx = NULL;
+		rc = creto_update_ctx_open(state, trust, &co, &ctx, &e);
+		if (rc != CRETO_OK) {
+			if (orc != CRETO_OK)
+				e = oe, rc = orc;
+			else
+				creto_err_ctx(&e, "%s", pkg);
+		} else {
+			creto_update_decision d;
+			rc = orc == CRETO_OK ? creto_update_decide(ctx, fd, pkg, &d, &e)
+					     : creto_update_decide_path(ctx, pkg, &d, &e);
+			if (rc == CRETO_OK) {
+				if (apply)
+					rc = creto_update_commit(ctx, &d, &e);
+				else if (d.verdict != CRETO_VERDICT_ACCEPT)
+					rc = (e = d.why, d.why.code);
+				r = d.res;
+			}
+			creto_update_decision_clear(&d);
+			creto_update_ctx_close(ctx);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
 	if (rc != CRETO_OK) {
 		char *m = creto_escape_dup(e.msg, strlen(e.msg)); /* quotes the package path */
 		fprintf(stderr, "creto: %s\n", m ? m : e.msg);
@@ -454,5 +506,57 @@ static int up_status(int argc, char **argv)
 		return CRETO_EOP;
 	status_text(o);
 	json_decref(o);
+	return 0;
+}
+
+static int up_models(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"state", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'J'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *state = NULL;
+	int json = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': state = optarg; break;
+		case 'J': json = 1; break;
+		default: return cli_usage("update", &UPDATE_CMDS[7]);
+		}
+	}
+	if (state == NULL || optind != argc)
+		return cli_usage("update", &UPDATE_CMDS[7]);
+	creto_err e;
+	creto_err_clear(&e);
+	creto_update_model *m = NULL;
+	size_t n = 0;
+	if (creto_update_models_list(state, &m, &n, &e) != CRETO_OK)
+		return cli_fail(&e, json);
+	json_t *arr = json ? json_array() : NULL;
+	for (size_t i = 0; i < n; i++) {
+		char t[CRETO_TIME_STRLEN];
+		creto_time_format(m[i].installed_at, t);
+		if (json) {
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(m[i].name));
+			json_object_set_new(o, "version", json_integer(m[i].version));
+			json_object_set_new(o, "path", json_string(m[i].path));
+			json_object_set_new(o, "statement_digest", json_string(m[i].statement_digest));
+			json_object_set_new(o, "installed_at", json_string(t));
+			json_array_append_new(arr, o);
+		} else {
+			char *p = creto_escape_dup(m[i].path, strlen(m[i].path)); /* the --state path as given */
+			printf("%-24s version %-6lld %s  statement %.16s  installed %s\n", m[i].name,
+			       (long long)m[i].version, p ? p : "?", m[i].statement_digest, t);
+			free(p);
+		}
+	}
+	free(m);
+	if (json)
+		return cli_json_out(arr);
+	if (n == 0)
+		printf("no models installed\n");
 	return 0;
 }

@@ -34,21 +34,21 @@
 
 #include "util/timeutil.h"
 
-static volatile sig_atomic_t g_stop;
-
-void creto_diode_stop(void)
-{
-	g_stop = 1;
-}
-
 /* Most candidates held open at once in one pass; more wait for the next. */
 #define SCAN_MAX 256
 
+/* When to stop: the caller's handle, or the --timeout deadline. */
+typedef struct wstop {
+	creto_stop_handle *h;
+	int64_t deadline_ms;     /* CLOCK_MONOTONIC; 0: no timeout */
+} wstop;
+
 typedef struct watch {
 	const creto_diode_opts *o;
+	creto_update_ctx *ctx;
+	const char *sdir;
 	int dfd;                 /* the drop directory */
-	int64_t deadline_ms;     /* CLOCK_MONOTONIC; 0: no timeout */
-	creto_update_opts uo;    /* for apply */
+	wstop *ws;
 } watch;
 
 static int64_t mono_ms(void)
@@ -58,14 +58,19 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int ws_stopping(const wstop *ws)
+{
+	return creto_stop_handle_stopped(ws->h) || (ws->deadline_ms > 0 && mono_ms() >= ws->deadline_ms);
+}
+
 static int stopping(const watch *w)
 {
-	return g_stop || (w->deadline_ms > 0 && mono_ms() >= w->deadline_ms);
+	return ws_stopping(w->ws);
 }
 
 static int cancelled_cb(void *arg)
 {
-	return stopping(arg);
+	return ws_stopping(arg);
 }
 
 static int ends_with(const char *s, const char *suf)
@@ -74,7 +79,8 @@ static int ends_with(const char *s, const char *suf)
 	return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-/* Sleep up to ms, in slices, returning early when the watcher must stop. */
+/* Sleep up to ms, returning early when the watcher must stop (the stop
+ * handle's descriptor wakes the poll). */
 static void sleep_ms(const watch *w, int ms)
 {
 	int64_t until = mono_ms() + ms;
@@ -82,10 +88,10 @@ static void sleep_ms(const watch *w, int ms)
 		int64_t left = until - mono_ms();
 		if (left <= 0)
 			return;
-		if (left > 50)
-			left = 50;
-		struct timespec ts = {0, (long)left * 1000000L};
-		(void)nanosleep(&ts, NULL);
+		if (w->ws->deadline_ms > 0 && w->ws->deadline_ms - mono_ms() < left)
+			left = w->ws->deadline_ms - mono_ms() + 1;
+		struct pollfd pf = {creto_stop_handle_fd(w->ws->h), POLLIN, 0};
+		(void)poll(&pf, pf.fd >= 0 ? 1 : 0, (int)left);
 	}
 }
 
@@ -176,97 +182,148 @@ typedef struct cand {
 	struct stat st;      /* fstat of fd (or lstat when fd is -1) */
 } cand;
 
+/* The reason file beside a quarantined package: "rule: NAME\nMESSAGE\n". */
+static int write_reason(const char *dst, const creto_update_decision *d, creto_err *e)
+{
+	char rp[4500], text[4 * CRETO_ERR_MSG_MAX + 64], why[4 * CRETO_ERR_MSG_MAX];
+	snprintf(rp, sizeof rp, "%s" REASON_SUFFIX, dst);
+	/* The message quotes the untrusted name: escaped, so the note stays
+	 * two lines whatever the name holds. */
+	(void)creto_escape(why, sizeof why, d->why.msg, strlen(d->why.msg));
+	int n = snprintf(text, sizeof text, "rule: %s\n%s\n", d->res.rule[0] ? d->res.rule : "rejected", why);
+	if (n < 0 || (size_t)n >= sizeof text)
+		n = (int)strlen(text);
+	return creto_file_write_atomic(rp, text, (size_t)n, 0644, e);
+}
+
+/* A decision made without reading a package: the entry is not a regular
+ * file (quarantine, rule container), or it could not be rewound (retry). */
+static int decide_entry(const watch *w, const cand *c, const char *src, creto_update_decision *d,
+			creto_err *e)
+{
+	if (c->fd >= 0 && S_ISREG(c->st.st_mode)) {
+		if (lseek(c->fd, 0, SEEK_SET) == 0)
+			return creto_update_decide(w->ctx, c->fd, src, d, e);
+		creto_err why;
+		int rc = creto_err_errno(&why, errno, "%s", src);
+		if (upd_decision_init(d, src, e) != CRETO_OK)
+			return CRETO_EOP;
+		d->facts->now = creto_clock_now(w->ctx->o.clock);
+		d->facts->component = "diode";
+		d->facts->generation = w->ctx->generation;
+		d->verdict = CRETO_VERDICT_RETRY;
+		d->why = why;
+		d->why.code = rc;
+		return CRETO_OK;
+	}
+	if (upd_decision_init(d, src, e) != CRETO_OK)
+		return CRETO_EOP;
+	d->facts->now = creto_clock_now(w->ctx->o.clock);
+	d->facts->component = "diode";
+	d->facts->generation = w->ctx->generation;
+	creto_err_set(&d->why, CRETO_EREJECT, "%s: container: %s, not a regular file", src,
+		      kind_of(c->st.st_mode));
+	d->verdict = CRETO_VERDICT_QUARANTINE;
+	d->rule = d->res.rule_id = CRETO_RULE_CONTAINER;
+	snprintf(d->res.rule, sizeof d->res.rule, "%s", creto_update_rule_name(d->rule));
+	return CRETO_OK;
+}
+
+/* Quarantine: the event, the move into SDIR/quarantine/, the one audit
+ * row `quarantined` (its state commit), then the note beside it. */
+static void quarantine(const watch *w, const cand *c, creto_update_decision *d, const char *qdir)
+{
+	char dst[4400];
+	creto_err me, ig;
+	creto_err_clear(&me);
+	creto_err_clear(&ig);
+	if (upd_record(w->ctx, d, "quarantined", UPD_INTENT, &me) != CRETO_OK)
+		return; /* the sink refused: the watcher stops */
+	if (move_into(w, c->name, &c->st, qdir, 1, dst, sizeof dst, &me) != CRETO_OK) {
+		upd_record_aborted(w->ctx, d, me.msg);
+		char msg[2 * CRETO_ERR_MSG_MAX + 64];
+		snprintf(msg, sizeof msg, "rejected (%s), but %s; left in the diode directory", d->why.msg, me.msg);
+		say(w, c->name, "retry", NULL, msg, &d->res);
+		return;
+	}
+	if (upd_commit_row(w->ctx, d, "quarantined", &ig) != CRETO_OK) {
+		/* best effort: the package is in quarantine/, the .reason file
+		 * and the report hold the decision */
+		if (upd_intent_done(w->ctx, &ig) != CRETO_OK) {
+			/* the next context records `aborted` for it */
+		}
+	}
+	if (write_reason(dst, d, &me) != CRETO_OK) {
+		/* The package is safely in quarantine/; only its note is missing. */
+		char msg[2 * CRETO_ERR_MSG_MAX + 64];
+		snprintf(msg, sizeof msg, "%s (reason file not written: %s)", d->why.msg, me.msg);
+		say(w, c->name, "quarantined", d->res.rule, msg, &d->res);
+		return;
+	}
+	say(w, c->name, "quarantined", d->res.rule, d->why.msg, &d->res);
+}
+
 /* Process one complete package, read only through the descriptor c->fd.
- * Never stops the watcher: a failure that is not a decision about the
- * package (the trust root is unusable, the state directory fails, a move
- * fails) is reported as `retry` and the package stays in the drop directory
- * for a later pass. */
+ * A failure that is not a decision about the package (the trust root is
+ * unusable, the state directory fails, a move fails) is reported as
+ * `retry` and the package stays in the drop directory for a later pass.
+ * Only a refusing event sink stops the watcher (w->ctx->sink_failed). */
 static void handle(const watch *w, const cand *c)
 {
-	const creto_diode_opts *o = w->o;
 	const char *name = c->name;
 	char src[4400], dst[4400], qdir[4096], pdir[4096];
-	snprintf(src, sizeof src, "%s/%s", o->dir, name);
-	snprintf(qdir, sizeof qdir, "%s/quarantine", o->state_dir);
-	snprintf(pdir, sizeof pdir, "%s/processed", o->state_dir);
-	creto_update_result r;
+	snprintf(src, sizeof src, "%s/%s", w->o->dir, name);
+	snprintf(qdir, sizeof qdir, "%s/quarantine", w->sdir);
+	snprintf(pdir, sizeof pdir, "%s/processed", w->sdir);
+	creto_update_decision d;
 	creto_err ae, me;
 	creto_err_clear(&ae);
 	creto_err_clear(&me);
-	int rc;
-	memset(&r, 0, sizeof r);
-	if (c->fd < 0 || !S_ISREG(c->st.st_mode)) {
-		rc = creto_err_set(&ae, CRETO_EREJECT, "%s: container: %s, not a regular file", src,
-				   kind_of(c->st.st_mode));
-		r.rule_id = CRETO_RULE_CONTAINER;
-		snprintf(r.rule, sizeof r.rule, "%s", creto_update_rule_name(r.rule_id));
-	} else if (lseek(c->fd, 0, SEEK_SET) != 0) {
-		rc = creto_err_errno(&ae, errno, "%s", src);
-	} else {
-		rc = upd_apply_watched(c->fd, src, &w->uo, &r, &ae);
-	}
-	if (rc != CRETO_OK && r.root_unusable) {
-		/* Nothing was decided about the package: keep it for the next
-		 * pass (after the operator fixes the trust root). */
-		say(w, name, "retry", NULL, ae.msg, &r);
+	if (decide_entry(w, c, src, &d, &ae) != CRETO_OK) {
+		say(w, name, "retry", NULL, ae.msg, NULL);
 		return;
 	}
-	if (rc == CRETO_OK || (rc == CRETO_EREJECT && r.already_applied)) {
+	int rc;
+	switch (d.verdict) {
+	case CRETO_VERDICT_QUARANTINE:
+		quarantine(w, c, &d, qdir);
+		break;
+	case CRETO_VERDICT_RETRY:
+		/* Nothing was decided about the package: keep it for the next
+		 * pass (after the operator fixes the trust root, say). */
+		if (creto_update_commit(w->ctx, &d, &ae) != CRETO_OK && !w->ctx->sink_failed)
+			say(w, name, "retry", NULL, d.why.msg, &d.res);
+		break;
+	case CRETO_VERDICT_ACCEPT:
+	case CRETO_VERDICT_DUPLICATE:
+		rc = creto_update_commit(w->ctx, &d, &ae);
+		if (w->ctx->sink_failed)
+			break;
+		if (rc != CRETO_OK && d.verdict == CRETO_VERDICT_ACCEPT) {
+			/* Operational failure: leave the package where it is. */
+			say(w, name, "retry", NULL, ae.msg, &d.res);
+			break;
+		}
 		if (move_into(w, name, &c->st, pdir, 0, dst, sizeof dst, &me) != CRETO_OK) {
 			/* Applied (or a duplicate): the next pass finds it applied
 			 * and moves it then. */
 			char msg[CRETO_ERR_MSG_MAX + 64];
 			snprintf(msg, sizeof msg, "%s; left in the diode directory", me.msg);
-			say(w, name, "retry", NULL, msg, &r);
-			return;
+			say(w, name, "retry", NULL, msg, &d.res);
+			break;
 		}
 		char msg[600];
-		if (r.already_applied)
+		const creto_update_result *r = &d.res;
+		if (d.verdict == CRETO_VERDICT_DUPLICATE)
 			snprintf(msg, sizeof msg, "already applied (statement %.16s), moved to %.300s",
-				 r.statement_digest, dst);
+				 r->statement_digest, dst);
 		else
-			snprintf(msg, sizeof msg, "%s %s version %lld installed at %.300s", r.type, r.name,
-				 (long long)r.version, r.install_path);
-		say(w, name, r.already_applied ? "duplicate" : "applied", NULL, msg, &r);
-		return;
+			snprintf(msg, sizeof msg, "%s %s version %lld installed at %.300s", r->type, r->name,
+				 (long long)r->version, r->install_path);
+		say(w, name, d.verdict == CRETO_VERDICT_DUPLICATE ? "duplicate" : "applied", NULL, msg, r);
+		break;
 	}
-	if (rc != CRETO_EREJECT) {
-		/* Operational failure: leave the package where it is. */
-		say(w, name, "retry", NULL, ae.msg, &r);
-		return;
-	}
-	if (move_into(w, name, &c->st, qdir, 1, dst, sizeof dst, &me) != CRETO_OK) {
-		char msg[2 * CRETO_ERR_MSG_MAX + 64];
-		snprintf(msg, sizeof msg, "rejected (%s), but %s; left in the diode directory", ae.msg, me.msg);
-		say(w, name, "retry", NULL, msg, &r);
-		return;
-	}
-	/* One audit row per rejection, written once the package is in
-	 * quarantine/ (apply itself writes none for the watcher). */
-	upd_state *st = NULL;
-	creto_err ig;
-	if (upd_state_open(o->state_dir, 0, &st, &ig) == CRETO_OK) {
-		if (upd_state_audit(st, creto_clock_now(o->clock), src, &r, "quarantined", ae.msg, &ig) != CRETO_OK) {
-			/* best effort: the .reason file and the report hold it */
-		}
-		upd_state_close(st);
-	}
-	char rp[4500], text[4 * CRETO_ERR_MSG_MAX + 64], why[4 * CRETO_ERR_MSG_MAX];
-	snprintf(rp, sizeof rp, "%s" REASON_SUFFIX, dst);
-	/* The message quotes the untrusted name: escaped, so the note stays
-	 * two lines whatever the name holds. */
-	(void)creto_escape(why, sizeof why, ae.msg, strlen(ae.msg));
-	int n = snprintf(text, sizeof text, "rule: %s\n%s\n", r.rule[0] ? r.rule : "rejected", why);
-	if (n < 0 || (size_t)n >= sizeof text)
-		n = (int)strlen(text);
-	if (creto_file_write_atomic(rp, text, (size_t)n, 0644, &me) != CRETO_OK) {
-		/* The package is safely in quarantine/; only its note is missing. */
-		char msg[2 * CRETO_ERR_MSG_MAX + 64];
-		snprintf(msg, sizeof msg, "%s (reason file not written: %s)", ae.msg, me.msg);
-		say(w, name, "quarantined", r.rule, msg, &r);
-		return;
-	}
-	say(w, name, "quarantined", r.rule, ae.msg, &r);
+	creto_update_decision_clear(&d);
 }
 
 /* Whether some process holds the file open for writing.  Linux grants a
@@ -343,7 +400,7 @@ static int scan(const watch *w, int *pending, creto_err *e)
 	closedir(d);
 	if (n > 0) {
 		sleep_ms(w, w->o->settle_ms > 0 ? w->o->settle_ms : 500);
-		for (size_t i = 0; i < n && !stopping(w); i++) {
+		for (size_t i = 0; i < n && !stopping(w) && !w->ctx->sink_failed; i++) {
 			if (c[i].fd >= 0) {
 				struct stat sb;
 				if (fstat(c[i].fd, &sb) != 0)
@@ -365,13 +422,17 @@ static int scan(const watch *w, int *pending, creto_err *e)
 		if (c[i].fd >= 0)
 			close(c[i].fd);
 	free(c);
+	if (w->ctx->sink_failed) {
+		*e = w->ctx->sink_err;
+		return creto_err_ctx(e, "diode watch");
+	}
 	return CRETO_OK;
 }
 
 /* Packages leave the drop directory by rename(2) into SDIR/processed/ and
  * SDIR/quarantine/, which only works within one file system: refuse to
  * start otherwise, instead of failing on every package. */
-static int check_same_fs(const creto_diode_opts *o, creto_err *e)
+static int check_same_fs(const creto_diode_opts *o, const char *sdir, creto_err *e)
 {
 	struct stat d, t;
 	if (stat(o->dir, &d) != 0)
@@ -381,7 +442,7 @@ static int check_same_fs(const creto_diode_opts *o, creto_err *e)
 	static const char *const sub[] = {"processed", "quarantine"};
 	for (size_t i = 0; i < 2; i++) {
 		char p[4200];
-		snprintf(p, sizeof p, "%s/%s", o->state_dir, sub[i]);
+		snprintf(p, sizeof p, "%s/%s", sdir, sub[i]);
 		if (stat(p, &t) != 0)
 			return creto_err_errno(e, errno, "%s", p);
 		if (t.st_dev != d.st_dev)
@@ -393,44 +454,51 @@ static int check_same_fs(const creto_diode_opts *o, creto_err *e)
 	return CRETO_OK;
 }
 
-int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
+/* The watcher's own events: start and stop (component diode). */
+static int watch_event(const watch *w, const char *event, const char *reason, creto_err *e)
+{
+	int64_t rv, rx;
+	creto_update_ctx_root(w->ctx, &rv, &rx);
+	creto_event_field f[2] = {{"state", w->sdir, 0}, {"trust_root_version", NULL, rv}};
+	creto_event ev = {"diode", event, "ok", w->o->dir, reason, NULL, f, 2};
+	int rc = creto_update_ctx_event(w->ctx, &ev, e);
+	return rc == CRETO_OK ? rc : creto_err_ctx(e, "diode watch");
+}
+
+static int watch_run(creto_update_ctx *ctx, const creto_diode_opts *o, wstop *ws, creto_err *e)
 {
 	char q[4096];
 	int rc;
-	g_stop = 0;
 	watch w;
 	memset(&w, 0, sizeof w);
 	w.o = o;
+	w.ctx = ctx;
+	w.sdir = ctx->sdir;
 	w.dfd = -1;
-	w.uo.trust_path = o->trust_path;
-	w.uo.state_dir = o->state_dir;
-	w.uo.clock = o->clock;
-	w.uo.crash = o->crash;
-	w.uo.crash_arg = o->crash_arg;
-	w.uo.cancelled = cancelled_cb;
-	w.uo.cancel_arg = &w;
-	if (o->timeout_s > 0)
-		w.deadline_ms = mono_ms() + o->timeout_s * 1000;
-	/* A mistyped or unmounted --state is never a fresh start. */
-	if ((rc = upd_state_initialised(o->state_dir, e)) != CRETO_OK)
-		return creto_err_ctx(e, "diode watch");
-	/* One writer per state, for the whole watch. */
-	int lockfd = -1, in = -1;
-	if ((rc = upd_state_lock(o->state_dir, o->lock_wait_s, cancelled_cb, &w, &lockfd, e)) != CRETO_OK)
-		return creto_err_ctx(e, "diode watch");
-	snprintf(q, sizeof q, "%s/quarantine", o->state_dir);
+	w.ws = ws;
+	if (ctx->o.readonly || ctx->sdir == NULL)
+		return creto_err_set(e, CRETO_EUSAGE, "diode watch: the update context is read-only");
+	/* The context's decisions are the watcher's for the watch: its stop
+	 * interrupts a payload, and its events say diode. */
+	creto_update_ctx_opts saved = ctx->o;
+	ctx->o.cancelled = cancelled_cb;
+	ctx->o.cancel_arg = ws;
+	ctx->o.component = "diode";
+	int in = -1, started = 0;
+	snprintf(q, sizeof q, "%s/quarantine", w.sdir);
 	if ((rc = creto_mkdir_p(q, 0700, e)) != CRETO_OK)
 		goto out;
-	snprintf(q, sizeof q, "%s/processed", o->state_dir);
+	snprintf(q, sizeof q, "%s/processed", w.sdir);
 	if ((rc = creto_mkdir_p(q, 0700, e)) != CRETO_OK)
 		goto out;
-	if ((rc = check_same_fs(o, e)) != CRETO_OK)
+	if ((rc = check_same_fs(o, w.sdir, e)) != CRETO_OK)
 		goto out;
 	/* The trust root is the operator's: if it cannot be used, say so once
 	 * and stop, rather than judge (or set aside) every package with it. */
-	int64_t rv = 0, rx = 0;
-	if ((rc = upd_root_info(o->trust_path, o->state_dir, &rv, &rx, e)) != CRETO_OK) {
-		creto_err_ctx(e, "diode watch");
+	upd_ctx_refresh_root(ctx);
+	if (ctx->root == NULL) {
+		*e = ctx->root_err;
+		rc = creto_err_ctx(e, "diode watch");
 		goto out;
 	}
 	w.dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -438,8 +506,14 @@ int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
 		rc = creto_err_errno(e, errno, "diode directory %s", o->dir);
 		goto out;
 	}
-	if (o->started != NULL)
+	if ((rc = watch_event(&w, "start", o->once ? "one pass" : NULL, e)) != CRETO_OK)
+		goto out;
+	started = 1;
+	if (o->started != NULL) {
+		int64_t rv, rx;
+		creto_update_ctx_root(ctx, &rv, &rx);
 		o->started(o->report_arg, rv, rx);
+	}
 	if (!o->once) {
 		in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 		if (in < 0) {
@@ -455,19 +529,19 @@ int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
 	rc = scan(&w, &pending, e);
 	while (rc == CRETO_OK && !o->once && !stopping(&w)) {
 		int wait = pending ? 200 : 1000;
-		if (w.deadline_ms > 0) {
-			int64_t left = w.deadline_ms - mono_ms();
+		if (ws->deadline_ms > 0) {
+			int64_t left = ws->deadline_ms - mono_ms();
 			if (left < wait)
 				wait = left > 0 ? (int)left : 0;
 		}
-		struct pollfd pf = {in, POLLIN, 0};
-		int pr = poll(&pf, 1, wait);
+		struct pollfd pf[2] = {{in, POLLIN, 0}, {creto_stop_handle_fd(ws->h), POLLIN, 0}};
+		int pr = poll(pf, pf[1].fd >= 0 ? 2 : 1, wait);
 		if (pr < 0 && errno != EINTR) {
 			rc = creto_err_errno(e, errno, "poll");
 			break;
 		}
 		int woke = pending;
-		if (pr > 0) {
+		if (pr > 0 && (pf[0].revents & POLLIN)) {
 			char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
 			while (read(in, buf, sizeof buf) > 0)
 				woke = 1;
@@ -476,12 +550,55 @@ int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
 			rc = scan(&w, &pending, e);
 	}
 out:
+	if (started && !ctx->sink_failed) {
+		creto_err se;
+		creto_err_clear(&se);
+		const char *why = rc != CRETO_OK ? "failed" : o->once ? "one pass done"
+				  : creto_stop_handle_stopped(ws->h) ? "stop requested" : "timeout";
+		if (watch_event(&w, "stop", why, &se) != CRETO_OK && rc == CRETO_OK) {
+			*e = se;
+			rc = se.code;
+		}
+	}
 	if (in >= 0)
 		close(in);
 	if (w.dfd >= 0)
 		close(w.dfd);
-	if (lockfd >= 0)
-		close(lockfd);
+	ctx->o = saved;
+	return rc;
+}
+
+int creto_diode_watch_ctx(creto_update_ctx *ctx, const creto_diode_opts *o, creto_err *e)
+{
+	wstop ws = {o->stop, 0};
+	if (o->timeout_s > 0)
+		ws.deadline_ms = mono_ms() + o->timeout_s * 1000;
+	return watch_run(ctx, o, &ws, e);
+}
+
+int creto_diode_watch(const creto_diode_opts *o, creto_err *e)
+{
+	wstop ws = {o->stop, 0};
+	if (o->timeout_s > 0)
+		ws.deadline_ms = mono_ms() + o->timeout_s * 1000;
+	creto_update_ctx_opts co;
+	memset(&co, 0, sizeof co);
+	co.clock = o->clock;
+	co.crash = o->crash;
+	co.crash_arg = o->crash_arg;
+	co.cancelled = cancelled_cb;
+	co.cancel_arg = &ws;
+	co.lock_wait_s = o->lock_wait_s; /* one writer per state, for the whole watch */
+	co.sink = o->sink;
+	co.component = "diode";
+	if (o->state_dir == NULL || o->trust_path == NULL)
+		return creto_err_set(e, CRETO_EUSAGE, "diode watch: no trust root or state directory given");
+	creto_update_ctx *ctx = NULL;
+	int rc = creto_update_ctx_open(o->state_dir, o->trust_path, &co, &ctx, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "diode watch");
+	rc = watch_run(ctx, o, &ws, e);
+	creto_update_ctx_close(ctx);
 	return rc;
 }
 
@@ -600,7 +717,7 @@ int creto_diode_quarantine_show(const char *state_dir, const char *name, char **
 }
 
 int creto_diode_quarantine_requeue(const char *state_dir, const char *name, const char *drop_dir,
-				   const creto_clock *clock, creto_err *e)
+				   const creto_clock *clock, const creto_event_sink *sink, creto_err *e)
 {
 	if (!q_name_ok(name))
 		return creto_err_set(e, CRETO_EUSAGE, "quarantine: %s is not a quarantined package name", name);
@@ -628,9 +745,24 @@ int creto_diode_quarantine_requeue(const char *state_dir, const char *name, cons
 		close(qfd);
 		return rc;
 	}
+	/* The record first: refused, nothing moves. */
+	char qsrc[4400];
+	snprintf(qsrc, sizeof qsrc, "%s/quarantine/%s", state_dir, name);
+	creto_event_field ef[2] = {{"file", qsrc, 0}, {"drop", drop_dir, 0}};
+	creto_event ev = {"diode", "requeue", "ok", qsrc, NULL, NULL, ef, 2};
+	int src_rc = creto_event_emit(sink, &ev);
+	if (src_rc != 0) {
+		close(dfd);
+		close(qfd);
+		return creto_err_set(e, CRETO_EOP, "audit: the record of diode requeue could not be written "
+				     "(sink status %d); nothing moved", src_rc);
+	}
 	if (renameat2(qfd, name, dfd, back, RENAME_NOREPLACE) != 0) {
 		rc = errno == EEXIST ? creto_err_set(e, CRETO_EUSAGE, "requeue: %s/%s already exists", drop_dir, back)
 				     : creto_err_errno(e, errno, "requeue %s into %s", name, drop_dir);
+		ev.outcome = "aborted";
+		ev.reason = e->msg;
+		(void)creto_event_emit(sink, &ev);
 		close(dfd);
 		close(qfd);
 		return rc;

@@ -372,6 +372,94 @@ int upd_state_audit(upd_state *s, int64_t now, const char *source, const creto_u
 	return st == SQLITE_DONE ? CRETO_OK : dberr(s, e, "audit");
 }
 
+int upd_state_meta_del(upd_state *s, const char *k, creto_err *e)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM meta WHERE k=?", -1, &q, NULL) != SQLITE_OK)
+		return dberr(s, e, "meta");
+	sqlite3_bind_text(q, 1, k, -1, SQLITE_STATIC);
+	int r = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return r == SQLITE_DONE ? CRETO_OK : dberr(s, e, "meta");
+}
+
+int upd_state_snapshot(upd_state *s, const char *type, const char *name, const char *digest,
+		       upd_snapshot *snap, creto_err *e)
+{
+	memset(snap, 0, sizeof *snap);
+	/* One read transaction: the four facts belong to one state.  Inside a
+	 * write transaction of the caller's (commit re-checking), no BEGIN. */
+	int own = sqlite3_get_autocommit(s->db);
+	if (own && sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(s, e, "snapshot");
+	char rd[65];
+	int rc = upd_state_time_floor(s, &snap->floor, e);
+	if (rc == CRETO_OK)
+		rc = upd_state_root(s, &snap->root_version, rd, e);
+	if (rc == CRETO_OK && digest != NULL)
+		rc = upd_state_applied(s, digest, &snap->applied, e);
+	if (rc == CRETO_OK && name != NULL && name[0])
+		rc = upd_state_installed(s, type, name, &snap->installed, e);
+	if (own)
+		(void)sqlite3_exec(s->db, rc == CRETO_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int creto_update_models_list(const char *state_dir, creto_update_model **out, size_t *n,
+			     creto_err *e)
+{
+	*out = NULL;
+	*n = 0;
+	upd_state *s = NULL;
+	int rc = upd_state_open(state_dir, 1, &s, e);
+	if (rc != CRETO_OK)
+		return rc;
+	sqlite3_stmt *q = NULL;
+	creto_update_model *v = NULL;
+	size_t cap = 0, k = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT name, version, statement_digest, installed_at FROM installed"
+				      " WHERE type='model-weights' ORDER BY name", -1, &q, NULL) != SQLITE_OK) {
+		rc = dberr(s, e, "installed");
+		goto out;
+	}
+	int r;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		if (k == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			creto_update_model *nv = realloc(v, nc * sizeof *nv);
+			if (nv == NULL) {
+				rc = creto_err_set(e, CRETO_EOP, "out of memory");
+				goto out;
+			}
+			v = nv;
+			cap = nc;
+		}
+		creto_update_model *m = &v[k++];
+		memset(m, 0, sizeof *m);
+		snprintf(m->name, sizeof m->name, "%s", (const char *)sqlite3_column_text(q, 0));
+		m->version = sqlite3_column_int64(q, 1);
+		snprintf(m->statement_digest, sizeof m->statement_digest, "%s",
+			 (const char *)sqlite3_column_text(q, 2));
+		m->installed_at = sqlite3_column_int64(q, 3);
+		snprintf(m->path, sizeof m->path, "%.3900s/models/%s/%lld", state_dir, m->name,
+			 (long long)m->version);
+	}
+	if (r != SQLITE_DONE)
+		rc = dberr(s, e, "installed");
+out:
+	sqlite3_finalize(q);
+	upd_state_close(s);
+	if (rc != CRETO_OK) {
+		free(v);
+		return rc;
+	}
+	*out = k ? v : NULL;
+	if (k == 0)
+		free(v);
+	*n = k;
+	return CRETO_OK;
+}
+
 int upd_state_each_installed(upd_state *s,
 			     int (*fn)(void *arg, const char *type, const char *name, int64_t v),
 			     void *arg, creto_err *e)

@@ -115,6 +115,21 @@ int upd_statement_peek_type(const uint8_t *buf, size_t len, char type[32], creto
 	return rc;
 }
 
+int upd_statement_peek_name(const uint8_t *buf, size_t len, char name[CRETO_UPDATE_NAME_MAX + 1])
+{
+	json_t *j = NULL;
+	creto_err ig;
+	name[0] = 0;
+	if (upd_json_parse(buf, len, "statement", &j, &ig) != CRETO_OK)
+		return -1;
+	const char *n = json_string_value(json_object_get(j, "name"));
+	int ok = n != NULL && upd_name_valid(n);
+	if (ok)
+		snprintf(name, CRETO_UPDATE_NAME_MAX + 1, "%s", n);
+	json_decref(j);
+	return ok ? 0 : -1;
+}
+
 /* 64 lowercase hex digits (the canonical form: one spelling per digest). */
 static int hex32(const char *s, uint8_t out[UPD_DIGEST_LEN])
 {

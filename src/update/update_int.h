@@ -92,6 +92,9 @@ int upd_statement_parse(const uint8_t *buf, size_t len, upd_statement *st, creto
 void upd_statement_free(upd_statement *st);
 /* Untrusted peek at the "type" of a statement (for role selection). */
 int upd_statement_peek_type(const uint8_t *buf, size_t len, char type[32], creto_err *e) CRETO_WUR;
+/* Untrusted peek at the "name" (for the state snapshot); -1 and "" when
+ * there is no valid one (the full parse then refuses the statement). */
+int upd_statement_peek_name(const uint8_t *buf, size_t len, char name[CRETO_UPDATE_NAME_MAX + 1]);
 int upd_type_valid(const char *t);
 /* A payload path: syntax (docs/crupdate.md section 1) and payload/PATH
  * fits a ustar header (upd_path_fits_ustar). */
@@ -189,18 +192,108 @@ int upd_write_new(const char *path, const void *data, size_t len, creto_err *e) 
  * *fd: close it to unlock (after the rename). */
 int upd_doc_lock(const char *path, int *fd, creto_err *e) CRETO_WUR;
 
-/* ---- used by the diode watcher ---- */
-/* Load the trust root at trust_path as verify/apply would (with the state
- * of sdir: rotation record, digest): CRETO_EREJECT when it is refused,
- * CRETO_EOP when it cannot be read. */
-int upd_root_check(const char *trust_path, const char *sdir, creto_err *e) CRETO_WUR;
-/* As upd_root_check, and the version and expiry of the root in force. */
-int upd_root_info(const char *trust_path, const char *sdir, int64_t *version, int64_t *expires,
-		  creto_err *e) CRETO_WUR;
-/* creto_update_apply without the `rejected` audit row (the watcher writes
- * one `quarantined` row once the package is in quarantine/). */
-int upd_apply_watched(int fd, const char *name, const creto_update_opts *o,
-		      creto_update_result *res, creto_err *e) CRETO_WUR;
+/* ---- the container ---- */
+#define UPD_STMT_MEMBER "statement.json"
+#define UPD_SIGS_MEMBER "signatures.json"
+/* Read the next member, which must be named want and hold at most max bytes. */
+int upd_read_member(int fd, const char *want, size_t max, uint8_t **buf, size_t *len,
+		    creto_update_rule *rule, creto_err *e) CRETO_WUR;
+/* A signatures document {"signatures": [...]}. */
+int upd_parse_sigs_doc(const uint8_t *buf, size_t len, upd_sig **sigs, size_t *n,
+		       creto_err *e) CRETO_WUR;
+/* "models", "software", "policy" for the payload types, else NULL. */
+const char *upd_kind_dir(const char *type);
+/* Remove a tree of our own (staging leftovers): never follows symlinks. */
+void upd_rm_tree(const char *p);
 
+/* ---- the effective trust root (ctx.c) ---- */
+/* Load the trust root at trust_path (symlinks followed: the operator's own
+ * configuration) and, with st, the one the state names after a rotation.
+ * root_digest_out (may be NULL) receives the digest of the root in force. */
+int upd_load_effective_root(const char *trust_path, const char *sdir, upd_state *st,
+			    creto_trust_root **out, char *root_digest_out, creto_err *e) CRETO_WUR;
+
+/* ---- the state a decision is made over ---- */
+typedef struct upd_snapshot {
+	int64_t floor;        /* the time floor */
+	int64_t installed;    /* installed version of (type, name); 0: none */
+	int applied;          /* the statement digest was applied before */
+	int64_t root_version; /* rotation record (0: the provisioned root) */
+} upd_snapshot;
+/* One read transaction: everything a decision needs to know of the state. */
+int upd_state_snapshot(upd_state *s, const char *type, const char *name, const char *digest,
+		       upd_snapshot *snap, creto_err *e) CRETO_WUR;
+int upd_state_meta_del(upd_state *s, const char *k, creto_err *e) CRETO_WUR;
+/* The meta key of a recorded intent (ctx.c). */
+#define UPD_INTENT_KEY "pending_event"
+
+/* ---- the context (ctx.c) ---- */
+struct creto_update_ctx {
+	char *sdir;                 /* NULL: verify without state */
+	char *trust_path;
+	creto_update_ctx_opts o;
+	int lockfd;
+	upd_state *st;
+	creto_trust_root *root;     /* NULL while the --trust file is unusable */
+	char root_digest[65];
+	creto_err root_err;         /* why root is NULL */
+	struct { long long dev, ino, size, mtime_ns, ctime_ns; int ok; } trust_id;
+	int generation;             /* bumped whenever root changes */
+	int sink_failed;            /* the sink refused a record: fail closed */
+	creto_err sink_err;         /* its message */
+};
+
+/* Re-read the root when the --trust file changed on disk since it was
+ * loaded.  A file that cannot be used: ctx->root NULL, root_err set. */
+void upd_ctx_refresh_root(creto_update_ctx *c);
+/* Load the root afresh (after a rotation commits). */
+int upd_ctx_reload_root(creto_update_ctx *c, creto_err *e) CRETO_WUR;
+/* The caller's fault injection point (crash tests only). */
+void upd_crash_at(const creto_update_ctx *c, const char *point);
+int upd_ctx_cancelled(const creto_update_ctx *c);
+
+/* Events and intents.  An event about a decision, built from d:
+ * component, event, outcome, subject "NAME@VERSION sha3-256:DIGEST",
+ * reason (rule name), fields type/name/version/statement_digest/file/keyids. */
+#define UPD_INTENT 1        /* record an intent before the event: a decision with a state commit */
+int upd_record(creto_update_ctx *c, const creto_update_decision *d, const char *outcome,
+	       int flags, creto_err *e) CRETO_WUR;
+/* The state commit of an intent did not happen: an `aborted` event, then
+ * the intent is cleared (left for recovery when the sink refuses). */
+void upd_record_aborted(creto_update_ctx *c, const creto_update_decision *d, const char *why);
+/* Inside the commit's transaction: the intent is done. */
+int upd_intent_done(creto_update_ctx *c, creto_err *e) CRETO_WUR;
+/* On open: an intent left behind means its commit never happened. */
+int upd_intent_recover(creto_update_ctx *c, creto_err *e) CRETO_WUR;
+
+/* ---- decisions (decide.c) and their facts ---- */
+struct upd_facts {
+	char source[4096];          /* the name given to decide */
+	int64_t now;                /* the clock, read once per decision */
+	upd_snapshot snap;
+	int generation;             /* the context's root when decided */
+	upd_statement stm;
+	int have_stm;
+	char stage[4096];           /* staged payload (ACCEPT, writable context) */
+	uint8_t *newroot;           /* cert-rotation: the new root's bytes */
+	size_t newroot_len;
+	const char *component;      /* of its events */
+};
+/* A verdict without reading a package (the watcher's non-regular entries). */
+int upd_decision_init(creto_update_decision *d, const char *name, creto_err *e) CRETO_WUR;
+void upd_decision_set(creto_update_decision *d, int rc, const creto_err *why);
+
+/* ---- recovery (recover.c) ---- */
+/* Make derived state match the database: current links, trust-root.json,
+ * staging and temporary files.  Under the writer lock. */
+int upd_recover(creto_update_ctx *c, creto_err *e) CRETO_WUR;
+int upd_switch_current(creto_update_ctx *c, const char *base, int64_t version, creto_err *e) CRETO_WUR;
+/* Create TOP/SUB and fsync the parent of every directory on the way. */
+int upd_mkdir_durable(const char *top, const char *sub, creto_err *e) CRETO_WUR;
+
+/* ---- the watcher's commit steps (commit.c) ---- */
+/* An audit row for d under decision (and the intent done), one transaction. */
+int upd_commit_row(creto_update_ctx *c, const creto_update_decision *d, const char *decision,
+		   creto_err *e) CRETO_WUR;
 
 #endif

@@ -15,7 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "creto/update.h"
@@ -36,6 +40,13 @@ static int64_t pinned_now(void *ctx)
 	return g_now ? g_now : creto_clock_now(creto_clock_system());
 }
 static const creto_clock g_clock = {pinned_now, NULL};
+
+/* Crash tests in a child: leave at the named point without any cleanup. */
+static void kill_at(void *arg, const char *point)
+{
+	if (strcmp((const char *)arg, point) == 0)
+		_exit(9);
+}
 
 static void path_in(char *out, size_t cap, const char *name)
 {
@@ -699,6 +710,385 @@ static void test_key_material_once(void **state)
 	creto_pubkey_free(mix_q);
 }
 
+/* ---- the update context, decisions and their records ---- */
+
+/* A recording event sink: every event as one line, failing on demand. */
+#define REC_MAX 64
+static struct {
+	char line[REC_MAX][600];
+	int n;
+	int fail_from;   /* 0: never; k: the k-th event and later return 3 */
+} g_rec;
+
+static int rec_sink(void *ctx, const creto_event *ev)
+{
+	(void)ctx;
+	if (g_rec.fail_from > 0 && g_rec.n + 1 >= g_rec.fail_from)
+		return CRETO_EOP;
+	if (g_rec.n < REC_MAX)
+		snprintf(g_rec.line[g_rec.n++], sizeof g_rec.line[0], "%s %s %s reason=%s subject=%s",
+			 ev->component, ev->event, ev->outcome, ev->reason ? ev->reason : "-",
+			 ev->subject ? ev->subject : "-");
+	return 0;
+}
+
+static void rec_reset(void)
+{
+	memset(&g_rec, 0, sizeof g_rec);
+}
+
+/* The recorded line i starts with want. */
+static void rec_expect(int i, const char *want)
+{
+	if (i >= g_rec.n || strncmp(g_rec.line[i], want, strlen(want)) != 0)
+		fail_msg("event %d: '%s', wanted '%s...' (%d events)", i, i < g_rec.n ? g_rec.line[i] : "(none)",
+			 want, g_rec.n);
+}
+
+/* A model package NAME version V signed by keys 0 and 1, at DIR/OUT. */
+static void mkpkg(const char *name, int64_t v, const char *out)
+{
+	char pd[300], f[320], st[300], sg[310], key[310];
+	snprintf(pd, sizeof pd, "%s/pl-%s-%lld", g_dir, name, (long long)v);
+	(void)mkdir(pd, 0755);
+	snprintf(f, sizeof f, "%s/w.bin", pd);
+	char data[100];
+	int n = snprintf(data, sizeof data, "weights of %s version %lld", name, (long long)v);
+	creto_err e;
+	assert_int_equal(creto_file_write_atomic(f, data, (size_t)n, 0644, &e), CRETO_OK);
+	snprintf(st, sizeof st, "%s/%s-%lld.st", g_dir, name, (long long)v);
+	creto_update_create_opts o = {.type = "model-weights", .name = name, .version = v, .payload = pd,
+				      .clock = &g_clock, .force = 1};
+	assert_int_equal(creto_update_create(&o, st, &e), CRETO_OK);
+	snprintf(sg, sizeof sg, "%s.sigs", st);
+	(void)unlink(sg);
+	for (int k = 0; k < 2; k++) {
+		char kid[17];
+		snprintf(key, sizeof key, "%s/k%d.key", g_dir, k);
+		assert_int_equal(creto_update_sign(st, sg, key, NULL, kid, &e), CRETO_OK);
+	}
+	creto_update_assemble_opts ao = {NULL, 1};
+	assert_int_equal(creto_update_assemble(st, sg, pd, out, &ao, &e), CRETO_OK);
+}
+
+static void fresh_state(char *sdir, size_t cap, const char *tag)
+{
+	snprintf(sdir, cap, "%s/state-%s", g_dir, tag);
+	creto_err e;
+	assert_int_equal(creto_state_init(sdir, g_root, &g_clock, &e), CRETO_OK);
+}
+
+static creto_update_ctx *open_ctx(const char *sdir, int readonly)
+{
+	creto_update_ctx_opts co = {.clock = &g_clock, .sink = {rec_sink, NULL}, .readonly = readonly};
+	creto_update_ctx *c = NULL;
+	creto_err e;
+	if (creto_update_ctx_open(sdir, g_root, &co, &c, &e) != CRETO_OK)
+		fail_msg("ctx open: %s", e.msg);
+	return c;
+}
+
+static void test_ctx_decide_commit(void **state)
+{
+	(void)state;
+	g_now = 0;
+	write_root(2);
+	char sdir[300], p1[300], p2[300], bad[300];
+	fresh_state(sdir, sizeof sdir, "dc");
+	path_in(p1, sizeof p1, "m1.crupdate");
+	path_in(p2, sizeof p2, "m2.crupdate");
+	path_in(bad, sizeof bad, "bad.crupdate");
+	mkpkg("m", 1, p1);
+	mkpkg("m", 2, p2);
+	/* bad: v2 with one payload byte flipped (the last bytes of the payload). */
+	uint8_t *b = NULL;
+	size_t bl = 0;
+	creto_err e;
+	assert_int_equal(creto_file_read(p2, 1 << 20, &b, &bl, &e), CRETO_OK);
+	size_t off = bl - 10240 + 1; /* inside the last member, before the end records */
+	for (size_t i = bl; i-- > 0;)
+		if (b[i] != 0 && i < bl - 1024) {
+			off = i;
+			break;
+		}
+	b[off] ^= 1;
+	assert_int_equal(creto_file_write_atomic(bad, b, bl, 0644, &e), CRETO_OK);
+	free(b);
+
+	rec_reset();
+	creto_update_ctx *c = open_ctx(sdir, 0);
+	/* Two decisions over the same snapshot: both accept ... */
+	creto_update_decision d1, d2;
+	assert_int_equal(creto_update_decide_path(c, p1, &d1, &e), CRETO_OK);
+	assert_int_equal(d1.verdict, CRETO_VERDICT_ACCEPT);
+	assert_int_equal(creto_update_decide_path(c, p2, &d2, &e), CRETO_OK);
+	assert_int_equal(d2.verdict, CRETO_VERDICT_ACCEPT);
+	assert_int_equal(g_rec.n, 0); /* deciding records nothing, changes nothing */
+	int64_t ver = -1;
+	size_t nm = 9;
+	creto_update_model *mods = NULL;
+	assert_int_equal(creto_update_models_list(sdir, &mods, &nm, &e), CRETO_OK);
+	assert_int_equal(nm, 0);
+	/* ... the first commits; the second no longer matches the state. */
+	assert_int_equal(creto_update_commit(c, &d1, &e), CRETO_OK);
+	rec_expect(0, "update apply applied reason=- subject=m@1 sha3-256:");
+	assert_int_equal(creto_update_commit(c, &d2, &e), CRETO_EOP);
+	assert_non_null(strstr(e.msg, "state changed since the decision"));
+	rec_expect(1, "update apply applied reason=- subject=m@2");
+	rec_expect(2, "update apply aborted");
+	creto_update_decision_clear(&d1);
+	creto_update_decision_clear(&d2);
+	/* Decided again: now over the new state. */
+	assert_int_equal(creto_update_decide_path(c, p2, &d2, &e), CRETO_OK);
+	assert_int_equal(d2.verdict, CRETO_VERDICT_ACCEPT);
+	assert_int_equal(d2.res.installed, 1);
+	assert_int_equal(creto_update_commit(c, &d2, &e), CRETO_OK);
+	rec_expect(3, "update apply applied reason=- subject=m@2");
+	creto_update_decision_clear(&d2);
+	/* The same package again: duplicate; a tampered one: quarantine(digest). */
+	assert_int_equal(creto_update_decide_path(c, p2, &d2, &e), CRETO_OK);
+	assert_int_equal(d2.verdict, CRETO_VERDICT_DUPLICATE);
+	assert_int_equal(d2.rule, CRETO_RULE_REPLAY);
+	assert_int_equal(creto_update_commit(c, &d2, &e), CRETO_EREJECT);
+	rec_expect(4, "update apply duplicate reason=replay subject=m@2");
+	creto_update_decision_clear(&d2);
+	assert_int_equal(creto_update_decide_path(c, bad, &d2, &e), CRETO_OK);
+	assert_int_equal(d2.verdict, CRETO_VERDICT_QUARANTINE);
+	assert_int_equal(d2.rule, CRETO_RULE_DIGEST);
+	assert_int_equal(creto_update_commit(c, &d2, &e), CRETO_EREJECT);
+	rec_expect(5, "update apply refused reason=digest subject=m@2");
+	creto_update_decision_clear(&d2);
+	/* A missing file: retry, recorded as such. */
+	char gone[300];
+	path_in(gone, sizeof gone, "gone.crupdate");
+	assert_int_equal(creto_update_decide_path(c, gone, &d2, &e), CRETO_OK);
+	assert_int_equal(d2.verdict, CRETO_VERDICT_RETRY);
+	assert_int_equal(creto_update_commit(c, &d2, &e), CRETO_EOP);
+	rec_expect(6, "update apply retry");
+	creto_update_decision_clear(&d2);
+	assert_int_equal(g_rec.n, 7);
+	/* Read-only beside the writer: a verify context and the models list. */
+	creto_update_ctx *ro = open_ctx(sdir, 1);
+	assert_int_equal(creto_update_decide_path(ro, p1, &d1, &e), CRETO_OK);
+	assert_int_equal(d1.verdict, CRETO_VERDICT_DUPLICATE);
+	assert_int_equal(creto_update_commit(ro, &d1, &e), CRETO_EUSAGE);
+	creto_update_decision_clear(&d1);
+	creto_update_ctx_close(ro);
+	assert_int_equal(creto_update_models_list(sdir, &mods, &nm, &e), CRETO_OK);
+	assert_int_equal(nm, 1);
+	assert_string_equal(mods[0].name, "m");
+	assert_int_equal(mods[0].version, 2);
+	assert_int_equal(strlen(mods[0].statement_digest), 64);
+	assert_true(mods[0].installed_at > 0);
+	char want[400];
+	snprintf(want, sizeof want, "%s/models/m/2", sdir);
+	assert_string_equal(mods[0].path, want);
+	struct stat sb;
+	assert_int_equal(stat(mods[0].path, &sb), 0);
+	free(mods);
+	creto_update_ctx_root(c, &ver, &(int64_t){0});
+	assert_int_equal(ver, 1);
+	creto_update_ctx_close(c);
+	/* No intent is left behind by decisions that committed. */
+	rec_reset();
+	c = open_ctx(sdir, 0);
+	assert_int_equal(g_rec.n, 0);
+	creto_update_ctx_close(c);
+}
+
+/* The sink fails: the action does not happen (exit 3), nothing changes. */
+static void test_ctx_fail_closed(void **state)
+{
+	(void)state;
+	g_now = 0;
+	write_root(2);
+	char sdir[300], p1[300];
+	fresh_state(sdir, sizeof sdir, "fc");
+	path_in(p1, sizeof p1, "f1.crupdate");
+	mkpkg("f", 1, p1);
+	rec_reset();
+	g_rec.fail_from = 1;
+	creto_update_ctx *c = open_ctx(sdir, 0);
+	creto_update_decision d;
+	creto_err e;
+	assert_int_equal(creto_update_decide_path(c, p1, &d, &e), CRETO_OK);
+	assert_int_equal(d.verdict, CRETO_VERDICT_ACCEPT);
+	assert_int_equal(creto_update_commit(c, &d, &e), CRETO_EOP);
+	assert_non_null(strstr(e.msg, "could not be written"));
+	creto_update_decision_clear(&d);
+	char p[400];
+	snprintf(p, sizeof p, "%s/models/f/1", sdir);
+	struct stat sb;
+	assert_int_not_equal(lstat(p, &sb), 0);
+	size_t nm = 9;
+	creto_update_model *mods = NULL;
+	assert_int_equal(creto_update_models_list(sdir, &mods, &nm, &e), CRETO_OK);
+	assert_int_equal(nm, 0);
+	/* A refusal is not recorded either: its audit row is not written. */
+	char *js = NULL;
+	assert_int_equal(creto_update_status(sdir, 10, &js, &e), CRETO_OK);
+	assert_null(strstr(js, "\"decision\""));
+	free(js);
+	/* Through the one-call API too, and the watcher refuses to start. */
+	creto_update_opts uo = {.trust_path = g_root, .state_dir = sdir, .clock = &g_clock,
+				.sink = {rec_sink, NULL}};
+	creto_update_ctx_close(c);
+	assert_int_equal(creto_update_apply(p1, &uo, NULL, &e), CRETO_EOP);
+	char drop[300];
+	path_in(drop, sizeof drop, "drop-fc");
+	(void)mkdir(drop, 0755);
+	creto_diode_opts dop = {.dir = drop, .trust_path = g_root, .state_dir = sdir, .once = 1,
+				.settle_ms = 1, .clock = &g_clock, .sink = {rec_sink, NULL}};
+	assert_int_equal(creto_diode_watch(&dop, &e), CRETO_EOP);
+	/* Working again: applied. */
+	g_rec.fail_from = 0;
+	assert_int_equal(creto_update_apply(p1, &uo, NULL, &e), CRETO_OK);
+	rec_expect(0, "update apply applied reason=- subject=f@1");
+}
+
+/* Killed between the record and the state commit: the next context
+ * records `aborted` for it, and nothing was installed. */
+static void test_ctx_aborted_on_recovery(void **state)
+{
+	(void)state;
+	g_now = 0;
+	write_root(2);
+	char sdir[300], p1[300];
+	fresh_state(sdir, sizeof sdir, "ab");
+	path_in(p1, sizeof p1, "a1.crupdate");
+	mkpkg("a", 1, p1);
+	const char *points[] = {"recorded", "staged", "renamed", "before-commit"};
+	for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			creto_update_ctx_opts co = {.clock = &g_clock, .sink = {rec_sink, NULL},
+						    .crash = kill_at, .crash_arg = (void *)points[i]};
+			creto_update_ctx *c = NULL;
+			creto_update_decision d;
+			creto_err e;
+			if (creto_update_ctx_open(sdir, g_root, &co, &c, &e) != CRETO_OK ||
+			    creto_update_decide_path(c, p1, &d, &e) != CRETO_OK)
+				_exit(2);
+			(void)!creto_update_commit(c, &d, &e);
+			_exit(3);
+		}
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 9);
+		rec_reset();
+		creto_update_ctx *c = open_ctx(sdir, 0);
+		rec_expect(0, "update apply aborted reason=interrupted before the state commit subject=a@1");
+		assert_int_equal(g_rec.n, 1);
+		creto_update_ctx_close(c);
+		rec_reset();
+		c = open_ctx(sdir, 0);
+		assert_int_equal(g_rec.n, 0); /* recorded once */
+		creto_update_ctx_close(c);
+		size_t nm = 9;
+		creto_update_model *mods = NULL;
+		creto_err e;
+		assert_int_equal(creto_update_models_list(sdir, &mods, &nm, &e), CRETO_OK);
+		assert_int_equal(nm, 0);
+	}
+}
+
+static void test_stop_handle(void **state)
+{
+	(void)state;
+	creto_stop_handle *h = NULL;
+	creto_err e;
+	assert_int_equal(creto_stop_handle_new(&h, &e), CRETO_OK);
+	assert_false(creto_stop_handle_stopped(h));
+	struct pollfd pf = {creto_stop_handle_fd(h), POLLIN, 0};
+	assert_int_equal(poll(&pf, 1, 0), 0);
+	creto_stop_handle_stop(h);
+	creto_stop_handle_stop(h);
+	assert_true(creto_stop_handle_stopped(h));
+	assert_int_equal(poll(&pf, 1, 0), 1);
+	creto_stop_handle_reset(h);
+	assert_false(creto_stop_handle_stopped(h));
+	assert_int_equal(poll(&pf, 1, 0), 0);
+	creto_stop_handle_free(h);
+}
+
+/* The watcher on a caller's context, stopped from another thread. */
+typedef struct wt_arg {
+	creto_update_ctx *c;
+	creto_diode_opts *o;
+	creto_stop_handle *h;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} wt_arg;
+
+static void wt_started(void *arg, int64_t v, int64_t x)
+{
+	(void)v;
+	(void)x;
+	wt_arg *a = arg;
+	pthread_mutex_lock(&a->mu);
+	a->started = 1;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void wt_report(void *arg, const creto_diode_event *ev)
+{
+	(void)arg;
+	(void)ev;
+}
+
+static void *wt_stopper(void *arg)
+{
+	wt_arg *a = arg;
+	pthread_mutex_lock(&a->mu);
+	while (!a->started)
+		pthread_cond_wait(&a->cv, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+	creto_stop_handle_stop(a->h);
+	return NULL;
+}
+
+static void test_watch_ctx_stop(void **state)
+{
+	(void)state;
+	g_now = 0;
+	write_root(2);
+	char sdir[300], drop[300], p1[340];
+	fresh_state(sdir, sizeof sdir, "wt");
+	path_in(drop, sizeof drop, "drop-wt");
+	(void)mkdir(drop, 0755);
+	snprintf(p1, sizeof p1, "%s/w1.crupdate", drop);
+	mkpkg("w", 1, p1);
+	rec_reset();
+	creto_update_ctx_opts co = {.clock = &g_clock, .sink = {rec_sink, NULL}, .component = "diode"};
+	creto_update_ctx *c = NULL;
+	creto_err e;
+	assert_int_equal(creto_update_ctx_open(sdir, g_root, &co, &c, &e), CRETO_OK);
+	wt_arg a = {.c = c};
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	assert_int_equal(creto_stop_handle_new(&a.h, &e), CRETO_OK);
+	creto_diode_opts o = {.dir = drop, .settle_ms = 1, .timeout_s = 600, .started = wt_started,
+			      .report = wt_report, .report_arg = &a, .stop = a.h};
+	a.o = &o;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, wt_stopper, &a), 0);
+	assert_int_equal(creto_diode_watch_ctx(c, &o, &e), CRETO_OK);
+	pthread_join(t, NULL);
+	rec_expect(0, "diode start ok");
+	/* The package was applied unless the stop came first; the last event
+	 * is the stop, by request. */
+	rec_expect(g_rec.n - 1, "diode stop ok reason=stop requested");
+	for (int i = 1; i < g_rec.n - 1; i++)
+		rec_expect(i, "diode apply applied reason=- subject=w@1");
+	creto_stop_handle_free(a.h);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+	creto_update_ctx_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -712,6 +1102,11 @@ int main(void)
 		cmocka_unit_test(test_shard_hex_case),
 		cmocka_unit_test(test_key_material_once),
 		cmocka_unit_test(test_rule_enum),
+		cmocka_unit_test(test_ctx_decide_commit),
+		cmocka_unit_test(test_ctx_fail_closed),
+		cmocka_unit_test(test_ctx_aborted_on_recovery),
+		cmocka_unit_test(test_stop_handle),
+		cmocka_unit_test(test_watch_ctx_stop),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
