@@ -124,7 +124,7 @@ int creto_sandbox_landlock_abi(void)
 	return -1;
 }
 
-int creto_sandbox_seccomp_disabled_build(void)
+int creto_sandbox_sanitizer_build(void)
 {
 #if defined(CRETO_SANITIZE) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	return 1;
@@ -546,37 +546,37 @@ static int seccomp_build(int mode, scmp_filter_ctx *out, creto_err *e)
 	 * peers), IPv4, IPv6, and rtnetlink for the isolation monitor. */
 	const int families[] = {AF_UNIX, AF_INET, AF_INET6};
 	for (size_t i = 0; i < 3 && rc == CRETO_OK; i++) {
-		struct scmp_arg_cmp fam = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]);
+		struct scmp_arg_cmp fam = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i], 0);
 		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &fam, "socket", e);
 	}
 	if (rc == CRETO_OK) {
-		struct scmp_arg_cmp nl[2] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
-					     SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE)};
+		struct scmp_arg_cmp nl[2] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK, 0),
+					     SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE, 0)};
 		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2, nl, "socket", e);
 	}
 	if (rc == CRETO_OK) {
-		struct scmp_arg_cmp un = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+		struct scmp_arg_cmp un = SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0);
 		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, &un, "socketpair", e);
 	}
 	/* Signals to this process only (raise, abort, pthread_kill). */
 	pid_t self = getpid();
 	if (rc == CRETO_OK) {
-		struct scmp_arg_cmp me = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self);
+		struct scmp_arg_cmp me = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self, 0);
 		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, &me, "kill", e);
 		if (rc == CRETO_OK)
 			rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, &me, "tgkill", e);
 	}
 	for (size_t i = 0; i < sizeof(sc_ioctls) / sizeof(sc_ioctls[0]) && rc == CRETO_OK; i++) {
-		struct scmp_arg_cmp req = SCMP_A1(SCMP_CMP_EQ, sc_ioctls[i]);
+		struct scmp_arg_cmp req = SCMP_A1(SCMP_CMP_EQ, sc_ioctls[i], 0);
 		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &req, "ioctl", e);
 	}
 	for (size_t i = 0; i < sizeof(sc_prctls) / sizeof(sc_prctls[0]) && rc == CRETO_OK; i++) {
-		struct scmp_arg_cmp opt = SCMP_A0(SCMP_CMP_EQ, sc_prctls[i]);
+		struct scmp_arg_cmp opt = SCMP_A0(SCMP_CMP_EQ, sc_prctls[i], 0);
 		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, &opt, "prctl", e);
 	}
 	/* Reading limits only: prlimit64 with no new limit. */
 	if (rc == CRETO_OK) {
-		struct scmp_arg_cmp get = SCMP_A2(SCMP_CMP_EQ, 0);
+		struct scmp_arg_cmp get = SCMP_A2(SCMP_CMP_EQ, 0, 0);
 		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, &get, "prlimit64", e);
 	}
 out:
@@ -634,6 +634,13 @@ int creto_sandbox_apply(creto_sandbox *sb, const creto_sandbox_opts *opts,
 	}
 
 	/* 2. The Landlock ruleset, built while every rule path is open. */
+	if (opts->landlock != CRETO_SANDBOX_LANDLOCK_OFF && creto_sandbox_sanitizer_build()) {
+		rc = creto_sandbox_allow(sb, "/proc/self", CRETO_SANDBOX_RO | CRETO_SANDBOX_OPTIONAL,
+					 e);
+		if (rc != CRETO_OK)
+			goto out;
+		warn(rep, "landlock: sanitizer build: /proc/self readable (LeakSanitizer)");
+	}
 	if (opts->landlock != CRETO_SANDBOX_LANDLOCK_OFF) {
 		int abi = creto_sandbox_landlock_abi();
 		if (abi < 0) {
@@ -660,7 +667,7 @@ int creto_sandbox_apply(creto_sandbox *sb, const creto_sandbox_opts *opts,
 
 	/* 3. The seccomp filter, built now (it allocates), loaded last. */
 	if (opts->seccomp != CRETO_SANDBOX_SECCOMP_OFF) {
-		if (creto_sandbox_seccomp_disabled_build()) {
+		if (creto_sandbox_sanitizer_build()) {
 			warn(rep, "seccomp: not installed: sanitizer build (LeakSanitizer needs ptrace)");
 		} else {
 			rc = seccomp_build(opts->seccomp, &sctx, e);

@@ -132,7 +132,10 @@ int creto_sandbox_apply(creto_sandbox *sb, const creto_sandbox_opts *opts,
  * (ENOSYS, EOPNOTSUPP), -1 with errno for any other failure. */
 int creto_sandbox_landlock_abi(void);
 
-/* 1 when this build never installs the seccomp filter (sanitizers). */
-int creto_sandbox_seccomp_disabled_build(void);
+/* 1 in a sanitizer build: the seccomp filter is never installed there
+ * (LeakSanitizer stops the world with ptrace) and creto_sandbox_apply adds
+ * a read-only Landlock rule for /proc/self (LeakSanitizer reads its task
+ * list and memory map at exit). */
+int creto_sandbox_sanitizer_build(void);
 
 #endif

@@ -72,7 +72,7 @@ static int setup(void **state)
 	chmod(g_dir, 0755);
 	g_abi = creto_sandbox_landlock_abi();
 	fprintf(stderr, "# kernel Landlock ABI %d; seccomp %s in this build\n", g_abi,
-		creto_sandbox_seccomp_disabled_build() ? "never installed" : "installed");
+		creto_sandbox_sanitizer_build() ? "never installed" : "installed");
 	return 0;
 }
 
@@ -98,7 +98,7 @@ static void path_in(char *out, size_t cap, const char *name)
 	} while (0)
 #define NEED_SECCOMP()                                                                             \
 	do {                                                                                       \
-		if (creto_sandbox_seccomp_disabled_build()) {                                      \
+		if (creto_sandbox_sanitizer_build()) {                                      \
 			fprintf(stderr, "# SKIP: sanitizer build: the seccomp filter is never "    \
 					"installed\n");                                            \
 			skip();                                                                    \
@@ -604,7 +604,7 @@ static void child_work(void *arg)
 static void test_daemon_work(void **state)
 {
 	(void)state;
-	struct layout l = {.seccomp = creto_sandbox_seccomp_disabled_build()
+	struct layout l = {.seccomp = creto_sandbox_sanitizer_build()
 					      ? CRETO_SANDBOX_SECCOMP_OFF
 					      : CRETO_SANDBOX_SECCOMP_KILL};
 	make_layout("work", l.conf, l.state, l.outside);
@@ -706,7 +706,7 @@ static void test_user_switch(void **state)
 		skip();
 	}
 	for (int sc = 0; sc < 2; sc++) {
-		if (sc == 1 && creto_sandbox_seccomp_disabled_build())
+		if (sc == 1 && creto_sandbox_sanitizer_build())
 			break;
 		struct layout l = {.seccomp = sc ? CRETO_SANDBOX_SECCOMP_KILL
 						 : CRETO_SANDBOX_SECCOMP_OFF};
@@ -976,7 +976,7 @@ static void test_notify_under_sandbox(void **state)
 	char name[64];
 	snprintf(name, sizeof(name), "@creto-test-notify-sb-%ld", (long)getpid());
 	int rfd = bind_dgram(name);
-	struct notify_arg a = {name, creto_sandbox_seccomp_disabled_build()
+	struct notify_arg a = {name, creto_sandbox_sanitizer_build()
 					     ? CRETO_SANDBOX_SECCOMP_OFF
 					     : CRETO_SANDBOX_SECCOMP_KILL};
 	assert_child_ok(in_child(child_notify_sandboxed, &a));
