@@ -154,6 +154,10 @@ int main(int argc, char **argv)
 	creto_sandbox_free(sb);
 	if (rc != CRETO_OK) {
 		fprintf(stderr, "sandbox: %s\n", e.msg);
+		creto_signer_free(signer);
+		sqlite3_close(sq);
+		creto_notify_close(nt);
+		close(lfd);
 		return rc;
 	}
 	for (size_t i = 0; i < rep.nwarn; i++)
