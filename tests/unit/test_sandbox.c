@@ -10,7 +10,8 @@
  * filter answering ENOSYS; each forbidden syscall kills the process (KILL)
  * or fails with EPERM (EPERM mode); the work a daemon does still runs under
  * the full sandbox (threads, loopback TCP, epoll, timerfd, signals, SQLite
- * in the state dir, OpenSSL signing, getaddrinfo of localhost); the user
+ * in the state dir, OpenSSL signing, getaddrinfo of localhost, a passive
+ * isolation check over rtnetlink and /proc/net); the user
  * switch to nobody cannot be undone; threads running refuse the apply; the
  * sd_notify messages, path and abstract sockets, reconnect after the
  * manager re-binds, and a notify socket connected before the sandbox keeps
@@ -53,6 +54,7 @@
 #include <seccomp.h>
 #include <sqlite3.h>
 
+#include "creto/isolation.h"
 #include "serve/notify.h"
 #include "serve/sandbox.h"
 
@@ -599,6 +601,22 @@ static void child_work(void *arg)
 	CHECK(getaddrinfo("localhost", "80", &hints, &ai) == 0 && ai != NULL);
 	freeaddrinfo(ai);
 	close(lfd);
+
+	/* the isolation monitor's passive check, routes from rtnetlink and
+	 * from /proc/net, resolver configuration from /etc/resolv.conf */
+	static creto_iso_config cfg;
+	creto_iso_config_default(&cfg);
+	const int sources[] = {CRETO_ISO_ROUTES_NETLINK, CRETO_ISO_ROUTES_PROC};
+	for (int i = 0; i < 2; i++) {
+		creto_iso_opts io = {.active = 0, .route_source = sources[i]};
+		creto_iso_report *rep = NULL;
+		creto_err_clear(&e);
+		int irc = creto_iso_check(&cfg, &io, &rep, &e);
+		if (irc != CRETO_OK)
+			fprintf(stderr, "isolation check (%d): %s\n", i, e.msg);
+		CHECK(irc == CRETO_OK && rep != NULL && rep->n > 0);
+		creto_iso_report_free(rep);
+	}
 }
 
 static void test_daemon_work(void **state)
