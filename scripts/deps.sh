@@ -3,7 +3,7 @@
 # and only those that are missing.  Usage: scripts/deps.sh [build|test|fuzz|all]
 set -eu
 what=${1:-build}
-build="cmake make gcc clang pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libp11-kit-dev libyaml-dev"
+build="cmake make gcc clang pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libp11-kit-dev libyaml-dev libseccomp-dev"
 test="$build libcmocka-dev softhsm2 opensc p11-kit p11-kit-modules sqlite3 iproute2 python3 python3-yaml util-linux procps time strace git"
 fuzz="$build clang libclang-rt-14-dev"
 case "$what" in
