@@ -15,6 +15,8 @@ PROBE=$CRETO_BUILD_DIR/sandbox_probe
 command -v python3 >/dev/null || skip "python3 missing"
 hsm_env
 chmod 755 "$T"
+# the dropped user must traverse test-tmp (another test may have made it 0700)
+chmod 711 "$CRETO_BUILD_DIR/test-tmp"
 
 conf=$T/conf state=$T/state outside=$T/outside hsm=$T/tokens
 mkdir -p "$conf" "$state" "$outside"

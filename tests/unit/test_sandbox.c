@@ -68,6 +68,8 @@ static int setup(void **state)
 	char mk[300];
 	snprintf(mk, sizeof(mk), "%.280s/test-tmp", bd ? bd : "/tmp");
 	mkdir(mk, 0755);
+	/* the dropped user must traverse it (another test may have made it 0700) */
+	chmod(mk, 0711);
 	snprintf(g_dir, sizeof(g_dir), "%s/test_sandbox.XXXXXX", mk);
 	if (mkdtemp(g_dir) == NULL)
 		return -1;
