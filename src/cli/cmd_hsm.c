@@ -43,6 +43,7 @@ static const struct cli_cmd hsm_cmds[] = {
 	 "destroy the objects of the one key a URI names (object= and/or id=)"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_hsm_table(void) { return hsm_cmds; } /* docs: cli_doc.c */
 
 int cmd_hsm(int argc, char **argv)
 {

@@ -48,6 +48,7 @@ static const struct cli_cmd UPDATE_CMDS[] = {
 	 "installed versions, time floor, trust root and the last audit rows"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_update_table(void) { return UPDATE_CMDS; } /* docs: cli_doc.c */
 
 int cmd_update(int argc, char **argv)
 {
