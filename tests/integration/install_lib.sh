@@ -11,6 +11,17 @@ install_into() {
   DESTDIR=$1 cmake --install "$CRETO_BUILD_DIR" >"$T/install.log" 2>&1
 }
 
+# The compiler and sanitizer flags of the build tree: a client of a sanitized
+# libcreto.a links the sanitizer runtimes too.  Sets CLIENT_CC, CLIENT_CFLAGS.
+client_like_build() {
+  local c="$CRETO_BUILD_DIR/CMakeCache.txt"
+  CLIENT_CC=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$c")
+  CLIENT_CFLAGS=
+  grep -q '^CRETO_SANITIZE:BOOL=ON' "$c" && CLIENT_CFLAGS="-fsanitize=address,undefined"
+  grep -q '^CRETO_SANITIZE_THREAD:BOOL=ON' "$c" && CLIENT_CFLAGS="-fsanitize=thread"
+  [ -n "$CLIENT_CC" ] || CLIENT_CC=cc
+}
+
 # build_client PCDIR PREFIX OUT: compiles a program that includes every
 # installed public header and links libcreto through creto.pc found in PCDIR,
 # its prefix variable pointed at PREFIX (the DESTDIR copy), then runs it.
@@ -43,6 +54,6 @@ C
   local flags
   flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --define-variable=prefix="$prefix" --cflags --libs creto) || return 1
   # shellcheck disable=SC2086 # pkg-config output is a word list
-  cc -std=c11 -Wall -Wextra -Werror -o "$out" "$out.c" $flags >"$out.log" 2>&1 || return 1
+  ${CLIENT_CC:-cc} ${CLIENT_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -o "$out" "$out.c" $flags >"$out.log" 2>&1 || return 1
   "$out"
 }

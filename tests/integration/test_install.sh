@@ -29,6 +29,7 @@ for h in "$CRETO_SRC_DIR"/include/creto/*.h; do
   cmp -s "$h" "$P/include/creto/$(basename "$h")" && ok || fail "header $(basename "$h") not installed"
 done
 grep -qx "prefix=$prefix" "$pc" && ok || fail "creto.pc prefix is not $prefix: $(head -1 "$pc")"
+client_like_build
 expect 0 --out "sha256 ba7816bf" -- build_client "$(dirname "$pc")" "$P" "$T/client"
 [ "$N_FAIL" = 0 ] || cat "$T/client.log" >&2
 
