@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test test-asan test-tsan demo bench fuzz image clean
+.PHONY: all deps test test-asan test-tsan demo bench fuzz image install deb clean
 
 all: $(BUILD)/creto
 
@@ -58,6 +58,22 @@ fuzz:
 # The OCI image of creto (deploy/image/build.sh, buildah): $(BUILD)/creto-image.tar
 image: all
 	@deploy/image/build.sh $(BUILD)/creto $(BUILD)/creto-image.tar $$(sed -n 's/^project(creto-airgap VERSION \([^ )]*\).*/\1/p' CMakeLists.txt)
+
+# `make install` (PREFIX, DESTDIR): the program, libcreto.a + headers +
+# creto.pc, man pages, bash completion, /etc example, units (docs/install.md).
+PREFIX ?= /usr/local
+DESTDIR ?=
+install:
+	@scripts/deps.sh build
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The Debian packages, lintian, and the runtime .debs to carry through the
+# diode: $(DEB_OUT)/ (scripts/deb-build.sh).
+DEB_OUT ?= $(BUILD)/deb
+deb:
+	@scripts/deb-build.sh $(DEB_OUT)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

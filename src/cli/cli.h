@@ -147,4 +147,40 @@ int cmd_isolation(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 
+/* ---- man pages and completion (cli_doc.c) ------------------------------
+ * The subcommand table of each group, for `creto __man` and
+ * `creto __completion bash`: one accessor in each cmd_<group>.c.  A group
+ * that is one command (sign, verify, lint) returns a pointer to its one
+ * entry, whose name is "" (no {NULL} terminator follows it). */
+const struct cli_cmd *cmd_model_table(void);
+const struct cli_cmd *cmd_key_table(void);
+const struct cli_cmd *cmd_sign_table(void);
+const struct cli_cmd *cmd_verify_table(void);
+const struct cli_cmd *cmd_hsm_table(void);
+const struct cli_cmd *cmd_trust_table(void);
+const struct cli_cmd *cmd_update_table(void);
+const struct cli_cmd *cmd_state_table(void);
+const struct cli_cmd *cmd_diode_table(void);
+const struct cli_cmd *cmd_diode_quarantine_table(void);
+const struct cli_cmd *cmd_nhi_table(void);
+const struct cli_cmd *cmd_isolation_table(void);
+const struct cli_cmd *cmd_lint_table(void);
+
+/* A group's table for the docs: name is a group of main.c's table, or
+ * "GROUP CMD" for a command with its own subcommands (diode quarantine);
+ * doc is the file under docs/ (installed in /usr/share/doc/creto/) that
+ * has the details, or NULL.  Lists end with {NULL}. */
+struct cli_doc_group {
+	const char *name;
+	const struct cli_cmd *(*table)(void);
+	const char *doc;
+};
+
+/* `creto __man` (creto(1)), `creto __man GROUP` (creto-GROUP(1)),
+ * `creto __man --list` (the page names) and `creto __completion bash`, all
+ * on stdout; argv[0] is "__man" or "__completion".  A group of groups
+ * without an entry in docs is documented from its line in groups.
+ * Returns the exit code. */
+int cli_doc_main(const struct cli_cmd *groups, const struct cli_doc_group *docs, int argc, char **argv);
+
 #endif

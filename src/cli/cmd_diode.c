@@ -30,6 +30,7 @@ static const struct cli_cmd DIODE_CMDS[] = {
 	 "list, show or requeue (back into the drop directory) quarantined packages"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_diode_table(void) { return DIODE_CMDS; } /* docs: cli_doc.c */
 
 int cmd_diode(int argc, char **argv)
 {
@@ -265,6 +266,7 @@ static const struct cli_cmd Q_CMDS[] = {
 	 "move it back into the drop directory for a new decision (audited)"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_diode_quarantine_table(void) { return Q_CMDS; } /* docs: cli_doc.c */
 
 static int diode_quarantine(int argc, char **argv)
 {

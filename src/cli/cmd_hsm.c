@@ -66,6 +66,7 @@ static const struct cli_cmd hsm_cmds[] = {
 	 "reports the failovers (an availability drill)"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_hsm_table(void) { return hsm_cmds; } /* docs: cli_doc.c */
 
 int cmd_hsm(int argc, char **argv)
 {

@@ -27,6 +27,7 @@ static const struct cli_cmd k_cmds[] = {
 	 "re-check every interval and log only changes of state"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_isolation_table(void) { return k_cmds; } /* docs: cli_doc.c */
 
 int cmd_isolation(int argc, char **argv)
 {

@@ -75,6 +75,9 @@ static const struct cli_cmd verify_cmd = {"", NULL, "--pub KEY.pub [--context ST
 						      "[--module SO] [--pin-file F]",
 					  "verify FILE.sig over FILE (exit 0 valid, 1 invalid); context "
 					  FILE_CTX " unless --context or --raw"};
+const struct cli_cmd *cmd_key_table(void) { return key_cmds; } /* docs: cli_doc.c */
+const struct cli_cmd *cmd_sign_table(void) { return &sign_cmd; } /* docs: cli_doc.c */
+const struct cli_cmd *cmd_verify_table(void) { return &verify_cmd; } /* docs: cli_doc.c */
 
 int cmd_key(int argc, char **argv)
 {

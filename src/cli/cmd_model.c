@@ -44,6 +44,7 @@ static const struct cli_cmd model_cmds[] = {
 	 "sign a model manifest (DSSE; Sigstore bundle v0.3 for ECDSA keys)"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_model_table(void) { return model_cmds; } /* docs: cli_doc.c */
 
 int cmd_model(int argc, char **argv)
 {

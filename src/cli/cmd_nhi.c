@@ -859,6 +859,7 @@ static const struct cli_cmd nhi_cmds[] = {
 	 "verify a token offline and print the agent identity (JSON)"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_nhi_table(void) { return nhi_cmds; } /* docs: cli_doc.c */
 
 int cmd_nhi(int argc, char **argv)
 {

@@ -21,6 +21,7 @@ static const struct cli_cmd STATE_CMDS[] = {
 	 "create the state directory that update apply, verify --state and diode watch use"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_state_table(void) { return STATE_CMDS; } /* docs: cli_doc.c */
 
 int cmd_state(int argc, char **argv)
 {

@@ -34,6 +34,7 @@ static const struct cli_cmd TRUST_CMDS[] = {
 	 "show version, expiry, roles, thresholds, keys and who signed (text; --json for JSON)"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_trust_table(void) { return TRUST_CMDS; } /* docs: cli_doc.c */
 
 int cmd_trust(int argc, char **argv)
 {

@@ -52,6 +52,7 @@ static const struct cli_cmd UPDATE_CMDS[] = {
 	 "the installed, verified models: name, version, path, statement digest (read-only)"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_update_table(void) { return UPDATE_CMDS; } /* docs: cli_doc.c */
 
 int cmd_update(int argc, char **argv)
 {

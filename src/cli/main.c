@@ -27,6 +27,26 @@ static const struct cli_cmd groups[] = {
 	{NULL, NULL, NULL, NULL},
 };
 
+/* Each group's subcommand table for the man pages and bash completion
+ * (cli_doc.c): a new group adds its line here too, or its page is only its
+ * line above.  doc: the file in docs/ with the details. */
+static const struct cli_doc_group doc_groups[] = {
+	{"model", cmd_model_table, "model-manifest.md"},
+	{"key", cmd_key_table, "keys.md"},
+	{"sign", cmd_sign_table, "signatures.md"},
+	{"verify", cmd_verify_table, "signatures.md"},
+	{"hsm", cmd_hsm_table, "keys.md"},
+	{"trust", cmd_trust_table, "trust-root.md"},
+	{"update", cmd_update_table, "crupdate.md"},
+	{"state", cmd_state_table, "crupdate.md"},
+	{"diode", cmd_diode_table, "crupdate.md"},
+	{"diode quarantine", cmd_diode_quarantine_table, NULL},
+	{"nhi", cmd_nhi_table, "nhi.md"},
+	{"isolation", cmd_isolation_table, "isolation.md"},
+	{"lint", cmd_lint_table, "lint.md"},
+	{NULL, NULL, NULL},
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: creto <group> <command> [options]\n\n"
@@ -76,6 +96,9 @@ int main(int argc, char **argv)
 		printf("creto %s\n", CRETO_VERSION);
 		return CRETO_OK;
 	}
+	/* hidden: the man pages and completion, generated at build time */
+	if (strcmp(argv[1], "__man") == 0 || strcmp(argv[1], "__completion") == 0)
+		return cli_doc_main(groups, doc_groups, argc - 1, argv + 1);
 	char names[256] = "";
 	for (const struct cli_cmd *g = groups; g->name != NULL; g++) {
 		if (strcmp(g->name, argv[1]) == 0) {
