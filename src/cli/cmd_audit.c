@@ -54,6 +54,8 @@ static const struct cli_cmd AUDIT_CMDS[] = {
 	 "move the entries before a stored checkpoint into an export, freeing space"},
 	{NULL, NULL, NULL, NULL},
 };
+const struct cli_cmd *cmd_audit_table(void) { return AUDIT_CMDS; } /* docs: cli_doc.c */
+
 
 int cmd_audit(int argc, char **argv)
 {

@@ -44,6 +44,7 @@ static const struct cli_doc_group doc_groups[] = {
 	{"nhi", cmd_nhi_table, "nhi.md"},
 	{"isolation", cmd_isolation_table, "isolation.md"},
 	{"lint", cmd_lint_table, "lint.md"},
+	{"audit", cmd_audit_table, "audit.md"},
 	{NULL, NULL, NULL},
 };
 
