@@ -42,7 +42,7 @@ static const struct cli_cmd AUDIT_CMDS[] = {
 	 "list entries (TIME: YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)"},
 	{"tail", a_tail, "--dir D [-n N] [-f] [--timeout SECONDS]",
 	 "the last N entries; -f: keep printing new ones until SIGTERM/SIGINT or the timeout"},
-	{"verify", a_verify, "--dir D|--export FILE --pub P [--checkpoint OLD] [--json]",
+	{"verify", a_verify, "(--dir D | --export FILE) --pub P [--checkpoint OLD] [--json]",
 	 "recompute the tree, check every checkpoint, sequence and time; exit 1 on tampering"},
 	{"prove", a_prove, "--dir D SEQ [--size N]",
 	 "inclusion proof of entry SEQ (JSON), against the newest checkpoint covering it"},
