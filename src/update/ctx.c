@@ -506,23 +506,8 @@ int creto_update_open(const char *pkg, int *fd, creto_err *e)
 int creto_state_init(const char *state_dir, const char *trust_path, const creto_clock *clock,
 		     creto_err *e)
 {
-	creto_trust_root *r = NULL;
-	char dg[65];
-	int rc = upd_load_effective_root(trust_path, NULL, NULL, &r, dg, e);
-	if (rc != CRETO_OK)
-		return rc;
-	upd_state *st = NULL;
-	if ((rc = upd_state_create(state_dir, &st, e)) == CRETO_OK) {
-		char v[32];
-		snprintf(v, sizeof v, "%lld", (long long)creto_clock_now(clock));
-		if ((rc = upd_state_meta_set(st, "initialised_at", v, e)) == CRETO_OK) {
-			snprintf(v, sizeof v, "%lld", (long long)creto_trust_root_version(r));
-			rc = upd_state_meta_set(st, "init_root_version", v, e);
-		}
-		if (rc == CRETO_OK)
-			rc = upd_state_meta_set(st, "init_root_digest", dg, e);
-	}
-	upd_state_close(st);
-	creto_trust_root_free(r);
-	return rc;
+	creto_state_init_opts o;
+	memset(&o, 0, sizeof o);
+	o.clock = clock;
+	return creto_state_init_ex(state_dir, trust_path, &o, e); /* auditlog.c */
 }
