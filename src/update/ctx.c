@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/escape.h"
 #include "util/file.h"
 
 /* ---- the effective trust root ---- */
@@ -228,8 +229,14 @@ static int sink_refused(creto_update_ctx *c, const creto_event *ev, int rc, cret
 /* The intent: enough of the event to record its `aborted` later. */
 static int intent_set(creto_update_ctx *c, const creto_event *ev, creto_err *e)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "component", ev->component, "event", ev->event,
-			      "outcome", ev->outcome, "subject", ev->subject ? ev->subject : "");
+	/* The subject may hold untrusted bytes (a file name that is not
+	 * UTF-8): stored as its escape text, decoded on recovery. */
+	const char *sj = ev->subject ? ev->subject : "";
+	char *esc = creto_escape_dup(sj, strlen(sj));
+	json_t *o = esc == NULL ? NULL
+				: json_pack("{s:s, s:s, s:s, s:s}", "component", ev->component, "event",
+					    ev->event, "outcome", ev->outcome, "subject", esc);
+	free(esc);
 	char *txt = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	if (txt == NULL)
@@ -299,6 +306,12 @@ int upd_intent_recover(creto_update_ctx *c, creto_err *e)
 	const char *evn = json_string_value(json_object_get(o, "event"));
 	const char *was = json_string_value(json_object_get(o, "outcome"));
 	const char *subj = json_string_value(json_object_get(o, "subject"));
+	char raw[2048];
+	size_t rn = 0;
+	if (subj != NULL && creto_unescape(raw, sizeof raw - 1, subj, &rn) == 0) {
+		raw[rn] = 0;
+		subj = raw;
+	}
 	creto_event_field fl[1] = {{"intended", was ? was : "?", 0}};
 	creto_event ev = {comp ? comp : "update", evn ? evn : "apply", "aborted", subj,
 			  "interrupted before the state commit", NULL, fl, 1};

@@ -237,8 +237,11 @@ static void quarantine(const watch *w, const cand *c, creto_update_decision *d, 
 	creto_err me, ig;
 	creto_err_clear(&me);
 	creto_err_clear(&ig);
-	if (upd_record(w->ctx, d, "quarantined", UPD_INTENT, &me) != CRETO_OK)
+	if (upd_record(w->ctx, d, "quarantined", UPD_INTENT, &me) != CRETO_OK) {
+		if (!w->ctx->sink_failed) /* the intent could not be stored: decide again later */
+			say(w, c->name, "retry", NULL, me.msg, &d->res);
 		return; /* the sink refused: the watcher stops */
+	}
 	if (move_into(w, c->name, &c->st, qdir, 1, dst, sizeof dst, &me) != CRETO_OK) {
 		upd_record_aborted(w->ctx, d, me.msg);
 		char msg[2 * CRETO_ERR_MSG_MAX + 64];
