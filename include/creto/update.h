@@ -297,7 +297,9 @@ uint64_t creto_state_log_appended(const creto_state_log *l);
 const char *creto_state_log_error(const creto_state_log *l);
 /* 1 when a checkpoint key is in use. */
 int creto_state_log_has_key(const creto_state_log *l);
-/* With a checkpoint key and entries appended: sign and store a checkpoint
+/* While recording, the sink signs a checkpoint with a record at most once a
+ * minute (a long-running watcher); at close, with a checkpoint key and
+ * entries appended since the last one: sign and store a checkpoint
  * (CRETO_EOP when that fails; the entries stay durable and `creto audit
  * checkpoint --key K` signs later).  Then free.  NULL ok. */
 int creto_state_log_close(creto_state_log *l, creto_err *e) CRETO_WUR;

@@ -38,8 +38,14 @@ struct creto_state_log {
 	int64_t wait_ms;
 	const char *crash_point;
 	uint64_t appended;
+	uint64_t unsigned_n;        /* appended since the last checkpoint we signed */
+	int64_t last_cp_ms;         /* when we signed it (monotonic) */
 	creto_err err;
 };
+
+/* A long-running writer (the watcher) signs a checkpoint with a record at
+ * most this often; every writer signs one when it closes. */
+#define CP_INTERVAL_MS 60000
 
 void creto_state_log_dir(const char *state_dir, char *buf, size_t cap)
 {
@@ -312,6 +318,7 @@ int creto_state_log_open(const char *state_dir, const creto_state_log_opts *o,
 	l->budget = cfg.budget;
 	l->wait_ms = o->lock_wait_ms > 0 ? o->lock_wait_ms : 10000;
 	l->crash_point = o->crash_point;
+	l->last_cp_ms = mono_ms();
 	const char *key = o->key != NULL ? o->key : cfg.key[0] ? cfg.key : NULL;
 	if (key != NULL && (rc = creto_keys_open_signer(key, o->keys, &l->signer, e)) != CRETO_OK) {
 		creto_err_ctx(e, "audit checkpoint key%s", o->key != NULL ? "" : " (recorded at state init)");
@@ -371,7 +378,11 @@ static int sink_fn(void *arg, const creto_event *ev)
 	int lockfd = -1;
 	creto_err e;
 	creto_err_clear(&e);
-	int rc = acquire(l, NULL, &lockfd, &a, &e);
+	/* Due for a checkpoint: open with the key, and the close after the
+	 * append signs one (best effort: creto_state_log_close checks its own). */
+	int64_t now = mono_ms();
+	creto_signer *s = l->signer != NULL && now - l->last_cp_ms >= CP_INTERVAL_MS ? l->signer : NULL;
+	int rc = acquire(l, s, &lockfd, &a, &e);
 	if (rc == CRETO_OK) {
 		rc = creto_audit_append(a, ev, NULL, &e);
 		release(a, lockfd);
@@ -381,6 +392,11 @@ static int sink_fn(void *arg, const creto_event *ev)
 		return CRETO_EOP;
 	}
 	l->appended++;
+	l->unsigned_n++;
+	if (s != NULL) {
+		l->last_cp_ms = now;
+		l->unsigned_n = 0;
+	}
 	return 0;
 }
 
@@ -410,7 +426,7 @@ int creto_state_log_close(creto_state_log *l, creto_err *e)
 	if (l == NULL)
 		return CRETO_OK;
 	int rc = CRETO_OK;
-	if (l->signer != NULL && l->appended > 0) {
+	if (l->signer != NULL && l->unsigned_n > 0) {
 		creto_audit *a = NULL;
 		int lockfd = -1;
 		if ((rc = acquire(l, l->signer, &lockfd, &a, e)) == CRETO_OK) {
