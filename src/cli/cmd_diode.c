@@ -332,6 +332,9 @@ static int q_parse(int argc, char **argv, const struct cli_cmd *cmd, int want_na
 	}
 	if (a->state == NULL || optind + want_name != argc)
 		return cli_usage("diode quarantine", cmd);
+	if (a->audit_key != NULL && cmd->fn != q_requeue)
+		return cli_usage_error("diode quarantine %s: --audit-key is for requeue (%s records nothing)",
+				       cmd->name, cmd->name);
 	a->name = want_name ? argv[optind] : NULL;
 	return 0;
 }
