@@ -131,6 +131,20 @@ assert a[2]["reason"] == "digest" and a[2]["source"] == "D/bad.crupdate", a
 PY
 expect 0 --out "requeued" -- "$CRETO" update status --state S --audit 3
 
+# --- several writers: a requeue while a watcher runs (each takes the log
+# only for its record); SIGTERM's stop is recorded too ---
+"$CRETO" diode watch D --trust root.json --state S --settle-ms 30 --timeout 60 >w.log 2>&1 &
+W=$!
+for i in $(seq 1 100); do grep -q " started: " w.log && break; sleep 0.1; done
+n0=$(size_of S)
+expect 0 -- "$CRETO" diode quarantine requeue bad.crupdate --state S --drop D
+for i in $(seq 1 150); do [ -e S/quarantine/bad.crupdate ] && break; sleep 0.1; done
+kill -TERM $W; wait $W || fail "watcher exit after SIGTERM: $(cat w.log)"
+check "requeue beside a watcher" S "$n0" '
+o = [(e["event"], e["outcome"]) for e in E]
+assert o == [("requeue", "ok"), ("apply", "quarantined"), ("stop", "ok")], o
+assert E[-1]["reason"] == "stop requested", E[-1]'
+
 # --- a trust rotation (component trust) ---
 n0=$(size_of S)
 expect 0 -- "$CRETO" update apply r2.crupdate --trust root.json --state S
