@@ -113,6 +113,20 @@ static int writer_lock(const creto_state_log *l, int *fd, creto_err *e)
 	return CRETO_OK;
 }
 
+/* Whether another process holds the log's own writer lock (`creto audit
+ * append`, `audit checkpoint --key` run by hand): probed by taking it. */
+static int log_lock_busy(const creto_state_log *l)
+{
+	char p[4300];
+	snprintf(p, sizeof p, "%s/lock", l->dir);
+	int fd = open(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	int busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd); /* releases it when taken */
+	return busy;
+}
+
 /* Open the log for one record (or the migration, or the checkpoint). */
 static int acquire(const creto_state_log *l, creto_signer *signer, int *lockfd, creto_audit **a,
 		   creto_err *e)
@@ -126,7 +140,16 @@ static int acquire(const creto_state_log *l, creto_signer *signer, int *lockfd, 
 	ao.clock = l->clock;
 	ao.signer = signer;
 	ao.size_budget = l->budget;
-	if ((rc = creto_audit_open(l->dir, &ao, a, e)) != CRETO_OK) {
+	/* Beside our own writers (queued above), someone else may hold the
+	 * log for a moment: wait for them as long as for ours. */
+	int64_t until = mono_ms() + l->wait_ms;
+	while ((rc = creto_audit_open(l->dir, &ao, a, e)) == CRETO_EOP && log_lock_busy(l) &&
+	       mono_ms() < until) {
+		struct timespec ts = {0, 10 * 1000000L};
+		(void)nanosleep(&ts, NULL);
+		creto_err_clear(e);
+	}
+	if (rc != CRETO_OK) {
 		close(*lockfd);
 		*lockfd = -1;
 		return rc == CRETO_EREJECT ? CRETO_EOP : rc;

@@ -205,7 +205,13 @@ expect 0 --out "extends the kept checkpoint" -- "$CRETO" audit verify --dir S/au
 "$CRETO" state init --state S4 --trust root.json >/dev/null 2>&1 || fail "state init S4"
 expect 0 -- "$CRETO" update apply m1.crupdate --trust root.json --state S4
 expect 2 --err "no checkpoint yet" -- "$CRETO" audit checkpoint --dir S4/audit
+# The log held by another writer for a moment (a script's `audit append`):
+# waited for, then recorded.
+flock S4/audit/lock sleep 1 &
+FL=$!
+sleep 0.2
 expect 0 -- "$CRETO" update apply m2.crupdate --trust root.json --state S4 --audit-key ak.key
+wait $FL
 [ "$(cp_size S4)" = 3 ] || fail "--audit-key did not sign a checkpoint at exit"
 expect 0 -- "$CRETO" audit verify --dir S4/audit --pub ak.pub
 
