@@ -1,7 +1,7 @@
 # demo/40-update.sh - a signed model update crosses the data diode.
 # Sourced by demo/run.sh (uses $CRETO, $DEMO_DIR, step/say/show/refused).
 U=$DEMO_DIR/update
-mkdir -p "$U/officers" "$U/outside" "$U/diode" "$U/enclave"
+mkdir -p "$U/officers" "$U/outside" "$U/diode" "$U/enclave" "$U/offsite"
 
 step "Update: three officers, a 2-of-3 trust root (hybrid Ed25519 + ML-DSA-65 keys)"
 for o in alice bob carol; do
@@ -27,8 +27,11 @@ say "standard tools can list the package:"
 show tar tvf "$U/outside/demo-llm-1.crupdate"
 
 step "Inside: the diode watcher verifies 2-of-3, streams, installs atomically"
-say "the state directory is created once, explicitly: a mistyped --state is an error, never a fresh start:"
-show "$CRETO" state init --state "$U/enclave" --trust "$U/root.json"
+say "the state directory is created once, explicitly: a mistyped --state is an error, never a fresh start."
+say "It comes with its audit log (enclave/audit): every decision below is recorded there before it takes"
+say "effect, and checkpoints are signed with the key recorded here (a key reference, never a secret):"
+"$CRETO" key gen --alg hybrid -o "$U/audit-key" >/dev/null
+show "$CRETO" state init --state "$U/enclave" --trust "$U/root.json" --audit-key "$U/audit-key.key"
 refused_usage() { printf '   $ %s\n' "$*"; local rc=0; "$@" >"$DEMO_DIR/.out" 2>&1 || rc=$?
   sed 's/^/     /' "$DEMO_DIR/.out"; [ "$rc" = 2 ] || { echo "   demo: expected exit 2, got $rc" >&2; exit 1; }; }
 refused_usage "$CRETO" update status --state "$U/enclav"
@@ -67,6 +70,8 @@ show "$CRETO" diode quarantine list --state "$U/enclave"
 show cat "$U/enclave/quarantine/demo-llm-2-tampered.crupdate.reason" "$U/enclave/quarantine/zz-rollback.crupdate.reason"
 show readlink "$U/enclave/models/demo-llm/current"
 say "nothing was deleted: accepted packages are in processed/, rejected ones in quarantine/."
+say "the log recorded each decision; a signed checkpoint of it is carried off the host (printed, removable media):"
+show "$CRETO" audit checkpoint --dir "$U/enclave/audit" -o "$U/offsite/kept.checkpoint"
 
 step "Trust-root rotation through the diode: alice leaves, dave joins"
 "$CRETO" key gen --alg hybrid -o "$U/officers/dave" >/dev/null

@@ -1,44 +1,30 @@
-# 70-audit.sh - the tamper-evident audit log: every security decision as an
-# entry of a Merkle tree, signed checkpoints, proofs, and a verifier that
-# names what was changed.  Self-sufficient; runs last and ends by verifying
-# the log it wrote and showing tampered copies refused.
-# Sourced by demo/run.sh (uses $CRETO, $DEMO_DIR, step/say/show/refused).
+# 70-audit.sh - the tamper-evident audit log, as the real commands wrote it:
+# state init and the diode watcher (applied, quarantined, duplicate, the
+# trust rotation) recorded every decision into the state's log
+# ($U/enclave/audit, 40-update.sh) before acting.  Runs last: verifies that
+# log against the checkpoint kept off the host, then shows tampered copies
+# refused.  Sourced by demo/run.sh (uses $CRETO, $DEMO_DIR, $U, step/say/show/refused).
 demo_audit() {
-  step "Audit: a tamper-evident record of every security decision"
-  local A="$DEMO_DIR/audit"
-  mkdir -p "$A/keys" "$A/offsite"
-  "$CRETO" key gen --alg hybrid -o "$A/keys/audit" >/dev/null
-  say "The log's checkpoint key is a hybrid key (Ed25519 + ML-DSA-65); a pkcs11: URI works the same."
-  show "$CRETO" audit init --dir "$A/log" --origin enclave-a.example/audit --key "$A/keys/audit.key"
-  say "Components record their decisions (here through 'creto audit append', as a script would):"
-  local ev
-  for ev in \
-    '{"component":"update","event":"apply","outcome":"ok","subject":"demo-llm 2 sha256:5f2c","actor":"diode"}' \
-    '{"component":"update","event":"verify","outcome":"refused","reason":"too-few-signatures","subject":"demo-llm 3"}' \
-    '{"component":"nhi","event":"revoke","outcome":"ok","subject":"agent-7","actor":"uid:0"}' \
-    '{"component":"gateway","event":"token","outcome":"refused","reason":"expired","actor":"agent-7","fields":{"count":12}}' \
-    '{"component":"hsm","event":"login","outcome":"failed","reason":"CKR_PIN_INCORRECT","subject":"token demo"}'; do
-    printf '%s' "$ev" | "$CRETO" audit append --dir "$A/log" --key "$A/keys/audit.key" >/dev/null
-  done
-  show "$CRETO" audit show --dir "$A/log"
-  say "The newest signed checkpoint (C2SP tlog-checkpoint), kept off the host:"
-  show "$CRETO" audit checkpoint --dir "$A/log" -o "$A/offsite/kept.checkpoint"
-  cut -c1-100 "$A/offsite/kept.checkpoint" | sed 's/^/     /'
-  printf '{"component":"isolation","event":"check","outcome":"ok"}' |
-    "$CRETO" audit append --dir "$A/log" --key "$A/keys/audit.key" >/dev/null
-  say "An inclusion proof that entry 1 is in the signed tree:"
-  "$CRETO" audit prove --dir "$A/log" 1 >"$A/proof.json"
-  head -n 6 "$A/proof.json" | sed 's/^/     /'
-  show "$CRETO" audit export --dir "$A/log" -o "$A/offsite/audit.jsonl"
-  say "Verify the log, and that it still extends the checkpoint kept off the host:"
-  show "$CRETO" audit verify --dir "$A/log" --pub "$A/keys/audit.pub" --checkpoint "$A/offsite/kept.checkpoint"
-  show "$CRETO" audit verify --export "$A/offsite/audit.jsonl" --pub "$A/keys/audit.pub"
-  say "Someone edits one entry (the refusal becomes an approval):"
-  sed 's/"outcome":"refused","reason":"too-few-signatures"/"outcome":"ok","reason":"too-few-signatures"/' \
-    "$A/offsite/audit.jsonl" >"$A/edited.jsonl"
-  refused "$CRETO" audit verify --export "$A/edited.jsonl" --pub "$A/keys/audit.pub"
-  say "Someone deletes the failed HSM login and the entries after it:"
-  grep -v '"seq":[4-9],' "$A/offsite/audit.jsonl" | grep -v '^{"checkpoint":"enclave-a.example/audit\\n[5-9]' >"$A/cut.jsonl"
-  refused "$CRETO" audit verify --export "$A/cut.jsonl" --pub "$A/keys/audit.pub" --checkpoint "$A/offsite/kept.checkpoint"
+  step "Audit: verifying the record the update and diode commands wrote"
+  local L="$U/enclave/audit" A="$DEMO_DIR/audit"
+  mkdir -p "$A"
+  say "Each decision above is an entry of a Merkle tree log; the last few:"
+  show "$CRETO" audit tail --dir "$L" -n 5
+  say "Verify it: every leaf, every checkpoint signature, and that it still extends the"
+  say "checkpoint kept off the host (nothing recorded before it was changed, removed or cut):"
+  show "$CRETO" audit verify --dir "$L" --pub "$U/audit-key.pub" --checkpoint "$U/offsite/kept.checkpoint"
+  say "An inclusion proof that entry 2 (the first install) is in the signed tree:"
+  "$CRETO" audit prove --dir "$L" 2 >"$A/proof.json"
+  head -n 4 "$A/proof.json" | sed 's/^/     /'
+  say "An export an auditor verifies elsewhere (JSONL and the signed checkpoints):"
+  show "$CRETO" audit export --dir "$L" -o "$A/audit.jsonl"
+  show "$CRETO" audit verify --export "$A/audit.jsonl" --pub "$U/audit-key.pub"
+  say "Someone edits one entry of a copy (the quarantined tampered model becomes 'applied'):"
+  sed '/demo-llm-2-tampered/s/"outcome":"quarantined"/"outcome":"applied"/' "$A/audit.jsonl" >"$A/edited.jsonl"
+  if cmp -s "$A/audit.jsonl" "$A/edited.jsonl"; then echo "   demo: nothing was edited" >&2; exit 1; fi
+  refused "$CRETO" audit verify --export "$A/edited.jsonl" --pub "$U/audit-key.pub"
+  say "Someone cuts a copy back to before the attacks were quarantined, checkpoints and all:"
+  awk '/"outcome":"quarantined"/ { exit } { print }' "$A/audit.jsonl" >"$A/cut.jsonl"
+  refused "$CRETO" audit verify --export "$A/cut.jsonl" --pub "$U/audit-key.pub" --checkpoint "$U/offsite/kept.checkpoint"
 }
 demo_audit

@@ -232,12 +232,79 @@ int creto_update_apply(const char *pkg, const creto_update_opts *o, creto_update
  * by a threshold of its root role.  Every other operation refuses a
  * directory without initialised state (CRETO_EUSAGE, naming it); state made
  * by an earlier version counts as initialised.  Existing state: CRETO_EUSAGE. */
+/* (creto_state_init_ex below with only the clock: the log gets the default origin, no key.) */
 int creto_state_init(const char *state_dir, const char *trust_path, const creto_clock *clock,
 		     creto_err *e) CRETO_WUR;
 
-/* Installed versions, time floor, trust root version and the last audit
- * rows of state_dir, as JSON text (malloc'ed). */
+/* `creto state init` with its audit log (docs/audit.md "Who writes"):
+ * besides the state, SDIR/audit/ is created (creto_audit_init) and its
+ * first entry records the init.  Zero-initialise, then set what applies. */
+typedef struct creto_state_init_opts {
+	const creto_clock *clock;     /* NULL: system */
+	/* Checkpoint origin of the log; NULL: "creto/" + the state directory's
+	 * own name (after realpath; bytes outside [A-Za-z0-9._-] become '_'). */
+	const char *audit_origin;
+	/* A checkpoint key reference recorded for every later command that
+	 * writes the log (a key file path or a pkcs11: URI, never a secret);
+	 * NULL: none recorded.  The key is opened (creto_keys_open_signer with
+	 * keys) and signs the log's first checkpoint. */
+	const char *audit_key;
+	const creto_keys_opts *keys;  /* module and PIN file for audit_key; may be NULL */
+	uint64_t audit_budget;        /* size budget of the log in bytes, recorded; 0: none */
+} creto_state_init_opts;
+int creto_state_init_ex(const char *state_dir, const char *trust_path,
+			const creto_state_init_opts *o, creto_err *e) CRETO_WUR;
+
+/* Installed versions, time floor, trust root version and the last
+ * audit_rows decisions about packages (apply, rotation, requeue entries of
+ * the log SDIR/audit; for state from an earlier version whose log was not
+ * written yet, the rows of its old audit table), as JSON text (malloc'ed).
+ * docs/crupdate.md "State directory". */
 int creto_update_status(const char *state_dir, int audit_rows, char **json, creto_err *e) CRETO_WUR;
+
+/* ---- the audit log of a state directory ----
+ * SDIR/audit/ (docs/audit.md "Who writes") records every decision of the
+ * update, diode and trust commands.  `creto state init` creates it; state
+ * from an earlier version gets it on its first write, with the rows of its
+ * old audit table carried over once as the first entries (their own
+ * times), then an `update migrate` entry.  A log that init created and is
+ * gone is never silently recreated (CRETO_EOP).
+ * A creto_state_log takes the log's writer lock only for each record
+ * (open, durable append, close; the lock waited for up to lock_wait_ms),
+ * so update apply, a running watcher and quarantine requeue can all write
+ * it.  Its sink returns CRETO_EOP when the record cannot be written, and
+ * the caller must then not act (creto_update_ctx_opts.sink). */
+typedef struct creto_state_log creto_state_log;
+typedef struct creto_state_log_opts {
+	const creto_clock *clock;     /* entry times; NULL: system */
+	/* Checkpoint key reference; NULL: the one recorded at state init (if
+	 * any).  Opened at creto_state_log_open: one that cannot be opened
+	 * fails the open, before anything is decided. */
+	const char *key;
+	const creto_keys_opts *keys;  /* may be NULL */
+	int64_t lock_wait_ms;         /* 0: 10000 */
+	const char *crash_point;      /* test builds only: creto_audit_set_crash_point */
+} creto_state_log_opts;
+/* Check the state, open the checkpoint key, create or migrate the log when
+ * needed (under its writer lock).  *out owned by the caller. */
+int creto_state_log_open(const char *state_dir, const creto_state_log_opts *o,
+			 creto_state_log **out, creto_err *e) CRETO_WUR;
+/* An event sink appending durably to the log (borrows l). */
+creto_event_sink creto_state_log_sink(creto_state_log *l);
+/* Entries appended through the sink so far. */
+uint64_t creto_state_log_appended(const creto_state_log *l);
+/* Why the last record failed ("" when none did). */
+const char *creto_state_log_error(const creto_state_log *l);
+/* 1 when a checkpoint key is in use. */
+int creto_state_log_has_key(const creto_state_log *l);
+/* While recording, the sink signs a checkpoint with a record at most once a
+ * minute (a long-running watcher); at close, with a checkpoint key and
+ * entries appended since the last one: sign and store a checkpoint
+ * (CRETO_EOP when that fails; the entries stay durable and `creto audit
+ * checkpoint --key K` signs later).  Then free.  NULL ok. */
+int creto_state_log_close(creto_state_log *l, creto_err *e) CRETO_WUR;
+/* SDIR/audit into buf. */
+void creto_state_log_dir(const char *state_dir, char *buf, size_t cap);
 
 /* ---- the update context: what a long-lived process holds ----
  *
@@ -333,7 +400,7 @@ int creto_update_decide_path(creto_update_ctx *c, const char *pkg, creto_update_
 /* Commit d in one step: the event first (refused: CRETO_EOP, nothing
  * happens), then for ACCEPT the payload install (or new trust root), the
  * state rows in one transaction and the `current` switch; for DUPLICATE and
- * QUARANTINE the audit row.  The state must still be what the decision saw
+ * QUARANTINE nothing more.  The state must still be what the decision saw
  * (else RETRY).  Returns CRETO_OK for an install, else the verdict's status
  * (CRETO_EREJECT with d->why for DUPLICATE and QUARANTINE). */
 int creto_update_commit(creto_update_ctx *c, creto_update_decision *d, creto_err *e) CRETO_WUR;
@@ -425,8 +492,8 @@ int creto_diode_quarantine_show(const char *state_dir, const char *name, char **
 				creto_err *e) CRETO_WUR;
 /* Move a quarantined package back into drop_dir under its name (never
  * replacing a file there) for a new decision; its note is kept beside it
- * as NAME.reason.requeued; one audit row `requeued`.  The event (diode
- * requeue) goes to sink (may be NULL) first: refused, nothing moves
+ * as NAME.reason.requeued.  The event (diode requeue, its record) goes
+ * to sink (may be NULL: none) first: refused, nothing moves
  * (CRETO_EOP). */
 int creto_diode_quarantine_requeue(const char *state_dir, const char *name, const char *drop_dir,
 				   const creto_clock *clock, const creto_event_sink *sink,

@@ -24,9 +24,10 @@ static int diode_quarantine(int argc, char **argv);
 static const struct cli_cmd DIODE_CMDS[] = {
 	{"watch", diode_watch,
 	 "DIR --trust ROOT.json --state SDIR [--once] [--settle-ms MS] [--timeout SECONDS]"
-	 " [--wait SECONDS] [--json]",
+	 " [--wait SECONDS] [--audit-key K] [--json]",
 	 "apply every complete *.crupdate arriving in DIR; quarantine rejected ones with a reason"},
-	{"quarantine", diode_quarantine, "list|show NAME|requeue NAME --state SDIR [--drop DIR] [--json]",
+	{"quarantine", diode_quarantine,
+	 "list|show NAME|requeue NAME --state SDIR [--drop DIR] [--audit-key K] [--json]",
 	 "list, show or requeue (back into the drop directory) quarantined packages"},
 	{NULL, NULL, NULL, NULL},
 };
@@ -66,13 +67,37 @@ static void on_signal(int sig)
 	creto_stop_handle_stop(g_watch_stop);
 }
 
-/* Where diode decisions are recorded: the audit log plugs in here
- * (creto_audit_sink() on STATE/audit, issue 12 §1).  Until then none. */
-static creto_event_sink cli_diode_sink(const char *state_dir)
+/* Where diode decisions are recorded: the audit log of the state,
+ * SDIR/audit (docs/audit.md "Who writes"), opened before anything is
+ * decided; key: --audit-key, else the one recorded at `state init`. */
+static int open_log(const char *state, const char *key, int64_t wait_s, creto_state_log **log,
+		    creto_err *e)
 {
-	(void)state_dir;
-	creto_event_sink none = {NULL, NULL};
-	return none;
+	creto_state_log_opts lo;
+	memset(&lo, 0, sizeof lo);
+	lo.clock = cli_clock();
+	lo.key = key;
+	lo.crash_point = cli_crash_point();
+	lo.lock_wait_ms = wait_s > 10 ? wait_s * 1000 : 10000;
+	return creto_state_log_open(state, &lo, log, e);
+}
+
+/* After the command: the log's reason beside a refused record, then the
+ * checkpoint (its failure is a warning: the entries are durable). */
+static void close_log(creto_state_log *log, creto_err *e)
+{
+	const char *why = creto_state_log_error(log);
+	if (e != NULL && e->code == CRETO_EOP && why != NULL && why[0] &&
+	    strstr(e->msg, "could not be written") != NULL) {
+		char m[2 * CRETO_ERR_MSG_MAX];
+		snprintf(m, sizeof m, "%s: %s", e->msg, why);
+		creto_err_set(e, CRETO_EOP, "%s", m);
+	}
+	creto_err ce;
+	creto_err_clear(&ce);
+	if (creto_state_log_close(log, &ce) != CRETO_OK)
+		fprintf(stderr, "creto: warning: %s (the entries are durable; `creto audit checkpoint --dir "
+			"SDIR/audit --key K` signs one later)\n", ce.msg);
 }
 
 typedef struct watch_out {
@@ -183,8 +208,10 @@ static int diode_watch(int argc, char **argv)
 		{"trust", required_argument, NULL, 't'},  {"state", required_argument, NULL, 's'},
 		{"once", no_argument, NULL, '1'},         {"settle-ms", required_argument, NULL, 'S'},
 		{"timeout", required_argument, NULL, 'T'}, {"wait", required_argument, NULL, 'w'},
-		{"json", no_argument, NULL, 'J'},         {NULL, 0, NULL, 0},
+		{"audit-key", required_argument, NULL, 'K'}, {"json", no_argument, NULL, 'J'},
+		{NULL, 0, NULL, 0},
 	};
+	const char *audit_key = NULL;
 	creto_diode_opts o;
 	memset(&o, 0, sizeof o);
 	watch_out w = {0, &o, 0};
@@ -211,6 +238,7 @@ static int diode_watch(int argc, char **argv)
 				return CRETO_EUSAGE;
 			o.lock_wait_s = (int64_t)n;
 			break;
+		case 'K': audit_key = optarg; break;
 		case 'J': w.json = 1; break;
 		default: return cli_usage("diode", &DIODE_CMDS[0]);
 		}
@@ -226,11 +254,16 @@ static int diode_watch(int argc, char **argv)
 	o.report = report;
 	o.report_arg = &w;
 	o.started = started;
-	o.sink = cli_diode_sink(o.state_dir);
 	creto_err e;
 	creto_err_clear(&e);
-	if (creto_stop_handle_new(&g_watch_stop, &e) != CRETO_OK)
+	creto_state_log *log = NULL;
+	if (open_log(o.state_dir, audit_key, o.lock_wait_s, &log, &e) != CRETO_OK)
 		return cli_fail(&e, w.json);
+	o.sink = creto_state_log_sink(log);
+	if (creto_stop_handle_new(&g_watch_stop, &e) != CRETO_OK) {
+		close_log(log, NULL);
+		return cli_fail(&e, w.json);
+	}
 	o.stop = g_watch_stop;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -242,6 +275,7 @@ static int diode_watch(int argc, char **argv)
 	signal(SIGTERM, SIG_DFL);
 	creto_stop_handle_free(g_watch_stop);
 	g_watch_stop = NULL;
+	close_log(log, rc != CRETO_OK ? &e : NULL);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, w.json);
 	/* --once: a pass that set anything aside is worth an alert. */
@@ -262,7 +296,7 @@ static int q_requeue(int argc, char **argv);
 static const struct cli_cmd Q_CMDS[] = {
 	{"list", q_list, "--state SDIR [--json]", "quarantined packages with rule, reason and time"},
 	{"show", q_show, "NAME --state SDIR [--json]", "one quarantined package"},
-	{"requeue", q_requeue, "NAME --state SDIR --drop DIR [--json] [--quiet]",
+	{"requeue", q_requeue, "NAME --state SDIR --drop DIR [--audit-key K] [--json] [--quiet]",
 	 "move it back into the drop directory for a new decision (audited)"},
 	{NULL, NULL, NULL, NULL},
 };
@@ -274,7 +308,7 @@ static int diode_quarantine(int argc, char **argv)
 }
 
 typedef struct q_args {
-	const char *state, *drop, *name;
+	const char *state, *drop, *name, *audit_key;
 	int json, quiet;
 } q_args;
 
@@ -283,7 +317,7 @@ static int q_parse(int argc, char **argv, const struct cli_cmd *cmd, int want_na
 	static const struct option opts[] = {
 		{"state", required_argument, NULL, 's'}, {"drop", required_argument, NULL, 'd'},
 		{"json", no_argument, NULL, 'J'},       {"quiet", no_argument, NULL, 'q'},
-		{NULL, 0, NULL, 0},
+		{"audit-key", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof *a);
 	int c;
@@ -294,11 +328,15 @@ static int q_parse(int argc, char **argv, const struct cli_cmd *cmd, int want_na
 		case 'd': a->drop = optarg; break;
 		case 'J': a->json = 1; break;
 		case 'q': a->quiet = 1; break;
+		case 'K': a->audit_key = optarg; break;
 		default: return cli_usage("diode quarantine", cmd);
 		}
 	}
 	if (a->state == NULL || optind + want_name != argc)
 		return cli_usage("diode quarantine", cmd);
+	if (a->audit_key != NULL && cmd->fn != q_requeue)
+		return cli_usage_error("diode quarantine %s: --audit-key is for requeue (%s records nothing)",
+				       cmd->name, cmd->name);
 	a->name = want_name ? argv[optind] : NULL;
 	return 0;
 }
@@ -374,8 +412,13 @@ static int q_requeue(int argc, char **argv)
 		return cli_usage_error("diode quarantine requeue: --drop DIR (the watcher's drop directory) is required");
 	creto_err e;
 	creto_err_clear(&e);
-	creto_event_sink sink = cli_diode_sink(a.state);
-	if (creto_diode_quarantine_requeue(a.state, a.name, a.drop, cli_clock(), &sink, &e) != CRETO_OK)
+	creto_state_log *log = NULL;
+	if (open_log(a.state, a.audit_key, 0, &log, &e) != CRETO_OK)
+		return cli_fail(&e, a.json);
+	creto_event_sink sink = creto_state_log_sink(log);
+	rc = creto_diode_quarantine_requeue(a.state, a.name, a.drop, cli_clock(), &sink, &e);
+	close_log(log, rc != CRETO_OK ? &e : NULL);
+	if (rc != CRETO_OK)
 		return cli_fail(&e, a.json);
 	if (a.json)
 		return cli_json_out(json_pack("{s:b, s:o, s:s}", "ok", 1, "requeued", jstr(a.name), "drop", a.drop));

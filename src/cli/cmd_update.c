@@ -44,10 +44,11 @@ static const struct cli_cmd UPDATE_CMDS[] = {
 	 "show the statement, the key ids that signed and sizes, trusting nothing"},
 	{"verify", up_verify, "X.crupdate --trust ROOT.json [--state DIR] [--json]",
 	 "exit 0 only when every rule holds; exit 1 naming the first failed rule"},
-	{"apply", up_apply, "X.crupdate --trust ROOT.json --state DIR [--wait SECONDS] [--json]",
-	 "verify, then install atomically into DIR (made by `creto state init`) and record it"},
+	{"apply", up_apply,
+	 "X.crupdate --trust ROOT.json --state DIR [--wait SECONDS] [--audit-key K] [--json]",
+	 "verify, then install atomically into DIR (made by `creto state init`); recorded in DIR/audit"},
 	{"status", up_status, "--state DIR [--audit N] [--json]",
-	 "installed versions, time floor, trust root and the last audit rows"},
+	 "installed versions, time floor, trust root and the last N decisions of DIR/audit"},
 	{"models", up_models, "--state DIR [--json]",
 	 "the installed, verified models: name, version, path, statement digest (read-only)"},
 	{NULL, NULL, NULL, NULL},
@@ -81,14 +82,37 @@ static void crash_cb(void *arg, const char *point)
 		raise(SIGKILL);
 }
 
-/* Where update decisions are recorded.  The audit log (issue 12 §1) plugs
- * in here: creto_audit_sink() on STATE/audit.  Until then no sink, and the
- * state database's audit table holds the decisions. */
-static creto_event_sink cli_update_sink(const char *state_dir)
+/* Where update decisions are recorded: the audit log of the state,
+ * STATE/audit (docs/audit.md "Who writes"), opened before anything is
+ * decided; key: --audit-key, else the one recorded at `state init`. */
+static int open_log(const char *state, const char *key, int64_t wait_s, creto_state_log **log,
+		    creto_err *e)
 {
-	(void)state_dir;
-	creto_event_sink none = {NULL, NULL};
-	return none;
+	creto_state_log_opts lo;
+	memset(&lo, 0, sizeof lo);
+	lo.clock = cli_clock();
+	lo.key = key;
+	lo.crash_point = cli_crash_point();
+	lo.lock_wait_ms = wait_s > 10 ? wait_s * 1000 : 10000;
+	return creto_state_log_open(state, &lo, log, e);
+}
+
+/* After the command: the log's reason beside a refused record, then the
+ * checkpoint (its failure is a warning: the entries are durable). */
+static void close_log(creto_state_log *log, creto_err *e)
+{
+	const char *why = creto_state_log_error(log);
+	if (e != NULL && e->code == CRETO_EOP && why != NULL && why[0] &&
+	    strstr(e->msg, "could not be written") != NULL) {
+		char m[2 * CRETO_ERR_MSG_MAX];
+		snprintf(m, sizeof m, "%s: %s", e->msg, why);
+		creto_err_set(e, CRETO_EOP, "%s", m);
+	}
+	creto_err ce;
+	creto_err_clear(&ce);
+	if (creto_state_log_close(log, &ce) != CRETO_OK)
+		fprintf(stderr, "creto: warning: %s (the entries are durable; `creto audit checkpoint --dir "
+			"STATE/audit --key K` signs one later)\n", ce.msg);
 }
 
 /* A status line on stderr (never stdout), unless --quiet. */
@@ -339,11 +363,12 @@ static int verify_or_apply(int argc, char **argv, int apply)
 		{"trust", required_argument, NULL, 't'},
 		{"state", required_argument, NULL, 's'},
 		{"wait", required_argument, NULL, 'w'},
+		{"audit-key", required_argument, NULL, 'K'},
 		{"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
 	const struct cli_cmd *cmd = &UPDATE_CMDS[apply ? 5 : 4];
-	const char *trust = NULL, *state = NULL;
+	const char *trust = NULL, *state = NULL, *audit_key = NULL;
 	int json = 0, c;
 	unsigned long long wait = 0;
 	optind = 1;
@@ -354,6 +379,11 @@ static int verify_or_apply(int argc, char **argv, int apply)
 		case 'w':
 			if (num_arg(cmd->name, "--wait", optarg, 0, 86400 * 365, &wait) != 0)
 				return CRETO_EUSAGE;
+			break;
+		case 'K':
+			if (!apply)
+				return cli_usage_error("update verify: --audit-key is for apply (verify records nothing)");
+			audit_key = optarg;
 			break;
 		case 'J': json = 1; break;
 		default: return cli_usage("update", cmd);
@@ -373,7 +403,19 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	co.clock = cli_clock();
 	co.lock_wait_s = (int64_t)wait;
 	co.readonly = !apply;
-	co.sink = cli_update_sink(state);
+	/* apply: every decision goes to the log first; a log that cannot be
+	 * written means nothing is decided (exit 3). */
+	creto_state_log *log = NULL;
+	if (apply) {
+		int lrc = open_log(state, audit_key, (int64_t)wait, &log, &e);
+		if (lrc != CRETO_OK) {
+			fprintf(stderr, "creto: %s\n", e.msg);
+			if (json)
+				(void)cli_json_out(result_json(&r, 0, &e));
+			return lrc;
+		}
+		co.sink = creto_state_log_sink(log);
+	}
 	if (cli_crash_point() != NULL) {
 		co.crash = crash_cb;
 		co.crash_arg = (void *)cli_crash_point();
@@ -414,6 +456,8 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	}
 	if (fd >= 0)
 		close(fd);
+	if (apply)
+		close_log(log, rc != CRETO_OK ? &e : NULL);
 	if (rc != CRETO_OK) {
 		char *m = creto_escape_dup(e.msg, strlen(e.msg)); /* quotes the package path */
 		fprintf(stderr, "creto: %s\n", m ? m : e.msg);
@@ -458,10 +502,19 @@ static void status_text(json_t *o)
 	json_t *aud = json_object_get(o, "audit");
 	printf("last decisions (%zu):\n", json_array_size(aud));
 	json_array_foreach(aud, i, x) {
+		/* From the log: its entry number, and the rule on a refusal. */
+		json_t *seq = json_object_get(x, "seq");
 		const char *why = json_string_value(json_object_get(x, "reason"));
-		printf("  %s  %-12s %s%s%s\n", json_string_value(json_object_get(x, "at")),
-		       json_string_value(json_object_get(x, "decision")),
-		       json_string_value(json_object_get(x, "source")), why ? ": " : "", why ? why : "");
+		const char *what = json_string_value(json_object_get(x, "subject"));
+		if (what == NULL || what[0] == 0)
+			what = json_string_value(json_object_get(x, "source"));
+		if (seq != NULL)
+			printf("  #%-5lld ", (long long)json_integer_value(seq));
+		else
+			printf("  ");
+		printf("%s  %-12s %s%s%s\n", json_string_value(json_object_get(x, "at")),
+		       json_string_value(json_object_get(x, "decision")), what ? what : "",
+		       why ? ": " : "", why ? why : "");
 	}
 }
 

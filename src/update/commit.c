@@ -4,7 +4,7 @@
  * then, for an accepted package, the staged payload is renamed into
  * SDIR/KIND/NAME/VERSION (or the new trust root written), the state rows
  * commit in one transaction (the moment the update takes effect), and the
- * `current` link switches.  A refusal commits its audit row.  When the
+ * `current` link switches.  A refusal is its event.  When the
  * state commit does not happen after the event was recorded, an `aborted`
  * event follows (or the next context's recovery writes it).
  */
@@ -70,7 +70,6 @@ static int commit_rows(creto_update_ctx *c, creto_update_decision *d, const char
 	if ((rc = still_fresh(c, d, e)) != CRETO_OK ||
 	    (root_digest != NULL && (rc = upd_state_set_root(c->st, f->stm.version, root_digest, e)) != CRETO_OK) ||
 	    (rc = upd_state_record_install(c->st, &d->res, f->stm.created, f->now, e)) != CRETO_OK ||
-	    (rc = upd_state_audit(c->st, f->now, f->source, &d->res, "applied", NULL, e)) != CRETO_OK ||
 	    (rc = upd_intent_done(c, e)) != CRETO_OK) {
 		upd_state_rollback(c->st);
 		return rc;
@@ -185,14 +184,12 @@ static int commit_accept(creto_update_ctx *c, creto_update_decision *d, creto_er
 	return rc;
 }
 
-int upd_commit_row(creto_update_ctx *c, const creto_update_decision *d, const char *decision,
-		   creto_err *e)
+int upd_commit_intent(creto_update_ctx *c, creto_err *e)
 {
 	int rc = upd_state_begin(c->st, e);
 	if (rc != CRETO_OK)
 		return rc;
-	if ((rc = upd_state_audit(c->st, d->facts->now, d->facts->source, &d->res, decision, d->why.msg, e)) != CRETO_OK ||
-	    (rc = upd_intent_done(c, e)) != CRETO_OK) {
+	if ((rc = upd_intent_done(c, e)) != CRETO_OK) {
 		upd_state_rollback(c->st);
 		return rc;
 	}
@@ -201,19 +198,14 @@ int upd_commit_row(creto_update_ctx *c, const creto_update_decision *d, const ch
 	return rc;
 }
 
-/* A refusal (or a duplicate): its event, then its audit row.  The row is
- * the state commit of the refusal; should it fail, the event is followed
- * by `aborted` and the refusal itself is still what the caller reports. */
+/* A refusal (or a duplicate) of `update apply`: its event is all there is
+ * to it (no state changes, so no intent). */
 static int commit_refusal(creto_update_ctx *c, creto_update_decision *d, const char *outcome,
-			  const char *row, creto_err *e)
+			  creto_err *e)
 {
-	int rc = upd_record(c, d, outcome, UPD_INTENT, e);
+	int rc = upd_record(c, d, outcome, 0, e);
 	if (rc != CRETO_OK)
 		return rc;
-	creto_err re;
-	creto_err_clear(&re);
-	if (upd_commit_row(c, d, row, &re) != CRETO_OK)
-		upd_record_aborted(c, d, re.msg);
 	*e = d->why;
 	return d->why.code;
 }
@@ -228,9 +220,9 @@ int creto_update_commit(creto_update_ctx *c, creto_update_decision *d, creto_err
 	case CRETO_VERDICT_ACCEPT:
 		return commit_accept(c, d, e);
 	case CRETO_VERDICT_DUPLICATE:
-		return commit_refusal(c, d, "duplicate", "duplicate", e);
+		return commit_refusal(c, d, "duplicate", e);
 	case CRETO_VERDICT_QUARANTINE:
-		return commit_refusal(c, d, "refused", "rejected", e);
+		return commit_refusal(c, d, "refused", e);
 	case CRETO_VERDICT_RETRY: {
 		int rc = upd_record(c, d, "retry", 0, e);
 		if (rc != CRETO_OK)

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/escape.h"
 #include "util/file.h"
 
 /* ---- the effective trust root ---- */
@@ -228,8 +229,14 @@ static int sink_refused(creto_update_ctx *c, const creto_event *ev, int rc, cret
 /* The intent: enough of the event to record its `aborted` later. */
 static int intent_set(creto_update_ctx *c, const creto_event *ev, creto_err *e)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "component", ev->component, "event", ev->event,
-			      "outcome", ev->outcome, "subject", ev->subject ? ev->subject : "");
+	/* The subject may hold untrusted bytes (a file name that is not
+	 * UTF-8): stored as its escape text, decoded on recovery. */
+	const char *sj = ev->subject ? ev->subject : "";
+	char *esc = creto_escape_dup(sj, strlen(sj));
+	json_t *o = esc == NULL ? NULL
+				: json_pack("{s:s, s:s, s:s, s:s}", "component", ev->component, "event",
+					    ev->event, "outcome", ev->outcome, "subject", esc);
+	free(esc);
 	char *txt = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	if (txt == NULL)
@@ -299,6 +306,12 @@ int upd_intent_recover(creto_update_ctx *c, creto_err *e)
 	const char *evn = json_string_value(json_object_get(o, "event"));
 	const char *was = json_string_value(json_object_get(o, "outcome"));
 	const char *subj = json_string_value(json_object_get(o, "subject"));
+	char raw[2048];
+	size_t rn = 0;
+	if (subj != NULL && creto_unescape(raw, sizeof raw - 1, subj, &rn) == 0) {
+		raw[rn] = 0;
+		subj = raw;
+	}
 	creto_event_field fl[1] = {{"intended", was ? was : "?", 0}};
 	creto_event ev = {comp ? comp : "update", evn ? evn : "apply", "aborted", subj,
 			  "interrupted before the state commit", NULL, fl, 1};
@@ -506,23 +519,8 @@ int creto_update_open(const char *pkg, int *fd, creto_err *e)
 int creto_state_init(const char *state_dir, const char *trust_path, const creto_clock *clock,
 		     creto_err *e)
 {
-	creto_trust_root *r = NULL;
-	char dg[65];
-	int rc = upd_load_effective_root(trust_path, NULL, NULL, &r, dg, e);
-	if (rc != CRETO_OK)
-		return rc;
-	upd_state *st = NULL;
-	if ((rc = upd_state_create(state_dir, &st, e)) == CRETO_OK) {
-		char v[32];
-		snprintf(v, sizeof v, "%lld", (long long)creto_clock_now(clock));
-		if ((rc = upd_state_meta_set(st, "initialised_at", v, e)) == CRETO_OK) {
-			snprintf(v, sizeof v, "%lld", (long long)creto_trust_root_version(r));
-			rc = upd_state_meta_set(st, "init_root_version", v, e);
-		}
-		if (rc == CRETO_OK)
-			rc = upd_state_meta_set(st, "init_root_digest", dg, e);
-	}
-	upd_state_close(st);
-	creto_trust_root_free(r);
-	return rc;
+	creto_state_init_opts o;
+	memset(&o, 0, sizeof o);
+	o.clock = clock;
+	return creto_state_init_ex(state_dir, trust_path, &o, e); /* auditlog.c */
 }

@@ -229,16 +229,19 @@ static int decide_entry(const watch *w, const cand *c, const char *src, creto_up
 	return CRETO_OK;
 }
 
-/* Quarantine: the event, the move into SDIR/quarantine/, the one audit
- * row `quarantined` (its state commit), then the note beside it. */
+/* Quarantine: the event (with an intent), the move into SDIR/quarantine/
+ * (its state commit: the intent done), then the note beside it. */
 static void quarantine(const watch *w, const cand *c, creto_update_decision *d, const char *qdir)
 {
 	char dst[4400];
 	creto_err me, ig;
 	creto_err_clear(&me);
 	creto_err_clear(&ig);
-	if (upd_record(w->ctx, d, "quarantined", UPD_INTENT, &me) != CRETO_OK)
+	if (upd_record(w->ctx, d, "quarantined", UPD_INTENT, &me) != CRETO_OK) {
+		if (!w->ctx->sink_failed) /* the intent could not be stored: decide again later */
+			say(w, c->name, "retry", NULL, me.msg, &d->res);
 		return; /* the sink refused: the watcher stops */
+	}
 	if (move_into(w, c->name, &c->st, qdir, 1, dst, sizeof dst, &me) != CRETO_OK) {
 		upd_record_aborted(w->ctx, d, me.msg);
 		char msg[2 * CRETO_ERR_MSG_MAX + 64];
@@ -246,12 +249,9 @@ static void quarantine(const watch *w, const cand *c, creto_update_decision *d, 
 		say(w, c->name, "retry", NULL, msg, &d->res);
 		return;
 	}
-	if (upd_commit_row(w->ctx, d, "quarantined", &ig) != CRETO_OK) {
-		/* best effort: the package is in quarantine/, the .reason file
-		 * and the report hold the decision */
-		if (upd_intent_done(w->ctx, &ig) != CRETO_OK) {
-			/* the next context records `aborted` for it */
-		}
+	if (upd_commit_intent(w->ctx, &ig) != CRETO_OK) {
+		/* the package is in quarantine/ and the log holds the decision;
+		 * the next context records `aborted` for the intent left behind */
 	}
 	if (write_reason(dst, d, &me) != CRETO_OK) {
 		/* The package is safely in quarantine/; only its note is missing. */
@@ -746,10 +746,12 @@ int creto_diode_quarantine_requeue(const char *state_dir, const char *name, cons
 		return rc;
 	}
 	/* The record first: refused, nothing moves. */
-	char qsrc[4400];
+	(void)clock; /* the log stamps the entry */
+	char qsrc[4400], to[4400];
 	snprintf(qsrc, sizeof qsrc, "%s/quarantine/%s", state_dir, name);
-	creto_event_field ef[2] = {{"file", qsrc, 0}, {"drop", drop_dir, 0}};
-	creto_event ev = {"diode", "requeue", "ok", qsrc, NULL, NULL, ef, 2};
+	snprintf(to, sizeof to, "%s/%s", drop_dir, back);
+	creto_event_field ef[3] = {{"drop", drop_dir, 0}, {"file", to, 0}, {"quarantined", qsrc, 0}};
+	creto_event ev = {"diode", "requeue", "ok", qsrc, NULL, NULL, ef, 3};
 	int src_rc = creto_event_emit(sink, &ev);
 	if (src_rc != 0) {
 		close(dfd);
@@ -778,12 +780,5 @@ int creto_diode_quarantine_requeue(const char *state_dir, const char *name, cons
 	(void)fsync(dfd);
 	close(dfd);
 	close(qfd);
-	upd_state *st = NULL;
-	char src[4400], why[NAME_MAX + 64];
-	snprintf(src, sizeof src, "%s/%s", drop_dir, back);
-	snprintf(why, sizeof why, "requeued from quarantine/%s", name);
-	if ((rc = upd_state_open(state_dir, 0, &st, e)) == CRETO_OK)
-		rc = upd_state_audit(st, creto_clock_now(clock), src, NULL, "requeued", why, e);
-	upd_state_close(st);
-	return rc;
+	return CRETO_OK;
 }

@@ -1,7 +1,9 @@
 /*
  * state.c - the state database DIR/state.db (SQLite): installed versions,
- * the trusted time floor, the current trust root, every applied statement
- * and an audit row per decision.  An install is one transaction; the
+ * the trusted time floor, the current trust root and every applied
+ * statement.  The decisions go to the audit log SDIR/audit (auditlog.c);
+ * the old audit table is kept, no longer written, for state of earlier
+ * versions (carried into the log once).  An install is one transaction; the
  * commit is the moment an update takes effect (docs/crupdate.md).
  */
 #include "update_int.h"
@@ -329,47 +331,35 @@ int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t
 	return CRETO_OK;
 }
 
-int upd_state_audit(upd_state *s, int64_t now, const char *source, const creto_update_result *r,
-		    const char *decision, const char *reason, creto_err *e)
+int upd_state_each_audit_row(upd_state *s, int64_t after_id,
+			     int (*fn)(void *arg, const upd_audit_row *r), void *arg, creto_err *e)
 {
-	/* The source path and the reason may carry names from the untrusted
-	 * side of the diode: stored escaped (util/escape.h), one line each. */
-	char *src = creto_escape_dup(source, strlen(source));
-	char *why = reason != NULL ? creto_escape_dup(reason, strlen(reason)) : NULL;
-	if (src == NULL || (reason != NULL && why == NULL)) {
-		free(src);
-		free(why);
-		return creto_err_set(e, CRETO_EOP, "out of memory");
-	}
 	sqlite3_stmt *q;
 	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO audit(at, source, statement_digest, type, name, version, keyids,"
-			       " decision, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			       -1, &q, NULL) != SQLITE_OK) {
-		free(src);
-		free(why);
+			       "SELECT id, at, source, statement_digest, type, name, version, keyids, decision,"
+			       " reason FROM audit WHERE id > ? ORDER BY id", -1, &q, NULL) != SQLITE_OK)
 		return dberr(s, e, "audit");
+	sqlite3_bind_int64(q, 1, after_id);
+	int r, rc = CRETO_OK;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		upd_audit_row row;
+		row.id = sqlite3_column_int64(q, 0);
+		row.at = sqlite3_column_int64(q, 1);
+		row.source = (const char *)sqlite3_column_text(q, 2);
+		row.digest = (const char *)sqlite3_column_text(q, 3);
+		row.type = (const char *)sqlite3_column_text(q, 4);
+		row.name = (const char *)sqlite3_column_text(q, 5);
+		row.version = sqlite3_column_int64(q, 6);
+		row.keyids = (const char *)sqlite3_column_text(q, 7);
+		row.decision = (const char *)sqlite3_column_text(q, 8);
+		row.reason = (const char *)sqlite3_column_text(q, 9);
+		if ((rc = fn(arg, &row)) != CRETO_OK)
+			break;
 	}
-	sqlite3_bind_int64(q, 1, now);
-	sqlite3_bind_text(q, 2, src, -1, SQLITE_STATIC);
-	if (r != NULL && r->statement_digest[0])
-		sqlite3_bind_text(q, 3, r->statement_digest, -1, SQLITE_STATIC);
-	if (r != NULL && r->type[0])
-		sqlite3_bind_text(q, 4, r->type, -1, SQLITE_STATIC);
-	if (r != NULL && r->name[0])
-		sqlite3_bind_text(q, 5, r->name, -1, SQLITE_STATIC);
-	if (r != NULL && r->version)
-		sqlite3_bind_int64(q, 6, r->version);
-	if (r != NULL)
-		sqlite3_bind_text(q, 7, r->keyids, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 8, decision, -1, SQLITE_STATIC);
-	if (why != NULL)
-		sqlite3_bind_text(q, 9, why, -1, SQLITE_STATIC);
-	int st = sqlite3_step(q);
 	sqlite3_finalize(q);
-	free(src);
-	free(why);
-	return st == SQLITE_DONE ? CRETO_OK : dberr(s, e, "audit");
+	if (rc == CRETO_OK && r != SQLITE_DONE)
+		return dberr(s, e, "audit");
+	return rc;
 }
 
 int upd_state_meta_del(upd_state *s, const char *k, creto_err *e)
@@ -514,6 +504,15 @@ int creto_update_status(const char *state_dir, int audit_rows, char **out, creto
 		json_array_append_new(inst, r);
 	}
 	sqlite3_finalize(q);
+	q = NULL;
+	/* The decisions: from the audit log once it exists; before that (state
+	 * of an earlier version not written since), its old audit table. */
+	if (upd_log_exists(state_dir)) {
+		rc = upd_status_log(state_dir, audit_rows, aud, e);
+		if (rc != CRETO_OK)
+			goto out;
+		goto done;
+	}
 	if (sqlite3_prepare_v2(s->db, "SELECT at, source, decision, reason, statement_digest, keyids"
 				      " FROM audit ORDER BY id DESC LIMIT ?", -1, &q, NULL) != SQLITE_OK) {
 		q = NULL;
@@ -529,9 +528,11 @@ int creto_update_status(const char *state_dir, int audit_rows, char **out, creto
 		for (int i = 1; i < 6; i++)
 			if (sqlite3_column_type(q, i) != SQLITE_NULL)
 				json_object_set_new(r, cols[i], json_string((const char *)sqlite3_column_text(q, i)));
+		json_object_set_new(r, "from", json_string("state.db"));
 		json_array_insert_new(aud, 0, r);
 	}
 	sqlite3_finalize(q);
+done:
 	json_object_set(o, "installed", inst);
 	json_object_set(o, "audit", aud);
 	*out = json_dumps(o, JSON_INDENT(2));

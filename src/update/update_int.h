@@ -174,8 +174,20 @@ void upd_state_rollback(upd_state *s);
 int upd_state_record_install(upd_state *s, const creto_update_result *r, int64_t created,
 			     int64_t now, creto_err *e) CRETO_WUR;
 int upd_state_set_root(upd_state *s, int64_t version, const char *digest, creto_err *e) CRETO_WUR;
-int upd_state_audit(upd_state *s, int64_t now, const char *source, const creto_update_result *r,
-		    const char *decision, const char *reason, creto_err *e) CRETO_WUR;
+/* The rows of the old audit table (state of earlier versions), id > after_id. */
+typedef struct upd_audit_row {
+	int64_t id, at, version;
+	const char *source, *digest, *type, *name, *keyids, *decision, *reason; /* may be NULL */
+} upd_audit_row;
+int upd_state_each_audit_row(upd_state *s, int64_t after_id,
+			     int (*fn)(void *arg, const upd_audit_row *r), void *arg,
+			     creto_err *e) CRETO_WUR;
+/* ---- the audit log of the state (auditlog.c) ---- */
+/* 1 when SDIR/audit/audit.db exists. */
+int upd_log_exists(const char *sdir);
+/* The last `rows` decisions about packages in the log, oldest first, as
+ * status rows appended to arr. */
+int upd_status_log(const char *sdir, int rows, json_t *arr, creto_err *e) CRETO_WUR;
 /* (type, name, version) rows for recovery; callback per row. */
 int upd_state_each_installed(upd_state *s,
 			     int (*fn)(void *arg, const char *type, const char *name, int64_t v),
@@ -292,8 +304,8 @@ int upd_switch_current(creto_update_ctx *c, const char *base, int64_t version, c
 int upd_mkdir_durable(const char *top, const char *sub, creto_err *e) CRETO_WUR;
 
 /* ---- the watcher's commit steps (commit.c) ---- */
-/* An audit row for d under decision (and the intent done), one transaction. */
-int upd_commit_row(creto_update_ctx *c, const creto_update_decision *d, const char *decision,
-		   creto_err *e) CRETO_WUR;
+/* The state commit of a decision that changes no rows (a quarantine): its
+ * intent done, one transaction. */
+int upd_commit_intent(creto_update_ctx *c, creto_err *e) CRETO_WUR;
 
 #endif

@@ -26,4 +26,15 @@ expect 0 --err "signed s.st with key $("$CRETO" key id bob.pub 2>/dev/null | hea
 expect 0 -- "$CRETO" state init --state S --trust root.json
 expect 0 -- "$CRETO" update apply two.crupdate --trust root.json --state S
 cmp -s p/policy.rego S/policy/gw/current/policy.rego || fail "policy not installed"
+# The state's audit log with its checkpoint key in the HSM: a pkcs11: URI is
+# the recorded key reference (module and PIN source in the URI, never the
+# PIN itself); apply signs a checkpoint through it before it exits.
+AUD="pkcs11:token=officers;object=audit?module-path=$M&pin-source=file:$T/pin"
+"$CRETO" hsm keygen --type ed25519 --label audit "pkcs11:token=officers?module-path=$M&pin-source=file:$T/pin" >/dev/null || fail "hsm keygen audit"
+"$CRETO" hsm pub "pkcs11:token=officers;object=audit?module-path=$M" -o audit.pub >/dev/null || fail "hsm pub audit"
+expect 0 --err "first checkpoint signed" -- "$CRETO" state init --state S2 --trust root.json --audit-key "$AUD"
+[ "$(sqlite3 S2/state.db "SELECT v FROM meta WHERE k='audit_key'")" = "$AUD" ] || fail "key reference not recorded"
+grep -aq 1234-user S2/state.db S2/audit/audit.db && fail "the PIN reached the state"
+expect 0 -- "$CRETO" update apply two.crupdate --trust root.json --state S2
+expect 0 --out "2 entries (from 0), 2 signed checkpoints, newest at size 2" -- "$CRETO" audit verify --dir S2/audit --pub audit.pub
 finish

@@ -85,6 +85,10 @@ expect 0 --out "applied model-weights m version 1" -- "$CRETO" update apply v1.c
 expect 1 --err "replay" -- "$CRETO" update apply v1.crupdate --trust root1.json --state Sold
 python3 -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute("SELECT v FROM meta WHERE k=\"state_version\"").fetchone(); assert r and r[0]=="2", r' Sold/state.db ||
   fail "earlier state not upgraded in place"
+# ... and its decisions now go to its audit log, created on that first write
+# (docs/audit.md "Who writes": its empty old audit table carried over).
+expect 0 --out "update migrate ok subject=Sold carried=0" -- "$CRETO" audit show --dir Sold/audit
+echo "$OUT" | grep -q "update apply duplicate subject=m@1 .*reason=replay" || fail "earlier state: no log entry: $OUT"
 
 # --- one writer per state; readers work beside it ---
 "$CRETO" diode watch D --trust root1.json --state S --settle-ms 50 --timeout 60 >w.log 2>&1 &
