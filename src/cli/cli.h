@@ -60,5 +60,6 @@ int cmd_update(int argc, char **argv);
 int cmd_diode(int argc, char **argv);
 int cmd_nhi(int argc, char **argv);
 int cmd_isolation(int argc, char **argv);
+int cmd_gateway(int argc, char **argv);
 
 #endif

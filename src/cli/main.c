@@ -20,6 +20,7 @@ static const struct cli_cmd groups[] = {
 	{"diode", cmd_diode, "watch DIR ...", "process packages arriving through the data diode"},
 	{"nhi", cmd_nhi, "<command> ...", "agent identities: store, backups, tokens, resolve"},
 	{"isolation", cmd_isolation, "<command> ...", "check that the enclave has no way out"},
+	{"gateway", cmd_gateway, "--config FILE [--check]", "serve agents' inference requests to the local vLLM replicas"},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,143 @@
+/*
+ * cmd_gateway.c - `creto gateway --config FILE [--check]`: run the inference
+ * gateway in the foreground until SIGTERM/SIGINT (docs/gateway.md).
+ *
+ * Log lines and, until the audit log is wired in (creto_audit_submit with
+ * component "gateway"), the audit records go to stderr, one line each:
+ * "<RFC 3339 time> <fields>" and "<time> audit <canonical-ish JSON>".
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "creto/gateway.h"
+#include "util/timeutil.h"
+
+static creto_gateway *g_gw;
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_gw != NULL)
+		creto_gateway_stop(g_gw);
+}
+
+static void stamp(char out[CRETO_TIME_STRLEN])
+{
+	creto_time_format((int64_t)time(NULL), out);
+}
+
+static void log_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	char t[CRETO_TIME_STRLEN];
+	stamp(t);
+	pthread_mutex_lock(&g_log_mu);
+	fprintf(stderr, "%s %s\n", t, line);
+	fflush(stderr);
+	pthread_mutex_unlock(&g_log_mu);
+}
+
+/* The stand-in audit sink: the event as one JSON line on stderr. */
+static int audit_line(void *ctx, const creto_event *ev)
+{
+	(void)ctx;
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?}", "component", ev->component, "event",
+			      ev->event, "outcome", ev->outcome, "subject", ev->subject, "reason", ev->reason,
+			      "actor", ev->actor);
+	if (o == NULL)
+		return CRETO_EOP;
+	for (size_t i = 0; i < ev->nfields; i++)
+		json_object_set_new(o, ev->fields[i].key,
+				    ev->fields[i].str ? json_string(ev->fields[i].str)
+						      : json_integer(ev->fields[i].num));
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (s == NULL)
+		return CRETO_EOP;
+	char t[CRETO_TIME_STRLEN];
+	stamp(t);
+	pthread_mutex_lock(&g_log_mu);
+	int rc = fprintf(stderr, "%s audit %s\n", t, s) < 0 ? CRETO_EOP : 0;
+	fflush(stderr);
+	pthread_mutex_unlock(&g_log_mu);
+	free(s);
+	return rc;
+}
+
+static int usage_gw(void)
+{
+	fprintf(stderr, "usage: creto gateway --config FILE [--check]\n"
+			"  run the inference gateway in the foreground until SIGTERM\n"
+			"  --check: load and validate the config (and open what it names), then exit\n");
+	return CRETO_EUSAGE;
+}
+
+int cmd_gateway(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config = NULL;
+	int check = 0;
+	optind = 1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config = optarg; break;
+		case 'k': check = 1; break;
+		case 'h':
+			usage_gw();
+			return CRETO_OK;
+		default: return usage_gw();
+		}
+	}
+	if (optind != argc || config == NULL) {
+		cli_usage_error("gateway: give --config FILE");
+		return usage_gw();
+	}
+	creto_err e;
+	creto_err_clear(&e);
+	creto_gateway_config *cfg = NULL;
+	if (creto_gateway_config_load(config, &cfg, &e) != CRETO_OK)
+		return cli_fail(&e, 0);
+	creto_gateway_opts o = {
+		.clock = cli_clock(),
+		.audit = {audit_line, NULL},
+		.log = log_line,
+	};
+	int rc = creto_gateway_new(cfg, &o, &g_gw, &e);
+	creto_gateway_config_free(cfg);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, 0);
+	if (check) {
+		for (size_t i = 0; i < creto_gateway_listener_count(g_gw); i++)
+			printf("listen %s\n", creto_gateway_listener(g_gw, i));
+		printf("config %s: ok\n", config);
+		creto_gateway_free(g_gw);
+		return CRETO_OK;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rc = creto_gateway_run(g_gw, &e);
+	creto_gateway *gw = g_gw;
+	g_gw = NULL;
+	creto_gateway_free(gw);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, 0);
+	return CRETO_OK;
+}
