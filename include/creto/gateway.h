@@ -44,6 +44,8 @@ typedef struct creto_gateway_opts {
 	/* One line per operational event (no newline).  NULL: silent. */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
+	/* Open and check everything but bind no listener (`--check`). */
+	int check_only;
 } creto_gateway_opts;
 
 /* Open the NHI store and JWK Set, read the upstream key file and bind every

@@ -114,14 +114,13 @@ int cmd_gateway(int argc, char **argv)
 		.clock = cli_clock(),
 		.audit = {audit_line, NULL},
 		.log = log_line,
+		.check_only = check,
 	};
 	int rc = creto_gateway_new(cfg, &o, &g_gw, &e);
 	creto_gateway_config_free(cfg);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, 0);
 	if (check) {
-		for (size_t i = 0; i < creto_gateway_listener_count(g_gw); i++)
-			printf("listen %s\n", creto_gateway_listener(g_gw, i));
 		printf("config %s: ok\n", config);
 		creto_gateway_free(g_gw);
 		return CRETO_OK;

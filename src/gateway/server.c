@@ -43,7 +43,7 @@
 #define KEY_MAX 512           /* bytes of the upstream key */
 #define ACCT_MAX (1u << 20)   /* bytes of a non-streamed answer kept to read its usage */
 #define SWEEP_MS 200
-#define IN_MIN 16384
+#define IN_MIN 4096
 
 enum { K_LISTEN = 1, K_STOP, K_CLIENT, K_UP };
 enum { CS_HEAD = 0, CS_BODY, CS_PROXY, CS_CLOSING };
@@ -290,7 +290,9 @@ static void c_events(struct conn *c)
 	uint32_t want = EPOLLRDHUP;
 	if (pending(c))
 		want |= EPOLLOUT;
-	if (c->state != CS_CLOSING && c->in_len < c->in_cap &&
+	int room = c->in_len < c->in_cap ||
+		   (c->state == CS_HEAD && c->in_cap < (size_t)c->w->g->cfg.head_max + 1);
+	if (c->state != CS_CLOSING && room &&
 	    (c->state != CS_HEAD || pending(c) < (size_t)c->w->g->cfg.stream_window))
 		want |= EPOLLIN;
 	set_events(c->w->ep, c->fd, c, &c->ev, want);
@@ -1399,6 +1401,16 @@ static void client_event(struct conn *c, uint32_t ev)
 		}
 	}
 	if (!c->dead && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
+		size_t hmax = (size_t)g->cfg.head_max + 1;
+		if (c->state == CS_HEAD && c->in_len == c->in_cap && c->in_cap < hmax) {
+			/* a head may grow to head_max (+1 to tell "too large") */
+			size_t nc = c->in_cap * 2 < hmax ? c->in_cap * 2 : hmax;
+			char *p = realloc(c->in, nc);
+			if (p != NULL) {
+				c->in = p;
+				c->in_cap = nc;
+			}
+		}
 		if (c->in_len < c->in_cap) {
 			ssize_t k = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
 			if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
@@ -1637,6 +1649,15 @@ static int bind_listener(creto_gateway *g, const gw_listen *l, struct listener *
 				close(fd);
 				return creto_err_set(e, CRETO_EUSAGE, "listen %s: exists and is not a socket", l->text);
 			}
+			int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			int live = probe >= 0 && connect(probe, (const struct sockaddr *)un, l->alen) == 0;
+			if (probe >= 0)
+				close(probe);
+			if (live) {
+				close(fd);
+				return creto_err_set(e, CRETO_EOP, "listen %s: another server is listening there",
+						     l->text);
+			}
 			(void)unlink(un->sun_path);
 		}
 	}
@@ -1743,7 +1764,7 @@ int creto_gateway_new(const creto_gateway_config *cfg, const creto_gateway_opts 
 			k++;
 		}
 	}
-	for (size_t i = 0; i < g->cfg.nlisten; i++) {
+	for (size_t i = 0; i < g->cfg.nlisten && !g->opts.check_only; i++) {
 		if ((rc = bind_listener(g, &g->cfg.listen[i], &g->lis[i], e)) != CRETO_OK)
 			goto fail;
 		g->nlis++;

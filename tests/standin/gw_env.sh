@@ -105,6 +105,7 @@ gwcurl() {
   local agent=$1; shift
   local auth=()
   [ "$agent" != - ] && auth=(-H "Authorization: Bearer $(cat "$T/tok.$agent")")
+  rm -f "$T/body" "$T/hdr"
   curl -sS -o "$T/body" -D "$T/hdr" -w '%{http_code}' --max-time 10 "${auth[@]}" "$@"
 }
 
@@ -113,5 +114,5 @@ expect_status() {
   local agent=$1 want=$2 desc=$3; shift 3
   local got
   got=$(gwcurl "$agent" "$@" 2>"$T/curl.err")
-  if [ "$got" = "$want" ]; then ok; else fail "$desc: status $got, want $want: $(cat "$T/body" 2>/dev/null | head -c 300)"; fi
+  if [ "$got" = "$want" ]; then ok; else fail "$desc: status $got, want $want: $(cat "$T/curl.err") $(cat "$T/body" 2>/dev/null | head -c 300)"; fi
 }
