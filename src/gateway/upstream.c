@@ -81,7 +81,7 @@ gw_replica *gw_pick(gw_model *m, uint64_t *rng, int has_aff, uint64_t aff, gw_re
 		/* Rendezvous hashing gives each prefix a stable order of replicas;
 		 * take the first whose load stays under 1.25x the mean after this
 		 * request (bounded-load consistent hashing). */
-		double bound = 1.25 * (double)(total + 1) / (double)n;
+		int64_t bound = (125 * (total + 1) + 100 * (int64_t)n - 1) / (100 * (int64_t)n); /* ceil */
 		gw_replica *order[GW_REPLICAS_MAX];
 		uint64_t score[GW_REPLICAS_MAX];
 		for (size_t i = 0; i < n; i++) {
@@ -99,7 +99,7 @@ gw_replica *gw_pick(gw_model *m, uint64_t *rng, int has_aff, uint64_t aff, gw_re
 			}
 		for (size_t i = 0; i < n; i++)
 			if (!atomic_load(&order[i]->saturated) &&
-			    (double)(atomic_load(&order[i]->outstanding) + 1) <= bound)
+			    (int64_t)atomic_load(&order[i]->outstanding) + 1 <= bound)
 				return order[i];
 	}
 	*rng = mix(*rng + 0x9e3779b97f4a7c15ULL);
