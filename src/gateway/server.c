@@ -68,6 +68,7 @@ struct listener {
 struct upc {
 	int kind;
 	int fd;
+	struct upc *grave;
 	struct worker *w;
 	struct conn *c;       /* NULL while idle in the pool */
 	gw_replica *rep;
@@ -90,10 +91,12 @@ struct upc {
 struct conn {
 	int kind;
 	int fd;
+	struct conn *grave;
 	struct worker *w;
 	struct conn *prev, *next;
 	int state;
 	int dead;
+	int cork;             /* pending output held for the next write */
 	uint32_t ev;
 	int64_t deadline;
 	char *in;
@@ -153,6 +156,10 @@ struct worker {
 	uint64_t rng;
 	int stopping;
 	int64_t drain_until;
+	/* closed during this epoll batch: freed after it, so a later event of
+	 * the batch never touches freed memory (kind is 0 meanwhile) */
+	struct upc *grave_up;
+	struct conn *grave_c;
 	creto_nhi_identity id; /* scratch for the resolver */
 };
 
@@ -298,35 +305,21 @@ static void c_events(struct conn *c)
 	set_events(c->w->ep, c->fd, c, &c->ev, want);
 }
 
-/* Queue iov for the client: written at once when nothing is pending, the
- * rest kept (the caller bounds what it queues). */
-static void c_writev(struct conn *c, struct iovec *iov, int n)
+/* Append iov (minus its first skip bytes) to the pending output. */
+static void c_append(struct conn *c, const struct iovec *iov, int n, size_t skip)
 {
-	if (c->dead)
-		return;
 	size_t total = 0;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
-	c->bytes_out += total;
-	size_t done = 0;
-	if (pending(c) == 0) {
-		ssize_t k = writev(c->fd, iov, n);
-		if (k < 0 && errno != EAGAIN && errno != EINTR) {
-			c->dead = 1;
-			return;
-		}
-		done = k > 0 ? (size_t)k : 0;
-		c->out_len = c->out_off = 0;
-	}
-	if (done == total)
+	if (skip >= total)
 		return;
-	size_t need = pending(c) + total - done;
-	if (c->out_off > 0 && c->out_len + total - done > c->out_cap) {
+	size_t need = pending(c) + total - skip;
+	if (c->out_off > 0 && c->out_len + total - skip > c->out_cap) {
 		memmove(c->out, c->out + c->out_off, pending(c));
 		c->out_len -= c->out_off;
 		c->out_off = 0;
 	}
-	if (c->out_len + total - done > c->out_cap) {
+	if (c->out_len + total - skip > c->out_cap) {
 		size_t nc = c->out_cap ? c->out_cap : 4096;
 		while (nc < need)
 			nc *= 2;
@@ -338,7 +331,6 @@ static void c_writev(struct conn *c, struct iovec *iov, int n)
 		c->out = p;
 		c->out_cap = nc;
 	}
-	size_t skip = done;
 	for (int i = 0; i < n; i++) {
 		size_t l = iov[i].iov_len;
 		if (skip >= l) {
@@ -349,6 +341,57 @@ static void c_writev(struct conn *c, struct iovec *iov, int n)
 		c->out_len += l - skip;
 		skip = 0;
 	}
+}
+
+/* Queue iov for the client: written at once when nothing is pending (held
+ * bytes, the answer's head, go out in the same writev), the rest kept (the
+ * caller bounds what it queues). */
+static void c_writev(struct conn *c, struct iovec *iov, int n)
+{
+	if (c->dead)
+		return;
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	c->bytes_out += total;
+	size_t done = 0;
+	if (c->cork && pending(c) > 0 && n <= 3) {
+		struct iovec all[4];
+		all[0].iov_base = c->out + c->out_off;
+		all[0].iov_len = pending(c);
+		memcpy(all + 1, iov, (size_t)n * sizeof(*iov));
+		ssize_t k = writev(c->fd, all, n + 1);
+		if (k < 0 && errno != EAGAIN && errno != EINTR) {
+			c->dead = 1;
+			return;
+		}
+		size_t kk = k > 0 ? (size_t)k : 0, p = pending(c);
+		if (kk >= p) {
+			c->out_len = c->out_off = 0;
+			done = kk - p;
+		} else {
+			c->out_off += kk;
+		}
+	} else if (pending(c) == 0) {
+		ssize_t k = writev(c->fd, iov, n);
+		if (k < 0 && errno != EAGAIN && errno != EINTR) {
+			c->dead = 1;
+			return;
+		}
+		done = k > 0 ? (size_t)k : 0;
+		c->out_len = c->out_off = 0;
+	}
+	c->cork = 0;
+	c_append(c, iov, n, done);
+}
+
+/* Hold bytes to go out with the next write (or at the end of this event). */
+static void c_hold(struct conn *c, const void *p, size_t n)
+{
+	struct iovec v = {(void *)p, n};
+	c->bytes_out += n;
+	c_append(c, &v, 1, 0);
+	c->cork = 1;
 }
 
 static void c_write(struct conn *c, const void *p, size_t n)
@@ -402,6 +445,18 @@ static void upc_free(struct upc *u)
 	free(u->buf);
 	free(u->req);
 	free(u);
+}
+
+/* Close a registered upstream connection; freed after the batch. */
+static void up_bury(struct worker *w, struct upc *u)
+{
+	(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, u->fd, NULL);
+	close(u->fd);
+	u->fd = -1;
+	u->kind = 0;
+	u->c = NULL;
+	u->grave = w->grave_up;
+	w->grave_up = u;
 }
 
 static void reset_request(struct conn *c)
@@ -539,8 +594,7 @@ static void up_release(struct conn *c, int reusable)
 		p->idle[p->n++] = u;
 		return;
 	}
-	(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, u->fd, NULL);
-	upc_free(u);
+	up_bury(w, u);
 }
 
 static void pool_remove(struct worker *w, struct upc *u)
@@ -551,8 +605,7 @@ static void pool_remove(struct worker *w, struct upc *u)
 			p->idle[i] = p->idle[--p->n];
 			break;
 		}
-	(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, u->fd, NULL);
-	upc_free(u);
+	up_bury(w, u);
 }
 
 static void start_upstream(struct conn *c);
@@ -628,17 +681,10 @@ static void start_upstream(struct conn *c)
 	}
 	struct upc *u = NULL;
 	struct pool *p = &w->pool[r->index];
-	while (!c->no_pool && p->n > 0) {
-		struct upc *cand = p->idle[--p->n];
-		char b;
-		ssize_t k = recv(cand->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (k < 0 && errno == EAGAIN) {
-			u = cand;
-			break;
-		}
-		(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, cand->fd, NULL);
-		upc_free(cand);
-	}
+	/* a pooled connection the replica has closed meanwhile fails before
+	 * any response byte and is retried on a fresh one (up_failed) */
+	if (!c->no_pool && p->n > 0)
+		u = p->idle[--p->n];
 	int fresh = u == NULL;
 	if (fresh) {
 		u = calloc(1, sizeof(*u));
@@ -745,6 +791,32 @@ static void usage_from(struct conn *c, json_t *o)
 		c->completion_tokens = 0;
 }
 
+/* The usage object of a non-streamed answer: the last `"usage":{` outside a
+ * string (inside one the quote would be escaped), parsed alone. */
+static void usage_scan(struct conn *c)
+{
+	const char *a = c->acct;
+	size_t n = c->acct_len;
+	for (size_t i = n; i-- > 0;) {
+		if (a[i] != '"' || n - i < 9 || memcmp(a + i, "\"usage\"", 7) != 0 || (i > 0 && a[i - 1] == '\\'))
+			continue;
+		size_t j = i + 7;
+		while (j < n && (a[j] == ' ' || a[j] == ':' || a[j] == '\n' || a[j] == '\t' || a[j] == '\r'))
+			j++;
+		if (j >= n || a[j] != '{')
+			return;
+		json_t *u = json_loadb(a + j, n - j, JSON_DISABLE_EOF_CHECK, NULL);
+		if (u != NULL) {
+			json_t *w = json_pack("{s:O}", "usage", u);
+			if (w)
+				usage_from(c, w);
+			json_decref(w);
+		}
+		json_decref(u);
+		return;
+	}
+}
+
 /* One SSE event [p, p+n) including its blank line: read the usage it
  * carries, and drop the usage-only chunk the gateway asked for itself. */
 static int sse_keep(struct conn *c, const char *p, size_t n)
@@ -839,12 +911,8 @@ static void up_complete(struct conn *c, int reusable)
 	c->sse_len = 0;
 	if (c->out_mode == OUT_CHUNKED)
 		c_write(c, "0\r\n\r\n", 5);
-	if (!c->stream && c->acct_len && !c->acct_over) {
-		json_t *o = json_loadb(c->acct, c->acct_len, 0, NULL);
-		if (o)
-			usage_from(c, o);
-		json_decref(o);
-	}
+	if (!c->stream && c->acct_len && !c->acct_over)
+		usage_scan(c);
 	up_release(c, reusable && u->resp.keep_alive && u->body_done);
 	if (c->out_mode == OUT_CLOSE)
 		c->keep_alive = 0;
@@ -897,7 +965,7 @@ static void client_head(struct conn *c, struct upc *u)
 			 c->stream ? "cache-control: no-cache\r\n" : "",
 			 c->keep_alive && !c->w->stopping ? "" : "connection: close\r\n");
 	if (n > 0 && (size_t)n < sizeof(head))
-		c_write(c, head, (size_t)n);
+		c_hold(c, head, (size_t)n);
 	c->head_sent = 1;
 	c->status = r->status;
 }
@@ -1010,7 +1078,11 @@ static void up_readable(struct upc *u)
 static void up_event(struct upc *u, uint32_t ev)
 {
 	struct worker *w = u->w;
-	if (u->c == NULL) { /* idle in the pool: the replica closed it */
+	if (u->c == NULL) { /* idle in the pool: closed by the replica? */
+		char b;
+		ssize_t k = recv(u->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (k < 0 && errno == EAGAIN && !(ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
+			return;
 		pool_remove(w, u);
 		return;
 	}
@@ -1356,6 +1428,8 @@ static void process_input(struct conn *c)
 static void client_close(struct conn *c)
 {
 	struct worker *w = c->w;
+	if (c->kind != K_CLIENT)
+		return;
 	if (c->up) {
 		/* the client went away: stop the replica's work at once */
 		up_release(c, 0);
@@ -1376,14 +1450,36 @@ static void client_close(struct conn *c)
 	w->nconns--;
 	atomic_fetch_sub(&w->g->conns, 1);
 	reset_request(c);
-	free(c->in);
-	free(c->out);
-	free(c);
+	c->kind = 0;
+	c->grave = w->grave_c;
+	w->grave_c = c;
+}
+
+static void bury_all(struct worker *w)
+{
+	while (w->grave_up) {
+		struct upc *u = w->grave_up;
+		w->grave_up = u->grave;
+		upc_free(u);
+	}
+	while (w->grave_c) {
+		struct conn *c = w->grave_c;
+		w->grave_c = c->grave;
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
 }
 
 static void client_event(struct conn *c, uint32_t ev)
 {
 	creto_gateway *g = c->w->g;
+	if (c->kind != K_CLIENT)
+		return;
+	if (c->cork) { /* held output: send it now */
+		c->cork = 0;
+		ev |= EPOLLOUT;
+	}
 	if (ev & EPOLLERR)
 		c->dead = 1;
 	if (!c->dead && (ev & EPOLLOUT) && pending(c)) {
@@ -1533,6 +1629,8 @@ static void *worker_main(void *arg)
 		int n = epoll_wait(w->ep, evs, 128, SWEEP_MS);
 		for (int i = 0; i < n; i++) {
 			int kind = *(int *)evs[i].data.ptr;
+			if (kind == 0)
+				continue; /* closed earlier in this batch */
 			if (kind == K_CLIENT)
 				client_event(evs[i].data.ptr, evs[i].events);
 			else if (kind == K_UP) {
@@ -1558,6 +1656,7 @@ static void *worker_main(void *arg)
 			sweep(w, now);
 			next_sweep = now + SWEEP_MS;
 		}
+		bury_all(w);
 		if (w->stopping && w->conns == NULL)
 			break;
 	}
@@ -1565,6 +1664,7 @@ static void *worker_main(void *arg)
 	for (size_t i = 0; i < g->nreps; i++)
 		while (w->pool[i].n > 0)
 			pool_remove(w, w->pool[i].idle[w->pool[i].n - 1]);
+	bury_all(w);
 	return NULL;
 }
 

@@ -174,6 +174,12 @@ int gw_http_get(const gw_replica_cfg *r, const char *path, int64_t timeout_ms, i
 		if (k <= 0)
 			break;
 		len += (size_t)k;
+		/* a server that ignores "Connection: close": stop at the end of a
+		 * length-framed body */
+		gw_http_resp hr;
+		if (gw_http_parse_response(buf, len, len, &hr) == 0 && hr.content_length >= 0 && !hr.chunked &&
+		    len >= hr.head_len + (size_t)hr.content_length)
+			break;
 	}
 	buf[len] = '\0';
 	gw_http_resp h;
