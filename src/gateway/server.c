@@ -160,6 +160,9 @@ struct worker {
 	 * the batch never touches freed memory (kind is 0 meanwhile) */
 	struct upc *grave_up;
 	struct conn *grave_c;
+	/* this worker's own TCP listeners (SO_REUSEPORT: the kernel spreads
+	 * new connections over the workers); Unix ones are shared */
+	struct listener own[GW_LISTEN_MAX];
 	creto_nhi_identity id; /* scratch for the resolver */
 };
 
@@ -1646,8 +1649,11 @@ static void *worker_main(void *arg)
 			} else if (kind == K_STOP && !w->stopping) {
 				w->stopping = 1;
 				w->drain_until = gw_now_ms() + (g->cfg.drain_ms ? g->cfg.drain_ms : 1);
-				for (size_t l = 0; l < g->nlis; l++)
+				for (size_t l = 0; l < g->nlis; l++) {
 					(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, g->lis[l].fd, NULL);
+					if (w->own[l].fd > 0)
+						(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, w->own[l].fd, NULL);
+				}
 				(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, g->stopfd, NULL);
 			}
 		}
@@ -1737,6 +1743,7 @@ static int bind_listener(creto_gateway *g, const gw_listen *l, struct listener *
 	int one = 1;
 	if (!l->is_unix) {
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 		if (l->addr.ss_family == AF_INET6)
 			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	} else {
@@ -1924,8 +1931,31 @@ int creto_gateway_run(creto_gateway *g, creto_err *e)
 			if ((w->pool[r].idle = calloc((size_t)g->cfg.pool_idle + 1, sizeof(struct upc *))) == NULL)
 				rc = creto_err_set(e, CRETO_EOP, "gateway: out of memory");
 		for (size_t l = 0; l < g->nlis && rc == CRETO_OK; l++) {
-			struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &g->lis[l]};
-			if (epoll_ctl(w->ep, EPOLL_CTL_ADD, g->lis[l].fd, &ev) != 0)
+			struct listener *lp = &g->lis[l];
+			if (!lp->is_unix && i > 0) {
+				/* a socket of its own on the same address */
+				struct sockaddr_storage a;
+				socklen_t al = sizeof(a);
+				int one = 1, fd = -1;
+				if (getsockname(lp->fd, (struct sockaddr *)&a, &al) == 0)
+					fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+				if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+						setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+						(a.ss_family == AF_INET6 &&
+						 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+						bind(fd, (struct sockaddr *)&a, al) != 0 || listen(fd, 1024) != 0)) {
+					close(fd);
+					fd = -1;
+				}
+				if (fd >= 0) {
+					w->own[l] = *lp;
+					w->own[l].fd = fd;
+					lp = &w->own[l];
+				}
+			}
+			struct epoll_event ev = {.events = EPOLLIN | (lp == &g->lis[l] ? EPOLLEXCLUSIVE : 0),
+						 .data.ptr = lp};
+			if (epoll_ctl(w->ep, EPOLL_CTL_ADD, lp->fd, &ev) != 0)
 				rc = creto_err_errno(e, errno, "gateway: epoll");
 		}
 		struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &stop_tag};
@@ -1967,6 +1997,9 @@ void creto_gateway_free(creto_gateway *g)
 		for (int i = 0; i < g->cfg.workers; i++) {
 			if (g->w[i].ep > 0)
 				close(g->w[i].ep);
+			for (size_t l = 0; l < GW_LISTEN_MAX; l++)
+				if (g->w[i].own[l].fd > 0)
+					close(g->w[i].own[l].fd);
 			if (g->w[i].pool)
 				for (size_t r = 0; r < g->nreps; r++)
 					free(g->w[i].pool[r].idle);
