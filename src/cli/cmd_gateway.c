@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli.h"
@@ -124,6 +125,13 @@ int cmd_gateway(int argc, char **argv)
 		printf("config %s: ok\n", config);
 		creto_gateway_free(g_gw);
 		return CRETO_OK;
+	}
+	/* one descriptor per client and per upstream connection: raise the
+	 * soft limit to the hard one (10,000 idle clients need it) */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

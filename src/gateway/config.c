@@ -18,6 +18,7 @@
 
 static const creto_conf_key k_schema[] = {
 	{"gateway", "listen", CRETO_CONF_STR, CRETO_CONF_MULTI, 0, 0},
+	{"gateway", "admin_listen", CRETO_CONF_STR, 0, 0, 0},
 	{"gateway", "workers", CRETO_CONF_INT, 0, 1, 16},
 	{"gateway", "nhi_db", CRETO_CONF_PATH, 0, 0, 0},
 	{"gateway", "jwks", CRETO_CONF_PATH, 0, 0, 0},
@@ -213,6 +214,12 @@ static int apply(creto_gateway_config *c, const creto_conf_entry *en, creto_err 
 						     "line %zu: listen: want IP:PORT, [IPv6]:PORT or unix:/path, not '%.64s'",
 						     en->line, en->str);
 			c->nlisten++;
+		} else if (!strcmp(k, "admin_listen")) {
+			if (gw_parse_listen(en->str, &c->admin) != 0)
+				return creto_err_set(e, CRETO_EUSAGE,
+						     "line %zu: admin_listen: want IP:PORT, [IPv6]:PORT or unix:/path, not '%.64s'",
+						     en->line, en->str);
+			c->has_admin = 1;
 		} else if (!strcmp(k, "workers")) {
 			c->workers = (int)v;
 		} else if (!strcmp(k, "nhi_db")) {

@@ -70,6 +70,8 @@ typedef struct gw_model_cfg {
 struct creto_gateway_config {
 	gw_listen listen[GW_LISTEN_MAX];
 	size_t nlisten;
+	gw_listen admin;              /* admin_listen: GET /metrics */
+	int has_admin;
 	int workers;
 	char nhi_db[4096];
 	char jwks[4096];

@@ -37,6 +37,7 @@
 #include "gateway/http.h"
 #include "gateway/internal.h"
 #include "gateway/limits.h"
+#include "gateway/metrics.h"
 #include "gateway/upstream.h"
 #include "util/file.h"
 
@@ -63,6 +64,7 @@ struct listener {
 	int fd;
 	char text[GW_URL_MAX + 16];
 	int is_unix;
+	int admin;            /* the admin listener: GET /metrics only */
 };
 
 struct upc {
@@ -96,6 +98,8 @@ struct conn {
 	struct conn *prev, *next;
 	int state;
 	int dead;
+	int admin;
+	int counted;          /* in the in-flight gauge */
 	int cork;             /* pending output held for the next write */
 	uint32_t ev;
 	int64_t deadline;
@@ -177,6 +181,10 @@ struct creto_gateway {
 	size_t key_len;
 	struct listener lis[GW_LISTEN_MAX];
 	size_t nlis;
+	struct listener admin;
+	int has_admin;
+	gw_metrics *metrics;  /* with an admin listener only */
+	const char *model_names[GW_MODELS_MAX];
 	int stopfd;
 	struct worker *w;
 	int nw;
@@ -267,6 +275,11 @@ static void audit_request(struct conn *c)
 		.fields = f,
 		.nfields = n,
 	};
+	if (g->metrics) {
+		int mi = c->m ? (int)(c->m - g->models) : -1;
+		gw_metrics_request(g->metrics, mi, c->endpoint, c->status, c->agent, now - c->t0_us,
+				   c->tfirst_us ? c->tfirst_us - c->t0_us : 0);
+	}
 	if (creto_event_emit(&g->opts.audit, &ev) != 0 && !atomic_exchange(&g->audit_failed, 1))
 		glog(g, "level=error event=audit_failed msg=\"audit records cannot be written: refusing requests\"");
 	if (g->cfg.access_log)
@@ -484,6 +497,9 @@ static void finish_request(struct conn *c, const char *end, int64_t used_tokens)
 		return;
 	c->end = end;
 	gw_settle(c->w->g->lim, &c->adm, &c->lim, used_tokens);
+	if (c->counted && c->w->g->metrics)
+		gw_metrics_inflight(c->w->g->metrics, -1);
+	c->counted = 0;
 	audit_request(c);
 	/* drop the request bytes from the input buffer: what follows is the
 	 * next pipelined request */
@@ -1168,19 +1184,41 @@ static void handle(struct conn *c)
 	creto_gateway *g = w->g;
 	gw_http_req *r = &c->req;
 	c->bytes_in = r->head_len + (size_t)(r->content_length > 0 ? r->content_length : 0);
-	if (r->method == GW_M_GET && (path_is(r, "/health") || path_is(r, "/ready"))) {
-		int ready = 1;
-		if (path_is(r, "/ready")) {
-			ready = audit_ok(g);
-			int any = 0;
+	if (c->admin || (r->method == GW_M_GET && (path_is(r, "/health") || path_is(r, "/ready")))) {
+		/* health probes and the admin listener: no identity, not audited */
+		char *body = NULL;
+		size_t bl = 0;
+		int st = 200;
+		const char *txt = "{\"status\":\"ok\"}";
+		if (c->admin && r->method == GW_M_GET && path_is(r, "/metrics") && g->metrics) {
+			static const char *const epn[] = {"", "/v1/chat/completions", "/v1/completions",
+							  "/v1/embeddings", "/v1/models"};
+			int conns = atomic_load(&g->conns);
+			if (gw_metrics_render(g->metrics, g->models, g->model_names, g->cfg.nmodel, epn, conns, &body,
+					      &bl) != 0)
+				st = 500, txt = "out of memory\n";
+		} else if (r->method == GW_M_GET && path_is(r, "/ready")) {
+			int ready = audit_ok(g), any = 0;
 			int64_t now = gw_now_ms();
 			for (size_t i = 0; i < g->nreps && !any; i++)
 				any = gw_replica_usable(&g->reps[i], now);
-			ready = ready && any && !w->stopping;
+			if (!(ready && any && !w->stopping))
+				st = 503, txt = "{\"status\":\"not ready\"}";
+		} else if (!(r->method == GW_M_GET && path_is(r, "/health"))) {
+			st = 404, txt = "{\"error\":{\"message\":\"Not found.\",\"type\":\"not_found_error\",\"param\":null,\"code\":\"not_found\"}}";
 		}
-		respond(c, ready ? 200 : 503, NULL, ready ? "{\"status\":\"ok\"}" : "{\"status\":\"not ready\"}");
-		c->in_req = 1;
-		/* health probes are not audited: they carry no identity */
+		if (body != NULL) {
+			char head[256];
+			int n = snprintf(head, sizeof(head),
+					 "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n"
+					 "content-length: %zu\r\nx-request-id: %s\r\n%s\r\n",
+					 bl, c->rid, c->keep_alive ? "" : "connection: close\r\n");
+			struct iovec v[2] = {{head, (size_t)n}, {body, bl}};
+			c_writev(c, v, 2);
+			free(body);
+		} else {
+			respond(c, st, NULL, txt);
+		}
 		c->in_req = 0;
 		size_t used = r->head_len + (size_t)(r->content_length > 0 ? r->content_length : 0);
 		memmove(c->in, c->in + used, c->in_len - used);
@@ -1376,6 +1414,10 @@ static void handle(struct conn *c)
 		return;
 	}
 	c->state = CS_PROXY;
+	if (g->metrics) {
+		gw_metrics_inflight(g->metrics, 1);
+		c->counted = 1;
+	}
 	start_upstream(c);
 }
 
@@ -1556,6 +1598,7 @@ static void accept_all(struct worker *w, struct listener *l)
 		c->kind = K_CLIENT;
 		c->fd = fd;
 		c->w = w;
+		c->admin = l->admin;
 		c->in_cap = IN_MIN;
 		c->state = CS_HEAD;
 		c->deadline = gw_now_ms() + g->cfg.idle_timeout_ms;
@@ -1654,6 +1697,8 @@ static void *worker_main(void *arg)
 					if (w->own[l].fd > 0)
 						(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, w->own[l].fd, NULL);
 				}
+				if (g->has_admin)
+					(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, g->admin.fd, NULL);
 				(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, g->stopfd, NULL);
 			}
 		}
@@ -1876,6 +1921,18 @@ int creto_gateway_new(const creto_gateway_config *cfg, const creto_gateway_opts 
 			goto fail;
 		g->nlis++;
 	}
+	if (g->cfg.has_admin && !g->opts.check_only) {
+		if ((rc = bind_listener(g, &g->cfg.admin, &g->admin, e)) != CRETO_OK)
+			goto fail;
+		g->admin.admin = 1;
+		g->has_admin = 1;
+		if ((g->metrics = gw_metrics_new(g->cfg.nmodel)) == NULL) {
+			rc = creto_err_set(e, CRETO_EOP, "out of memory");
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < g->cfg.nmodel; i++)
+		g->model_names[i] = g->cfg.model[i].name;
 	g->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (g->stopfd < 0) {
 		rc = creto_err_errno(e, errno, "eventfd");
@@ -1958,6 +2015,11 @@ int creto_gateway_run(creto_gateway *g, creto_err *e)
 			if (epoll_ctl(w->ep, EPOLL_CTL_ADD, lp->fd, &ev) != 0)
 				rc = creto_err_errno(e, errno, "gateway: epoll");
 		}
+		if (rc == CRETO_OK && i == 0 && g->has_admin) {
+			struct epoll_event aev = {.events = EPOLLIN, .data.ptr = &g->admin};
+			if (epoll_ctl(w->ep, EPOLL_CTL_ADD, g->admin.fd, &aev) != 0)
+				rc = creto_err_errno(e, errno, "gateway: epoll");
+		}
 		struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &stop_tag};
 		if (rc == CRETO_OK && epoll_ctl(w->ep, EPOLL_CTL_ADD, g->stopfd, &sev) != 0)
 			rc = creto_err_errno(e, errno, "gateway: epoll");
@@ -1974,9 +2036,12 @@ int creto_gateway_run(creto_gateway *g, creto_err *e)
 		started++;
 	}
 	g->nw = nw;
-	if (rc == CRETO_OK)
+	if (rc == CRETO_OK) {
 		for (size_t l = 0; l < g->nlis; l++)
 			glog(g, "level=info event=listening addr=%s workers=%d", g->lis[l].text, nw);
+		if (g->has_admin)
+			glog(g, "level=info event=admin_listening addr=%s", g->admin.text);
+	}
 	if (rc != CRETO_OK)
 		creto_gateway_stop(g);
 	for (int i = 0; i < started; i++)
@@ -2014,6 +2079,12 @@ void creto_gateway_free(creto_gateway *g)
 	}
 	if (g->stopfd >= 0)
 		close(g->stopfd);
+	if (g->has_admin) {
+		close(g->admin.fd);
+		if (g->admin.is_unix)
+			(void)unlink(((const struct sockaddr_un *)&g->cfg.admin.addr)->sun_path);
+	}
+	gw_metrics_free(g->metrics);
 	creto_nhi_resolver_free(g->resolver);
 	creto_jwks_free(g->jwks);
 	creto_nhi_store_free(g->store);

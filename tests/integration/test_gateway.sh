@@ -21,6 +21,7 @@ gw_standin s1 --model m1 --model m2 --interval-ms 20 --tokens 8
 # a dead replica: a port that was free a moment ago refuses connections
 DEAD=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 gw_start "max_body = 64k
+admin_listen = 127.0.0.1:0
 policy = $T/policy.json" "model m1 = http://127.0.0.1:$PORT_s1
 model m2 = http://127.0.0.1:$DEAD http://127.0.0.1:$PORT_s1
 max_fails = 1"
@@ -201,9 +202,48 @@ n_req=$(grep -c ' audit {' "$T/gw.err")
 [ "$n_req" -gt 40 ] && ok || fail "audit records: $n_req"
 grep ' audit {' "$T/gw.err" | grep -v '"request_id":"[0-9a-f]\{32\}"' | grep -q . && fail "an audit record without request_id" || ok
 
-# ---- SIGTERM: clean exit ----
+# ---- admin listener: Prometheus metrics ----
+ADMIN=$(sed -n 's/.*event=admin_listening addr=\([^ ]*\).*/\1/p' "$T/gw.err" | head -1)
+curl -s "http://$ADMIN/metrics" >"$T/metrics"
+grep -q '^creto_gateway_requests_total{model="m1",endpoint="/v1/chat/completions",status="200"} [1-9]' "$T/metrics" &&
+  ok || fail "requests_total: $(head -c 600 "$T/metrics")"
+grep -q '^creto_gateway_requests_total{model="",endpoint="other",status="401"} [1-9]' "$T/metrics" && ok || fail "401s not counted"
+grep -q '^creto_gateway_agent_requests_total{agent="agent-b",result="refused"} [1-9]' "$T/metrics" && ok || fail "agent counters"
+grep -q '^creto_gateway_upstream_healthy{model="m2",replica="http://127.0.0.1:'"$PORT_s1"'"} 1' "$T/metrics" && ok || fail "replica health gauge"
+grep -q '^creto_gateway_upstream_healthy{model="m2",replica="http://127.0.0.1:'"$DEAD"'"} 0' "$T/metrics" && ok || fail "dead replica reported healthy"
+grep -q '^creto_gateway_request_duration_seconds_count [1-9]' "$T/metrics" && ok || fail "latency histogram"
+grep -q '^creto_gateway_in_flight 0' "$T/metrics" && ok || fail "in-flight gauge not back to 0"
+expect_status - 404 "admin: other paths" "http://$ADMIN/v1/models"
+
+# ---- SIGTERM: in-flight streams drain, then a clean exit ----
+$RAW stream "$GW" "$TOKA" "{\"model\":\"m1\",\"stream\":true,\"max_tokens\":25,$hi}" >"$T/drain.out" &
+sp=$!
+for i in $(seq 1 100); do
+  curl -s "$S1/standin/stats" | grep -q '"running":1' && break
+  sleep 0.02
+done
 kill -TERM "$GW_PID"
+wait $sp
+grep -q '^done 1' "$T/drain.out" && ok || fail "stream cut by SIGTERM: $(cat "$T/drain.out")"
 rc=0; wait "$GW_PID" || rc=$?
 [ $rc = 0 ] && ok || fail "gateway exit $rc after SIGTERM"
 [ -e "$T/gw.sock" ] && fail "unix socket left behind" || ok
+
+# ---- retry on connect failure: a replica that dies while still believed
+# healthy (health checks hourly) sends its requests to the other one ----
+gw_standin s3 --model m1 --model m2
+sed -i "s/^health_interval = .*/health_interval = 1h/; /^listen = unix:/d; /^admin_listen/d; s|^model m2 = .*|model m2 = http://127.0.0.1:$PORT_s3 http://127.0.0.1:$PORT_s1|" "$T/gw.conf"
+"$CRETO" gateway --config "$T/gw.conf" 2>"$T/gw2.err" &
+GW_PID=$!; GW_PIDS="$GW_PIDS $GW_PID"
+l=$(wait_line "$T/gw2.err" 'event=listening addr=127') || fail "second gateway did not start"
+GW=${l#*addr=}; GW=${GW%% *}
+sleep 0.3 # the first (and, for an hour, only) health check passes
+kill "$PID_s3"; wait "$PID_s3" 2>/dev/null
+n_ok=0
+for i in $(seq 1 12); do
+  [ "$(gwcurl agent-a "http://$GW/v1/chat/completions" -d "{\"model\":\"m2\",$hi}")" = 200 ] && n_ok=$((n_ok + 1))
+done
+[ $n_ok = 12 ] && ok || fail "retry after connect failure: $n_ok of 12"
+grep -q "event=upstream_connect_failed replica=http://127.0.0.1:$PORT_s3" "$T/gw2.err" && ok || fail "the dead replica was never tried"
+gw_stop
 finish
