@@ -135,6 +135,31 @@ for r in $(seq 1 "$RUNS"); do
   run direct "$UPORT" 64 "$UPID"; run nginx "$NPORT" 64 "$NPID"; run gateway "$GPORT" 64 "$GPID"
 done
 
+# ---- 10,000 idle keep-alive connections held open ----
+IDLE=${IDLE:-10000}
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+r0=$(rss "$GPID")
+python3 - "$GPORT" "$IDLE" "$W/idle.ready" "$W/idle.stop" <<'PY' &
+import os, resource, socket, sys, time
+port, n, ready, stop = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 100), hard))
+socks = []
+for i in range(n):
+    s = socket.socket(); s.connect(("127.0.0.1", port)); socks.append(s)
+open(ready, "w").close()
+for _ in range(600):
+    if os.path.exists(stop): break
+    time.sleep(0.1)
+PY
+IDLEPID=$!; PIDS="$PIDS $IDLEPID"
+for _ in $(seq 1 600); do [ -e "$W/idle.ready" ] && break; sleep 0.1; done
+sleep 0.5
+r1=$(rss "$GPID")
+: >"$W/idle.1"
+for r in $(seq 1 "$RUNS"); do run gateway_idle "$GPORT" 1 "$GPID"; done
+touch "$W/idle.stop"; wait "$IDLEPID" 2>/dev/null || true
+
 # min/median/max of column COL of a file
 mmm() { sort -g -k"$2","$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {printf "%s/%s/%s", v[1], v[int((NR+1)/2)], v[NR]}'; }
 med() { sort -g -k"$2","$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'; }
@@ -159,4 +184,7 @@ for n in direct nginx gateway; do
 done
 echo "  gateway / nginx req/s (medians): $(awk -v a="$(med "$W/gateway.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')"
 echo "  (direct: the CPU column is the upstream's own)"
+echo
+echo "$IDLE idle connections held: gateway RSS +$(( (r1 - r0) / 1024 )) MiB ($(( (r1 - r0) * 1024 / IDLE )) bytes per connection)"
+echo "  c=1 p50/p99 (us) with them held: $(mmm "$W/gateway_idle.1" 1) / $(mmm "$W/gateway_idle.1" 2)"
 echo "audit records written by the gateway: $(grep -c ' audit {' "$W/gw.err")"

@@ -313,7 +313,7 @@ static void c_events(struct conn *c)
 	uint32_t want = EPOLLRDHUP;
 	if (pending(c))
 		want |= EPOLLOUT;
-	int room = c->in_len < c->in_cap ||
+	int room = c->in == NULL || c->in_len < c->in_cap ||
 		   (c->state == CS_HEAD && c->in_cap < (size_t)c->w->g->cfg.head_max + 1);
 	if (c->state != CS_CLOSING && room &&
 	    (c->state != CS_HEAD || pending(c) < (size_t)c->w->g->cfg.stream_window))
@@ -489,6 +489,28 @@ static void reset_request(struct conn *c)
 	c->acct_over = 0;
 }
 
+/* Drop the bytes of the answered request: what follows is the next
+ * pipelined one.  An empty connection gives its buffers back, so an idle
+ * keep-alive connection costs only its struct. */
+static void drop_request(struct conn *c)
+{
+	size_t used = c->req.head_len + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0);
+	if (used > c->in_len)
+		used = c->in_len;
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= used;
+	if (c->in_len == 0) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+	if (pending(c) == 0) {
+		free(c->out);
+		c->out = NULL;
+		c->out_len = c->out_off = c->out_cap = 0;
+	}
+}
+
 /* The request is over (answer queued): audit, release its limits, and get
  * ready for the next request on this connection. */
 static void finish_request(struct conn *c, const char *end, int64_t used_tokens)
@@ -501,13 +523,7 @@ static void finish_request(struct conn *c, const char *end, int64_t used_tokens)
 		gw_metrics_inflight(c->w->g->metrics, -1);
 	c->counted = 0;
 	audit_request(c);
-	/* drop the request bytes from the input buffer: what follows is the
-	 * next pipelined request */
-	size_t used = c->req.head_len + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0);
-	if (used > c->in_len)
-		used = c->in_len;
-	memmove(c->in, c->in + used, c->in_len - used);
-	c->in_len -= used;
+	drop_request(c);
 	reset_request(c);
 	c->state = c->keep_alive && !c->w->stopping ? CS_HEAD : CS_CLOSING;
 	c->deadline = gw_now_ms() + (c->in_len ? c->w->g->cfg.header_timeout_ms : c->w->g->cfg.idle_timeout_ms);
@@ -1220,9 +1236,7 @@ static void handle(struct conn *c)
 			respond(c, st, NULL, txt);
 		}
 		c->in_req = 0;
-		size_t used = r->head_len + (size_t)(r->content_length > 0 ? r->content_length : 0);
-		memmove(c->in, c->in + used, c->in_len - used);
-		c->in_len -= used;
+		drop_request(c);
 		c->state = c->keep_alive ? CS_HEAD : CS_CLOSING;
 		c->deadline = gw_now_ms() + g->cfg.idle_timeout_ms;
 		return;
@@ -1543,6 +1557,13 @@ static void client_event(struct conn *c, uint32_t ev)
 	}
 	if (!c->dead && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
 		size_t hmax = (size_t)g->cfg.head_max + 1;
+		if (c->in == NULL) { /* idle connections hold no input buffer */
+			if ((c->in = malloc(IN_MIN)) == NULL) {
+				client_close(c);
+				return;
+			}
+			c->in_cap = IN_MIN;
+		}
 		if (c->state == CS_HEAD && c->in_len == c->in_cap && c->in_cap < hmax) {
 			/* a head may grow to head_max (+1 to tell "too large") */
 			size_t nc = c->in_cap * 2 < hmax ? c->in_cap * 2 : hmax;
@@ -1589,8 +1610,7 @@ static void accept_all(struct worker *w, struct listener *l)
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		}
 		struct conn *c = calloc(1, sizeof(*c));
-		if (c == NULL || (c->in = malloc(IN_MIN)) == NULL) {
-			free(c);
+		if (c == NULL) {
 			atomic_fetch_sub(&g->conns, 1);
 			close(fd);
 			continue;
@@ -1599,13 +1619,11 @@ static void accept_all(struct worker *w, struct listener *l)
 		c->fd = fd;
 		c->w = w;
 		c->admin = l->admin;
-		c->in_cap = IN_MIN;
 		c->state = CS_HEAD;
 		c->deadline = gw_now_ms() + g->cfg.idle_timeout_ms;
 		c->ev = EPOLLIN | EPOLLRDHUP;
 		struct epoll_event ev = {.events = c->ev, .data.ptr = c};
 		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-			free(c->in);
 			free(c);
 			atomic_fetch_sub(&g->conns, 1);
 			close(fd);
