@@ -46,6 +46,8 @@ typedef struct creto_gateway_opts {
 	void *log_ctx;
 	/* Open and check everything but bind no listener (`--check`). */
 	int check_only;
+	/* The config file, re-read on creto_gateway_reload; NULL: no reload. */
+	const char *config_path;
 } creto_gateway_opts;
 
 /* Open the NHI store and JWK Set, read the upstream key file and bind every
@@ -62,6 +64,13 @@ const char *creto_gateway_listener(const creto_gateway *g, size_t i);
 /* Serve until creto_gateway_stop; then stop accepting, let in-flight
  * requests finish for up to drain_ms (config), close everything. */
 int creto_gateway_run(creto_gateway *g, creto_err *e) CRETO_WUR;
+
+/* Ask for the config file (opts.config_path) and the policy file it names
+ * to be read again (SIGHUP): the limits and the policy change for new
+ * requests without dropping a connection; a bad file is refused (logged)
+ * and the old settings kept; settings that need a restart (listeners,
+ * models, store, keys) are kept and the log says so.  Async-signal-safe. */
+void creto_gateway_reload(creto_gateway *g);
 
 /* Ask run to return.  Async-signal-safe (writes an eventfd). */
 void creto_gateway_stop(creto_gateway *g);

@@ -1,6 +1,7 @@
 /*
  * cmd_gateway.c - `creto gateway --config FILE [--check]`: run the inference
- * gateway in the foreground until SIGTERM/SIGINT (docs/gateway.md).
+ * gateway in the foreground until SIGTERM/SIGINT; SIGHUP re-reads the
+ * config's limits and the policy file (docs/gateway.md).
  *
  * Log lines and, until the audit log is wired in (creto_audit_submit with
  * component "gateway"), the audit records go to stderr, one line each:
@@ -24,8 +25,11 @@ static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	if (g_gw != NULL)
+	if (g_gw == NULL)
+		return;
+	if (sig == SIGHUP)
+		creto_gateway_reload(g_gw);
+	else
 		creto_gateway_stop(g_gw);
 }
 
@@ -116,6 +120,7 @@ int cmd_gateway(int argc, char **argv)
 		.audit = {audit_line, NULL},
 		.log = log_line,
 		.check_only = check,
+		.config_path = config,
 	};
 	int rc = creto_gateway_new(cfg, &o, &g_gw, &e);
 	creto_gateway_config_free(cfg);
@@ -139,6 +144,7 @@ int cmd_gateway(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rc = creto_gateway_run(g_gw, &e);
 	creto_gateway *gw = g_gw;

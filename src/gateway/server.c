@@ -44,6 +44,7 @@
 #define KEY_MAX 512           /* bytes of the upstream key */
 #define ACCT_MAX (1u << 20)   /* bytes of a non-streamed answer kept to read its usage */
 #define SWEEP_MS 200
+#define RETIRE_MS 5000
 #define IN_MIN 4096
 
 enum { K_LISTEN = 1, K_STOP, K_CLIENT, K_UP };
@@ -192,6 +193,12 @@ struct creto_gateway {
 	gw_replica *reps;
 	size_t nreps;
 	atomic_int conns;
+	atomic_int reload;
+	/* the limits and policy in force (replaced whole on reload; a replaced
+	 * one is freed after RETIRE_MS, far longer than handle() reads it) */
+	_Atomic(creto_gateway_config *) live;
+	creto_gateway_config *retired[8];
+	int64_t retired_at[8];
 	atomic_int audit_failed;
 	atomic_int stop;
 	atomic_ullong seq;
@@ -1271,7 +1278,9 @@ static void handle(struct conn *c)
 	}
 	snprintf(c->agent, sizeof(c->agent), "%s", id->agent.id);
 	snprintf(c->jti, sizeof(c->jti), "%s", id->jti);
-	gw_config_limits(&g->cfg, c->agent, &c->lim);
+	creto_gateway_config *live = atomic_load(&g->live);
+	gw_config_limits(live, c->agent, &c->lim);
+	int64_t default_max_tokens = live->default_max_tokens;
 	/* deny by default */
 	if (r->method == GW_M_POST && path_is(r, "/v1/chat/completions"))
 		c->endpoint = EP_CHAT;
@@ -1405,7 +1414,7 @@ static void handle(struct conn *c)
 	/* limits: reserve a prompt estimate plus the completion budget */
 	int64_t reserve = (int64_t)(blen / 4) + 1;
 	if (c->endpoint != EP_EMBEDDINGS)
-		reserve += max_tokens >= 0 ? max_tokens : g->cfg.default_max_tokens;
+		reserve += max_tokens >= 0 ? max_tokens : default_max_tokens;
 	int ar = gw_admit(g->lim, c->agent, &c->lim, reserve, gw_now_ms(), &c->adm);
 	if (ar == GW_ADMIT_BURST) {
 		char hdr[160];
@@ -1739,6 +1748,57 @@ static void *worker_main(void *arg)
 
 /* ---- health thread ---- */
 
+static int same_fixed(const creto_gateway_config *a, const creto_gateway_config *b)
+{
+	if (a->nlisten != b->nlisten || a->nmodel != b->nmodel || a->workers != b->workers ||
+	    strcmp(a->nhi_db, b->nhi_db) || strcmp(a->jwks, b->jwks) || strcmp(a->key_file, b->key_file))
+		return 0;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (strcmp(a->listen[i].text, b->listen[i].text))
+			return 0;
+	for (size_t i = 0; i < a->nmodel; i++) {
+		if (strcmp(a->model[i].name, b->model[i].name) || a->model[i].nrep != b->model[i].nrep)
+			return 0;
+		for (size_t j = 0; j < a->model[i].nrep; j++)
+			if (strcmp(a->model[i].rep[j].url, b->model[i].rep[j].url))
+				return 0;
+	}
+	return 1;
+}
+
+static void reload_now(creto_gateway *g, int64_t now)
+{
+	creto_err e;
+	creto_err_clear(&e);
+	creto_gateway_config *nc = NULL;
+	if (creto_gateway_config_load(g->opts.config_path, &nc, &e) != CRETO_OK) {
+		glog(g, "level=error event=reload_refused msg=\"%s\" (the old settings stay)", e.msg);
+		return;
+	}
+	if (!same_fixed(&g->cfg, nc))
+		glog(g, "level=warn event=reload_partial msg=\"listeners, models, store, JWK Set, key file and "
+			"workers change only on restart\"");
+	/* free what retired long enough ago; keep a slot for the one replaced now */
+	int slot = -1;
+	for (int i = 0; i < 8; i++) {
+		if (g->retired[i] && now - g->retired_at[i] >= RETIRE_MS) {
+			creto_gateway_config_free(g->retired[i]);
+			g->retired[i] = NULL;
+		}
+		if (g->retired[i] == NULL && slot < 0)
+			slot = i;
+	}
+	if (slot < 0) {
+		creto_gateway_config_free(nc);
+		glog(g, "level=error event=reload_refused msg=\"reloads too frequent; try again in 5 s\"");
+		return;
+	}
+	g->retired[slot] = atomic_exchange(&g->live, nc);
+	g->retired_at[slot] = now;
+	creto_nhi_resolver_flush(g->resolver);
+	glog(g, "level=info event=reloaded agents_in_policy=%zu", nc->nagents);
+}
+
 static void *health_main(void *arg)
 {
 	creto_gateway *g = arg;
@@ -1748,6 +1808,8 @@ static void *health_main(void *arg)
 		return NULL;
 	while (!atomic_load(&g->stop)) {
 		int64_t now = gw_now_ms();
+		if (atomic_exchange(&g->reload, 0) && g->opts.config_path != NULL)
+			reload_now(g, now);
 		if (now >= next_refresh) {
 			creto_err e;
 			creto_err_clear(&e);
@@ -1882,6 +1944,25 @@ int creto_gateway_new(const creto_gateway_config *cfg, const creto_gateway_opts 
 	if (o)
 		g->opts = *o;
 	int rc;
+	{
+		creto_gateway_config *live = malloc(sizeof(*live));
+		if (live == NULL) {
+			free(g->cfg.agents);
+			free(g);
+			return creto_err_set(e, CRETO_EOP, "out of memory");
+		}
+		*live = *cfg;
+		live->agents = NULL;
+		if (cfg->nagents && (live->agents = malloc(cfg->nagents * sizeof(*cfg->agents))) == NULL) {
+			free(live);
+			free(g->cfg.agents);
+			free(g);
+			return creto_err_set(e, CRETO_EOP, "out of memory");
+		}
+		if (cfg->nagents)
+			memcpy(live->agents, cfg->agents, cfg->nagents * sizeof(*cfg->agents));
+		atomic_store(&g->live, live);
+	}
 	(void)RAND_bytes((unsigned char *)&g->boot, sizeof(g->boot));
 	g->start_epoch = creto_clock_now(g->opts.clock);
 	if ((rc = creto_nhi_store_open(g->cfg.nhi_db, 1, &g->store, e)) != CRETO_OK ||
@@ -1971,6 +2052,11 @@ size_t creto_gateway_listener_count(const creto_gateway *g)
 const char *creto_gateway_listener(const creto_gateway *g, size_t i)
 {
 	return i < g->nlis ? g->lis[i].text : NULL;
+}
+
+void creto_gateway_reload(creto_gateway *g)
+{
+	atomic_store(&g->reload, 1);
 }
 
 void creto_gateway_stop(creto_gateway *g)
@@ -2103,6 +2189,9 @@ void creto_gateway_free(creto_gateway *g)
 			(void)unlink(((const struct sockaddr_un *)&g->cfg.admin.addr)->sun_path);
 	}
 	gw_metrics_free(g->metrics);
+	creto_gateway_config_free(atomic_load(&g->live));
+	for (int i = 0; i < 8; i++)
+		creto_gateway_config_free(g->retired[i]);
 	creto_nhi_resolver_free(g->resolver);
 	creto_jwks_free(g->jwks);
 	creto_nhi_store_free(g->store);

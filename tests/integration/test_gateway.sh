@@ -215,6 +215,18 @@ grep -q '^creto_gateway_request_duration_seconds_count [1-9]' "$T/metrics" && ok
 grep -q '^creto_gateway_in_flight 0' "$T/metrics" && ok || fail "in-flight gauge not back to 0"
 expect_status - 404 "admin: other paths" "http://$ADMIN/v1/models"
 
+# ---- SIGHUP: a new policy applies to new requests; a bad one is refused ----
+sed -i 's/"max_tokens": 100/"max_tokens": 1000/' "$T/policy.json"
+kill -HUP "$GW_PID"
+wait_line "$T/gw.err" 'event=reloaded' >/dev/null && ok || fail "no reload: $(tail -n 3 "$T/gw.err")"
+expect_status agent-b 200 "after reload: the new cap" "$CHAT" -d "{\"model\":\"m2\",\"max_tokens\":500,$hi}"
+echo '{"agents": {' >"$T/policy.json"
+kill -HUP "$GW_PID"
+wait_line "$T/gw.err" 'event=reload_refused msg="config [^"]*: policy' >/dev/null && ok || fail "bad policy not refused: $(tail -n 3 "$T/gw.err")"
+expect_status agent-b 400 "after a refused reload: the old cap stays" "$CHAT" -d "{\"model\":\"m2\",\"max_tokens\":2000,$hi}"
+expect_status agent-b 200 "after a refused reload: still serving" "$CHAT" -d "{\"model\":\"m2\",\"max_tokens\":500,$hi}"
+echo '{"agents": {"agent-l": {"concurrency": 1}}}' >"$T/policy.json"
+
 # ---- SIGTERM: in-flight streams drain, then a clean exit ----
 $RAW stream "$GW" "$TOKA" "{\"model\":\"m1\",\"stream\":true,\"max_tokens\":25,$hi}" >"$T/drain.out" &
 sp=$!
