@@ -128,7 +128,7 @@ int gw_http_parse_request(const char *buf, size_t len, const gw_http_limits *lim
 	size_t first = nl ? (size_t)(nl - buf) : len;
 	if (first > lim->line_max)
 		return refuse(r, 414, "request line too long");
-	long he = head_end(buf, len < lim->head_max + 1 ? len : lim->head_max + 1);
+	long he = head_end(buf, len < lim->head_max ? len : lim->head_max);
 	if (he < 0)
 		return refuse(r, 400, "bare LF or NUL in the request head");
 	if (he == 0)
@@ -226,7 +226,7 @@ int gw_http_parse_response(const char *buf, size_t len, size_t max, gw_http_resp
 {
 	memset(r, 0, sizeof(*r));
 	r->content_length = -1;
-	long he = head_end(buf, len < max + 1 ? len : max + 1);
+	long he = head_end(buf, len < max ? len : max);
 	if (he < 0 || (he == 0 && len > max)) {
 		r->reason = he < 0 ? "bare LF or NUL in the response head" : "response head too large";
 		return -1;
