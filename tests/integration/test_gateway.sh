@@ -239,6 +239,7 @@ wait $sp
 grep -q '^done 1' "$T/drain.out" && ok || fail "stream cut by SIGTERM: $(cat "$T/drain.out")"
 rc=0; wait "$GW_PID" || rc=$?
 [ $rc = 0 ] && ok || fail "gateway exit $rc after SIGTERM"
+gw_clean
 [ -e "$T/gw.sock" ] && fail "unix socket left behind" || ok
 
 # ---- retry on connect failure: a replica that dies while still believed

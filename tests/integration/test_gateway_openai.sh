@@ -34,4 +34,5 @@ while read -r status name; do
 done <"$T/client.out"
 [ "$(grep -c '^ok ' "$T/client.out")" = 14 ] && ok || fail "not every client check ran: $(cat "$T/client.out")"
 grep -q '"actor":"agent-l".*"status":429' "$T/gw.err" && ok || fail "the 429 was not audited"
+gw_stop
 finish

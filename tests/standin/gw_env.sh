@@ -94,9 +94,22 @@ EOF
   GW=${GW%% *}
 }
 
+# gw_stop: SIGTERM, then assert a clean exit (0, no sanitizer report).
 gw_stop() {
   kill -TERM "$GW_PID" 2>/dev/null
-  wait "$GW_PID" 2>/dev/null
+  local rc=0
+  wait "$GW_PID" 2>/dev/null || rc=$?
+  [ "$rc" = 0 ] && ok || fail "gateway exited $rc after SIGTERM"
+  gw_clean
+}
+
+# gw_clean: no sanitizer report in any gateway log
+gw_clean() {
+  if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T"/gw*.err >/dev/null 2>&1; then
+    fail "sanitizer report: $(grep -hE -A5 'AddressSanitizer|LeakSanitizer|runtime error:' "$T"/gw*.err | head -20)"
+  else
+    ok
+  fi
 }
 
 # gwcurl AGENT ARGS...: curl to the gateway with AGENT's token (or none
