@@ -135,6 +135,18 @@ for r in $(seq 1 "$RUNS"); do
   run direct "$UPORT" 64 "$UPID"; run nginx "$NPORT" 64 "$NPID"; run gateway "$GPORT" 64 "$GPID"
 done
 
+# ---- SSE: 25 events written 20 ms apart; first-event time and per-event
+# delay (upstream write -> client read), direct and through each proxy ----
+RAWPY=$(dirname "$(realpath "$0")")/../tests/standin/raw.py
+SBODY='{"model":"m1","stream":true,"messages":[{"role":"user","content":"hello"}]}'
+for r in $(seq 1 "$RUNS"); do
+  for n in direct:$UPORT nginx:$NPORT gateway:$GPORT; do
+    python3 "$RAWPY" stream "127.0.0.1:${n#*:}" "$TOKEN" "$SBODY" >"$W/sse.out"
+    grep -q '^events 26' "$W/sse.out" || { echo "gateway.sh: SSE through ${n%%:*}: $(cat "$W/sse.out")" >&2; exit 3; }
+    echo "$(sed -n 's/^first_event_ms //p' "$W/sse.out") $(sed -n 's/^delay_p50_ms //p' "$W/sse.out") $(sed -n 's/^delay_max_ms //p' "$W/sse.out")" >>"$W/sse.${n%%:*}"
+  done
+done
+
 # ---- 10,000 idle keep-alive connections held open ----
 IDLE=${IDLE:-10000}
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -184,6 +196,12 @@ for n in direct nginx gateway; do
 done
 echo "  gateway / nginx req/s (medians): $(awk -v a="$(med "$W/gateway.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')"
 echo "  (direct: the CPU column is the upstream's own)"
+echo
+echo "SSE, 25 events 20 ms apart (ms; first event = request sent -> first event read; delay = upstream write -> client read)"
+printf '  %-8s %-24s %-24s %-24s\n' path "first event" "delay p50" "delay max"
+for n in direct nginx gateway; do
+  printf '  %-8s %-24s %-24s %-24s\n' "$n" "$(mmm "$W/sse.$n" 1)" "$(mmm "$W/sse.$n" 2)" "$(mmm "$W/sse.$n" 3)"
+done
 echo
 echo "$IDLE idle connections held: gateway RSS +$(( (r1 - r0) / 1024 )) MiB ($(( (r1 - r0) * 1024 / IDLE )) bytes per connection)"
 echo "  c=1 p50/p99 (us) with them held: $(mmm "$W/gateway_idle.1" 1) / $(mmm "$W/gateway_idle.1" 2)"

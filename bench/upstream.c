@@ -5,6 +5,11 @@
  * Node stand-in of the tests would be the bottleneck; the same program is
  * the upstream of nginx and of the gateway, so their figures compare.
  *
+ * A request whose body holds "stream":true gets an SSE answer instead: 25
+ * events 20 ms apart (the first at once), each carrying the wall-clock
+ * time it was written ("standin_sent_ms", as the test stand-in does), so a
+ * client can measure what a proxy adds to each event.
+ *
  * Usage: bench_upstream PORT   (prints "listening PORT"; runs until killed)
  * Requests are parsed with the gateway's own strict parser.
  */
@@ -18,6 +23,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway/http.h"
@@ -30,9 +37,39 @@ static const char k_body[] =
 
 struct c {
 	int fd;
+	int ep;
 	char in[65536];
 	size_t len;
 };
+
+/* The SSE answer, written by its own thread while the loop ignores the fd. */
+static void *stream_main(void *arg)
+{
+	struct c *c = arg;
+	static const char head[] = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+				   "transfer-encoding: chunked\r\n\r\n";
+	(void)!write(c->fd, head, sizeof(head) - 1);
+	for (int i = 0; i < 25; i++) {
+		if (i) {
+			struct timespec d = {0, 20 * 1000000};
+			nanosleep(&d, NULL);
+		}
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		char ev[256], out[300];
+		int n = snprintf(ev, sizeof(ev),
+				 "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":"
+				 "{\"content\":\"tok%d\"}}],\"standin_sent_ms\":%.3f}\n\n",
+				 i, (double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6);
+		int m = snprintf(out, sizeof(out), "%x\r\n%s\r\n", n, ev);
+		(void)!write(c->fd, out, (size_t)m);
+	}
+	static const char end[] = "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n";
+	(void)!write(c->fd, end, sizeof(end) - 1);
+	struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = c};
+	epoll_ctl(c->ep, EPOLL_CTL_ADD, c->fd, &e2);
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -74,6 +111,7 @@ int main(int argc, char **argv)
 					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 					struct c *nc = calloc(1, sizeof(*nc));
 					nc->fd = fd;
+					nc->ep = ep;
 					struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = nc};
 					epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e2);
 				}
@@ -95,12 +133,21 @@ int main(int argc, char **argv)
 				size_t need = r.head_len + (size_t)(r.content_length > 0 ? r.content_length : 0);
 				if (c->len < need)
 					break;
+				int stream = r.content_length > 0 &&
+					     memmem(c->in + r.head_len, (size_t)r.content_length, "\"stream\":true", 13);
+				memmove(c->in, c->in + need, c->len - need);
+				c->len -= need;
+				if (stream) {
+					pthread_t th;
+					epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+					if (pthread_create(&th, NULL, stream_main, c) == 0)
+						pthread_detach(th);
+					break;
+				}
 				if (r.method == GW_M_GET)
 					(void)!write(c->fd, health, sizeof(health) - 1);
 				else
 					(void)!write(c->fd, resp, (size_t)rl);
-				memmove(c->in, c->in + need, c->len - need);
-				c->len -= need;
 			}
 		}
 	}

@@ -66,7 +66,9 @@ def main():
         print('status', m.group(1).decode() if m else 'none')
         print('seconds', round(time.time() - t0, 1))
     elif cmd in ('stream', 'abort'):
+        t_send = time.time()
         s = post(hp, sys.argv[3], sys.argv[4])
+        ttfb = None
         buf = b''
         delays = []
         events = 0
@@ -80,6 +82,8 @@ def main():
             if not d:
                 break
             now = time.time() * 1000.0
+            if ttfb is None and b'data: ' in buf + d:
+                ttfb = now - t_send * 1000.0
             buf += d
             for m in re.finditer(rb'"standin_sent_ms":([0-9.]+)', d):
                 delays.append(now - float(m.group(1)))
@@ -94,6 +98,8 @@ def main():
         print('done', 1 if b'data: [DONE]' in buf else 0)
         print('error_event', 1 if b'"error"' in buf.split(b'\r\n\r\n', 1)[-1] else 0)
         print('usage_chunk', 1 if b'"choices":[],"usage"' in buf else 0)
+        if ttfb is not None:
+            print('first_event_ms', round(ttfb, 3))
         if delays:
             delays.sort()
             print('delay_max_ms', round(delays[-1], 2))
