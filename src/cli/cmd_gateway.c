@@ -9,7 +9,6 @@
  */
 #include <getopt.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,10 +17,10 @@
 
 #include "cli.h"
 #include "creto/gateway.h"
+#include "util/file.h"
 #include "util/timeutil.h"
 
 static creto_gateway *g_gw;
-static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_signal(int sig)
 {
@@ -38,15 +37,32 @@ static void stamp(char out[CRETO_TIME_STRLEN])
 	creto_time_format((int64_t)time(NULL), out);
 }
 
+/* One line = one write(2) of a whole buffer: lines from the worker threads
+ * never interleave and no lock is held across the system call. */
+static int put_line(const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+	char stackbuf[2048];
+	char *buf = la + lb + lc + 1 <= sizeof(stackbuf) ? stackbuf : malloc(la + lb + lc + 1);
+	if (buf == NULL)
+		return CRETO_EOP;
+	memcpy(buf, a, la);
+	memcpy(buf + la, b, lb);
+	memcpy(buf + la + lb, c, lc);
+	buf[la + lb + lc] = '\n';
+	int rc = creto_write_all(2, buf, la + lb + lc + 1) == 0 ? 0 : CRETO_EOP;
+	if (buf != stackbuf)
+		free(buf);
+	return rc;
+}
+
 static void log_line(void *ctx, const char *line)
 {
 	(void)ctx;
-	char t[CRETO_TIME_STRLEN];
+	char t[CRETO_TIME_STRLEN + 1];
 	stamp(t);
-	pthread_mutex_lock(&g_log_mu);
-	fprintf(stderr, "%s %s\n", t, line);
-	fflush(stderr);
-	pthread_mutex_unlock(&g_log_mu);
+	strcat(t, " ");
+	(void)put_line(t, line, "");
 }
 
 /* The stand-in audit sink: the event as one JSON line on stderr. */
@@ -68,10 +84,7 @@ static int audit_line(void *ctx, const creto_event *ev)
 		return CRETO_EOP;
 	char t[CRETO_TIME_STRLEN];
 	stamp(t);
-	pthread_mutex_lock(&g_log_mu);
-	int rc = fprintf(stderr, "%s audit %s\n", t, s) < 0 ? CRETO_EOP : 0;
-	fflush(stderr);
-	pthread_mutex_unlock(&g_log_mu);
+	int rc = put_line(t, " audit ", s);
 	free(s);
 	return rc;
 }
