@@ -40,6 +40,7 @@
 #include "gateway/metrics.h"
 #include "gateway/upstream.h"
 #include "util/file.h"
+#include "util/jsonscan.h"
 
 #define KEY_MAX 512           /* bytes of the upstream key */
 #define ACCT_MAX (1u << 20)   /* bytes of a non-streamed answer kept to read its usage */
@@ -833,30 +834,27 @@ static void usage_from(struct conn *c, json_t *o)
 		c->completion_tokens = 0;
 }
 
-/* The usage object of a non-streamed answer: the last `"usage":{` outside a
- * string (inside one the quote would be escaped), parsed alone. */
+/* The usage of a non-streamed answer: the whole body scanned strictly
+ * (util/jsonscan, no allocation), then its "usage" member. */
 static void usage_scan(struct conn *c)
 {
-	const char *a = c->acct;
-	size_t n = c->acct_len;
-	for (size_t i = n; i-- > 0;) {
-		if (a[i] != '"' || n - i < 9 || memcmp(a + i, "\"usage\"", 7) != 0 || (i > 0 && a[i - 1] == '\\'))
-			continue;
-		size_t j = i + 7;
-		while (j < n && (a[j] == ' ' || a[j] == ':' || a[j] == '\n' || a[j] == '\t' || a[j] == '\r'))
-			j++;
-		if (j >= n || a[j] != '{')
-			return;
-		json_t *u = json_loadb(a + j, n - j, JSON_DISABLE_EOF_CHECK, NULL);
-		if (u != NULL) {
-			json_t *w = json_pack("{s:O}", "usage", u);
-			if (w)
-				usage_from(c, w);
-			json_decref(w);
-		}
-		json_decref(u);
+	creto_json_object o, u;
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_json_object_scan("answer", c->acct, c->acct_len, &o, &e) != CRETO_OK)
 		return;
-	}
+	const creto_json_value *v = creto_json_get(&o, "usage");
+	if (v == NULL || v->type != CRETO_JSON_OBJECT ||
+	    creto_json_object_scan("usage", v->p, v->n, &u, &e) != CRETO_OK)
+		return;
+	int64_t pt, ct;
+	const creto_json_value *p = creto_json_get(&u, "prompt_tokens"), *q = creto_json_get(&u, "completion_tokens");
+	if (p && creto_json_int64(p, &pt) == 0)
+		c->prompt_tokens = pt;
+	if (q && creto_json_int64(q, &ct) == 0)
+		c->completion_tokens = ct;
+	else if (c->prompt_tokens >= 0)
+		c->completion_tokens = 0;
 }
 
 /* One SSE event [p, p+n) including its blank line: read the usage it
@@ -1201,6 +1199,136 @@ static uint64_t fnv(const char *p, size_t n)
 	return x;
 }
 
+/* What the gateway reads from a request body. */
+struct body_info {
+	int model_ok;                        /* a non-empty string of at most GW_MODEL_NAME_MAX bytes */
+	char model[GW_MODEL_NAME_MAX + 1];
+	const char *mt_key;                  /* max_completion_tokens, else max_tokens */
+	int mt_bad;                          /* present, not null, not a non-negative integer */
+	int64_t mt;                          /* -1: none */
+	int stream;                          /* "stream": true */
+	int so_absent, so_object;            /* stream_options missing or null / an object */
+	int include_usage;                   /* stream_options.include_usage: true */
+	const char *prompt;                  /* messages / prompt / input: the raw JSON text */
+	size_t prompt_len;
+	char *prompt_owned;                  /* when re-encoded by jansson (fallback) */
+};
+
+static void body_info_clear(struct body_info *bi)
+{
+	free(bi->prompt_owned);
+	bi->prompt_owned = NULL;
+}
+
+static const char *prompt_key(int ep)
+{
+	return ep == EP_CHAT ? "messages" : ep == EP_COMPLETIONS ? "prompt" : "input";
+}
+
+/* The strict scanner (util/jsonscan: same acceptance as jansson with
+ * duplicate keys refused, no allocation): 0, 1 refused (err), 2 beyond the
+ * scanner's limits (the caller falls back to jansson). */
+static int body_scan(const char *body, size_t blen, int ep, struct body_info *bi, char *err, size_t errsz)
+{
+	creto_json_object o;
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_json_object_scan("body", body, blen, &o, &e) != CRETO_OK) {
+		if (strstr(e.msg, "over the limit") != NULL)
+			return 2;
+		snprintf(err, errsz, "%.180s", e.msg);
+		return 1;
+	}
+	const creto_json_value *v = creto_json_get(&o, "model");
+	size_t ml = 0;
+	bi->model_ok = v && v->type == CRETO_JSON_STRING &&
+		       creto_json_string(v, bi->model, sizeof(bi->model), &ml) == 0 && ml > 0;
+	bi->mt_key = "max_completion_tokens";
+	if ((v = creto_json_get(&o, "max_completion_tokens")) == NULL) {
+		bi->mt_key = "max_tokens";
+		v = creto_json_get(&o, "max_tokens");
+	}
+	if (v && v->type != CRETO_JSON_NULL &&
+	    (v->type != CRETO_JSON_INTEGER || creto_json_int64(v, &bi->mt) != 0 || bi->mt < 0))
+		bi->mt_bad = 1;
+	v = creto_json_get(&o, "stream");
+	bi->stream = v && v->type == CRETO_JSON_TRUE;
+	v = creto_json_get(&o, "stream_options");
+	bi->so_absent = v == NULL || v->type == CRETO_JSON_NULL;
+	bi->so_object = v && v->type == CRETO_JSON_OBJECT;
+	if (bi->so_object) {
+		creto_json_object so;
+		if (creto_json_object_scan("stream_options", v->p, v->n, &so, &e) == CRETO_OK) {
+			const creto_json_value *iu = creto_json_get(&so, "include_usage");
+			bi->include_usage = iu && iu->type == CRETO_JSON_TRUE;
+		}
+	}
+	if ((v = creto_json_get(&o, prompt_key(ep))) != NULL) {
+		bi->prompt = v->p;
+		bi->prompt_len = v->n;
+	}
+	return 0;
+}
+
+/* The same with jansson, for bodies beyond the scanner's limits. */
+static int body_jansson(const char *body, size_t blen, int ep, struct body_info *bi, char *err, size_t errsz)
+{
+	json_error_t je;
+	json_t *o = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &je);
+	if (o == NULL || !json_is_object(o)) {
+		snprintf(err, errsz, "%.180s", o ? "not a JSON object" : je.text);
+		json_decref(o);
+		return 1;
+	}
+	json_t *jm = json_object_get(o, "model");
+	if (json_is_string(jm) && json_string_length(jm) > 0 && json_string_length(jm) <= GW_MODEL_NAME_MAX &&
+	    strlen(json_string_value(jm)) == json_string_length(jm)) {
+		bi->model_ok = 1;
+		snprintf(bi->model, sizeof(bi->model), "%s", json_string_value(jm));
+	}
+	bi->mt_key = "max_completion_tokens";
+	json_t *mt = json_object_get(o, "max_completion_tokens");
+	if (mt == NULL) {
+		bi->mt_key = "max_tokens";
+		mt = json_object_get(o, "max_tokens");
+	}
+	if (mt && !json_is_null(mt)) {
+		if (!json_is_integer(mt) || json_integer_value(mt) < 0)
+			bi->mt_bad = 1;
+		else
+			bi->mt = json_integer_value(mt);
+	}
+	bi->stream = json_is_true(json_object_get(o, "stream"));
+	json_t *so = json_object_get(o, "stream_options");
+	bi->so_absent = so == NULL || json_is_null(so);
+	bi->so_object = json_is_object(so);
+	bi->include_usage = bi->so_object && json_is_true(json_object_get(so, "include_usage"));
+	json_t *pr = json_object_get(o, prompt_key(ep));
+	if (pr && (bi->prompt_owned = json_dumps(pr, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
+		bi->prompt = bi->prompt_owned;
+		bi->prompt_len = strlen(bi->prompt_owned);
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int body_read(const char *body, size_t blen, int ep, struct body_info *bi, char *err, size_t errsz)
+{
+	memset(bi, 0, sizeof(*bi));
+	bi->mt = -1;
+	if (blen == 0) {
+		snprintf(err, errsz, "empty body");
+		return 1;
+	}
+	int rc = body_scan(body, blen, ep, bi, err, errsz);
+	if (rc == 2) {
+		memset(bi, 0, sizeof(*bi));
+		bi->mt = -1;
+		rc = body_jansson(body, blen, ep, bi, err, errsz);
+	}
+	return rc;
+}
+
 static void handle(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -1310,106 +1438,91 @@ static void handle(struct conn *c)
 		return;
 	}
 	const char *body = c->in + r->head_len;
-	json_error_t je;
-	json_t *o = blen ? json_loadb(body, blen, JSON_REJECT_DUPLICATES, &je) : NULL;
-	if (o == NULL || !json_is_object(o)) {
-		json_decref(o);
+	struct body_info bi;
+	char jerr[200];
+	int br = body_read(body, blen, c->endpoint, &bi, jerr, sizeof(jerr));
+	if (br != 0) {
 		fail(c, 400, "invalid_json", NULL, NULL, "body is not one JSON object without duplicate keys",
-		     "The body must be one JSON object without duplicate keys%s%.200s.", o || !blen ? "" : ": ",
-		     o || !blen ? "" : je.text);
+		     "The body must be one JSON object without duplicate keys: %s.", jerr);
 		return;
 	}
-	json_t *jm = json_object_get(o, "model");
-	if (!json_is_string(jm) || json_string_length(jm) == 0 || json_string_length(jm) > GW_MODEL_NAME_MAX) {
-		json_decref(o);
+	if (!bi.model_ok) {
 		fail(c, 400, "missing_model", "model", NULL, "model missing or not a string",
 		     "You must provide a model parameter.");
+		body_info_clear(&bi);
 		return;
 	}
-	const char *mname = json_string_value(jm);
-	snprintf(c->model, sizeof(c->model), "%s", mname);
+	snprintf(c->model, sizeof(c->model), "%s", bi.model);
 	char sc[GW_MODEL_NAME_MAX + 8];
-	int scn = snprintf(sc, sizeof(sc), "model:%s", mname);
-	if (strlen(mname) != json_string_length(jm) || !creto_nhi_scopes_has(id->scopes, sc, (size_t)scn)) {
-		json_decref(o);
+	int scn = snprintf(sc, sizeof(sc), "model:%s", bi.model);
+	if (!creto_nhi_scopes_has(id->scopes, sc, (size_t)scn)) {
 		fail(c, 403, "model_not_permitted", "model", NULL, "model not in the agent's scopes",
 		     "This agent may not use the model `%s`.", c->model);
+		body_info_clear(&bi);
 		return;
 	}
 	for (size_t i = 0; i < g->cfg.nmodel; i++)
-		if (strcmp(g->cfg.model[i].name, mname) == 0)
+		if (strcmp(g->cfg.model[i].name, bi.model) == 0)
 			c->m = &g->models[i];
 	if (c->m == NULL) {
-		json_decref(o);
 		fail(c, 404, "model_not_found", "model", NULL, "no replica serves the model",
 		     "The model `%s` does not exist.", c->model);
+		body_info_clear(&bi);
 		return;
 	}
-	int modified = 0;
-	int64_t max_tokens = -1;
-	const char *mt_key = NULL;
-	json_t *mt = json_object_get(o, "max_completion_tokens");
-	if (mt != NULL)
-		mt_key = "max_completion_tokens";
-	else if ((mt = json_object_get(o, "max_tokens")) != NULL)
-		mt_key = "max_tokens";
-	if (mt != NULL && !json_is_null(mt)) {
-		if (!json_is_integer(mt) || json_integer_value(mt) < 0) {
-			json_decref(o);
-			fail(c, 400, "invalid_value", mt_key, NULL, "max_tokens not an integer",
-			     "%s must be a non-negative integer.", mt_key);
-			return;
-		}
-		max_tokens = json_integer_value(mt);
+	if (bi.mt_bad) {
+		fail(c, 400, "invalid_value", bi.mt_key, NULL, "max_tokens not an integer",
+		     "%s must be a non-negative integer.", bi.mt_key);
+		body_info_clear(&bi);
+		return;
 	}
+	int64_t max_tokens = bi.mt;
+	int add_cap = 0, add_usage = 0;
 	if (c->lim.max_tokens > 0 && c->endpoint != EP_EMBEDDINGS) {
 		if (max_tokens > c->lim.max_tokens) {
-			json_decref(o);
-			fail(c, 400, "max_tokens_exceeded", mt_key, NULL, "max_tokens over the agent's cap",
-			     "%s may be at most %lld for this agent.", mt_key, (long long)c->lim.max_tokens);
+			fail(c, 400, "max_tokens_exceeded", bi.mt_key, NULL, "max_tokens over the agent's cap",
+			     "%s may be at most %lld for this agent.", bi.mt_key, (long long)c->lim.max_tokens);
+			body_info_clear(&bi);
 			return;
 		}
 		if (max_tokens < 0) {
-			json_object_set_new(o, "max_tokens", json_integer(c->lim.max_tokens));
 			max_tokens = c->lim.max_tokens;
-			modified = 1;
+			add_cap = 1;
 		}
 	}
-	c->stream = json_is_true(json_object_get(o, "stream")) && c->endpoint != EP_EMBEDDINGS;
-	if (c->stream && g->cfg.inject_usage) {
-		json_t *so = json_object_get(o, "stream_options");
-		if (so == NULL || json_is_null(so)) {
-			json_object_set_new(o, "stream_options", json_pack("{s:b}", "include_usage", 1));
-			c->strip_usage = modified = 1;
-		} else if (json_is_object(so) && !json_is_true(json_object_get(so, "include_usage"))) {
-			json_object_set_new(so, "include_usage", json_true());
-			c->strip_usage = modified = 1;
+	c->stream = bi.stream && c->endpoint != EP_EMBEDDINGS;
+	if (c->stream && g->cfg.inject_usage && !bi.include_usage && (bi.so_absent || bi.so_object))
+		c->strip_usage = add_usage = 1;
+	if (bi.prompt && (g->cfg.prompt_hash || g->cfg.affinity)) {
+		if (g->cfg.prompt_hash)
+			sha256_hex(bi.prompt, bi.prompt_len, c->prompt_sha);
+		if (g->cfg.affinity && c->endpoint != EP_EMBEDDINGS) {
+			c->has_aff = 1;
+			c->aff = fnv(c->agent, strlen(c->agent)) ^
+				 fnv(bi.prompt, bi.prompt_len < (size_t)g->cfg.affinity_bytes ? bi.prompt_len
+											    : (size_t)g->cfg.affinity_bytes);
 		}
 	}
-	if (g->cfg.prompt_hash || g->cfg.affinity) {
-		json_t *pr = json_object_get(o, c->endpoint == EP_CHAT ? "messages"
-						 : c->endpoint == EP_COMPLETIONS ? "prompt" : "input");
-		char *s = pr ? json_dumps(pr, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-		if (s) {
-			size_t sl = strlen(s);
-			if (g->cfg.prompt_hash)
-				sha256_hex(s, sl, c->prompt_sha);
-			if (g->cfg.affinity && c->endpoint != EP_EMBEDDINGS) {
-				c->has_aff = 1;
-				c->aff = fnv(c->agent, strlen(c->agent)) ^
-					 fnv(s, sl < (size_t)g->cfg.affinity_bytes ? sl : (size_t)g->cfg.affinity_bytes);
-			}
-			free(s);
+	body_info_clear(&bi);
+	if (add_cap || add_usage) {
+		/* the body must change: re-serialise it from the parsed object */
+		json_t *o = json_loadb(body, blen, JSON_REJECT_DUPLICATES, NULL);
+		if (o != NULL && add_cap)
+			json_object_set_new(o, "max_tokens", json_integer(max_tokens));
+		if (o != NULL && add_usage) {
+			json_t *so = json_object_get(o, "stream_options");
+			if (json_is_object(so))
+				json_object_set_new(so, "include_usage", json_true());
+			else
+				json_object_set_new(o, "stream_options", json_pack("{s:b}", "include_usage", 1));
 		}
-	}
-	if (modified) {
-		c->fwd = json_dumps(o, JSON_COMPACT);
+		c->fwd = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		c->fwd_len = c->fwd ? strlen(c->fwd) : 0;
-	}
-	json_decref(o);
-	if (modified && c->fwd == NULL) {
-		fail(c, 500, "internal_error", NULL, NULL, "out of memory", "Internal error.");
-		return;
+		json_decref(o);
+		if (c->fwd == NULL) {
+			fail(c, 500, "internal_error", NULL, NULL, "out of memory", "Internal error.");
+			return;
+		}
 	}
 	/* limits: reserve a prompt estimate plus the completion budget */
 	int64_t reserve = (int64_t)(blen / 4) + 1;

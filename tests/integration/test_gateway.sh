@@ -98,6 +98,15 @@ expect_status agent-a 400 "duplicate model" "$CHAT" -d "{\"model\":\"m1\",\"mode
 expect_status agent-a 400 "model not a string" "$CHAT" -d "{\"model\":[\"m1\"],$hi}"
 expect_status agent-a 400 "not JSON" "$CHAT" -d '{"model":"m1",'
 expect_status agent-a 400 "empty body" "$CHAT" -X POST
+# beyond the fast scanner's limits (nesting over 32, over 64 members): the
+# same rules through jansson
+deep=$(python3 -c 'print("[" * 40 + "1" + "]" * 40)')
+expect_status agent-a 200 "deep nesting" "$CHAT" -d "{\"model\":\"m1\",\"x\":$deep,$hi}"
+many=$(python3 -c 'print(",".join("\"k%d\":%d" % (i, i) for i in range(80)))')
+expect_status agent-a 200 "80 members" "$CHAT" -d "{\"model\":\"m1\",$many,$hi}"
+expect_status agent-a 400 "80 members, model twice" "$CHAT" -d "{\"model\":\"m1\",$many,\"model\":\"m2\",$hi}"
+expect_status agent-a 400 "deep, model twice" "$CHAT" -d "{\"model\":\"m1\",\"x\":$deep,\"model\":\"m2\",$hi}"
+expect_status agent-a 400 "nested duplicate key" "$CHAT" -d "{\"model\":\"m1\",\"stream_options\":{\"a\":1,\"a\":2},$hi}"
 expect_status agent-b 403 "forbidden model" "$CHAT" -d "{\"model\":\"m1\",$hi}"
 grep -q '"code":"model_not_permitted"' "$T/body" && ok || fail "403 body: $(cat "$T/body")"
 expect_status agent-b 403 "forbidden unknown model: no existence leak" "$CHAT" -d "{\"model\":\"nope\",$hi}"
