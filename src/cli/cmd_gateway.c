@@ -8,7 +8,6 @@
  * "<RFC 3339 time> <fields>" and "<time> audit <canonical-ish JSON>".
  */
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,28 +64,77 @@ static void log_line(void *ctx, const char *line)
 	(void)put_line(t, line, "");
 }
 
-/* The stand-in audit sink: the event as one JSON line on stderr. */
+/* Append s as a JSON string: quotes, backslashes and control bytes
+ * escaped; valid UTF-8 passes, any byte of an invalid sequence becomes
+ * \u00XX (so the line is always valid JSON). */
+static void json_str(char **o, char *end, const char *s)
+{
+	char *p = *o;
+	if (p < end)
+		*p++ = '"';
+	const unsigned char *u = (const unsigned char *)s;
+	while (*u && p + 12 < end) {
+		unsigned char ch = *u;
+		size_t n = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3 : (ch & 0xf8) == 0xf0 ? 4 : 0;
+		int ok = n == 1 || (n > 1 && (ch != 0xc0 && ch != 0xc1 && ch < 0xf5));
+		for (size_t i = 1; ok && i < n; i++)
+			ok = (u[i] & 0xc0) == 0x80;
+		if (ok && n == 1) {
+			if (ch == '"' || ch == '\\') {
+				*p++ = '\\';
+				*p++ = (char)ch;
+			} else if (ch < 0x20 || ch == 0x7f) {
+				p += snprintf(p, (size_t)(end - p), "\\u%04x", ch);
+			} else {
+				*p++ = (char)ch;
+			}
+			u++;
+		} else if (ok) {
+			memcpy(p, u, n);
+			p += n;
+			u += n;
+		} else {
+			p += snprintf(p, (size_t)(end - p), "\\u%04x", ch);
+			u++;
+		}
+	}
+	if (p < end)
+		*p++ = '"';
+	*o = p;
+}
+
+/* The stand-in audit sink: the event as one JSON line on stderr, written
+ * without allocation (until the audit log is wired in). */
 static int audit_line(void *ctx, const creto_event *ev)
 {
 	(void)ctx;
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?}", "component", ev->component, "event",
-			      ev->event, "outcome", ev->outcome, "subject", ev->subject, "reason", ev->reason,
-			      "actor", ev->actor);
-	if (o == NULL)
+	char buf[8192];
+	char *p = buf, *end = buf + sizeof(buf) - 2;
+	const char *keys[] = {"component", "event", "outcome", "subject", "reason", "actor"};
+	const char *vals[] = {ev->component, ev->event, ev->outcome, ev->subject, ev->reason, ev->actor};
+	*p++ = '{';
+	int first = 1;
+	for (size_t i = 0; i < 6; i++) {
+		if (vals[i] == NULL)
+			continue;
+		p += snprintf(p, (size_t)(end - p), "%s\"%s\":", first ? "" : ",", keys[i]);
+		json_str(&p, end, vals[i]);
+		first = 0;
+	}
+	for (size_t i = 0; i < ev->nfields && p + 64 < end; i++) {
+		p += snprintf(p, (size_t)(end - p), ",\"%s\":", ev->fields[i].key);
+		if (ev->fields[i].str)
+			json_str(&p, end, ev->fields[i].str);
+		else
+			p += snprintf(p, (size_t)(end - p), "%lld", (long long)ev->fields[i].num);
+	}
+	if (p >= end)
 		return CRETO_EOP;
-	for (size_t i = 0; i < ev->nfields; i++)
-		json_object_set_new(o, ev->fields[i].key,
-				    ev->fields[i].str ? json_string(ev->fields[i].str)
-						      : json_integer(ev->fields[i].num));
-	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	if (s == NULL)
-		return CRETO_EOP;
+	*p++ = '}';
+	*p = '\0';
 	char t[CRETO_TIME_STRLEN];
 	stamp(t);
-	int rc = put_line(t, " audit ", s);
-	free(s);
-	return rc;
+	return put_line(t, " audit ", buf);
 }
 
 static int usage_gw(void)
