@@ -183,5 +183,6 @@ struct cli_doc_group {
  * without an entry in docs is documented from its line in groups.
  * Returns the exit code. */
 int cli_doc_main(const struct cli_cmd *groups, const struct cli_doc_group *docs, int argc, char **argv);
+int cmd_gateway(int argc, char **argv);
 
 #endif
