@@ -37,8 +37,9 @@ gw_agents() {
   # a token of the right shape from a key the gateway does not trust
   nhi_make_key "$T/rogue" ed25519
   "$CRETO" nhi token issue --agent agent-a --key "$T/rogue.key" -o "$T/tok.foreign" >/dev/null
-  # an expired token (issued with a pinned clock in the past)
-  CRETO_TEST_NOW=$(( $(date +%s) - 7200 )) "$CRETO" nhi token issue --db "$T/nhi.db" --agent agent-a \
+  # an expired token (issued with a pinned clock in the past: only the test
+  # program, build/creto-test, honours CRETO_TEST_NOW)
+  CRETO_TEST_NOW=$(( $(date +%s) - 7200 )) "${CRETO_TEST_BIN:-$CRETO}" nhi token issue --db "$T/nhi.db" --agent agent-a \
     --key "$T/issuer.key" --ttl 60 -o "$T/tok.expired" >/dev/null
   printf 'vllm-secret-key-%s\n' "$RANDOM$RANDOM" >"$T/vllm.key"
   chmod 600 "$T/vllm.key"
