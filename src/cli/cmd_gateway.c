@@ -3,9 +3,11 @@
  * gateway in the foreground until SIGTERM/SIGINT; SIGHUP re-reads the
  * config's limits and the policy file (docs/gateway.md).
  *
- * Log lines and, until the audit log is wired in (creto_audit_submit with
- * component "gateway"), the audit records go to stderr, one line each:
- * "<RFC 3339 time> <fields>" and "<time> audit <canonical-ish JSON>".
+ * With --audit DIR every request's record goes into that audit log through
+ * its group commit (creto_audit_submit, component "gateway"), and the
+ * gateway answers 503 while the log cannot take records.  Without it the
+ * records go to stderr as "<time> audit <JSON>" lines and a warning says
+ * that nothing is recorded in a log.  Log lines: "<RFC 3339 time> <fields>".
  */
 #include <getopt.h>
 #include <signal.h>
@@ -15,7 +17,10 @@
 #include <time.h>
 
 #include "cli.h"
+#include "creto/audit.h"
 #include "creto/gateway.h"
+#include "creto/keys.h"
+#include "creto/sig.h"
 #include "util/file.h"
 #include "util/timeutil.h"
 
@@ -137,40 +142,63 @@ static int audit_line(void *ctx, const creto_event *ev)
 	return put_line(t, " audit ", buf);
 }
 
-static int usage_gw(void)
+static const struct cli_cmd gateway_cmd = {
+	"", NULL, "--config FILE [--check] [--audit DIR [--audit-key KEY [--module SO] [--pin-file F]]]",
+	"serve agents' inference requests to the local vLLM replicas (foreground; SIGHUP reloads, SIGTERM drains)"};
+const struct cli_cmd *cmd_gateway_table(void) { return &gateway_cmd; } /* docs: cli_doc.c */
+
+/* The audit log's group commit as the gateway's sink: a response never
+ * waits for an fsync, and a failing log stops admission (audit_healthy). */
+static int audit_submit(void *ctx, const creto_event *ev)
 {
-	fprintf(stderr, "usage: creto gateway --config FILE [--check]\n"
-			"  run the inference gateway in the foreground until SIGTERM\n"
-			"  --check: load and validate the config (and open what it names), then exit\n");
-	return CRETO_EUSAGE;
+	creto_err e;
+	creto_err_clear(&e);
+	return creto_audit_submit(ctx, ev, &e);
+}
+
+static int audit_ok(void *ctx)
+{
+	return creto_audit_healthy(ctx);
 }
 
 int cmd_gateway(int argc, char **argv)
 {
+	enum { OPT_AUDIT = 256, OPT_AUDIT_KEY, OPT_MODULE, OPT_PIN };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check", no_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
+		{"audit", required_argument, NULL, OPT_AUDIT},
+		{"audit-key", required_argument, NULL, OPT_AUDIT_KEY},
+		{"module", required_argument, NULL, OPT_MODULE},
+		{"pin-file", required_argument, NULL, OPT_PIN},
 		{NULL, 0, NULL, 0},
 	};
-	const char *config = NULL;
+	const char *config = NULL, *audit_dir = NULL, *audit_key = NULL;
+	creto_keys_opts ko = {0};
 	int check = 0;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: creto gateway %s\n  %s\n", gateway_cmd.usage, gateway_cmd.help);
+		return CRETO_OK;
+	}
 	optind = 1;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'k': check = 1; break;
-		case 'h':
-			usage_gw();
-			return CRETO_OK;
-		default: return usage_gw();
+		case OPT_AUDIT: audit_dir = optarg; break;
+		case OPT_AUDIT_KEY: audit_key = optarg; break;
+		case OPT_MODULE: ko.module_path = optarg; break;
+		case OPT_PIN: ko.pin_file = optarg; break;
+		default: return cli_usage("gateway", &gateway_cmd);
 		}
 	}
 	if (optind != argc || config == NULL) {
-		cli_usage_error("gateway: give --config FILE");
-		return usage_gw();
+		(void)cli_usage_error("gateway: give --config FILE (and nothing else)");
+		return cli_usage("gateway", &gateway_cmd);
 	}
+	if (audit_key != NULL && audit_dir == NULL)
+		return cli_usage_error("gateway: --audit-key needs --audit DIR");
 	creto_err e;
 	creto_err_clear(&e);
 	creto_gateway_config *cfg = NULL;
@@ -183,13 +211,42 @@ int cmd_gateway(int argc, char **argv)
 		.check_only = check,
 		.config_path = config,
 	};
+	creto_signer *signer = NULL;
+	creto_audit *log = NULL;
+	if (audit_dir != NULL) {
+		if (audit_key != NULL &&
+		    creto_keys_open_signer(audit_key, &ko, &signer, &e) != CRETO_OK) {
+			creto_gateway_config_free(cfg);
+			(void)creto_err_ctx(&e, "gateway: --audit-key");
+			return cli_fail(&e, 0);
+		}
+		creto_audit_opts ao = {.clock = cli_clock(), .signer = signer};
+		if (creto_audit_open(audit_dir, &ao, &log, &e) != CRETO_OK) {
+			creto_gateway_config_free(cfg);
+			creto_signer_free(signer);
+			(void)creto_err_ctx(&e, "gateway: --audit %s", audit_dir);
+			return cli_fail(&e, 0);
+		}
+		o.audit = (creto_event_sink){audit_submit, log};
+		o.audit_healthy = audit_ok;
+		o.audit_healthy_ctx = log;
+	} else if (!check) {
+		cli_status("gateway: no --audit DIR: request records go to stderr only, nothing is "
+			   "recorded in an audit log");
+	}
 	int rc = creto_gateway_new(cfg, &o, &g_gw, &e);
 	creto_gateway_config_free(cfg);
-	if (rc != CRETO_OK)
+	if (rc != CRETO_OK) {
+		creto_audit_close(log);
+		creto_signer_free(signer);
 		return cli_fail(&e, 0);
+	}
 	if (check) {
 		printf("config %s: ok\n", config);
 		creto_gateway_free(g_gw);
+		g_gw = NULL;
+		creto_audit_close(log);
+		creto_signer_free(signer);
 		return CRETO_OK;
 	}
 	/* one descriptor per client and per upstream connection: raise the
@@ -211,6 +268,9 @@ int cmd_gateway(int argc, char **argv)
 	creto_gateway *gw = g_gw;
 	g_gw = NULL;
 	creto_gateway_free(gw);
+	/* every queued record made durable, a final checkpoint when a key is set */
+	creto_audit_close(log);
+	creto_signer_free(signer);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, 0);
 	return CRETO_OK;

@@ -131,14 +131,17 @@ int cmd_lint(int argc, char **argv)
 	static const struct option opts[] = {{"json", no_argument, NULL, OPT_JSON},
 					     {"sarif", no_argument, NULL, OPT_SARIF},
 					     {"registry", required_argument, NULL, OPT_REGISTRY},
-					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	const char *regs[CRETO_LINT_REGISTRIES_MAX];
 	size_t nreg = 0;
 	int json = 0, sarif = 0, c;
+	/* help only alone: `creto lint -h x.yaml` must never be exit 0 unchecked */
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: creto lint %s\n  %s\n", lint_cmd.usage, lint_cmd.help);
+		return CRETO_OK;
+	}
 	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json = 1; break;
 		case OPT_SARIF: sarif = 1; break;
@@ -147,9 +150,7 @@ int cmd_lint(int argc, char **argv)
 				return cli_usage_error("lint: more than %u --registry options", CRETO_LINT_REGISTRIES_MAX);
 			regs[nreg++] = optarg;
 			break;
-		case 'h': printf("usage: creto lint %s\n  %s\n", lint_cmd.usage, lint_cmd.help); return CRETO_OK;
 		default:
-			fprintf(stderr, "creto: lint: bad option '%s'\n", argv[optind - 1]);
 			return cli_usage("lint", &lint_cmd);
 		}
 	}

@@ -46,6 +46,7 @@ static const struct cli_doc_group doc_groups[] = {
 	{"isolation", cmd_isolation_table, "isolation.md"},
 	{"lint", cmd_lint_table, "lint.md"},
 	{"audit", cmd_audit_table, "audit.md"},
+	{"gateway", cmd_gateway_table, "gateway.md"},
 	{NULL, NULL, NULL},
 };
 

@@ -86,7 +86,8 @@ eject_time = 1s
 $2
 EOF
   : >"$T/gw.err"
-  "$CRETO" gateway --config "$T/gw.conf" 2>"$T/gw.err" &
+  # shellcheck disable=SC2086 # GW_ARGS: extra options (e.g. --audit DIR), word-split on purpose
+  "$CRETO" gateway --config "$T/gw.conf" ${GW_ARGS:-} 2>"$T/gw.err" &
   GW_PID=$!
   GW_PIDS="$GW_PIDS $GW_PID"
   local l
