@@ -44,7 +44,7 @@ demo: all
 	@demo/run.sh $(BUILD)/creto
 
 bench: all
-	@scripts/deps.sh test
+	@scripts/deps.sh bench
 	@for b in bench/*.sh; do echo "== $$b"; $$b $(BUILD)/creto || exit 1; done
 
 # Each libFuzzer target runs for FUZZ_SECONDS (default 60) from its seed corpus.
