@@ -83,7 +83,11 @@ int creto_nhi_store_init(const char *path, const char *issuer, creto_err *e) CRE
 int creto_nhi_store_open(const char *path, int readonly, creto_nhi_store **out,
 			 creto_err *e) CRETO_WUR;
 /* Open a serialized SQLite image as an in-memory store.  img must come from
- * sqlite3_malloc64; ownership passes to the store (freed on failure too). */
+ * sqlite3_malloc64; ownership passes to the function, which copies it into
+ * a buffer with fixed room to grow (a quarter of len, at least 1 MiB) and
+ * wipes and frees img at once, on failure too.  The store never reallocates
+ * that buffer (no plaintext left in freed memory) and wipes it when freed;
+ * a write that would outgrow it fails (CRETO_EOP, "in-memory store full"). */
 int creto_nhi_store_open_image(uint8_t *img, size_t len, creto_nhi_store **out,
 			       creto_err *e) CRETO_WUR;
 void creto_nhi_store_free(creto_nhi_store *s);

@@ -30,7 +30,17 @@ struct creto_nhi_store {
 	_Atomic uint64_t generation;
 	int64_t data_version;
 	char issuer[CRETO_NHI_ISSUER_MAX + 1];
+	/* An in-memory store (a backup opened with creto_nhi_store_open_image)
+	 * lives in this buffer, which the store owns and wipes when it is
+	 * freed; NULL for a file store. */
+	uint8_t *img;
+	size_t imgcap;
 };
+
+/* Room an in-memory store has to grow into (docs/nhi.md "Backup format"):
+ * the image is never reallocated, so no copy of the plaintext is left in
+ * freed memory; a store that outgrows it gets SQLITE_FULL. */
+#define NHI_IMAGE_SLACK_MIN ((size_t)1 << 20)
 
 /* Migration i (0-based) brings user_version i to i + 1.  Append only: a
  * released migration is never edited. */
@@ -208,6 +218,11 @@ static int sql_err(creto_nhi_store *s, int rc, const char *what, creto_err *e)
 	/* A file that is not a database, or a corrupt one, is rejected input. */
 	if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
 		code = CRETO_EREJECT;
+	if (rc == SQLITE_FULL && s != NULL && s->img != NULL)
+		return creto_err_set(e, CRETO_EOP,
+				     "%s: in-memory store full (%zu bytes, never reallocated; restore the "
+				     "backup to a file to grow it)",
+				     what, s->imgcap);
 	return creto_err_set(e, code, "%s: %s", what,
 			     s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }
@@ -551,15 +566,13 @@ void creto_nhi_store_free(creto_nhi_store *s)
 		return;
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->ins);
-	/* A store loaded from a backup lives in one buffer that SQLite would
-	 * free as it is: wipe the plaintext first (NULL for a file store). */
-	if (s->db != NULL) {
-		size_t n = 0;
-		uint8_t *img = (uint8_t *)nhi_store_image(s, &n);
-		if (img != NULL)
-			OPENSSL_cleanse(img, n);
-	}
 	sqlite3_close(s->db);
+	/* A store loaded from a backup lives in one buffer SQLite never owned
+	 * (no FREEONCLOSE, no RESIZEABLE): wipe the plaintext, all of it. */
+	if (s->img != NULL) {
+		OPENSSL_cleanse(s->img, s->imgcap);
+		sqlite3_free(s->img);
+	}
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -651,16 +664,37 @@ int creto_nhi_store_open(const char *path, int readonly, creto_nhi_store **out, 
 int creto_nhi_store_open_image(uint8_t *img, size_t len, creto_nhi_store **out, creto_err *e)
 {
 	*out = NULL;
+	/* Copy the image into a buffer with fixed room to grow, wipe the one we
+	 * were given.  SQLite is told neither FREEONCLOSE (it would free the
+	 * buffer unwiped, on close and on a failed deserialize) nor RESIZEABLE
+	 * (a growing store would realloc, leaving the old plaintext in freed
+	 * memory): the store owns the buffer and wipes it in every case. */
+	size_t slack = len / 4 > NHI_IMAGE_SLACK_MIN ? len / 4 : NHI_IMAGE_SLACK_MIN;
+	uint8_t *buf = NULL;
+	if (len <= CRETO_NHI_BACKUP_DATA_MAX)
+		buf = sqlite3_malloc64((sqlite3_uint64)(len + slack));
+	if (buf != NULL) {
+		memcpy(buf, img, len);
+		memset(buf + len, 0, slack);
+	}
+	OPENSSL_cleanse(img, len);
+	sqlite3_free(img);
+	if (buf == NULL)
+		return creto_err_set(e, len > CRETO_NHI_BACKUP_DATA_MAX ? CRETO_EREJECT : CRETO_EOP,
+				     "in-memory store: image of %zu bytes: %s", len,
+				     len > CRETO_NHI_BACKUP_DATA_MAX ? "too large" : "out of memory");
 	creto_nhi_store *s = NULL;
 	int rc = store_alloc(&s, e);
 	if (rc != CRETO_OK) {
-		sqlite3_free(img);
+		OPENSSL_cleanse(buf, len + slack);
+		sqlite3_free(buf);
 		return rc;
 	}
+	s->img = buf;
+	s->imgcap = len + slack;
 	int src = sqlite3_open_v2(":memory:", &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 				  NULL);
 	if (src != SQLITE_OK) {
-		sqlite3_free(img);
 		rc = sql_err(s, src, "in-memory store", e);
 		creto_nhi_store_free(s);
 		return rc;
@@ -668,16 +702,17 @@ int creto_nhi_store_open_image(uint8_t *img, size_t len, creto_nhi_store **out, 
 	db_harden(s->db);
 	/* A WAL-mode image (header bytes 18/19 = 2) cannot be read from memory:
 	 * mark it rollback-journal, which is what the content is once serialized. */
-	if (len >= 100 && img[18] == 2 && img[19] == 2)
-		img[18] = img[19] = 1;
-	/* The image is ours from here on: sqlite frees it on close or failure. */
-	src = sqlite3_deserialize(s->db, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
-				  SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+	if (len >= 100 && buf[18] == 2 && buf[19] == 2)
+		buf[18] = buf[19] = 1;
+	src = sqlite3_deserialize(s->db, "main", buf, (sqlite3_int64)len, (sqlite3_int64)s->imgcap, 0);
 	if (src != SQLITE_OK) {
 		rc = sql_err(s, src, "in-memory store", e);
 		creto_nhi_store_free(s);
 		return rc;
 	}
+	/* Pages are read in place (xFetch) rather than copied into the page
+	 * cache, which SQLite frees without wiping; writes still pass through it. */
+	(void)sqlite3_exec(s->db, "PRAGMA mmap_size = 2147418112", NULL, NULL, NULL);
 	rc = store_setup(s, 0, e);
 	if (rc != CRETO_OK) {
 		creto_nhi_store_free(s);

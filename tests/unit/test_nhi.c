@@ -24,6 +24,7 @@
 
 #include "creto/nhi.h"
 #include "nhi/cache.h"
+#include "nhi/internal.h"
 #include "util/file.h"
 
 static char dir[256];
@@ -176,6 +177,60 @@ static void test_store_migration(void **state)
 	assert_int_equal(creto_nhi_store_open(path("other.db"), 0, &s, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "not an NHI store"));
 	assert_int_equal(creto_nhi_store_open(path("missing.db"), 0, &s, &e), CRETO_EOP);
+}
+
+/* An in-memory store (a backup opened in memory) lives in one buffer that
+ * is never reallocated: it grows into fixed slack, the image pointer stays
+ * the same, and outgrowing it is a clean error, not a realloc that would
+ * leave plaintext in freed memory.  A bad image is refused (the copy is
+ * wiped and freed by the store: ASan/LSan check the frees). */
+static void test_image_fixed(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_nhi_store *f = new_store("img.db");
+	creto_nhi_agent a;
+	agent(&a, "seed", "s");
+	assert_int_equal(creto_nhi_store_add(f, &a, &e), CRETO_OK);
+	uint8_t *img = NULL;
+	size_t len = 0;
+	assert_int_equal(creto_nhi_store_serialize(f, &img, &len, &e), CRETO_OK);
+	creto_nhi_store_free(f);
+	creto_nhi_store *s = NULL;
+	assert_int_equal(creto_nhi_store_open_image(img, len, &s, &e), CRETO_OK);
+	size_t n0 = 0;
+	const uint8_t *p0 = nhi_store_image(s, &n0);
+	assert_non_null(p0);
+	int rc = CRETO_OK, added = 0;
+	for (int i = 0; i < 5000 && rc == CRETO_OK; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "grow-%04d", i);
+		agent(&a, id, "s");
+		memset(a.name, 'n', CRETO_NHI_NAME_MAX);
+		a.name[CRETO_NHI_NAME_MAX] = '\0';
+		size_t o = 0; /* ~1.8 KiB of distinct scopes */
+		for (int k = 0; k < 60; k++)
+			o += (size_t)snprintf(a.scopes + o, sizeof(a.scopes) - o, "%sscope-padding-padding-%02d",
+					      k ? " " : "", k);
+		rc = creto_nhi_store_add(s, &a, &e);
+		if (rc == CRETO_OK)
+			added++;
+	}
+	assert_int_equal(rc, CRETO_EOP);
+	assert_non_null(strstr(e.msg, "in-memory store full"));
+	assert_true(added > 100);
+	size_t n1 = 0;
+	assert_ptr_equal(nhi_store_image(s, &n1), p0); /* never moved */
+	assert_true(n1 > n0);
+	/* still readable after the refused write */
+	assert_int_equal(creto_nhi_store_get(s, "seed", &a, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+	/* not an SQLite image: refused, the buffers freed (LSan) */
+	uint8_t *junk = sqlite3_malloc64(4096);
+	assert_non_null(junk);
+	memset(junk, 0x5a, 4096);
+	assert_int_equal(creto_nhi_store_open_image(junk, 4096, &s, &e), CRETO_EREJECT);
+	assert_null(s);
 }
 
 /* ---- backup with an OpenSSL RFC 5649 wrapper ---- */
@@ -826,6 +881,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_basic),	 cmocka_unit_test(test_store_migration),
 		cmocka_unit_test(test_backup),
+		cmocka_unit_test(test_image_fixed),
 		cmocka_unit_test(test_store_schema_exact),
 		cmocka_unit_test(test_scopes_join),
 		cmocka_unit_test(test_token_read),
