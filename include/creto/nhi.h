@@ -162,6 +162,11 @@ int creto_nhi_store_key_remove(creto_nhi_store *s, const char *agent, const char
 /* The key kid of agent; CRETO_EREJECT "agent X has no key K" when absent. */
 int creto_nhi_store_key_get(creto_nhi_store *s, const char *agent, const char *kid,
 			    creto_nhi_agent_key *out, creto_err *e) CRETO_WUR;
+/* The agent and its key kid in one lookup (the token endpoint's).  Unknown
+ * agent: CRETO_EREJECT "unknown agent 'X'" (a untouched); no such key:
+ * CRETO_EREJECT "agent X has no key K" (a filled). */
+int creto_nhi_store_agent_key(creto_nhi_store *s, const char *agent, const char *kid, creto_nhi_agent *a,
+			      creto_nhi_agent_key *k, creto_err *e) CRETO_WUR;
 /* Call fn for every key of agent (NULL: of every agent) in (agent, kid)
  * order; a non-zero return from fn stops the walk and is returned. */
 int creto_nhi_store_key_list(creto_nhi_store *s, const char *agent,

@@ -203,8 +203,28 @@ typedef struct ag_slot {
 	int used;
 } ag_slot;
 
+/* ---- agent public keys, parsed once ----
+ * Building a creto_pubkey from raw bytes (point decoding and checks) costs
+ * as much as a third of a P-256 verification.  The store stays the only
+ * source of truth: every request reads the key row, and a cached key is
+ * used only when its raw bytes equal the row's. */
+#define PK_SLOTS 4096 /* parsed agent keys kept; a key lands in one of PK_WAYS slots */
+#define PK_WAYS 4
+
+typedef struct pk_ref {
+	creto_pubkey *pk;
+	int refs;     /* holders, the cache slot included */
+} pk_ref;
+
+typedef struct pk_slot {
+	char kid[CRETO_KEYID_HEXLEN + 1];
+	pk_ref *ref;
+} pk_slot;
+
 struct creto_nhi_oauth {
 	creto_nhi_store *store;
+	pthread_mutex_t pkmu;
+	pk_slot pk[PK_SLOTS];
 	creto_signer *issuer;
 	creto_nhi_replay *replay;
 	creto_event_sink sink;
@@ -224,6 +244,68 @@ struct creto_nhi_oauth {
 	ag_slot ag[AG_SLOTS + 1]; /* the last one collects overflow */
 	int64_t ag_window;        /* start of the current interval */
 };
+
+static void pk_release(creto_nhi_oauth *o, pk_ref *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&o->pkmu);
+	int last = --r->refs == 0;
+	pthread_mutex_unlock(&o->pkmu);
+	if (last) {
+		creto_pubkey_free(r->pk);
+		free(r);
+	}
+}
+
+/* The parsed key of row k (a reference the caller releases). */
+static int pk_acquire(creto_nhi_oauth *o, const creto_nhi_agent_key *k, pk_ref **out, creto_err *e)
+{
+	*out = NULL;
+	size_t h = str_hash(k->kid);
+	pk_slot *victim = &o->pk[h % PK_SLOTS];
+	pthread_mutex_lock(&o->pkmu);
+	for (size_t w = 0; w < PK_WAYS && *out == NULL; w++) {
+		pk_slot *sl = &o->pk[(h + w) % PK_SLOTS];
+		if (sl->ref == NULL) {
+			victim = sl;
+			continue;
+		}
+		if (strcmp(sl->kid, k->kid) != 0)
+			continue;
+		size_t n = 0;
+		const uint8_t *raw = creto_pubkey_raw(sl->ref->pk, &n);
+		if (n == k->publen && memcmp(raw, k->pub, n) == 0 &&
+		    creto_pubkey_alg(sl->ref->pk) == creto_jws_alg_key(k->alg)) {
+			sl->ref->refs++;
+			*out = sl->ref;
+		} else {
+			victim = sl; /* same kid, other bytes: replace it */
+		}
+	}
+	if (*out == NULL && victim->ref != NULL && victim == &o->pk[h % PK_SLOTS])
+		victim = &o->pk[(h + (h >> 32) % PK_WAYS) % PK_SLOTS]; /* all ways taken: spread evictions */
+	pthread_mutex_unlock(&o->pkmu);
+	if (*out != NULL)
+		return CRETO_OK;
+	pk_ref *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	int rc = creto_nhi_agent_key_pubkey(k, &r->pk, e);
+	if (rc != CRETO_OK) {
+		free(r);
+		return rc;
+	}
+	r->refs = 2; /* the caller and the slot */
+	pthread_mutex_lock(&o->pkmu);
+	pk_ref *old = victim->ref;
+	victim->ref = r;
+	memcpy(victim->kid, k->kid, sizeof(victim->kid));
+	pthread_mutex_unlock(&o->pkmu);
+	pk_release(o, old);
+	*out = r;
+	return CRETO_OK;
+}
 
 static void ag_emit(creto_nhi_oauth *o, ag_slot *a, int64_t window)
 {
@@ -365,6 +447,7 @@ int creto_nhi_oauth_new(creto_nhi_store *store, creto_signer *issuer, creto_nhi_
 	if (o == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	pthread_mutex_init(&o->mu, NULL);
+	pthread_mutex_init(&o->pkmu, NULL);
 	o->store = store;
 	o->issuer = issuer;
 	o->replay = replay;
@@ -417,7 +500,10 @@ void creto_nhi_oauth_free(creto_nhi_oauth *o, int64_t now)
 	pthread_mutex_unlock(&o->mu);
 	free(o->by_agent.s);
 	free(o->by_source.s);
+	for (size_t i = 0; i < PK_SLOTS; i++)
+		pk_release(o, o->pk[i].ref);
 	pthread_mutex_destroy(&o->mu);
+	pthread_mutex_destroy(&o->pkmu);
 	free(o);
 }
 
@@ -565,7 +651,7 @@ static int content_type_ok(const char *ct)
 }
 
 typedef struct exchange {
-	char buf[CRETO_OAUTH_FORM_MAX + 1];
+	char buf[CRETO_OAUTH_FORM_MAX + 1]; /* first: the one member not zeroed up front */
 	creto_oauth_form form;
 	creto_jws j;
 	creto_jwt_claims c;
@@ -670,24 +756,23 @@ static int endpoint(creto_nhi_oauth *o, exchange *x, const creto_nhi_token_reque
 		creto_err_set(e, CRETO_EREJECT, "client_id is not the assertion's sub");
 		return refuse(o, x, rq, now, &R_CLIENT_ID, resp, e);
 	}
-	int rc = creto_nhi_store_get(o->store, x->c.sub, &x->agent, e);
+	x->agent.id[0] = '\0';
+	int rc = creto_nhi_store_agent_key(o->store, x->c.sub, x->j.kid, &x->agent, &x->key, e);
 	if (rc != CRETO_OK)
-		return refuse(o, x, rq, now, rc == CRETO_EREJECT ? &R_UNKNOWN_AGENT : &R_SERVER, resp, e);
-	rc = creto_nhi_store_key_get(o->store, x->c.sub, x->j.kid, &x->key, e);
-	if (rc != CRETO_OK)
-		return refuse(o, x, rq, now, rc == CRETO_EREJECT ? &R_UNKNOWN_KEY : &R_SERVER, resp, e);
+		return refuse(o, x, rq, now,
+			      rc != CRETO_EREJECT ? &R_SERVER : x->agent.id[0] ? &R_UNKNOWN_KEY : &R_UNKNOWN_AGENT, resp, e);
 	/* no algorithm confusion: the key's registered alg, nothing else */
 	if (x->j.alg != x->key.alg) {
 		creto_err_set(e, CRETO_EREJECT, "client assertion: alg %s, but key %s is registered for %s",
 			      creto_jws_alg_name(x->j.alg), x->key.kid, creto_jws_alg_name(x->key.alg));
 		return refuse(o, x, rq, now, &R_ALG, resp, e);
 	}
-	creto_pubkey *pk = NULL;
-	rc = creto_nhi_agent_key_pubkey(&x->key, &pk, e);
+	pk_ref *pr = NULL;
+	rc = pk_acquire(o, &x->key, &pr, e);
 	if (rc == CRETO_OK)
-		rc = creto_pubkey_verify(pk, NULL, 0, (const uint8_t *)ca, x->j.signing_input_len, x->j.sig, x->j.siglen,
-					 e);
-	creto_pubkey_free(pk);
+		rc = creto_pubkey_verify(pr->pk, NULL, 0, (const uint8_t *)ca, x->j.signing_input_len, x->j.sig,
+					 x->j.siglen, e);
+	pk_release(o, pr);
 	if (rc != CRETO_OK) {
 		creto_err_ctx(e, "client assertion signature (agent %s, key %s)", x->agent.id, x->key.kid);
 		return refuse(o, x, rq, now, rc == CRETO_EREJECT ? &R_SIGNATURE : &R_SERVER, resp, e);
@@ -738,7 +823,7 @@ static int endpoint(creto_nhi_oauth *o, exchange *x, const creto_nhi_token_reque
 	}
 	/* single use: the jti is consumed here, whatever follows */
 	uint8_t key[NHI_REPLAY_KEY];
-	if (nhi_replay_key(x->c.sub, x->c.jti, key) != 0) {
+	if (nhi_replay_key(o->replay, x->c.sub, x->c.jti, key) != 0) {
 		creto_err_set(e, CRETO_EOP, "replay key: hashing failed");
 		return refuse(o, x, rq, now, &R_SERVER, resp, e);
 	}
@@ -823,16 +908,17 @@ static int endpoint(creto_nhi_oauth *o, exchange *x, const creto_nhi_token_reque
 		creto_err_set(e, CRETO_EOP, "audit log refused the issuance event: no token issued");
 		return refuse(o, x, rq, now, &R_SERVER, resp, e);
 	}
-	json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", tok, "token_type", "Bearer", "expires_in",
-			      (json_int_t)(exp - now), "scope", x->scope);
-	OPENSSL_cleanse(tok, strlen(tok));
+	/* The answer is written directly: the token is base64url and dots, the
+	 * scope printable ASCII without quote or backslash (scope_check, the
+	 * store's checks), so nothing needs escaping, and no JSON library keeps
+	 * a copy of the token. */
+	size_t tl = strlen(tok), cap = tl + strlen(x->scope) + 96;
+	char *txt = malloc(cap);
+	if (txt != NULL)
+		snprintf(txt, cap, "{\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":%lld,\"scope\":\"%s\"}",
+			 tok, (long long)(exp - now), x->scope);
+	OPENSSL_cleanse(tok, tl);
 	free(tok);
-	char *txt = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	if (j != NULL) { /* jansson's copy of the token */
-		json_t *at = json_object_get(j, "access_token");
-		OPENSSL_cleanse((char *)json_string_value(at), json_string_length(at));
-		json_decref(j);
-	}
 	if (txt == NULL) {
 		creto_err_set(e, CRETO_EOP, "token response: out of memory");
 		return refuse(o, x, rq, now, &R_SERVER, resp, e);
@@ -848,7 +934,11 @@ int creto_nhi_token_endpoint(creto_nhi_oauth *o, const creto_nhi_token_request *
 {
 	memset(resp, 0, sizeof(*resp));
 	creto_err_clear(e);
-	exchange *x = calloc(1, sizeof(*x));
+	/* Everything but the form buffer starts zeroed; the buffer is written
+	 * before it is read and wiped as far as it was written. */
+	exchange *x = malloc(sizeof(*x));
+	if (x != NULL)
+		memset((char *)x + sizeof(x->buf), 0, sizeof(*x) - sizeof(x->buf));
 	if (x == NULL) {
 		resp->status = 500;
 		resp->error = "server_error";
@@ -859,7 +949,9 @@ int creto_nhi_token_endpoint(creto_nhi_oauth *o, const creto_nhi_token_request *
 	}
 	int rc = endpoint(o, x, rq, now, resp, e);
 	creto_jws_clear(&x->j);
-	OPENSSL_cleanse(x, sizeof(*x)); /* the decoded form held the assertion */
+	/* the decoded form held the assertion */
+	OPENSSL_cleanse(x->buf, rq->len < sizeof(x->buf) ? rq->len + 1 : sizeof(x->buf));
+	OPENSSL_cleanse((char *)x + sizeof(x->buf), sizeof(*x) - sizeof(x->buf));
 	free(x);
 	return rc;
 }

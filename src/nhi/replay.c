@@ -50,6 +50,7 @@ struct creto_nhi_replay {
 	int64_t not_before;
 	char *path;
 	int lockfd;
+	EVP_MD *sha256; /* fetched once: an implicit fetch per digest costs more than the digest */
 };
 
 static size_t rp_hash(const uint8_t k[NHI_REPLAY_KEY])
@@ -59,16 +60,16 @@ static size_t rp_hash(const uint8_t k[NHI_REPLAY_KEY])
 	return (size_t)h;
 }
 
-int nhi_replay_key(const char *sub, const char *jti, uint8_t out[NHI_REPLAY_KEY])
+int nhi_replay_key(creto_nhi_replay *r, const char *sub, const char *jti, uint8_t out[NHI_REPLAY_KEY])
 {
-	uint8_t d[32];
+	uint8_t in[CRETO_NHI_ID_MAX + 1 + CRETO_JWS_JTI_MAX], d[32];
+	size_t sl = strlen(sub), jl = strlen(jti);
 	unsigned int dl = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-		 EVP_DigestUpdate(c, sub, strlen(sub) + 1) == 1 && EVP_DigestUpdate(c, jti, strlen(jti)) == 1 &&
-		 EVP_DigestFinal_ex(c, d, &dl) == 1;
-	EVP_MD_CTX_free(c);
-	if (!ok)
+	if (sl > CRETO_NHI_ID_MAX || jl > CRETO_JWS_JTI_MAX)
+		return -1;
+	memcpy(in, sub, sl + 1);
+	memcpy(in + sl + 1, jti, jl);
+	if (EVP_Digest(in, sl + 1 + jl, d, &dl, r->sha256, NULL) != 1)
 		return -1;
 	memcpy(out, d, NHI_REPLAY_KEY);
 	return 0;
@@ -229,8 +230,9 @@ int creto_nhi_replay_open(const char *path, size_t capacity, int64_t now, creto_
 	while (r->nslots < 2 * capacity)
 		r->nslots <<= 1;
 	r->slot = calloc(r->nslots, sizeof(*r->slot));
+	r->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	int rc = CRETO_OK;
-	if (r->slot == NULL) {
+	if (r->slot == NULL || r->sha256 == NULL) {
 		rc = creto_err_set(e, CRETO_EOP, "replay cache: out of memory");
 		goto fail;
 	}
@@ -266,6 +268,7 @@ fail:
 		close(r->lockfd);
 	free(r->path);
 	free(r->slot);
+	EVP_MD_free(r->sha256);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 	return rc;
@@ -304,6 +307,7 @@ int creto_nhi_replay_close(creto_nhi_replay *r, int64_t now, creto_err *e)
 		close(r->lockfd); /* releases the lock */
 	free(r->path);
 	free(r->slot);
+	EVP_MD_free(r->sha256);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 	return rc;

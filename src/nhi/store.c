@@ -28,6 +28,7 @@ struct creto_nhi_store {
 	sqlite3_stmt *get;
 	sqlite3_stmt *ins;
 	sqlite3_stmt *kget;
+	sqlite3_stmt *akget;
 	_Atomic uint64_t generation;
 	int64_t data_version;
 	char issuer[CRETO_NHI_ISSUER_MAX + 1];
@@ -548,6 +549,15 @@ static int store_setup(creto_nhi_store *s, int readonly, creto_err *e)
 					 "SELECT agent, kid, alg, pub, not_before, not_after, added"
 					 " FROM agent_keys WHERE agent = ? AND kid = ?",
 					 -1, SQLITE_PREPARE_PERSISTENT, &s->kget, NULL);
+	/* the token endpoint's one lookup: agent and key in one statement (one
+	 * read transaction, not two) */
+	if (src == SQLITE_OK)
+		src = sqlite3_prepare_v3(s->db,
+					 "SELECT a.id, a.name, a.scopes, a.status, a.not_before, a.not_after, a.created,"
+					 " a.issuer_kid, k.agent, k.kid, k.alg, k.pub, k.not_before, k.not_after, k.added"
+					 " FROM agents a LEFT JOIN agent_keys k ON k.agent = a.id AND k.kid = ?2"
+					 " WHERE a.id = ?1",
+					 -1, SQLITE_PREPARE_PERSISTENT, &s->akget, NULL);
 	if (src != SQLITE_OK)
 		return sql_err(s, src, "store", e);
 	return CRETO_OK;
@@ -584,6 +594,7 @@ void creto_nhi_store_free(creto_nhi_store *s)
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->ins);
 	sqlite3_finalize(s->kget);
+	sqlite3_finalize(s->akget);
 	sqlite3_close(s->db);
 	/* A store loaded from a backup lives in one buffer SQLite never owned
 	 * (no FREEONCLOSE, no RESIZEABLE): wipe the plaintext, all of it. */
@@ -1084,29 +1095,61 @@ static creto_jws_alg key_jws_alg(creto_alg a)
 	return a == CRETO_ALG_ED25519 ? CRETO_JWS_EDDSA : a == CRETO_ALG_ECDSA_P256 ? CRETO_JWS_ES256 : CRETO_JWS_NONE;
 }
 
-/* Row -> key; anything add() would not have written is refused. */
-static int row_key(sqlite3_stmt *st, creto_nhi_agent_key *k, creto_err *e)
+/* Row (from column c0 on) -> key; anything add() would not have written is refused. */
+static int row_key_at(sqlite3_stmt *st, int c0, creto_nhi_agent_key *k, creto_err *e)
 {
 	memset(k, 0, sizeof(*k));
-	int cut = copy_col(k->agent, sizeof(k->agent), st, 0);
-	cut |= copy_col(k->kid, sizeof(k->kid), st, 1);
-	const char *alg = (const char *)sqlite3_column_text(st, 2);
+	int cut = copy_col(k->agent, sizeof(k->agent), st, c0);
+	cut |= copy_col(k->kid, sizeof(k->kid), st, c0 + 1);
+	const char *alg = (const char *)sqlite3_column_text(st, c0 + 2);
 	k->alg = alg == NULL ? CRETO_JWS_NONE
 		 : strcmp(alg, "EdDSA") == 0 ? CRETO_JWS_EDDSA
 		 : strcmp(alg, "ES256") == 0 ? CRETO_JWS_ES256
 					      : CRETO_JWS_NONE;
-	const void *pub = sqlite3_column_blob(st, 3);
-	int n = sqlite3_column_bytes(st, 3);
+	const void *pub = sqlite3_column_blob(st, c0 + 3);
+	int n = sqlite3_column_bytes(st, c0 + 3);
 	size_t want = k->alg == CRETO_JWS_EDDSA ? 32 : 65;
 	if (cut || k->alg == CRETO_JWS_NONE || pub == NULL || (size_t)n != want)
 		return creto_err_set(e, CRETO_EREJECT, "agent %s key %s: malformed row in store", k->agent,
 				     k->kid);
 	memcpy(k->pub, pub, want);
 	k->publen = want;
-	k->not_before = sqlite3_column_int64(st, 4);
-	k->not_after = sqlite3_column_int64(st, 5);
-	k->added = sqlite3_column_int64(st, 6);
+	k->not_before = sqlite3_column_int64(st, c0 + 4);
+	k->not_after = sqlite3_column_int64(st, c0 + 5);
+	k->added = sqlite3_column_int64(st, c0 + 6);
 	return CRETO_OK;
+}
+
+static int row_key(sqlite3_stmt *st, creto_nhi_agent_key *k, creto_err *e)
+{
+	return row_key_at(st, 0, k, e);
+}
+
+int creto_nhi_store_agent_key(creto_nhi_store *s, const char *agent, const char *kid, creto_nhi_agent *a,
+			      creto_nhi_agent_key *k, creto_err *e)
+{
+	if (!creto_nhi_id_valid(agent))
+		return creto_err_set(e, CRETO_EREJECT, "unknown agent '%.64s' (malformed id)", agent);
+	pthread_mutex_lock(&s->mu);
+	int rc;
+	sqlite3_bind_text(s->akget, 1, agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->akget, 2, kid, -1, SQLITE_STATIC);
+	int src = sqlite3_step(s->akget);
+	if (src == SQLITE_ROW) {
+		rc = row_agent(s->akget, a, e);
+		if (rc == CRETO_OK && sqlite3_column_type(s->akget, 8) == SQLITE_NULL)
+			rc = creto_err_set(e, CRETO_EREJECT, "agent %.64s has no key %.64s", agent, kid);
+		else if (rc == CRETO_OK)
+			rc = row_key_at(s->akget, 8, k, e);
+	} else if (src == SQLITE_DONE) {
+		rc = creto_err_set(e, CRETO_EREJECT, "unknown agent '%s'", agent);
+	} else {
+		rc = sql_err(s, src, "agent key lookup", e);
+	}
+	sqlite3_reset(s->akget);
+	sqlite3_clear_bindings(s->akget);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
 }
 
 int creto_nhi_agent_key_pubkey(const creto_nhi_agent_key *k, creto_pubkey **out, creto_err *e)
