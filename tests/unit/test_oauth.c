@@ -230,6 +230,7 @@ static void refused_assertion(fx *f, char *a, int64_t now, int status, const cha
 	f->ev.assertion = a;
 	refused(f, body, CT, now, status, error, reason);
 	assert_false(f->ev.leaked);
+	f->ev.assertion = NULL;
 	free(body);
 	free(a);
 }
