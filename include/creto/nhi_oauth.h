@@ -52,6 +52,11 @@ int creto_nhi_replay_open(const char *path, size_t capacity, int64_t now, creto_
 /* Save (when opened with a path) and release.  NULL is fine.  A failed save
  * is reported; the cache is freed either way. */
 int creto_nhi_replay_close(creto_nhi_replay *r, int64_t now, creto_err *e) CRETO_WUR;
+/* Write an empty state file at path for a first start (nothing was ever
+ * accepted, so no warm-up is needed): under the lock, refused when path
+ * exists.  Never after a crash: a missing state file then is what makes the
+ * next start refuse old assertions. */
+int creto_nhi_replay_init(const char *path, int64_t now, creto_err *e) CRETO_WUR;
 /* Live entries at now. */
 size_t creto_nhi_replay_count(creto_nhi_replay *r, int64_t now);
 /* Assertions with iat before this are refused (0 when the state was loaded). */

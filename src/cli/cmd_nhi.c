@@ -654,6 +654,7 @@ static int nhi_restore(int argc, char **argv)
 }
 
 static int token_exchange(int argc, char **argv);
+static int token_replay_init(int argc, char **argv);
 
 /* ---- token issue ---- */
 
@@ -715,6 +716,8 @@ static int nhi_token(int argc, char **argv)
 	cur_label = "token";
 	if (argc >= 2 && strcmp(argv[1], "exchange") == 0)
 		return token_exchange(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "replay-init") == 0)
+		return token_replay_init(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "issue") != 0) {
 		cur_json = argv_json(argc, argv);
 		return usage_error_synopsis("want 'token issue' or 'token exchange'");
@@ -1006,6 +1009,24 @@ static int token_exchange(int argc, char **argv)
 	return rc;
 }
 
+/* First start of a token endpoint: an empty replay state, so that no
+ * warm-up applies (nothing was ever accepted to be replayed). */
+static int token_replay_init(int argc, char **argv)
+{
+	cur_label = "token replay-init";
+	static const int allowed[] = {O_REPLAY_STATE, 0};
+	struct args a;
+	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
+	if (rc != CRETO_OK || (rc = need(a.replay_state, "--replay-state")) != CRETO_OK)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_nhi_replay_init(a.replay_state, clock_now(), &e) != CRETO_OK)
+		return cli_fail(&e, a.json);
+	status_line(&a, "wrote an empty replay state %s (first start only)", a.replay_state);
+	return a.json ? cli_json_out(json_pack("{s:b, s:s}", "ok", 1, "replay_state", a.replay_state)) : CRETO_OK;
+}
+
 /* ---- jwks ---- */
 static int nhi_jwks(int argc, char **argv)
 {
@@ -1147,7 +1168,8 @@ static const struct cli_cmd nhi_cmds[] = {
 	 "[--jti J] [-o FILE] [--json] [--quiet]",
 	 "issue a JWS (EdDSA/ES256) token for an agent; or: exchange --db FILE --key ISSUER_KEY "
 	 "--issuer-url URL --replay-state FILE --form-file F|- [--ttl 15m] [--aud A] [--source ADDR] "
-	 "[--content-type CT]: run the token endpoint (POST /oauth/token) on one form body"},
+	 "[--content-type CT]: run the token endpoint (POST /oauth/token) on one form body; or: "
+	 "replay-init --replay-state FILE: an empty replay state for a first start"},
 	{"key", nhi_key,
 	 "add --db FILE ID --pub FILE|URI [--not-before DATE] [--not-after DATE] | remove --db FILE ID KID | "
 	 "list --db FILE [ID] [--json] [--quiet]",

@@ -312,3 +312,16 @@ int creto_nhi_replay_close(creto_nhi_replay *r, int64_t now, creto_err *e)
 	free(r);
 	return rc;
 }
+
+int creto_nhi_replay_init(const char *path, int64_t now, creto_err *e)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0)
+		return creto_err_set(e, CRETO_EUSAGE, "replay state %s already exists", path);
+	creto_nhi_replay *r = NULL;
+	/* open takes the lock (so no running endpoint is holding the state) */
+	int rc = creto_nhi_replay_open(path, 1, now, &r, e);
+	if (rc != CRETO_OK)
+		return rc;
+	return creto_nhi_replay_close(r, now, e); /* writes the (empty) state */
+}

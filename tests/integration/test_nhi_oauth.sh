@@ -147,6 +147,13 @@ refuse agent_status unauthorized_client "$T/r"
 # usage: the replay state is required (no replay protection without it)
 expect 2 --err "--replay-state" -- "$CRETO" nhi token exchange --db "$DB" --key "$T/issuer.key" --issuer-url "$URL" --form-file "$T/r"
 
+# a first start can begin with an empty state (no warm-up); never twice
+expect 0 --err "empty replay state" -- "$CRETO" nhi token replay-init --replay-state "$T/first.state"
+expect 2 --err "already exists" -- "$CRETO" nhi token replay-init --replay-state "$T/first.state"
+form "$T/f4" "$(assertion "$T/b-ec.pem" ES256 "$B_KID" agent-b "$URL/oauth/token" $NOW $((NOW + 60)) j4)"
+expect 0 --out '"access_token"' -- "$CRETO" nhi token exchange --db "$DB" --key "$T/issuer.key" --issuer-url "$URL" \
+  --replay-state "$T/first.state" --form-file "$T/f4"
+
 # ---- backup carries the keys ----
 hsm_env
 softhsm2-util --init-token --free --label nhi --so-pin 1234 --pin 5678 >/dev/null
