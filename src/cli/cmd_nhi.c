@@ -36,7 +36,7 @@ enum {
 	O_DB = 1000, O_ISSUER, O_ID, O_NAME, O_SCOPE, O_NOT_BEFORE, O_NOT_AFTER, O_ISSUER_KID,
 	O_ISSUER_KEY, O_JSON, O_WRAP_KEY, O_OUTPUT, O_MODULE, O_PIN_FILE, O_AGENT, O_TTL, O_KEY,
 	O_AUD, O_TOKEN, O_TOKEN_FILE, O_JWKS, O_BACKUP, O_STATUS, O_JTI, O_QUIET, O_PUB, O_FORM_FILE,
-	O_ISSUER_URL, O_REPLAY_STATE, O_SOURCE, O_CONTENT_TYPE,
+	O_ISSUER_URL, O_REPLAY_STATE, O_SOURCE, O_CONTENT_TYPE, O_JWKS_FLAG,
 };
 
 static const struct option all_opts[] = {
@@ -73,6 +73,7 @@ static const struct option all_opts[] = {
 	{"replay-state", required_argument, NULL, O_REPLAY_STATE},
 	{"source", required_argument, NULL, O_SOURCE},
 	{"content-type", required_argument, NULL, O_CONTENT_TYPE},
+	{"jwks-set", no_argument, NULL, O_JWKS_FLAG},
 	{NULL, 0, NULL, 0},
 };
 
@@ -86,7 +87,7 @@ struct args {
 	size_t nscope;
 	const char *key[MAX_MULTI];
 	size_t nkey;
-	int json, quiet;
+	int json, quiet, jwks_flag;
 	creto_keys_opts kopts;
 	const char *pos[4]; /* positional arguments */
 	int npos;
@@ -243,6 +244,7 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 		case O_REPLAY_STATE: a->replay_state = optarg; break;
 		case O_SOURCE: a->source = optarg; break;
 		case O_CONTENT_TYPE: a->content_type = optarg; break;
+		case O_JWKS_FLAG: a->jwks_flag = 1; break;
 		case O_PUB:
 			if (a->npub == CRETO_NHI_AGENT_KEYS_MAX)
 				return usage_error("too many --pub (max %d)", CRETO_NHI_AGENT_KEYS_MAX);
@@ -655,6 +657,7 @@ static int nhi_restore(int argc, char **argv)
 
 static int token_exchange(int argc, char **argv);
 static int token_replay_init(int argc, char **argv);
+static int token_metadata(int argc, char **argv);
 
 /* ---- token issue ---- */
 
@@ -718,6 +721,8 @@ static int nhi_token(int argc, char **argv)
 		return token_exchange(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "replay-init") == 0)
 		return token_replay_init(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "metadata") == 0)
+		return token_metadata(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "issue") != 0) {
 		cur_json = argv_json(argc, argv);
 		return usage_error_synopsis("want 'token issue' or 'token exchange'");
@@ -1027,6 +1032,53 @@ static int token_replay_init(int argc, char **argv)
 	return a.json ? cli_json_out(json_pack("{s:b, s:s}", "ok", 1, "replay_state", a.replay_state)) : CRETO_OK;
 }
 
+/* What the endpoint serves at /.well-known/oauth-authorization-server, or
+ * with --jwks at its jwks_uri. */
+static int token_metadata(int argc, char **argv)
+{
+	cur_label = "token metadata";
+	static const int allowed[] = {O_DB, O_KEY, O_ISSUER_URL, O_JWKS_FLAG, O_MODULE, O_PIN_FILE, 0};
+	struct args a;
+	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
+	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
+	    (rc = need(a.nkey ? a.key[0] : NULL, "--key")) != CRETO_OK ||
+	    (rc = need(a.issuer_url, "--issuer-url")) != CRETO_OK)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	creto_nhi_store *s = NULL;
+	creto_signer *sg = NULL;
+	creto_nhi_replay *rp = NULL;
+	creto_nhi_oauth *o = NULL;
+	char *txt = NULL;
+	int64_t now = clock_now();
+	rc = creto_nhi_store_open(a.db, 1, &s, &e);
+	if (rc == CRETO_OK)
+		rc = creto_keys_open_signer(a.key[0], &a.kopts, &sg, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_replay_open(NULL, 16, now, &rp, &e);
+	creto_nhi_oauth_opts oo = {.issuer_url = a.issuer_url};
+	if (rc == CRETO_OK)
+		rc = creto_nhi_oauth_new(s, sg, rp, &oo, &o, &e);
+	if (rc == CRETO_OK)
+		rc = a.jwks_flag ? creto_nhi_oauth_jwks(o, &txt, &e) : creto_nhi_oauth_metadata(o, &txt, &e);
+	creto_nhi_oauth_free(o, now);
+	creto_err ig;
+	if (creto_nhi_replay_close(rp, now, &ig) != CRETO_OK && rc == CRETO_OK) {
+		rc = ig.code; /* in memory only: nothing to save, so not expected */
+		e = ig;
+	}
+	if (rc != CRETO_OK)
+		free(txt);
+	creto_signer_free(sg);
+	creto_nhi_store_free(s);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, a.json);
+	printf("%s\n", txt);
+	free(txt);
+	return fflush(stdout) == 0 ? CRETO_OK : CRETO_EOP;
+}
+
 /* ---- jwks ---- */
 static int nhi_jwks(int argc, char **argv)
 {
@@ -1169,7 +1221,8 @@ static const struct cli_cmd nhi_cmds[] = {
 	 "issue a JWS (EdDSA/ES256) token for an agent; or: exchange --db FILE --key ISSUER_KEY "
 	 "--issuer-url URL --replay-state FILE --form-file F|- [--ttl 15m] [--aud A] [--source ADDR] "
 	 "[--content-type CT]: run the token endpoint (POST /oauth/token) on one form body; or: "
-	 "replay-init --replay-state FILE: an empty replay state for a first start"},
+	 "replay-init --replay-state FILE: an empty replay state for a first start; or: metadata --db FILE "
+	 "--key ISSUER_KEY --issuer-url URL [--jwks-set]: the RFC 8414 metadata (or the JWK Set) it serves"},
 	{"key", nhi_key,
 	 "add --db FILE ID --pub FILE|URI [--not-before DATE] [--not-after DATE] | remove --db FILE ID KID | "
 	 "list --db FILE [ID] [--json] [--quiet]",

@@ -156,11 +156,13 @@ static int header_check(const creto_json_object *h, int assertion, creto_jws *ou
 				     a);
 	if (strcmp(a, "EdDSA") == 0)
 		out->alg = CRETO_JWS_EDDSA;
+	else if (assertion && strcmp(a, "Ed25519") == 0)
+		out->alg = CRETO_JWS_EDDSA; /* the fully-specified name (RFC 9864) WebCrypto clients send */
 	else if (strcmp(a, "ES256") == 0)
 		out->alg = CRETO_JWS_ES256;
 	else
-		return creto_err_set(e, CRETO_EREJECT,
-				     "token header: alg '%.16s' not supported (EdDSA, ES256)", a);
+		return creto_err_set(e, CRETO_EREJECT, "token header: alg '%.16s' not supported (EdDSA, %sES256)", a,
+				     assertion ? "Ed25519, " : "");
 	/* Keys come from the JWK Set only, never from the token itself. */
 	static const char *const forbidden[] = {"jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"};
 	for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)

@@ -962,10 +962,10 @@ int creto_nhi_oauth_metadata(const creto_nhi_oauth *o, char **out, creto_err *e)
 	*out = NULL;
 	/* response_types_supported is required by RFC 8414 2; no response
 	 * type of the authorization endpoint is offered (there is none). */
-	json_t *j = json_pack("{s:s, s:s, s:s, s:[s], s:[s], s:[s,s], s:[]}", "issuer", o->issuer_url,
+	json_t *j = json_pack("{s:s, s:s, s:s, s:[s], s:[s], s:[s,s,s], s:[]}", "issuer", o->issuer_url,
 			      "token_endpoint", o->token_endpoint, "jwks_uri", o->jwks_uri,
 			      "grant_types_supported", CRETO_OAUTH_GRANT, "token_endpoint_auth_methods_supported",
-			      "private_key_jwt", "token_endpoint_auth_signing_alg_values_supported", "EdDSA", "ES256",
+			      "private_key_jwt", "token_endpoint_auth_signing_alg_values_supported", "EdDSA", "Ed25519", "ES256",
 			      "response_types_supported");
 	*out = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);

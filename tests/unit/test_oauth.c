@@ -322,13 +322,19 @@ static void test_issue(void **state)
 	issued(&f, body, T0, "model:m tool:search", CRETO_OAUTH_TTL_DEFAULT);
 	free(body);
 	free(a);
+	/* alg "Ed25519" (RFC 9864, what WebCrypto clients send) for an Ed25519 key */
+	a = assertion_ex(f.ed, "Ed25519", NULL, "agent-a", TOKEN_URL, T0, T0 + 60, "j-fs");
+	body = form_of(a, NULL);
+	issued(&f, body, T0, "model:m tool:search", CRETO_OAUTH_TTL_DEFAULT);
+	free(body);
+	free(a);
 	/* never outliving the agent: agent-short ends at T0 + 100 */
 	a = assertion(f.ed2, "agent-short", "j-short");
 	body = form_of(a, NULL);
 	issued(&f, body, T0, "model:m tool:search", 100);
 	free(body);
 	free(a);
-	assert_int_equal(f.ev.ok, 4);
+	assert_int_equal(f.ev.ok, 5);
 	/* a configured TTL */
 	f.opts.token_ttl = 120;
 	fx_endpoint(&f);
@@ -369,6 +375,9 @@ static void test_refusals(void **state)
 	/* alg confusion: ES256 claimed for the Ed25519 key (signed by the P-256 key) */
 	refused_assertion(&f, assertion_ex(f.ec, "ES256", edkid, "agent-a", TOKEN_URL, T0, T0 + 60, "conf"), T0, 401,
 			  "invalid_client", "alg_mismatch");
+	refused_assertion(&f, assertion_ex(f.ed, "Ed25519", creto_pubkey_id(creto_signer_pubkey(f.ec)), "agent-a", TOKEN_URL, T0,
+					   T0 + 60, "conf2"),
+			  T0, 401, "invalid_client", "alg_mismatch");
 	/* HS256 and none never get that far */
 	refused_assertion(&f, assertion_ex(f.ed, "HS256", NULL, "agent-a", TOKEN_URL, T0, T0 + 60, "hs"), T0, 401,
 			  "invalid_client", "assertion_malformed");
@@ -674,7 +683,7 @@ static void test_metadata(void **state)
 	json_t *am = json_object_get(j, "token_endpoint_auth_methods_supported");
 	assert_int_equal(json_array_size(am), 1);
 	assert_string_equal(json_string_value(json_array_get(am, 0)), "private_key_jwt");
-	assert_int_equal(json_array_size(json_object_get(j, "token_endpoint_auth_signing_alg_values_supported")), 2);
+	assert_int_equal(json_array_size(json_object_get(j, "token_endpoint_auth_signing_alg_values_supported")), 3);
 	json_decref(j);
 	free(m);
 	char *jw = NULL;
