@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,6 +704,64 @@ static void test_metadata(void **state)
 	fx_free(&f);
 }
 
+/* Concurrent calls: 4 threads submit the same 64 assertions; each is
+ * accepted exactly once (the replay check and insert are one step). */
+#define CONC_N 64
+struct conc {
+	fx *f;
+	char **bodies;
+	atomic_int ok, replay;
+};
+
+static void *conc_run(void *arg)
+{
+	struct conc *c = arg;
+	for (int i = 0; i < CONC_N; i++) {
+		creto_err e;
+		creto_nhi_token_request rq = {.body = c->bodies[i], .len = strlen(c->bodies[i]), .content_type = CT,
+					      .source = "127.0.0.1"};
+		creto_nhi_token_response r;
+		int rc = creto_nhi_token_endpoint(c->f->o, &rq, T0, &r, &e);
+		if (rc == CRETO_OK)
+			atomic_fetch_add(&c->ok, 1);
+		else if (r.reason && strcmp(r.reason, "replay") == 0)
+			atomic_fetch_add(&c->replay, 1);
+		creto_nhi_token_response_clear(&r);
+	}
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	(void)state;
+	fx f;
+	fx_new(&f, "conc.db");
+	creto_err e;
+	assert_int_equal(creto_nhi_replay_close(f.replay, T0, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_replay_open(NULL, 1024, T0 - 1000, &f.replay, &e), CRETO_OK);
+	fx_endpoint(&f);
+	struct conc c = {.f = &f};
+	c.bodies = calloc(CONC_N, sizeof(char *));
+	for (int i = 0; i < CONC_N; i++) {
+		char jti[16];
+		snprintf(jti, sizeof(jti), "t%d", i);
+		char *a = assertion(i % 2 ? f.ed : f.ec, "agent-a", jti);
+		c.bodies[i] = form_of(a, NULL);
+		free(a);
+	}
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, conc_run, &c), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(atomic_load(&c.ok), CONC_N);
+	assert_int_equal(atomic_load(&c.replay), 3 * CONC_N);
+	for (int i = 0; i < CONC_N; i++)
+		free(c.bodies[i]);
+	free(c.bodies);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -709,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_form_refusals), cmocka_unit_test(test_form_parse),
 		cmocka_unit_test(test_replay_cache),  cmocka_unit_test(test_rate_limits),
 		cmocka_unit_test(test_events),	      cmocka_unit_test(test_metadata),
+		cmocka_unit_test(test_concurrent),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
