@@ -382,7 +382,9 @@ static int no_unrevoke(creto_nhi_store *bak, const char *dbpath, creto_err *e)
 		return creto_err_errno(e, errno, "%s", dbpath);
 	}
 	creto_nhi_store *cur = NULL;
-	int rc = creto_nhi_store_open(dbpath, 1, &cur, e);
+	/* read-write: a store of an older schema (before an upgrade) is
+	 * migrated like on any open, rather than refused as unreadable */
+	int rc = creto_nhi_store_open(dbpath, 0, &cur, e);
 	if (rc != CRETO_OK)
 		return creto_err_ctx(e, "store to be replaced %s (remove it to restore from scratch)",
 				     dbpath);

@@ -443,6 +443,15 @@ static void test_backup_v1(void **state)
 	creto_nhi_wrapper w;
 	wrapper(&w, &k, "pkcs11:token=t;object=nhi-backup-key");
 	write_v1_backup(path("v1.bak"), &k, img, (size_t)il);
+	/* restoring over a store file still at schema 2 (an upgrade): it is read
+	 * (and migrated), so the revocation-is-final check still applies */
+	spit(path("old2.db"), img, (size_t)il);
+	assert_int_equal(sqlite3_open(path("old2.db"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE agents SET status = 'revoked' WHERE id = 'a1'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(creto_nhi_backup_restore(path("v1.bak"), &w, path("old2.db"), NULL, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "revoked in"));
 	unlink(path("from-v1.db"));
 	creto_nhi_backup_info bi;
 	assert_int_equal(creto_nhi_backup_restore(path("v1.bak"), &w, path("from-v1.db"), &bi, &e), CRETO_OK);
