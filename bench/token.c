@@ -1,9 +1,12 @@
 /*
  * bench/token.c - the driver behind bench/token.sh: token endpoint issuance
  * rate beside its ceiling, in the same process and run.
- *   bench_token AGENT_ALG ISSUER_ALG SECONDS DIR [ISSUER_KEY_REF]
- *     AGENT_ALG / ISSUER_ALG: ed25519 | p256.  ISSUER_KEY_REF (optional):
- *     a pkcs11: URI (HSM issuer key); its algorithm must be ISSUER_ALG.
+ *   bench_token AGENT_ALG ISSUER_ALG SECONDS DIR file|mem [ISSUER_KEY_REF]
+ *     AGENT_ALG / ISSUER_ALG: ed25519 | p256.  file: the agent store is an
+ *     SQLite file (every lookup takes and drops SQLite's file locks: a few
+ *     system calls); mem: the store opened in memory from its image, as a
+ *     backup is loaded inside the enclave.  ISSUER_KEY_REF (optional): a
+ *     pkcs11: URI (HSM issuer key); its algorithm must be ISSUER_ALG.
  *   Prints: "issue/s ceiling/s" where
  *     issue/s   = creto_nhi_token_endpoint calls that issued a token per
  *                 second, one thread, over assertions made before the
@@ -91,10 +94,11 @@ static size_t rs_to_der(const uint8_t rs[64], uint8_t *der)
 
 int main(int argc, char **argv)
 {
-	if (argc < 5) {
-		fprintf(stderr, "usage: bench_token ed25519|p256 ed25519|p256 SECONDS DIR [ISSUER_KEY_REF]\n");
+	if (argc < 6 || (strcmp(argv[5], "file") != 0 && strcmp(argv[5], "mem") != 0)) {
+		fprintf(stderr, "usage: bench_token ed25519|p256 ed25519|p256 SECONDS DIR file|mem [ISSUER_KEY_REF]\n");
 		return 2;
 	}
+	int mem = strcmp(argv[5], "mem") == 0;
 	creto_alg aa = alg_of(argv[1]), ia = alg_of(argv[2]);
 	double secs = atof(argv[3]);
 	const char *dir = argv[4];
@@ -123,11 +127,20 @@ int main(int argc, char **argv)
 		if (creto_nhi_store_key_add(store, a.id, creto_signer_pubkey(asg[i]), 0, 0, 1, NULL, &e) != CRETO_OK)
 			die("key add", &e);
 	}
+	if (mem) { /* the same store, in memory */
+		uint8_t *img = NULL;
+		size_t ilen = 0;
+		if (creto_nhi_store_serialize(store, &img, &ilen, &e) != CRETO_OK)
+			die("serialize", &e);
+		creto_nhi_store_free(store);
+		if (creto_nhi_store_open_image(img, ilen, &store, &e) != CRETO_OK)
+			die("open image", &e);
+	}
 	/* the issuer: a file key, or the given reference (HSM) */
 	creto_signer *isg = NULL;
 	EVP_PKEY *ipk = NULL;
-	if (argc > 5) {
-		if (creto_keys_open_signer(argv[5], NULL, &isg, &e) != CRETO_OK)
+	if (argc > 6) {
+		if (creto_keys_open_signer(argv[6], NULL, &isg, &e) != CRETO_OK)
 			die("issuer key", &e);
 		if (creto_pubkey_alg(creto_signer_pubkey(isg)) != ia)
 			die("issuer key: not of ISSUER_ALG", NULL);
