@@ -39,7 +39,8 @@
  * when `capacity` live entries are held, new assertions are refused
  * (temporarily_unavailable) rather than any entry dropped early.
  * With a state file: open takes an exclusive lock on FILE.lock (one process
- * at a time), loads FILE and removes it; close writes FILE again (atomic,
+ * at a time; waits at most 5 s for it, then CRETO_EOP "in use by another
+ * process"), loads FILE and removes it; close writes FILE again (atomic,
  * 0600) and unlocks.  A clean close therefore hands every live entry to the
  * next process; after a crash there is no FILE, and the cache refuses every
  * assertion whose iat is before open time + CRETO_NHI_SKEW, so an assertion

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "replay.h"
@@ -250,8 +251,20 @@ int creto_nhi_replay_open(const char *path, size_t capacity, int64_t now, creto_
 			rc = creto_err_errno(e, errno, "replay state lock %s", lp);
 			goto fail;
 		}
-		if (flock(r->lockfd, LOCK_EX) != 0) {
-			rc = creto_err_errno(e, errno, "replay state lock %s", lp);
+		/* bounded wait: another `token exchange` finishes in milliseconds,
+		 * a running endpoint holds the lock for its lifetime */
+		int locked = 0;
+		for (int i = 0; i < 500 && !locked; i++) {
+			if (flock(r->lockfd, LOCK_EX | LOCK_NB) == 0)
+				locked = 1;
+			else if (errno != EWOULDBLOCK && errno != EINTR)
+				break;
+			else
+				(void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		}
+		if (!locked) {
+			rc = errno == EWOULDBLOCK ? creto_err_set(e, CRETO_EOP, "replay state %s is in use by another process", path)
+						  : creto_err_errno(e, errno, "replay state lock %s", lp);
 			goto fail;
 		}
 		int got = 0;

@@ -588,6 +588,13 @@ static void test_replay_cache(void **state)
 	fclose(fp);
 	creto_nhi_replay *r2 = NULL;
 	assert_int_equal(creto_nhi_replay_open(path("jti.state"), 16, T0, &r2, &e), CRETO_EREJECT);
+	unlink(path("jti.state"));
+	/* one process at a time: a second opener gives up after its bounded wait */
+	creto_nhi_replay *r3 = NULL;
+	assert_int_equal(creto_nhi_replay_open(path("jti.state"), 16, T0, &r2, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_replay_open(path("jti.state"), 16, T0, &r3, &e), CRETO_EOP);
+	assert_non_null(strstr(e.msg, "in use by another process"));
+	assert_int_equal(creto_nhi_replay_close(r2, T0, &e), CRETO_OK);
 	assert_int_equal(creto_nhi_replay_open(NULL, 16, T0 - 1000, &f.replay, &e), CRETO_OK);
 	fx_free(&f);
 }
