@@ -53,3 +53,36 @@ echo "$(printf '{"alg":"none","typ":"JWT"}' | basenc --base64url -w0 | tr -d =).
 refused "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/none.jwt"
 show "$CRETO" nhi revoke --db "$DB_IN" research-agent
 refused "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/agent.jwt"
+
+step "NHI: an agent fetches its own short-lived token (OAuth 2.0 client credentials, private_key_jwt)"
+say "The agent's key is made where the agent runs; only its public half is registered."
+show "$CRETO" key gen --alg ed25519 -o "$N/summarizer"
+show "$CRETO" nhi key add --db "$DB_IN" batch-summarizer --pub "$N/summarizer.pub"
+show "$CRETO" nhi key list --db "$DB_IN"
+NHI_URL=https://creto.enclave.local
+say "A first start of the token endpoint: an empty replay cache state."
+show "$CRETO" nhi token replay-init --replay-state "$N/jti.state"
+# exchange FORMFILE: what the gateway's POST /oauth/token does, once
+nhi_exchange() {
+  "$CRETO" nhi token exchange --db "$DB_IN" --key "$HSM_ISSUER_URI" --issuer-url "$NHI_URL" \
+    --replay-state "$N/jti.state" --form-file "$1"
+}
+nhi_form() { # AGENT KEY OUT: the agent signs a 60-second assertion (iss = sub = itself, aud = the endpoint)
+  local a
+  a=$("$CRETO" nhi token issue --agent "$1" --issuer "$1" --key "$2" --aud "$NHI_URL/oauth/token" --ttl 60s)
+  printf 'grant_type=client_credentials&client_assertion_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion=%s&scope=model%%3Allama-3.1-8b-instruct' "$a" >"$3"
+}
+nhi_form batch-summarizer "$N/summarizer.key" "$N/form"
+say "The agent's assertion, signed with its own key, goes to the token endpoint:"
+show nhi_exchange "$N/form"
+say "The access token is the usual one (15 minutes, signed in the HSM): the gateway's resolver takes it."
+nhi_exchange "$N/form" >/dev/null 2>&1 || say "(the same assertion a second time is a replay: refused)"
+nhi_form batch-summarizer "$N/summarizer.key" "$N/form2"
+nhi_exchange "$N/form2" 2>/dev/null | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' >"$N/summarizer.jwt"
+show "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/summarizer.jwt"
+say "Replaying an assertion is refused; so is the assertion of a revoked agent:"
+refused nhi_exchange "$N/form2"
+show "$CRETO" nhi revoke --db "$DB_IN" batch-summarizer
+nhi_form batch-summarizer "$N/summarizer.key" "$N/form3"
+refused nhi_exchange "$N/form3"
+say "(Streaming a completion through the gateway with that token comes with the gateway's HTTP server.)"

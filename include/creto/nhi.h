@@ -28,10 +28,18 @@
 #define CRETO_NHI_SCOPES_MAX 64      /* scopes per agent */
 #define CRETO_NHI_SCOPES_LEN 2048    /* bytes of the space-separated scope list */
 #define CRETO_NHI_ISSUER_MAX 256     /* issuer name bytes */
-#define CRETO_NHI_SCHEMA_VERSION 2   /* PRAGMA user_version of a current store */
+#define CRETO_NHI_SCHEMA_VERSION 3   /* PRAGMA user_version of a current store */
+#define CRETO_NHI_AGENT_KEYS_MAX 8   /* public keys per agent (rotation overlap) */
 #define CRETO_NHI_APP_ID 0x4e484931  /* PRAGMA application_id: "NHI1" */
 #define CRETO_NHI_DEFAULT_ISSUER "creto-airgap"
 #define CRETO_NHI_DEFAULT_AUDIENCE "creto-gateway"
+
+/* JWS algorithms (docs/nhi.md "Token profile"): the issuer's and the agents'. */
+typedef enum creto_jws_alg {
+	CRETO_JWS_NONE = 0,
+	CRETO_JWS_EDDSA = 1, /* Ed25519, RFC 8037 */
+	CRETO_JWS_ES256 = 2, /* ECDSA P-256 SHA-256, r||s, RFC 7518 3.4 */
+} creto_jws_alg;
 
 typedef enum creto_nhi_status {
 	CRETO_NHI_ACTIVE = 0,
@@ -83,7 +91,11 @@ int creto_nhi_store_init(const char *path, const char *issuer, creto_err *e) CRE
 int creto_nhi_store_open(const char *path, int readonly, creto_nhi_store **out,
 			 creto_err *e) CRETO_WUR;
 /* Open a serialized SQLite image as an in-memory store.  img must come from
- * sqlite3_malloc64; ownership passes to the store (freed on failure too). */
+ * sqlite3_malloc64; ownership passes to the function, which copies it into
+ * a buffer with fixed room to grow (a quarter of len, at least 1 MiB) and
+ * wipes and frees img at once, on failure too.  The store never reallocates
+ * that buffer (no plaintext left in freed memory) and wipes it when freed;
+ * a write that would outgrow it fails (CRETO_EOP, "in-memory store full"). */
 int creto_nhi_store_open_image(uint8_t *img, size_t len, creto_nhi_store **out,
 			       creto_err *e) CRETO_WUR;
 void creto_nhi_store_free(creto_nhi_store *s);
@@ -122,9 +134,51 @@ int creto_nhi_store_count(creto_nhi_store *s, uint64_t *n, creto_err *e) CRETO_W
 int creto_nhi_store_serialize(creto_nhi_store *s, uint8_t **img, size_t *len,
 			      creto_err *e) CRETO_WUR;
 
+/* ---- agent keys (schema 3; docs/nhi.md "Agent keys") ----
+ * The public keys an agent signs its client assertions with (the token
+ * endpoint, creto/nhi_oauth.h).  Private keys never enter the store.  kid is
+ * the creto key id of the public key (16 hex digits); alg follows the key:
+ * Ed25519 -> EdDSA, ECDSA P-256 -> ES256, nothing else.  A key is current
+ * while not_before <= now <= not_after (0 = unbounded). */
+typedef struct creto_nhi_agent_key {
+	char agent[CRETO_NHI_ID_MAX + 1];
+	char kid[CRETO_KEYID_HEXLEN + 1];
+	creto_jws_alg alg;
+	uint8_t pub[65]; /* raw public key: Ed25519 32 B, P-256 SEC1 uncompressed 65 B */
+	size_t publen;
+	int64_t not_before, not_after, added;
+} creto_nhi_agent_key;
+
+/* Register pk for the existing agent (at most CRETO_NHI_AGENT_KEYS_MAX).
+ * A key of another algorithm, an unknown agent, a key already registered
+ * (for this or any other agent: one key names one agent) or a bad window is
+ * CRETO_EREJECT.  out (may be NULL) receives the stored record. */
+int creto_nhi_store_key_add(creto_nhi_store *s, const char *agent, const creto_pubkey *pk,
+			    int64_t not_before, int64_t not_after, int64_t now,
+			    creto_nhi_agent_key *out, creto_err *e) CRETO_WUR;
+/* Remove one key; an unknown (agent, kid) is CRETO_EREJECT. */
+int creto_nhi_store_key_remove(creto_nhi_store *s, const char *agent, const char *kid,
+			       creto_err *e) CRETO_WUR;
+/* The key kid of agent; CRETO_EREJECT "agent X has no key K" when absent. */
+int creto_nhi_store_key_get(creto_nhi_store *s, const char *agent, const char *kid,
+			    creto_nhi_agent_key *out, creto_err *e) CRETO_WUR;
+/* The agent and its key kid in one lookup (the token endpoint's).  Unknown
+ * agent: CRETO_EREJECT "unknown agent 'X'" (a untouched); no such key:
+ * CRETO_EREJECT "agent X has no key K" (a filled). */
+int creto_nhi_store_agent_key(creto_nhi_store *s, const char *agent, const char *kid, creto_nhi_agent *a,
+			      creto_nhi_agent_key *k, creto_err *e) CRETO_WUR;
+/* Call fn for every key of agent (NULL: of every agent) in (agent, kid)
+ * order; a non-zero return from fn stops the walk and is returned. */
+int creto_nhi_store_key_list(creto_nhi_store *s, const char *agent,
+			     int (*fn)(const creto_nhi_agent_key *k, void *arg), void *arg,
+			     creto_err *e) CRETO_WUR;
+/* The key as a creto public key (validated again). */
+int creto_nhi_agent_key_pubkey(const creto_nhi_agent_key *k, creto_pubkey **out,
+			       creto_err *e) CRETO_WUR;
+
 /* ---- encrypted backup (docs/nhi.md "Backup format") ---- */
 #define CRETO_NHI_BACKUP_MAGIC "CRNHIBK\n"
-#define CRETO_NHI_BACKUP_VERSION 1
+#define CRETO_NHI_BACKUP_VERSION 2          /* written; 1 (schema <= 2) still read */
 #define CRETO_NHI_BACKUP_KEYID_MAX 1024        /* bytes of the wrap key id */
 #define CRETO_NHI_BACKUP_WRAPPED_MAX 512       /* bytes of the wrapped data key */
 #define CRETO_NHI_BACKUP_DATA_MAX (1ULL << 31) /* bytes of the plaintext image (2 GiB) */
@@ -175,12 +229,6 @@ int creto_nhi_backup_restore(const char *path, const creto_nhi_wrapper *w, const
 #define CRETO_JWS_JTI_MAX 128  /* bytes of a jti */
 #define CRETO_JWS_AUD_MAX 8    /* entries of an aud array */
 #define CRETO_NHI_SKEW 60      /* seconds of clock skew allowed for exp/nbf/iat */
-
-typedef enum creto_jws_alg {
-	CRETO_JWS_NONE = 0,
-	CRETO_JWS_EDDSA = 1, /* Ed25519, RFC 8037 */
-	CRETO_JWS_ES256 = 2, /* ECDSA P-256 SHA-256, r||s, RFC 7518 3.4 */
-} creto_jws_alg;
 
 const char *creto_jws_alg_name(creto_jws_alg a); /* "EdDSA", "ES256" */
 /* The signature algorithm a JWS alg needs. */

@@ -7,11 +7,15 @@
  * subcommand takes --json (errors too, usage errors included, in the shape
  * of docs/errors.md) and --quiet (no status lines).  Requested output goes
  * to stdout; status lines ("added agent X") to stderr.  Every decision
- * (add, revoke, suspend, resume, restore, token issue, resolve) ends in
+ * (add, key add/remove, revoke, suspend, resume, restore, token issue,
+ * token exchange, resolve) ends in
  * decided(), the one place the audit log will record it.  The time of
  * every decision is cli_clock()'s.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -22,6 +26,7 @@
 #include "cli.h"
 #include "creto/keys.h"
 #include "creto/nhi.h"
+#include "creto/nhi_oauth.h"
 #include "util/file.h"
 #include "util/timeutil.h"
 
@@ -30,7 +35,8 @@
 enum {
 	O_DB = 1000, O_ISSUER, O_ID, O_NAME, O_SCOPE, O_NOT_BEFORE, O_NOT_AFTER, O_ISSUER_KID,
 	O_ISSUER_KEY, O_JSON, O_WRAP_KEY, O_OUTPUT, O_MODULE, O_PIN_FILE, O_AGENT, O_TTL, O_KEY,
-	O_AUD, O_TOKEN, O_TOKEN_FILE, O_JWKS, O_BACKUP, O_STATUS, O_JTI, O_QUIET,
+	O_AUD, O_TOKEN, O_TOKEN_FILE, O_JWKS, O_BACKUP, O_STATUS, O_JTI, O_QUIET, O_PUB, O_FORM_FILE,
+	O_ISSUER_URL, O_REPLAY_STATE, O_SOURCE, O_CONTENT_TYPE, O_JWKS_FLAG,
 };
 
 static const struct option all_opts[] = {
@@ -61,18 +67,27 @@ static const struct option all_opts[] = {
 	{"status", required_argument, NULL, O_STATUS},
 	{"jti", required_argument, NULL, O_JTI},
 	{"quiet", no_argument, NULL, O_QUIET},
+	{"pub", required_argument, NULL, O_PUB},
+	{"form-file", required_argument, NULL, O_FORM_FILE},
+	{"issuer-url", required_argument, NULL, O_ISSUER_URL},
+	{"replay-state", required_argument, NULL, O_REPLAY_STATE},
+	{"source", required_argument, NULL, O_SOURCE},
+	{"content-type", required_argument, NULL, O_CONTENT_TYPE},
+	{"jwks-set", no_argument, NULL, O_JWKS_FLAG},
 	{NULL, 0, NULL, 0},
 };
 
 struct args {
 	const char *db, *issuer, *id, *name, *not_before, *not_after, *issuer_kid, *issuer_key;
 	const char *wrap_key, *output, *agent, *ttl, *aud, *token_file, *jwks, *backup;
-	const char *status, *jti;
+	const char *status, *jti, *form_file, *issuer_url, *replay_state, *source, *content_type;
+	const char *pub[CRETO_NHI_AGENT_KEYS_MAX];
+	size_t npub;
 	const char *scope[MAX_MULTI];
 	size_t nscope;
 	const char *key[MAX_MULTI];
 	size_t nkey;
-	int json, quiet;
+	int json, quiet, jwks_flag;
 	creto_keys_opts kopts;
 	const char *pos[4]; /* positional arguments */
 	int npos;
@@ -143,6 +158,9 @@ enum nhi_decision {
 	D_RESUME,
 	D_RESTORE,
 	D_TOKEN_ISSUE,
+	D_TOKEN_EXCHANGE,
+	D_KEY_ADD,
+	D_KEY_REMOVE,
 	D_RESOLVE,
 };
 
@@ -221,6 +239,17 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 		case O_BACKUP: a->backup = optarg; break;
 		case O_STATUS: a->status = optarg; break;
 		case O_JTI: a->jti = optarg; break;
+		case O_FORM_FILE: a->form_file = optarg; break;
+		case O_ISSUER_URL: a->issuer_url = optarg; break;
+		case O_REPLAY_STATE: a->replay_state = optarg; break;
+		case O_SOURCE: a->source = optarg; break;
+		case O_CONTENT_TYPE: a->content_type = optarg; break;
+		case O_JWKS_FLAG: a->jwks_flag = 1; break;
+		case O_PUB:
+			if (a->npub == CRETO_NHI_AGENT_KEYS_MAX)
+				return usage_error("too many --pub (max %d)", CRETO_NHI_AGENT_KEYS_MAX);
+			a->pub[a->npub++] = optarg;
+			break;
 		case O_SCOPE:
 			if (a->nscope == MAX_MULTI)
 				return usage_error("too many --scope (max %d)", MAX_MULTI);
@@ -330,6 +359,29 @@ static int nhi_init(int argc, char **argv)
 
 /* ---- add ---- */
 
+/* An agent's public key: a creto public key file, a secret key file's
+ * public half, a pkcs11: URI, or a PEM SubjectPublicKeyInfo (openssl,
+ * other tools). */
+static int open_agent_pub(const char *ref, const creto_keys_opts *ko, creto_pubkey **out, creto_err *e)
+{
+	*out = NULL;
+	if (!creto_keys_is_pkcs11(ref)) {
+		uint8_t *buf = NULL;
+		size_t n = 0;
+		int rc = creto_file_read(ref, CRETO_KEYFILE_MAX, &buf, &n, e);
+		if (rc != CRETO_OK)
+			return rc;
+		int pem = n > 26 && memcmp(buf, "-----BEGIN PUBLIC KEY-----", 26) == 0;
+		if (pem) {
+			rc = creto_pubkey_from_spki(buf, n, out, e);
+			free(buf);
+			return rc != CRETO_OK ? creto_err_ctx(e, "%s", ref) : CRETO_OK;
+		}
+		free(buf);
+	}
+	return creto_keys_open_pubkey(ref, ko, out, e);
+}
+
 /* The add decision: the agent built from the options (ag holds the dates
  * already), checked and stored. */
 static int add_agent(const struct args *a, creto_nhi_agent *ag, creto_err *e)
@@ -356,18 +408,31 @@ static int add_agent(const struct args *a, creto_nhi_agent *ag, creto_err *e)
 		memcpy(ag->issuer_kid, creto_pubkey_id(pk), CRETO_KEYID_HEXLEN + 1);
 		creto_pubkey_free(pk);
 	}
+	creto_pubkey *pks[CRETO_NHI_AGENT_KEYS_MAX] = {0};
+	for (size_t i = 0; rc == CRETO_OK && i < a->npub; i++)
+		rc = open_agent_pub(a->pub[i], &a->kopts, &pks[i], e);
 	creto_nhi_store *s = NULL;
-	if ((rc = creto_nhi_store_open(a->db, 0, &s, e)) != CRETO_OK)
-		return rc;
-	rc = creto_nhi_store_add(s, ag, e);
-	creto_nhi_store_free(s);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_open(a->db, 0, &s, e);
+	/* the agent and its keys in one transaction: nothing half-provisioned */
+	if (rc == CRETO_OK && a->npub)
+		rc = creto_nhi_store_begin(s, e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_add(s, ag, e);
+	for (size_t i = 0; rc == CRETO_OK && i < a->npub; i++)
+		rc = creto_nhi_store_key_add(s, ag->id, pks[i], 0, 0, ag->created, NULL, e);
+	if (rc == CRETO_OK && a->npub)
+		rc = creto_nhi_store_commit(s, e);
+	creto_nhi_store_free(s); /* an open transaction rolls back */
+	for (size_t i = 0; i < a->npub; i++)
+		creto_pubkey_free(pks[i]);
 	return rc;
 }
 
 static int nhi_add(int argc, char **argv)
 {
 	static const int allowed[] = {O_DB, O_ID, O_NAME, O_SCOPE, O_NOT_BEFORE, O_NOT_AFTER,
-				      O_ISSUER_KID, O_ISSUER_KEY, O_MODULE, O_PIN_FILE, 0};
+				      O_ISSUER_KID, O_ISSUER_KEY, O_PUB, O_MODULE, O_PIN_FILE, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
@@ -387,7 +452,7 @@ static int nhi_add(int argc, char **argv)
 	creto_err_clear(&e);
 	rc = add_agent(&a, &ag, &e);
 	char done[CRETO_NHI_ID_MAX + 32];
-	snprintf(done, sizeof(done), "added agent %s", a.id);
+	snprintf(done, sizeof(done), "added agent %s%s", a.id, a.npub ? " with its keys" : "");
 	if ((rc = decided(&a, D_ADD, a.id, rc, &e, done)) != CRETO_OK)
 		return rc;
 	if (a.json)
@@ -590,6 +655,10 @@ static int nhi_restore(int argc, char **argv)
 	return CRETO_OK;
 }
 
+static int token_exchange(int argc, char **argv);
+static int token_replay_init(int argc, char **argv);
+static int token_metadata(int argc, char **argv);
+
 /* ---- token issue ---- */
 
 /* The token decision: refused unless the agent (when the store is given)
@@ -648,13 +717,20 @@ static void token_free(char *tok)
 static int nhi_token(int argc, char **argv)
 {
 	cur_label = "token";
+	if (argc >= 2 && strcmp(argv[1], "exchange") == 0)
+		return token_exchange(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "replay-init") == 0)
+		return token_replay_init(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "metadata") == 0)
+		return token_metadata(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "issue") != 0) {
 		cur_json = argv_json(argc, argv);
-		return usage_error_synopsis("the only subcommand is 'issue'");
+		return usage_error_synopsis("want 'token issue' or 'token exchange'");
 	}
 	cur_label = "token issue";
 	static const int allowed[] = {O_AGENT, O_TTL, O_KEY, O_DB, O_AUD, O_ISSUER, O_SCOPE,
 				      O_JTI, O_OUTPUT, O_MODULE, O_PIN_FILE, 0};
+	cur_label = "token issue";
 	struct args a;
 	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.agent, "--agent")) != CRETO_OK ||
@@ -710,6 +786,297 @@ static int nhi_token(int argc, char **argv)
 	}
 	token_free(tok);
 	return rc;
+}
+
+/* ---- key add / remove / list: an agent's public keys ---- */
+static json_t *key_json(const creto_nhi_agent_key *k)
+{
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "agent", k->agent, "kid", k->kid, "alg",
+			 creto_jws_alg_name(k->alg), "not_before", time_json(k->not_before), "not_after",
+			 time_json(k->not_after), "added", time_json(k->added));
+}
+
+static int key_list_one(const creto_nhi_agent_key *k, void *arg)
+{
+	json_t *arr = arg;
+	if (arr)
+		return json_array_append_new(arr, key_json(k)) == 0 ? 0 : CRETO_EOP;
+	char nb[CRETO_TIME_STRLEN] = "-", na[CRETO_TIME_STRLEN] = "-";
+	if (k->not_before)
+		creto_time_format(k->not_before, nb);
+	if (k->not_after)
+		creto_time_format(k->not_after, na);
+	printf("%-24s %-16s %-6s %-20s %s\n", k->agent, k->kid, creto_jws_alg_name(k->alg), nb, na);
+	return 0;
+}
+
+static int nhi_key(int argc, char **argv)
+{
+	cur_label = "key";
+	const char *sub = argc >= 2 ? argv[1] : "";
+	if (strcmp(sub, "add") != 0 && strcmp(sub, "remove") != 0 && strcmp(sub, "list") != 0) {
+		cur_json = argv_json(argc, argv);
+		return usage_error_synopsis("want 'key add', 'key remove' or 'key list'");
+	}
+	static const int add_allowed[] = {O_DB, O_PUB, O_NOT_BEFORE, O_NOT_AFTER, O_MODULE, O_PIN_FILE, 0};
+	static const int rm_allowed[] = {O_DB, 0};
+	int is_add = strcmp(sub, "add") == 0, is_rm = strcmp(sub, "remove") == 0;
+	cur_label = is_add ? "key add" : is_rm ? "key remove" : "key list";
+	struct args a;
+	int rc = parse(argc - 1, argv + 1, is_add ? add_allowed : rm_allowed, is_rm ? 2 : 1, &a);
+	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	creto_nhi_store *s = NULL;
+	if (!is_add && !is_rm) {
+		if ((rc = open_store(a.db, 1, &s, a.json)) != CRETO_OK)
+			return rc;
+		json_t *arr = a.json ? json_array() : NULL;
+		if (!a.json)
+			printf("%-24s %-16s %-6s %-20s %s\n", "AGENT", "KID", "ALG", "NOT-BEFORE", "NOT-AFTER");
+		rc = creto_nhi_store_key_list(s, a.npos ? a.pos[0] : NULL, key_list_one, arr, &e);
+		creto_nhi_store_free(s);
+		if (rc != CRETO_OK) {
+			json_decref(arr);
+			if (e.code == CRETO_OK)
+				creto_err_set(&e, rc, "key list: out of memory");
+			return cli_fail(&e, a.json);
+		}
+		return a.json ? cli_json_out(json_pack("{s:b, s:o}", "ok", 1, "keys", arr)) : CRETO_OK;
+	}
+	if (is_rm) {
+		if (a.npos != 2)
+			return usage_error_synopsis("want the agent ID and the KID");
+		rc = creto_nhi_store_open(a.db, 0, &s, &e);
+		if (rc == CRETO_OK)
+			rc = creto_nhi_store_key_remove(s, a.pos[0], a.pos[1], &e);
+		creto_nhi_store_free(s);
+		char done[256];
+		snprintf(done, sizeof(done), "removed key %.64s of agent %.128s", a.pos[1], a.pos[0]);
+		if ((rc = decided(&a, D_KEY_REMOVE, a.pos[0], rc, &e, done)) != CRETO_OK)
+			return rc;
+		return a.json ? cli_json_out(json_pack("{s:b, s:s, s:s}", "ok", 1, "agent", a.pos[0], "kid", a.pos[1]))
+			      : CRETO_OK;
+	}
+	if ((rc = need_id(&a)) != CRETO_OK)
+		return rc;
+	if (a.npub != 1)
+		return usage_error_synopsis("give exactly one --pub FILE|URI (the private key stays with the agent)");
+	int64_t nb = 0, na = 0;
+	if (a.not_before && creto_time_parse(a.not_before, &nb) != 0)
+		return usage_error("--not-before '%.64s': want YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", a.not_before);
+	if (a.not_after && creto_time_parse(a.not_after, &na) != 0)
+		return usage_error("--not-after '%.64s': want YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", a.not_after);
+	creto_pubkey *pk = NULL;
+	creto_nhi_agent_key k;
+	memset(&k, 0, sizeof(k));
+	rc = open_agent_pub(a.pub[0], &a.kopts, &pk, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_open(a.db, 0, &s, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_key_add(s, a.pos[0], pk, nb, na, clock_now(), &k, &e);
+	creto_nhi_store_free(s);
+	creto_pubkey_free(pk);
+	char done[256];
+	snprintf(done, sizeof(done), "added key %s (%s) to agent %.128s", k.kid, creto_jws_alg_name(k.alg) ? creto_jws_alg_name(k.alg) : "-",
+		 a.pos[0]);
+	if ((rc = decided(&a, D_KEY_ADD, a.pos[0], rc, &e, done)) != CRETO_OK)
+		return rc;
+	if (a.json)
+		return cli_json_out(json_pack("{s:b, s:o}", "ok", 1, "key", key_json(&k)));
+	printf("%s\n", k.kid);
+	return CRETO_OK;
+}
+
+/* ---- token exchange: the token endpoint on one form body ----
+ * What the gateway's POST /oauth/token does, run once: the body from a file
+ * (or standard input), the RFC 6749 answer on stdout.  The body holds a
+ * client assertion (a single-use credential): read into one buffer, wiped. */
+static int read_form(const char *path, char *buf, size_t cap, size_t *len, creto_err *e)
+{
+	*len = 0;
+	int is_stdin = strcmp(path, "-") == 0;
+	int fd = 0, rc = CRETO_OK;
+	if (!is_stdin) {
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return errno == ELOOP ? creto_err_set(e, CRETO_EREJECT, "form: %s: is a symbolic link", path)
+					      : creto_err_errno(e, errno, "form: %s", path);
+		struct stat st;
+		if (fstat(fd, &st) != 0)
+			rc = creto_err_errno(e, errno, "form: %s", path);
+		else if (!S_ISREG(st.st_mode))
+			rc = creto_err_set(e, CRETO_EREJECT, "form: %s: not a regular file", path);
+	}
+	if (rc == CRETO_OK) {
+		/* up to cap bytes: a longer body reaches the endpoint as longer
+		 * than CRETO_OAUTH_FORM_MAX (cap > that) and is refused there */
+		ssize_t n = creto_read_full(fd, buf, cap);
+		if (n < 0)
+			rc = creto_err_errno(e, errno, "form: %s", is_stdin ? "standard input" : path);
+		else
+			*len = (size_t)n;
+	}
+	if (!is_stdin)
+		close(fd);
+	/* one trailing newline (a file written by a shell) is not part of the form */
+	if (rc == CRETO_OK && *len > 0 && *len <= CRETO_OAUTH_FORM_MAX + 1 && buf[*len - 1] == '\n')
+		(*len)--;
+	return rc;
+}
+
+static int token_exchange(int argc, char **argv)
+{
+	cur_label = "token exchange";
+	static const int allowed[] = {O_DB, O_KEY, O_ISSUER_URL, O_FORM_FILE, O_REPLAY_STATE, O_TTL, O_AUD,
+				      O_SOURCE, O_CONTENT_TYPE, O_MODULE, O_PIN_FILE, 0};
+	struct args a;
+	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
+	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
+	    (rc = need(a.nkey ? a.key[0] : NULL, "--key")) != CRETO_OK ||
+	    (rc = need(a.issuer_url, "--issuer-url")) != CRETO_OK || (rc = need(a.form_file, "--form-file")) != CRETO_OK ||
+	    (rc = need(a.replay_state, "--replay-state")) != CRETO_OK)
+		return rc;
+	if (a.nkey != 1)
+		return usage_error("give exactly one --key (the issuer key)");
+	int64_t ttl = 0;
+	if (a.ttl && (creto_duration_parse(a.ttl, &ttl) != 0 || ttl <= 0 || ttl > CRETO_OAUTH_TTL_MAX))
+		return usage_error("--ttl '%.32s': want 1s..1d (default 15m)", a.ttl);
+	creto_err e;
+	creto_err_clear(&e);
+	static char form[CRETO_OAUTH_FORM_MAX + 64];
+	size_t flen = 0;
+	creto_nhi_store *s = NULL;
+	creto_signer *sg = NULL;
+	creto_nhi_replay *rp = NULL;
+	creto_nhi_oauth *o = NULL;
+	creto_nhi_token_response resp;
+	memset(&resp, 0, sizeof(resp));
+	int64_t now = clock_now();
+	rc = read_form(a.form_file, form, sizeof(form), &flen, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_open(a.db, 0, &s, &e);
+	if (rc == CRETO_OK)
+		rc = creto_keys_open_signer(a.key[0], &a.kopts, &sg, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_replay_open(a.replay_state, 0, now, &rp, &e);
+	creto_nhi_oauth_opts oo = {.issuer_url = a.issuer_url, .audience = a.aud, .token_ttl = ttl};
+	if (rc == CRETO_OK)
+		rc = creto_nhi_oauth_new(s, sg, rp, &oo, &o, &e);
+	int endpoint_ran = 0;
+	if (rc == CRETO_OK) {
+		creto_nhi_token_request rq = {
+			.body = form,
+			.len = flen,
+			.content_type = a.content_type ? a.content_type : "application/x-www-form-urlencoded",
+			.source = a.source ? a.source : "local",
+		};
+		rc = creto_nhi_token_endpoint(o, &rq, now, &resp, &e);
+		endpoint_ran = 1;
+	}
+	OPENSSL_cleanse(form, sizeof(form));
+	creto_nhi_oauth_free(o, now);
+	/* the jti just consumed must be on disk before the token is shown */
+	creto_err ce;
+	creto_err_clear(&ce);
+	if (creto_nhi_replay_close(rp, now, &ce) != CRETO_OK && rc == CRETO_OK) {
+		rc = ce.code;
+		e = ce;
+		creto_nhi_token_response_clear(&resp);
+	}
+	creto_signer_free(sg);
+	creto_nhi_store_free(s);
+	if (rc == CRETO_EREJECT && endpoint_ran)
+		creto_err_ctx(&e, "HTTP %d %s (rule %s)", resp.status, resp.error ? resp.error : "-",
+			      resp.reason ? resp.reason : "-");
+	if (rc != CRETO_OK && endpoint_ran && resp.body != NULL && !a.json) {
+		/* the endpoint's answer is the requested output, refusals included */
+		printf("%s\n", resp.body);
+		fflush(stdout);
+	}
+	rc = decided(&a, D_TOKEN_EXCHANGE, a.form_file, rc, &e, NULL);
+	if (rc != CRETO_OK) {
+		creto_nhi_token_response_clear(&resp);
+		return rc;
+	}
+	if (a.json) {
+		json_t *b = json_loadb(resp.body, resp.body_len, 0, NULL);
+		rc = cli_json_out(json_pack("{s:b, s:i, s:o}", "ok", 1, "status", resp.status, "response", b));
+		/* jansson's copy of the access token was freed by cli_json_out; it
+		 * went to stdout, which is what was asked for */
+	} else {
+		printf("%s\n", resp.body);
+		if (fflush(stdout) != 0)
+			rc = CRETO_EOP;
+	}
+	creto_nhi_token_response_clear(&resp);
+	return rc;
+}
+
+/* First start of a token endpoint: an empty replay state, so that no
+ * warm-up applies (nothing was ever accepted to be replayed). */
+static int token_replay_init(int argc, char **argv)
+{
+	cur_label = "token replay-init";
+	static const int allowed[] = {O_REPLAY_STATE, 0};
+	struct args a;
+	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
+	if (rc != CRETO_OK || (rc = need(a.replay_state, "--replay-state")) != CRETO_OK)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_nhi_replay_init(a.replay_state, clock_now(), &e) != CRETO_OK)
+		return cli_fail(&e, a.json);
+	status_line(&a, "wrote an empty replay state %s (first start only)", a.replay_state);
+	return a.json ? cli_json_out(json_pack("{s:b, s:s}", "ok", 1, "replay_state", a.replay_state)) : CRETO_OK;
+}
+
+/* What the endpoint serves at /.well-known/oauth-authorization-server, or
+ * with --jwks at its jwks_uri. */
+static int token_metadata(int argc, char **argv)
+{
+	cur_label = "token metadata";
+	static const int allowed[] = {O_DB, O_KEY, O_ISSUER_URL, O_JWKS_FLAG, O_MODULE, O_PIN_FILE, 0};
+	struct args a;
+	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
+	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
+	    (rc = need(a.nkey ? a.key[0] : NULL, "--key")) != CRETO_OK ||
+	    (rc = need(a.issuer_url, "--issuer-url")) != CRETO_OK)
+		return rc;
+	creto_err e;
+	creto_err_clear(&e);
+	creto_nhi_store *s = NULL;
+	creto_signer *sg = NULL;
+	creto_nhi_replay *rp = NULL;
+	creto_nhi_oauth *o = NULL;
+	char *txt = NULL;
+	int64_t now = clock_now();
+	rc = creto_nhi_store_open(a.db, 1, &s, &e);
+	if (rc == CRETO_OK)
+		rc = creto_keys_open_signer(a.key[0], &a.kopts, &sg, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_replay_open(NULL, 16, now, &rp, &e);
+	creto_nhi_oauth_opts oo = {.issuer_url = a.issuer_url};
+	if (rc == CRETO_OK)
+		rc = creto_nhi_oauth_new(s, sg, rp, &oo, &o, &e);
+	if (rc == CRETO_OK)
+		rc = a.jwks_flag ? creto_nhi_oauth_jwks(o, &txt, &e) : creto_nhi_oauth_metadata(o, &txt, &e);
+	creto_nhi_oauth_free(o, now);
+	creto_err ig;
+	if (creto_nhi_replay_close(rp, now, &ig) != CRETO_OK && rc == CRETO_OK) {
+		rc = ig.code; /* in memory only: nothing to save, so not expected */
+		e = ig;
+	}
+	if (rc != CRETO_OK)
+		free(txt);
+	creto_signer_free(sg);
+	creto_nhi_store_free(s);
+	if (rc != CRETO_OK)
+		return cli_fail(&e, a.json);
+	printf("%s\n", txt);
+	free(txt);
+	return fflush(stdout) == 0 ? CRETO_OK : CRETO_EOP;
 }
 
 /* ---- jwks ---- */
@@ -835,8 +1202,8 @@ static const struct cli_cmd nhi_cmds[] = {
 	{"init", nhi_init, "--db FILE [--issuer NAME] [--json] [--quiet]", "create an empty agent store"},
 	{"add", nhi_add,
 	 "--db FILE --id ID --name NAME --scope S... [--not-before DATE] [--not-after DATE] "
-	 "[--issuer-kid KID | --issuer-key KEY] [--json] [--quiet]",
-	 "provision an agent (one scope per --scope)"},
+	 "[--issuer-kid KID | --issuer-key KEY] [--pub FILE|URI...] [--json] [--quiet]",
+	 "provision an agent (one scope per --scope; --pub: its public key for the token endpoint)"},
 	{"list", nhi_list, "--db FILE [--status active|suspended|revoked] [--json]", "list agents"},
 	{"show", nhi_show, "--db FILE ID [--json]", "show one agent"},
 	{"revoke", nhi_revoke, "--db FILE ID [--json] [--quiet]", "revoke an agent (final)"},
@@ -851,7 +1218,15 @@ static const struct cli_cmd nhi_cmds[] = {
 	{"token", nhi_token,
 	 "issue --agent ID --key KEY [--ttl 1h] [--db FILE] [--aud A] [--issuer I] [--scope S...] "
 	 "[--jti J] [-o FILE] [--json] [--quiet]",
-	 "issue a JWS (EdDSA/ES256) token for an agent"},
+	 "issue a JWS (EdDSA/ES256) token for an agent; or: exchange --db FILE --key ISSUER_KEY "
+	 "--issuer-url URL --replay-state FILE --form-file F|- [--ttl 15m] [--aud A] [--source ADDR] "
+	 "[--content-type CT]: run the token endpoint (POST /oauth/token) on one form body; or: "
+	 "replay-init --replay-state FILE: an empty replay state for a first start; or: metadata --db FILE "
+	 "--key ISSUER_KEY --issuer-url URL [--jwks-set]: the RFC 8414 metadata (or the JWK Set) it serves"},
+	{"key", nhi_key,
+	 "add --db FILE ID --pub FILE|URI [--not-before DATE] [--not-after DATE] | remove --db FILE ID KID | "
+	 "list --db FILE [ID] [--json] [--quiet]",
+	 "an agent's public keys for client assertions (EdDSA/ES256)"},
 	{"jwks", nhi_jwks, "--key KEY... [-o FILE] [--json] [--quiet]", "export issuer public keys as a JWK Set"},
 	{"resolve", nhi_resolve,
 	 "(--db FILE | --backup FILE.bak --wrap-key URI) --jwks FILE --token-file F|- "

@@ -220,8 +220,8 @@ int creto_nhi_backup_decrypt(const char *path, const creto_nhi_wrapper *w, uint8
 		goto out;
 	}
 	uint16_t ver = get16(hdr + 8), flags = get16(hdr + 10);
-	if (ver != CRETO_NHI_BACKUP_VERSION) {
-		rc = creto_err_set(e, CRETO_EREJECT, "%s: backup format version %u not supported (%d)",
+	if (ver < 1 || ver > CRETO_NHI_BACKUP_VERSION) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: backup format version %u not supported (1..%d)",
 				   path, ver, CRETO_NHI_BACKUP_VERSION);
 		goto out;
 	}
@@ -311,6 +311,15 @@ int creto_nhi_backup_decrypt(const char *path, const creto_nhi_wrapper *w, uint8
 		rc = creto_err_set(e, CRETO_EREJECT, "%s: content is not an SQLite image", path);
 		goto out;
 	}
+	/* The format version bounds the schema inside (docs/nhi.md): version 1
+	 * was written by stores of schema 1..2 (no agent keys), version 2 by
+	 * schema 3 and later.  An image claiming otherwise was not made by creto. */
+	uint32_t uv = (uint32_t)data[60] << 24 | (uint32_t)data[61] << 16 | (uint32_t)data[62] << 8 | data[63];
+	if (ver == 1 && uv > 2) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: format version 1 holds schema version %u (at most 2)", path,
+				   uv);
+		goto out;
+	}
 	*img = data;
 	*len = (size_t)dlen;
 	data = NULL;
@@ -373,7 +382,9 @@ static int no_unrevoke(creto_nhi_store *bak, const char *dbpath, creto_err *e)
 		return creto_err_errno(e, errno, "%s", dbpath);
 	}
 	creto_nhi_store *cur = NULL;
-	int rc = creto_nhi_store_open(dbpath, 1, &cur, e);
+	/* read-write: a store of an older schema (before an upgrade) is
+	 * migrated like on any open, rather than refused as unreadable */
+	int rc = creto_nhi_store_open(dbpath, 0, &cur, e);
 	if (rc != CRETO_OK)
 		return creto_err_ctx(e, "store to be replaced %s (remove it to restore from scratch)",
 				     dbpath);

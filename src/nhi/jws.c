@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "internal.h"
 #include "util/jsonscan.h"
 #include "util/timeutil.h"
 
@@ -136,7 +137,7 @@ static int seg_decode(const char *what, const char *in, size_t inlen, size_t max
 	return CRETO_OK;
 }
 
-static int header_check(const creto_json_object *h, creto_jws *out, creto_err *e)
+static int header_check(const creto_json_object *h, int assertion, creto_jws *out, creto_err *e)
 {
 	char a[32];
 	const creto_json_value *alg = creto_json_get(h, "alg");
@@ -155,11 +156,13 @@ static int header_check(const creto_json_object *h, creto_jws *out, creto_err *e
 				     a);
 	if (strcmp(a, "EdDSA") == 0)
 		out->alg = CRETO_JWS_EDDSA;
+	else if (assertion && strcmp(a, "Ed25519") == 0)
+		out->alg = CRETO_JWS_EDDSA; /* the fully-specified name (RFC 9864) WebCrypto clients send */
 	else if (strcmp(a, "ES256") == 0)
 		out->alg = CRETO_JWS_ES256;
 	else
-		return creto_err_set(e, CRETO_EREJECT,
-				     "token header: alg '%.16s' not supported (EdDSA, ES256)", a);
+		return creto_err_set(e, CRETO_EREJECT, "token header: alg '%.16s' not supported (EdDSA, %sES256)", a,
+				     assertion ? "Ed25519, " : "");
 	/* Keys come from the JWK Set only, never from the token itself. */
 	static const char *const forbidden[] = {"jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"};
 	for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
@@ -175,10 +178,13 @@ static int header_check(const creto_json_object *h, creto_jws *out, creto_err *e
 	if (creto_json_get(h, "zip") != NULL)
 		return creto_err_set(e, CRETO_EREJECT, "token header: 'zip' refused");
 	const creto_json_value *typ = creto_json_get(h, "typ");
-	char t[8];
+	char t[32];
+	/* a client assertion may also say what it is (RFC 7523bis) */
 	if (typ != NULL &&
-	    (creto_json_string(typ, t, sizeof(t), NULL) != 0 || strcasecmp(t, "JWT") != 0))
-		return creto_err_set(e, CRETO_EREJECT, "token header: typ must be 'JWT'");
+	    (creto_json_string(typ, t, sizeof(t), NULL) != 0 ||
+	     (strcasecmp(t, "JWT") != 0 && !(assertion && strcasecmp(t, "client-authentication+jwt") == 0))))
+		return creto_err_set(e, CRETO_EREJECT, "token header: typ must be 'JWT'%s",
+				     assertion ? " or 'client-authentication+jwt'" : "");
 	const creto_json_value *kid = creto_json_get(h, "kid");
 	if (kid == NULL || kid->type != CRETO_JSON_STRING)
 		return creto_err_set(e, CRETO_EREJECT, "token header: kid missing or not a string");
@@ -190,6 +196,11 @@ static int header_check(const creto_json_object *h, creto_jws *out, creto_err *e
 }
 
 int creto_jws_parse(const char *tok, size_t len, creto_jws *out, creto_err *e)
+{
+	return nhi_jws_parse(tok, len, 0, out, e);
+}
+
+int nhi_jws_parse(const char *tok, size_t len, int assertion, creto_jws *out, creto_err *e)
 {
 	memset(out, 0, sizeof(*out));
 	if (len > CRETO_JWS_MAX)
@@ -219,7 +230,7 @@ int creto_jws_parse(const char *tok, size_t len, creto_jws *out, creto_err *e)
 	rc = creto_json_object_scan("token header", (const char *)hbuf, hlen, &h, e);
 	if (rc != CRETO_OK)
 		goto fail;
-	rc = header_check(&h, out, e);
+	rc = header_check(&h, assertion, out, e);
 	if (rc != CRETO_OK)
 		goto fail;
 	/* Signature: exactly 64 bytes for both algorithms (r||s for ES256). */

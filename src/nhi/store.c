@@ -27,10 +27,22 @@ struct creto_nhi_store {
 	pthread_mutex_t mu;
 	sqlite3_stmt *get;
 	sqlite3_stmt *ins;
+	sqlite3_stmt *kget;
+	sqlite3_stmt *akget;
 	_Atomic uint64_t generation;
 	int64_t data_version;
 	char issuer[CRETO_NHI_ISSUER_MAX + 1];
+	/* An in-memory store (a backup opened with creto_nhi_store_open_image)
+	 * lives in this buffer, which the store owns and wipes when it is
+	 * freed; NULL for a file store. */
+	uint8_t *img;
+	size_t imgcap;
 };
+
+/* Room an in-memory store has to grow into (docs/nhi.md "Backup format"):
+ * the image is never reallocated, so no copy of the plaintext is left in
+ * freed memory; a store that outgrows it gets SQLITE_FULL. */
+#define NHI_IMAGE_SLACK_MIN ((size_t)1 << 20)
 
 /* Migration i (0-based) brings user_version i to i + 1.  Append only: a
  * released migration is never edited. */
@@ -50,6 +62,17 @@ static const char *const migrations[CRETO_NHI_SCHEMA_VERSION] = {
 	/* 2: when the status last changed, and the persisted revocation generation */
 	"ALTER TABLE agents ADD COLUMN status_changed INTEGER NOT NULL DEFAULT 0;"
 	"INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');",
+	/* 3: agents' public keys for client assertions (docs/nhi.md "Agent keys") */
+	"CREATE TABLE agent_keys ("
+	" agent TEXT NOT NULL,"
+	" kid TEXT NOT NULL,"
+	" alg TEXT NOT NULL CHECK (alg IN ('EdDSA','ES256')),"
+	" pub BLOB NOT NULL,"
+	" not_before INTEGER NOT NULL DEFAULT 0,"
+	" not_after INTEGER NOT NULL DEFAULT 0,"
+	" added INTEGER NOT NULL,"
+	" PRIMARY KEY (agent, kid)"
+	") WITHOUT ROWID;",
 };
 
 const char *creto_nhi_status_name(creto_nhi_status s)
@@ -208,6 +231,11 @@ static int sql_err(creto_nhi_store *s, int rc, const char *what, creto_err *e)
 	/* A file that is not a database, or a corrupt one, is rejected input. */
 	if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
 		code = CRETO_EREJECT;
+	if (rc == SQLITE_FULL && s != NULL && s->img != NULL)
+		return creto_err_set(e, CRETO_EOP,
+				     "%s: in-memory store full (%zu bytes, never reallocated; restore the "
+				     "backup to a file to grow it)",
+				     what, s->imgcap);
 	return creto_err_set(e, code, "%s: %s", what,
 			     s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }
@@ -516,6 +544,20 @@ static int store_setup(creto_nhi_store *s, int readonly, creto_err *e)
 				     "SELECT id, name, scopes, status, not_before, not_after, created,"
 				     " issuer_kid FROM agents WHERE id = ?",
 				     -1, SQLITE_PREPARE_PERSISTENT, &s->get, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_prepare_v3(s->db,
+					 "SELECT agent, kid, alg, pub, not_before, not_after, added"
+					 " FROM agent_keys WHERE agent = ? AND kid = ?",
+					 -1, SQLITE_PREPARE_PERSISTENT, &s->kget, NULL);
+	/* the token endpoint's one lookup: agent and key in one statement (one
+	 * read transaction, not two) */
+	if (src == SQLITE_OK)
+		src = sqlite3_prepare_v3(s->db,
+					 "SELECT a.id, a.name, a.scopes, a.status, a.not_before, a.not_after, a.created,"
+					 " a.issuer_kid, k.agent, k.kid, k.alg, k.pub, k.not_before, k.not_after, k.added"
+					 " FROM agents a LEFT JOIN agent_keys k ON k.agent = a.id AND k.kid = ?2"
+					 " WHERE a.id = ?1",
+					 -1, SQLITE_PREPARE_PERSISTENT, &s->akget, NULL);
 	if (src != SQLITE_OK)
 		return sql_err(s, src, "store", e);
 	return CRETO_OK;
@@ -551,15 +593,15 @@ void creto_nhi_store_free(creto_nhi_store *s)
 		return;
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->ins);
-	/* A store loaded from a backup lives in one buffer that SQLite would
-	 * free as it is: wipe the plaintext first (NULL for a file store). */
-	if (s->db != NULL) {
-		size_t n = 0;
-		uint8_t *img = (uint8_t *)nhi_store_image(s, &n);
-		if (img != NULL)
-			OPENSSL_cleanse(img, n);
-	}
+	sqlite3_finalize(s->kget);
+	sqlite3_finalize(s->akget);
 	sqlite3_close(s->db);
+	/* A store loaded from a backup lives in one buffer SQLite never owned
+	 * (no FREEONCLOSE, no RESIZEABLE): wipe the plaintext, all of it. */
+	if (s->img != NULL) {
+		OPENSSL_cleanse(s->img, s->imgcap);
+		sqlite3_free(s->img);
+	}
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -651,16 +693,37 @@ int creto_nhi_store_open(const char *path, int readonly, creto_nhi_store **out, 
 int creto_nhi_store_open_image(uint8_t *img, size_t len, creto_nhi_store **out, creto_err *e)
 {
 	*out = NULL;
+	/* Copy the image into a buffer with fixed room to grow, wipe the one we
+	 * were given.  SQLite is told neither FREEONCLOSE (it would free the
+	 * buffer unwiped, on close and on a failed deserialize) nor RESIZEABLE
+	 * (a growing store would realloc, leaving the old plaintext in freed
+	 * memory): the store owns the buffer and wipes it in every case. */
+	size_t slack = len / 4 > NHI_IMAGE_SLACK_MIN ? len / 4 : NHI_IMAGE_SLACK_MIN;
+	uint8_t *buf = NULL;
+	if (len <= CRETO_NHI_BACKUP_DATA_MAX)
+		buf = sqlite3_malloc64((sqlite3_uint64)(len + slack));
+	if (buf != NULL) {
+		memcpy(buf, img, len);
+		memset(buf + len, 0, slack);
+	}
+	OPENSSL_cleanse(img, len);
+	sqlite3_free(img);
+	if (buf == NULL)
+		return creto_err_set(e, len > CRETO_NHI_BACKUP_DATA_MAX ? CRETO_EREJECT : CRETO_EOP,
+				     "in-memory store: image of %zu bytes: %s", len,
+				     len > CRETO_NHI_BACKUP_DATA_MAX ? "too large" : "out of memory");
 	creto_nhi_store *s = NULL;
 	int rc = store_alloc(&s, e);
 	if (rc != CRETO_OK) {
-		sqlite3_free(img);
+		OPENSSL_cleanse(buf, len + slack);
+		sqlite3_free(buf);
 		return rc;
 	}
+	s->img = buf;
+	s->imgcap = len + slack;
 	int src = sqlite3_open_v2(":memory:", &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 				  NULL);
 	if (src != SQLITE_OK) {
-		sqlite3_free(img);
 		rc = sql_err(s, src, "in-memory store", e);
 		creto_nhi_store_free(s);
 		return rc;
@@ -668,16 +731,17 @@ int creto_nhi_store_open_image(uint8_t *img, size_t len, creto_nhi_store **out, 
 	db_harden(s->db);
 	/* A WAL-mode image (header bytes 18/19 = 2) cannot be read from memory:
 	 * mark it rollback-journal, which is what the content is once serialized. */
-	if (len >= 100 && img[18] == 2 && img[19] == 2)
-		img[18] = img[19] = 1;
-	/* The image is ours from here on: sqlite frees it on close or failure. */
-	src = sqlite3_deserialize(s->db, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
-				  SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+	if (len >= 100 && buf[18] == 2 && buf[19] == 2)
+		buf[18] = buf[19] = 1;
+	src = sqlite3_deserialize(s->db, "main", buf, (sqlite3_int64)len, (sqlite3_int64)s->imgcap, 0);
 	if (src != SQLITE_OK) {
 		rc = sql_err(s, src, "in-memory store", e);
 		creto_nhi_store_free(s);
 		return rc;
 	}
+	/* Pages are read in place (xFetch) rather than copied into the page
+	 * cache, which SQLite frees without wiping; writes still pass through it. */
+	(void)sqlite3_exec(s->db, "PRAGMA mmap_size = 2147418112", NULL, NULL, NULL);
 	rc = store_setup(s, 0, e);
 	if (rc != CRETO_OK) {
 		creto_nhi_store_free(s);
@@ -1019,6 +1083,251 @@ int nhi_store_quick_check(creto_nhi_store *s, creto_err *e)
 		if (v == NULL || strcmp(v, "ok") != 0)
 			rc = creto_err_set(e, CRETO_EREJECT, "store integrity: %.200s", v ? v : "?");
 	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* ---- agent keys ---- */
+
+static creto_jws_alg key_jws_alg(creto_alg a)
+{
+	return a == CRETO_ALG_ED25519 ? CRETO_JWS_EDDSA : a == CRETO_ALG_ECDSA_P256 ? CRETO_JWS_ES256 : CRETO_JWS_NONE;
+}
+
+/* Row (from column c0 on) -> key; anything add() would not have written is refused. */
+static int row_key_at(sqlite3_stmt *st, int c0, creto_nhi_agent_key *k, creto_err *e)
+{
+	memset(k, 0, sizeof(*k));
+	int cut = copy_col(k->agent, sizeof(k->agent), st, c0);
+	cut |= copy_col(k->kid, sizeof(k->kid), st, c0 + 1);
+	const char *alg = (const char *)sqlite3_column_text(st, c0 + 2);
+	k->alg = alg == NULL ? CRETO_JWS_NONE
+		 : strcmp(alg, "EdDSA") == 0 ? CRETO_JWS_EDDSA
+		 : strcmp(alg, "ES256") == 0 ? CRETO_JWS_ES256
+					      : CRETO_JWS_NONE;
+	const void *pub = sqlite3_column_blob(st, c0 + 3);
+	int n = sqlite3_column_bytes(st, c0 + 3);
+	size_t want = k->alg == CRETO_JWS_EDDSA ? 32 : 65;
+	if (cut || k->alg == CRETO_JWS_NONE || pub == NULL || (size_t)n != want)
+		return creto_err_set(e, CRETO_EREJECT, "agent %s key %s: malformed row in store", k->agent,
+				     k->kid);
+	memcpy(k->pub, pub, want);
+	k->publen = want;
+	k->not_before = sqlite3_column_int64(st, c0 + 4);
+	k->not_after = sqlite3_column_int64(st, c0 + 5);
+	k->added = sqlite3_column_int64(st, c0 + 6);
+	return CRETO_OK;
+}
+
+static int row_key(sqlite3_stmt *st, creto_nhi_agent_key *k, creto_err *e)
+{
+	return row_key_at(st, 0, k, e);
+}
+
+int creto_nhi_store_agent_key(creto_nhi_store *s, const char *agent, const char *kid, creto_nhi_agent *a,
+			      creto_nhi_agent_key *k, creto_err *e)
+{
+	if (!creto_nhi_id_valid(agent))
+		return creto_err_set(e, CRETO_EREJECT, "unknown agent '%.64s' (malformed id)", agent);
+	pthread_mutex_lock(&s->mu);
+	int rc;
+	sqlite3_bind_text(s->akget, 1, agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->akget, 2, kid, -1, SQLITE_STATIC);
+	int src = sqlite3_step(s->akget);
+	if (src == SQLITE_ROW) {
+		rc = row_agent(s->akget, a, e);
+		if (rc == CRETO_OK && sqlite3_column_type(s->akget, 8) == SQLITE_NULL)
+			rc = creto_err_set(e, CRETO_EREJECT, "agent %.64s has no key %.64s", agent, kid);
+		else if (rc == CRETO_OK)
+			rc = row_key_at(s->akget, 8, k, e);
+	} else if (src == SQLITE_DONE) {
+		rc = creto_err_set(e, CRETO_EREJECT, "unknown agent '%s'", agent);
+	} else {
+		rc = sql_err(s, src, "agent key lookup", e);
+	}
+	sqlite3_reset(s->akget);
+	sqlite3_clear_bindings(s->akget);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_agent_key_pubkey(const creto_nhi_agent_key *k, creto_pubkey **out, creto_err *e)
+{
+	creto_alg a = creto_jws_alg_key(k->alg);
+	int rc = creto_pubkey_new(a, k->pub, k->publen, out, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "agent %s key %s", k->agent, k->kid);
+	if (strcmp(creto_pubkey_id(*out), k->kid) != 0) {
+		creto_pubkey_free(*out);
+		*out = NULL;
+		return creto_err_set(e, CRETO_EREJECT, "agent %s key %s: kid is not the key's id", k->agent, k->kid);
+	}
+	return CRETO_OK;
+}
+
+/* One integer from a query with up to two text parameters. */
+static int count_q(creto_nhi_store *s, const char *sql, const char *p1, const char *p2, int64_t *out,
+		   creto_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (src == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, p1, -1, SQLITE_STATIC);
+		if (p2 != NULL)
+			sqlite3_bind_text(st, 2, p2, -1, SQLITE_STATIC);
+		src = sqlite3_step(st);
+	}
+	int rc = CRETO_OK;
+	if (src == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		rc = sql_err(s, src, "agent keys", e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int creto_nhi_store_key_add(creto_nhi_store *s, const char *agent, const creto_pubkey *pk, int64_t not_before,
+			    int64_t not_after, int64_t now, creto_nhi_agent_key *out, creto_err *e)
+{
+	creto_nhi_agent_key k;
+	memset(&k, 0, sizeof(k));
+	k.alg = key_jws_alg(creto_pubkey_alg(pk));
+	if (k.alg == CRETO_JWS_NONE)
+		return creto_err_set(e, CRETO_EREJECT,
+				     "agent %.64s: key %s is %s; agent keys are ed25519 (EdDSA) or ecdsa-p256 (ES256)",
+				     agent, creto_pubkey_id(pk), creto_alg_name(creto_pubkey_alg(pk)));
+	if (not_before < 0 || not_after < 0 || (not_after != 0 && not_after <= not_before))
+		return creto_err_set(e, CRETO_EREJECT, "agent %.64s key %s: not-after must follow not-before",
+				     agent, creto_pubkey_id(pk));
+	creto_nhi_agent a;
+	int rc = creto_nhi_store_get(s, agent, &a, e);
+	if (rc != CRETO_OK)
+		return rc;
+	if (a.status == CRETO_NHI_REVOKED)
+		return creto_err_set(e, CRETO_EREJECT, "agent %s is revoked (final): no new keys", agent);
+	memcpy(k.agent, agent, strlen(agent) + 1);
+	memcpy(k.kid, creto_pubkey_id(pk), CRETO_KEYID_HEXLEN + 1);
+	const uint8_t *raw = creto_pubkey_raw(pk, &k.publen);
+	memcpy(k.pub, raw, k.publen);
+	k.not_before = not_before;
+	k.not_after = not_after;
+	k.added = now;
+	pthread_mutex_lock(&s->mu);
+	rc = exec(s, "SAVEPOINT keyadd", "add key", e);
+	if (rc != CRETO_OK)
+		goto out;
+	int64_t n = 0;
+	rc = count_q(s, "SELECT count(*) FROM agent_keys WHERE kid = ?", k.kid, NULL, &n, e);
+	if (rc == CRETO_OK && n > 0)
+		rc = creto_err_set(e, CRETO_EREJECT, "key %s is already registered (one key names one agent)",
+				   k.kid);
+	if (rc == CRETO_OK)
+		rc = count_q(s, "SELECT count(*) FROM agent_keys WHERE agent = ?", agent, NULL, &n, e);
+	if (rc == CRETO_OK && n >= CRETO_NHI_AGENT_KEYS_MAX)
+		rc = creto_err_set(e, CRETO_EREJECT, "agent %s already has %d keys (remove one first)", agent,
+				   CRETO_NHI_AGENT_KEYS_MAX);
+	if (rc == CRETO_OK) {
+		sqlite3_stmt *st = NULL;
+		int src = sqlite3_prepare_v2(s->db,
+					     "INSERT INTO agent_keys (agent, kid, alg, pub, not_before, not_after, added)"
+					     " VALUES (?, ?, ?, ?, ?, ?, ?)",
+					     -1, &st, NULL);
+		if (src == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, k.agent, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, k.kid, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, creto_jws_alg_name(k.alg), -1, SQLITE_STATIC);
+			sqlite3_bind_blob(st, 4, k.pub, (int)k.publen, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 5, k.not_before);
+			sqlite3_bind_int64(st, 6, k.not_after);
+			sqlite3_bind_int64(st, 7, k.added);
+			src = sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+		if (src != SQLITE_DONE)
+			rc = sql_err(s, src, "add key", e);
+	}
+	if (rc == CRETO_OK)
+		rc = exec(s, "RELEASE keyadd", "add key", e);
+	if (rc != CRETO_OK) {
+		(void)sqlite3_exec(s->db, "ROLLBACK TO keyadd; RELEASE keyadd", NULL, NULL, NULL);
+		goto out;
+	}
+	if (out != NULL)
+		*out = k;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_store_key_remove(creto_nhi_store *s, const char *agent, const char *kid, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	sqlite3_stmt *st = NULL;
+	int rc = CRETO_OK;
+	int src = sqlite3_prepare_v2(s->db, "DELETE FROM agent_keys WHERE agent = ? AND kid = ?", -1, &st, NULL);
+	if (src == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, agent, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, kid, -1, SQLITE_STATIC);
+		src = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (src != SQLITE_DONE)
+		rc = sql_err(s, src, "remove key", e);
+	else if (sqlite3_changes(s->db) != 1)
+		rc = creto_err_set(e, CRETO_EREJECT, "agent %.64s has no key %.64s", agent, kid);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_store_key_get(creto_nhi_store *s, const char *agent, const char *kid, creto_nhi_agent_key *out,
+			    creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	int rc;
+	sqlite3_bind_text(s->kget, 1, agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->kget, 2, kid, -1, SQLITE_STATIC);
+	int src = sqlite3_step(s->kget);
+	if (src == SQLITE_ROW)
+		rc = row_key(s->kget, out, e);
+	else if (src == SQLITE_DONE)
+		rc = creto_err_set(e, CRETO_EREJECT, "agent %.64s has no key %.64s", agent, kid);
+	else
+		rc = sql_err(s, src, "key lookup", e);
+	sqlite3_reset(s->kget);
+	sqlite3_clear_bindings(s->kget);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int creto_nhi_store_key_list(creto_nhi_store *s, const char *agent,
+			     int (*fn)(const creto_nhi_agent_key *k, void *arg), void *arg, creto_err *e)
+{
+	pthread_mutex_lock(&s->mu);
+	sqlite3_stmt *st = NULL;
+	int rc = CRETO_OK;
+	int src = sqlite3_prepare_v2(s->db,
+				     "SELECT agent, kid, alg, pub, not_before, not_after, added FROM agent_keys"
+				     " WHERE ?1 IS NULL OR agent = ?1 ORDER BY agent, kid",
+				     -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = sql_err(s, src, "list keys", e);
+		goto out;
+	}
+	if (agent != NULL)
+		sqlite3_bind_text(st, 1, agent, -1, SQLITE_STATIC);
+	creto_nhi_agent_key k;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = row_key(st, &k, e);
+		if (rc != CRETO_OK)
+			goto out;
+		rc = fn(&k, arg);
+		if (rc != 0)
+			goto out;
+	}
+	if (src != SQLITE_DONE)
+		rc = sql_err(s, src, "list keys", e);
+out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->mu);
 	return rc;

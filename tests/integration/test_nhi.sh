@@ -18,7 +18,7 @@ export CRETO_TEST_NOW=$NOW
 DB=$T/nhi.db
 
 # ---- store ----
-expect 0 --err "schema 2" -- "$CRETO" nhi init --db "$DB" --issuer creto-test
+expect 0 --err "schema 3" -- "$CRETO" nhi init --db "$DB" --issuer creto-test
 [ -z "$OUT" ] && ok || fail "init: status line on stdout: $OUT"
 expect 2 --err "already exists" -- "$CRETO" nhi init --db "$DB"
 expect 0 -- "$CRETO" nhi add --db "$DB" --id agent-1 --name "Agent One" \
@@ -225,7 +225,7 @@ expect 1 --err "scope 'tool:search model:x'" -- issue --agent agent-2 --key "$T/
 # status lines on stderr, --quiet ----
 expect 2 --err "creto: nhi show: one agent ID expected" -- "$CRETO" nhi show --db "$DB"
 expect 2 --err "creto: nhi add: --db is required" -- "$CRETO" nhi add --id x --name y --scope z
-expect 2 --err "creto: nhi token: the only subcommand is 'issue'" -- "$CRETO" nhi token mint
+expect 2 --err "creto: nhi token: want 'token issue' or 'token exchange'" -- "$CRETO" nhi token mint
 expect 2 --err "creto: nhi token issue: --ttl 'forever'" -- issue --agent agent-2 --key "$T/ed.key" --ttl forever
 expect 2 --err "creto: nhi list: --status 'gone': want active, suspended or revoked" -- "$CRETO" nhi list --db "$DB" --status gone
 expect 2 --out '"status": "usage"' -- "$CRETO" nhi show --db "$DB" --json

@@ -22,8 +22,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "creto/hsm.h"
 #include "creto/nhi.h"
 #include "nhi/cache.h"
+#include "nhi/internal.h"
 #include "util/file.h"
 
 static char dir[256];
@@ -178,6 +180,60 @@ static void test_store_migration(void **state)
 	assert_int_equal(creto_nhi_store_open(path("missing.db"), 0, &s, &e), CRETO_EOP);
 }
 
+/* An in-memory store (a backup opened in memory) lives in one buffer that
+ * is never reallocated: it grows into fixed slack, the image pointer stays
+ * the same, and outgrowing it is a clean error, not a realloc that would
+ * leave plaintext in freed memory.  A bad image is refused (the copy is
+ * wiped and freed by the store: ASan/LSan check the frees). */
+static void test_image_fixed(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_nhi_store *f = new_store("img.db");
+	creto_nhi_agent a;
+	agent(&a, "seed", "s");
+	assert_int_equal(creto_nhi_store_add(f, &a, &e), CRETO_OK);
+	uint8_t *img = NULL;
+	size_t len = 0;
+	assert_int_equal(creto_nhi_store_serialize(f, &img, &len, &e), CRETO_OK);
+	creto_nhi_store_free(f);
+	creto_nhi_store *s = NULL;
+	assert_int_equal(creto_nhi_store_open_image(img, len, &s, &e), CRETO_OK);
+	size_t n0 = 0;
+	const uint8_t *p0 = nhi_store_image(s, &n0);
+	assert_non_null(p0);
+	int rc = CRETO_OK, added = 0;
+	for (int i = 0; i < 5000 && rc == CRETO_OK; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "grow-%04d", i);
+		agent(&a, id, "s");
+		memset(a.name, 'n', CRETO_NHI_NAME_MAX);
+		a.name[CRETO_NHI_NAME_MAX] = '\0';
+		size_t o = 0; /* ~1.8 KiB of distinct scopes */
+		for (int k = 0; k < 60; k++)
+			o += (size_t)snprintf(a.scopes + o, sizeof(a.scopes) - o, "%sscope-padding-padding-%02d",
+					      k ? " " : "", k);
+		rc = creto_nhi_store_add(s, &a, &e);
+		if (rc == CRETO_OK)
+			added++;
+	}
+	assert_int_equal(rc, CRETO_EOP);
+	assert_non_null(strstr(e.msg, "in-memory store full"));
+	assert_true(added > 100);
+	size_t n1 = 0;
+	assert_ptr_equal(nhi_store_image(s, &n1), p0); /* never moved */
+	assert_true(n1 > n0);
+	/* still readable after the refused write */
+	assert_int_equal(creto_nhi_store_get(s, "seed", &a, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+	/* not an SQLite image: refused, the buffers freed (LSan) */
+	uint8_t *junk = sqlite3_malloc64(4096);
+	assert_non_null(junk);
+	memset(junk, 0x5a, 4096);
+	assert_int_equal(creto_nhi_store_open_image(junk, 4096, &s, &e), CRETO_EREJECT);
+	assert_null(s);
+}
+
 /* ---- backup with an OpenSSL RFC 5649 wrapper ---- */
 struct kw {
 	uint8_t kek[32];
@@ -239,6 +295,199 @@ static void spit(const char *p, const uint8_t *b, size_t n)
 	assert_int_equal(creto_file_write_atomic(p, b, n, 0600, &e), CRETO_OK);
 }
 
+/* ---- agent keys (schema 3) ---- */
+static int count_keys(const creto_nhi_agent_key *k, void *arg)
+{
+	(void)k;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_agent_keys(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_nhi_store *s = new_store("keys.db");
+	creto_nhi_agent a;
+	agent(&a, "agent-a", "model:m");
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	agent(&a, "agent-b", "model:m");
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	creto_signer *ed = NULL, *ec = NULL, *ml = NULL;
+	assert_int_equal(creto_signer_generate(CRETO_ALG_ED25519, &ed, &e), CRETO_OK);
+	assert_int_equal(creto_signer_generate(CRETO_ALG_ECDSA_P256, &ec, &e), CRETO_OK);
+	assert_int_equal(creto_signer_generate(CRETO_ALG_MLDSA44, &ml, &e), CRETO_OK);
+	creto_nhi_agent_key k;
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-a", creto_signer_pubkey(ed), 0, 0, 5, &k, &e), CRETO_OK);
+	assert_int_equal(k.alg, CRETO_JWS_EDDSA);
+	assert_string_equal(k.kid, creto_pubkey_id(creto_signer_pubkey(ed)));
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-a", creto_signer_pubkey(ec), 100, 200, 5, &k, &e),
+			 CRETO_OK);
+	assert_int_equal(k.alg, CRETO_JWS_ES256);
+	assert_int_equal(k.publen, 65);
+	/* the same key twice, or for another agent: refused */
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-a", creto_signer_pubkey(ed), 0, 0, 5, NULL, &e),
+			 CRETO_EREJECT);
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-b", creto_signer_pubkey(ed), 0, 0, 5, NULL, &e),
+			 CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "already registered"));
+	/* other algorithms, unknown agents, a bad window */
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-b", creto_signer_pubkey(ml), 0, 0, 5, NULL, &e),
+			 CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "agent keys are ed25519"));
+	assert_int_equal(creto_nhi_store_key_add(s, "nobody", creto_signer_pubkey(ec), 0, 0, 5, NULL, &e),
+			 CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "unknown agent"));
+	creto_signer *ec2 = NULL;
+	assert_int_equal(creto_signer_generate(CRETO_ALG_ECDSA_P256, &ec2, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-b", creto_signer_pubkey(ec2), 300, 200, 5, NULL, &e),
+			 CRETO_EREJECT);
+	/* get round-trips to the same public key */
+	creto_nhi_agent_key g;
+	assert_int_equal(creto_nhi_store_key_get(s, "agent-a", k.kid, &g, &e), CRETO_OK);
+	assert_int_equal(g.not_before, 100);
+	assert_int_equal(g.not_after, 200);
+	creto_pubkey *pk = NULL;
+	assert_int_equal(creto_nhi_agent_key_pubkey(&g, &pk, &e), CRETO_OK);
+	assert_true(creto_pubkey_equal(pk, creto_signer_pubkey(ec)));
+	creto_pubkey_free(pk);
+	assert_int_equal(creto_nhi_store_key_get(s, "agent-b", k.kid, &g, &e), CRETO_EREJECT);
+	int n = 0;
+	assert_int_equal(creto_nhi_store_key_list(s, NULL, count_keys, &n, &e), CRETO_OK);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(creto_nhi_store_key_list(s, "agent-b", count_keys, &n, &e), CRETO_OK);
+	assert_int_equal(n, 0);
+	/* remove: gone, and removing again is refused */
+	assert_int_equal(creto_nhi_store_key_remove(s, "agent-a", k.kid, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_key_get(s, "agent-a", k.kid, &g, &e), CRETO_EREJECT);
+	assert_int_equal(creto_nhi_store_key_remove(s, "agent-a", k.kid, &e), CRETO_EREJECT);
+	/* at most CRETO_NHI_AGENT_KEYS_MAX per agent */
+	creto_signer *many[CRETO_NHI_AGENT_KEYS_MAX + 1];
+	for (int i = 0; i <= CRETO_NHI_AGENT_KEYS_MAX; i++) {
+		assert_int_equal(creto_signer_generate(CRETO_ALG_ED25519, &many[i], &e), CRETO_OK);
+		int rc = creto_nhi_store_key_add(s, "agent-b", creto_signer_pubkey(many[i]), 0, 0, 5, NULL, &e);
+		assert_int_equal(rc, i < CRETO_NHI_AGENT_KEYS_MAX ? CRETO_OK : CRETO_EREJECT);
+		creto_signer_free(many[i]);
+	}
+	/* a revoked agent gets no new key */
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-a", CRETO_NHI_REVOKED, 7, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-a", creto_signer_pubkey(ec2), 0, 0, 5, NULL, &e),
+			 CRETO_EREJECT);
+	creto_nhi_store_free(s);
+	creto_signer_free(ed);
+	creto_signer_free(ec);
+	creto_signer_free(ec2);
+	creto_signer_free(ml);
+}
+
+/* A format-1 backup, written here independently from docs/nhi.md "Backup
+ * format" (as the code before agent keys wrote it) around a schema-2 image,
+ * still restores: the store is migrated to schema 3 on the way in.  A
+ * format-1 header around a schema-3 image is refused. */
+static void write_v1_backup(const char *p, struct kw *k, const uint8_t *img, size_t imglen)
+{
+	creto_err e;
+	creto_hsm_keywrap kw;
+	memset(&kw, 0, sizeof(kw));
+	kw.wrap = t_wrap;
+	kw.unwrap = t_unwrap;
+	kw.ctx = k;
+	creto_hsm_envelope env;
+	assert_int_equal(creto_hsm_envelope_new(&kw, &env, &e), CRETO_OK);
+	const char *kid = "pkcs11:token=t;object=nhi-backup-key";
+	size_t kl = strlen(kid), wl = env.wrappedlen;
+	size_t hl = 22 + kl + 2 + wl + 12 + 8, n = hl + imglen + 16;
+	uint8_t *b = calloc(1, n);
+	memcpy(b, "CRNHIBK\n", 8);
+	b[9] = 1; /* format version 1, flags 0 */
+	b[19] = 42; /* created = 42 */
+	b[21] = (uint8_t)kl;
+	memcpy(b + 22, kid, kl);
+	b[22 + kl + 1] = (uint8_t)wl;
+	memcpy(b + 24 + kl, env.wrapped, wl);
+	memcpy(b + 24 + kl + wl, env.nonce, 12);
+	for (int i = 0; i < 8; i++)
+		b[36 + kl + wl + i] = (uint8_t)((uint64_t)imglen >> (56 - 8 * i));
+	assert_int_equal(creto_hsm_seal(&env, b, hl, img, imglen, b + hl, b + hl + imglen, &e), CRETO_OK);
+	creto_hsm_envelope_clear(&env);
+	spit(p, b, n);
+	free(b);
+}
+
+static void test_backup_v1(void **state)
+{
+	(void)state;
+	creto_err e;
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE agents (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+				      " scopes TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN"
+				      " ('active','suspended','revoked')), not_before INTEGER NOT NULL DEFAULT 0,"
+				      " not_after INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+				      " issuer_kid TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+				      "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;"
+				      "ALTER TABLE agents ADD COLUMN status_changed INTEGER NOT NULL DEFAULT 0;"
+				      "INSERT INTO meta VALUES ('issuer','old'), ('generation', '3');"
+				      "INSERT INTO agents (id,name,scopes,status,created) VALUES ('a1','A','s','active',1);"
+				      "PRAGMA user_version = 2; PRAGMA application_id = 1313360177;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_int64 il = 0;
+	uint8_t *img = sqlite3_serialize(db, "main", &il, 0);
+	sqlite3_close(db);
+	assert_non_null(img);
+	struct kw k;
+	RAND_bytes(k.kek, 32);
+	creto_nhi_wrapper w;
+	wrapper(&w, &k, "pkcs11:token=t;object=nhi-backup-key");
+	write_v1_backup(path("v1.bak"), &k, img, (size_t)il);
+	/* restoring over a store file still at schema 2 (an upgrade): it is read
+	 * (and migrated), so the revocation-is-final check still applies */
+	spit(path("old2.db"), img, (size_t)il);
+	assert_int_equal(sqlite3_open(path("old2.db"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE agents SET status = 'revoked' WHERE id = 'a1'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(creto_nhi_backup_restore(path("v1.bak"), &w, path("old2.db"), NULL, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "revoked in"));
+	unlink(path("from-v1.db"));
+	creto_nhi_backup_info bi;
+	assert_int_equal(creto_nhi_backup_restore(path("v1.bak"), &w, path("from-v1.db"), &bi, &e), CRETO_OK);
+	assert_int_equal(bi.version, 1);
+	assert_int_equal(bi.created, 42);
+	creto_nhi_store *s = NULL;
+	assert_int_equal(creto_nhi_store_open(path("from-v1.db"), 1, &s, &e), CRETO_OK); /* already schema 3 */
+	creto_nhi_agent a;
+	assert_int_equal(creto_nhi_store_get(s, "a1", &a, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_generation(s), 3);
+	creto_signer *ed = NULL;
+	assert_int_equal(creto_signer_generate(CRETO_ALG_ED25519, &ed, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+	assert_int_equal(creto_nhi_store_open(path("from-v1.db"), 0, &s, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_key_add(s, "a1", creto_signer_pubkey(ed), 0, 0, 5, NULL, &e), CRETO_OK);
+	/* a format-2 backup of it carries the key */
+	assert_int_equal(creto_nhi_backup_write(s, &w, path("v2.bak"), 43, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+	assert_int_equal(creto_nhi_backup_open(path("v2.bak"), &w, &s, &bi, &e), CRETO_OK);
+	assert_int_equal(bi.version, 2);
+	creto_nhi_agent_key key;
+	assert_int_equal(creto_nhi_store_key_get(s, "a1", creto_pubkey_id(creto_signer_pubkey(ed)), &key, &e),
+			 CRETO_OK);
+	/* format 1 around a schema-3 image: not something creto wrote */
+	uint8_t *img3 = NULL;
+	size_t l3 = 0;
+	assert_int_equal(creto_nhi_store_serialize(s, &img3, &l3, &e), CRETO_OK);
+	creto_nhi_store_free(s);
+	write_v1_backup(path("bad-v1.bak"), &k, img3, l3);
+	sqlite3_free(img3);
+	assert_int_equal(creto_nhi_backup_open(path("bad-v1.bak"), &w, &s, &bi, &e), CRETO_EREJECT);
+	assert_non_null(strstr(e.msg, "format version 1 holds schema version 3"));
+	creto_signer_free(ed);
+	sqlite3_free(img);
+}
+
 static void test_backup(void **state)
 {
 	(void)state;
@@ -268,7 +517,7 @@ static void test_backup(void **state)
 	/* in-memory load */
 	creto_nhi_backup_info bi;
 	assert_int_equal(creto_nhi_backup_open(path("nhi.bak"), &w1, &s, &bi, &e), CRETO_OK);
-	assert_int_equal(bi.version, 1);
+	assert_int_equal(bi.version, CRETO_NHI_BACKUP_VERSION);
 	assert_int_equal(bi.created, 1234567890);
 	assert_string_equal(bi.key_id, "pkcs11:token=t;object=nhi-backup-key");
 	assert_int_equal(creto_nhi_store_get(s, "agent-199", &a, &e), CRETO_OK);
@@ -826,6 +1075,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_basic),	 cmocka_unit_test(test_store_migration),
 		cmocka_unit_test(test_backup),
+		cmocka_unit_test(test_image_fixed),
+		cmocka_unit_test(test_agent_keys),
+		cmocka_unit_test(test_backup_v1),
 		cmocka_unit_test(test_store_schema_exact),
 		cmocka_unit_test(test_scopes_join),
 		cmocka_unit_test(test_token_read),

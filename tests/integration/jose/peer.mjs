@@ -1,5 +1,6 @@
 // peer.mjs - the independent JOSE side of tests/integration/test_nhi_jose.sh.
-//   node peer.mjs verify JWKS_FILE TOKEN ISS AUD   -> payload JSON, exit 0; exit 1 on rejection
+//   node peer.mjs verify JWKS_FILE TOKEN ISS AUD [NOW] -> payload JSON, exit 0; exit 1 on rejection
+//        (NOW: epoch seconds to judge exp/nbf by, for a test's pinned clock)
 //   node peer.mjs sign PKCS8_PEM ALG KID CLAIMS_JSON -> a compact JWS made by jose
 //   node peer.mjs craft PKCS8_PEM|- HEADER_JSON PAYLOAD_JSON [hs-secret-file]
 //        -> header and payload taken verbatim (to test duplicate keys, alg none,
@@ -16,6 +17,7 @@ try {
     const jwks = jose.createLocalJWKSet(JSON.parse(readFileSync(a[0], 'utf8')));
     const { payload, protectedHeader } = await jose.jwtVerify(a[1], jwks, {
       issuer: a[2], audience: a[3], algorithms: ['EdDSA', 'ES256'],
+      ...(a[4] ? { currentDate: new Date(Number(a[4]) * 1000) } : {}),
     });
     console.log(JSON.stringify({ header: protectedHeader, payload }));
   } else if (cmd === 'sign') {
