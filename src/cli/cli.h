@@ -146,5 +146,6 @@ int cmd_nhi(int argc, char **argv);
 int cmd_isolation(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_gateway(int argc, char **argv);
 
 #endif

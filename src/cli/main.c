@@ -24,6 +24,7 @@ static const struct cli_cmd groups[] = {
 	{"isolation", cmd_isolation, "<command> ...", "check that the enclave has no way out"},
 	{"lint", cmd_lint, "[--json|--sarif] [--registry R]... FILE|DIR...", "check Kubernetes YAML for air-gap mistakes"},
 	{"audit", cmd_audit, "<command> ...", "the tamper-evident audit log: append, show, prove, verify"},
+	{"gateway", cmd_gateway, "--config FILE [--check]", "serve agents' inference requests to the local vLLM replicas"},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,88 @@
+# demo/80-gateway.sh - the inference gateway (sourced by demo/run.sh).
+# Three agents call the local "vLLM" (the test stand-in, since vLLM needs a
+# GPU) only through `creto gateway`: one streams a chat completion token by
+# token, one is refused a model outside its scopes, one is refused because
+# its token was revoked; the audit records show all three.  Its own store
+# and file-key issuer, so it runs alone too.  Needs Node.js and curl.
+GW_D=$DEMO_DIR/gateway
+mkdir -p "$GW_D"
+chmod 700 "$GW_D"
+if ! command -v node >/dev/null || ! command -v curl >/dev/null; then
+  step "gateway: skipped (Node.js and curl are needed for the vLLM stand-in and the client)"
+else
+step "gateway: agents, their tokens, a vLLM replica holding its own API key"
+"$CRETO" key gen --alg ed25519 -o "$GW_D/issuer" >/dev/null
+show "$CRETO" nhi init --db "$GW_D/agents.db"
+show "$CRETO" nhi jwks --key "$GW_D/issuer.key" -o "$GW_D/jwks.json"
+show "$CRETO" nhi add --db "$GW_D/agents.db" --id chat-agent --name "Chat agent" --scope model:llama-3.1-8b-instruct
+show "$CRETO" nhi add --db "$GW_D/agents.db" --id tool-agent --name "Tool agent" --scope model:embedder
+show "$CRETO" nhi add --db "$GW_D/agents.db" --id old-agent --name "Retired agent" --scope model:llama-3.1-8b-instruct
+for a in chat-agent tool-agent old-agent; do
+  "$CRETO" nhi token issue --db "$GW_D/agents.db" --agent "$a" --key "$GW_D/issuer.key" --ttl 15m -o "$GW_D/$a.jwt"
+  # curl reads the header from a 0600 file: a bearer token never goes on a command line
+  ( umask 077; printf 'Authorization: Bearer %s\n' "$(cat "$GW_D/$a.jwt")" >"$GW_D/$a.hdr" )
+done
+( umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$GW_D/vllm.key" )
+VLLM_API_KEY=$(cat "$GW_D/vllm.key") node "$DEMO_SRC/../tests/standin/vllm.mjs" --model llama-3.1-8b-instruct \
+  --model embedder --interval-ms 60 >"$GW_D/vllm.out" 2>&1 &
+GW_VLLM_PID=$!
+for _ in $(seq 1 100); do grep -q '^listening' "$GW_D/vllm.out" && break; sleep 0.05; done
+GW_VPORT=$(sed -n 's/^listening //p' "$GW_D/vllm.out")
+say "replica on 127.0.0.1:$GW_VPORT; its key is in a 0600 file, never on a command line"
+
+step "gateway: the config (docs/config.md) and creto gateway in the foreground"
+cat >"$GW_D/creto.conf" <<EOF
+[gateway]
+listen = 127.0.0.1:0
+nhi_db = $GW_D/agents.db
+jwks = $GW_D/jwks.json
+
+[upstream]
+key_file = $GW_D/vllm.key
+model llama-3.1-8b-instruct = http://127.0.0.1:$GW_VPORT
+model embedder = http://127.0.0.1:$GW_VPORT
+EOF
+show cat "$GW_D/creto.conf"
+"$CRETO" gateway --config "$GW_D/creto.conf" 2>"$GW_D/gateway.log" &
+GW_PID=$!
+for _ in $(seq 1 100); do grep -q 'event=listening' "$GW_D/gateway.log" && break; sleep 0.05; done
+GW_ADDR=$(sed -n 's/.*event=listening addr=\([^ ]*\).*/\1/p' "$GW_D/gateway.log" | head -1)
+say "listening on $GW_ADDR"
+
+step "gateway: chat-agent streams a chat completion, token by token"
+printf '   $ curl -N http://%s/v1/chat/completions -H @chat-agent.hdr -d {...,"stream":true}\n' "$GW_ADDR"
+printf '     '
+curl -sN "http://$GW_ADDR/v1/chat/completions" -H @"$GW_D/chat-agent.hdr" \
+  -d '{"model":"llama-3.1-8b-instruct","stream":true,"max_tokens":8,"messages":[{"role":"user","content":"Say hello"}]}' |
+  while IFS= read -r line; do
+    case $line in
+      'data: [DONE]'*) printf ' [DONE]\n' ;;
+      data:*) printf '%s' "$(printf '%s' "${line#data: }" | python3 -c 'import json,sys; c=json.load(sys.stdin)["choices"]; print(c[0]["delta"].get("content","") if c else "", end="")')" ;;
+    esac
+  done
+
+step "gateway: tool-agent asks for a model outside its scopes"
+show curl -s "http://$GW_ADDR/v1/chat/completions" -H @"$GW_D/tool-agent.hdr" \
+  -d '{"model":"llama-3.1-8b-instruct","messages":[{"role":"user","content":"hi"}]}' -w ' -> HTTP %{http_code}\n'
+say "403 whether or not the model exists: no existence leak."
+
+step "gateway: old-agent is revoked; its still-unexpired token is refused"
+show "$CRETO" nhi revoke --db "$GW_D/agents.db" old-agent
+sleep 1.2 # the gateway re-reads the store's revocation generation every second
+show curl -s "http://$GW_ADDR/v1/models" -H @"$GW_D/old-agent.hdr" -w ' -> HTTP %{http_code}\n'
+say "The client learns only 'invalid token'; the reason goes to the audit record."
+
+step "gateway: vLLM's open paths stay unreachable through the gateway"
+show curl -s "http://$GW_ADDR/metrics" -H @"$GW_D/chat-agent.hdr" -w ' -> HTTP %{http_code}\n'
+
+kill -TERM "$GW_PID"; wait "$GW_PID" || true
+kill "$GW_VLLM_PID" 2>/dev/null; wait "$GW_VLLM_PID" 2>/dev/null || true
+step "gateway: the audit records of the three agents (never a prompt, never a token)"
+grep ' audit ' "$GW_D/gateway.log" | grep -E 'chat-agent|tool-agent|revoked' |
+  sed 's/^[^ ]* audit //' | python3 -c '
+import json, sys
+for l in sys.stdin:
+    r = json.loads(l)
+    print("     %-11s %-24s status %s  %-8s %s%s" % (r.get("actor") or "-", r.get("endpoint"), r["status"], r["outcome"],
+          r.get("end"), ("  reason: " + r["reason"]) if r.get("reason") else ""))'
+fi
