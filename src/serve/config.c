@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,8 +238,8 @@ static int isolation(creto_serve_config *c, creto_err *e)
 	char *text = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const creto_conf_entry *en = creto_conf_at(c->conf, i);
-		if (strcmp(en->section, "isolation") != 0)
-			continue;
+		if (strcmp(en->section, "isolation") != 0 || en->name[0] == '\0')
+			continue; /* a section marker has no name */
 		size_t need = strlen(en->name) + strlen(en->str) + 5;
 		if (len + need + 1 > cap) {
 			size_t nc = (cap + need + 1) * 2;
@@ -305,7 +306,10 @@ int creto_serve_config_load(const char *path, creto_serve_config **out, creto_er
 	free(buf);
 	if (rc != CRETO_OK)
 		return creto_err_ctx(e, "config %s", path);
-	snprintf((*out)->path, sizeof (*out)->path, "%s", path);
+	/* absolute: the sandbox rule for its directory and SIGHUP need it */
+	char *abs = realpath(path, NULL);
+	snprintf((*out)->path, sizeof (*out)->path, "%s", abs ? abs : path);
+	free(abs);
 	return CRETO_OK;
 }
 
@@ -375,7 +379,7 @@ int creto_serve_gateway_text(const creto_serve_config *cfg, const char *policy_p
 		int seen_nhi = 0, seen_jwks = 0, seen_iss = 0, seen_aud = 0, seen_policy = 0;
 		for (size_t i = 0; i < creto_conf_count(cfg->conf); i++) {
 			const creto_conf_entry *en = creto_conf_at(cfg->conf, i);
-			if (strcmp(en->section, secs[si]) != 0)
+			if (strcmp(en->section, secs[si]) != 0 || en->name[0] == '\0')
 				continue;
 			const char *k = en->name, *v = en->str;
 			if (si == 0) {
