@@ -105,8 +105,8 @@ gw_stop() {
 
 # gw_clean: no sanitizer report in any gateway log
 gw_clean() {
-  if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T"/gw*.err >/dev/null 2>&1; then
-    fail "sanitizer report: $(grep -hE -A5 'AddressSanitizer|LeakSanitizer|runtime error:' "$T"/gw*.err | head -20)"
+  if grep -lE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$T"/gw*.err >/dev/null 2>&1; then
+    fail "sanitizer report: $(grep -hE -A5 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$T"/gw*.err | head -20)"
   else
     ok
   fi
