@@ -147,6 +147,37 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 
+# ---- cold tokens: the first request of each of COLD fresh tokens against
+# the same token again (warm cache), GET /v1/models (answered by the
+# gateway itself, so only authentication differs) ----
+COLD=${COLD:-200}
+mkdir -p "$W/cold"
+for i in $(seq 1 "$COLD"); do
+  "$CRETO" nhi token issue --db "$W/nhi.db" --agent bench --key "$W/issuer.key" --ttl 1h -o "$W/cold/$i" >/dev/null
+done
+python3 - "$GPORT" "$W/cold" "$TOKEN" >"$W/cold.out" <<'PY'
+import os, socket, sys, time
+port, d, warm = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def rt(tok):
+    req = ("GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % tok).encode()
+    t = time.perf_counter(); s.sendall(req); buf = b""
+    while True:
+        buf += s.recv(65536)
+        if b"\r\n\r\n" in buf:
+            h, b = buf.split(b"\r\n\r\n", 1)
+            n = int([l for l in h.split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1])
+            if len(b) >= n:
+                assert h.startswith(b"HTTP/1.1 200"), h
+                return (time.perf_counter() - t) * 1e6
+toks = [open(os.path.join(d, f)).read().strip() for f in sorted(os.listdir(d))]
+for _ in range(50): rt(warm)
+w = sorted(rt(warm) for _ in range(len(toks)))
+c = sorted(rt(t) for t in toks)
+print("warm_p50_us %.1f" % w[len(w) // 2]); print("cold_p50_us %.1f" % c[len(c) // 2])
+PY
+VERIFY_US=$(openssl speed -seconds 1 ed25519 2>/dev/null | awk '/^ 253 bits EdDSA/ {printf "%.1f", 1e6 / $NF}')
+
 # ---- 10,000 idle keep-alive connections held open ----
 IDLE=${IDLE:-10000}
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -202,6 +233,9 @@ printf '  %-8s %-24s %-24s %-24s\n' path "first event" "delay p50" "delay max"
 for n in direct nginx gateway; do
   printf '  %-8s %-24s %-24s %-24s\n' "$n" "$(mmm "$W/sse.$n" 1)" "$(mmm "$W/sse.$n" 2)" "$(mmm "$W/sse.$n" 3)"
 done
+echo
+echo "cold token (GET /v1/models, one keep-alive connection, $COLD fresh tokens): warm p50 $(sed -n 's/^warm_p50_us //p' "$W/cold.out") us," \
+  "cold p50 $(sed -n 's/^cold_p50_us //p' "$W/cold.out") us; one Ed25519 verification (openssl speed): ${VERIFY_US:-?} us"
 echo
 echo "$IDLE idle connections held: gateway RSS +$(( (r1 - r0) / 1024 )) MiB ($(( (r1 - r0) * 1024 / IDLE )) bytes per connection)"
 echo "  c=1 p50/p99 (us) with them held: $(mmm "$W/gateway_idle.1" 1) / $(mmm "$W/gateway_idle.1" 2)"
