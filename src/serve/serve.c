@@ -54,7 +54,8 @@ enum {
 struct creto_serve {
 	creto_serve_config *cfg;
 	creto_serve_opts o;
-	creto_keys_opts ko;
+	creto_keys_opts ko;  /* points into hsm_module/hsm_pin (fixed at start) */
+	char hsm_module[CRETO_SERVE_PATH_MAX], hsm_pin[CRETO_SERVE_PATH_MAX];
 	creto_signer *ckpt;
 	creto_audit *audit;
 	creto_update_ctx *uctx;
@@ -77,7 +78,9 @@ struct creto_serve {
 	size_t nrouted;
 	char policy_path[CRETO_SERVE_PATH_MAX]; /* installed gateway policy, "" none */
 
-	/* the diode watcher */
+	/* the diode watcher: its paths fixed at start (reload keeps them) */
+	char drop[CRETO_SERVE_PATH_MAX], trust[CRETO_SERVE_PATH_MAX], state[CRETO_SERVE_PATH_MAX];
+	int settle_ms;
 	creto_stop_handle *watch_stop;
 	pthread_t watch_th;
 	int watch_started;
@@ -398,16 +401,21 @@ static void watch_report(void *arg, const creto_diode_event *ev)
 	     ev->rule[0] ? ev->rule : "-", ev->msg);
 	if (strcmp(ev->decision, "applied") != 0)
 		return;
+	char pol[CRETO_SERVE_STR_MAX], nhi[CRETO_SERVE_STR_MAX];
+	pthread_mutex_lock(&s->mu);
+	memcpy(pol, s->cfg->policy_update, sizeof pol);
+	memcpy(nhi, s->cfg->nhi_update, sizeof nhi);
+	pthread_mutex_unlock(&s->mu);
 	if (!strcmp(r->type, "model-weights")) {
 		poke(s, EV_MODELS);
-	} else if (!strcmp(r->type, "policy") && !strcmp(r->name, s->cfg->policy_update)) {
+	} else if (!strcmp(r->type, "policy") && !strcmp(r->name, pol)) {
 		pthread_mutex_lock(&s->mu);
 		if (snprintf(s->pending_policy, sizeof s->pending_policy, "%s/policy", r->install_path) >=
 		    (int)sizeof s->pending_policy)
 			s->pending_policy[0] = '\0';
 		pthread_mutex_unlock(&s->mu);
 		poke(s, EV_POLICY);
-	} else if (!strcmp(r->type, "policy") && !strcmp(r->name, s->cfg->nhi_update)) {
+	} else if (!strcmp(r->type, "policy") && !strcmp(r->name, nhi)) {
 		pthread_mutex_lock(&s->mu);
 		if (snprintf(s->pending_nhi, sizeof s->pending_nhi, "%s/nhi.backup", r->install_path) >=
 		    (int)sizeof s->pending_nhi)
@@ -429,17 +437,17 @@ static void watch_started(void *arg, int64_t version, int64_t expires)
 {
 	creto_serve *s = arg;
 	slog(s, "diode", CRETO_SERVE_LOG_INFO, "event=watching dir=%s trust_root_version=%lld expires=%lld",
-	     s->cfg->diode_drop, (long long)version, (long long)expires);
+	     s->drop, (long long)version, (long long)expires);
 }
 
 static void *watch_main(void *arg)
 {
 	creto_serve *s = arg;
 	creto_diode_opts d = {
-		.dir = s->cfg->diode_drop,
-		.trust_path = s->cfg->trust_root,
-		.state_dir = s->cfg->state_dir,
-		.settle_ms = (int)s->cfg->diode_settle_ms,
+		.dir = s->drop,
+		.trust_path = s->trust,
+		.state_dir = s->state,
+		.settle_ms = s->settle_ms,
 		.clock = s->o.clock,
 		.crash = s->o.crash,
 		.crash_arg = s->o.crash_arg,
@@ -753,8 +761,14 @@ int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_se
 	s->ctl_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	atomic_init(&s->iso_state, -1);
-	s->ko.module_path = cfg->hsm_module[0] ? cfg->hsm_module : NULL;
-	s->ko.pin_file = cfg->hsm_pin_file[0] ? cfg->hsm_pin_file : NULL;
+	memcpy(s->drop, cfg->diode_drop, sizeof s->drop);
+	memcpy(s->trust, cfg->trust_root, sizeof s->trust);
+	memcpy(s->state, cfg->state_dir, sizeof s->state);
+	s->settle_ms = (int)cfg->diode_settle_ms;
+	memcpy(s->hsm_module, cfg->hsm_module, sizeof s->hsm_module);
+	memcpy(s->hsm_pin, cfg->hsm_pin_file, sizeof s->hsm_pin);
+	s->ko.module_path = s->hsm_module[0] ? s->hsm_module : NULL;
+	s->ko.pin_file = s->hsm_pin[0] ? s->hsm_pin : NULL;
 	*out = s;
 
 	creto_serve_report rep;
@@ -795,7 +809,7 @@ int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_se
 		.sink = {sink_append, s},
 		.component = "diode",
 	};
-	if ((rc = creto_update_ctx_open(cfg->state_dir, cfg->trust_root, &uo, &s->uctx, e)) != CRETO_OK)
+	if ((rc = creto_update_ctx_open(s->state, s->trust, &uo, &s->uctx, e)) != CRETO_OK)
 		return creto_err_ctx(e, "state.dir");
 
 	/* the gateway: only models with an installed, verified version */

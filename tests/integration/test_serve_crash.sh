@@ -107,5 +107,6 @@ grep -q 'aborted' show.txt && ok || fail "no aborted record for the crashed appl
 n=$(grep -c 'diode apply applied subject=m1@2' show.txt)
 x=$(grep -c 'diode apply aborted subject=m1@2' show.txt)
 [ $((n - x)) = 1 ] && ok || fail "m1@2 applied $n times, $x aborted"
+cat s2.err s3.err | grep -qE '==[0-9]+==ERROR|runtime error:' && fail "sanitizer report" || ok
 [ $N_FAIL -gt 0 ] && { cat s3.err; cat show.txt; } >&2
 finish

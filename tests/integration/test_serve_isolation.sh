@@ -99,5 +99,6 @@ cp serve.err serve.keep; kill -TERM $SP; rc=0; wait $SP || rc=$?
 for w in 'isolation state violated' 'admission refusing' 'watcher paused' 'isolation state isolated' 'admission admitting' 'watcher resumed'; do
   grep -q "$w" show.txt && ok || fail "audit lacks '$w': $(cat show.txt | head -30)"
 done
+grep -qE '==[0-9]+==ERROR|runtime error:' serve.err && fail "sanitizer report in serve.err" || ok
 [ $N_FAIL -gt 0 ] && cat serve.err >&2
 finish
