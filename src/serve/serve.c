@@ -368,6 +368,8 @@ static void gw_halt(creto_serve *s)
 		creto_gateway_stop(s->gw);
 		pthread_join(s->gw_th, NULL);
 		s->gw_started = 0;
+		/* its exit was asked for: not a failure to act on */
+		atomic_fetch_and(&s->events, ~(unsigned)EV_GW_EXIT);
 	}
 	creto_gateway_free(s->gw);
 	s->gw = NULL;

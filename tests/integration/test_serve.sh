@@ -39,6 +39,14 @@ mkdir -p w1; head -c 200000 /dev/urandom >w1/weights.bin; echo '{"arch":"x"}' >w
 mkpkg m1v1 model-weights m1 1 w1
 mkdir -p pol; printf '{"version":1,"agents":{"agent-a":{"endpoints":["models"]}}}\n' >pol/policy
 mkpkg pol1 policy gateway-policy 1 pol
+# an NHI backup in which agent-r is revoked, carried as a `policy` update named nhi-backup
+"$CRETO" hsm keygen --type aes-256 --label nhi-wrap "pkcs11:token=serve?module-path=$M&pin-source=file:$T/pin" >/dev/null || fail "aes keygen"
+WRAP="pkcs11:token=serve;object=nhi-wrap;type=secret-key"
+cp nhi.db nhi2.db
+"$CRETO" nhi revoke --db nhi2.db agent-r >/dev/null || fail "revoke in the copy"
+mkdir -p nb
+"$CRETO" nhi backup --db nhi2.db --wrap-key "$WRAP" --module "$M" --pin-file "$T/pin" -o nb/nhi.backup >/dev/null || fail "nhi backup"
+mkpkg nhi1 policy nhi-backup 1 nb
 mkdir -p w2; head -c 100000 /dev/urandom >w2/weights.bin
 mkpkg m1v2 model-weights m1 2 w2
 cp m1v2.crupdate bad.crupdate
@@ -60,6 +68,7 @@ settle = 100ms
 [nhi]
 store = $T/nhi.db
 jwks = $T/jwks.json
+wrap_key = $WRAP
 [audit]
 dir = $T/A
 checkpoint_key = $CPKEY
@@ -155,9 +164,19 @@ cp good.conf creto.conf
 kill -HUP $SP
 wait_line serve.err 'serve info event=reloaded' >/dev/null && ok || fail "good config not reloaded"
 
+# --- an NHI update revokes agent-r: restored through the HSM, its next request refused ---
+cp nhi1.crupdate D/nhi1.crupdate
+wait_line serve.err 'nhi info event=restored' >/dev/null && ok || fail "nhi backup not restored: $(grep -E 'nhi|diode' serve.err | tail -3)"
+for i in $(seq 1 50); do
+  st=$(gwcurl agent-r -X POST -H 'content-type: application/json' -d "$BODY" http://$GW/v1/chat/completions 2>/dev/null)
+  [ "$st" = 401 ] || [ "$st" = 403 ] && break; sleep 0.1
+done
+[ "$st" = 401 ] || [ "$st" = 403 ] && ok || fail "revoked agent-r got $st"
+expect_status agent-l 200 "agent-l after the NHI update" -X POST -H 'content-type: application/json' -d "$BODY" http://$GW/v1/chat/completions
+
 # --- SIGTERM mid-stream: the stream ends cleanly ---
 SBODY='{"model":"m1","stream":true,"messages":[{"role":"user","content":"long"}]}'
-curl -sS -N --max-time 20 -H "Authorization: Bearer $(cat tok.agent-r)" -H 'content-type: application/json' \
+curl -sS -N --max-time 20 -H "Authorization: Bearer $(cat tok.agent-l)" -H 'content-type: application/json' \
   -d "$SBODY" http://$GW/v1/chat/completions >stream.out 2>stream.err &
 CP=$!
 for i in $(seq 1 50); do grep -q '^data: ' stream.out 2>/dev/null && break; sleep 0.05; done
@@ -173,7 +192,7 @@ if grep -qE '==[0-9]+==ERROR|runtime error:' serve.err; then fail "sanitizer: $(
 # --- the audit log verifies and lists it all ---
 expect 0 --out "signed checkpoints" -- "$CRETO" audit verify --dir A --pub cp.pub
 "$CRETO" audit show --dir A >show.txt 2>&1 || fail "audit show"
-for w in 'serve.*start' 'serve.*sandbox' 'diode.*apply' 'models-routed' 'policy-reload' 'quarantine' 'reload.*refused' 'serve.*stop'; do
+for w in 'nhi restore ok' 'serve.*start' 'serve.*sandbox' 'diode.*apply' 'models-routed' 'policy-reload' 'quarantine' 'reload.*refused' 'serve.*stop'; do
   grep -Eq "$w" show.txt && ok || fail "audit log lacks $w: $(head -40 show.txt)"
 done
 grep -q 'pin\b.*1234' serve.err && fail "a PIN in the log" || ok
