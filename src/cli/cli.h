@@ -185,5 +185,7 @@ struct cli_doc_group {
  * Returns the exit code. */
 int cli_doc_main(const struct cli_cmd *groups, const struct cli_doc_group *docs, int argc, char **argv);
 int cmd_gateway(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 #endif

@@ -25,6 +25,8 @@ static const struct cli_cmd groups[] = {
 	{"lint", cmd_lint, "[--json|--sarif] [--registry R]... FILE|DIR...", "check Kubernetes YAML for air-gap mistakes"},
 	{"audit", cmd_audit, "<command> ...", "the tamper-evident audit log: append, show, prove, verify"},
 	{"gateway", cmd_gateway, "--config FILE [--check]", "serve agents' inference requests to the local vLLM replicas"},
+	{"serve", cmd_serve, "[--config FILE] [--user U] [--log-format text|json]", "the enclave's daemon: diode watcher, gateway, isolation monitor, audit"},
+	{"config", cmd_config, "check [--config FILE] [--json]", "validate the creto config file and what it names"},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -104,7 +104,7 @@ static uint64_t ll_rights(unsigned access, int is_dir)
 		r |= LL_FS_WRITE_FILE | LL_FS_TRUNCATE;
 		if (is_dir)
 			r |= LL_FS_REMOVE_DIR | LL_FS_REMOVE_FILE | LL_FS_MAKE_DIR | LL_FS_MAKE_REG |
-			     LL_FS_REFER;
+			     LL_FS_REFER | LL_FS_MAKE_SYM; /* the state's `current` links */
 	}
 	if (access & CRETO_SANDBOX_EXEC)
 		r |= LL_FS_EXECUTE;
@@ -438,7 +438,7 @@ static const char *const sc_allow[] = {
 	"open", "openat", "openat2", "stat", "fstat", "lstat", "newfstatat", "statx", "statfs",
 	"fstatfs", "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents",
 	"getdents64", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat",
-	"renameat2", "link", "linkat", "truncate", "chmod", "fchmod", "fchmodat", "fchown", "umask",
+	"renameat2", "link", "linkat", "symlink", "symlinkat", "truncate", "chmod", "fchmod", "fchmodat", "fchown", "umask",
 	"getcwd", "chdir", "fchdir", "utimensat", "inotify_init1", "inotify_add_watch",
 	"inotify_rm_watch",
 	/* memory (mmap and mprotect below, with arguments) */

@@ -1,0 +1,1059 @@
+/*
+ * serve.c - `creto serve`: opens every component from one config file,
+ * applies the sandbox, runs each component on its own thread with its own
+ * stop handle and supervises them (docs/serve.md).
+ *
+ * Threads: the supervisor (the caller of creto_serve_run: signals come in
+ * as requests on an eventfd, timers for checkpoints, the watchdog and
+ * restarts), the diode watcher, the gateway (its own workers below it) and
+ * the isolation monitor.  Components report to the supervisor through
+ * flags and one eventfd; only the supervisor starts, stops or restarts a
+ * component, so no two threads ever do that at once.
+ *
+ * No rule lives here: the watcher decides about packages, the gateway about
+ * requests, isolation about routes.  serve decides only what is running.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "creto/audit.h"
+#include "creto/gateway.h"
+#include "creto/keys.h"
+#include "creto/nhi.h"
+#include "creto/serve.h"
+#include "creto/update.h"
+#include "serve/notify.h"
+#include "serve/sandbox.h"
+#include "util/conf.h"
+#include "util/file.h"
+
+#define GW_LISTEN_MAX 16
+#define MODELS_MAX 64
+
+enum {
+	EV_MODELS = 1u,    /* a model-weights update was applied */
+	EV_POLICY = 2u,    /* the gateway policy update was applied */
+	EV_NHI = 4u,       /* the NHI backup update was applied */
+	EV_ISO = 8u,       /* the isolation state changed */
+	EV_GW_EXIT = 16u,  /* the gateway's run returned */
+	EV_WATCH_EXIT = 32u,
+};
+
+struct creto_serve {
+	creto_serve_config *cfg;
+	creto_serve_opts o;
+	creto_keys_opts ko;  /* points into hsm_module/hsm_pin (fixed at start) */
+	char hsm_module[CRETO_SERVE_PATH_MAX], hsm_pin[CRETO_SERVE_PATH_MAX];
+	creto_signer *ckpt;
+	creto_audit *audit;
+	creto_update_ctx *uctx;
+	creto_notify *notify;
+	pthread_mutex_t mu; /* cfg swaps (reload) against the isolation thread, log */
+
+	/* requests: stop/reload from signals, events from components */
+	int ctl_fd;
+	atomic_int stop_req, reload_req;
+	atomic_uint events;
+
+	/* the gateway */
+	creto_gateway *gw;
+	pthread_t gw_th;
+	int gw_started;
+	char gw_conf[CRETO_SERVE_PATH_MAX];
+	char *listen[GW_LISTEN_MAX];
+	size_t nlisten;
+	char *routed[MODELS_MAX];
+	size_t nrouted;
+	char policy_path[CRETO_SERVE_PATH_MAX]; /* installed gateway policy, "" none */
+
+	/* the diode watcher: its paths fixed at start (reload keeps them) */
+	char drop[CRETO_SERVE_PATH_MAX], trust[CRETO_SERVE_PATH_MAX], state[CRETO_SERVE_PATH_MAX];
+	int settle_ms;
+	creto_stop_handle *watch_stop;
+	pthread_t watch_th;
+	int watch_started;
+	int watch_paused;
+	char pending_policy[CRETO_SERVE_PATH_MAX];
+	char pending_nhi[CRETO_SERVE_PATH_MAX];
+
+	/* the isolation monitor */
+	creto_stop_handle *iso_stop;
+	pthread_t iso_th;
+	int iso_started;
+	atomic_int iso_state;   /* -1 unknown, 0 isolated, 1 violated */
+	atomic_int refusing;    /* on_violation = refuse and violated */
+	char iso_first[512];    /* first failing finding (under mu) */
+	size_t iso_violations;
+
+	/* audit checkpoints */
+	atomic_ullong entries;  /* appended since the last checkpoint */
+	int64_t last_ckpt_ms;
+	int fatal;
+	creto_err fatal_err;
+};
+
+/* ---- logging and audit ---- */
+
+static void slog(creto_serve *s, const char *comp, int level, const char *fmt, ...) CRETO_PRINTF(4, 5);
+
+static void slog(creto_serve *s, const char *comp, int level, const char *fmt, ...)
+{
+	if (s->o.log == NULL)
+		return;
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < ' ')
+			*p = ' ';
+	s->o.log(s->o.log_ctx, comp, level, line);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Durable sink: every decision of the watcher and of serve itself. */
+static int sink_append(void *ctx, const creto_event *ev)
+{
+	creto_serve *s = ctx;
+	creto_err e;
+	creto_err_clear(&e);
+	int rc = creto_audit_append(s->audit, ev, NULL, &e);
+	if (rc == CRETO_OK)
+		atomic_fetch_add(&s->entries, 1);
+	else
+		slog(s, "audit", CRETO_SERVE_LOG_ERROR, "event=append_failed msg=\"%s\"", e.msg);
+	return rc;
+}
+
+/* Group-commit sink for the gateway's hot path. */
+static int sink_submit(void *ctx, const creto_event *ev)
+{
+	creto_serve *s = ctx;
+	int rc = creto_audit_submit(s->audit, ev, NULL);
+	if (rc == CRETO_OK)
+		atomic_fetch_add(&s->entries, 1);
+	return rc;
+}
+
+/* The gateway's admission switch: the audit log can take records and, with
+ * on_violation = refuse, the enclave is isolated. */
+static int admission(void *ctx)
+{
+	creto_serve *s = ctx;
+	return creto_audit_healthy(s->audit) && !atomic_load(&s->refusing);
+}
+
+static void audit_ev(creto_serve *s, const char *comp, const char *event, const char *outcome,
+		     const char *subject, const char *reason)
+{
+	creto_event ev = {comp, event, outcome, subject, reason, NULL, NULL, 0};
+	(void)sink_append(s, &ev);
+}
+
+static void gw_log(void *ctx, const char *line)
+{
+	creto_serve *s = ctx;
+	int lvl = strstr(line, "level=error") ? CRETO_SERVE_LOG_ERROR
+		  : strstr(line, "level=warn") ? CRETO_SERVE_LOG_WARN
+					       : CRETO_SERVE_LOG_INFO;
+	slog(s, "gateway", lvl, "%s", line);
+}
+
+static void nf(int rc)
+{
+	(void)rc; /* sd_notify is best effort: systemd may not listen */
+}
+
+static void poke(creto_serve *s, unsigned ev)
+{
+	if (ev)
+		atomic_fetch_or(&s->events, ev);
+	uint64_t one = 1;
+	ssize_t w = write(s->ctl_fd, &one, sizeof one);
+	(void)w;
+}
+
+void creto_serve_reload(creto_serve *s)
+{
+	if (s == NULL)
+		return;
+	atomic_store(&s->reload_req, 1);
+	poke(s, 0);
+}
+
+void creto_serve_stop(creto_serve *s)
+{
+	if (s == NULL)
+		return;
+	atomic_store(&s->stop_req, 1);
+	poke(s, 0);
+}
+
+/* ---- installed things ---- */
+
+/* The installed gateway policy: STATE/policy/NAME/current -> VERSION, the
+ * file `policy` in it, pinned by version (never through `current`). */
+static void installed_policy(creto_serve *s, char *out, size_t cap)
+{
+	out[0] = '\0';
+	char link[CRETO_SERVE_PATH_MAX], ver[64];
+	if (snprintf(link, sizeof link, "%s/policy/%s/current", s->cfg->state_dir, s->cfg->policy_update) >=
+	    (int)sizeof link)
+		return;
+	ssize_t n = readlink(link, ver, sizeof ver - 1);
+	if (n <= 0)
+		return;
+	ver[n] = '\0';
+	if (strchr(ver, '/') != NULL || ver[0] == '.')
+		return;
+	if (snprintf(out, cap, "%s/policy/%s/%s/policy", s->cfg->state_dir, s->cfg->policy_update, ver) >= (int)cap)
+		out[0] = '\0';
+}
+
+/* The configured models that have an installed, verified version. */
+static int verified_models(creto_serve *s, char **names, size_t *n, creto_err *e)
+{
+	*n = 0;
+	creto_update_model *m = NULL;
+	size_t nm = 0;
+	int rc = creto_update_models_list(s->cfg->state_dir, &m, &nm, e);
+	if (rc != CRETO_OK)
+		return rc;
+	for (size_t i = 0; i < creto_conf_count(s->cfg->conf); i++) {
+		const creto_conf_entry *en = creto_conf_at(s->cfg->conf, i);
+		if (strcmp(en->section, "upstream") || strcmp(en->name, "model") || en->arg == NULL)
+			continue;
+		for (size_t j = 0; j < nm && *n < MODELS_MAX; j++)
+			if (strcmp(m[j].name, en->arg) == 0) {
+				names[(*n)++] = strdup(en->arg);
+				break;
+			}
+	}
+	free(m);
+	for (size_t i = 0; i < *n; i++)
+		if (names[i] == NULL)
+			return creto_err_set(e, CRETO_EOP, "out of memory");
+	return CRETO_OK;
+}
+
+static void free_names(char **v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	*n = 0;
+}
+
+static int same_names(char **a, size_t na, char **b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* ---- the gateway ---- */
+
+/* Write the gateway's config (runtime_dir/gateway.conf) for the routed
+ * models and the installed policy; parse it first: a file the gateway
+ * would refuse is never written. */
+static int gw_write_conf(creto_serve *s, const creto_serve_config *cfg, char **models, size_t nmodels,
+			 const char *policy, creto_gateway_config **parsed, creto_err *e)
+{
+	char *text = NULL;
+	size_t nr = 0;
+	int rc = creto_serve_gateway_text(cfg, policy[0] ? policy : NULL, (const char *const *)s->listen,
+					  s->nlisten, (const char *const *)models, nmodels, &text, &nr, e);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_gateway_config *gc = NULL;
+	rc = creto_gateway_config_parse(text, strlen(text), &gc, e);
+	if (rc == CRETO_OK)
+		rc = creto_file_write_atomic(s->gw_conf, text, strlen(text), 0600, e);
+	free(text);
+	if (rc == CRETO_OK && parsed != NULL)
+		*parsed = gc;
+	else
+		creto_gateway_config_free(gc);
+	return rc;
+}
+
+static void *gw_main(void *arg)
+{
+	creto_serve *s = arg;
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_gateway_run(s->gw, &e) != CRETO_OK)
+		slog(s, "gateway", CRETO_SERVE_LOG_ERROR, "event=stopped msg=\"%s\"", e.msg);
+	poke(s, EV_GW_EXIT);
+	return NULL;
+}
+
+/* Create the gateway for the routed models (binding its listeners).  The
+ * first time, the addresses actually bound are kept so that a restart
+ * binds the same ports. */
+static int gw_open(creto_serve *s, creto_err *e)
+{
+	if (s->nrouted == 0)
+		return CRETO_OK;
+	creto_gateway_config *gc = NULL;
+	int rc = gw_write_conf(s, s->cfg, s->routed, s->nrouted, s->policy_path, &gc, e);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_gateway_opts go = {
+		.clock = s->o.clock,
+		.audit = {sink_submit, s},
+		.audit_healthy = admission,
+		.audit_healthy_ctx = s,
+		.log = gw_log,
+		.log_ctx = s,
+		.config_path = s->gw_conf,
+	};
+	rc = creto_gateway_new(gc, &go, &s->gw, e);
+	creto_gateway_config_free(gc);
+	if (rc != CRETO_OK)
+		return rc;
+	if (s->nlisten == 0) {
+		size_t n = creto_gateway_listener_count(s->gw);
+		for (size_t i = 0; i < n && i < GW_LISTEN_MAX; i++) {
+			s->listen[i] = strdup(creto_gateway_listener(s->gw, i));
+			if (s->listen[i] == NULL)
+				return creto_err_set(e, CRETO_EOP, "out of memory");
+			s->nlisten++;
+		}
+	}
+	char models[1024] = "";
+	for (size_t i = 0; i < s->nrouted; i++)
+		snprintf(models + strlen(models), sizeof models - strlen(models), "%s%s", i ? "," : "",
+			 s->routed[i]);
+	for (size_t i = 0; i < s->nlisten; i++)
+		slog(s, "gateway", CRETO_SERVE_LOG_INFO, "event=listening address=%s models=%s", s->listen[i],
+		     models);
+	return CRETO_OK;
+}
+
+static int gw_start(creto_serve *s, creto_err *e)
+{
+	if (s->gw == NULL)
+		return CRETO_OK;
+	if (pthread_create(&s->gw_th, NULL, gw_main, s) != 0)
+		return creto_err_set(e, CRETO_EOP, "cannot start the gateway thread");
+	s->gw_started = 1;
+	return CRETO_OK;
+}
+
+static void gw_halt(creto_serve *s)
+{
+	if (s->gw_started) {
+		creto_gateway_stop(s->gw);
+		pthread_join(s->gw_th, NULL);
+		s->gw_started = 0;
+		/* its exit was asked for: not a failure to act on */
+		atomic_fetch_and(&s->events, ~(unsigned)EV_GW_EXIT);
+	}
+	creto_gateway_free(s->gw);
+	s->gw = NULL;
+}
+
+/* The routed model set (or the NHI store) changed: a new gateway on the
+ * same addresses.  In-flight requests drain first (drain_timeout). */
+static int gw_restart(creto_serve *s, const char *why, creto_err *e)
+{
+	slog(s, "gateway", CRETO_SERVE_LOG_INFO, "event=restart reason=%s", why);
+	gw_halt(s);
+	int rc = gw_open(s, e);
+	if (rc == CRETO_OK)
+		rc = gw_start(s, e);
+	audit_ev(s, "serve", "gateway-restart", rc == CRETO_OK ? "ok" : "failed", why,
+		 rc == CRETO_OK ? NULL : e->msg);
+	return rc;
+}
+
+/* ---- the diode watcher ---- */
+
+static void watch_report(void *arg, const creto_diode_event *ev)
+{
+	creto_serve *s = arg;
+	const creto_update_result *r = ev->res;
+	int lvl = !strcmp(ev->decision, "applied") || !strcmp(ev->decision, "duplicate")
+			  ? CRETO_SERVE_LOG_INFO
+			  : CRETO_SERVE_LOG_WARN;
+	slog(s, "diode", lvl, "event=%s type=%s name=%s version=%lld rule=%s msg=\"%s\"", ev->decision,
+	     r->type[0] ? r->type : "-", r->name[0] ? r->name : "-", (long long)r->version,
+	     ev->rule[0] ? ev->rule : "-", ev->msg);
+	if (strcmp(ev->decision, "applied") != 0)
+		return;
+	char pol[CRETO_SERVE_STR_MAX], nhi[CRETO_SERVE_STR_MAX];
+	pthread_mutex_lock(&s->mu);
+	memcpy(pol, s->cfg->policy_update, sizeof pol);
+	memcpy(nhi, s->cfg->nhi_update, sizeof nhi);
+	pthread_mutex_unlock(&s->mu);
+	if (!strcmp(r->type, "model-weights")) {
+		poke(s, EV_MODELS);
+	} else if (!strcmp(r->type, "policy") && !strcmp(r->name, pol)) {
+		pthread_mutex_lock(&s->mu);
+		if (snprintf(s->pending_policy, sizeof s->pending_policy, "%s/policy", r->install_path) >=
+		    (int)sizeof s->pending_policy)
+			s->pending_policy[0] = '\0';
+		pthread_mutex_unlock(&s->mu);
+		poke(s, EV_POLICY);
+	} else if (!strcmp(r->type, "policy") && !strcmp(r->name, nhi)) {
+		pthread_mutex_lock(&s->mu);
+		if (snprintf(s->pending_nhi, sizeof s->pending_nhi, "%s/nhi.backup", r->install_path) >=
+		    (int)sizeof s->pending_nhi)
+			s->pending_nhi[0] = '\0';
+		pthread_mutex_unlock(&s->mu);
+		poke(s, EV_NHI);
+	} else if (!strcmp(r->type, "software-package")) {
+		slog(s, "diode", CRETO_SERVE_LOG_INFO,
+		     "event=staged name=%s version=%lld path=%s msg=\"run the installer unit on it\"", r->name,
+		     (long long)r->version, r->install_path);
+	} else if (!strcmp(r->type, "cert-rotation")) {
+		slog(s, "trust", CRETO_SERVE_LOG_INFO,
+		     "event=rotated version=%lld msg=\"the next package is checked against it\"",
+		     (long long)r->version);
+	}
+}
+
+static void watch_started(void *arg, int64_t version, int64_t expires)
+{
+	creto_serve *s = arg;
+	slog(s, "diode", CRETO_SERVE_LOG_INFO, "event=watching dir=%s trust_root_version=%lld expires=%lld",
+	     s->drop, (long long)version, (long long)expires);
+}
+
+static void *watch_main(void *arg)
+{
+	creto_serve *s = arg;
+	creto_diode_opts d = {
+		.dir = s->drop,
+		.trust_path = s->trust,
+		.state_dir = s->state,
+		.settle_ms = s->settle_ms,
+		.clock = s->o.clock,
+		.crash = s->o.crash,
+		.crash_arg = s->o.crash_arg,
+		.started = watch_started,
+		.report = watch_report,
+		.report_arg = s,
+		.stop = s->watch_stop,
+		.sink = {sink_append, s},
+	};
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_diode_watch_ctx(s->uctx, &d, &e) != CRETO_OK) {
+		slog(s, "diode", CRETO_SERVE_LOG_ERROR, "event=stopped msg=\"%s\"", e.msg);
+		poke(s, EV_WATCH_EXIT);
+	}
+	return NULL;
+}
+
+static int watch_start(creto_serve *s, creto_err *e)
+{
+	creto_stop_handle_reset(s->watch_stop);
+	if (pthread_create(&s->watch_th, NULL, watch_main, s) != 0)
+		return creto_err_set(e, CRETO_EOP, "cannot start the diode watcher thread");
+	s->watch_started = 1;
+	return CRETO_OK;
+}
+
+static void watch_halt(creto_serve *s)
+{
+	if (!s->watch_started)
+		return;
+	creto_stop_handle_stop(s->watch_stop);
+	pthread_join(s->watch_th, NULL);
+	s->watch_started = 0;
+}
+
+/* ---- the isolation monitor ---- */
+
+static void *iso_main(void *arg)
+{
+	creto_serve *s = arg;
+	while (!creto_stop_handle_stopped(s->iso_stop)) {
+		pthread_mutex_lock(&s->mu);
+		creto_iso_config iso = s->cfg->iso;
+		creto_iso_opts io = {.active = s->cfg->active_probes, .route_source = CRETO_ISO_ROUTES_AUTO};
+		int64_t interval = s->cfg->isolation_interval_ms;
+		pthread_mutex_unlock(&s->mu);
+		creto_iso_report *rep = NULL;
+		creto_err e;
+		creto_err_clear(&e);
+		int state;
+		char first[512] = "";
+		size_t nv = 0;
+		if (creto_iso_check(&iso, &io, &rep, &e) != CRETO_OK) {
+			state = 1; /* a check that cannot run proves nothing: not isolated */
+			snprintf(first, sizeof first, "check failed: %.480s", e.msg);
+			nv = 1;
+		} else {
+			nv = rep->violations;
+			state = nv > 0;
+			for (size_t i = 0; i < rep->n && !first[0]; i++)
+				if (rep->items[i].result == CRETO_ISO_FAIL && !rep->items[i].summary)
+					if (snprintf(first, sizeof first, "%s %.400s", rep->items[i].kind, rep->items[i].key) < 0)
+						first[0] = '\0';
+		}
+		creto_iso_report_free(rep);
+		if (atomic_exchange(&s->iso_state, state) != state) {
+			pthread_mutex_lock(&s->mu);
+			snprintf(s->iso_first, sizeof s->iso_first, "%s", first);
+			s->iso_violations = nv;
+			pthread_mutex_unlock(&s->mu);
+			poke(s, EV_ISO);
+		}
+		struct pollfd p = {creto_stop_handle_fd(s->iso_stop), POLLIN, 0};
+		(void)poll(&p, 1, interval > INT_MAX ? INT_MAX : (int)interval);
+	}
+	return NULL;
+}
+
+/* The supervisor's side of an isolation change: audit it, switch the
+ * gateway's admission and the watcher. */
+static void iso_changed(creto_serve *s)
+{
+	int state = atomic_load(&s->iso_state);
+	pthread_mutex_lock(&s->mu);
+	char first[512];
+	snprintf(first, sizeof first, "%s", s->iso_first);
+	size_t nv = s->iso_violations;
+	int refuse = s->cfg->on_violation == CRETO_SERVE_REFUSE;
+	pthread_mutex_unlock(&s->mu);
+	creto_event_field f[] = {{"violations", NULL, (int64_t)nv}};
+	creto_event ev = {"isolation", "state", state ? "violated" : "isolated", NULL,
+			  state ? first : NULL, NULL, f, 1};
+	(void)sink_append(s, &ev);
+	slog(s, "isolation", state ? CRETO_SERVE_LOG_ERROR : CRETO_SERVE_LOG_INFO,
+	     "event=%s violations=%zu first=\"%s\"", state ? "violated" : "isolated", nv, first);
+	if (state && refuse && !atomic_load(&s->refusing)) {
+		atomic_store(&s->refusing, 1);
+		audit_ev(s, "serve", "admission", "refusing", "gateway", "isolation");
+		slog(s, "serve", CRETO_SERVE_LOG_WARN, "event=refusing msg=\"gateway answers 503, watcher paused\"");
+		if (s->watch_started) {
+			watch_halt(s);
+			s->watch_paused = 1;
+			audit_ev(s, "serve", "watcher", "paused", s->cfg->diode_drop, "isolation");
+		}
+	} else if (!state && atomic_load(&s->refusing)) {
+		atomic_store(&s->refusing, 0);
+		audit_ev(s, "serve", "admission", "admitting", "gateway", NULL);
+		slog(s, "serve", CRETO_SERVE_LOG_INFO, "event=admitting msg=\"isolation restored\"");
+		if (s->watch_paused) {
+			creto_err e;
+			creto_err_clear(&e);
+			if (watch_start(s, &e) == CRETO_OK) {
+				s->watch_paused = 0;
+				audit_ev(s, "serve", "watcher", "resumed", s->cfg->diode_drop, NULL);
+			} else {
+				slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=watcher_resume msg=\"%s\"", e.msg);
+			}
+		}
+	}
+}
+
+/* ---- updates taking effect ---- */
+
+static void models_changed(creto_serve *s, const char *why)
+{
+	char *names[MODELS_MAX];
+	size_t n = 0;
+	creto_err e;
+	creto_err_clear(&e);
+	if (verified_models(s, names, &n, &e) != CRETO_OK) {
+		free_names(names, &n);
+		slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=models msg=\"%s\"", e.msg);
+		return;
+	}
+	if (same_names(names, n, s->routed, s->nrouted)) {
+		free_names(names, &n);
+		slog(s, "serve", CRETO_SERVE_LOG_INFO,
+		     "event=models msg=\"routed models unchanged; replicas pick the new version up through "
+		     "their restart hook\"");
+		return;
+	}
+	free_names(s->routed, &s->nrouted);
+	memcpy(s->routed, names, n * sizeof(char *));
+	s->nrouted = n;
+	char list[1024] = "";
+	for (size_t i = 0; i < n; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "," : "", names[i]);
+	audit_ev(s, "serve", "models-routed", "ok", list, why);
+	if (gw_restart(s, why, &e) != CRETO_OK) {
+		s->fatal = 1;
+		s->fatal_err = e;
+	}
+}
+
+static void policy_changed(creto_serve *s)
+{
+	char path[CRETO_SERVE_PATH_MAX];
+	pthread_mutex_lock(&s->mu);
+	snprintf(path, sizeof path, "%s", s->pending_policy);
+	pthread_mutex_unlock(&s->mu);
+	creto_err e;
+	creto_err_clear(&e);
+	int rc = s->nrouted ? gw_write_conf(s, s->cfg, s->routed, s->nrouted, path, NULL, &e) : CRETO_OK;
+	if (rc != CRETO_OK) {
+		audit_ev(s, "serve", "policy-reload", "refused", path, e.msg);
+		slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=policy_refused path=%s msg=\"%s\"", path, e.msg);
+		return;
+	}
+	snprintf(s->policy_path, sizeof s->policy_path, "%s", path);
+	if (s->gw != NULL)
+		creto_gateway_reload(s->gw);
+	audit_ev(s, "serve", "policy-reload", "ok", path, NULL);
+	slog(s, "serve", CRETO_SERVE_LOG_INFO, "event=policy_reload path=%s", path);
+}
+
+static void nhi_changed(creto_serve *s)
+{
+	char path[CRETO_SERVE_PATH_MAX];
+	pthread_mutex_lock(&s->mu);
+	snprintf(path, sizeof path, "%s", s->pending_nhi);
+	pthread_mutex_unlock(&s->mu);
+	creto_err e;
+	creto_err_clear(&e);
+	int rc;
+	if (!s->cfg->nhi_wrap_key[0]) {
+		rc = creto_err_set(&e, CRETO_EUSAGE, "[nhi] wrap_key not set");
+	} else {
+		creto_nhi_wrapper w;
+		creto_nhi_wrapper_hsm(&w, s->cfg->nhi_wrap_key, &s->ko);
+		creto_nhi_backup_info info;
+		rc = creto_nhi_backup_restore(path, &w, s->cfg->nhi_store, &info, &e);
+	}
+	audit_ev(s, "nhi", "restore", rc == CRETO_OK ? "ok" : "failed", path, rc == CRETO_OK ? NULL : e.msg);
+	if (rc != CRETO_OK) {
+		slog(s, "nhi", CRETO_SERVE_LOG_ERROR, "event=restore_failed path=%s msg=\"%s\"", path, e.msg);
+		return;
+	}
+	slog(s, "nhi", CRETO_SERVE_LOG_INFO, "event=restored path=%s store=%s", path, s->cfg->nhi_store);
+	/* the gateway holds the old store file open: a new gateway opens the new one */
+	if (s->gw != NULL && gw_restart(s, "nhi-restore", &e) != CRETO_OK) {
+		s->fatal = 1;
+		s->fatal_err = e;
+	}
+}
+
+/* ---- SIGHUP ---- */
+
+static void reload(creto_serve *s)
+{
+	creto_err e;
+	creto_err_clear(&e);
+	nf(creto_notify_reloading(s->notify, NULL));
+	creto_serve_config *nc = NULL;
+	int rc = creto_serve_config_load(s->cfg->path, &nc, &e);
+	creto_serve_report rep = {0};
+	if (rc == CRETO_OK) {
+		creto_serve_check_opts co = {.clock = s->o.clock, .no_keys = 1};
+		rc = creto_serve_check(nc, &co, &rep, &e);
+	}
+	if (rc == CRETO_OK && s->nrouted)
+		rc = gw_write_conf(s, nc, s->routed, s->nrouted, s->policy_path, NULL, &e);
+	creto_serve_report_clear(&rep);
+	if (rc != CRETO_OK) {
+		creto_serve_config_free(nc);
+		audit_ev(s, "serve", "reload", "refused", s->cfg->path, e.msg);
+		slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=reload_refused msg=\"%s\" keeping=old", e.msg);
+		nf(creto_notify_ready(s->notify, "running (reload refused)", NULL));
+		return;
+	}
+	/* settings that need a restart are kept and named */
+	const char *kept = NULL;
+	if (strcmp(nc->state_dir, s->cfg->state_dir) || strcmp(nc->trust_root, s->cfg->trust_root) ||
+	    strcmp(nc->diode_drop, s->cfg->diode_drop) || strcmp(nc->audit_dir, s->cfg->audit_dir) ||
+	    strcmp(nc->audit_checkpoint_key, s->cfg->audit_checkpoint_key) ||
+	    strcmp(nc->hsm_module, s->cfg->hsm_module) || strcmp(nc->user, s->cfg->user) ||
+	    strcmp(nc->runtime_dir, s->cfg->runtime_dir) || strcmp(nc->nhi_store, s->cfg->nhi_store))
+		kept = "state, trust, diode, audit, hsm, nhi store, user and runtime_dir changes need a restart";
+	/* nc keeps the old values of those */
+#define KEEP(f) memcpy(nc->f, s->cfg->f, sizeof nc->f)
+	KEEP(state_dir);
+	KEEP(trust_root);
+	KEEP(diode_drop);
+	KEEP(audit_dir);
+	KEEP(audit_checkpoint_key);
+	KEEP(hsm_module);
+	KEEP(hsm_pin_file);
+	KEEP(user);
+	KEEP(runtime_dir);
+	KEEP(nhi_store);
+#undef KEEP
+	pthread_mutex_lock(&s->mu);
+	creto_serve_config *old = s->cfg;
+	s->cfg = nc;
+	pthread_mutex_unlock(&s->mu);
+	creto_serve_config_free(old);
+	if (s->gw != NULL)
+		creto_gateway_reload(s->gw);
+	audit_ev(s, "serve", "reload", "ok", s->cfg->path, kept);
+	slog(s, "serve", kept ? CRETO_SERVE_LOG_WARN : CRETO_SERVE_LOG_INFO, "event=reloaded config=%s%s%s",
+	     s->cfg->path, kept ? " kept=\"" : "", kept ? kept : "");
+	if (kept)
+		slog(s, "serve", CRETO_SERVE_LOG_WARN, "event=reload_partial msg=\"%s\"", kept);
+	/* a new on_violation applies to the current state */
+	if (atomic_load(&s->iso_state) == 1)
+		iso_changed(s);
+	nf(creto_notify_ready(s->notify, "running", NULL));
+}
+
+/* ---- checkpoints ---- */
+
+static void checkpoint(creto_serve *s, const char *why)
+{
+	s->last_ckpt_ms = mono_ms();
+	if (s->ckpt == NULL)
+		return;
+	creto_err e;
+	creto_err_clear(&e);
+	if (creto_audit_sync(s->audit, &e) != CRETO_OK || creto_audit_checkpoint(s->audit, &e) != CRETO_OK) {
+		slog(s, "audit", CRETO_SERVE_LOG_ERROR, "event=checkpoint_failed msg=\"%s\"", e.msg);
+		return;
+	}
+	unsigned long long n = atomic_exchange(&s->entries, 0);
+	slog(s, "audit", CRETO_SERVE_LOG_INFO, "event=checkpoint reason=%s entries=%llu", why, n);
+}
+
+/* ---- open, run, stop ---- */
+
+static int ensure_runtime_dir(const char *dir, creto_err *e)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return creto_err_set(e, CRETO_EUSAGE, "serve.runtime_dir %s: not a directory", dir);
+		return CRETO_OK;
+	}
+	return creto_mkdir_p(dir, 0750, e);
+}
+
+int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_serve **out,
+		    creto_err *e)
+{
+	*out = NULL;
+	creto_serve *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		creto_serve_config_free(cfg);
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	}
+	s->cfg = cfg;
+	s->o = *o;
+	s->ctl_fd = -1;
+	pthread_mutex_init(&s->mu, NULL);
+	atomic_init(&s->iso_state, -1);
+	memcpy(s->drop, cfg->diode_drop, sizeof s->drop);
+	memcpy(s->trust, cfg->trust_root, sizeof s->trust);
+	memcpy(s->state, cfg->state_dir, sizeof s->state);
+	s->settle_ms = (int)cfg->diode_settle_ms;
+	memcpy(s->hsm_module, cfg->hsm_module, sizeof s->hsm_module);
+	memcpy(s->hsm_pin, cfg->hsm_pin_file, sizeof s->hsm_pin);
+	s->ko.module_path = s->hsm_module[0] ? s->hsm_module : NULL;
+	s->ko.pin_file = s->hsm_pin[0] ? s->hsm_pin : NULL;
+	*out = s;
+
+	creto_serve_report rep;
+	creto_serve_check_opts co = {.clock = o->clock};
+	int rc = creto_serve_check(cfg, &co, &rep, e);
+	for (size_t i = 0; i < rep.n; i++)
+		slog(s, "config", rep.v[i].severity == CRETO_SERVE_ERROR ? CRETO_SERVE_LOG_ERROR : CRETO_SERVE_LOG_WARN,
+		     "event=problem where=%s msg=\"%s\"", rep.v[i].where, rep.v[i].msg);
+	creto_serve_report_clear(&rep);
+	if (rc != CRETO_OK)
+		return rc;
+
+	s->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->ctl_fd < 0)
+		return creto_err_errno(e, errno, "eventfd");
+	if ((rc = creto_stop_handle_new(&s->watch_stop, e)) != CRETO_OK ||
+	    (rc = creto_stop_handle_new(&s->iso_stop, e)) != CRETO_OK)
+		return rc;
+	if ((rc = ensure_runtime_dir(cfg->runtime_dir, e)) != CRETO_OK)
+		return rc;
+	if (snprintf(s->gw_conf, sizeof s->gw_conf, "%s/gateway.conf", cfg->runtime_dir) >= (int)sizeof s->gw_conf)
+		return creto_err_set(e, CRETO_EUSAGE, "serve.runtime_dir: too long");
+
+	/* keys, then the audit log: everything after this is recorded */
+	if (cfg->audit_checkpoint_key[0] &&
+	    (rc = creto_keys_open_signer(cfg->audit_checkpoint_key, &s->ko, &s->ckpt, e)) != CRETO_OK)
+		return creto_err_ctx(e, "audit.checkpoint_key");
+	creto_audit_opts ao = {.clock = o->clock, .signer = s->ckpt, .size_budget = (uint64_t)cfg->audit_budget};
+	if ((rc = creto_audit_open(cfg->audit_dir, &ao, &s->audit, e)) != CRETO_OK)
+		return creto_err_ctx(e, "audit.dir");
+	audit_ev(s, "serve", "start", "ok", cfg->path, NULL);
+
+	/* the state: recovery runs here, an interrupted apply completes or rolls back */
+	creto_update_ctx_opts uo = {
+		.clock = o->clock,
+		.crash = o->crash,
+		.crash_arg = o->crash_arg,
+		.sink = {sink_append, s},
+		.component = "diode",
+	};
+	if ((rc = creto_update_ctx_open(s->state, s->trust, &uo, &s->uctx, e)) != CRETO_OK)
+		return creto_err_ctx(e, "state.dir");
+
+	/* the gateway: only models with an installed, verified version */
+	if (cfg->has_gateway) {
+		installed_policy(s, s->policy_path, sizeof s->policy_path);
+		if ((rc = verified_models(s, s->routed, &s->nrouted, e)) != CRETO_OK)
+			return rc;
+		if (s->nrouted == 0)
+			slog(s, "gateway", CRETO_SERVE_LOG_WARN,
+			     "event=waiting msg=\"no configured model has a verified version yet; the gateway starts "
+			     "when one is installed\"");
+		if ((rc = gw_open(s, e)) != CRETO_OK)
+			return creto_err_ctx(e, "gateway");
+	}
+	if (o->notify_socket != NULL && (rc = creto_notify_open(o->notify_socket, &s->notify, e)) != CRETO_OK)
+		return rc;
+	return CRETO_OK;
+}
+
+/* Directory of a file path, for a read-only rule. */
+static void dirname_of(const char *p, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", p);
+	char *sl = strrchr(out, '/');
+	if (sl == out)
+		out[1] = '\0';
+	else if (sl != NULL)
+		*sl = '\0';
+}
+
+static int sandbox(creto_serve *s, creto_err *e)
+{
+	creto_serve_config *c = s->cfg;
+	creto_sandbox *sb = creto_sandbox_new();
+	if (sb == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	char d[CRETO_SERVE_PATH_MAX];
+	int rc = CRETO_OK;
+#define RW(p) (rc == CRETO_OK ? (rc = creto_sandbox_allow(sb, (p), CRETO_SANDBOX_RW, e)) : rc)
+#define RO(p) (rc == CRETO_OK ? (rc = creto_sandbox_allow(sb, (p), CRETO_SANDBOX_RO, e)) : rc)
+#define RO_OPT(p) (rc == CRETO_OK ? (rc = creto_sandbox_allow(sb, (p), CRETO_SANDBOX_RO | CRETO_SANDBOX_OPTIONAL, e)) : rc)
+	RW(c->state_dir);
+	RW(c->diode_drop);
+	RW(c->audit_dir);
+	RW(c->runtime_dir);
+	dirname_of(c->nhi_store, d, sizeof d); /* the store is replaced atomically beside itself */
+	RW(d);
+	dirname_of(c->path, d, sizeof d);
+	RO(d);
+	RO(c->trust_root);
+	if (c->nhi_jwks[0])
+		RO(c->nhi_jwks);
+	if (c->nhi_backup[0])
+		RO(c->nhi_backup);
+	if (c->hsm_module[0])
+		RO_OPT(c->hsm_module);
+	if (c->hsm_pin_file[0])
+		RO(c->hsm_pin_file);
+	if (c->iso.resolv_conf_set)
+		RO(c->iso.resolv_conf);
+	for (size_t i = 0; i < creto_conf_count(c->conf); i++) {
+		const creto_conf_entry *en = creto_conf_at(c->conf, i);
+		if ((!strcmp(en->section, "gateway") && (!strcmp(en->name, "policy") || !strcmp(en->name, "jwks"))) ||
+		    (!strcmp(en->section, "upstream") && !strcmp(en->name, "key_file")))
+			RO(en->str);
+		else if (!strcmp(en->section, "gateway") && !strcmp(en->name, "nhi_db")) {
+			dirname_of(en->str, d, sizeof d);
+			RO(d);
+		}
+	}
+	for (size_t i = 0; i < s->o.n_sandbox_rw; i++)
+		RW(s->o.sandbox_rw[i]);
+	for (size_t i = 0; i < s->o.n_sandbox_ro; i++)
+		RO_OPT(s->o.sandbox_ro[i]);
+#undef RW
+#undef RO
+#undef RO_OPT
+	if (rc == CRETO_OK)
+		rc = creto_sandbox_allow_base(sb, e);
+	if (rc != CRETO_OK) {
+		creto_sandbox_free(sb);
+		return rc;
+	}
+	const char *user = s->o.user ? s->o.user : c->user[0] ? c->user : NULL;
+	creto_sandbox_opts so = {.user = user, .landlock = c->landlock, .seccomp = c->seccomp};
+	creto_sandbox_report r;
+	memset(&r, 0, sizeof r);
+	rc = creto_sandbox_apply(sb, &so, &r, e);
+	creto_sandbox_free(sb);
+	for (size_t i = 0; i < r.nwarn; i++)
+		slog(s, "sandbox", CRETO_SERVE_LOG_WARN, "event=warning msg=\"%s\"", r.warn[i]);
+	if (rc != CRETO_OK)
+		return rc;
+	slog(s, "sandbox", CRETO_SERVE_LOG_INFO,
+	     "event=applied uid=%u gid=%u user_changed=%d landlock_abi=%d landlock=%s rules=%zu seccomp=%s",
+	     (unsigned)r.uid, (unsigned)r.gid, r.user_changed, r.landlock_abi,
+	     r.landlock_enforced ? "enforced" : "off", r.landlock_rules, r.seccomp_installed ? "on" : "off");
+	char f[256];
+	snprintf(f, sizeof f, "landlock=%s seccomp=%s uid=%u", r.landlock_enforced ? "enforced" : "off",
+		 r.seccomp_installed ? "on" : "off", (unsigned)r.uid);
+	audit_ev(s, "serve", "sandbox", "ok", f, NULL);
+	return CRETO_OK;
+}
+
+static void stop_all(creto_serve *s)
+{
+	nf(creto_notify_stopping(s->notify, NULL));
+	slog(s, "serve", CRETO_SERVE_LOG_INFO, "event=stopping");
+	/* order: no new requests or packages, then the monitor, then the log */
+	int64_t deadline = mono_ms() + s->cfg->stop_timeout_ms;
+	gw_halt(s);
+	watch_halt(s);
+	if (s->iso_started) {
+		creto_stop_handle_stop(s->iso_stop);
+		pthread_join(s->iso_th, NULL);
+		s->iso_started = 0;
+	}
+	if (mono_ms() > deadline)
+		slog(s, "serve", CRETO_SERVE_LOG_WARN, "event=stop_slow msg=\"components took longer than stop_timeout\"");
+	audit_ev(s, "serve", "stop", s->fatal ? "failed" : "ok", s->cfg->path, s->fatal ? s->fatal_err.msg : NULL);
+	checkpoint(s, "shutdown");
+}
+
+static void status(creto_serve *s, int ready)
+{
+	char st[256];
+	snprintf(st, sizeof st, "%s: %zu model%s routed, isolation %s%s%s", ready ? "running" : "starting",
+		 s->nrouted, s->nrouted == 1 ? "" : "s",
+		 atomic_load(&s->iso_state) == 1 ? "violated" : atomic_load(&s->iso_state) == 0 ? "ok" : "unknown",
+		 atomic_load(&s->refusing) ? ", refusing" : "", s->watch_paused ? ", watcher paused" : "");
+	creto_err e;
+	if (ready)
+		nf(creto_notify_ready(s->notify, st, &e));
+	else
+		nf(creto_notify_status(s->notify, st, &e));
+}
+
+int creto_serve_run(creto_serve *s, creto_err *e)
+{
+	int rc = sandbox(s, e);
+	if (rc != CRETO_OK)
+		return rc;
+	if ((rc = gw_start(s, e)) != CRETO_OK)
+		goto out;
+	if ((rc = watch_start(s, e)) != CRETO_OK)
+		goto out;
+	if (pthread_create(&s->iso_th, NULL, iso_main, s) != 0) {
+		rc = creto_err_set(e, CRETO_EOP, "cannot start the isolation monitor thread");
+		goto out;
+	}
+	s->iso_started = 1;
+	s->last_ckpt_ms = mono_ms();
+	checkpoint(s, "start");
+	slog(s, "serve", CRETO_SERVE_LOG_INFO, "event=ready models=%zu pid=%ld", s->nrouted, (long)getpid());
+	status(s, 1);
+
+	int64_t wd_ms = s->o.watchdog_usec ? (int64_t)(s->o.watchdog_usec / 2000) : 0;
+	int64_t next_wd = mono_ms();
+	while (!atomic_load(&s->stop_req) && !s->fatal) {
+		int64_t now = mono_ms();
+		int64_t ck_due = s->last_ckpt_ms + s->cfg->audit_checkpoint_ms;
+		int64_t wake = ck_due;
+		if (wd_ms && next_wd < wake)
+			wake = next_wd;
+		int tmo = wake <= now ? 0 : wake - now > 60000 ? 60000 : (int)(wake - now);
+		/* at least once a second: the entry count */
+		if (tmo > 1000)
+			tmo = 1000;
+		struct pollfd p = {s->ctl_fd, POLLIN, 0};
+		int pr = poll(&p, 1, tmo);
+		if (pr > 0) {
+			uint64_t v;
+			ssize_t r = read(s->ctl_fd, &v, sizeof v);
+			(void)r;
+		}
+		if (atomic_load(&s->stop_req))
+			break;
+		unsigned ev = atomic_exchange(&s->events, 0);
+		if (ev & EV_GW_EXIT && s->gw_started) {
+			rc = creto_err_set(e, CRETO_EOP, "the gateway stopped on its own");
+			s->fatal = 1;
+			s->fatal_err = *e;
+			break;
+		}
+		if (ev & EV_WATCH_EXIT && !s->watch_paused) {
+			rc = creto_err_set(e, CRETO_EOP, "the diode watcher stopped on its own");
+			s->fatal = 1;
+			s->fatal_err = *e;
+			break;
+		}
+		if (atomic_exchange(&s->reload_req, 0))
+			reload(s);
+		if (ev & EV_ISO)
+			iso_changed(s);
+		if (ev & EV_POLICY)
+			policy_changed(s);
+		if (ev & EV_MODELS)
+			models_changed(s, "model-weights");
+		if (ev & EV_NHI)
+			nhi_changed(s);
+		if (ev)
+			status(s, 1);
+		now = mono_ms();
+		if (now >= s->last_ckpt_ms + s->cfg->audit_checkpoint_ms)
+			checkpoint(s, "interval");
+		else if ((int64_t)atomic_load(&s->entries) >= s->cfg->audit_checkpoint_entries)
+			checkpoint(s, "entries");
+		if (wd_ms && now >= next_wd) {
+			nf(creto_notify_watchdog(s->notify, NULL));
+			next_wd = now + wd_ms;
+		}
+	}
+	if (s->fatal && rc == CRETO_OK) {
+		*e = s->fatal_err;
+		rc = e->code ? e->code : CRETO_EOP;
+	}
+out:
+	stop_all(s);
+	return rc;
+}
+
+void creto_serve_free(creto_serve *s)
+{
+	if (s == NULL)
+		return;
+	gw_halt(s);
+	watch_halt(s);
+	if (s->iso_started) {
+		creto_stop_handle_stop(s->iso_stop);
+		pthread_join(s->iso_th, NULL);
+	}
+	creto_update_ctx_close(s->uctx);
+	creto_audit_close(s->audit);
+	creto_signer_free(s->ckpt);
+	creto_notify_close(s->notify);
+	creto_stop_handle_free(s->watch_stop);
+	creto_stop_handle_free(s->iso_stop);
+	free_names(s->routed, &s->nrouted);
+	free_names(s->listen, &s->nlisten);
+	if (s->ctl_fd >= 0)
+		close(s->ctl_fd);
+	pthread_mutex_destroy(&s->mu);
+	creto_serve_config_free(s->cfg);
+	free(s);
+}
