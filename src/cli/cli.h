@@ -167,6 +167,8 @@ const struct cli_cmd *cmd_isolation_table(void);
 const struct cli_cmd *cmd_lint_table(void);
 const struct cli_cmd *cmd_audit_table(void);
 const struct cli_cmd *cmd_gateway_table(void);
+const struct cli_cmd *cmd_serve_table(void);
+const struct cli_cmd *cmd_config_table(void);
 
 /* A group's table for the docs: name is a group of main.c's table, or
  * "GROUP CMD" for a command with its own subcommands (diode quarantine);

@@ -20,6 +20,8 @@ static const struct cli_cmd CONFIG_CMDS[] = {
 	{NULL, NULL, NULL, NULL},
 };
 
+const struct cli_cmd *cmd_config_table(void) { return CONFIG_CMDS; } /* docs: cli_doc.c */
+
 int cmd_config(int argc, char **argv)
 {
 	return cli_dispatch("config", CONFIG_CMDS, argc, argv);

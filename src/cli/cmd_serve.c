@@ -117,6 +117,11 @@ static void crash_cb(void *arg, const char *point)
 		_exit(99);
 }
 
+static const struct cli_cmd serve_cmd = {
+	"", NULL, "[--config FILE] [--user USER] [--log-format text|json]",
+	"the enclave's daemon: diode watcher, gateway, isolation monitor, audit (SIGHUP reloads, SIGTERM stops)"};
+const struct cli_cmd *cmd_serve_table(void) { return &serve_cmd; } /* docs: cli_doc.c */
+
 static int usage_serve(void)
 {
 	fprintf(stderr,

@@ -49,6 +49,8 @@ static const struct cli_doc_group doc_groups[] = {
 	{"lint", cmd_lint_table, "lint.md"},
 	{"audit", cmd_audit_table, "audit.md"},
 	{"gateway", cmd_gateway_table, "gateway.md"},
+	{"serve", cmd_serve_table, "serve.md"},
+	{"config", cmd_config_table, "config.md"},
 	{NULL, NULL, NULL},
 };
 

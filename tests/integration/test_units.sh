@@ -31,10 +31,10 @@ grep -q '^CRETO_DOCS:BOOL=ON' "$CRETO_BUILD_DIR/CMakeCache.txt" && man_ok=1
 [ $man_ok = 1 ] || echo "note: CRETO_DOCS=OFF in this build tree: Documentation= not resolved by verify"
 
 units=$(cd "$CRETO_SRC_DIR/deploy/systemd" && ls ./*.service ./*.timer ./*.socket ./*.path 2>/dev/null | sed 's|^\./||')
-# programs a unit runs that are not creto's (p11-kit on the HSM host) come
+# programs a unit runs that are not creto's (p11-kit on the HSM host, kill) come
 # from their own Debian packages: copy the host's into the root so verify
 # resolves ExecStart
-for x in $(sed -n 's/^ExecStart=-\{0,1\}\(\/[^ ]*\).*/\1/p' "$CRETO_SRC_DIR"/deploy/systemd/*.service | sort -u); do
+for x in $(sed -n 's/^Exec[A-Za-z]*=[-@+!]\{0,2\}\(\/[^ ]*\).*/\1/p' "$CRETO_SRC_DIR"/deploy/systemd/*.service | sort -u); do
   case $x in */creto) continue ;; esac
   if [ -x "$x" ]; then mkdir -p "$R$(dirname "$x")" && cp -a "$x" "$R$x"
   else echo "note: $x (not creto's) is not installed here: verify of its unit will say so"; fi
