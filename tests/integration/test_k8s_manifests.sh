@@ -57,4 +57,18 @@ sed 's/replicas: 4/replicas: four/' "$K8S/base/vllm.yaml" >"$T/broken.yaml"
 expect 1 --err "1 invalid" --out "replicas" -- env NODE_PATH="$NM/node_modules" node "$CRETO_SRC_DIR/tests/k8s/validate.js" \
   "$T/broken.yaml"
 
+# ---- the ConfigMap's creto.conf and gateway.conf follow the real config
+# schema (docs/config.md): only missing files may be reported here (the
+# volumes are not mounted), never a syntax error or an unknown key
+python3 - "$CRETO_SRC_DIR/deploy/k8s/base/config.yaml" "$T" <<'PY' && ok || fail "ConfigMap creto-config unreadable"
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "creto-config":
+        for k in ("creto.conf", "gateway.conf"):
+            open(sys.argv[2] + "/" + k, "w").write(d["data"][k])
+PY
+"$CRETO" config check --config "$T/creto.conf" --no-keys >/dev/null 2>"$T/cc.err"
+if grep -qE "line [0-9]+:|unknown (key|section)" "$T/cc.err"; then fail "creto.conf: $(grep -E 'line [0-9]+:|unknown' "$T/cc.err" | head -3)"; else ok; fi
+"$CRETO" gateway --config "$T/gateway.conf" --check >/dev/null 2>"$T/gc.err"
+if grep -qE "line [0-9]+:|unknown (key|section)" "$T/gc.err"; then fail "gateway.conf: $(head -3 "$T/gc.err")"; else ok; fi
 finish
