@@ -132,6 +132,17 @@ const creto_clock *cli_clock(void);
  * build/creto-test; always NULL in build/creto. */
 const char *cli_crash_point(void);
 
+/* The audit log of an update state, STATE/audit, as the update and diode
+ * commands use it (cli_statelog.c): opened before anything is decided
+ * (key: the given one, else the one recorded at `state init`); closed after
+ * the command, adding the log's reason to a refused record's error and
+ * signing a checkpoint (a failure there is only a warning: the entries are
+ * durable). */
+struct creto_state_log;
+int cli_state_log_open(const char *state, const char *key, int64_t wait_s,
+		       struct creto_state_log **log, creto_err *e);
+void cli_state_log_close(struct creto_state_log *log, creto_err *e);
+
 /* Group entry points (one file per group, src/cli/cmd_<group>.c). */
 int cmd_model(int argc, char **argv);
 int cmd_key(int argc, char **argv);

@@ -67,39 +67,6 @@ static void on_signal(int sig)
 	creto_stop_handle_stop(g_watch_stop);
 }
 
-/* Where diode decisions are recorded: the audit log of the state,
- * SDIR/audit (docs/audit.md "Who writes"), opened before anything is
- * decided; key: --audit-key, else the one recorded at `state init`. */
-static int open_log(const char *state, const char *key, int64_t wait_s, creto_state_log **log,
-		    creto_err *e)
-{
-	creto_state_log_opts lo;
-	memset(&lo, 0, sizeof lo);
-	lo.clock = cli_clock();
-	lo.key = key;
-	lo.crash_point = cli_crash_point();
-	lo.lock_wait_ms = wait_s > 10 ? wait_s * 1000 : 10000;
-	return creto_state_log_open(state, &lo, log, e);
-}
-
-/* After the command: the log's reason beside a refused record, then the
- * checkpoint (its failure is a warning: the entries are durable). */
-static void close_log(creto_state_log *log, creto_err *e)
-{
-	const char *why = creto_state_log_error(log);
-	if (e != NULL && e->code == CRETO_EOP && why != NULL && why[0] &&
-	    strstr(e->msg, "could not be written") != NULL) {
-		char m[2 * CRETO_ERR_MSG_MAX];
-		snprintf(m, sizeof m, "%s: %s", e->msg, why);
-		creto_err_set(e, CRETO_EOP, "%s", m);
-	}
-	creto_err ce;
-	creto_err_clear(&ce);
-	if (creto_state_log_close(log, &ce) != CRETO_OK)
-		fprintf(stderr, "creto: warning: %s (the entries are durable; `creto audit checkpoint --dir "
-			"SDIR/audit --key K` signs one later)\n", ce.msg);
-}
-
 typedef struct watch_out {
 	int json;
 	const creto_diode_opts *o;
@@ -257,11 +224,11 @@ static int diode_watch(int argc, char **argv)
 	creto_err e;
 	creto_err_clear(&e);
 	creto_state_log *log = NULL;
-	if (open_log(o.state_dir, audit_key, o.lock_wait_s, &log, &e) != CRETO_OK)
+	if (cli_state_log_open(o.state_dir, audit_key, o.lock_wait_s, &log, &e) != CRETO_OK)
 		return cli_fail(&e, w.json);
 	o.sink = creto_state_log_sink(log);
 	if (creto_stop_handle_new(&g_watch_stop, &e) != CRETO_OK) {
-		close_log(log, NULL);
+		cli_state_log_close(log, NULL);
 		return cli_fail(&e, w.json);
 	}
 	o.stop = g_watch_stop;
@@ -275,7 +242,7 @@ static int diode_watch(int argc, char **argv)
 	signal(SIGTERM, SIG_DFL);
 	creto_stop_handle_free(g_watch_stop);
 	g_watch_stop = NULL;
-	close_log(log, rc != CRETO_OK ? &e : NULL);
+	cli_state_log_close(log, rc != CRETO_OK ? &e : NULL);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, w.json);
 	/* --once: a pass that set anything aside is worth an alert. */
@@ -413,11 +380,11 @@ static int q_requeue(int argc, char **argv)
 	creto_err e;
 	creto_err_clear(&e);
 	creto_state_log *log = NULL;
-	if (open_log(a.state, a.audit_key, 0, &log, &e) != CRETO_OK)
+	if (cli_state_log_open(a.state, a.audit_key, 0, &log, &e) != CRETO_OK)
 		return cli_fail(&e, a.json);
 	creto_event_sink sink = creto_state_log_sink(log);
 	rc = creto_diode_quarantine_requeue(a.state, a.name, a.drop, cli_clock(), &sink, &e);
-	close_log(log, rc != CRETO_OK ? &e : NULL);
+	cli_state_log_close(log, rc != CRETO_OK ? &e : NULL);
 	if (rc != CRETO_OK)
 		return cli_fail(&e, a.json);
 	if (a.json)

@@ -82,39 +82,6 @@ static void crash_cb(void *arg, const char *point)
 		raise(SIGKILL);
 }
 
-/* Where update decisions are recorded: the audit log of the state,
- * STATE/audit (docs/audit.md "Who writes"), opened before anything is
- * decided; key: --audit-key, else the one recorded at `state init`. */
-static int open_log(const char *state, const char *key, int64_t wait_s, creto_state_log **log,
-		    creto_err *e)
-{
-	creto_state_log_opts lo;
-	memset(&lo, 0, sizeof lo);
-	lo.clock = cli_clock();
-	lo.key = key;
-	lo.crash_point = cli_crash_point();
-	lo.lock_wait_ms = wait_s > 10 ? wait_s * 1000 : 10000;
-	return creto_state_log_open(state, &lo, log, e);
-}
-
-/* After the command: the log's reason beside a refused record, then the
- * checkpoint (its failure is a warning: the entries are durable). */
-static void close_log(creto_state_log *log, creto_err *e)
-{
-	const char *why = creto_state_log_error(log);
-	if (e != NULL && e->code == CRETO_EOP && why != NULL && why[0] &&
-	    strstr(e->msg, "could not be written") != NULL) {
-		char m[2 * CRETO_ERR_MSG_MAX];
-		snprintf(m, sizeof m, "%s: %s", e->msg, why);
-		creto_err_set(e, CRETO_EOP, "%s", m);
-	}
-	creto_err ce;
-	creto_err_clear(&ce);
-	if (creto_state_log_close(log, &ce) != CRETO_OK)
-		fprintf(stderr, "creto: warning: %s (the entries are durable; `creto audit checkpoint --dir "
-			"STATE/audit --key K` signs one later)\n", ce.msg);
-}
-
 /* A status line on stderr (never stdout), unless --quiet. */
 static void CRETO_PRINTF(2, 3) note(int quiet, const char *fmt, ...)
 {
@@ -407,7 +374,7 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	 * written means nothing is decided (exit 3). */
 	creto_state_log *log = NULL;
 	if (apply) {
-		int lrc = open_log(state, audit_key, (int64_t)wait, &log, &e);
+		int lrc = cli_state_log_open(state, audit_key, (int64_t)wait, &log, &e);
 		if (lrc != CRETO_OK) {
 			fprintf(stderr, "creto: %s\n", e.msg);
 			if (json)
@@ -457,7 +424,7 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	if (fd >= 0)
 		close(fd);
 	if (apply)
-		close_log(log, rc != CRETO_OK ? &e : NULL);
+		cli_state_log_close(log, rc != CRETO_OK ? &e : NULL);
 	if (rc != CRETO_OK) {
 		char *m = creto_escape_dup(e.msg, strlen(e.msg)); /* quotes the package path */
 		fprintf(stderr, "creto: %s\n", m ? m : e.msg);
