@@ -28,24 +28,9 @@ static int plain_text(const unsigned char *p, size_t n)
 			i++;
 			continue;
 		}
-		size_t need;
-		uint32_t cp, min;
-		if (c >= 0xc2 && c <= 0xdf)
-			need = 2, cp = c & 0x1f, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			need = 3, cp = c & 0x0f, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			need = 4, cp = c & 0x07, min = 0x10000;
-		else
-			return 0;
-		if (n - i < need)
-			return 0;
-		for (size_t k = 1; k < need; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f)
+		uint32_t cp;
+		size_t need = creto_utf8_len(p + i, n - i, &cp);
+		if (need == 0 || cp <= 0x9f)
 			return 0;
 		i += need;
 	}

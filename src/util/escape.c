@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes at p
- * do not start one.  ASCII returns 1. */
-static size_t utf8_len(const unsigned char *p, size_t n)
+size_t creto_utf8_len(const unsigned char *p, size_t n, uint32_t *cp_out)
 {
 	unsigned c = p[0];
-	if (c < 0x80)
+	if (c < 0x80) {
+		if (cp_out != NULL)
+			*cp_out = c;
 		return 1;
+	}
 	size_t need;
 	uint32_t cp, min;
 	if (c >= 0xc2 && c <= 0xdf) {
@@ -32,6 +33,8 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	if (cp_out != NULL)
+		*cp_out = cp;
 	return need;
 }
 
@@ -58,7 +61,7 @@ static size_t escape_impl(char *out, size_t outsz, const void *in, size_t len, i
 		char tmp[16];
 		size_t t = 0, adv = 1;
 		unsigned c = p[i];
-		size_t u = utf8_len(p + i, len - i);
+		size_t u = creto_utf8_len(p + i, len - i, NULL);
 		if (c == '\\' && keep_backslash) {
 			tmp[t++] = '\\';
 		} else if (c == '\\') {

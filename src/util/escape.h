@@ -17,8 +17,14 @@
 #define CRETO_UTIL_ESCAPE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "creto/error.h"
+
+/* Length (1..4) of the valid UTF-8 sequence at p[0..n) (RFC 3629: shortest
+ * form, no surrogates, at most U+10FFFF), its code point in *cp (may be
+ * NULL); 0 when the bytes at p do not start one.  n must be > 0. */
+size_t creto_utf8_len(const unsigned char *p, size_t n, uint32_t *cp);
 
 /* Escape in[0..len) into out[outsz] (always NUL-terminated when outsz > 0,
  * cut at a whole escape when it does not fit).  Returns the length the
