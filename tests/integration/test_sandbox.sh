@@ -13,10 +13,12 @@
 PROBE=$CRETO_BUILD_DIR/sandbox_probe
 [ -x "$PROBE" ] || skip "build/sandbox_probe missing (configure with -DCRETO_TESTS=ON)"
 command -v python3 >/dev/null || skip "python3 missing"
-hsm_env
+# The dropped user must reach every directory it uses, wherever the tree is
+# (CI may clone it under a 0700 home): work in a fresh directory under /tmp.
+T=$(mktemp -d /tmp/creto-sandbox.XXXXXX)
+trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
-# the dropped user must traverse test-tmp (another test may have made it 0700)
-chmod 711 "$CRETO_BUILD_DIR/test-tmp"
+hsm_env
 
 conf=$T/conf state=$T/state outside=$T/outside hsm=$T/tokens
 mkdir -p "$conf" "$state" "$outside"

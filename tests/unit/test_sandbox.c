@@ -64,13 +64,9 @@ static int g_abi;
 static int setup(void **state)
 {
 	(void)state;
-	const char *bd = getenv("CRETO_BUILD_DIR");
-	char mk[300];
-	snprintf(mk, sizeof(mk), "%.280s/test-tmp", bd ? bd : "/tmp");
-	mkdir(mk, 0755);
-	/* the dropped user must traverse it (another test may have made it 0700) */
-	chmod(mk, 0711);
-	snprintf(g_dir, sizeof(g_dir), "%s/test_sandbox.XXXXXX", mk);
+	/* The dropped user must reach the directory wherever the tree is (CI
+	 * may clone it under a 0700 home): a fresh directory under /tmp. */
+	snprintf(g_dir, sizeof(g_dir), "/tmp/creto-test_sandbox.XXXXXX");
 	if (mkdtemp(g_dir) == NULL)
 		return -1;
 	chmod(g_dir, 0755);
