@@ -279,12 +279,10 @@ static int audit_append(enum nhi_decision d, const char *subject, const char *ou
 {
 	creto_event ev = {.component = "nhi", .event = d_event[d], .outcome = outcome, .subject = subject,
 			  .reason = reason, .actor = aud.actor, .fields = aud.f, .nfields = aud.nf};
-	int rc = creto_audit_append(aud.log, &ev, NULL, e);
-	if (rc != CRETO_OK) {
-		e->code = CRETO_EOP;
-		(void)creto_err_ctx(e, "nhi %s: audit log %s", cur_label, aud.dir);
-		return CRETO_EOP;
-	}
+	creto_err le;
+	creto_err_clear(&le);
+	if (creto_audit_append(aud.log, &ev, NULL, &le) != CRETO_OK)
+		return creto_err_set(e, CRETO_EOP, "nhi %s: audit log %.512s: %.512s", cur_label, aud.dir, le.msg);
 	return CRETO_OK;
 }
 
@@ -299,7 +297,9 @@ static int intend(enum nhi_decision d, const char *subject, creto_err *e)
 		aud.intended = 1;
 	} else {
 		aud.failed = 1;
-		(void)creto_err_ctx(e, "nothing done");
+		char m[CRETO_ERR_MSG_MAX];
+		snprintf(m, sizeof(m), "%s", e->msg);
+		creto_err_set(e, CRETO_EOP, "%.900s (not recorded, so not done)", m);
 	}
 	return rc;
 }
@@ -324,13 +324,18 @@ static int decided(const struct args *a, enum nhi_decision d, const char *subjec
 		creto_err ae;
 		creto_err_clear(&ae);
 		if (audit_append(d, subject, outcome, rc == CRETO_OK ? NULL : reason_of(e), &ae) != CRETO_OK) {
+			/* one error line: the log's (exit 3), with what it was to record */
+			char m[CRETO_ERR_MSG_MAX];
+			snprintf(m, sizeof(m), "%s", ae.msg);
 			if (rc != CRETO_OK)
-				(void)cli_fail(e, 0 /* the first error, as text; the JSON one is the log's */);
+				creto_err_set(&ae, CRETO_EOP, "%.600s (the %s it was to record: %.300s)", m, outcome, e->msg);
 			else
-				(void)creto_err_ctx(&ae, "not recorded, so not done");
+				creto_err_set(&ae, CRETO_EOP, "%.900s (not recorded, so not done)", m);
 			return cli_fail(&ae, a->json);
 		}
-	} else if (aud.log == NULL) {
+	} else if (aud.log == NULL && rc == CRETO_OK) {
+		/* what was done is not in any log; a refusal prints its one error
+		 * line only (docs/errors.md), and nothing was done */
 		fprintf(stderr, "creto: warning: nhi %s: no --audit DIR: nothing was recorded\n", cur_label);
 	}
 	if (rc != CRETO_OK)
