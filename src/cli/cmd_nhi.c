@@ -238,7 +238,9 @@ static int audit_open(const struct args *a)
 	snprintf(aud.actor, sizeof(aud.actor), "uid:%u", (unsigned)getuid());
 	aud.dir = a->audit_dir;
 	if (a->audit_key != NULL && creto_keys_open_signer(a->audit_key, &a->kopts, &aud.signer, &e) != CRETO_OK) {
-		(void)creto_err_ctx(&e, "nhi %s: --audit-key", cur_label);
+		char m[CRETO_ERR_MSG_MAX];
+		snprintf(m, sizeof(m), "%s", e.msg);
+		creto_err_set(&e, CRETO_EOP, "nhi %s: --audit-key: %.900s (nothing done)", cur_label, m);
 		return cli_fail(&e, a->json);
 	}
 	creto_audit_opts ao = {.clock = cli_clock(), .signer = aud.signer};
