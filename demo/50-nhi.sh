@@ -21,6 +21,17 @@ if [ -z "${HSM_ISSUER_URI:-}" ] || [ -z "${HSM_BACKUP_KEY_URI:-}" ]; then
 fi
 DB_OUT=$N/outside/agents.db
 DB_IN=$N/inside/agents.db
+# Inside, every nhi decision goes into the enclave's audit log: the one the
+# update commands write (40-update.sh, $U/enclave/audit, its checkpoints
+# signed by $U/audit-key); run alone, a log of its own.
+if [ -n "${U:-}" ] && [ -f "$U/enclave/audit/audit.db" ]; then
+  NHI_AUDIT=$U/enclave/audit NHI_AUDIT_KEY=$U/audit-key.key
+else
+  NHI_AUDIT=$N/audit NHI_AUDIT_KEY=$N/audit-key.key
+  "$CRETO" key gen --alg ed25519 -o "$N/audit-key" >/dev/null
+  "$CRETO" audit init --dir "$NHI_AUDIT" --origin creto.demo/nhi --key "$NHI_AUDIT_KEY" >/dev/null
+fi
+AUD=(--audit "$NHI_AUDIT" --audit-key "$NHI_AUDIT_KEY")
 
 step "NHI: provision agents outside, ship them in encrypted under the HSM's nhi-backup-key"
 show "$CRETO" nhi init --db "$DB_OUT"
@@ -30,34 +41,35 @@ show "$CRETO" nhi add --db "$DB_OUT" --id batch-summarizer --name "Batch summari
   --scope model:llama-3.1-8b-instruct --not-after 2030-01-01
 show "$CRETO" nhi backup --db "$DB_OUT" --wrap-key "$HSM_BACKUP_KEY_URI" -o "$N/nhi.bak"
 say "AES-256-GCM under a fresh data key, the data key wrapped in the HSM (CKM_AES_KEY_WRAP_PAD)."
-say "Inside: a tampered backup is refused and nothing is restored."
+say "(Outside there is no enclave audit log: the commands above say that nothing was recorded.)"
+say "Inside: a tampered backup is refused and nothing is restored (the refusal is recorded)."
 cp "$N/nhi.bak" "$N/tampered.bak"
 flip "$N/tampered.bak" 300
-refused "$CRETO" nhi restore "$N/tampered.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --db "$DB_IN"
-show "$CRETO" nhi restore "$N/nhi.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --db "$DB_IN"
+refused "$CRETO" nhi restore "$N/tampered.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --db "$DB_IN" "${AUD[@]}"
+show "$CRETO" nhi restore "$N/nhi.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --db "$DB_IN" "${AUD[@]}"
 show "$CRETO" nhi list --db "$DB_IN"
 
 step "NHI: an agent token signed in the HSM, resolved with no network"
 show "$CRETO" nhi jwks --key "$HSM_ISSUER_URI" -o "$N/jwks.json"
 show cat "$N/jwks.json"
 show "$CRETO" nhi token issue --db "$DB_IN" --agent research-agent --ttl 15m \
-  --scope model:llama-3.1-70b-instruct --key "$HSM_ISSUER_URI" -o "$N/agent.jwt"
+  --scope model:llama-3.1-70b-instruct --key "$HSM_ISSUER_URI" -o "$N/agent.jwt" "${AUD[@]}"
 NHI_TOKEN=$(cat "$N/agent.jwt")
 say "token (EdDSA JWS, signed by the HSM): ${NHI_TOKEN:0:72}..."
-show "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/agent.jwt"
+show "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/agent.jwt" "${AUD[@]}"
 say "The same, straight from the encrypted backup into an in-memory store:"
 show "$CRETO" nhi resolve --backup "$N/nhi.bak" --wrap-key "$HSM_BACKUP_KEY_URI" --jwks "$N/jwks.json" \
-  --token-file "$N/agent.jwt" --json
+  --token-file "$N/agent.jwt" --json "${AUD[@]}"
 say "alg none (the signature stripped) is refused:"
 echo "$(printf '{"alg":"none","typ":"JWT"}' | basenc --base64url -w0 | tr -d =).$(echo "$NHI_TOKEN" | cut -d. -f2)." >"$N/none.jwt"
-refused "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/none.jwt"
-show "$CRETO" nhi revoke --db "$DB_IN" research-agent
-refused "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/agent.jwt"
+refused "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/none.jwt" "${AUD[@]}"
+show "$CRETO" nhi revoke --db "$DB_IN" research-agent "${AUD[@]}"
+refused "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/agent.jwt" "${AUD[@]}"
 
 step "NHI: an agent fetches its own short-lived token (OAuth 2.0 client credentials, private_key_jwt)"
 say "The agent's key is made where the agent runs; only its public half is registered."
 show "$CRETO" key gen --alg ed25519 -o "$N/summarizer"
-show "$CRETO" nhi key add --db "$DB_IN" batch-summarizer --pub "$N/summarizer.pub"
+show "$CRETO" nhi key add --db "$DB_IN" batch-summarizer --pub "$N/summarizer.pub" "${AUD[@]}"
 show "$CRETO" nhi key list --db "$DB_IN"
 NHI_URL=https://creto.enclave.local
 say "A first start of the token endpoint: an empty replay cache state."
@@ -65,11 +77,13 @@ show "$CRETO" nhi token replay-init --replay-state "$N/jti.state"
 # exchange FORMFILE: what the gateway's POST /oauth/token does, once
 nhi_exchange() {
   "$CRETO" nhi token exchange --db "$DB_IN" --key "$HSM_ISSUER_URI" --issuer-url "$NHI_URL" \
-    --replay-state "$N/jti.state" --form-file "$1"
+    --replay-state "$N/jti.state" --form-file "$1" "${AUD[@]}"
 }
 nhi_form() { # AGENT KEY OUT: the agent signs a 60-second assertion (iss = sub = itself, aud = the endpoint)
   local a
-  a=$("$CRETO" nhi token issue --agent "$1" --issuer "$1" --key "$2" --aud "$NHI_URL/oauth/token" --ttl 60s)
+  # the agent's side, not a decision of the enclave: nothing to record there
+  a=$("$CRETO" nhi token issue --agent "$1" --issuer "$1" --key "$2" --aud "$NHI_URL/oauth/token" --ttl 60s \
+    2> >(grep -v 'no --audit DIR' >&2))
   printf 'grant_type=client_credentials&client_assertion_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion=%s&scope=model%%3Allama-3.1-8b-instruct' "$a" >"$3"
 }
 nhi_form batch-summarizer "$N/summarizer.key" "$N/form"
@@ -79,10 +93,12 @@ say "The access token is the usual one (15 minutes, signed in the HSM): the gate
 nhi_exchange "$N/form" >/dev/null 2>&1 || say "(the same assertion a second time is a replay: refused)"
 nhi_form batch-summarizer "$N/summarizer.key" "$N/form2"
 nhi_exchange "$N/form2" 2>/dev/null | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' >"$N/summarizer.jwt"
-show "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/summarizer.jwt"
+show "$CRETO" nhi resolve --db "$DB_IN" --jwks "$N/jwks.json" --token-file "$N/summarizer.jwt" "${AUD[@]}"
 say "Replaying an assertion is refused; so is the assertion of a revoked agent:"
 refused nhi_exchange "$N/form2"
-show "$CRETO" nhi revoke --db "$DB_IN" batch-summarizer
+show "$CRETO" nhi revoke --db "$DB_IN" batch-summarizer "${AUD[@]}"
 nhi_form batch-summarizer "$N/summarizer.key" "$N/form3"
 refused nhi_exchange "$N/form3"
+say "Every decision inside is in the enclave's audit log (no token, no assertion in it: jti and key ids):"
+show "$CRETO" audit show --dir "$NHI_AUDIT" --component nhi
 say "(Streaming a completion through the gateway with that token comes with the gateway's HTTP server.)"

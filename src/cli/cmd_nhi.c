@@ -17,16 +17,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <getopt.h>
+#include <sys/file.h>
+#include <time.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "creto/audit.h"
 #include "creto/keys.h"
 #include "creto/nhi.h"
 #include "creto/nhi_oauth.h"
+#include "util/enc.h"
 #include "util/file.h"
 #include "util/timeutil.h"
 
@@ -36,7 +41,7 @@ enum {
 	O_DB = 1000, O_ISSUER, O_ID, O_NAME, O_SCOPE, O_NOT_BEFORE, O_NOT_AFTER, O_ISSUER_KID,
 	O_ISSUER_KEY, O_JSON, O_WRAP_KEY, O_OUTPUT, O_MODULE, O_PIN_FILE, O_AGENT, O_TTL, O_KEY,
 	O_AUD, O_TOKEN, O_TOKEN_FILE, O_JWKS, O_BACKUP, O_STATUS, O_JTI, O_QUIET, O_PUB, O_FORM_FILE,
-	O_ISSUER_URL, O_REPLAY_STATE, O_SOURCE, O_CONTENT_TYPE, O_JWKS_FLAG,
+	O_ISSUER_URL, O_REPLAY_STATE, O_SOURCE, O_CONTENT_TYPE, O_JWKS_FLAG, O_AUDIT, O_AUDIT_KEY,
 };
 
 static const struct option all_opts[] = {
@@ -74,6 +79,8 @@ static const struct option all_opts[] = {
 	{"source", required_argument, NULL, O_SOURCE},
 	{"content-type", required_argument, NULL, O_CONTENT_TYPE},
 	{"jwks-set", no_argument, NULL, O_JWKS_FLAG},
+	{"audit", required_argument, NULL, O_AUDIT},
+	{"audit-key", required_argument, NULL, O_AUDIT_KEY},
 	{NULL, 0, NULL, 0},
 };
 
@@ -81,6 +88,7 @@ struct args {
 	const char *db, *issuer, *id, *name, *not_before, *not_after, *issuer_kid, *issuer_key;
 	const char *wrap_key, *output, *agent, *ttl, *aud, *token_file, *jwks, *backup;
 	const char *status, *jti, *form_file, *issuer_url, *replay_state, *source, *content_type;
+	const char *audit_dir, *audit_key;
 	const char *pub[CRETO_NHI_AGENT_KEYS_MAX];
 	size_t npub;
 	const char *scope[MAX_MULTI];
@@ -146,11 +154,16 @@ static void status_line(const struct args *a, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* ---- decisions ----
- * Every decision an nhi command takes ends here, granted or refused, with
- * what it was about: the one place where the audit log (--audit DIR) will
- * record it, before anything is printed.  Today it reports the outcome: the
- * error (cli_fail, exit code) or the status line. */
+/* ---- decisions and the audit log (--audit DIR, docs/nhi.md "Audit") ----
+ * Every decision an nhi command takes ends in decided(), granted or
+ * refused, with what it was about.  With --audit DIR it is appended to that
+ * audit log (component "nhi") and made durable before anything is printed;
+ * a decision that changes something (add, key add/remove, revoke, suspend,
+ * resume, restore, backup, token issue) is first recorded by intend() --
+ * durable -- and only then committed; a commit that then fails appends an
+ * "aborted" entry.  A log that cannot be written stops the command before
+ * the change (exit 3).  Without --audit a warning says nothing was recorded.
+ * Never a token, an assertion or a PIN in an entry. */
 enum nhi_decision {
 	D_ADD,
 	D_REVOKE,
@@ -162,13 +175,171 @@ enum nhi_decision {
 	D_KEY_ADD,
 	D_KEY_REMOVE,
 	D_RESOLVE,
+	D_BACKUP,
 };
+
+static const char *const d_event[] = {
+	[D_ADD] = "add", [D_REVOKE] = "revoke", [D_SUSPEND] = "suspend", [D_RESUME] = "resume",
+	[D_RESTORE] = "restore", [D_TOKEN_ISSUE] = "token", [D_TOKEN_EXCHANGE] = "token",
+	[D_KEY_ADD] = "key_add", [D_KEY_REMOVE] = "key_remove", [D_RESOLVE] = "resolve",
+	[D_BACKUP] = "backup",
+};
+
+#define AUD_FIELDS_MAX 8
+static struct {
+	creto_audit *log;     /* open for this command, or NULL */
+	creto_signer *signer; /* --audit-key: a checkpoint is signed before exit */
+	const char *dir;
+	int intended;         /* this decision's "ok" entry is durable already */
+	int failed;           /* intend() could not write it: nothing was done */
+	int by_library;       /* the library records this decision itself (token exchange) */
+	creto_event_field f[AUD_FIELDS_MAX];
+	size_t nf;
+	char actor[32];
+} aud;
+
+/* A detail of the decision being taken (values borrowed until decided()). */
+static void aud_str(const char *key, const char *v)
+{
+	if (v != NULL && aud.nf < AUD_FIELDS_MAX)
+		aud.f[aud.nf++] = (creto_event_field){.key = key, .str = v};
+}
+
+static void aud_num(const char *key, int64_t v)
+{
+	if (aud.nf < AUD_FIELDS_MAX)
+		aud.f[aud.nf++] = (creto_event_field){.key = key, .num = v};
+}
+
+/* Whether someone else holds the log's writer lock right now (another
+ * creto command appending): probed by taking it. */
+static int aud_lock_busy(const char *dir)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/lock", dir);
+	int fd = open(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	int busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+/* Open the log named by --audit before anything is decided (a log that
+ * cannot be opened: exit 3, nothing done).  Returns the exit status. */
+static int audit_open(const struct args *a)
+{
+	if (a->audit_key != NULL && a->audit_dir == NULL)
+		return usage_error("--audit-key needs --audit DIR");
+	if (a->audit_dir == NULL)
+		return CRETO_OK;
+	creto_err e;
+	creto_err_clear(&e);
+	snprintf(aud.actor, sizeof(aud.actor), "uid:%u", (unsigned)getuid());
+	aud.dir = a->audit_dir;
+	if (a->audit_key != NULL && creto_keys_open_signer(a->audit_key, &a->kopts, &aud.signer, &e) != CRETO_OK) {
+		char m[CRETO_ERR_MSG_MAX];
+		snprintf(m, sizeof(m), "%s", e.msg);
+		creto_err_set(&e, CRETO_EOP, "nhi %s: --audit-key: %.900s (nothing done)", cur_label, m);
+		return cli_fail(&e, a->json);
+	}
+	creto_audit_opts ao = {.clock = cli_clock(), .signer = aud.signer};
+	/* another command appending holds the log for a moment: wait (bounded) */
+	int rc;
+	for (int tries = 0; (rc = creto_audit_open(a->audit_dir, &ao, &aud.log, &e)) == CRETO_EOP &&
+			    tries < 500 && aud_lock_busy(a->audit_dir); tries++) {
+		struct timespec ts = {0, 10 * 1000000L};
+		(void)nanosleep(&ts, NULL);
+		creto_err_clear(&e);
+	}
+	if (rc != CRETO_OK) {
+		aud.log = NULL;
+		creto_err ce;
+		creto_err_set(&ce, CRETO_EOP, "nhi %s: --audit %s: %s (nothing done)", cur_label, a->audit_dir, e.msg);
+		return cli_fail(&ce, a->json);
+	}
+	return CRETO_OK;
+}
+
+/* Checkpoint (with --audit-key) and close; called once the command is done. */
+static void audit_close(void)
+{
+	if (aud.log != NULL && aud.signer != NULL && creto_audit_size(aud.log) > 0) {
+		creto_err e;
+		creto_err_clear(&e);
+		if (creto_audit_checkpoint(aud.log, &e) != CRETO_OK)
+			fprintf(stderr, "creto: warning: nhi %s: %s (the entries are durable; `creto audit "
+				"checkpoint --dir %s --key K` signs one later)\n", cur_label, e.msg, aud.dir);
+	}
+	creto_audit_close(aud.log);
+	creto_signer_free(aud.signer);
+	memset(&aud, 0, sizeof(aud));
+}
+
+static int audit_append(enum nhi_decision d, const char *subject, const char *outcome, const char *reason,
+			creto_err *e)
+{
+	creto_event ev = {.component = "nhi", .event = d_event[d], .outcome = outcome, .subject = subject,
+			  .reason = reason, .actor = aud.actor, .fields = aud.f, .nfields = aud.nf};
+	creto_err le;
+	creto_err_clear(&le);
+	if (creto_audit_append(aud.log, &ev, NULL, &le) != CRETO_OK)
+		return creto_err_set(e, CRETO_EOP, "nhi %s: audit log %.512s: %.512s", cur_label, aud.dir, le.msg);
+	return CRETO_OK;
+}
+
+/* Record that the decision is taken, durably, before it is committed.
+ * CRETO_EOP (e filled) when the log cannot be written: do not commit. */
+static int intend(enum nhi_decision d, const char *subject, creto_err *e)
+{
+	if (aud.log == NULL)
+		return CRETO_OK;
+	int rc = audit_append(d, subject, "ok", NULL, e);
+	if (rc == CRETO_OK) {
+		aud.intended = 1;
+	} else {
+		aud.failed = 1;
+		char m[CRETO_ERR_MSG_MAX];
+		snprintf(m, sizeof(m), "%s", e->msg);
+		creto_err_set(e, CRETO_EOP, "%.900s (not recorded, so not done)", m);
+	}
+	return rc;
+}
+
+/* The refusal's rule as recorded: the message without its "nhi CMD:" frame. */
+static const char *reason_of(const creto_err *e)
+{
+	return e->msg[0] ? e->msg : "unknown";
+}
 
 static int decided(const struct args *a, enum nhi_decision d, const char *subject, int rc, const creto_err *e,
 		   const char *done)
 {
-	(void)d;
-	(void)subject; /* agent id, or the backup / token file */
+	if (aud.failed) /* e: the log's error; the change was not made */
+		return cli_fail(e, a->json);
+	if (aud.log != NULL && !aud.by_library && !(rc == CRETO_OK && aud.intended)) {
+		/* granted: the entry now (token issue records by intend() first);
+		 * refused before the commit: why; failed after intend(): aborted */
+		const char *outcome = rc == CRETO_OK ? "ok"
+				      : aud.intended ? "aborted"
+				      : rc == CRETO_EREJECT ? "refused" : "failed";
+		creto_err ae;
+		creto_err_clear(&ae);
+		if (audit_append(d, subject, outcome, rc == CRETO_OK ? NULL : reason_of(e), &ae) != CRETO_OK) {
+			/* one error line: the log's (exit 3), with what it was to record */
+			char m[CRETO_ERR_MSG_MAX];
+			snprintf(m, sizeof(m), "%s", ae.msg);
+			if (rc != CRETO_OK)
+				creto_err_set(&ae, CRETO_EOP, "%.600s (the %s it was to record: %.300s)", m, outcome, e->msg);
+			else
+				creto_err_set(&ae, CRETO_EOP, "%.900s (not recorded, so not done)", m);
+			return cli_fail(&ae, a->json);
+		}
+	} else if (aud.log == NULL && rc == CRETO_OK) {
+		/* what was done is not in any log; a refusal prints its one error
+		 * line only (docs/errors.md), and nothing was done */
+		fprintf(stderr, "creto: warning: nhi %s: no --audit DIR: nothing was recorded\n", cur_label);
+	}
 	if (rc != CRETO_OK)
 		return cli_fail(e, a->json);
 	if (done != NULL)
@@ -245,6 +416,8 @@ static int parse(int argc, char **argv, const int *allowed, int maxpos, struct a
 		case O_SOURCE: a->source = optarg; break;
 		case O_CONTENT_TYPE: a->content_type = optarg; break;
 		case O_JWKS_FLAG: a->jwks_flag = 1; break;
+		case O_AUDIT: a->audit_dir = optarg; break;
+		case O_AUDIT_KEY: a->audit_key = optarg; break;
 		case O_PUB:
 			if (a->npub == CRETO_NHI_AGENT_KEYS_MAX)
 				return usage_error("too many --pub (max %d)", CRETO_NHI_AGENT_KEYS_MAX);
@@ -414,14 +587,17 @@ static int add_agent(const struct args *a, creto_nhi_agent *ag, creto_err *e)
 	creto_nhi_store *s = NULL;
 	if (rc == CRETO_OK)
 		rc = creto_nhi_store_open(a->db, 0, &s, e);
-	/* the agent and its keys in one transaction: nothing half-provisioned */
-	if (rc == CRETO_OK && a->npub)
+	/* the agent and its keys in one transaction: nothing half-provisioned;
+	 * recorded (durable) before it commits */
+	if (rc == CRETO_OK)
 		rc = creto_nhi_store_begin(s, e);
 	if (rc == CRETO_OK)
 		rc = creto_nhi_store_add(s, ag, e);
 	for (size_t i = 0; rc == CRETO_OK && i < a->npub; i++)
 		rc = creto_nhi_store_key_add(s, ag->id, pks[i], 0, 0, ag->created, NULL, e);
-	if (rc == CRETO_OK && a->npub)
+	if (rc == CRETO_OK)
+		rc = intend(D_ADD, ag->id, e);
+	if (rc == CRETO_OK)
 		rc = creto_nhi_store_commit(s, e);
 	creto_nhi_store_free(s); /* an open transaction rolls back */
 	for (size_t i = 0; i < a->npub; i++)
@@ -432,7 +608,7 @@ static int add_agent(const struct args *a, creto_nhi_agent *ag, creto_err *e)
 static int nhi_add(int argc, char **argv)
 {
 	static const int allowed[] = {O_DB, O_ID, O_NAME, O_SCOPE, O_NOT_BEFORE, O_NOT_AFTER,
-				      O_ISSUER_KID, O_ISSUER_KEY, O_PUB, O_MODULE, O_PIN_FILE, 0};
+				      O_ISSUER_KID, O_ISSUER_KEY, O_PUB, O_MODULE, O_PIN_FILE, O_AUDIT, O_AUDIT_KEY, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
@@ -448,7 +624,15 @@ static int nhi_add(int argc, char **argv)
 		return usage_error("--not-before '%.64s': want YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", a.not_before);
 	if (a.not_after && creto_time_parse(a.not_after, &ag.not_after) != 0)
 		return usage_error("--not-after '%.64s': want YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", a.not_after);
+	if ((rc = audit_open(&a)) != CRETO_OK)
+		return rc;
+	aud_str("name", a.name);
+	aud_num("keys", (int64_t)a.npub);
+	char scopes[CRETO_NHI_SCOPES_LEN + 1] = "";
 	creto_err e;
+	creto_err_clear(&e);
+	if (creto_nhi_scopes_join(a.scope, a.nscope, scopes, &e) == CRETO_OK)
+		aud_str("scopes", scopes);
 	creto_err_clear(&e);
 	rc = add_agent(&a, &ag, &e);
 	char done[CRETO_NHI_ID_MAX + 32];
@@ -547,15 +731,31 @@ static int nhi_show(int argc, char **argv)
 /* ---- revoke / suspend / resume: one decision each ---- */
 static int set_status(int argc, char **argv, creto_nhi_status st, enum nhi_decision d)
 {
-	static const int allowed[] = {O_DB, 0};
+	static const int allowed[] = {O_DB, O_AUDIT, O_AUDIT_KEY, O_MODULE, O_PIN_FILE, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 1, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK || (rc = need_id(&a)) != CRETO_OK)
 		return rc;
+	if ((rc = audit_open(&a)) != CRETO_OK)
+		return rc;
 	creto_err e;
 	creto_err_clear(&e);
 	creto_nhi_store *s = NULL;
+	creto_nhi_agent ag;
 	rc = creto_nhi_store_open(a.db, 0, &s, &e);
+	/* decided on what the store holds now, recorded, then committed (the
+	 * store re-checks inside its transaction: a change in between makes
+	 * the commit fail, and the entry is followed by an "aborted" one) */
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_get(s, a.pos[0], &ag, &e);
+	if (rc == CRETO_OK) {
+		aud_str("from", creto_nhi_status_name(ag.status));
+		aud_str("to", creto_nhi_status_name(st));
+		if (ag.status == CRETO_NHI_REVOKED)
+			rc = creto_err_set(&e, CRETO_EREJECT, "agent %s is revoked (final)", ag.id);
+	}
+	if (rc == CRETO_OK)
+		rc = intend(d, a.pos[0], &e);
 	if (rc == CRETO_OK)
 		rc = creto_nhi_store_set_status(s, a.pos[0], st, clock_now(), &e);
 	creto_nhi_store_free(s);
@@ -594,7 +794,7 @@ static json_t *info_json(const creto_nhi_backup_info *bi)
 
 static int nhi_backup(int argc, char **argv)
 {
-	static const int allowed[] = {O_DB, O_WRAP_KEY, O_OUTPUT, O_MODULE, O_PIN_FILE, 0};
+	static const int allowed[] = {O_DB, O_WRAP_KEY, O_OUTPUT, O_MODULE, O_PIN_FILE, O_AUDIT, O_AUDIT_KEY, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
@@ -603,21 +803,30 @@ static int nhi_backup(int argc, char **argv)
 		return rc;
 	if (!creto_keys_is_pkcs11(a.wrap_key))
 		return usage_error("--wrap-key must be a pkcs11: URI");
-	creto_nhi_store *s = NULL;
-	if ((rc = open_store(a.db, 1, &s, a.json)) != CRETO_OK)
+	if ((rc = audit_open(&a)) != CRETO_OK)
 		return rc;
+	creto_nhi_store *s = NULL;
 	creto_nhi_wrapper w;
 	creto_nhi_wrapper_hsm(&w, a.wrap_key, &a.kopts);
 	creto_err e;
 	creto_err_clear(&e);
 	uint64_t n = 0;
-	rc = creto_nhi_store_count(s, &n, &e);
+	rc = creto_nhi_store_open(a.db, 1, &s, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_count(s, &n, &e);
+	aud_str("wrap_key", a.wrap_key);
+	aud_num("agents", (int64_t)n);
+	/* the export of every agent is recorded before the file is written */
+	if (rc == CRETO_OK)
+		rc = intend(D_BACKUP, a.output, &e);
 	if (rc == CRETO_OK)
 		rc = creto_nhi_backup_write(s, &w, a.output, clock_now(), &e);
 	creto_nhi_store_free(s);
-	if (rc != CRETO_OK)
-		return cli_fail(&e, a.json);
-	status_line(&a, "wrote %s: %llu agents, data key wrapped by %s", a.output, (unsigned long long)n, w.key_id);
+	char done[4400];
+	snprintf(done, sizeof(done), "wrote %.4096s: %llu agents, data key wrapped by %s", a.output,
+		 (unsigned long long)n, w.key_id);
+	if ((rc = decided(&a, D_BACKUP, a.output, rc, &e, done)) != CRETO_OK)
+		return rc;
 	if (a.json)
 		return cli_json_out(json_pack("{s:b, s:s, s:I, s:s}", "ok", 1, "backup", a.output,
 					      "agents", (json_int_t)n, "wrap_key", w.key_id));
@@ -626,7 +835,7 @@ static int nhi_backup(int argc, char **argv)
 
 static int nhi_restore(int argc, char **argv)
 {
-	static const int allowed[] = {O_DB, O_WRAP_KEY, O_MODULE, O_PIN_FILE, 0};
+	static const int allowed[] = {O_DB, O_WRAP_KEY, O_MODULE, O_PIN_FILE, O_AUDIT, O_AUDIT_KEY, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 1, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
@@ -634,13 +843,30 @@ static int nhi_restore(int argc, char **argv)
 		return rc;
 	if (a.npos != 1)
 		return usage_error_synopsis("one backup FILE expected");
+	if ((rc = audit_open(&a)) != CRETO_OK)
+		return rc;
 	creto_nhi_wrapper w;
 	creto_nhi_wrapper_hsm(&w, a.wrap_key, &a.kopts);
 	creto_nhi_backup_info bi;
 	memset(&bi, 0, sizeof(bi));
 	creto_err e;
 	creto_err_clear(&e);
-	rc = creto_nhi_backup_restore(a.pos[0], &w, a.db, &bi, &e);
+	/* authenticated first (a refusal is recorded as such), recorded
+	 * durably, then written over the store */
+	creto_nhi_store *chk = NULL;
+	uint64_t n = 0;
+	rc = creto_nhi_backup_open(a.pos[0], &w, &chk, &bi, &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_count(chk, &n, &e);
+	creto_nhi_store_free(chk);
+	aud_str("db", a.db);
+	aud_str("wrap_key", a.wrap_key);
+	aud_num("agents", (int64_t)n);
+	aud_num("backup_created", bi.created);
+	if (rc == CRETO_OK)
+		rc = intend(D_RESTORE, a.pos[0], &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_backup_restore(a.pos[0], &w, a.db, &bi, &e);
 	char t[CRETO_TIME_STRLEN] = "";
 	if (rc == CRETO_OK)
 		creto_time_format(bi.created, t);
@@ -665,7 +891,7 @@ static int token_metadata(int argc, char **argv);
  * is active and holds every scope asked for.  *tok is the issued token
  * (malloc'ed; the caller wipes and frees it). */
 static int issue_token(const struct args *a, const char *scope, int64_t ttl, int64_t now, char **tok,
-		       creto_nhi_token_params *p, char *store_iss, creto_err *e)
+		       creto_nhi_token_params *p, char *store_iss, const char *jti, char *kid, creto_err *e)
 {
 	int rc;
 	const char *iss = a->issuer ? a->issuer : CRETO_NHI_DEFAULT_ISSUER;
@@ -692,12 +918,13 @@ static int issue_token(const struct args *a, const char *scope, int64_t ttl, int
 	creto_signer *sg = NULL;
 	if ((rc = creto_keys_open_signer(a->key[0], &a->kopts, &sg, e)) != CRETO_OK)
 		return rc;
+	snprintf(kid, CRETO_KEYID_HEXLEN + 1, "%s", creto_pubkey_id(creto_signer_pubkey(sg)));
 	*p = (creto_nhi_token_params){
 		.iss = iss,
 		.sub = a->agent,
 		.aud = a->aud ? a->aud : CRETO_NHI_DEFAULT_AUDIENCE,
 		.scope = a->nscope ? scope : NULL,
-		.jti = a->jti,
+		.jti = jti,
 		.iat = now,
 		.nbf = now,
 		.exp = now + ttl,
@@ -729,7 +956,7 @@ static int nhi_token(int argc, char **argv)
 	}
 	cur_label = "token issue";
 	static const int allowed[] = {O_AGENT, O_TTL, O_KEY, O_DB, O_AUD, O_ISSUER, O_SCOPE,
-				      O_JTI, O_OUTPUT, O_MODULE, O_PIN_FILE, 0};
+				      O_JTI, O_OUTPUT, O_MODULE, O_PIN_FILE, O_AUDIT, O_AUDIT_KEY, 0};
 	cur_label = "token issue";
 	struct args a;
 	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
@@ -741,8 +968,23 @@ static int nhi_token(int argc, char **argv)
 	int64_t ttl = 3600;
 	if (a.ttl && (creto_duration_parse(a.ttl, &ttl) != 0 || ttl <= 0 || ttl > 30 * 86400))
 		return usage_error("--ttl '%.32s': want 1s..30d (e.g. 90s, 15m, 1h, 7d)", a.ttl);
+	if ((rc = audit_open(&a)) != CRETO_OK)
+		return rc;
 	creto_err e;
 	creto_err_clear(&e);
+	/* the jti is chosen here (128 random bits, base64url, as the library
+	 * would) so that the record names the token it is about */
+	char jti[CRETO_JWS_JTI_MAX + 1];
+	uint8_t rnd[16];
+	if (a.jti == NULL && RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		creto_err_set(&e, CRETO_EOP, "nhi token issue: no random bytes for the jti");
+		return cli_fail(&e, a.json);
+	}
+	if (a.jti == NULL)
+		creto_b64_encode(jti, rnd, sizeof(rnd), 1);
+	else
+		snprintf(jti, sizeof(jti), "%s", a.jti);
+	char kid[CRETO_KEYID_HEXLEN + 1] = "";
 	char scope[CRETO_NHI_SCOPES_LEN + 1] = "";
 	char store_iss[CRETO_NHI_ISSUER_MAX + 1] = "";
 	char *tok = NULL;
@@ -751,7 +993,16 @@ static int nhi_token(int argc, char **argv)
 	int64_t now = clock_now();
 	rc = creto_nhi_scopes_join(a.scope, a.nscope, scope, &e);
 	if (rc == CRETO_OK)
-		rc = issue_token(&a, scope, ttl, now, &tok, &p, store_iss, &e);
+		rc = issue_token(&a, scope, ttl, now, &tok, &p, store_iss, a.jti ? a.jti : jti, kid, &e);
+	aud_str("jti", rc == CRETO_OK ? p.jti : NULL); /* a refused token was never made */
+	aud_str("kid", kid[0] ? kid : NULL);
+	aud_str("scopes", scope[0] ? scope : NULL);
+	aud_str("aud", rc == CRETO_OK ? p.aud : NULL);
+	if (rc == CRETO_OK)
+		aud_num("exp", p.exp);
+	/* recorded before the token leaves this process */
+	if (rc == CRETO_OK)
+		rc = intend(D_TOKEN_ISSUE, a.agent, &e);
 	if (rc == CRETO_OK && a.output) {
 		size_t n = strlen(tok);
 		tok[n] = '\n';
@@ -818,12 +1069,14 @@ static int nhi_key(int argc, char **argv)
 		cur_json = argv_json(argc, argv);
 		return usage_error_synopsis("want 'key add', 'key remove' or 'key list'");
 	}
-	static const int add_allowed[] = {O_DB, O_PUB, O_NOT_BEFORE, O_NOT_AFTER, O_MODULE, O_PIN_FILE, 0};
-	static const int rm_allowed[] = {O_DB, 0};
+	static const int add_allowed[] = {O_DB, O_PUB, O_NOT_BEFORE, O_NOT_AFTER, O_MODULE, O_PIN_FILE,
+					  O_AUDIT, O_AUDIT_KEY, 0};
+	static const int rm_allowed[] = {O_DB, O_AUDIT, O_AUDIT_KEY, O_MODULE, O_PIN_FILE, 0};
+	static const int list_allowed[] = {O_DB, 0};
 	int is_add = strcmp(sub, "add") == 0, is_rm = strcmp(sub, "remove") == 0;
 	cur_label = is_add ? "key add" : is_rm ? "key remove" : "key list";
 	struct args a;
-	int rc = parse(argc - 1, argv + 1, is_add ? add_allowed : rm_allowed, is_rm ? 2 : 1, &a);
+	int rc = parse(argc - 1, argv + 1, is_add ? add_allowed : is_rm ? rm_allowed : list_allowed, is_rm ? 2 : 1, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK)
 		return rc;
 	creto_err e;
@@ -848,9 +1101,18 @@ static int nhi_key(int argc, char **argv)
 	if (is_rm) {
 		if (a.npos != 2)
 			return usage_error_synopsis("want the agent ID and the KID");
+		if ((rc = audit_open(&a)) != CRETO_OK)
+			return rc;
+		aud_str("kid", a.pos[1]);
 		rc = creto_nhi_store_open(a.db, 0, &s, &e);
 		if (rc == CRETO_OK)
+			rc = creto_nhi_store_begin(s, &e);
+		if (rc == CRETO_OK)
 			rc = creto_nhi_store_key_remove(s, a.pos[0], a.pos[1], &e);
+		if (rc == CRETO_OK)
+			rc = intend(D_KEY_REMOVE, a.pos[0], &e);
+		if (rc == CRETO_OK)
+			rc = creto_nhi_store_commit(s, &e);
 		creto_nhi_store_free(s);
 		char done[256];
 		snprintf(done, sizeof(done), "removed key %.64s of agent %.128s", a.pos[1], a.pos[0]);
@@ -868,6 +1130,8 @@ static int nhi_key(int argc, char **argv)
 		return usage_error("--not-before '%.64s': want YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", a.not_before);
 	if (a.not_after && creto_time_parse(a.not_after, &na) != 0)
 		return usage_error("--not-after '%.64s': want YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", a.not_after);
+	if ((rc = audit_open(&a)) != CRETO_OK)
+		return rc;
 	creto_pubkey *pk = NULL;
 	creto_nhi_agent_key k;
 	memset(&k, 0, sizeof(k));
@@ -875,7 +1139,15 @@ static int nhi_key(int argc, char **argv)
 	if (rc == CRETO_OK)
 		rc = creto_nhi_store_open(a.db, 0, &s, &e);
 	if (rc == CRETO_OK)
+		rc = creto_nhi_store_begin(s, &e);
+	if (rc == CRETO_OK)
 		rc = creto_nhi_store_key_add(s, a.pos[0], pk, nb, na, clock_now(), &k, &e);
+	aud_str("kid", k.kid[0] ? k.kid : NULL);
+	aud_str("alg", k.kid[0] ? creto_jws_alg_name(k.alg) : NULL);
+	if (rc == CRETO_OK)
+		rc = intend(D_KEY_ADD, a.pos[0], &e);
+	if (rc == CRETO_OK)
+		rc = creto_nhi_store_commit(s, &e);
 	creto_nhi_store_free(s);
 	creto_pubkey_free(pk);
 	char done[256];
@@ -930,7 +1202,7 @@ static int token_exchange(int argc, char **argv)
 {
 	cur_label = "token exchange";
 	static const int allowed[] = {O_DB, O_KEY, O_ISSUER_URL, O_FORM_FILE, O_REPLAY_STATE, O_TTL, O_AUD,
-				      O_SOURCE, O_CONTENT_TYPE, O_MODULE, O_PIN_FILE, 0};
+				      O_SOURCE, O_CONTENT_TYPE, O_MODULE, O_PIN_FILE, O_AUDIT, O_AUDIT_KEY, 0};
 	struct args a;
 	int rc = parse(argc - 1, argv + 1, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.db, "--db")) != CRETO_OK ||
@@ -943,6 +1215,8 @@ static int token_exchange(int argc, char **argv)
 	int64_t ttl = 0;
 	if (a.ttl && (creto_duration_parse(a.ttl, &ttl) != 0 || ttl <= 0 || ttl > CRETO_OAUTH_TTL_MAX))
 		return usage_error("--ttl '%.32s': want 1s..1d (default 15m)", a.ttl);
+	if ((rc = audit_open(&a)) != CRETO_OK)
+		return rc;
 	creto_err e;
 	creto_err_clear(&e);
 	static char form[CRETO_OAUTH_FORM_MAX + 64];
@@ -962,6 +1236,11 @@ static int token_exchange(int argc, char **argv)
 	if (rc == CRETO_OK)
 		rc = creto_nhi_replay_open(a.replay_state, 0, now, &rp, &e);
 	creto_nhi_oauth_opts oo = {.issuer_url = a.issuer_url, .audience = a.aud, .token_ttl = ttl};
+	/* the endpoint records its own decisions (issuance before the token is
+	 * made, refusals aggregated per agent and rule); an issuance it cannot
+	 * record is not made */
+	if (aud.log != NULL)
+		oo.sink = creto_audit_sink(aud.log);
 	if (rc == CRETO_OK)
 		rc = creto_nhi_oauth_new(s, sg, rp, &oo, &o, &e);
 	int endpoint_ran = 0;
@@ -995,6 +1274,8 @@ static int token_exchange(int argc, char **argv)
 		printf("%s\n", resp.body);
 		fflush(stdout);
 	}
+	aud.by_library = endpoint_ran;
+	aud_str("source", a.source ? a.source : "local");
 	rc = decided(&a, D_TOKEN_EXCHANGE, a.form_file, rc, &e, NULL);
 	if (rc != CRETO_OK) {
 		creto_nhi_token_response_clear(&resp);
@@ -1140,7 +1421,7 @@ out:
 static int nhi_resolve(int argc, char **argv)
 {
 	static const int allowed[] = {O_DB, O_BACKUP, O_WRAP_KEY, O_JWKS, O_TOKEN_FILE,
-				      O_AUD, O_ISSUER, O_MODULE, O_PIN_FILE, 0};
+				      O_AUD, O_ISSUER, O_MODULE, O_PIN_FILE, O_AUDIT, O_AUDIT_KEY, 0};
 	struct args a;
 	int rc = parse(argc, argv, allowed, 0, &a);
 	if (rc != CRETO_OK || (rc = need(a.jwks, "--jwks")) != CRETO_OK)
@@ -1154,6 +1435,8 @@ static int nhi_resolve(int argc, char **argv)
 	 * buffer and wiped on every path. */
 	if (a.token_file == NULL)
 		return usage_error("give --token-file FILE, or --token-file - to read the token from standard input");
+	if ((rc = audit_open(&a)) != CRETO_OK)
+		return rc;
 	creto_err e;
 	creto_err_clear(&e);
 	char tok[CRETO_NHI_TOKEN_BUF];
@@ -1187,7 +1470,17 @@ static int nhi_resolve(int argc, char **argv)
 	creto_nhi_resolver_free(r);
 	creto_nhi_store_free(s);
 	creto_jwks_free(jw);
-	if ((rc = decided(&a, D_RESOLVE, a.token_file, rc, &e, NULL)) != CRETO_OK)
+	/* one record per resolve (a one-shot command: no aggregation); the
+	 * subject is the agent once the token verified, else the token file */
+	char scopes_s[CRETO_NHI_SCOPES_LEN + 1] = "";
+	if (rc == CRETO_OK) {
+		snprintf(scopes_s, sizeof(scopes_s), "%s", id.scopes);
+		aud_str("jti", id.jti);
+		aud_str("kid", id.kid);
+		aud_str("scopes", scopes_s);
+	}
+	aud_str("token_file", a.token_file);
+	if ((rc = decided(&a, D_RESOLVE, rc == CRETO_OK ? id.agent.id : a.token_file, rc, &e, NULL)) != CRETO_OK)
 		return rc;
 	char iat[CRETO_TIME_STRLEN], exp[CRETO_TIME_STRLEN];
 	creto_time_format(id.iat, iat);
@@ -1244,5 +1537,7 @@ int cmd_nhi(int argc, char **argv)
 				cur_cmd = c;
 				cur_label = c->name;
 			}
-	return cli_dispatch("nhi", nhi_cmds, argc, argv);
+	int rc = cli_dispatch("nhi", nhi_cmds, argc, argv);
+	audit_close(); /* a checkpoint signed with --audit-key */
+	return rc;
 }
