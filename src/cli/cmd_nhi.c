@@ -1495,22 +1495,22 @@ static const struct cli_cmd nhi_cmds[] = {
 	{"init", nhi_init, "--db FILE [--issuer NAME] [--json] [--quiet]", "create an empty agent store"},
 	{"add", nhi_add,
 	 "--db FILE --id ID --name NAME --scope S... [--not-before DATE] [--not-after DATE] "
-	 "[--issuer-kid KID | --issuer-key KEY] [--pub FILE|URI...] [--json] [--quiet]",
+	 "[--issuer-kid KID | --issuer-key KEY] [--pub FILE|URI...] [--audit DIR [--audit-key K]] [--json] [--quiet]",
 	 "provision an agent (one scope per --scope; --pub: its public key for the token endpoint)"},
 	{"list", nhi_list, "--db FILE [--status active|suspended|revoked] [--json]", "list agents"},
 	{"show", nhi_show, "--db FILE ID [--json]", "show one agent"},
-	{"revoke", nhi_revoke, "--db FILE ID [--json] [--quiet]", "revoke an agent (final)"},
-	{"suspend", nhi_suspend, "--db FILE ID [--json] [--quiet]", "suspend an agent"},
-	{"resume", nhi_resume, "--db FILE ID [--json] [--quiet]", "reactivate a suspended agent"},
+	{"revoke", nhi_revoke, "--db FILE ID [--audit DIR [--audit-key K]] [--json] [--quiet]", "revoke an agent (final)"},
+	{"suspend", nhi_suspend, "--db FILE ID [--audit DIR [--audit-key K]] [--json] [--quiet]", "suspend an agent"},
+	{"resume", nhi_resume, "--db FILE ID [--audit DIR [--audit-key K]] [--json] [--quiet]", "reactivate a suspended agent"},
 	{"backup", nhi_backup,
-	 "--db FILE --wrap-key 'pkcs11:...' -o FILE.bak [--module SO] [--pin-file F] [--json] [--quiet]",
+	 "--db FILE --wrap-key 'pkcs11:...' -o FILE.bak [--module SO] [--pin-file F] [--audit DIR [--audit-key K]] [--json] [--quiet]",
 	 "write the store encrypted, data key wrapped by an HSM key"},
 	{"restore", nhi_restore,
-	 "FILE.bak --wrap-key 'pkcs11:...' --db FILE [--module SO] [--pin-file F] [--json] [--quiet]",
+	 "FILE.bak --wrap-key 'pkcs11:...' --db FILE [--module SO] [--pin-file F] [--audit DIR [--audit-key K]] [--json] [--quiet]",
 	 "authenticate a backup and restore it atomically"},
 	{"token", nhi_token,
 	 "issue --agent ID --key KEY [--ttl 1h] [--db FILE] [--aud A] [--issuer I] [--scope S...] "
-	 "[--jti J] [-o FILE] [--json] [--quiet]",
+	 "[--jti J] [-o FILE] [--audit DIR [--audit-key K]] [--json] [--quiet]",
 	 "issue a JWS (EdDSA/ES256) token for an agent; or: exchange --db FILE --key ISSUER_KEY "
 	 "--issuer-url URL --replay-state FILE --form-file F|- [--ttl 15m] [--aud A] [--source ADDR] "
 	 "[--content-type CT]: run the token endpoint (POST /oauth/token) on one form body; or: "
@@ -1523,7 +1523,7 @@ static const struct cli_cmd nhi_cmds[] = {
 	{"jwks", nhi_jwks, "--key KEY... [-o FILE] [--json] [--quiet]", "export issuer public keys as a JWK Set"},
 	{"resolve", nhi_resolve,
 	 "(--db FILE | --backup FILE.bak --wrap-key URI) --jwks FILE --token-file F|- "
-	 "[--aud A] [--issuer I] [--json]",
+	 "[--aud A] [--issuer I] [--audit DIR [--audit-key K]] [--json]",
 	 "verify a token offline and print the agent identity (JSON)"},
 	{NULL, NULL, NULL, NULL},
 };
