@@ -38,19 +38,6 @@ int cmd_diode(int argc, char **argv)
 	return cli_dispatch("diode", DIODE_CMDS, argc, argv);
 }
 
-/* Numbers from argv: decimal digits only, within [lo, hi]; else exit 2. */
-static int num_arg(const char *opt, const char *s, unsigned long long lo, unsigned long long hi,
-		   unsigned long long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
-	if (s[0] < '0' || s[0] > '9' || *end != 0 || errno != 0 || v < lo || v > hi)
-		return cli_usage_error("diode: %s %s is not a number in %llu..%llu", opt, s, lo, hi);
-	*out = v;
-	return 0;
-}
-
 /* Crash tests (build/creto-test only; cli_crash_point() is NULL in creto). */
 static void crash_cb(void *arg, const char *point)
 {
@@ -182,7 +169,7 @@ static int diode_watch(int argc, char **argv)
 	creto_diode_opts o;
 	memset(&o, 0, sizeof o);
 	watch_out w = {0, &o, 0};
-	unsigned long long n;
+	uint64_t n;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -191,17 +178,17 @@ static int diode_watch(int argc, char **argv)
 		case 's': o.state_dir = optarg; break;
 		case '1': o.once = 1; break;
 		case 'S':
-			if (num_arg("--settle-ms", optarg, 1, 3600 * 1000, &n) != 0)
+			if (cli_parse_u64("diode", "watch", "--settle-ms", optarg, 1, 3600 * 1000, &n) != 0)
 				return CRETO_EUSAGE;
 			o.settle_ms = (int)n;
 			break;
 		case 'T':
-			if (num_arg("--timeout", optarg, 1, 86400ULL * 3650, &n) != 0)
+			if (cli_parse_u64("diode", "watch", "--timeout", optarg, 1, 86400ULL * 3650, &n) != 0)
 				return CRETO_EUSAGE;
 			o.timeout_s = (int64_t)n;
 			break;
 		case 'w':
-			if (num_arg("--wait", optarg, 0, 86400ULL * 365, &n) != 0)
+			if (cli_parse_u64("diode", "watch", "--wait", optarg, 0, 86400ULL * 365, &n) != 0)
 				return CRETO_EUSAGE;
 			o.lock_wait_s = (int64_t)n;
 			break;

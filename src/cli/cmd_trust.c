@@ -41,20 +41,6 @@ int cmd_trust(int argc, char **argv)
 	return cli_dispatch("trust", TRUST_CMDS, argc, argv);
 }
 
-/* Numbers from argv: decimal digits only, within [lo, hi]; else exit 2. */
-static int num_arg(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
-		   long long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
-	if (s[0] < '0' || s[0] > '9' || *end != 0 || errno != 0 || v < (unsigned long long)lo ||
-	    v > (unsigned long long)hi)
-		return cli_usage_error("trust %s: %s %s is not a number in %lld..%lld", cmd, opt, s, lo, hi);
-	*out = (long long)v;
-	return 0;
-}
-
 /* The expiry warning of a trust root (expired, or within 30 days). */
 static void warn_expiry(int64_t version, int64_t expires)
 {
@@ -119,7 +105,7 @@ static int trust_init(int argc, char **argv)
 	size_t nk = 0, nr = 0;
 	int threshold = 0, jump = 10, force = 0, quiet = 0, json = 0;
 	int64_t version = 1, expires = 0;
-	long long n;
+	uint64_t n;
 	const char *out = NULL;
 	int c;
 	optind = 1;
@@ -131,17 +117,17 @@ static int trust_init(int argc, char **argv)
 			keyrefs[nk++] = optarg;
 			break;
 		case 't':
-			if (num_arg("init", "--threshold", optarg, 1, 64, &n) != 0)
+			if (cli_parse_u64("trust", "init", "--threshold", optarg, 1, 64, &n) != 0)
 				return CRETO_EUSAGE;
 			threshold = (int)n;
 			break;
 		case 'j':
-			if (num_arg("init", "--max-jump", optarg, 1, 1000000, &n) != 0)
+			if (cli_parse_u64("trust", "init", "--max-jump", optarg, 1, 1000000, &n) != 0)
 				return CRETO_EUSAGE;
 			jump = (int)n;
 			break;
 		case 'v':
-			if (num_arg("init", "--version", optarg, 1, 1LL << 53, &n) != 0)
+			if (cli_parse_u64("trust", "init", "--version", optarg, 1, 1LL << 53, &n) != 0)
 				return CRETO_EUSAGE;
 			version = n;
 			break;

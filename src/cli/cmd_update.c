@@ -60,20 +60,6 @@ int cmd_update(int argc, char **argv)
 	return cli_dispatch("update", UPDATE_CMDS, argc, argv);
 }
 
-/* Numbers from argv: decimal digits only, no sign, within [lo, hi];
- * anything else is a usage error (exit 2) naming the option. */
-static int num_arg(const char *cmd, const char *opt, const char *s, unsigned long long lo,
-		   unsigned long long hi, unsigned long long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
-	if (s[0] < '0' || s[0] > '9' || *end != 0 || errno != 0 || v < lo || v > hi)
-		return cli_usage_error("update %s: %s %s is not a number in %llu..%llu", cmd, opt, s, lo, hi);
-	*out = v;
-	return 0;
-}
-
 /* Crash tests (build/creto-test only): die at the point CRETO_TEST_CRASH_AT
  * names.  build/creto never installs this: cli_crash_point() is NULL there. */
 static void crash_cb(void *arg, const char *point)
@@ -119,14 +105,14 @@ static int up_create(int argc, char **argv)
 	o.clock = cli_clock();
 	const char *out = NULL;
 	int c, quiet = 0, json = 0;
-	unsigned long long n;
+	uint64_t n;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': o.type = optarg; break;
 		case 'n': o.name = optarg; break;
 		case 'v':
-			if (num_arg("create", "--version", optarg, 1, 1ULL << 53, &n) != 0)
+			if (cli_parse_u64("update", "create", "--version", optarg, 1, 1ULL << 53, &n) != 0)
 				return CRETO_EUSAGE;
 			o.version = (int64_t)n;
 			break;
@@ -142,7 +128,7 @@ static int up_create(int argc, char **argv)
 			break;
 		case 'p': o.payload = optarg; break;
 		case 's':
-			if (num_arg("create", "--shard-size", optarg, CRETO_SHARD_MIN, CRETO_SHARD_MAX, &n) != 0)
+			if (cli_parse_u64("update", "create", "--shard-size", optarg, CRETO_SHARD_MIN, CRETO_SHARD_MAX, &n) != 0)
 				return CRETO_EUSAGE;
 			o.shard_size = (uint32_t)n;
 			break;
@@ -337,14 +323,14 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	const struct cli_cmd *cmd = &UPDATE_CMDS[apply ? 5 : 4];
 	const char *trust = NULL, *state = NULL, *audit_key = NULL;
 	int json = 0, c;
-	unsigned long long wait = 0;
+	uint64_t wait = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': trust = optarg; break;
 		case 's': state = optarg; break;
 		case 'w':
-			if (num_arg(cmd->name, "--wait", optarg, 0, 86400 * 365, &wait) != 0)
+			if (cli_parse_u64("update", cmd->name, "--wait", optarg, 0, 86400 * 365, &wait) != 0)
 				return CRETO_EUSAGE;
 			break;
 		case 'K':
@@ -495,13 +481,13 @@ static int up_status(int argc, char **argv)
 	};
 	const char *state = NULL;
 	int json = 0, c;
-	unsigned long long rows = 10;
+	uint64_t rows = 10;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': state = optarg; break;
 		case 'a':
-			if (num_arg("status", "--audit", optarg, 0, 100000, &rows) != 0)
+			if (cli_parse_u64("update", "status", "--audit", optarg, 0, 100000, &rows) != 0)
 				return CRETO_EUSAGE;
 			break;
 		case 'J': json = 1; break;

@@ -40,10 +40,10 @@ expect 0 -- "$CRETO" update sign v1.st --key b.key
 expect 0 -- "$CRETO" update assemble v1.st --payload p1 --trust root1.json -o v1.crupdate
 expect 2 --err "v1.crupdate: already exists" -- "$CRETO" update assemble v1.st --payload p1 --trust root1.json -o v1.crupdate
 # --- numbers from argv are checked ---
-expect 2 --err "--version 1x is not a number" -- "$CRETO" update create --type policy --name p --version 1x --payload p1 -o z.st
-expect 2 --err "--audit -3 is not a number" -- "$CRETO" update status --state S --audit -3
-expect 2 --err "--timeout 5s is not a number" -- "$CRETO" diode watch D --trust root1.json --state S --timeout 5s
-expect 2 --err "--threshold two is not a number" -- "$CRETO" trust init --key a.pub --threshold two -o t.json
+expect 2 --err "--version: '1x' is not a whole number" -- "$CRETO" update create --type policy --name p --version 1x --payload p1 -o z.st
+expect 2 --err "--audit: '-3' is not a whole number" -- "$CRETO" update status --state S --audit -3
+expect 2 --err "diode watch: --timeout: '5s' is not a whole number" -- "$CRETO" diode watch D --trust root1.json --state S --timeout 5s
+expect 2 --err "--threshold: 'two' is not a whole number" -- "$CRETO" trust init --key a.pub --threshold two -o t.json
 
 # --- a state directory comes only from `state init` ---
 mkdir D
