@@ -103,7 +103,7 @@ static int a_init(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'O': origin = optarg; break;
@@ -220,7 +220,7 @@ static int a_append(int argc, char **argv)
 	uint64_t budget = 0;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'k': key = optarg; break;
@@ -335,7 +335,7 @@ static int a_show(int argc, char **argv)
 	show_ctx sc = {0, NULL, 0};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 's': since = optarg; break;
@@ -388,7 +388,7 @@ static int a_tail(int argc, char **argv)
 	show_ctx sc = {0, NULL, 0};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "fn:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "fn:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'f': follow = 1; break;
@@ -459,7 +459,7 @@ static int a_verify(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int json = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 		case 'x': dir = optarg; break;
@@ -525,7 +525,7 @@ static int a_prove(int argc, char **argv)
 	uint64_t size = 0;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 's': {
@@ -621,7 +621,7 @@ static int a_export(int argc, char **argv)
 	uint64_t before = 0;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'o': out = optarg; break;
@@ -657,7 +657,7 @@ static int a_checkpoint(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'k': key = optarg; break;
@@ -714,7 +714,7 @@ static int a_archive(int argc, char **argv)
 	const char *dir = NULL, *cpath = NULL, *out = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'b': cpath = optarg; break;

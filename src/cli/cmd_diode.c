@@ -172,7 +172,7 @@ static int diode_watch(int argc, char **argv)
 	uint64_t n;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': o.trust_path = optarg; break;
 		case 's': o.state_dir = optarg; break;
@@ -276,7 +276,7 @@ static int q_parse(int argc, char **argv, const struct cli_cmd *cmd, int want_na
 	memset(a, 0, sizeof *a);
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': a->state = optarg; break;
 		case 'd': a->drop = optarg; break;

@@ -55,7 +55,7 @@ static int state_init(int argc, char **argv)
 	memset(&io, 0, sizeof io);
 	creto_keys_opts ko = {NULL, NULL};
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': state = optarg; break;
 		case 't': trust = optarg; break;

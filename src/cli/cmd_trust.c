@@ -109,7 +109,7 @@ static int trust_init(int argc, char **argv)
 	const char *out = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			if (nk >= TRUST_INIT_KEYS)
@@ -203,7 +203,7 @@ static int trust_sign(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': key = optarg; break;
 		case 'p': prev = 1; break;
@@ -285,7 +285,7 @@ static int trust_show(int argc, char **argv)
 	static const struct option opts[] = {{"json", no_argument, NULL, 'J'}, {NULL, 0, NULL, 0}};
 	int json = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'J')
 			return cli_usage("trust", &TRUST_CMDS[2]);
 		json = 1;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -107,7 +108,7 @@ static int up_create(int argc, char **argv)
 	int c, quiet = 0, json = 0;
 	uint64_t n;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': o.type = optarg; break;
 		case 'n': o.name = optarg; break;
@@ -144,7 +145,11 @@ static int up_create(int argc, char **argv)
 		return cli_usage("update", &UPDATE_CMDS[0]);
 	creto_err e;
 	creto_err_clear(&e);
-	if (creto_update_create(&o, out, &e) != CRETO_OK)
+	/* progress on stderr from the bytes read (cli.c); stdout keeps the JSON */
+	cli_progress *prog = cli_progress_start("update create", cli_dir_bytes(o.payload));
+	int crc = creto_update_create(&o, out, &e);
+	cli_progress_stop(prog);
+	if (crc != CRETO_OK)
 		return cli_fail(&e, json);
 	note(quiet || json, "wrote %s", out);
 	return json ? ok_json("statement", out, NULL, NULL) : 0;
@@ -162,7 +167,7 @@ static int up_sign(int argc, char **argv)
 	creto_keys_opts ko = {NULL, NULL};
 	int c, quiet = 0, json = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': key = optarg; break;
 		case 'S': sigs = optarg; break;
@@ -202,7 +207,7 @@ static int up_assemble(int argc, char **argv)
 	creto_update_assemble_opts ao = {NULL, 0};
 	int c, quiet = 0, json = 0, nover = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'S': sigs = optarg; break;
 		case 'p': payload = optarg; break;
@@ -242,7 +247,7 @@ static int up_inspect(int argc, char **argv)
 	static const struct option opts[] = {{"json", no_argument, NULL, 'J'}, {NULL, 0, NULL, 0}};
 	int json = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'J')
 			return cli_usage("update", &UPDATE_CMDS[3]);
 		json = 1;
@@ -325,7 +330,7 @@ static int verify_or_apply(int argc, char **argv, int apply)
 	int json = 0, c;
 	uint64_t wait = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': trust = optarg; break;
 		case 's': state = optarg; break;
@@ -394,8 +399,14 @@ static int verify_or_apply(int argc, char **argv, int apply)
 				creto_err_ctx(&e, "%s", pkg);
 		} else {
 			creto_update_decision d;
+			struct stat pst;
+			cli_progress *prog = NULL;
+			if (fd >= 0 && fstat(fd, &pst) == 0)
+				prog = cli_progress_start(apply ? "update apply" : "update verify",
+							  (uint64_t)pst.st_size);
 			rc = orc == CRETO_OK ? creto_update_decide(ctx, fd, pkg, &d, &e)
 					     : creto_update_decide_path(ctx, pkg, &d, &e);
+			cli_progress_stop(prog);
 			if (rc == CRETO_OK) {
 				if (apply)
 					rc = creto_update_commit(ctx, &d, &e);
@@ -483,7 +494,7 @@ static int up_status(int argc, char **argv)
 	int json = 0, c;
 	uint64_t rows = 10;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': state = optarg; break;
 		case 'a':
@@ -526,7 +537,7 @@ static int up_models(int argc, char **argv)
 	const char *state = NULL;
 	int json = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': state = optarg; break;
 		case 'J': json = 1; break;

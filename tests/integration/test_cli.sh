@@ -126,5 +126,16 @@ printf '%s\n' "$ERR" | grep -Eq '^model verify: [0-9.]+ [KMG]?i?B of [0-9.]+ [KM
   && ok || fail "no final verify progress line: $ERR"
 expect 0 -- "$CRETO" model hash m
 [ -z "$ERR" ] && ok || fail "progress without a terminal or --progress: $ERR"
+# the same for update create, verify and apply
+"$CRETO" trust init --key a.pub --threshold 1 -o root.json >/dev/null 2>&1 &&
+  "$CRETO" trust sign root.json --key a.key >/dev/null 2>&1 || fail "trust root"
+expect 0 --err "update create: " -- "$CRETO" update create --type model-weights --name m --version 1 \
+  --payload m -o m.st --progress
+"$CRETO" update sign m.st --key a.key >/dev/null 2>&1 || fail "update sign"
+"$CRETO" update assemble m.st --payload m --trust root.json -o m.crupdate >/dev/null 2>&1 || fail "assemble"
+expect 0 --err "update verify: " -- "$CRETO" update verify m.crupdate --trust root.json --progress
+"$CRETO" state init --state S --trust root.json >/dev/null 2>&1 || fail "state init"
+expect 0 --err "update apply: " -- "$CRETO" update apply m.crupdate --trust root.json --state S --progress --json
+printf '%s' "$OUT" | python3 -c 'import json,sys; json.load(sys.stdin)' && ok || fail "progress mixed into apply JSON: $OUT"
 cd /
 finish
