@@ -11,7 +11,8 @@
 # issuance >= 80% of the ceiling.  The two alternate in 0.1 s slices (the
 # machine may be shared); each line is the run with the median ratio of
 # ROUNDS runs.
-# Not yet measured: the rate over HTTP (the gateway's server is not merged).
+# Not yet measured: the rate over HTTP through `creto gateway` (token_endpoint
+# = yes serves it now; the keep-alive client row is still to be written).
 set -euo pipefail
 CRETO=$(realpath "${1:-build/creto}")
 SECS=${2:-2}

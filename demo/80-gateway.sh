@@ -17,6 +17,13 @@ show "$CRETO" nhi jwks --key "$GW_D/issuer.key" -o "$GW_D/jwks.json"
 show "$CRETO" nhi add --db "$GW_D/agents.db" --id chat-agent --name "Chat agent" --scope model:llama-3.1-8b-instruct
 show "$CRETO" nhi add --db "$GW_D/agents.db" --id tool-agent --name "Tool agent" --scope model:embedder
 show "$CRETO" nhi add --db "$GW_D/agents.db" --id old-agent --name "Retired agent" --scope model:llama-3.1-8b-instruct
+# self-agent obtains its own tokens: its key is made where it runs, only the public half registered
+"$CRETO" key gen --alg ed25519 -o "$GW_D/self-agent" >/dev/null
+show "$CRETO" nhi add --db "$GW_D/agents.db" --id self-agent --name "Self-serving agent" \
+  --scope model:llama-3.1-8b-instruct --pub "$GW_D/self-agent.pub"
+"$CRETO" key gen --alg ed25519 -o "$GW_D/old-agent" >/dev/null
+"$CRETO" nhi key add --db "$GW_D/agents.db" old-agent --pub "$GW_D/old-agent.pub" >/dev/null
+"$CRETO" nhi token replay-init --replay-state "$GW_D/jti.state" >/dev/null
 for a in chat-agent tool-agent old-agent; do
   "$CRETO" nhi token issue --db "$GW_D/agents.db" --agent "$a" --key "$GW_D/issuer.key" --ttl 15m -o "$GW_D/$a.jwt"
   # curl reads the header from a 0600 file: a bearer token never goes on a command line
@@ -36,6 +43,9 @@ cat >"$GW_D/creto.conf" <<EOF
 listen = 127.0.0.1:0
 nhi_db = $GW_D/agents.db
 jwks = $GW_D/jwks.json
+token_endpoint = yes
+issuer_key = $GW_D/issuer.key
+replay_state = $GW_D/jti.state
 
 [upstream]
 key_file = $GW_D/vllm.key
@@ -75,14 +85,46 @@ say "The client learns only 'invalid token'; the reason goes to the audit record
 step "gateway: vLLM's open paths stay unreachable through the gateway"
 show curl -s "http://$GW_ADDR/metrics" -H @"$GW_D/chat-agent.hdr" -w ' -> HTTP %{http_code}\n'
 
+step "gateway: self-agent fetches its own token from POST /oauth/token (private_key_jwt)"
+# the client assertion: signed with the agent's own key, aud = the token endpoint, 60 s
+"$CRETO" nhi token issue --agent self-agent --issuer self-agent --key "$GW_D/self-agent.key" \
+  --aud "http://$GW_ADDR/oauth/token" --ttl 60s 2>/dev/null | tr -d '\n' >"$GW_D/self-agent.assertion"
+printf '   $ curl http://%s/oauth/token -d grant_type=client_credentials -d client_assertion_type=...jwt-bearer -d client_assertion=@self-agent.assertion\n' "$GW_ADDR"
+( umask 077
+  curl -s "http://$GW_ADDR/oauth/token" -d grant_type=client_credentials \
+    --data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
+    --data-urlencode client_assertion@"$GW_D/self-agent.assertion" >"$GW_D/self-agent.token.json" )
+python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print("     token_type=%s expires_in=%s scope=%s access_token=%s..." % (t["token_type"], t["expires_in"], t["scope"], t["access_token"][:16]) if "access_token" in t else "     refused: %s" % t)' \
+  "$GW_D/self-agent.token.json"
+( umask 077; python3 -c 'import json,sys; print("Authorization: Bearer " + json.load(open(sys.argv[1]))["access_token"])' \
+  "$GW_D/self-agent.token.json" >"$GW_D/self-agent.hdr" )
+say "and streams a completion with it:"
+printf '     '
+curl -sN "http://$GW_ADDR/v1/chat/completions" -H @"$GW_D/self-agent.hdr" \
+  -d '{"model":"llama-3.1-8b-instruct","stream":true,"max_tokens":8,"messages":[{"role":"user","content":"Say hello"}]}' |
+  while IFS= read -r line; do
+    case $line in
+      'data: [DONE]'*) printf ' [DONE]\n' ;;
+      data:*) printf '%s' "$(printf '%s' "${line#data: }" | python3 -c 'import json,sys; c=json.load(sys.stdin)["choices"]; print(c[0]["delta"].get("content","") if c else "", end="")')" ;;
+    esac
+  done
+step "gateway: the revoked old-agent signs an assertion with its key: refused"
+"$CRETO" nhi token issue --agent old-agent --issuer old-agent --key "$GW_D/old-agent.key" \
+  --aud "http://$GW_ADDR/oauth/token" --ttl 60s 2>/dev/null | tr -d '\n' >"$GW_D/old-agent.assertion"
+show curl -s "http://$GW_ADDR/oauth/token" -d grant_type=client_credentials \
+  --data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
+  --data-urlencode client_assertion@"$GW_D/old-agent.assertion" -w ' -> HTTP %{http_code}\n'
+
 kill -TERM "$GW_PID"; wait "$GW_PID" || true
 kill "$GW_VLLM_PID" 2>/dev/null; wait "$GW_VLLM_PID" 2>/dev/null || true
 step "gateway: the audit records of the three agents (never a prompt, never a token)"
-grep ' audit ' "$GW_D/gateway.log" | grep -E 'chat-agent|tool-agent|revoked' |
+grep ' audit ' "$GW_D/gateway.log" | grep '"component":"gateway"' | grep -E 'chat-agent|tool-agent|revoked' |
   sed 's/^[^ ]* audit //' | python3 -c '
 import json, sys
 for l in sys.stdin:
     r = json.loads(l)
     print("     %-11s %-24s status %s  %-8s %s%s" % (r.get("actor") or "-", r.get("endpoint"), r["status"], r["outcome"],
           r.get("end"), ("  reason: " + r["reason"]) if r.get("reason") else ""))'
+say "the token endpoint's records (component nhi: each issuance; refusals counted per rule):"
+grep ' audit ' "$GW_D/gateway.log" | grep '"component":"nhi"' | sed 's/^[^ ]* audit /     /'
 fi

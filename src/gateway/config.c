@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "creto/nhi_oauth.h"
 #include "gateway/internal.h"
 #include "util/conf.h"
 #include "util/file.h"
@@ -36,6 +37,18 @@ static const creto_conf_key k_schema[] = {
 	{"gateway", "max_connections", CRETO_CONF_INT, 0, 1, 1000000},
 	{"gateway", "prompt_hash", CRETO_CONF_BOOL, 0, 0, 0},
 	{"gateway", "access_log", CRETO_CONF_BOOL, 0, 0, 0},
+	{"gateway", "token_endpoint", CRETO_CONF_BOOL, 0, 0, 0},
+	{"gateway", "issuer_key", CRETO_CONF_STR, 0, 0, 0},
+	{"gateway", "issuer_module", CRETO_CONF_PATH, 0, 0, 0},
+	{"gateway", "issuer_pin_file", CRETO_CONF_PATH, 0, 0, 0},
+	{"gateway", "issuer_url", CRETO_CONF_STR, 0, 0, 0},
+	{"gateway", "token_url", CRETO_CONF_STR, 0, 0, 0},
+	{"gateway", "token_ttl", CRETO_CONF_MS, 0, 1000, MS(CRETO_OAUTH_TTL_MAX) * 1000},
+	{"gateway", "replay_state", CRETO_CONF_PATH, 0, 0, 0},
+	{"gateway", "replay_capacity", CRETO_CONF_INT, 0, 16, 10000000},
+	{"gateway", "token_rate_agent", CRETO_CONF_INT, 0, -1, 1000000},
+	{"gateway", "token_rate_source", CRETO_CONF_INT, 0, -1, 1000000},
+	{"gateway", "token_failure_weight", CRETO_CONF_INT, 0, 0, 1000},
 	{"upstream", "model", CRETO_CONF_STR, CRETO_CONF_NAMED, 0, 0},
 	{"upstream", "key_file", CRETO_CONF_PATH, 0, 0, 0},
 	{"upstream", "connect_timeout", CRETO_CONF_MS, 0, 10, MS(60000)},
@@ -88,6 +101,8 @@ static void defaults(creto_gateway_config *c)
 	c->affinity_bytes = 1024;
 	c->default_max_tokens = 1024;
 	c->deflt.endpoints = GW_EP_ALL;
+	c->token_ttl = CRETO_OAUTH_TTL_DEFAULT;
+	c->replay_capacity = CRETO_OAUTH_REPLAY_DEFAULT;
 }
 
 int gw_parse_listen(const char *s, gw_listen *out)
@@ -256,6 +271,30 @@ static int apply(creto_gateway_config *c, const creto_conf_entry *en, creto_err 
 			c->prompt_hash = (int)v;
 		} else if (!strcmp(k, "access_log")) {
 			c->access_log = (int)v;
+		} else if (!strcmp(k, "token_endpoint")) {
+			c->token_endpoint = (int)v;
+		} else if (!strcmp(k, "issuer_key")) {
+			return copy_str(c->issuer_key, sizeof(c->issuer_key), en, e);
+		} else if (!strcmp(k, "issuer_module")) {
+			return copy_str(c->issuer_module, sizeof(c->issuer_module), en, e);
+		} else if (!strcmp(k, "issuer_pin_file")) {
+			return copy_str(c->issuer_pin_file, sizeof(c->issuer_pin_file), en, e);
+		} else if (!strcmp(k, "issuer_url")) {
+			return copy_str(c->issuer_url, sizeof(c->issuer_url), en, e);
+		} else if (!strcmp(k, "token_url")) {
+			return copy_str(c->token_url, sizeof(c->token_url), en, e);
+		} else if (!strcmp(k, "token_ttl")) {
+			c->token_ttl = v / 1000;
+		} else if (!strcmp(k, "replay_state")) {
+			return copy_str(c->replay_state, sizeof(c->replay_state), en, e);
+		} else if (!strcmp(k, "replay_capacity")) {
+			c->replay_capacity = v;
+		} else if (!strcmp(k, "token_rate_agent")) {
+			c->token_rate_agent = v;
+		} else if (!strcmp(k, "token_rate_source")) {
+			c->token_rate_source = v;
+		} else if (!strcmp(k, "token_failure_weight")) {
+			c->token_failure_weight = v;
 		}
 		return CRETO_OK;
 	}
@@ -514,6 +553,16 @@ static int finish(creto_gateway_config *c, creto_err *e)
 		return creto_err_set(e, CRETO_EUSAGE, "[gateway] nhi_db and jwks are required");
 	if (c->nmodel == 0)
 		return creto_err_set(e, CRETO_EUSAGE, "[upstream] model: at least one model needed");
+	if (c->token_endpoint && c->issuer_key[0] == '\0')
+		return creto_err_set(e, CRETO_EUSAGE, "[gateway] token_endpoint = yes needs issuer_key");
+	if (c->token_endpoint && c->issuer_url[0] == '\0') {
+		size_t i = 0;
+		while (i < c->nlisten && c->listen[i].is_unix)
+			i++;
+		if (i == c->nlisten)
+			return creto_err_set(e, CRETO_EUSAGE,
+					     "[gateway] token_endpoint with only Unix listeners: set issuer_url");
+	}
 	for (size_t i = 0; i < c->nmodel; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(c->model[i].name, c->model[j].name) == 0)

@@ -203,6 +203,11 @@ int gw_http_parse_request(const char *buf, size_t len, const gw_http_limits *lim
 				return refuse(r, 400, "duplicate Authorization");
 			r->auth = h.val;
 			r->auth_len = h.vlen;
+		} else if (ieq(h.name, h.nlen, "content-type")) {
+			if (r->ctype != NULL)
+				return refuse(r, 400, "duplicate Content-Type");
+			r->ctype = h.val;
+			r->ctype_len = h.vlen;
 		} else if (ieq(h.name, h.nlen, "expect")) {
 			if (!ieq(h.val, h.vlen, "100-continue"))
 				return refuse(r, 417, "unsupported Expect");

@@ -34,6 +34,8 @@ typedef struct gw_http_req {
 	int expect_continue;     /* Expect: 100-continue */
 	const char *auth;        /* Authorization value, or NULL */
 	size_t auth_len;
+	const char *ctype;       /* Content-Type value, or NULL (a second one is refused) */
+	size_t ctype_len;
 	const char *reason;      /* why the head was refused (static text) */
 } gw_http_req;
 

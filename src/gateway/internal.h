@@ -84,6 +84,17 @@ struct creto_gateway_config {
 	int64_t max_connections;
 	int prompt_hash;
 	int access_log;
+	/* the token endpoint (docs/gateway.md "Token endpoint") */
+	int token_endpoint;
+	char issuer_key[4096];        /* key file or pkcs11: URI */
+	char issuer_module[4096];     /* PKCS#11 module when the URI names none */
+	char issuer_pin_file[4096];
+	char issuer_url[GW_URL_MAX];  /* "": http://<first TCP listener> */
+	char token_url[GW_URL_MAX];   /* "": issuer_url + /oauth/token */
+	int64_t token_ttl;            /* seconds */
+	char replay_state[4096];      /* "": in memory */
+	int64_t replay_capacity;
+	int64_t token_rate_agent, token_rate_source, token_failure_weight;
 	/* [upstream] */
 	gw_model_cfg model[GW_MODELS_MAX];
 	size_t nmodel;

@@ -34,6 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "creto/keys.h"
+#include "creto/nhi_oauth.h"
+#include "creto/sig.h"
 #include "gateway/http.h"
 #include "gateway/internal.h"
 #include "gateway/limits.h"
@@ -207,6 +210,12 @@ struct creto_gateway {
 	pthread_t health;
 	int health_started;
 	int64_t start_epoch;
+	/* the token endpoint (token_endpoint = yes) */
+	creto_signer *issuer;
+	creto_nhi_replay *replay;
+	creto_nhi_oauth *oauth;
+	char *as_meta, *as_jwks;  /* RFC 8414 metadata and the issuer JWK Set */
+	char issuer_url[GW_URL_MAX];
 };
 
 /* ---- logging and audit ---- */
@@ -1329,6 +1338,139 @@ static int body_read(const char *body, size_t blen, int ep, struct body_info *bi
 	return rc;
 }
 
+/* ---- the token endpoint (docs/gateway.md "Token endpoint") ---- */
+
+#define TOKEN_PATH "/oauth/token"
+#define META_PATH "/.well-known/oauth-authorization-server"
+#define JWKS_PATH "/.well-known/jwks.json"
+
+/* A request answered without an audit record of its own (health probes,
+ * metadata; the token endpoint audits through the library, aggregated). */
+static void done_unaudited(struct conn *c)
+{
+	creto_gateway *g = c->w->g;
+	c->in_req = 0;
+	drop_request(c);
+	c->state = c->keep_alive && !c->w->stopping ? CS_HEAD : CS_CLOSING;
+	c->deadline = gw_now_ms() + (c->in_len ? g->cfg.header_timeout_ms : g->cfg.idle_timeout_ms);
+}
+
+/* The client's address for the endpoint's per-source limit: the IP, or
+ * "unix:uid=N" (SO_PEERCRED) on a Unix socket. */
+static void peer_text(int fd, char *out, size_t n)
+{
+	struct sockaddr_storage a;
+	socklen_t al = sizeof(a);
+	snprintf(out, n, "-");
+	if (getpeername(fd, (struct sockaddr *)&a, &al) != 0)
+		return;
+	if (a.ss_family == AF_INET)
+		(void)inet_ntop(AF_INET, &((struct sockaddr_in *)&a)->sin_addr, out, (socklen_t)n);
+	else if (a.ss_family == AF_INET6)
+		(void)inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a)->sin6_addr, out, (socklen_t)n);
+	else if (a.ss_family == AF_UNIX) {
+		struct ucred uc;
+		socklen_t ul = sizeof(uc);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0)
+			snprintf(out, n, "unix:uid=%u", (unsigned)uc.uid);
+		else
+			snprintf(out, n, "unix");
+	}
+}
+
+static const char k_nostore[] = "cache-control: no-store\r\npragma: no-cache\r\n";
+
+/* POST /oauth/token: body_len bytes at body (NULL when the declared body
+ * is over CRETO_OAUTH_FORM_MAX: refused unread, the connection closed). */
+static void token_request(struct conn *c, const char *body, size_t body_len)
+{
+	creto_gateway *g = c->w->g;
+	const gw_http_req *r = &c->req;
+	char extra[160];
+	if (!audit_ok(g)) {
+		snprintf(extra, sizeof(extra), "%sretry-after: 1\r\n", k_nostore);
+		respond(c, 503, extra,
+			"{\"error\":\"temporarily_unavailable\",\"error_description\":\"the audit log cannot take "
+			"records\"}");
+		done_unaudited(c);
+		return;
+	}
+	char ctype[256], src[INET6_ADDRSTRLEN + 16];
+	int have_ct = r->ctype != NULL && r->ctype_len < sizeof(ctype);
+	if (have_ct) {
+		memcpy(ctype, r->ctype, r->ctype_len);
+		ctype[r->ctype_len] = '\0';
+	} else if (r->ctype != NULL) {
+		snprintf(ctype, sizeof(ctype), "(too long)");
+		have_ct = 1;
+	}
+	peer_text(c->fd, src, sizeof(src));
+	creto_nhi_token_request rq = {
+		.body = body,
+		.len = body_len,
+		.content_type = have_ct ? ctype : NULL,
+		.source = src,
+		.has_authorization = r->auth != NULL,
+	};
+	creto_nhi_token_response resp;
+	creto_err e;
+	creto_err_clear(&e);
+	/* the answer says everything: resp is filled whatever the outcome */
+	if (creto_nhi_token_endpoint(g->oauth, &rq, creto_clock_now(g->opts.clock), &resp, &e) == CRETO_EOP)
+		glog(g, "level=error event=token_internal id=%s msg=\"%s\"", c->rid, e.msg);
+	if (resp.retry_after > 0)
+		snprintf(extra, sizeof(extra), "%sretry-after: %d\r\n", k_nostore, resp.retry_after);
+	else
+		snprintf(extra, sizeof(extra), "%s", k_nostore);
+	respond(c, resp.status, extra, resp.body ? resp.body : "{\"error\":\"server_error\"}");
+	if (g->cfg.access_log)
+		glog(g, "level=info event=token id=%s source=%s status=%d error=%s rule=%s", c->rid, src,
+		     resp.status, resp.error ? resp.error : "-", resp.reason ? resp.reason : "-");
+	creto_nhi_token_response_clear(&resp);
+	done_unaudited(c);
+}
+
+/* The endpoint's routes; 1 when the request was one of them. */
+static int token_routes(struct conn *c)
+{
+	creto_gateway *g = c->w->g;
+	const gw_http_req *r = &c->req;
+	if (g->oauth == NULL || c->admin)
+		return 0;
+	if (r->method == GW_M_POST && path_is(r, TOKEN_PATH)) {
+		token_request(c, c->in + r->head_len, (size_t)(r->content_length > 0 ? r->content_length : 0));
+		return 1;
+	}
+	const char *doc = NULL;
+	if (r->method == GW_M_GET && path_is(r, META_PATH))
+		doc = g->as_meta;
+	else if (r->method == GW_M_GET && path_is(r, JWKS_PATH))
+		doc = g->as_jwks;
+	if (doc == NULL)
+		return 0;
+	respond(c, 200, NULL, doc);
+	done_unaudited(c);
+	return 1;
+}
+
+/* process_input: a token request whose declared body is over the form
+ * cap is answered from its head (the library refuses it by length and
+ * counts it against the source) and the connection closed. */
+static int token_oversized(struct conn *c)
+{
+	creto_gateway *g = c->w->g;
+	gw_http_req *r = &c->req;
+	if (g->oauth == NULL || c->admin || r->method != GW_M_POST || !path_is(r, TOKEN_PATH) ||
+	    r->content_length <= CRETO_OAUTH_FORM_MAX)
+		return 0;
+	size_t len = (size_t)r->content_length;
+	c->keep_alive = 0;
+	r->head_len = c->in_len; /* drop whatever of the body came */
+	r->content_length = -1;
+	token_request(c, NULL, len);
+	return 1;
+}
+
 static void handle(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -1376,6 +1518,8 @@ static void handle(struct conn *c)
 		c->deadline = gw_now_ms() + g->cfg.idle_timeout_ms;
 		return;
 	}
+	if (token_routes(c))
+		return;
 	if (!audit_ok(g)) {
 		fail(c, 503, "audit_unavailable", NULL, "retry-after: 1\r\n", "audit_unavailable",
 		     "The gateway cannot record requests and refuses them.");
@@ -1584,6 +1728,8 @@ static void process_input(struct conn *c)
 				return;
 			}
 			c->keep_alive = c->req.keep_alive;
+			if (token_oversized(c))
+				return;
 			size_t need = c->req.head_len + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0);
 			if (need > c->in_cap) {
 				char *p = realloc(c->in, need);
@@ -1864,7 +2010,12 @@ static void *worker_main(void *arg)
 static int same_fixed(const creto_gateway_config *a, const creto_gateway_config *b)
 {
 	if (a->nlisten != b->nlisten || a->nmodel != b->nmodel || a->workers != b->workers ||
-	    strcmp(a->nhi_db, b->nhi_db) || strcmp(a->jwks, b->jwks) || strcmp(a->key_file, b->key_file))
+	    strcmp(a->nhi_db, b->nhi_db) || strcmp(a->jwks, b->jwks) || strcmp(a->key_file, b->key_file) ||
+	    a->token_endpoint != b->token_endpoint || strcmp(a->issuer_key, b->issuer_key) ||
+	    strcmp(a->issuer_url, b->issuer_url) || strcmp(a->token_url, b->token_url) ||
+	    strcmp(a->replay_state, b->replay_state) || a->token_ttl != b->token_ttl ||
+	    a->replay_capacity != b->replay_capacity || a->token_rate_agent != b->token_rate_agent ||
+	    a->token_rate_source != b->token_rate_source || a->token_failure_weight != b->token_failure_weight)
 		return 0;
 	for (size_t i = 0; i < a->nlisten; i++)
 		if (strcmp(a->listen[i].text, b->listen[i].text))
@@ -1889,8 +2040,8 @@ static void reload_now(creto_gateway *g, int64_t now)
 		return;
 	}
 	if (!same_fixed(&g->cfg, nc))
-		glog(g, "level=warn event=reload_partial msg=\"listeners, models, store, JWK Set, key file and "
-			"workers change only on restart\"");
+		glog(g, "level=warn event=reload_partial msg=\"listeners, models, store, JWK Set, key file, "
+			"workers and the token endpoint change only on restart\"");
 	/* free what retired long enough ago; keep a slot for the one replaced now */
 	int slot = -1;
 	for (int i = 0; i < 8; i++) {
@@ -1929,6 +2080,8 @@ static void *health_main(void *arg)
 			if (creto_nhi_store_refresh(g->store, &e) != CRETO_OK)
 				glog(g, "level=error event=nhi_refresh msg=\"%s\"", e.msg);
 			next_refresh = now + 1000;
+			if (g->oauth)
+				creto_nhi_oauth_flush(g->oauth, creto_clock_now(g->opts.clock));
 		}
 		for (size_t i = 0; i < g->nreps && !atomic_load(&g->stop); i++) {
 			gw_replica *r = &g->reps[i];
@@ -2032,6 +2185,77 @@ static int bind_listener(creto_gateway *g, const gw_listen *l, struct listener *
 	out->fd = fd;
 	(void)g;
 	return CRETO_OK;
+}
+
+/* The token endpoint: the issuer key (which must be in the JWK Set the
+ * gateway checks tokens with), the replay cache, the endpoint, and its two
+ * documents.  After the listeners are bound: the default issuer URL names
+ * the first TCP listener's real port. */
+static int token_audit(void *ctx, const creto_event *ev);
+static int token_setup(creto_gateway *g, creto_err *e)
+{
+	const creto_gateway_config *c = &g->cfg;
+	creto_keys_opts ko = {c->issuer_module[0] ? c->issuer_module : NULL,
+			      c->issuer_pin_file[0] ? c->issuer_pin_file : NULL};
+	int rc = creto_keys_open_signer(c->issuer_key, &ko, &g->issuer, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "issuer_key");
+	const creto_pubkey *pk = creto_signer_pubkey(g->issuer);
+	const creto_pubkey *in = creto_jwks_find(g->jwks, creto_pubkey_id(pk));
+	if (in == NULL || !creto_pubkey_equal(in, pk))
+		return creto_err_set(e, CRETO_EUSAGE,
+				     "issuer_key %s is not in the JWK Set %s: the tokens it signs would be refused",
+				     creto_pubkey_id(pk), c->jwks);
+	if (c->issuer_url[0]) {
+		snprintf(g->issuer_url, sizeof(g->issuer_url), "%s", c->issuer_url);
+	} else {
+		const char *hp = NULL;
+		for (size_t i = 0; i < c->nlisten && hp == NULL; i++)
+			if (!c->listen[i].is_unix)
+				hp = g->nlis > i ? g->lis[i].text : c->listen[i].text;
+		snprintf(g->issuer_url, sizeof(g->issuer_url), "http://%s", hp ? hp : "localhost");
+	}
+	int64_t now = creto_clock_now(g->opts.clock);
+	/* --check must not take the state file's lock from a running gateway */
+	rc = creto_nhi_replay_open(g->opts.check_only || !c->replay_state[0] ? NULL : c->replay_state,
+				   (size_t)c->replay_capacity, now, &g->replay, e);
+	if (rc != CRETO_OK)
+		return creto_err_ctx(e, "replay_state");
+	creto_nhi_oauth_opts oo = {
+		.issuer_url = g->issuer_url,
+		.token_endpoint = c->token_url[0] ? c->token_url : NULL,
+		.audience = c->audience,
+		.token_ttl = c->token_ttl,
+		.rate_agent = (int)c->token_rate_agent,
+		.rate_source = (int)c->token_rate_source,
+		.failure_weight = (int)c->token_failure_weight,
+		.sink = {token_audit, g},
+	};
+	if ((rc = creto_nhi_oauth_new(g->store, g->issuer, g->replay, &oo, &g->oauth, e)) != CRETO_OK ||
+	    (rc = creto_nhi_oauth_metadata(g->oauth, &g->as_meta, e)) != CRETO_OK ||
+	    (rc = creto_nhi_oauth_jwks(g->oauth, &g->as_jwks, e)) != CRETO_OK)
+		return creto_err_ctx(e, "token endpoint");
+	int64_t nb = creto_nhi_replay_not_before(g->replay);
+	if (!g->opts.check_only) {
+		glog(g, "level=info event=token_endpoint issuer_url=%s kid=%s ttl=%lld replay_state=%s", g->issuer_url,
+		     creto_pubkey_id(pk), (long long)c->token_ttl, c->replay_state[0] ? c->replay_state : "memory");
+		if (nb > 0)
+			glog(g, "level=warn event=replay_warmup msg=\"no saved replay state: assertions issued before "
+				"%lld are refused\"",
+			     (long long)nb);
+	}
+	return CRETO_OK;
+}
+
+/* The endpoint's audit sink: the gateway's, with the same fail-closed
+ * tracking as request records. */
+static int token_audit(void *ctx, const creto_event *ev)
+{
+	creto_gateway *g = ctx;
+	int rc = creto_event_emit(&g->opts.audit, ev);
+	if (rc != 0 && !atomic_exchange(&g->audit_failed, 1))
+		glog(g, "level=error event=audit_failed msg=\"audit records cannot be written: refusing requests\"");
+	return rc;
 }
 
 int creto_gateway_new(const creto_gateway_config *cfg, const creto_gateway_opts *o, creto_gateway **out,
@@ -2143,6 +2367,8 @@ int creto_gateway_new(const creto_gateway_config *cfg, const creto_gateway_opts 
 			goto fail;
 		}
 	}
+	if (g->cfg.token_endpoint && (rc = token_setup(g, e)) != CRETO_OK)
+		goto fail;
 	for (size_t i = 0; i < g->cfg.nmodel; i++)
 		g->model_names[i] = g->cfg.model[i].name;
 	g->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -2305,6 +2531,19 @@ void creto_gateway_free(creto_gateway *g)
 	creto_gateway_config_free(atomic_load(&g->live));
 	for (int i = 0; i < 8; i++)
 		creto_gateway_config_free(g->retired[i]);
+	if (g->oauth != NULL || g->replay != NULL) {
+		/* pending refusal counts to the audit sink, then the replay
+		 * cache saved for the next start */
+		int64_t now = creto_clock_now(g->opts.clock);
+		creto_nhi_oauth_free(g->oauth, now);
+		creto_err e;
+		creto_err_clear(&e);
+		if (creto_nhi_replay_close(g->replay, now, &e) != CRETO_OK)
+			glog(g, "level=error event=replay_save msg=\"%s\"", e.msg);
+	}
+	free(g->as_meta);
+	free(g->as_jwks);
+	creto_signer_free(g->issuer);
 	creto_nhi_resolver_free(g->resolver);
 	creto_jwks_free(g->jwks);
 	creto_nhi_store_free(g->store);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "creto/gateway.h"
+#include "creto/nhi_oauth.h"
 #include "gateway/http.h"
 #include "gateway/internal.h"
 #include "gateway/limits.h"
@@ -43,6 +44,11 @@ static void test_request_ok(void **state)
 	assert_int_equal(r.auth_len, strlen("Bearer t.o.k"));
 	assert_memory_equal(r.auth, "Bearer t.o.k", r.auth_len);
 	assert_string_equal(s + r.head_len, "{}NEXT");
+	assert_null(r.ctype);
+	assert_int_equal(req("POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded "
+			     "\r\nContent-Length: 0\r\n\r\n", &r), 0);
+	assert_int_equal(r.ctype_len, strlen("application/x-www-form-urlencoded"));
+	assert_memory_equal(r.ctype, "application/x-www-form-urlencoded", r.ctype_len);
 	assert_int_equal(req("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r), 0);
 	assert_int_equal(r.keep_alive, 0);
 	assert_int_equal(req("GET / HTTP/1.0\r\n\r\n", &r), 0);
@@ -89,6 +95,7 @@ static void test_request_refused(void **state)
 	refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
 	refused("GET / HTTP/1.1\r\nHost: a\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n", 400);
 	refused("GET / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n", 417);
+	refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\ncontent-type: c/d\r\n\r\n", 400);
 	refused("GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400);
 	refused("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400);          /* origin-form only */
 	refused("GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505);
@@ -342,6 +349,29 @@ static void test_gateway_config(void **state)
 	gw_bad("[gateway]\nlisten = 127.0.0.1:0\nnhi_db = /a\njwks = /b\n", "at least one model");
 	gw_bad("[gateway]\nlisten = 127.0.0.1:0\n[upstream]\nmodel m = http://1.2.3.4:1\n", "nhi_db and jwks");
 	gw_bad("[gateway]\nworkers = 0\n", "line 2: workers: '0' out of range");
+	/* the token endpoint's keys */
+	static const char tk[] = "[gateway]\nlisten = 127.0.0.1:0\nnhi_db = /a\njwks = /b\ntoken_endpoint = yes\n"
+				 "issuer_key = pkcs11:token=t;object=issuer\ntoken_ttl = 5m\nreplay_state = /var/lib/s\n"
+				 "token_rate_agent = -1\n[upstream]\nmodel m = http://1.2.3.4:1\n";
+	assert_int_equal(creto_gateway_config_parse(tk, strlen(tk), &c, &e), CRETO_OK);
+	assert_int_equal(c->token_endpoint, 1);
+	assert_string_equal(c->issuer_key, "pkcs11:token=t;object=issuer");
+	assert_int_equal(c->token_ttl, 300);
+	assert_string_equal(c->replay_state, "/var/lib/s");
+	assert_int_equal(c->replay_capacity, CRETO_OAUTH_REPLAY_DEFAULT);
+	assert_int_equal(c->token_rate_agent, -1);
+	creto_gateway_config_free(c);
+	assert_int_equal(creto_gateway_config_parse(k_gw, strlen(k_gw), &c, &e), CRETO_OK);
+	assert_int_equal(c->token_endpoint, 0);
+	assert_int_equal(c->token_ttl, CRETO_OAUTH_TTL_DEFAULT);
+	creto_gateway_config_free(c);
+	gw_bad("[gateway]\nlisten = 127.0.0.1:0\nnhi_db = /a\njwks = /b\ntoken_endpoint = yes\n"
+	       "[upstream]\nmodel m = http://1.2.3.4:1\n",
+	       "token_endpoint = yes needs issuer_key");
+	gw_bad("[gateway]\nlisten = unix:/run/g.sock\nnhi_db = /a\njwks = /b\ntoken_endpoint = yes\nissuer_key = /k\n"
+	       "[upstream]\nmodel m = http://1.2.3.4:1\n",
+	       "only Unix listeners: set issuer_url");
+	gw_bad("[gateway]\ntoken_ttl = 2d\n", "line 2: token_ttl");
 	gw_bad("[upstream]\nmodel a b = http://1.2.3.4:1\n", "line 2: model: bad name 'a b'");
 }
 
