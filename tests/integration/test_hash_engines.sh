@@ -7,7 +7,7 @@
 # OpenSSL's single stream) and with --fips (OpenSSL only): every root digest,
 # manifest, installed tree and verdict is identical.
 . "$(dirname "$0")/lib.sh"
-cd "$T"
+cd "$T" || exit 1
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
 # name and environment of every back end to run
