@@ -311,7 +311,7 @@ static void test_every_backend(void **state)
 	}
 	int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(dfd >= 0);
-	uint8_t first_files[NF][32], *first_shards = NULL, first_stream[8][32];
+	uint8_t first_files[NF][32], *first_shards = NULL, first_stream[12][32];
 	size_t first_ns = 0;
 	int have = 0;
 	char ran[128] = "";
@@ -344,13 +344,14 @@ static void test_every_backend(void **state)
 							names[5], &d, &ns, &e),
 				 CRETO_OK);
 		creto_hash_stream *s = NULL;
-		uint8_t st[8][32];
+		uint8_t st[12][32] = {{0}}; /* 2B + 9 bytes in shards of B / 4 + 1: 9 */
 		assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, B / 4 + 1, 2, &s, &e), CRETO_OK);
 		assert_int_equal(lseek(fds[5], 0, SEEK_SET), 0);
 		assert_int_equal(creto_hash_stream_fd(s, fds[5], sizes[5], -1, "e5", NULL, &st[0][0], &e),
 				 CRETO_OK);
 		assert_int_equal(creto_hash_stream_finish(s, &e), CRETO_OK);
 		creto_hash_stream_free(s);
+		assert_int_equal((sizes[5] + B / 4) / (B / 4 + 1), 9);
 		if (!have) {
 			for (unsigned i = 0; i < NF; i++) {
 				ref_range(fds[i], 0, sizes[i], first_files[i]);
