@@ -344,11 +344,15 @@ out:
 }
 
 /* SHA3-256 on a multi-way back end: the lanes loop; 0 (nothing done) when
- * the engine has one lane (OpenSSL: FIPS, or no faster back end here), so
- * the one-stream loop below runs as it always did. */
+ * the engine has one lane (OpenSSL: FIPS, or no faster back end here) or
+ * each worker gets one range at most, so the one-stream loop below runs as
+ * it always did. */
 static int worker_sha3x(struct pool *p)
 {
-	if (p->impl == SHA3X_IMPL_OPENSSL)
+	/* a worker with one range at a time would run one lane alone, on the
+	 * scalar kernel: OpenSSL's single stream is faster there */
+	size_t share = (p->n + p->threads - 1) / (p->threads > 0 ? p->threads : 1);
+	if (p->impl == SHA3X_IMPL_OPENSSL || share <= 1)
 		return 0;
 	sha3x_ctx *x = NULL;
 	uint8_t *buf = NULL;
