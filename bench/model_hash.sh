@@ -127,7 +127,7 @@ run_case() { # run_case LABEL DIR
     awk -v n="$n" -v b="$BYTES" -v w="$(minof "${WT[one-$n]}")" -v c="$(minof "${CT[one-$n]}")" -v s="$SPEED" -v g="$goal" 'BEGIN {
       v = b / c / 1e6 / s
       printf "  one thread, %-7s vs openssl speed: %.2fx per CPU-second, %.2fx wall", n, v, b / w / 1e6 / s
-      if (g > 0) printf " (goal >= %.1fx: %s)", g, v >= g ? "met" : "NOT met"
+      if (g > 0) printf " (goal >= %.1fx: %s)", g, ((v >= g) ? "met" : "NOT met")
       printf "\n" }'
   done
   awk -v b="$BYTES" -v a="$(minof "${WT[all]}")" -v d="$(minof "${WT[dgst]}")" -v r="$(minof "${WT[cat]}")" -v n="$CORES" 'BEGIN {
