@@ -160,12 +160,14 @@ int creto_hash_file_shards(creto_hash_alg alg, int fd, uint64_t size, uint64_t s
  * into the shard buffers (no copy).  Memory is nbuf * shard_size, whatever
  * the length of the data: nbuf = threads * k + 3 (k = 1 for SHA-256,
  * OpenSSL or FIPS), but never more than the larger of threads + 3 and
- * CRETO_HASH_STREAM_MEM / shard_size. */
+ * max(threads, 2) * CRETO_HASH_STREAM_MEM / shard_size; with k > 1 the buffers go
+ * to as few workers as keep their k lanes busy (at least one, at most
+ * threads). */
 typedef struct creto_hash_stream creto_hash_stream;
 
 #define CRETO_HASH_STREAM_THREADS_MAX 16
 #define CRETO_HASH_STREAM_SHARD_MAX (256u << 20)
-#define CRETO_HASH_STREAM_MEM (48u << 20) /* buffer budget beyond threads + 3 shards */
+#define CRETO_HASH_STREAM_MEM (24u << 20) /* buffer budget per thread, beyond threads + 3 shards */
 
 /* threads: hashing workers (0 = one per CPU, at most 8; never more than
  * CRETO_HASH_STREAM_THREADS_MAX).  shard_size: 1..CRETO_HASH_STREAM_SHARD_MAX

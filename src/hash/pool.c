@@ -850,18 +850,27 @@ int creto_hash_stream_new(creto_hash_alg alg, size_t shard_size, unsigned thread
 	s->impl = engine_impl(alg);
 	s->dlen = creto_hash_len(alg);
 	s->shard_size = shard_size;
-	/* buffers: enough for every lane of every worker plus the one being
-	 * read and two being written, within CRETO_HASH_STREAM_MEM (but never
-	 * fewer than one-stream workers need); each worker then takes at most
-	 * its share of what can be queued */
+	/* buffers: one per lane of every worker plus the one being read and
+	 * two being written, within CRETO_HASH_STREAM_MEM per thread (counting
+	 * at least two threads, so that one CPU still fills eight lanes of
+	 * 4 MiB shards), but never fewer than the one-stream workers need.
+	 * With lanes, the buffers go to as few workers as keep every lane
+	 * busy: a kernel call costs the same with 5 of 8 lanes as with 8, so
+	 * full lanes on fewer cores hash more per CPU-second (and leave a core
+	 * to the reader). */
 	unsigned k = sha3x_impl_lanes(s->impl);
-	size_t cap = CRETO_HASH_STREAM_MEM / shard_size;
+	size_t cap = (size_t)CRETO_HASH_STREAM_MEM * (threads < 2 ? 2 : threads) / shard_size;
 	if (cap < (size_t)threads + 3)
 		cap = (size_t)threads + 3;
 	s->nbuf = (size_t)threads * k + 3;
 	if (s->nbuf > cap)
 		s->nbuf = cap;
-	size_t share = (s->nbuf - 2 + threads - 1) / threads;
+	unsigned workers = threads;
+	if (k > 1) {
+		size_t w = (s->nbuf - 3) / k;
+		workers = w < 1 ? 1 : w < threads ? (unsigned)w : threads;
+	}
+	size_t share = (s->nbuf - 2 + workers - 1) / workers;
 	s->lanes = share < k ? (unsigned)share : k;
 	s->piece = CRETO_HASH_BUFSIZE / (k > 0 ? k : 1) / SHA3X_RATE * SHA3X_RATE;
 	creto_err_clear(&s->op_err);
@@ -875,7 +884,7 @@ int creto_hash_stream_new(creto_hash_alg alg, size_t shard_size, unsigned thread
 	for (size_t i = 0; i < s->nbuf; i++)
 		if ((s->jobs[i].buf = malloc(shard_size)) == NULL)
 			goto oom;
-	for (unsigned i = 0; i < threads; i++) {
+	for (unsigned i = 0; i < workers; i++) {
 		int err = pthread_create(&s->th[i], NULL, stream_worker, s);
 		if (err != 0) {
 			if (s->nworkers > 0)

@@ -246,9 +246,10 @@ static void test_stream_lanes(void **state)
 {
 	(void)state;
 	print_message("[   NOTE   ] stream back end: %s\n", creto_hash_engine(CRETO_HASH_SHA3_256));
-	const uint64_t total = 10 * (uint64_t)B + 3 * R + 11;
+	const uint64_t total = 24 * (uint64_t)B + 3 * R + 11;
 	int fd = make_file("stream.src", (size_t)total, 7);
-	size_t shards[] = {R, 64 * R + 1, B / 8 / R * R, B / 3, B + 5};
+	/* 3 MiB + 1: the buffer budget binds, fewer workers than threads */
+	size_t shards[] = {R, 64 * R + 1, B / 8 / R * R, B / 3, B + 5, 3 * B + 1};
 	for (unsigned si = 0; si < sizeof(shards) / sizeof(shards[0]); si++) {
 		size_t sh = shards[si];
 		uint64_t parts[] = {0, 1, sh - 1, sh, sh + 1, 2 * (uint64_t)B + 17, 0, 3 * (uint64_t)sh + R};
