@@ -135,8 +135,9 @@ awk -v base="$t_base" -v a="$(minof "${WT[apply]}")" -v v="$(minof "${WT[verify]
   printf "verify vs openssl dgst: %.2fx\n", d / v
   printf "apply vs baseline (openssl dgst + cp): %.2fx (goal >= 2x: %s); apply peak RSS %d MiB (goal < 64 MiB)\n",
          base / a, (base / a >= 2) ? "met" : "NOT met", r / 1024
-  bound = "hashing"
-  if (cs >= 0.8 * a) bound = "the disk (apply takes about what cp + sync takes)"
-  else if (v < 0.5 * a) bound = "copying and fsync (verify alone takes under half of apply)"
+  w = cp > cs ? cp : cs
+  if (v >= w) bound = "hashing (verify, which reads and hashes without writing, takes longer than writing the copy)"
+  else if (cs > 1.2 * cp) bound = "the disk (cp + sync takes longer than verify and than cp alone)"
+  else bound = "writing the copy into the page cache (cp alone takes longer than verify)"
   printf "what bounds apply: %s; verify %.3f s, cp %.3f s, cp + sync %.3f s, apply %.3f s\n", bound, v, cp, cs, a }'
 echo "load average at end: $(load)"
