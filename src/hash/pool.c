@@ -627,6 +627,15 @@ static struct sjob *stream_next(creto_hash_stream *s)
 	return j;
 }
 
+/* Under s->mu: the number of shards queued for hashing. */
+static size_t stream_queued(const creto_hash_stream *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->nbuf; i++)
+		n += s->jobs[i].hstate == SJ_QUEUED;
+	return n;
+}
+
 /* Under s->mu: the verdict of a hashed shard (rc: how the hashing went,
  * got: its digest), and the buffer released when it is also written. */
 static void stream_done(creto_hash_stream *s, struct sjob *j, int rc, const creto_err *e,
@@ -656,8 +665,11 @@ static int stream_worker_lanes(creto_hash_stream *s)
 	sha3x_ctx *x = NULL;
 	creto_err e;
 	creto_err_clear(&e);
+	creto_hash_ctx *one = NULL; /* OpenSSL, for a shard that would run alone */
 	if (s->lanes <= 1 || sha3x_new(s->impl, 0, &x, &e) != CRETO_OK)
 		return 0;
+	if (creto_hash_init(s->alg, &one, &e) != CRETO_OK)
+		one = NULL; /* then a lone shard goes through the lanes too */
 	unsigned k = s->lanes < sha3x_lanes(x) ? s->lanes : sha3x_lanes(x);
 	struct sjob *ln[SHA3X_LANES_MAX] = {NULL};
 	size_t pos[SHA3X_LANES_MAX] = {0};
@@ -668,6 +680,33 @@ static int stream_worker_lanes(creto_hash_stream *s)
 	creto_err errs[SHA3X_LANES_MAX];
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
+		/* no lane busy and one shard queued (e.g. when the writer holds
+		 * the other buffers): a lane alone would run on the scalar
+		 * kernel, slower than OpenSSL's single stream, so OpenSSL
+		 * hashes it; two or more go through the lanes */
+		struct sjob *lone = NULL;
+		if (one != NULL && stream_queued(s) == 1) {
+			unsigned idle = 0;
+			for (unsigned j = 0; j < k; j++)
+				idle += ln[j] == NULL;
+			if (idle == k)
+				lone = stream_next(s);
+		}
+		if (lone != NULL) {
+			lone->hstate = SJ_RUNNING;
+			pthread_mutex_unlock(&s->mu);
+			uint8_t d[CRETO_HASH_MAX];
+			creto_err le;
+			creto_err_clear(&le);
+			int rc = creto_hash_update(one, lone->buf, lone->len, &le);
+			if (rc == CRETO_OK)
+				rc = creto_hash_final(one, d, &le);
+			if (rc == CRETO_OK && lone->out != NULL)
+				memcpy(lone->out, d, s->dlen);
+			pthread_mutex_lock(&s->mu);
+			stream_done(s, lone, rc, &le, d);
+			continue;
+		}
 		unsigned busy = 0;
 		for (unsigned j = 0; j < k; j++) {
 			if (ln[j] == NULL && (ln[j] = stream_next(s)) != NULL) {
@@ -724,6 +763,7 @@ static int stream_worker_lanes(creto_hash_stream *s)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	creto_hash_free(one);
 	sha3x_free(x);
 	return 1;
 }
