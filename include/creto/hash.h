@@ -44,6 +44,27 @@ size_t creto_hash_len(creto_hash_alg alg);
 /* Number of CPUs this process may run on (sched_getaffinity), at least 1. */
 unsigned creto_hash_default_threads(void);
 
+/* ---- FIPS and the SHA3-256 engine ----
+ * SHA3-256 in the pool and the streams goes through a multi-lane engine
+ * that hashes several shards or files at once on one core (AVX2, AVX-512;
+ * docs/sha3-engine.md), chosen at first use by what is fastest on the
+ * running CPU.  It changes the speed, never a digest. */
+
+/* FIPS for this process from now on (on = 1; 0 withdraws the request):
+ * every digest then comes from OpenSSL (whose SHA3 may be the validated
+ * one), never from the engine's own Keccak.  OpenSSL's FIPS provider as the
+ * default (EVP_default_properties_is_fips_enabled) has the same effect
+ * without this call.  Call it before hashing starts (e.g. for a --fips
+ * option), not while another thread hashes. */
+void creto_hash_set_fips(int on);
+/* 1 when hashing uses OpenSSL only (creto_hash_set_fips(1) or OpenSSL's
+ * FIPS default), else 0. */
+int creto_hash_fips(void);
+/* The back end the pool and the streams use for alg now: "avx512", "avx2"
+ * or "openssl" (always "openssl" for SHA-256 and under FIPS).  The first
+ * call for SHA3-256 runs the engine's calibration (a few ms). */
+const char *creto_hash_engine(creto_hash_alg alg);
+
 /* ---- streaming ---- */
 typedef struct creto_hash_ctx creto_hash_ctx;
 
@@ -133,12 +154,20 @@ int creto_hash_file_shards(creto_hash_alg alg, int fd, uint64_t size, uint64_t s
  * threads hash the shards in parallel (and check them against expected
  * digests), while one writer thread copies the same buffers, in order, to an
  * output descriptor when one is given, so that the data is read once and
- * never read back.  A buffer is reused once hashed and written.  Memory is
- * (threads + 3) * shard_size, whatever the length of the data. */
+ * never read back.  A buffer is reused once hashed and written.  With a
+ * multi-lane SHA3-256 back end of k lanes (creto_hash_engine) each worker
+ * hashes up to k queued shards at once in lock-step, pointing the engine
+ * into the shard buffers (no copy).  Memory is nbuf * shard_size, whatever
+ * the length of the data: nbuf = threads * k + 3 (k = 1 for SHA-256,
+ * OpenSSL or FIPS), but never more than the larger of threads + 3 and
+ * max(threads, 2) * CRETO_HASH_STREAM_MEM / shard_size; with k > 1 the buffers go
+ * to as few workers as keep their k lanes busy (at least one, at most
+ * threads). */
 typedef struct creto_hash_stream creto_hash_stream;
 
 #define CRETO_HASH_STREAM_THREADS_MAX 16
 #define CRETO_HASH_STREAM_SHARD_MAX (256u << 20)
+#define CRETO_HASH_STREAM_MEM (24u << 20) /* buffer budget per thread, beyond threads + 3 shards */
 
 /* threads: hashing workers (0 = one per CPU, at most 8; never more than
  * CRETO_HASH_STREAM_THREADS_MAX).  shard_size: 1..CRETO_HASH_STREAM_SHARD_MAX

@@ -28,7 +28,7 @@ static int cmd_model_verify(int argc, char **argv);
 static int cmd_model_sign(int argc, char **argv);
 
 #define HASH_OPTS "[--hash sha3-256|sha256] [--method files|shards] [--shard-size N] [--threads N] " \
-		  "[--allow-symlinks] [--ignore PATH]..."
+		  "[--allow-symlinks] [--ignore PATH]... [--fips]"
 
 static const struct cli_cmd model_cmds[] = {
 	{"hash", cmd_model_hash, "DIR " HASH_OPTS " [--json]",
@@ -37,7 +37,7 @@ static const struct cli_cmd model_cmds[] = {
 	 "write the model's manifest (in-toto statement, OpenSSF model-signing format)"},
 	{"verify", cmd_model_verify,
 	 "DIR (--manifest MANIFEST.json [--expect HASH_TYPE:HEX] | --sig model.sig --pub P) "
-	 "[--threads N] [--ignore PATH]... [--module SO] [--pin-file F] [--json]",
+	 "[--threads N] [--ignore PATH]... [--fips] [--module SO] [--pin-file F] [--json]",
 	 "check a model directory against its manifest or signature"},
 	{"sign", cmd_model_sign,
 	 "DIR|MANIFEST.json --key K -o model.sig " HASH_OPTS " [--module SO] [--pin-file F] [--json]",
@@ -66,6 +66,7 @@ enum {
 	OPT_KEY,
 	OPT_MODULE,
 	OPT_PIN,
+	OPT_FIPS,
 };
 
 #define MAX_IGNORES 256
@@ -98,6 +99,7 @@ static int parse(int argc, char **argv, const struct cli_cmd *cmd, int hashopts,
 		{"key", required_argument, NULL, OPT_KEY},
 		{"module", required_argument, NULL, OPT_MODULE},
 		{"pin-file", required_argument, NULL, OPT_PIN},
+		{"fips", no_argument, NULL, OPT_FIPS},
 		{NULL, 0, NULL, 0},
 	};
 	memset(m, 0, sizeof(*m));
@@ -146,6 +148,9 @@ static int parse(int argc, char **argv, const struct cli_cmd *cmd, int hashopts,
 		case OPT_KEY: m->key = optarg; break;
 		case OPT_MODULE: m->module = optarg; break;
 		case OPT_PIN: m->pin = optarg; break;
+		/* digests from OpenSSL only (its SHA3 may be the validated one),
+		 * never the multi-lane engine; the digests are the same */
+		case OPT_FIPS: creto_hash_set_fips(1); break;
 		default:
 			return cli_usage("model", cmd);
 		}

@@ -41,6 +41,32 @@ unsigned creto_hash_default_threads(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+void creto_hash_set_fips(int on)
+{
+	sha3x_set_fips(on);
+}
+
+int creto_hash_fips(void)
+{
+	return sha3x_fips(0) ? 1 : 0;
+}
+
+/* The back end the pool and the streams use for alg: a multi-lane one, or
+ * OpenSSL's single stream (also when the choice is the one-lane scalar
+ * kernel, which only tests can force). */
+static sha3x_impl engine_impl(creto_hash_alg alg)
+{
+	if (alg != CRETO_HASH_SHA3_256)
+		return SHA3X_IMPL_OPENSSL;
+	sha3x_impl impl = sha3x_choose(0);
+	return sha3x_impl_lanes(impl) > 1 ? impl : SHA3X_IMPL_OPENSSL;
+}
+
+const char *creto_hash_engine(creto_hash_alg alg)
+{
+	return sha3x_impl_name(engine_impl(alg));
+}
+
 struct order {
 	uint64_t length;
 	size_t idx;
@@ -48,6 +74,7 @@ struct order {
 
 struct pool {
 	creto_hash_alg alg;
+	sha3x_impl impl; /* engine_impl(alg) when the call started */
 	creto_hash_range *r;
 	struct order *order;
 	size_t n;
@@ -317,17 +344,21 @@ out:
 }
 
 /* SHA3-256 on a multi-way back end: the lanes loop; 0 (nothing done) when
- * the engine has one lane (OpenSSL: FIPS, or no faster back end here), so
- * the one-stream loop below runs as it always did. */
+ * the engine has one lane (OpenSSL: FIPS, or no faster back end here) or
+ * each worker gets one range at most, so the one-stream loop below runs as
+ * it always did. */
 static int worker_sha3x(struct pool *p)
 {
-	if (p->alg != CRETO_HASH_SHA3_256 || sha3x_impl_lanes(sha3x_choose(0)) <= 1)
+	/* a worker with one range at a time would run one lane alone, on the
+	 * scalar kernel: OpenSSL's single stream is faster there */
+	size_t share = (p->n + p->threads - 1) / (p->threads > 0 ? p->threads : 1);
+	if (p->impl == SHA3X_IMPL_OPENSSL || share <= 1)
 		return 0;
 	sha3x_ctx *x = NULL;
 	uint8_t *buf = NULL;
 	creto_err e;
 	creto_err_clear(&e);
-	int rc = sha3x_new(SHA3X_IMPL_AUTO, 0, &x, &e);
+	int rc = sha3x_new(p->impl, 0, &x, &e);
 	if (rc == CRETO_OK && (buf = malloc(CRETO_HASH_BUFSIZE)) == NULL)
 		rc = creto_err_errno(&e, ENOMEM, "hash buffer");
 	if (rc != CRETO_OK)
@@ -408,6 +439,7 @@ int creto_hash_ranges(creto_hash_alg alg, creto_hash_range *r, size_t n, unsigne
 	struct pool p;
 	memset(&p, 0, sizeof(p));
 	p.alg = alg;
+	p.impl = engine_impl(alg);
 	p.r = r;
 	p.n = n;
 	atomic_init(&p.next, 0);
@@ -539,6 +571,9 @@ struct sjob {
 
 struct creto_hash_stream {
 	creto_hash_alg alg;
+	sha3x_impl impl;            /* engine_impl(alg) at creation */
+	unsigned lanes;             /* shards one worker hashes at once (1: one-stream loop) */
+	size_t piece;               /* bytes per lane per sha3x_absorb */
 	size_t dlen, shard_size, nbuf, nworkers;
 	struct sjob *jobs;
 	pthread_t th[CRETO_HASH_STREAM_THREADS_MAX];
@@ -582,9 +617,162 @@ static void stream_op_error(creto_hash_stream *s, int rc, const creto_err *e)
 	}
 }
 
+/* The first queued shard in stream order, or NULL.  Under s->mu. */
+static struct sjob *stream_next(creto_hash_stream *s)
+{
+	struct sjob *j = NULL;
+	for (size_t i = 0; i < s->nbuf; i++)
+		if (s->jobs[i].hstate == SJ_QUEUED && (j == NULL || s->jobs[i].seq < j->seq))
+			j = &s->jobs[i];
+	return j;
+}
+
+/* Under s->mu: the number of shards queued for hashing. */
+static size_t stream_queued(const creto_hash_stream *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->nbuf; i++)
+		n += s->jobs[i].hstate == SJ_QUEUED;
+	return n;
+}
+
+/* Under s->mu: the verdict of a hashed shard (rc: how the hashing went,
+ * got: its digest), and the buffer released when it is also written. */
+static void stream_done(creto_hash_stream *s, struct sjob *j, int rc, const creto_err *e,
+			const uint8_t *got)
+{
+	if (rc != CRETO_OK) {
+		stream_op_error(s, rc, e);
+	} else if (j->expect != NULL && CRYPTO_memcmp(got, j->expect, s->dlen) != 0) {
+		creto_hash_stream_fail f = {.kind = CRETO_HASH_FAIL_MISMATCH, .name = j->name,
+					    .shard = j->shard, .nshards = j->nshards};
+		stream_fail(s, j->seq, &f);
+	}
+	j->hstate = SJ_DONE;
+	sjob_release_if_done(s, j);
+}
+
+/* A worker on a multi-lane back end: up to s->lanes shards in flight, one
+ * per lane.  Per round, idle lanes take the next queued shards (stream
+ * order), one sha3x_absorb gives every busy lane its next s->piece bytes
+ * straight from the shard buffers (a multiple of the block, so the lanes
+ * stay in lock-step), and lanes whose shard is done finish and are free
+ * for the next round.  A shard that arrives while the others are half done
+ * joins at once.  Returns 0 (nothing done) when the engine cannot be made,
+ * so that the one-stream loop does the work. */
+static int stream_worker_lanes(creto_hash_stream *s)
+{
+	sha3x_ctx *x = NULL;
+	creto_err e;
+	creto_err_clear(&e);
+	creto_hash_ctx *one = NULL; /* OpenSSL, for a shard that would run alone */
+	if (s->lanes <= 1 || sha3x_new(s->impl, 0, &x, &e) != CRETO_OK)
+		return 0;
+	if (creto_hash_init(s->alg, &one, &e) != CRETO_OK)
+		one = NULL; /* then a lone shard goes through the lanes too */
+	unsigned k = s->lanes < sha3x_lanes(x) ? s->lanes : sha3x_lanes(x);
+	struct sjob *ln[SHA3X_LANES_MAX] = {NULL};
+	size_t pos[SHA3X_LANES_MAX] = {0};
+	const uint8_t *in[SHA3X_LANES_MAX] = {NULL};
+	size_t len[SHA3X_LANES_MAX] = {0};
+	uint8_t got[SHA3X_LANES_MAX][CRETO_HASH_MAX];
+	int fresh[SHA3X_LANES_MAX] = {0}, rcs[SHA3X_LANES_MAX];
+	creto_err errs[SHA3X_LANES_MAX];
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		/* no lane busy and one shard queued (e.g. when the writer holds
+		 * the other buffers): a lane alone would run on the scalar
+		 * kernel, slower than OpenSSL's single stream, so OpenSSL
+		 * hashes it; two or more go through the lanes */
+		struct sjob *lone = NULL;
+		if (one != NULL && stream_queued(s) == 1) {
+			unsigned idle = 0;
+			for (unsigned j = 0; j < k; j++)
+				idle += ln[j] == NULL;
+			if (idle == k)
+				lone = stream_next(s);
+		}
+		if (lone != NULL) {
+			lone->hstate = SJ_RUNNING;
+			pthread_mutex_unlock(&s->mu);
+			uint8_t d[CRETO_HASH_MAX];
+			creto_err le;
+			creto_err_clear(&le);
+			int rc = creto_hash_update(one, lone->buf, lone->len, &le);
+			if (rc == CRETO_OK)
+				rc = creto_hash_final(one, d, &le);
+			if (rc == CRETO_OK && lone->out != NULL)
+				memcpy(lone->out, d, s->dlen);
+			pthread_mutex_lock(&s->mu);
+			stream_done(s, lone, rc, &le, d);
+			continue;
+		}
+		unsigned busy = 0;
+		for (unsigned j = 0; j < k; j++) {
+			if (ln[j] == NULL && (ln[j] = stream_next(s)) != NULL) {
+				ln[j]->hstate = SJ_RUNNING;
+				pos[j] = 0;
+				fresh[j] = 1;
+			}
+			busy += ln[j] != NULL;
+		}
+		if (busy == 0) {
+			if (s->stop)
+				break;
+			pthread_cond_wait(&s->cv_work, &s->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&s->mu);
+		int rc = CRETO_OK;
+		for (unsigned j = 0; j < SHA3X_LANES_MAX; j++) {
+			len[j] = 0;
+			if (j >= k || ln[j] == NULL)
+				continue;
+			if (fresh[j] && rc == CRETO_OK)
+				rc = sha3x_start(x, j, &e);
+			fresh[j] = 0;
+			size_t left = ln[j]->len - pos[j];
+			in[j] = ln[j]->buf + pos[j];
+			len[j] = left < s->piece ? left : s->piece;
+		}
+		if (rc == CRETO_OK)
+			rc = sha3x_absorb(x, in, len, &e);
+		/* lanes whose shard is done (every lane when the engine failed) */
+		unsigned ndone = 0;
+		for (unsigned j = 0; j < k; j++) {
+			rcs[j] = -1;
+			if (ln[j] == NULL)
+				continue;
+			pos[j] += len[j];
+			if (rc == CRETO_OK && pos[j] < ln[j]->len)
+				continue;
+			rcs[j] = rc;
+			errs[j] = e;
+			if (rc == CRETO_OK)
+				rcs[j] = sha3x_finish(x, j, got[j], &errs[j]);
+			if (rcs[j] == CRETO_OK && ln[j]->out != NULL)
+				memcpy(ln[j]->out, got[j], s->dlen);
+			ndone++;
+		}
+		pthread_mutex_lock(&s->mu);
+		for (unsigned j = 0; ndone > 0 && j < k; j++) {
+			if (rcs[j] == -1)
+				continue;
+			stream_done(s, ln[j], rcs[j], &errs[j], got[j]);
+			ln[j] = NULL;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	creto_hash_free(one);
+	sha3x_free(x);
+	return 1;
+}
+
 static void *stream_worker(void *arg)
 {
 	creto_hash_stream *s = arg;
+	if (stream_worker_lanes(s))
+		return NULL;
 	creto_hash_ctx *c = NULL;
 	creto_err e;
 	creto_err_clear(&e);
@@ -593,10 +781,7 @@ static void *stream_worker(void *arg)
 	if (crc != CRETO_OK)
 		stream_op_error(s, crc, &e);
 	for (;;) {
-		struct sjob *j = NULL;
-		for (size_t i = 0; i < s->nbuf; i++)
-			if (s->jobs[i].hstate == SJ_QUEUED && (j == NULL || s->jobs[i].seq < j->seq))
-				j = &s->jobs[i];
+		struct sjob *j = stream_next(s);
 		if (j == NULL) {
 			if (s->stop)
 				break;
@@ -611,21 +796,10 @@ static void *stream_worker(void *arg)
 			rc = creto_hash_update(c, j->buf, j->len, &e);
 		if (rc == CRETO_OK)
 			rc = creto_hash_final(c, got, &e);
-		int match = rc == CRETO_OK &&
-			    (j->expect == NULL || CRYPTO_memcmp(got, j->expect, s->dlen) == 0);
 		if (rc == CRETO_OK && j->out != NULL)
 			memcpy(j->out, got, s->dlen);
 		pthread_mutex_lock(&s->mu);
-		if (rc != CRETO_OK) {
-			if (crc == CRETO_OK)
-				stream_op_error(s, rc, &e);
-		} else if (!match) {
-			creto_hash_stream_fail f = {.kind = CRETO_HASH_FAIL_MISMATCH, .name = j->name,
-						    .shard = j->shard, .nshards = j->nshards};
-			stream_fail(s, j->seq, &f);
-		}
-		j->hstate = SJ_DONE;
-		sjob_release_if_done(s, j);
+		stream_done(s, j, rc, &e, got);
 	}
 	pthread_mutex_unlock(&s->mu);
 	creto_hash_free(c);
@@ -713,9 +887,32 @@ int creto_hash_stream_new(creto_hash_alg alg, size_t shard_size, unsigned thread
 	if (s == NULL)
 		return creto_err_errno(e, ENOMEM, "hash stream");
 	s->alg = alg;
+	s->impl = engine_impl(alg);
 	s->dlen = creto_hash_len(alg);
 	s->shard_size = shard_size;
-	s->nbuf = threads + 3;
+	/* buffers: one per lane of every worker plus the one being read and
+	 * two being written, within CRETO_HASH_STREAM_MEM per thread (counting
+	 * at least two threads, so that one CPU still fills eight lanes of
+	 * 4 MiB shards), but never fewer than the one-stream workers need.
+	 * With lanes, the buffers go to as few workers as keep every lane
+	 * busy: a kernel call costs the same with 5 of 8 lanes as with 8, so
+	 * full lanes on fewer cores hash more per CPU-second (and leave a core
+	 * to the reader). */
+	unsigned k = sha3x_impl_lanes(s->impl);
+	size_t cap = (size_t)CRETO_HASH_STREAM_MEM * (threads < 2 ? 2 : threads) / shard_size;
+	if (cap < (size_t)threads + 3)
+		cap = (size_t)threads + 3;
+	s->nbuf = (size_t)threads * k + 3;
+	if (s->nbuf > cap)
+		s->nbuf = cap;
+	unsigned workers = threads;
+	if (k > 1) {
+		size_t w = (s->nbuf - 3) / k;
+		workers = w < 1 ? 1 : w < threads ? (unsigned)w : threads;
+	}
+	size_t share = (s->nbuf - 2 + workers - 1) / workers;
+	s->lanes = share < k ? (unsigned)share : k;
+	s->piece = CRETO_HASH_BUFSIZE / (k > 0 ? k : 1) / SHA3X_RATE * SHA3X_RATE;
 	creto_err_clear(&s->op_err);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv_work, NULL);
@@ -727,7 +924,7 @@ int creto_hash_stream_new(creto_hash_alg alg, size_t shard_size, unsigned thread
 	for (size_t i = 0; i < s->nbuf; i++)
 		if ((s->jobs[i].buf = malloc(shard_size)) == NULL)
 			goto oom;
-	for (unsigned i = 0; i < threads; i++) {
+	for (unsigned i = 0; i < workers; i++) {
 		int err = pthread_create(&s->th[i], NULL, stream_worker, s);
 		if (err != 0) {
 			if (s->nworkers > 0)

@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -150,9 +151,31 @@ static void calibrate(void)
 		g.best = v;
 }
 
+/* Process-wide settings, read at every choice: FIPS asked for by the
+ * application (sha3x_set_fips) and the back end forced by a test or a
+ * benchmark (sha3x_force; AUTO: none). */
+static atomic_int g_fips_on;
+static atomic_int g_force = SHA3X_IMPL_AUTO;
+
 static int fips_active(unsigned flags)
 {
-	return (flags & SHA3X_FIPS) != 0 || EVP_default_properties_is_fips_enabled(NULL) == 1;
+	return (flags & SHA3X_FIPS) != 0 || atomic_load(&g_fips_on) != 0 ||
+	       EVP_default_properties_is_fips_enabled(NULL) == 1;
+}
+
+void sha3x_set_fips(int on)
+{
+	atomic_store(&g_fips_on, on != 0);
+}
+
+int sha3x_fips(unsigned flags)
+{
+	return fips_active(flags);
+}
+
+void sha3x_force(sha3x_impl impl)
+{
+	atomic_store(&g_force, (unsigned)impl < SHA3X_IMPL_COUNT ? (int)impl : (int)SHA3X_IMPL_AUTO);
 }
 
 const char *sha3x_impl_name(sha3x_impl impl)
@@ -183,6 +206,9 @@ sha3x_impl sha3x_choose(unsigned flags)
 {
 	if (fips_active(flags))
 		return SHA3X_IMPL_OPENSSL;
+	int forced = atomic_load(&g_force);
+	if (forced != SHA3X_IMPL_AUTO)
+		return (sha3x_impl)forced;
 	(void)pthread_once(&g_cal_once, calibrate);
 	return g.best;
 }

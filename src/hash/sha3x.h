@@ -70,9 +70,21 @@ unsigned sha3x_impl_lanes(sha3x_impl impl);
 /* Non-zero if impl is compiled in, the CPU has it and no switch turned it
  * off (OpenSSL and scalar always are). */
 int sha3x_impl_available(sha3x_impl impl);
-/* The back end AUTO means for these flags: OpenSSL under FIPS (flags or an
- * active FIPS provider), otherwise the calibrated choice. */
+/* The back end AUTO means for these flags: OpenSSL under FIPS (flags,
+ * sha3x_set_fips or an active FIPS provider), otherwise the back end forced
+ * by sha3x_force, otherwise the calibrated choice. */
 sha3x_impl sha3x_choose(unsigned flags);
+/* FIPS for the whole process from now on (on = 1) or no longer asked for
+ * (0; OpenSSL's own FIPS default still counts): creto_hash_set_fips. */
+void sha3x_set_fips(int on);
+/* Non-zero when these flags, sha3x_set_fips or OpenSSL's default
+ * properties (EVP_default_properties_is_fips_enabled) ask for FIPS. */
+int sha3x_fips(unsigned flags);
+/* Tests and benchmarks only: make AUTO mean impl for the whole process
+ * (SHA3X_IMPL_AUTO: back to the calibrated choice).  FIPS still wins; an
+ * impl the CPU lacks makes sha3x_new fail with CRETO_EUSAGE.  Not for
+ * production code: the calibrated choice is the fast one. */
+void sha3x_force(sha3x_impl impl);
 /* The calibration's throughput of impl on this CPU, bytes per CPU-second of
  * one thread (0 when impl is not available).  Runs the calibration if it
  * has not run yet. */

@@ -190,11 +190,203 @@ static void test_pool_errors(void **state)
 	close(dfd);
 }
 
+
+/* Stream one file through creto_hash_stream as parts of the given lengths
+ * (consecutive), shards of sh bytes, th workers, copying to a second file;
+ * every shard digest and the copy are compared with OpenSSL. */
+static void stream_check(int fd, const uint64_t *parts, size_t np, size_t sh, unsigned th)
+{
+	creto_err e;
+	creto_hash_stream *s = NULL;
+	if (creto_hash_stream_new(CRETO_HASH_SHA3_256, sh, th, &s, &e) != CRETO_OK)
+		fail_msg("stream_new: %s", e.msg);
+	int out = make_file("stream.copy", 0, 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	uint8_t *want[16], *got[16];
+	size_t ns[16];
+	assert_true(np <= 16);
+	uint64_t off = 0;
+	for (size_t i = 0; i < np; i++) {
+		ns[i] = parts[i] == 0 ? 1 : (size_t)((parts[i] + sh - 1) / sh);
+		want[i] = malloc(32 * ns[i]);
+		got[i] = calloc(ns[i], 32);
+		assert_non_null(want[i]);
+		assert_non_null(got[i]);
+		for (size_t k = 0; k < ns[i]; k++) {
+			uint64_t o = (uint64_t)k * sh;
+			ref_range(fd, off + o, parts[i] - o < sh ? parts[i] - o : sh, want[i] + 32 * k);
+		}
+		if (creto_hash_stream_fd(s, fd, parts[i], out, "part", want[i], got[i], &e) != CRETO_OK)
+			fail_msg("stream part %zu (%llu bytes, shards of %zu, %u threads): %s", i,
+				 (unsigned long long)parts[i], sh, th, e.msg);
+		off += parts[i];
+	}
+	assert_int_equal(creto_hash_stream_flush(s, &e), CRETO_OK);
+	assert_int_equal(creto_hash_stream_finish(s, &e), CRETO_OK);
+	for (size_t i = 0; i < np; i++) {
+		if (memcmp(want[i], got[i], 32 * ns[i]) != 0)
+			fail_msg("part %zu (shards of %zu, %u threads): digests differ", i, sh, th);
+		free(want[i]);
+		free(got[i]);
+	}
+	uint8_t a[32], b[32];
+	assert_int_equal(lseek(out, 0, SEEK_END), (off_t)off);
+	ref_range(fd, 0, off, a);
+	ref_range(out, 0, off, b);
+	assert_memory_equal(a, b, 32);
+	close(out);
+	creto_hash_stream_free(s);
+}
+
+/* The stream (update payloads) on the back end in use: shards hashed
+ * several at a time, parts of every length class, shard sizes on and off
+ * the block and the piece, 1..3 workers; a corrupted digest at any shard
+ * position is found and the first one in stream order is named. */
+static void test_stream_lanes(void **state)
+{
+	(void)state;
+	print_message("[   NOTE   ] stream back end: %s\n", creto_hash_engine(CRETO_HASH_SHA3_256));
+	const uint64_t total = 24 * (uint64_t)B + 3 * R + 11;
+	int fd = make_file("stream.src", (size_t)total, 7);
+	/* 3 MiB + 1: the buffer budget binds, fewer workers than threads */
+	size_t shards[] = {R, 64 * R + 1, B / 8 / R * R, B / 3, B + 5, 3 * B + 1};
+	for (unsigned si = 0; si < sizeof(shards) / sizeof(shards[0]); si++) {
+		size_t sh = shards[si];
+		uint64_t parts[] = {0, 1, sh - 1, sh, sh + 1, 2 * (uint64_t)B + 17, 0, 3 * (uint64_t)sh + R};
+		size_t np = sizeof(parts) / sizeof(parts[0]);
+		uint64_t sum = 0;
+		for (size_t i = 0; i < np; i++)
+			sum += parts[i];
+		assert_true(sum <= total);
+		for (unsigned th = 1; th <= 3; th++)
+			stream_check(fd, parts, np, sh, th);
+	}
+	/* mismatches: 40 shards of 64 KiB + 1, two wrong digests; the first is named */
+	const size_t sh = 65537;
+	const uint64_t len = 40 * (uint64_t)sh - 100;
+	uint8_t *want = malloc(40 * 32);
+	assert_non_null(want);
+	for (size_t k = 0; k < 40; k++)
+		ref_range(fd, k * sh, k == 39 ? len - 39 * sh : sh, want + 32 * k);
+	for (unsigned bad = 0; bad < 40; bad += 7) {
+		for (unsigned th = 1; th <= 2; th++) {
+			creto_err e;
+			creto_hash_stream *s = NULL;
+			assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, sh, th, &s, &e), CRETO_OK);
+			want[32 * bad] ^= 1;
+			if (bad + 3 < 40)
+				want[32 * (bad + 3) + 31] ^= 0x80;
+			assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+			int rc = creto_hash_stream_fd(s, fd, len, -1, "w.bin", want, NULL, &e);
+			if (rc == CRETO_OK)
+				rc = creto_hash_stream_finish(s, &e);
+			assert_int_equal(rc, CRETO_EREJECT);
+			creto_hash_stream_fail f = creto_hash_stream_failure(s);
+			assert_int_equal(f.kind, CRETO_HASH_FAIL_MISMATCH);
+			assert_int_equal(f.shard, bad);
+			assert_int_equal(f.nshards, 40);
+			want[32 * bad] ^= 1;
+			if (bad + 3 < 40)
+				want[32 * (bad + 3) + 31] ^= 0x80;
+			creto_hash_stream_free(s);
+		}
+	}
+	free(want);
+	close(fd);
+}
+
+/* Every back end this CPU has, forced in turn in this process (and FIPS):
+ * the same directory hashed by the pool (whole files and shards) and the
+ * same data streamed give the same digests on all of them. */
+static void test_every_backend(void **state)
+{
+	(void)state;
+	static const sha3x_impl impls[] = {SHA3X_IMPL_OPENSSL, SHA3X_IMPL_AVX2, SHA3X_IMPL_AVX512};
+	size_t sizes[] = {0, 1, R, 5 * R + 3, B - 1, 2 * B + 9, 3 * B / 2};
+	enum { NF = sizeof(sizes) / sizeof(sizes[0]) };
+	int fds[NF];
+	char names[NF][32];
+	for (unsigned i = 0; i < NF; i++) {
+		snprintf(names[i], sizeof(names[i]), "e%u.bin", i);
+		fds[i] = make_file(names[i], sizes[i], 100 + i);
+	}
+	int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	uint8_t first_files[NF][32], *first_shards = NULL, first_stream[12][32];
+	size_t first_ns = 0;
+	int have = 0;
+	char ran[128] = "";
+	for (unsigned pass = 0; pass < 4; pass++) {
+		creto_err e;
+		if (pass < 3) {
+			if (!sha3x_impl_available(impls[pass])) {
+				print_message("[   NOTE   ] back end %s: not on this CPU (or switched off), not run\n",
+					      sha3x_impl_name(impls[pass]));
+				continue;
+			}
+			sha3x_force(impls[pass]);
+			assert_string_equal(creto_hash_engine(CRETO_HASH_SHA3_256), sha3x_impl_name(impls[pass]));
+		} else {
+			sha3x_force(SHA3X_IMPL_AVX512); /* FIPS wins over a forced back end */
+			creto_hash_set_fips(1);
+			assert_int_equal(creto_hash_fips(), 1);
+			assert_string_equal(creto_hash_engine(CRETO_HASH_SHA3_256), "openssl");
+		}
+		strncat(ran, pass < 3 ? sha3x_impl_name(impls[pass]) : "fips", sizeof(ran) - strlen(ran) - 2);
+		strcat(ran, " ");
+		creto_hash_range r[NF];
+		for (unsigned i = 0; i < NF; i++)
+			r[i] = (creto_hash_range){.fd = -1, .dirfd = dfd, .path = names[i], .length = sizes[i]};
+		if (creto_hash_ranges(CRETO_HASH_SHA3_256, r, NF, 2, &e) != CRETO_OK)
+			fail_msg("pool: %s", e.msg);
+		uint8_t *d = NULL;
+		size_t ns = 0;
+		assert_int_equal(creto_hash_file_shards(CRETO_HASH_SHA3_256, fds[5], sizes[5], 64 * R + 1, 2,
+							names[5], &d, &ns, &e),
+				 CRETO_OK);
+		creto_hash_stream *s = NULL;
+		uint8_t st[12][32] = {{0}}; /* 2B + 9 bytes in shards of B / 4 + 1: 9 */
+		assert_int_equal(creto_hash_stream_new(CRETO_HASH_SHA3_256, B / 4 + 1, 2, &s, &e), CRETO_OK);
+		assert_int_equal(lseek(fds[5], 0, SEEK_SET), 0);
+		assert_int_equal(creto_hash_stream_fd(s, fds[5], sizes[5], -1, "e5", NULL, &st[0][0], &e),
+				 CRETO_OK);
+		assert_int_equal(creto_hash_stream_finish(s, &e), CRETO_OK);
+		creto_hash_stream_free(s);
+		assert_int_equal((sizes[5] + B / 4) / (B / 4 + 1), 9);
+		if (!have) {
+			for (unsigned i = 0; i < NF; i++) {
+				ref_range(fds[i], 0, sizes[i], first_files[i]);
+				assert_memory_equal(first_files[i], r[i].digest, 32);
+			}
+			first_shards = d;
+			first_ns = ns;
+			memcpy(first_stream, st, sizeof(st));
+			have = 1;
+		} else {
+			for (unsigned i = 0; i < NF; i++)
+				assert_memory_equal(first_files[i], r[i].digest, 32);
+			assert_int_equal(ns, first_ns);
+			assert_memory_equal(first_shards, d, 32 * ns);
+			assert_memory_equal(first_stream, st, sizeof(st));
+			free(d);
+		}
+	}
+	creto_hash_set_fips(0);
+	sha3x_force(SHA3X_IMPL_AUTO);
+	print_message("[   NOTE   ] same digests on: %s\n", ran);
+	free(first_shards);
+	for (unsigned i = 0; i < NF; i++)
+		close(fds[i]);
+	close(dfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_directory),
 		cmocka_unit_test(test_pool_errors),
+		cmocka_unit_test(test_stream_lanes),
+		cmocka_unit_test(test_every_backend),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
