@@ -1078,11 +1078,14 @@ static void test_watch_ctx_stop(void **state)
 	assert_int_equal(creto_diode_watch_ctx(c, &o, &e), CRETO_OK);
 	pthread_join(t, NULL);
 	rec_expect(0, "diode start ok");
-	/* The package was applied unless the stop came first; the last event
-	 * is the stop, by request. */
+	/* The package was applied, or - when the stop arrived during its
+	 * apply - left for the next pass as a retry, unless the stop came
+	 * first; the last event is the stop, by request. */
 	rec_expect(g_rec.n - 1, "diode stop ok reason=stop requested");
-	for (int i = 1; i < g_rec.n - 1; i++)
-		rec_expect(i, "diode apply applied reason=- subject=w@1");
+	for (int i = 1; i < g_rec.n - 1; i++) {
+		if (strncmp(g_rec.line[i], "diode apply retry", 17) != 0)
+			rec_expect(i, "diode apply applied reason=- subject=w@1");
+	}
 	creto_stop_handle_free(a.h);
 	pthread_mutex_destroy(&a.mu);
 	pthread_cond_destroy(&a.cv);
