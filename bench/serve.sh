@@ -31,6 +31,7 @@ for k in a b; do "$CRETO" trust sign root.json --key $k.key >/dev/null; done
 "$CRETO" nhi init --db nhi.db >/dev/null
 "$CRETO" nhi jwks --key iss.key -o jwks.json >/dev/null
 mkdir -p D R w; head -c 100000 /dev/urandom >w/weights.bin
+"$CRETO" model sign w --key a.key -o w/model.sig >/dev/null 2>&1
 "$CRETO" update create --type model-weights --name m1 --version 1 --payload w -o m.st >/dev/null
 for k in a b; do "$CRETO" update sign m.st --key $k.key >/dev/null; done
 "$CRETO" update assemble m.st --payload w -o m.crupdate >/dev/null 2>&1

@@ -27,6 +27,7 @@ od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >vllm.key
 mkdir -p drop run weights
 printf 'nameserver 127.0.0.1\n' >resolv.conf; chmod 644 resolv.conf
 head -c 300000 /dev/urandom >weights/model.safetensors
+"$CRETO" model sign weights --key officer1.key -o weights/model.sig >/dev/null 2>&1
 "$CRETO" update create --type model-weights --name llama-demo --version 1 --payload weights -o m.st >/dev/null
 for k in officer1 officer2; do "$CRETO" update sign m.st --key $k.key >/dev/null; done
 "$CRETO" update assemble m.st --payload weights -o llama-demo-1.crupdate >/dev/null 2>&1

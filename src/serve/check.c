@@ -169,6 +169,52 @@ static void check_gateway(const creto_serve_config *cfg, const creto_serve_check
 	creto_gateway_config_free(gc);
 }
 
+/* Open the token of key uri through endpoint ep (its module instead of
+ * the URI's or [hsm] module, as failover does), find the key and run the
+ * HSM's mechanism check on it (creto_hsm_key_check): an Ed25519 or AES key
+ * behind a module that lacks CKM_EDDSA / CKM_AES_KEY_WRAP_PAD is an error
+ * naming the mechanism. */
+static void endpoint_key(creto_serve_report *r, const creto_hsm_endpoint *ep, const char *where,
+			 const char *uri, creto_p11_type want, const char *pin_file)
+{
+	if (uri[0] == '\0' || !creto_keys_is_pkcs11(uri))
+		return;
+	creto_err ce;
+	creto_err_clear(&ce);
+	r->checked++;
+	creto_p11_uri *pu = NULL;
+	if (creto_p11_uri_parse(uri, &pu, &ce) != CRETO_OK) {
+		add_err(r, where, &ce);
+		return;
+	}
+	creto_p11_uri u = *pu; /* shallow: only the endpoint's parts differ */
+	u.module_path = NULL;
+	u.module_name = NULL;
+	if (ep->serial[0] != '\0')
+		u.serial = (char *)ep->serial;
+	if (ep->has_slot_id) {
+		u.has_slot_id = 1;
+		u.slot_id = ep->slot_id;
+	}
+	creto_hsm_opts o = {.module_path = ep->module, .pin_file = pin_file[0] ? pin_file : NULL};
+	creto_hsm *h = NULL;
+	creto_hsm_key *k = NULL;
+	int rc = creto_hsm_open(&u, &o, CRETO_HSM_LOGIN, &h, &ce);
+	if (rc == CRETO_OK)
+		rc = creto_hsm_key_find(h, &u, want, &k, &ce);
+	if (rc == CRETO_OK)
+		rc = creto_hsm_key_check(h, k, &ce);
+	creto_hsm_key_free(k);
+	creto_hsm_close(h);
+	creto_p11_uri_free(pu);
+	if (rc != CRETO_OK) {
+		char en[600];
+		creto_hsm_endpoint_format(ep, en, sizeof en);
+		creto_err_ctx(&ce, "%s through endpoint %s", where, en);
+		add_err(r, "hsm.endpoint", &ce);
+	}
+}
+
 int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opts *o,
 		      creto_serve_report *r, creto_err *e)
 {
@@ -195,11 +241,22 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 		creto_hsm_endpoint ep;
 		creto_err_clear(&ce);
 		r->checked++;
-		if (creto_hsm_endpoint_parse(cfg->hsm_endpoint[i], &ep, &ce) != CRETO_OK)
+		if (creto_hsm_endpoint_parse(cfg->hsm_endpoint[i], &ep, &ce) != CRETO_OK) {
 			add_err(r, "hsm.endpoint", &ce);
-		else if (i == 0)
+			continue;
+		}
+		if (i == 0)
 			add(r, CRETO_SERVE_WARN, 0, "hsm.endpoint",
 			    "serve opens keys through [hsm] module; failover endpoints are not used by serve yet");
+		/* every pkcs11: key must be usable through every endpoint: a
+		 * remote module lacking its mechanism is named now, not at
+		 * failover time */
+		if (!no_keys) {
+			endpoint_key(r, &ep, "audit.checkpoint_key", cfg->audit_checkpoint_key,
+				     CRETO_P11_TYPE_PRIVATE, cfg->hsm_pin_file);
+			endpoint_key(r, &ep, "nhi.wrap_key", cfg->nhi_wrap_key, CRETO_P11_TYPE_SECRET_KEY,
+				     cfg->hsm_pin_file);
+		}
 	}
 
 	/* [trust] */

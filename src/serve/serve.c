@@ -34,6 +34,7 @@
 #include "creto/nhi.h"
 #include "creto/serve.h"
 #include "creto/update.h"
+#include "serve/models.h"
 #include "serve/notify.h"
 #include "serve/sandbox.h"
 #include "util/conf.h"
@@ -80,6 +81,7 @@ struct creto_serve {
 
 	/* the diode watcher: its paths fixed at start (reload keeps them) */
 	char drop[CRETO_SERVE_PATH_MAX], trust[CRETO_SERVE_PATH_MAX], state[CRETO_SERVE_PATH_MAX];
+	char cfg_runtime[CRETO_SERVE_PATH_MAX]; /* runtime_dir, fixed at start: serve's record */
 	int settle_ms;
 	creto_stop_handle *watch_stop;
 	pthread_t watch_th;
@@ -229,30 +231,115 @@ static void installed_policy(creto_serve *s, char *out, size_t cap)
 		out[0] = '\0';
 }
 
-/* The configured models that have an installed, verified version. */
+/* Verify the installed model-weights version NAME/VERSION at path with
+ * `creto model verify --sig` semantics by a key of the model-weights role
+ * of the trust root in force (root_version, 0: the newer known), and
+ * record it in serve's record when it passes.  Every outcome is audited
+ * (serve model-verify ok|refused|failed).  Runs on the watcher thread (or
+ * at start, before any thread). */
+static int model_verify(creto_serve *s, const char *name, int64_t version, const char *path,
+			const char *statement_digest, int64_t root_version)
+{
+	char subj[160];
+	snprintf(subj, sizeof subj, "%s/%lld", name, (long long)version);
+	creto_pubkey **keys = NULL;
+	size_t nkeys = 0;
+	int64_t rv = 0;
+	serve_verified v;
+	memset(&v, 0, sizeof v);
+	creto_err e;
+	creto_err_clear(&e);
+	int rc = serve_model_keys_load(s->trust, s->state, root_version, &keys, &nkeys, &rv, &e);
+	if (rc == CRETO_OK)
+		rc = serve_model_verify(path, keys, nkeys, v.keyid, v.digest, &e);
+	serve_model_keys_free(keys, nkeys);
+	if (rc == CRETO_OK) {
+		snprintf(v.name, sizeof v.name, "%s", name);
+		v.version = version;
+		snprintf(v.statement_digest, sizeof v.statement_digest, "%s", statement_digest);
+		rc = serve_verified_add(s->cfg_runtime, &v, &e);
+	}
+	const char *outcome = rc == CRETO_OK ? "ok" : rc == CRETO_EREJECT ? "refused" : "failed";
+	creto_event_field f[] = {{"trust_root_version", NULL, rv}, {"keyid", v.keyid, 0}, {"digest", v.digest, 0}};
+	creto_event ev = {"serve", "model-verify", outcome, subj, rc == CRETO_OK ? NULL : e.msg, NULL, f,
+			  rc == CRETO_OK ? 3 : 1};
+	(void)sink_append(s, &ev);
+	if (rc == CRETO_OK)
+		slog(s, "serve", CRETO_SERVE_LOG_INFO, "event=model_verified model=%s keyid=%s digest=%s", subj,
+		     v.keyid, v.digest);
+	else
+		slog(s, "serve", CRETO_SERVE_LOG_ERROR,
+		     "event=model_refused model=%s outcome=%s msg=\"%s\" routed=no", subj, outcome, e.msg);
+	return rc;
+}
+
+/* At start: installed current versions of configured models that serve's
+ * record does not list (the record lives in runtime_dir, gone after a
+ * reboot; or a version installed while serve was not running) are
+ * verified now, before anything is routed. */
+static int models_verify_installed(creto_serve *s, creto_err *e)
+{
+	creto_update_model *m = NULL;
+	size_t nm = 0;
+	int rc = creto_update_models_list(s->state, &m, &nm, e);
+	if (rc != CRETO_OK)
+		return rc;
+	serve_verified *v = NULL;
+	size_t nv = 0;
+	if ((rc = serve_verified_load(s->cfg_runtime, &v, &nv, e)) != CRETO_OK) {
+		free(m);
+		return rc;
+	}
+	int64_t rv = 0, rexp = 0;
+	creto_update_ctx_root(s->uctx, &rv, &rexp);
+	for (size_t i = 0; i < nm; i++) {
+		int configured = 0;
+		for (size_t j = 0; j < creto_conf_count(s->cfg->conf) && !configured; j++) {
+			const creto_conf_entry *en = creto_conf_at(s->cfg->conf, j);
+			configured = !strcmp(en->section, "upstream") && !strcmp(en->name, "model") && en->arg &&
+				     !strcmp(en->arg, m[i].name);
+		}
+		if (configured && !serve_verified_has(v, nv, m[i].name, m[i].version, m[i].statement_digest))
+			(void)model_verify(s, m[i].name, m[i].version, m[i].path, m[i].statement_digest, rv);
+	}
+	free(v);
+	free(m);
+	return CRETO_OK;
+}
+
+/* The configured models that have a verified version still installed
+ * (the highest such version is the routable one, published in
+ * RUNTIME/routable/NAME for the replicas' restart hook). */
 static int verified_models(creto_serve *s, char **names, size_t *n, creto_err *e)
 {
 	*n = 0;
-	creto_update_model *m = NULL;
-	size_t nm = 0;
-	int rc = creto_update_models_list(s->cfg->state_dir, &m, &nm, e);
+	serve_verified *v = NULL;
+	size_t nv = 0;
+	int rc = serve_verified_load(s->cfg_runtime, &v, &nv, e);
 	if (rc != CRETO_OK)
 		return rc;
-	for (size_t i = 0; i < creto_conf_count(s->cfg->conf); i++) {
+	for (size_t i = 0; i < creto_conf_count(s->cfg->conf) && rc == CRETO_OK; i++) {
 		const creto_conf_entry *en = creto_conf_at(s->cfg->conf, i);
 		if (strcmp(en->section, "upstream") || strcmp(en->name, "model") || en->arg == NULL)
 			continue;
-		for (size_t j = 0; j < nm && *n < MODELS_MAX; j++)
-			if (strcmp(m[j].name, en->arg) == 0) {
-				names[(*n)++] = strdup(en->arg);
-				break;
-			}
+		int64_t best = 0;
+		for (size_t j = 0; j < nv; j++) {
+			if (strcmp(v[j].name, en->arg) || v[j].version <= best)
+				continue;
+			char dir[CRETO_SERVE_PATH_MAX + 100];
+			struct stat st;
+			snprintf(dir, sizeof dir, "%s/models/%s/%lld", s->state, v[j].name, (long long)v[j].version);
+			if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+				best = v[j].version;
+		}
+		if (best == 0 || *n >= MODELS_MAX)
+			continue;
+		rc = serve_routable_write(s->cfg_runtime, en->arg, best, e);
+		if (rc == CRETO_OK && (names[(*n)++] = strdup(en->arg)) == NULL)
+			rc = creto_err_set(e, CRETO_EOP, "out of memory");
 	}
-	free(m);
-	for (size_t i = 0; i < *n; i++)
-		if (names[i] == NULL)
-			return creto_err_set(e, CRETO_EOP, "out of memory");
-	return CRETO_OK;
+	free(v);
+	return rc;
 }
 
 static void free_names(char **v, size_t *n)
@@ -409,6 +496,10 @@ static void watch_report(void *arg, const creto_diode_event *ev)
 	memcpy(nhi, s->cfg->nhi_update, sizeof nhi);
 	pthread_mutex_unlock(&s->mu);
 	if (!strcmp(r->type, "model-weights")) {
+		/* installed by the watcher; routable only once it verified */
+		int64_t rv = 0, rexp = 0;
+		creto_update_ctx_root(s->uctx, &rv, &rexp);
+		(void)model_verify(s, r->name, r->version, r->install_path, r->statement_digest, rv);
 		poke(s, EV_MODELS);
 	} else if (!strcmp(r->type, "policy") && !strcmp(r->name, pol)) {
 		pthread_mutex_lock(&s->mu);
@@ -588,8 +679,8 @@ static void models_changed(creto_serve *s, const char *why)
 	if (same_names(names, n, s->routed, s->nrouted)) {
 		free_names(names, &n);
 		slog(s, "serve", CRETO_SERVE_LOG_INFO,
-		     "event=models msg=\"routed models unchanged; replicas pick the new version up through "
-		     "their restart hook\"");
+		     "event=models msg=\"routed models unchanged; replicas pick a new verified version up "
+		     "through their restart hook (RUNTIME/routable/NAME)\"");
 		return;
 	}
 	free_names(s->routed, &s->nrouted);
@@ -766,6 +857,7 @@ int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_se
 	memcpy(s->drop, cfg->diode_drop, sizeof s->drop);
 	memcpy(s->trust, cfg->trust_root, sizeof s->trust);
 	memcpy(s->state, cfg->state_dir, sizeof s->state);
+	memcpy(s->cfg_runtime, cfg->runtime_dir, sizeof s->cfg_runtime);
 	s->settle_ms = (int)cfg->diode_settle_ms;
 	memcpy(s->hsm_module, cfg->hsm_module, sizeof s->hsm_module);
 	memcpy(s->hsm_pin, cfg->hsm_pin_file, sizeof s->hsm_pin);
@@ -793,6 +885,12 @@ int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_se
 		return rc;
 	if (snprintf(s->gw_conf, sizeof s->gw_conf, "%s/gateway.conf", cfg->runtime_dir) >= (int)sizeof s->gw_conf)
 		return creto_err_set(e, CRETO_EUSAGE, "serve.runtime_dir: too long");
+	{
+		char rd[CRETO_SERVE_PATH_MAX + 16];
+		snprintf(rd, sizeof rd, "%s/" SERVE_ROUTABLE_DIR, cfg->runtime_dir);
+		if (mkdir(rd, 0755) != 0 && errno != EEXIST)
+			return creto_err_errno(e, errno, "%s", rd);
+	}
 
 	/* keys, then the audit log: everything after this is recorded */
 	if (cfg->audit_checkpoint_key[0] &&
@@ -816,6 +914,8 @@ int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_se
 
 	/* the gateway: only models with an installed, verified version */
 	if (cfg->has_gateway) {
+		if ((rc = models_verify_installed(s, e)) != CRETO_OK)
+			return creto_err_ctx(e, "models");
 		installed_policy(s, s->policy_path, sizeof s->policy_path);
 		if ((rc = verified_models(s, s->routed, &s->nrouted, e)) != CRETO_OK)
 			return rc;

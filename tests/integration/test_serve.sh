@@ -35,8 +35,16 @@ mkpkg() { # OUT TYPE NAME VERSION PAYLOAD
   for k in a b; do "$CRETO" update sign "$1.st" --key $k.key >/dev/null; done
   "$CRETO" update assemble "$1.st" --payload "$5" -o "$1.crupdate" --force >/dev/null || fail "assemble $1"
 }
+# model-weights payloads: the model files plus model.sig (`creto model sign`).
+# m1 v1 unsigned, v2 signed by a key outside the model-weights role: both
+# installed by the watcher, never routed; v3 signed by role key a: routed.
+"$CRETO" key gen --alg hybrid -o c >/dev/null
 mkdir -p w1; head -c 200000 /dev/urandom >w1/weights.bin; echo '{"arch":"x"}' >w1/config.json
 mkpkg m1v1 model-weights m1 1 w1
+cp -r w1 w1c; "$CRETO" model sign w1c --key c.key -o w1c/model.sig >/dev/null 2>&1 || fail "model sign c"
+mkpkg m1v2 model-weights m1 2 w1c
+cp -r w1 w1a; "$CRETO" model sign w1a --key a.key -o w1a/model.sig >/dev/null 2>&1 || fail "model sign a"
+mkpkg m1v3 model-weights m1 3 w1a
 mkdir -p pol; printf '{"version":1,"agents":{"agent-a":{"endpoints":["models"]}}}\n' >pol/policy
 mkpkg pol1 policy gateway-policy 1 pol
 # an NHI backup in which agent-r is revoked, carried as a `policy` update named nhi-backup
@@ -48,8 +56,8 @@ mkdir -p nb
 "$CRETO" nhi backup --db nhi2.db --wrap-key "$WRAP" --module "$M" --pin-file "$T/pin" -o nb/nhi.backup >/dev/null || fail "nhi backup"
 mkpkg nhi1 policy nhi-backup 1 nb
 mkdir -p w2; head -c 100000 /dev/urandom >w2/weights.bin
-mkpkg m1v2 model-weights m1 2 w2
-cp m1v2.crupdate bad.crupdate
+mkpkg m1v4 model-weights m1 4 w2
+cp m1v4.crupdate bad.crupdate
 flip bad.crupdate $(( $(stat -c %s bad.crupdate) - 3000 ))
 
 conf() { # extra lines for [serve]
@@ -128,8 +136,21 @@ fi
 st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:$PORT/v1/models || true)
 [ "$st" = 000 ] && ok || fail "gateway answered ($st) before a model was verified"
 
-# --- a model-weights update: routed only once installed and verified ---
+# --- model-weights updates: routed only once installed and verified ---
 cp m1v1.crupdate D/m1v1.crupdate
+wait_line serve.err 'event=model_refused model=m1/1' >/dev/null && ok || fail "unsigned m1/1 not refused: $(tail -5 serve.err)"
+grep -q 'model=m1/1 outcome=refused msg="no model.sig' serve.err && ok || fail "m1/1 refusal reason: $(grep model_refused serve.err)"
+[ "$(readlink S/models/m1/current)" = 1 ] && ok || fail "m1/1 not installed by the watcher"
+cp m1v2.crupdate D/m1v2.crupdate
+wait_line serve.err 'event=model_refused model=m1/2' >/dev/null && ok || fail "m1/2 by a non-role key not refused: $(tail -5 serve.err)"
+grep 'model=m1/2' serve.err | grep -q 'signature by no key of the model-weights role' && ok || fail "m1/2 refusal reason: $(grep model_refused serve.err)"
+[ "$(readlink S/models/m1/current)" = 2 ] && ok || fail "m1/2 not installed by the watcher"
+grep -q 'event=listening' serve.err && fail "the gateway routed an unverified version" || ok
+st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:$PORT/v1/models || true)
+[ "$st" = 000 ] && ok || fail "gateway answered ($st) with only unverified versions installed"
+[ ! -e R/routable/m1 ] && ok || fail "an unverified version published as routable: $(cat R/routable/m1)"
+cp m1v3.crupdate D/m1v3.crupdate
+wait_line serve.err 'event=model_verified model=m1/3' >/dev/null && ok || fail "m1/3 not verified: $(tail -5 serve.err)"
 wait_line serve.err "gateway info event=listening address=127.0.0.1:$PORT models=m1" >/dev/null || fail "m1 not routed after its update: $(tail -5 serve.err)"
 GW=127.0.0.1:$PORT
 BODY='{"model":"m1","messages":[{"role":"user","content":"hi"}]}'
@@ -138,7 +159,10 @@ for i in $(seq 1 50); do
   [ "$st" = 200 ] && break; sleep 0.1
 done
 [ "$st" = 200 ] && ok || fail "agent-a chat after m1 verified: $st $(cat body 2>/dev/null)"
-[ -d S/models/m1/1 ] && ok || fail "m1/1 not installed"
+[ -d S/models/m1/3 ] && ok || fail "m1/3 not installed"
+[ "$(cat R/routable/m1)" = 3 ] && ok || fail "routable m1 is not 3: $(cat R/routable/m1)"
+grep -q '^m1 3 [0-9a-f]\{64\} [0-9a-f]\{16\} sha3-256:' R/verified-models && ok || fail "record: $(cat R/verified-models)"
+grep -q '^m1 [12] ' R/verified-models && fail "an unverified version recorded" || ok
 
 # --- a policy update: the gateway's policy reloads from it ---
 cp pol1.crupdate D/pol1.crupdate
@@ -151,7 +175,7 @@ expect_status agent-r 200 "agent-r chat under the new policy" -X POST -H 'conten
 cp bad.crupdate D/bad.crupdate
 wait_line serve.err 'diode warn event=quarantined' >/dev/null || fail "tampered package not quarantined"
 [ -f S/quarantine/bad.crupdate ] && ok || fail "not in quarantine/"
-[ "$(readlink S/models/m1/current)" = 1 ] && ok || fail "current changed by a tampered package"
+[ "$(readlink S/models/m1/current)" = 3 ] && ok || fail "current changed by a tampered package"
 
 # --- SIGHUP with a broken config: refused, old kept; then a good one ---
 cp creto.conf good.conf
@@ -192,6 +216,9 @@ if grep -qE '==[0-9]+==ERROR|runtime error:' serve.err; then fail "sanitizer: $(
 # --- the audit log verifies and lists it all ---
 expect 0 --out "signed checkpoints" -- "$CRETO" audit verify --dir A --pub cp.pub
 "$CRETO" audit show --dir A >show.txt 2>&1 || fail "audit show"
+grep -Eq 'serve +model-verify +refused.*m1/1' show.txt && ok || fail "m1/1 refusal not audited: $(grep model-verify show.txt)"
+grep -Eq 'serve +model-verify +refused.*m1/2' show.txt && ok || fail "m1/2 refusal not audited"
+grep -Eq 'serve +model-verify +ok.*m1/3' show.txt && ok || fail "m1/3 verification not audited"
 for w in 'nhi restore ok' 'serve.*start' 'serve.*sandbox' 'diode.*apply' 'models-routed' 'policy-reload' 'quarantine' 'reload.*refused' 'serve.*stop'; do
   grep -Eq "$w" show.txt && ok || fail "audit log lacks $w: $(head -40 show.txt)"
 done

@@ -24,6 +24,7 @@ gw_agents
 gw_standin one --model m1 --interval-ms 100 --tokens 40
 mkpkg() { # OUT NAME VERSION
   mkdir -p "p$3"; head -c 150000 /dev/urandom >"p$3/w.bin"
+  "$CRETO" model sign "p$3" --key a.key -o "p$3/model.sig" >/dev/null 2>&1 || fail "model sign $1"
   "$CRETO" update create --type model-weights --name "$2" --version "$3" --payload "p$3" -o "$1.st" --force >/dev/null
   for k in a b; do "$CRETO" update sign "$1.st" --key $k.key >/dev/null; done
   "$CRETO" update assemble "$1.st" --payload "p$3" -o "$1.crupdate" --force >/dev/null 2>&1

@@ -29,6 +29,7 @@ mkdir -p D R; chmod 755 D
 gw_agents
 gw_standin one --model m1
 mkdir -p w1; head -c 50000 /dev/urandom >w1/weights.bin
+"$CRETO" model sign w1 --key a.key -o w1/model.sig >/dev/null 2>&1 || fail "model sign"
 "$CRETO" update create --type model-weights --name m1 --version 1 --payload w1 -o m1.st >/dev/null
 for k in a b; do "$CRETO" update sign m1.st --key $k.key >/dev/null; done
 "$CRETO" update assemble m1.st --payload w1 -o m1.crupdate >/dev/null 2>&1
