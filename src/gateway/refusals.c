@@ -70,18 +70,17 @@ static uint64_t fnv(uint64_t h, const char *s)
 
 static void bump(slot *s, int64_t now_us)
 {
-	s->count++;
-	if (now_us < s->first_us)
+	if (s->count++ == 0 || now_us < s->first_us)
 		s->first_us = now_us;
 	if (now_us > s->last_us)
 		s->last_us = now_us;
 }
 
-void gw_refusals_add(gw_refusals *r, const char *rule, const char *agent, const char *source,
+int gw_refusals_add(gw_refusals *r, const char *rule, const char *agent, const char *source,
 		     const char *detail, int64_t now_us)
 {
 	if (r == NULL || rule == NULL)
-		return;
+		return 0;
 	agent = agent ? agent : "";
 	source = source ? source : "";
 	detail = detail ? detail : "";
@@ -90,6 +89,7 @@ void gw_refusals_add(gw_refusals *r, const char *rule, const char *agent, const 
 	if (r->window == 0)
 		r->window = now_us;
 	slot *s = NULL;
+	int first = 0;
 	for (size_t p = 0; p < PROBES; p++) {
 		slot *c = &r->tab[(h + p) % GW_REFUSAL_SLOTS];
 		if (c->rule == NULL) {
@@ -97,8 +97,8 @@ void gw_refusals_add(gw_refusals *r, const char *rule, const char *agent, const 
 			snprintf(c->agent, sizeof(c->agent), "%s", agent);
 			snprintf(c->source, sizeof(c->source), "%s", source);
 			snprintf(c->detail, sizeof(c->detail), "%s", detail);
-			c->first_us = c->last_us = now_us;
 			s = c;
+			first = 1;
 			break;
 		}
 		if (strcmp(c->rule, rule) == 0 && strcmp(c->agent, agent) == 0 && strcmp(c->source, source) == 0) {
@@ -111,11 +111,12 @@ void gw_refusals_add(gw_refusals *r, const char *rule, const char *agent, const 
 		if (s->rule == NULL) {
 			s->rule = "other";
 			snprintf(s->detail, sizeof(s->detail), "%s", detail);
-			s->first_us = s->last_us = now_us;
 		}
 	}
-	bump(s, now_us);
+	if (!first)
+		bump(s, now_us);
 	pthread_mutex_unlock(&r->mu);
+	return first;
 }
 
 size_t gw_refusals_flush(gw_refusals *r, int64_t now_us, int force, gw_refusal_emit_fn emit, void *ctx)
@@ -139,7 +140,7 @@ size_t gw_refusals_flush(gw_refusals *r, int64_t now_us, int force, gw_refusal_e
 			const slot *s = &r->out[i];
 			if (s->rule == NULL || s->count == 0)
 				continue;
-			gw_refusal_rec rec = {s->rule, s->agent, s->source, s->detail, s->count, s->first_us, s->last_us};
+			gw_refusal_rec rec = {s->rule, s->agent, s->source, s->detail, s->count, s->first_us, s->last_us, NULL};
 			if (emit == NULL || emit(ctx, &rec) != 0)
 				failed++;
 		}

@@ -2,8 +2,9 @@
  * refusals.h - 401 token refusals, aggregated for the audit log
  * (docs/gateway.md "Audit").  A refused bearer token is not audited per
  * request: it is counted per (rule, claimed agent, client source) in a
- * bounded table, and one record per key and interval carries the count and
- * the first and last time.  A full table folds newcomers into one "other"
+ * bounded table: the first of a key in an interval is recorded at once,
+ * and one record per key at the end of the interval carries the count of
+ * the others and their first and last time.  A full table folds newcomers into one "other"
  * bucket: nothing is dropped and nothing grows.
  */
 #ifndef CRETO_GATEWAY_REFUSALS_H
@@ -28,7 +29,8 @@ typedef struct gw_refusal_rec {
 	const char *source; /* the client address, "" in the overflow bucket */
 	const char *detail; /* the first refusal's message of this key */
 	int64_t count;
-	int64_t first_us, last_us; /* wall-clock times, microseconds */
+	int64_t first_us, last_us; /* wall-clock times of the counted ones, microseconds */
+	const char *request_id; /* the immediate record's request; NULL in an aggregated one */
 } gw_refusal_rec;
 
 /* Returns 0 when the record was written, non-zero otherwise. */
@@ -38,8 +40,11 @@ typedef int (*gw_refusal_emit_fn)(void *ctx, const gw_refusal_rec *rec);
 gw_refusals *gw_refusals_new(int64_t interval_us);
 void gw_refusals_free(gw_refusals *r);
 
-/* Count one refusal at wall-clock time now_us.  Thread-safe, no allocation. */
-void gw_refusals_add(gw_refusals *r, const char *rule, const char *agent, const char *source,
+/* One refusal at wall-clock time now_us.  Returns 1 when it is the first of
+ * its key in this interval: the caller records it at once (count 1) and it
+ * is not counted again; later ones of the key are counted for the flush.
+ * Refusals folded into "other" are never first.  Thread-safe, no allocation. */
+int gw_refusals_add(gw_refusals *r, const char *rule, const char *agent, const char *source,
 		     const char *detail, int64_t now_us);
 
 /* Report every key if the interval that began at the first pending

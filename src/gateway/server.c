@@ -258,8 +258,10 @@ static void peer_text(int fd, char *out, size_t n);
 static int refusal_emit(void *ctx, const gw_refusal_rec *r)
 {
 	creto_gateway *g = ctx;
-	creto_event_field f[8];
+	creto_event_field f[9];
 	size_t n = 0;
+	if (r->request_id != NULL)
+		f[n++] = (creto_event_field){"request_id", r->request_id, 0};
 	f[n++] = (creto_event_field){"status", NULL, 401};
 	f[n++] = (creto_event_field){"count", NULL, r->count};
 	f[n++] = (creto_event_field){"first_us", NULL, r->first_us};
@@ -340,11 +342,15 @@ static void audit_request(struct conn *c)
 				   c->tfirst_us ? c->tfirst_us - c->t0_us : 0);
 	}
 	if (c->token_rule != NULL) {
-		/* counted, and recorded once per key and interval by the health thread */
+		/* the first of its key in an interval recorded now, the rest
+		 * counted and recorded once at the interval's end (health thread) */
 		char src[INET6_ADDRSTRLEN + 16];
 		peer_text(c->fd, src, sizeof(src));
-		gw_refusals_add(g->refusals, c->token_rule, c->claimed, src, c->reason,
-				creto_clock_now_us(g->opts.clock));
+		int64_t t = creto_clock_now_us(g->opts.clock);
+		if (gw_refusals_add(g->refusals, c->token_rule, c->claimed, src, c->reason, t)) {
+			gw_refusal_rec one = {c->token_rule, c->claimed, src, c->reason, 1, t, t, c->rid};
+			(void)refusal_emit(g, &one);
+		}
 	} else if (creto_event_emit(&g->opts.audit, &ev) != 0 && !atomic_exchange(&g->audit_failed, 1)) {
 		glog(g, "level=error event=audit_failed msg=\"audit records cannot be written: refusing requests\"");
 	}
