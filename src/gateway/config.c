@@ -37,6 +37,7 @@ static const creto_conf_key k_schema[] = {
 	{"gateway", "max_connections", CRETO_CONF_INT, 0, 1, 1000000},
 	{"gateway", "prompt_hash", CRETO_CONF_BOOL, 0, 0, 0},
 	{"gateway", "access_log", CRETO_CONF_BOOL, 0, 0, 0},
+	{"gateway", "refusal_interval", CRETO_CONF_MS, 0, 100, HOUR},
 	{"gateway", "token_endpoint", CRETO_CONF_BOOL, 0, 0, 0},
 	{"gateway", "issuer_key", CRETO_CONF_STR, 0, 0, 0},
 	{"gateway", "issuer_module", CRETO_CONF_PATH, 0, 0, 0},
@@ -93,6 +94,7 @@ static void defaults(creto_gateway_config *c)
 	c->response_timeout_ms = 600000;
 	c->stream_idle_ms = 300000;
 	c->health_interval_ms = 5000;
+	c->refusal_interval_ms = 10000;
 	c->eject_ms = 10000;
 	c->max_fails = 2;
 	c->stream_window = 65536;
@@ -271,6 +273,8 @@ static int apply(creto_gateway_config *c, const creto_conf_entry *en, creto_err 
 			c->prompt_hash = (int)v;
 		} else if (!strcmp(k, "access_log")) {
 			c->access_log = (int)v;
+		} else if (!strcmp(k, "refusal_interval")) {
+			c->refusal_interval_ms = v;
 		} else if (!strcmp(k, "token_endpoint")) {
 			c->token_endpoint = (int)v;
 		} else if (!strcmp(k, "issuer_key")) {

@@ -84,6 +84,7 @@ struct creto_gateway_config {
 	int64_t max_connections;
 	int prompt_hash;
 	int access_log;
+	int64_t refusal_interval_ms;  /* 401 token refusals: one audit record per key per interval */
 	/* the token endpoint (docs/gateway.md "Token endpoint") */
 	int token_endpoint;
 	char issuer_key[4096];        /* key file or pkcs11: URI */

@@ -40,6 +40,7 @@
 #include "gateway/http.h"
 #include "gateway/internal.h"
 #include "gateway/limits.h"
+#include "gateway/refusals.h"
 #include "gateway/metrics.h"
 #include "gateway/upstream.h"
 #include "util/file.h"
@@ -123,6 +124,8 @@ struct conn {
 	const char *end;      /* complete, client_gone, upstream_error, refused */
 	char reason[160];
 	char agent[CRETO_NHI_ID_MAX + 1];
+	const char *token_rule;               /* a 401 token refusal: aggregated, not audited alone */
+	char claimed[CRETO_NHI_ID_MAX + 1];   /* the refused token's sub, unverified */
 	char jti[CRETO_JWS_JTI_MAX + 1];
 	char model[GW_MODEL_NAME_MAX + 1];
 	char prompt_sha[65];
@@ -216,6 +219,7 @@ struct creto_gateway {
 	creto_nhi_oauth *oauth;
 	char *as_meta, *as_jwks;  /* RFC 8414 metadata and the issuer JWK Set */
 	char issuer_url[GW_URL_MAX];
+	gw_refusals *refusals; /* 401 token refusals awaiting their aggregated record */
 };
 
 /* ---- logging and audit ---- */
@@ -246,6 +250,46 @@ static int audit_ok(creto_gateway *g)
 	if (g->opts.audit_healthy != NULL && !g->opts.audit_healthy(g->opts.audit_healthy_ctx))
 		return 0;
 	return 1;
+}
+
+static void peer_text(int fd, char *out, size_t n);
+
+/* One aggregated record of 401 token refusals (docs/gateway.md "Audit"). */
+static int refusal_emit(void *ctx, const gw_refusal_rec *r)
+{
+	creto_gateway *g = ctx;
+	creto_event_field f[9];
+	size_t n = 0;
+	if (r->request_id != NULL)
+		f[n++] = (creto_event_field){"request_id", r->request_id, 0};
+	f[n++] = (creto_event_field){"status", NULL, 401};
+	f[n++] = (creto_event_field){"count", NULL, r->count};
+	f[n++] = (creto_event_field){"first_us", NULL, r->first_us};
+	f[n++] = (creto_event_field){"last_us", NULL, r->last_us};
+	if (r->source[0])
+		f[n++] = (creto_event_field){"source", r->source, 0};
+	if (r->agent[0])
+		f[n++] = (creto_event_field){"claimed_agent", r->agent, 0};
+	if (r->detail[0])
+		f[n++] = (creto_event_field){"detail", r->detail, 0};
+	creto_event ev = {
+		.component = "gateway",
+		.event = "token_refused",
+		.outcome = "refused",
+		.subject = r->agent[0] ? r->agent : NULL,
+		.reason = r->rule,
+		.fields = f,
+		.nfields = n,
+	};
+	int rc = creto_event_emit(&g->opts.audit, &ev);
+	if (rc != 0 && !atomic_exchange(&g->audit_failed, 1))
+		glog(g, "level=error event=audit_failed msg=\"audit records cannot be written: refusing requests\"");
+	return rc;
+}
+
+static void refusals_flush(creto_gateway *g, int force)
+{
+	(void)gw_refusals_flush(g->refusals, creto_clock_now_us(g->opts.clock), force, refusal_emit, g);
 }
 
 static void audit_request(struct conn *c)
@@ -297,8 +341,19 @@ static void audit_request(struct conn *c)
 		gw_metrics_request(g->metrics, mi, c->endpoint, c->status, c->agent, now - c->t0_us,
 				   c->tfirst_us ? c->tfirst_us - c->t0_us : 0);
 	}
-	if (creto_event_emit(&g->opts.audit, &ev) != 0 && !atomic_exchange(&g->audit_failed, 1))
+	if (c->token_rule != NULL) {
+		/* the first of its key in an interval recorded now, the rest
+		 * counted and recorded once at the interval's end (health thread) */
+		char src[INET6_ADDRSTRLEN + 16];
+		peer_text(c->fd, src, sizeof(src));
+		int64_t t = creto_clock_now_us(g->opts.clock);
+		if (gw_refusals_add(g->refusals, c->token_rule, c->claimed, src, c->reason, t)) {
+			gw_refusal_rec one = {c->token_rule, c->claimed, src, c->reason, 1, t, t, c->rid};
+			(void)refusal_emit(g, &one);
+		}
+	} else if (creto_event_emit(&g->opts.audit, &ev) != 0 && !atomic_exchange(&g->audit_failed, 1)) {
 		glog(g, "level=error event=audit_failed msg=\"audit records cannot be written: refusing requests\"");
+	}
 	if (g->cfg.access_log)
 		glog(g, "level=info event=request id=%s agent=%s model=%s endpoint=%s status=%d end=%s "
 			"bytes_out=%llu us=%lld",
@@ -554,7 +609,8 @@ static void begin_request(struct conn *c)
 	c->tfirst_us = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->status = 0;
-	c->reason[0] = c->agent[0] = c->jti[0] = c->model[0] = c->prompt_sha[0] = '\0';
+	c->reason[0] = c->agent[0] = c->jti[0] = c->model[0] = c->prompt_sha[0] = c->claimed[0] = '\0';
+	c->token_rule = NULL;
 	c->endpoint = EP_NONE;
 	memset(&c->adm, 0, sizeof(c->adm));
 	memset(&c->lim, 0, sizeof(c->lim));
@@ -1528,6 +1584,7 @@ static void handle(struct conn *c)
 	/* authentication: Bearer <agent JWS> */
 	static const char www[] = "www-authenticate: Bearer error=\"invalid_token\"\r\n";
 	if (r->auth == NULL || r->auth_len < 8 || strncasecmp(r->auth, "bearer ", 7) != 0) {
+		c->token_rule = "no_bearer_token";
 		fail(c, 401, "invalid_api_key", NULL, www, "no bearer token", "Invalid or missing token.");
 		return;
 	}
@@ -1545,6 +1602,8 @@ static void handle(struct conn *c)
 	    CRETO_OK) {
 		char why[160];
 		snprintf(why, sizeof(why), "token: %.140s", e.msg);
+		c->token_rule = gw_refusal_rule(e.msg);
+		gw_refusal_claimed_sub(tok, tl, c->claimed, sizeof(c->claimed));
 		fail(c, 401, "invalid_api_key", NULL, www, why, "Invalid or missing token.");
 		return;
 	}
@@ -2082,6 +2141,7 @@ static void *health_main(void *arg)
 			next_refresh = now + 1000;
 			if (g->oauth)
 				creto_nhi_oauth_flush(g->oauth, creto_clock_now(g->opts.clock));
+			refusals_flush(g, 0);
 		}
 		for (size_t i = 0; i < g->nreps && !atomic_load(&g->stop); i++) {
 			gw_replica *r = &g->reps[i];
@@ -2327,7 +2387,8 @@ int creto_gateway_new(const creto_gateway_config *cfg, const creto_gateway_opts 
 		if (rc != CRETO_OK)
 			goto fail;
 	}
-	if ((g->lim = gw_limiter_new()) == NULL) {
+	if ((g->lim = gw_limiter_new()) == NULL ||
+	    (g->refusals = gw_refusals_new(g->cfg.refusal_interval_ms * 1000)) == NULL) {
 		rc = creto_err_set(e, CRETO_EOP, "out of memory");
 		goto fail;
 	}
@@ -2493,6 +2554,7 @@ int creto_gateway_run(creto_gateway *g, creto_err *e)
 	if (g->health_started)
 		pthread_join(g->health, NULL);
 	g->health_started = 0;
+	refusals_flush(g, 1); /* pending refusal counts, before the caller closes the log */
 	glog(g, "level=info event=stopped");
 	return rc;
 }
@@ -2547,6 +2609,10 @@ void creto_gateway_free(creto_gateway *g)
 	creto_nhi_resolver_free(g->resolver);
 	creto_jwks_free(g->jwks);
 	creto_nhi_store_free(g->store);
+	if (g->refusals != NULL) {
+		refusals_flush(g, 1);
+		gw_refusals_free(g->refusals);
+	}
 	gw_limiter_free(g->lim);
 	free(g->reps);
 	free(g->cfg.agents);

@@ -17,6 +17,7 @@
 #include "gateway/http.h"
 #include "gateway/internal.h"
 #include "gateway/limits.h"
+#include "gateway/refusals.h"
 #include "gateway/upstream.h"
 #include "util/conf.h"
 
@@ -471,6 +472,97 @@ static void test_metrics_scan(void **state)
 	assert_true(gw_metric(t, "vllm:kv_cache_usage_perc", 1) < 0);
 }
 
+/* What a flush reported. */
+typedef struct seen {
+	size_t n;
+	int64_t total, other;
+	int64_t expired_agent_a;
+	int fail;
+} seen;
+
+static int seen_emit(void *ctx, const gw_refusal_rec *r)
+{
+	seen *s = ctx;
+	s->n++;
+	s->total += r->count;
+	assert_true(r->first_us <= r->last_us);
+	if (strcmp(r->rule, "other") == 0)
+		s->other += r->count;
+	if (strcmp(r->rule, "token_expired") == 0 && strcmp(r->agent, "agent-a") == 0)
+		s->expired_agent_a += r->count;
+	return s->fail;
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	assert_null(gw_refusals_new(0));
+	gw_refusals *r = gw_refusals_new(1000000);
+	assert_non_null(r);
+	seen s = {0};
+	/* nothing pending: nothing reported */
+	assert_int_equal(gw_refusals_flush(r, 1, 1, seen_emit, &s), 0);
+	assert_int_equal(s.n, 0);
+	int64_t t = 1000000000;
+	int firsts = 0;
+	for (int i = 0; i < 200; i++)
+		firsts += gw_refusals_add(r, "token_malformed", "", "127.0.0.1", "token: want 3 segments", t + i);
+	for (int i = 0; i < 50; i++)
+		firsts += gw_refusals_add(r, "token_expired", "agent-a", "127.0.0.1", "token expired at ...", t + i);
+	assert_int_equal(firsts, 2); /* the first of each key: the caller records it at once */
+	/* the interval has not ended: held */
+	assert_int_equal(gw_refusals_flush(r, t + 999999, 0, seen_emit, &s), 0);
+	assert_int_equal(s.n, 0);
+	/* it has: two records with the rest */
+	assert_int_equal(gw_refusals_flush(r, t + 1000000, 0, seen_emit, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.total + firsts, 250);
+	assert_int_equal(s.expired_agent_a, 49);
+	/* reported once only */
+	assert_int_equal(gw_refusals_flush(r, t + 5000000, 1, seen_emit, &s), 0);
+	assert_int_equal(s.n, 2);
+
+	/* a flood of distinct claimed agents: bounded table, the excess folded
+	 * into one "other" record, nothing lost */
+	memset(&s, 0, sizeof(s));
+	char id[32];
+	const int distinct = GW_REFUSAL_SLOTS * 3;
+	firsts = 0;
+	for (int i = 0; i < distinct; i++) {
+		snprintf(id, sizeof(id), "agent-%d", i);
+		firsts += gw_refusals_add(r, "token_signature", id, "10.0.0.1", "bad", t + i);
+		firsts += gw_refusals_add(r, "token_signature", id, "10.0.0.1", "bad", t + i);
+	}
+	assert_true(firsts <= GW_REFUSAL_SLOTS); /* at most one immediate record per slot */
+	assert_int_equal(gw_refusals_flush(r, t, 1, seen_emit, &s), 0);
+	assert_int_equal(s.total + firsts, 2 * distinct);
+	assert_true(s.n <= GW_REFUSAL_SLOTS + 1);
+	assert_true(s.other >= 2 * (distinct - GW_REFUSAL_SLOTS));
+
+	/* an emit that fails is counted for the caller */
+	memset(&s, 0, sizeof(s));
+	s.fail = 3;
+	assert_int_equal(gw_refusals_add(r, "no_bearer_token", NULL, NULL, NULL, t), 1);
+	assert_int_equal(gw_refusals_add(r, "no_bearer_token", NULL, NULL, NULL, t), 0);
+	assert_int_equal(gw_refusals_flush(r, t, 1, seen_emit, &s), 1);
+	gw_refusals_free(r);
+
+	assert_string_equal(gw_refusal_rule("token expired at 2026-01-01T00:00:00Z (now x, skew 60s)"), "token_expired");
+	assert_string_equal(gw_refusal_rule("token: want 3 dot-separated segments, found 1"), "token_malformed");
+	assert_string_equal(gw_refusal_rule("token header: alg missing or not a string"), "token_malformed");
+	assert_string_equal(gw_refusal_rule("token signature (key abc): bad signature"), "token_signature");
+	assert_string_equal(gw_refusal_rule("unknown key id 'x' (not in the JWK Set)"), "unknown_key");
+	assert_string_equal(gw_refusal_rule("unknown agent 'x'"), "unknown_agent");
+	assert_string_equal(gw_refusal_rule("agent a is revoked"), "agent_status");
+	assert_string_equal(gw_refusal_rule("agent a expired at 2026"), "agent_validity");
+	assert_string_equal(gw_refusal_rule("agent a: key k is not its issuer key j"), "issuer_key");
+	assert_string_equal(gw_refusal_rule("scope 'model:x' not granted to agent a"), "scope_not_granted");
+	assert_string_equal(gw_refusal_rule("something else"), "token_invalid");
+	char sub[CRETO_NHI_ID_MAX + 1];
+	gw_refusal_claimed_sub("abc.def.ghi", 11, sub, sizeof(sub));
+	assert_string_equal(sub, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,7 +570,7 @@ int main(void)
 		cmocka_unit_test(test_response),    cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_conf),        cmocka_unit_test(test_gateway_config),
 		cmocka_unit_test(test_pick),        cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_metrics_scan),
+		cmocka_unit_test(test_metrics_scan), cmocka_unit_test(test_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
