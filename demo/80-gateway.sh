@@ -123,8 +123,13 @@ grep ' audit ' "$GW_D/gateway.log" | grep '"component":"gateway"' | grep -E 'cha
 import json, sys
 for l in sys.stdin:
     r = json.loads(l)
-    print("     %-11s %-24s status %s  %-8s %s%s" % (r.get("actor") or "-", r.get("endpoint"), r["status"], r["outcome"],
-          r.get("end"), ("  reason: " + r["reason"]) if r.get("reason") else ""))'
+    f = r.get("fields", r)
+    if r.get("event") == "token_refused":  # refusals are counted per rule, agent claimed and source
+        print("     %-11s %-24s status %s  %-8s x%s  reason: %s" % (f.get("claimed_agent") or "-", "(token refused)",
+              f.get("status"), r["outcome"], f.get("count"), r.get("reason")))
+    else:
+        print("     %-11s %-24s status %s  %-8s %s%s" % (r.get("actor") or "-", f.get("endpoint"), f.get("status"),
+              r["outcome"], f.get("end"), ("  reason: " + r["reason"]) if r.get("reason") else ""))'
 say "the token endpoint's records (component nhi: each issuance; refusals counted per rule):"
 grep ' audit ' "$GW_D/gateway.log" | grep '"component":"nhi"' | sed 's/^[^ ]* audit /     /'
 fi
