@@ -7,6 +7,10 @@
  *     system calls); mem: the store opened in memory from its image, as a
  *     backup is loaded inside the enclave.  ISSUER_KEY_REF (optional): a
  *     pkcs11: URI (HSM issuer key); its algorithm must be ISSUER_ALG.
+ *   bench_token forms AGENT_ALG N DIR AUD
+ *     (for the over-HTTP row) writes DIR/nhi.db (NAGENTS agents, each with
+ *     one AGENT_ALG key and the scopes below) and DIR/forms: N token request
+ *     bodies, one a line, each with its own jti, aud AUD, exp now + 300 s.
  *   Prints: "issue/s ceiling/s" where
  *     issue/s   = creto_nhi_token_endpoint calls that issued a token per
  *                 second, one thread, over assertions made before the
@@ -92,8 +96,74 @@ static size_t rs_to_der(const uint8_t rs[64], uint8_t *der)
 	return dl;
 }
 
+/* The forms mode: an agent store and N form bodies for a gateway. */
+static int forms_main(int argc, char **argv)
+{
+	if (argc != 6) {
+		fprintf(stderr, "usage: bench_token forms ed25519|p256 N DIR AUD\n");
+		return 2;
+	}
+	creto_alg aa = alg_of(argv[2]);
+	long n = atol(argv[3]);
+	const char *dir = argv[4], *aud = argv[5];
+	if (n < 1 || n > 10000000) {
+		fprintf(stderr, "bench_token: N out of range\n");
+		return 2;
+	}
+	creto_err e;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/nhi.db", dir);
+	if (creto_nhi_store_init(path, NULL, &e) != CRETO_OK)
+		die("init", &e);
+	creto_nhi_store *store = NULL;
+	if (creto_nhi_store_open(path, 0, &store, &e) != CRETO_OK)
+		die("open", &e);
+	creto_signer *asg[NAGENTS];
+	for (int i = 0; i < NAGENTS; i++) {
+		creto_nhi_agent a;
+		memset(&a, 0, sizeof(a));
+		snprintf(a.id, sizeof(a.id), "bench-agent-%02d", i);
+		snprintf(a.name, sizeof(a.name), "Bench %d", i);
+		snprintf(a.scopes, sizeof(a.scopes), "model:llama-3.1-8b-instruct tool:search");
+		a.created = 1;
+		if (creto_nhi_store_add(store, &a, &e) != CRETO_OK)
+			die("add", &e);
+		EVP_PKEY_free(keygen(aa, &asg[i]));
+		if (creto_nhi_store_key_add(store, a.id, creto_signer_pubkey(asg[i]), 0, 0, 1, NULL, &e) != CRETO_OK)
+			die("key add", &e);
+	}
+	creto_nhi_store_free(store);
+	snprintf(path, sizeof(path), "%s/forms", dir);
+	FILE *f = fopen(path, "wx");
+	if (f == NULL)
+		die("forms file exists or cannot be created", NULL);
+	int64_t t0 = (int64_t)time(NULL);
+	for (long i = 0; i < n; i++) {
+		char sub[32], jti[32];
+		snprintf(sub, sizeof(sub), "bench-agent-%02ld", i % NAGENTS);
+		snprintf(jti, sizeof(jti), "h%ld", i);
+		creto_nhi_token_params p = {
+			.iss = sub, .sub = sub, .aud = aud, .jti = jti, .iat = t0, .nbf = t0, .exp = t0 + 300};
+		char *tok = NULL;
+		if (creto_nhi_token_issue(asg[i % NAGENTS], &p, &tok, &e) != CRETO_OK)
+			die("assertion", &e);
+		fprintf(f,
+			"grant_type=client_credentials&client_assertion_type=urn%%3Aietf%%3Aparams%%3A"
+			"oauth%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion=%s\n",
+			tok);
+		free(tok);
+	}
+	if (fclose(f) != 0)
+		die("forms file: write failed", NULL);
+	for (int i = 0; i < NAGENTS; i++)
+		creto_signer_free(asg[i]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "forms") == 0)
+		return forms_main(argc, argv);
 	if (argc < 6 || (strcmp(argv[5], "file") != 0 && strcmp(argv[5], "mem") != 0)) {
 		fprintf(stderr, "usage: bench_token ed25519|p256 ed25519|p256 SECONDS DIR file|mem [ISSUER_KEY_REF]\n");
 		return 2;
