@@ -9,6 +9,7 @@
 #define CRETO_KEYS_H
 
 #include "creto/error.h"
+#include "creto/event.h"
 #include "creto/sig.h"
 
 /* Where HSM access comes from when the URI does not say (module-path=,
@@ -16,6 +17,7 @@
 typedef struct creto_keys_opts {
 	const char *module_path; /* PKCS#11 module (.so) */
 	const char *pin_file;    /* file holding the user PIN */
+	creto_event_sink events; /* where the HSM reports security events (a failed login); may be empty */
 } creto_keys_opts;
 
 /* 1 when ref is a pkcs11: URI. */

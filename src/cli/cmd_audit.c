@@ -100,7 +100,7 @@ static int a_init(int argc, char **argv)
 		{"pin-file", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL, *origin = NULL, *key = NULL;
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	int c;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
@@ -216,7 +216,7 @@ static int a_append(int argc, char **argv)
 		{"budget", required_argument, NULL, 'b'}, {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL, *key = NULL;
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	uint64_t budget = 0;
 	int c;
 	optind = 1;
@@ -456,7 +456,7 @@ static int a_verify(int argc, char **argv)
 		{"json", no_argument, NULL, 'J'},             {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL, *pubref = NULL, *kept_path = NULL;
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	int json = 0, c;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
@@ -654,7 +654,7 @@ static int a_checkpoint(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL, *key = NULL, *out = NULL;
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	int c;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {

@@ -137,7 +137,7 @@ static int cmd_key_pub(int argc, char **argv)
 	static const struct option opts[] = {{"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
 					     {NULL, 0, NULL, 0}};
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	int c;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
@@ -176,7 +176,7 @@ static int cmd_key_id(int argc, char **argv)
 					     {"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
 					     {NULL, 0, NULL, 0}};
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	int json = 0, c;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
@@ -252,7 +252,7 @@ int cmd_sign(int argc, char **argv)
 					     {"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
 					     {NULL, 0, NULL, 0}};
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	const char *key = NULL, *ctx = NULL, *outp = NULL;
 	int json = 0, raw = 0, c;
 	optind = 1;
@@ -323,7 +323,7 @@ int cmd_verify(int argc, char **argv)
 					     {"module", required_argument, NULL, OPT_MODULE},
 					     {"pin-file", required_argument, NULL, OPT_PIN_FILE},
 					     {NULL, 0, NULL, 0}};
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	const char *pubref = NULL, *ctx = NULL;
 	int json = 0, raw = 0, c;
 	optind = 1;

@@ -53,7 +53,7 @@ static int state_init(int argc, char **argv)
 	int json = 0, quiet = 0, c;
 	creto_state_init_opts io;
 	memset(&io, 0, sizeof io);
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {

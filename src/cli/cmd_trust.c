@@ -200,7 +200,7 @@ static int trust_sign(int argc, char **argv)
 	};
 	const char *key = NULL, *out = NULL;
 	int prev = 0, force = 0, quiet = 0, json = 0;
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	int c;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "o:", opts, NULL)) != -1) {

@@ -164,7 +164,7 @@ static int up_sign(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *key = NULL, *sigs = NULL;
-	creto_keys_opts ko = {NULL, NULL};
+	creto_keys_opts ko = {0};
 	int c, quiet = 0, json = 0;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "", opts, NULL)) != -1) {

@@ -2255,8 +2255,8 @@ static int token_audit(void *ctx, const creto_event *ev);
 static int token_setup(creto_gateway *g, creto_err *e)
 {
 	const creto_gateway_config *c = &g->cfg;
-	creto_keys_opts ko = {c->issuer_module[0] ? c->issuer_module : NULL,
-			      c->issuer_pin_file[0] ? c->issuer_pin_file : NULL};
+	creto_keys_opts ko = {.module_path = c->issuer_module[0] ? c->issuer_module : NULL,
+			      .pin_file = c->issuer_pin_file[0] ? c->issuer_pin_file : NULL};
 	int rc = creto_keys_open_signer(c->issuer_key, &ko, &g->issuer, e);
 	if (rc != CRETO_OK)
 		return creto_err_ctx(e, "issuer_key");

@@ -22,6 +22,7 @@ static const creto_hsm_opts *hsm_opts(const creto_keys_opts *opts, creto_hsm_opt
 	memset(buf, 0, sizeof(*buf));
 	buf->module_path = opts->module_path;
 	buf->pin_file = opts->pin_file;
+	buf->events = opts->events.fn != NULL ? &opts->events : NULL; /* copied by the HSM */
 	return buf;
 }
 

@@ -223,8 +223,8 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 	int no_keys = o != NULL && o->no_keys;
 	int uses_p11 = creto_keys_is_pkcs11(cfg->audit_checkpoint_key) ||
 		       creto_keys_is_pkcs11(cfg->nhi_wrap_key);
-	creto_keys_opts ko = {cfg->hsm_module[0] ? cfg->hsm_module : NULL,
-			      cfg->hsm_pin_file[0] ? cfg->hsm_pin_file : NULL};
+	creto_keys_opts ko = {.module_path = cfg->hsm_module[0] ? cfg->hsm_module : NULL,
+			      .pin_file = cfg->hsm_pin_file[0] ? cfg->hsm_pin_file : NULL};
 
 	if (cfg->path[0])
 		(void)safe_path(r, "config", cfg->path, F_FILE);

@@ -342,13 +342,6 @@ int creto_state_log_open(const char *state_dir, const creto_state_log_opts *o,
 	l->wait_ms = o->lock_wait_ms > 0 ? o->lock_wait_ms : 10000;
 	l->crash_point = o->crash_point;
 	l->last_cp_ms = mono_ms();
-	const char *key = o->key != NULL ? o->key : cfg.key[0] ? cfg.key : NULL;
-	if (key != NULL && (rc = creto_keys_open_signer(key, o->keys, &l->signer, e)) != CRETO_OK) {
-		creto_err_ctx(e, "audit checkpoint key%s", o->key != NULL ? "" : " (recorded at state init)");
-		if (rc != CRETO_EUSAGE)
-			rc = CRETO_EOP;
-		goto fail;
-	}
 	int exists = upd_log_exists(state_dir);
 	if (!exists && cfg.origin[0]) {
 		/* state init made it: gone means removed, never a fresh start */
@@ -381,6 +374,21 @@ int creto_state_log_open(const char *state_dir, const creto_state_log_opts *o,
 			release(a, lockfd);
 		}
 		if (rc != CRETO_OK) {
+			if (rc != CRETO_EUSAGE)
+				rc = CRETO_EOP;
+			goto fail;
+		}
+	}
+	/* The checkpoint key last, once the log exists: a failed HSM login
+	 * while opening it is itself recorded in the log. */
+	const char *key = o->key != NULL ? o->key : cfg.key[0] ? cfg.key : NULL;
+	if (key != NULL) {
+		creto_keys_opts ko = {0};
+		if (o->keys != NULL)
+			ko = *o->keys;
+		ko.events = creto_state_log_sink(l);
+		if ((rc = creto_keys_open_signer(key, &ko, &l->signer, e)) != CRETO_OK) {
+			creto_err_ctx(e, "audit checkpoint key%s", o->key != NULL ? "" : " (recorded at state init)");
 			if (rc != CRETO_EUSAGE)
 				rc = CRETO_EOP;
 			goto fail;

@@ -37,4 +37,14 @@ expect 0 --err "first checkpoint signed" -- "$CRETO" state init --state S2 --tru
 grep -aq 1234-user S2/state.db S2/audit/audit.db && fail "the PIN reached the state"
 expect 0 -- "$CRETO" update apply two.crupdate --trust root.json --state S2
 expect 0 --out "2 entries (from 0), 2 signed checkpoints, newest at size 2" -- "$CRETO" audit verify --dir S2/audit --pub audit.pub
+# A wrong PIN for the checkpoint key: nothing is decided (exit 2, a bad
+# PIN file is a configuration error), and the
+# HSM's failed login is itself an entry of the log (reported through the
+# event sink; the PIN never appears)
+printf '0000-wrong\n' >"$T/bad.pin"; chmod 600 "$T/bad.pin"
+BAD="pkcs11:token=officers;object=audit?module-path=$M&pin-source=file:$T/bad.pin"
+expect 2 --err "audit checkpoint key" -- "$CRETO" update apply two.crupdate --trust root.json --state S2 --audit-key "$BAD"
+expect 0 --out '"reason":"CKR_PIN_INCORRECT"' -- "$CRETO" audit show --dir S2/audit --component hsm --json
+grep -q '"event":"login"' <<<"$OUT" && ok || fail "no hsm login entry: $OUT"
+grep -aq 0000-wrong S2/audit/audit.db && fail "the wrong PIN reached the log" || ok
 finish
