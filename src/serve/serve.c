@@ -830,8 +830,8 @@ static void nhi_changed(creto_serve *s)
 
 /* A new issuer JWK Set arrived: validated, copied to RUNTIME/jwks.json,
  * and a new gateway resolves tokens against it (the gateway loads its JWKS
- * when it opens).  A set that does not parse is refused and audited, the
- * one in force kept. */
+ * when it opens).  A set that does not parse, or that the new gateway
+ * refuses to open with, is refused and audited, the one in force kept. */
 static void jwks_changed(creto_serve *s)
 {
 	char path[CRETO_SERVE_PATH_MAX];
@@ -841,23 +841,49 @@ static void jwks_changed(creto_serve *s)
 	creto_err e;
 	creto_err_clear(&e);
 	size_t n = 0;
+	/* the set in force, to put back if the gateway refuses the new one
+	 * (e.g. [gateway] issuer_key not in it) */
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	char oldpath[CRETO_SERVE_PATH_MAX];
+	memcpy(oldpath, s->jwks_path, sizeof oldpath);
+	if (oldpath[0] && creto_file_read(oldpath, JWKS_UPDATE_MAX, &old, &oldlen, &e) != CRETO_OK) {
+		free(old);
+		old = NULL;
+	}
+	creto_err_clear(&e);
 	int rc = path[0] ? jwks_install(s, path, &n, &e)
 			 : creto_err_set(&e, CRETO_EUSAGE, "jwks update: path too long");
 	if (rc != CRETO_OK) {
 		audit_ev(s, "serve", "jwks", "refused", path, e.msg);
 		slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=jwks_refused path=%s msg=\"%s\" keeping=old", path,
 		     e.msg);
+		free(old);
 		return;
 	}
+	if (s->gw != NULL && gw_restart(s, "jwks-rotation", &e) != CRETO_OK) {
+		/* the gateway would not open with it: the old set back, then the gateway */
+		audit_ev(s, "serve", "jwks", "refused", path, e.msg);
+		slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=jwks_refused path=%s msg=\"%s\" keeping=old", path,
+		     e.msg);
+		creto_err_clear(&e);
+		if (old != NULL && creto_file_write_atomic(oldpath, old, oldlen, 0644, &e) == CRETO_OK)
+			memcpy(s->jwks_path, oldpath, sizeof s->jwks_path);
+		else
+			s->jwks_path[0] = '\0'; /* back to the configured [nhi] jwks */
+		free(old);
+		if (gw_restart(s, "jwks-rollback", &e) != CRETO_OK) {
+			s->fatal = 1;
+			s->fatal_err = e;
+		}
+		return;
+	}
+	free(old);
 	creto_event_field f[] = {{"keys", NULL, (int64_t)n}, {"installed", s->jwks_path, 0}};
 	creto_event ev = {"serve", "jwks", "ok", path, NULL, NULL, f, 2};
 	(void)sink_append(s, &ev);
 	slog(s, "serve", CRETO_SERVE_LOG_INFO, "event=jwks_rotated path=%s keys=%zu installed=%s", path, n,
 	     s->jwks_path);
-	if (s->gw != NULL && gw_restart(s, "jwks-rotation", &e) != CRETO_OK) {
-		s->fatal = 1;
-		s->fatal_err = e;
-	}
 }
 
 /* ---- SIGHUP ---- */
