@@ -74,6 +74,11 @@ typedef struct creto_serve_config {
 	char runtime_dir[CRETO_SERVE_PATH_MAX];
 	char policy_update[CRETO_SERVE_STR_MAX];  /* policy update name carrying the gateway policy */
 	char nhi_update[CRETO_SERVE_STR_MAX];     /* policy update name carrying an NHI backup */
+	char jwks_update[CRETO_SERVE_STR_MAX];    /* policy update name carrying the issuer JWK Set */
+	/* set by serve, not a config key: the JWKS file in force after a
+	 * jwks_update replaced it ("" none); creto_serve_gateway_text writes it
+	 * as the gateway's `jwks` in place of [gateway] jwks / [nhi] jwks */
+	char jwks_override[CRETO_SERVE_PATH_MAX];
 	int64_t stop_timeout_ms;
 	int seccomp;                  /* enum creto_sandbox_seccomp (serve/sandbox.h) */
 	int landlock;                 /* enum creto_sandbox_landlock */
@@ -92,7 +97,8 @@ void creto_serve_config_free(creto_serve_config *c);
 
 /* The text of the gateway's config built from cfg: its [gateway],
  * [upstream] and [limits] lines; nhi_db/jwks/issuer/audience taken from
- * [nhi] where [gateway] does not set them; `policy` replaced by
+ * [nhi] where [gateway] does not set them; `jwks` is cfg->jwks_override
+ * when that is set; `policy` replaced by
  * policy_path when not NULL; `listen` replaced by listen[0..nlisten) when
  * nlisten > 0; and only the models in models[0..nmodels) (all when models
  * is NULL).  *out malloc'ed; *nrouted gets the models written. */

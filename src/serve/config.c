@@ -52,6 +52,7 @@ static const creto_conf_key k_schema[] = {
 	{"serve", "runtime_dir", CRETO_CONF_PATH, 0, 0, 0},
 	{"serve", "policy_update", CRETO_CONF_STR, 0, 0, 0},
 	{"serve", "nhi_update", CRETO_CONF_STR, 0, 0, 0},
+	{"serve", "jwks_update", CRETO_CONF_STR, 0, 0, 0},
 	{"serve", "stop_timeout", CRETO_CONF_MS, 0, 100, SEC(3600)},
 	{"serve", "seccomp", CRETO_CONF_STR, 0, 0, 0},
 	{"serve", "landlock", CRETO_CONF_STR, 0, 0, 0},
@@ -78,6 +79,7 @@ static void defaults(creto_serve_config *c)
 	snprintf(c->runtime_dir, sizeof c->runtime_dir, "%s", "/run/creto");
 	snprintf(c->policy_update, sizeof c->policy_update, "%s", "gateway-policy");
 	snprintf(c->nhi_update, sizeof c->nhi_update, "%s", "nhi-backup");
+	snprintf(c->jwks_update, sizeof c->jwks_update, "%s", "nhi-jwks");
 	c->stop_timeout_ms = SEC(30);
 	c->seccomp = CRETO_SANDBOX_SECCOMP_KILL;
 	c->landlock = CRETO_SANDBOX_LANDLOCK_AUTO;
@@ -197,11 +199,12 @@ static int one(creto_serve_config *c, const creto_conf_entry *en, creto_err *e)
 		}
 		if (!strcmp(k, "runtime_dir"))
 			return put(c->runtime_dir, sizeof c->runtime_dir, en, e);
-		if (!strcmp(k, "policy_update") || !strcmp(k, "nhi_update")) {
+		if (!strcmp(k, "policy_update") || !strcmp(k, "nhi_update") || !strcmp(k, "jwks_update")) {
 			if (!name_ok(en->str))
 				return creto_err_set(e, CRETO_EUSAGE, "line %zu: %s: not an update name", en->line,
 						     k);
-			return put(k[0] == 'p' ? c->policy_update : c->nhi_update, CRETO_SERVE_STR_MAX, en, e);
+			return put(k[0] == 'p' ? c->policy_update : k[0] == 'n' ? c->nhi_update : c->jwks_update,
+				   CRETO_SERVE_STR_MAX, en, e);
 		}
 		if (!strcmp(k, "stop_timeout")) {
 			c->stop_timeout_ms = en->num;
@@ -389,6 +392,8 @@ int creto_serve_gateway_text(const creto_serve_config *cfg, const char *policy_p
 				seen_jwks |= !strcmp(k, "jwks");
 				seen_iss |= !strcmp(k, "issuer");
 				seen_aud |= !strcmp(k, "audience");
+				if (!strcmp(k, "jwks") && cfg->jwks_override[0])
+					v = cfg->jwks_override;
 				if (!strcmp(k, "policy")) {
 					seen_policy = 1;
 					if (policy_path != NULL)
@@ -410,8 +415,8 @@ int creto_serve_gateway_text(const creto_serve_config *cfg, const char *policy_p
 				sb_add(&b, "listen = %s\n", listen[i]);
 			if (!seen_nhi)
 				sb_add(&b, "nhi_db = %s\n", cfg->nhi_store);
-			if (!seen_jwks && cfg->nhi_jwks[0])
-				sb_add(&b, "jwks = %s\n", cfg->nhi_jwks);
+			if (!seen_jwks && (cfg->jwks_override[0] || cfg->nhi_jwks[0]))
+				sb_add(&b, "jwks = %s\n", cfg->jwks_override[0] ? cfg->jwks_override : cfg->nhi_jwks);
 			if (!seen_iss && cfg->nhi_issuer[0])
 				sb_add(&b, "issuer = %s\n", cfg->nhi_issuer);
 			if (!seen_aud && cfg->nhi_audience[0])

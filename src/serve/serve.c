@@ -50,6 +50,7 @@ enum {
 	EV_ISO = 8u,       /* the isolation state changed */
 	EV_GW_EXIT = 16u,  /* the gateway's run returned */
 	EV_WATCH_EXIT = 32u,
+	EV_JWKS = 64u,     /* the issuer JWK Set update was applied */
 };
 
 struct creto_serve {
@@ -89,6 +90,8 @@ struct creto_serve {
 	int watch_paused;
 	char pending_policy[CRETO_SERVE_PATH_MAX];
 	char pending_nhi[CRETO_SERVE_PATH_MAX];
+	char pending_jwks[CRETO_SERVE_PATH_MAX];
+	char jwks_path[CRETO_SERVE_PATH_MAX]; /* RUNTIME/jwks.json once an update replaced it, "" none */
 
 	/* the isolation monitor */
 	creto_stop_handle *iso_stop;
@@ -212,14 +215,14 @@ void creto_serve_stop(creto_serve *s)
 
 /* ---- installed things ---- */
 
-/* The installed gateway policy: STATE/policy/NAME/current -> VERSION, the
- * file `policy` in it, pinned by version (never through `current`). */
-static void installed_policy(creto_serve *s, char *out, size_t cap)
+/* An installed `policy` update's payload file: STATE/policy/NAME/current
+ * -> VERSION, the file `file` in it, pinned by version (never through
+ * `current`).  "" when none is installed. */
+static void installed_payload(creto_serve *s, const char *name, const char *file, char *out, size_t cap)
 {
 	out[0] = '\0';
 	char link[CRETO_SERVE_PATH_MAX], ver[64];
-	if (snprintf(link, sizeof link, "%s/policy/%s/current", s->cfg->state_dir, s->cfg->policy_update) >=
-	    (int)sizeof link)
+	if (snprintf(link, sizeof link, "%s/policy/%s/current", s->cfg->state_dir, name) >= (int)sizeof link)
 		return;
 	ssize_t n = readlink(link, ver, sizeof ver - 1);
 	if (n <= 0)
@@ -227,8 +230,77 @@ static void installed_policy(creto_serve *s, char *out, size_t cap)
 	ver[n] = '\0';
 	if (strchr(ver, '/') != NULL || ver[0] == '.')
 		return;
-	if (snprintf(out, cap, "%s/policy/%s/%s/policy", s->cfg->state_dir, s->cfg->policy_update, ver) >= (int)cap)
+	if (snprintf(out, cap, "%s/policy/%s/%s/%s", s->cfg->state_dir, name, ver, file) >= (int)cap)
 		out[0] = '\0';
+}
+
+/* The installed gateway policy. */
+static void installed_policy(creto_serve *s, char *out, size_t cap)
+{
+	installed_payload(s, s->cfg->policy_update, "policy", out, cap);
+}
+
+#define JWKS_UPDATE_MAX (256 * 1024)
+
+/* Validate the JWK Set at src (creto_jwks_parse, the gateway's own parser)
+ * and, only when it parses, write those same bytes atomically to
+ * RUNTIME/jwks.json, the file the derived gateway config names from then
+ * on.  On any error RUNTIME/jwks.json and s->jwks_path are unchanged.
+ * *nkeys gets the number of keys in the set. */
+static int jwks_install(creto_serve *s, const char *src, size_t *nkeys, creto_err *e)
+{
+	*nkeys = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = creto_file_read(src, JWKS_UPDATE_MAX, &buf, &len, e);
+	if (rc != CRETO_OK)
+		return rc;
+	creto_jwks *j = NULL;
+	rc = creto_jwks_parse((const char *)buf, len, &j, e);
+	if (rc == CRETO_OK && creto_jwks_count(j) == 0)
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: the JWK Set has no key", src);
+	if (rc == CRETO_OK)
+		*nkeys = creto_jwks_count(j);
+	creto_jwks_free(j);
+	char dst[CRETO_SERVE_PATH_MAX];
+	if (rc == CRETO_OK && snprintf(dst, sizeof dst, "%s/jwks.json", s->cfg_runtime) >= (int)sizeof dst)
+		rc = creto_err_set(e, CRETO_EUSAGE, "serve.runtime_dir: too long");
+	if (rc == CRETO_OK)
+		rc = creto_file_write_atomic(dst, buf, len, 0644, e);
+	free(buf);
+	if (rc == CRETO_OK)
+		snprintf(s->jwks_path, sizeof s->jwks_path, "%s", dst);
+	return rc;
+}
+
+/* At start: an installed JWK Set update is in force again (RUNTIME may be a
+ * tmpfs gone after a reboot).  One that does not parse is refused and
+ * audited; then the last accepted copy in RUNTIME/jwks.json is kept when it
+ * parses, else the configured [nhi] jwks. */
+static void jwks_at_start(creto_serve *s)
+{
+	char src[CRETO_SERVE_PATH_MAX];
+	installed_payload(s, s->cfg->jwks_update, "jwks.json", src, sizeof src);
+	if (!src[0])
+		return;
+	creto_err e;
+	creto_err_clear(&e);
+	size_t n = 0;
+	if (jwks_install(s, src, &n, &e) == CRETO_OK) {
+		slog(s, "serve", CRETO_SERVE_LOG_INFO, "event=jwks_installed path=%s keys=%zu", src, n);
+		return;
+	}
+	audit_ev(s, "serve", "jwks", "refused", src, e.msg);
+	slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=jwks_refused path=%s msg=\"%s\"", src, e.msg);
+	char last[CRETO_SERVE_PATH_MAX];
+	creto_jwks *j = NULL;
+	creto_err_clear(&e);
+	if (snprintf(last, sizeof last, "%s/jwks.json", s->cfg_runtime) < (int)sizeof last &&
+	    creto_jwks_load(last, &j, &e) == CRETO_OK && creto_jwks_count(j) > 0) {
+		snprintf(s->jwks_path, sizeof s->jwks_path, "%s", last);
+		slog(s, "serve", CRETO_SERVE_LOG_WARN, "event=jwks_kept path=%s", last);
+	}
+	creto_jwks_free(j);
 }
 
 /* Verify the installed model-weights version NAME/VERSION at path with
@@ -364,9 +436,10 @@ static int same_names(char **a, size_t na, char **b, size_t nb)
 /* Write the gateway's config (runtime_dir/gateway.conf) for the routed
  * models and the installed policy; parse it first: a file the gateway
  * would refuse is never written. */
-static int gw_write_conf(creto_serve *s, const creto_serve_config *cfg, char **models, size_t nmodels,
+static int gw_write_conf(creto_serve *s, creto_serve_config *cfg, char **models, size_t nmodels,
 			 const char *policy, creto_gateway_config **parsed, creto_err *e)
 {
+	memcpy(cfg->jwks_override, s->jwks_path, sizeof cfg->jwks_override);
 	char *text = NULL;
 	size_t nr = 0;
 	int rc = creto_serve_gateway_text(cfg, policy[0] ? policy : NULL, (const char *const *)s->listen,
@@ -490,10 +563,11 @@ static void watch_report(void *arg, const creto_diode_event *ev)
 	     ev->rule[0] ? ev->rule : "-", ev->msg);
 	if (strcmp(ev->decision, "applied") != 0)
 		return;
-	char pol[CRETO_SERVE_STR_MAX], nhi[CRETO_SERVE_STR_MAX];
+	char pol[CRETO_SERVE_STR_MAX], nhi[CRETO_SERVE_STR_MAX], jwk[CRETO_SERVE_STR_MAX];
 	pthread_mutex_lock(&s->mu);
 	memcpy(pol, s->cfg->policy_update, sizeof pol);
 	memcpy(nhi, s->cfg->nhi_update, sizeof nhi);
+	memcpy(jwk, s->cfg->jwks_update, sizeof jwk);
 	pthread_mutex_unlock(&s->mu);
 	if (!strcmp(r->type, "model-weights")) {
 		/* installed by the watcher; routable only once it verified */
@@ -515,6 +589,13 @@ static void watch_report(void *arg, const creto_diode_event *ev)
 			s->pending_nhi[0] = '\0';
 		pthread_mutex_unlock(&s->mu);
 		poke(s, EV_NHI);
+	} else if (!strcmp(r->type, "policy") && !strcmp(r->name, jwk)) {
+		pthread_mutex_lock(&s->mu);
+		if (snprintf(s->pending_jwks, sizeof s->pending_jwks, "%s/jwks.json", r->install_path) >=
+		    (int)sizeof s->pending_jwks)
+			s->pending_jwks[0] = '\0';
+		pthread_mutex_unlock(&s->mu);
+		poke(s, EV_JWKS);
 	} else if (!strcmp(r->type, "software-package")) {
 		slog(s, "diode", CRETO_SERVE_LOG_INFO,
 		     "event=staged name=%s version=%lld path=%s msg=\"run the installer unit on it\"", r->name,
@@ -747,6 +828,64 @@ static void nhi_changed(creto_serve *s)
 	}
 }
 
+/* A new issuer JWK Set arrived: validated, copied to RUNTIME/jwks.json,
+ * and a new gateway resolves tokens against it (the gateway loads its JWKS
+ * when it opens).  A set that does not parse, or that the new gateway
+ * refuses to open with, is refused and audited, the one in force kept. */
+static void jwks_changed(creto_serve *s)
+{
+	char path[CRETO_SERVE_PATH_MAX];
+	pthread_mutex_lock(&s->mu);
+	snprintf(path, sizeof path, "%s", s->pending_jwks);
+	pthread_mutex_unlock(&s->mu);
+	creto_err e;
+	creto_err_clear(&e);
+	size_t n = 0;
+	/* the set in force, to put back if the gateway refuses the new one
+	 * (e.g. [gateway] issuer_key not in it) */
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	char oldpath[CRETO_SERVE_PATH_MAX];
+	memcpy(oldpath, s->jwks_path, sizeof oldpath);
+	if (oldpath[0] && creto_file_read(oldpath, JWKS_UPDATE_MAX, &old, &oldlen, &e) != CRETO_OK) {
+		free(old);
+		old = NULL;
+	}
+	creto_err_clear(&e);
+	int rc = path[0] ? jwks_install(s, path, &n, &e)
+			 : creto_err_set(&e, CRETO_EUSAGE, "jwks update: path too long");
+	if (rc != CRETO_OK) {
+		audit_ev(s, "serve", "jwks", "refused", path, e.msg);
+		slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=jwks_refused path=%s msg=\"%s\" keeping=old", path,
+		     e.msg);
+		free(old);
+		return;
+	}
+	if (s->gw != NULL && gw_restart(s, "jwks-rotation", &e) != CRETO_OK) {
+		/* the gateway would not open with it: the old set back, then the gateway */
+		audit_ev(s, "serve", "jwks", "refused", path, e.msg);
+		slog(s, "serve", CRETO_SERVE_LOG_ERROR, "event=jwks_refused path=%s msg=\"%s\" keeping=old", path,
+		     e.msg);
+		creto_err_clear(&e);
+		if (old != NULL && creto_file_write_atomic(oldpath, old, oldlen, 0644, &e) == CRETO_OK)
+			memcpy(s->jwks_path, oldpath, sizeof s->jwks_path);
+		else
+			s->jwks_path[0] = '\0'; /* back to the configured [nhi] jwks */
+		free(old);
+		if (gw_restart(s, "jwks-rollback", &e) != CRETO_OK) {
+			s->fatal = 1;
+			s->fatal_err = e;
+		}
+		return;
+	}
+	free(old);
+	creto_event_field f[] = {{"keys", NULL, (int64_t)n}, {"installed", s->jwks_path, 0}};
+	creto_event ev = {"serve", "jwks", "ok", path, NULL, NULL, f, 2};
+	(void)sink_append(s, &ev);
+	slog(s, "serve", CRETO_SERVE_LOG_INFO, "event=jwks_rotated path=%s keys=%zu installed=%s", path, n,
+	     s->jwks_path);
+}
+
 /* ---- SIGHUP ---- */
 
 static void reload(creto_serve *s)
@@ -917,6 +1056,7 @@ int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_se
 		if ((rc = models_verify_installed(s, e)) != CRETO_OK)
 			return creto_err_ctx(e, "models");
 		installed_policy(s, s->policy_path, sizeof s->policy_path);
+		jwks_at_start(s);
 		if ((rc = verified_models(s, s->routed, &s->nrouted, e)) != CRETO_OK)
 			return rc;
 		if (s->nrouted == 0)
@@ -1112,6 +1252,8 @@ int creto_serve_run(creto_serve *s, creto_err *e)
 			models_changed(s, "model-weights");
 		if (ev & EV_NHI)
 			nhi_changed(s);
+		if (ev & EV_JWKS)
+			jwks_changed(s);
 		if (ev)
 			status(s, 1);
 		now = mono_ms();
