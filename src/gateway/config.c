@@ -70,10 +70,8 @@ static const creto_conf_key k_schema[] = {
 	{"limits", "tokens_per_minute", CRETO_CONF_INT, 0, 0, 1000000000000LL},
 	{"limits", "max_tokens", CRETO_CONF_INT, 0, 0, 100000000},
 	{"limits", "default_max_tokens", CRETO_CONF_INT, 0, 1, 100000000},
-	/* sections other components read from the same file */
-	{"isolation", NULL, CRETO_CONF_STR, 0, 0, 0},
-	{"serve", NULL, CRETO_CONF_STR, 0, 0, 0},
-	{"audit", NULL, CRETO_CONF_STR, 0, 0, 0},
+	/* the sections `creto serve` reads from the same file: syntax-checked only */
+	CRETO_CONF_SERVE_SECTIONS(CRETO_CONF_OPAQUE)
 };
 
 static void defaults(creto_gateway_config *c)

@@ -57,10 +57,50 @@ static const creto_conf_key k_schema[] = {
 	{"serve", "seccomp", CRETO_CONF_STR, 0, 0, 0},
 	{"serve", "landlock", CRETO_CONF_STR, 0, 0, 0},
 	/* the gateway's sections: checked by creto_gateway_config_parse */
-	{"gateway", NULL, CRETO_CONF_STR, 0, 0, 0},
-	{"upstream", NULL, CRETO_CONF_STR, 0, 0, 0},
-	{"limits", NULL, CRETO_CONF_STR, 0, 0, 0},
+	CRETO_CONF_GATEWAY_SECTIONS(CRETO_CONF_OPAQUE)
 };
+
+#define SECTION_NAME(s) s,
+static const char *const k_serve_sections[] = {CRETO_CONF_SERVE_SECTIONS(SECTION_NAME)};
+static const char *const k_gateway_sections[] = {CRETO_CONF_GATEWAY_SECTIONS(SECTION_NAME)};
+#define NSCHEMA (sizeof k_schema / sizeof k_schema[0])
+
+static int in_list(const char *s, const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, v[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The shared section lists (util/conf.h) must name exactly the sections of
+ * this schema: serve's keyed ones and the gateway's opaque ones.  The
+ * gateway accepts the file by that list, so a section added here and not
+ * there is caught on the first parse instead of in the field. */
+static int schema_matches_lists(creto_err *e)
+{
+	for (size_t i = 0; i < NSCHEMA; i++) {
+		const creto_conf_key *k = &k_schema[i];
+		int ok = k->key != NULL ? in_list(k->section, k_serve_sections, sizeof k_serve_sections /
+										     sizeof k_serve_sections[0])
+					: in_list(k->section, k_gateway_sections,
+						 sizeof k_gateway_sections / sizeof k_gateway_sections[0]);
+		if (!ok)
+			return creto_err_set(e, CRETO_EOP,
+					     "internal: section [%s] of the serve schema is not in util/conf.h's list",
+					     k->section);
+	}
+	for (size_t j = 0; j < sizeof k_serve_sections / sizeof k_serve_sections[0]; j++) {
+		size_t i = 0;
+		while (i < NSCHEMA && (k_schema[i].key == NULL || strcmp(k_schema[i].section, k_serve_sections[j])))
+			i++;
+		if (i == NSCHEMA)
+			return creto_err_set(e, CRETO_EOP,
+					     "internal: section [%s] of util/conf.h's serve list has no serve key",
+					     k_serve_sections[j]);
+	}
+	return CRETO_OK;
+}
 
 static void defaults(creto_serve_config *c)
 {
@@ -275,11 +315,13 @@ static int isolation(creto_serve_config *c, creto_err *e)
 int creto_serve_config_parse(const char *text, size_t len, creto_serve_config **out, creto_err *e)
 {
 	*out = NULL;
+	if (schema_matches_lists(e) != CRETO_OK)
+		return CRETO_EOP;
 	creto_serve_config *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
 	defaults(c);
-	int rc = creto_conf_parse(text, len, k_schema, sizeof k_schema / sizeof k_schema[0], &c->conf, e);
+	int rc = creto_conf_parse(text, len, k_schema, NSCHEMA, &c->conf, e);
 	for (size_t i = 0; rc == CRETO_OK && i < creto_conf_count(c->conf); i++) {
 		const creto_conf_entry *en = creto_conf_at(c->conf, i);
 		if (en->key != NULL || !strcmp(en->section, "gateway"))
@@ -358,14 +400,6 @@ static void sb_add(sbuf *b, const char *fmt, ...)
 		b->p = t;
 		b->cap = nc;
 	}
-}
-
-static int in_list(const char *s, const char *const *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(s, v[i]) == 0)
-			return 1;
-	return 0;
 }
 
 int creto_serve_gateway_text(const creto_serve_config *cfg, const char *policy_path,

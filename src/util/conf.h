@@ -44,6 +44,17 @@ typedef struct creto_conf_key {
 	int64_t min, max; /* for INT, MS, BYTES; both 0 = no bounds */
 } creto_conf_key;
 
+/* Opaque schema entry for a section another reader of the file owns. */
+#define CRETO_CONF_OPAQUE(s) {s, NULL, CRETO_CONF_STR, 0, 0, 0},
+/* The sections of the one creto config file, by owner (docs/config.md).
+ * Applied to a macro X taking the quoted name: X("hsm") X("trust") ...
+ * src/serve/config.c checks its schema against CRETO_CONF_SERVE_SECTIONS
+ * on every parse, so the gateway (which keeps them opaque with
+ * CRETO_CONF_OPAQUE) cannot drift from what `creto serve` reads. */
+#define CRETO_CONF_SERVE_SECTIONS(X) \
+	X("hsm") X("trust") X("state") X("diode") X("nhi") X("isolation") X("audit") X("serve")
+#define CRETO_CONF_GATEWAY_SECTIONS(X) X("gateway") X("upstream") X("limits")
+
 typedef struct creto_conf_entry {
 	const creto_conf_key *key; /* schema entry (NULL in an opaque section) */
 	const char *section;

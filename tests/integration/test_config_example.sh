@@ -37,6 +37,14 @@ nhi_make_key "$T/issuer" ed25519
 "$CRETO" nhi jwks --key "$T/issuer.key" -o "$E/nhi/jwks.json" >/dev/null 2>&1
 printf 'vllm-key-%s\n' "$RANDOM$RANDOM" >"$E/vllm/api-key"
 expect 0 -- "$CRETO" config check --config "$E/creto.conf"
+# the gateway reads the same full file: serve's sections are syntax-checked,
+# not refused.  It does not read [nhi] (serve derives nhi_db/jwks from it), so
+# the two keys are given in [gateway] as a standalone gateway needs them.
+expect 2 --err "nhi_db and jwks are required" -- "$CRETO" gateway --config "$E/creto.conf" --check
+sed -e "s|^\[gateway\]$|[gateway]\nnhi_db = $V/nhi.db\njwks = $E/nhi/jwks.json|" "$E/creto.conf" >"$E/gateway-full.conf"
+expect 0 -- "$CRETO" gateway --config "$E/gateway-full.conf" --check
+printf '[vault]\nx = 1\n' >>"$E/gateway-full.conf"
+expect 2 --err "unknown section [vault]" -- "$CRETO" gateway --config "$E/gateway-full.conf" --check
 # a PIN file readable by others is refused again
 chmod 644 "$E/hsm/user.pin"
 expect 2 --err "hsm.pin_file" -- "$CRETO" config check --config "$E/creto.conf"

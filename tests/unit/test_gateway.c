@@ -14,6 +14,7 @@
 
 #include "creto/gateway.h"
 #include "creto/nhi_oauth.h"
+#include "creto/serve.h"
 #include "gateway/http.h"
 #include "gateway/internal.h"
 #include "gateway/limits.h"
@@ -302,6 +303,54 @@ static void gw_bad(const char *text, const char *want)
 		fail_msg("error '%s' lacks '%s'", e.msg, want);
 }
 
+/* The whole file `creto serve` reads (docs/config.md): every serve section,
+ * with keys the gateway does not know, is syntax-checked and skipped; an
+ * unknown section and a syntax error inside a serve section are refused. */
+static const char k_full[] = "[hsm]\nmodule = /usr/lib/softhsm/libsofthsm2.so\ntoken = enclave\n"
+			     "pin_file = /etc/creto/hsm/user.pin\n[trust]\nroot = /etc/creto/trust/root.json\n"
+			     "[state]\ndir = /var/lib/creto/state\n[diode]\ndrop = /var/lib/creto/drop\n"
+			     "settle = 500ms\n[nhi]\nstore = /var/lib/creto/nhi.db\nissuer = https://idp\n"
+			     "[audit]\ndir = /var/lib/creto/audit\n[serve]\nuser = creto\n"
+			     "[isolation]\nallow = 10.0.0.0/8\n[gateway]\nlisten = 127.0.0.1:0\n"
+			     "nhi_db = /x/nhi.db\njwks = /x/jwks.json\n[upstream]\n"
+			     "model m1 = http://127.0.0.1:8000\n[limits]\nconcurrency = 4\n";
+
+static void test_gateway_config_full_file(void **state)
+{
+	(void)state;
+	creto_gateway_config *c = NULL;
+	creto_err e;
+	creto_err_clear(&e);
+	assert_int_equal(creto_gateway_config_parse(k_full, strlen(k_full), &c, &e), CRETO_OK);
+	assert_int_equal(c->nlisten, 1);
+	assert_int_equal(c->nmodel, 1);
+	gw_limits l;
+	gw_config_limits(c, "anyone", &l);
+	assert_int_equal(l.concurrency, 4);
+	creto_gateway_config_free(c);
+	/* serve reads the same text */
+	creto_serve_config *sc = NULL;
+	assert_int_equal(creto_serve_config_parse(k_full, strlen(k_full), &sc, &e), CRETO_OK);
+	creto_serve_config_free(sc);
+	/* each serve section alone is accepted */
+	static const char *const secs[] = {"hsm", "trust", "state", "diode", "nhi", "isolation", "audit", "serve"};
+	for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
+		char t[256];
+		snprintf(t, sizeof t,
+			 "[gateway]\nlisten = 127.0.0.1:0\nnhi_db = /x/n\njwks = /x/j\n[upstream]\n"
+			 "model m = http://127.0.0.1:1\n[%s]\nwhatever = 1\n",
+			 secs[i]);
+		if (creto_gateway_config_parse(t, strlen(t), &c, &e) != CRETO_OK)
+			fail_msg("[%s]: %s", secs[i], e.msg);
+		creto_gateway_config_free(c);
+	}
+	char t[sizeof k_full + 32];
+	snprintf(t, sizeof t, "%s[vault]\nx = 1\n", k_full);
+	gw_bad(t, "unknown section [vault]");
+	gw_bad("[gateway]\nlisten = 127.0.0.1:0\n[hsm]\nmodule\n", "line 4: expected 'key = value'");
+	gw_bad("[hsm]\n[hsm]\n", "line 2: section [hsm] given twice");
+}
+
 static void test_gateway_config(void **state)
 {
 	(void)state;
@@ -569,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_request_ok),  cmocka_unit_test(test_request_refused),
 		cmocka_unit_test(test_response),    cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_conf),        cmocka_unit_test(test_gateway_config),
+		cmocka_unit_test(test_gateway_config_full_file),
 		cmocka_unit_test(test_pick),        cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_metrics_scan), cmocka_unit_test(test_refusals),
 	};
