@@ -8,6 +8,7 @@
 # as abruptly as kill -9); the mid-stream one is a real kill -9.
 . "$(dirname "$0")/lib.sh"
 . "$CRETO_SRC_DIR/tests/standin/gw_env.sh"
+. "$(dirname "$0")/serve_env.sh"
 command -v python3 >/dev/null || skip "python3 missing"
 CT="$CRETO_BUILD_DIR/creto-test"
 [ -x "$CT" ] || skip "creto-test not built"
@@ -31,44 +32,10 @@ mkpkg() { # OUT NAME VERSION
 }
 mkpkg v1 m1 1; mkpkg v2 m1 2
 "$CRETO" update apply v1.crupdate --trust root.json --state S >/dev/null || fail "apply v1"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf 'nameserver 127.0.0.1\n' >resolv.conf; chmod 644 resolv.conf
-cat >creto.conf <<C
-[trust]
-root = $T/root.json
-[state]
-dir = $T/S
-[diode]
-drop = $T/D
-settle = 100ms
-[nhi]
-store = $T/nhi.db
-jwks = $T/jwks.json
-[audit]
-dir = $T/A
-checkpoint_key = $T/cp.key
-[isolation]
-resolv_conf = $T/resolv.conf
-[serve]
-runtime_dir = $T/R
-[gateway]
-listen = 127.0.0.1:$PORT
-workers = 1
-[upstream]
-model m1 = http://127.0.0.1:$PORT_one
-key_file = $T/vllm.key
-health_interval = 300ms
-C
-start() { # BIN LOG [env...]
-  local bin=$1 log=$2; shift 2
-  : >"$log"
-  env "$@" "$bin" serve --config creto.conf 2>"$log" &
-  SP=$!
-  GW_PIDS="$GW_PIDS $SP"
-  wait_line "$log" 'serve info event=ready' >/dev/null || { cat "$log" >&2; fail "serve not ready ($log)"; finish; }
-}
+serve_conf "$T/root.json" "" "resolv_conf = $T/resolv.conf"
 # --- crash during an apply (after the decision is recorded, before the commit) ---
-start "$CT" s1.err CRETO_TEST_CRASH_AT=before-commit
+serve_start "$CT" s1.err CRETO_TEST_CRASH_AT=before-commit
 cp v2.crupdate D/v2.crupdate
 rc=0; for i in $(seq 1 100); do kill -0 $SP 2>/dev/null || break; sleep 0.1; done
 wait $SP || rc=$?
@@ -76,7 +43,7 @@ wait $SP || rc=$?
 [ "$(readlink S/models/m1/current)" = 1 ] && ok || fail "current moved by a crashed apply"
 [ -f D/v2.crupdate ] && ok || fail "the package left the drop dir before its commit"
 # --- restart: recovery, the package processed once ---
-start "$CRETO" s2.err
+serve_start "$CRETO" s2.err
 for i in $(seq 1 100); do [ -f S/processed/v2.crupdate ] && break; sleep 0.1; done
 [ "$(readlink S/models/m1/current)" = 2 ] && ok || fail "v2 not current after restart"
 # --- kill -9 mid-stream ---
@@ -95,7 +62,7 @@ wait $CP 2>/dev/null
 grep -q 'data: \[DONE\]' stream.out && fail "a killed gateway finished the stream?" || ok
 # --- restart again: state intact, the same package never applied twice ---
 cp v2.crupdate D/v2-again.crupdate
-start "$CRETO" s3.err
+serve_start "$CRETO" s3.err
 for i in $(seq 1 100); do [ -f S/processed/v2-again.crupdate ] && break; sleep 0.1; done
 wait_line s3.err 'event=duplicate' >/dev/null && ok || fail "re-dropped package not a duplicate: $(grep diode s3.err)"
 [ "$(readlink S/models/m1/current)" = 2 ] && ok || fail "current changed"

@@ -16,6 +16,7 @@ if [ -z "${SERVE_IN_NETNS:-}" ]; then
 fi
 ip link set lo up
 . "$CRETO_SRC_DIR/tests/standin/gw_env.sh"
+. "$(dirname "$0")/serve_env.sh"
 command -v python3 >/dev/null || skip "python3 missing"
 cd "$T"
 umask 077
@@ -34,41 +35,10 @@ mkdir -p w1; head -c 50000 /dev/urandom >w1/weights.bin
 for k in a b; do "$CRETO" update sign m1.st --key $k.key >/dev/null; done
 "$CRETO" update assemble m1.st --payload w1 -o m1.crupdate >/dev/null 2>&1
 "$CRETO" update apply m1.crupdate --trust root.json --state S >/dev/null || fail "apply m1"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'nameserver 127.0.0.1\n' >resolv.conf
-chmod 644 resolv.conf
-cat >creto.conf <<C
-[trust]
-root = $T/root.json
-[state]
-dir = $T/S
-[diode]
-drop = $T/D
-settle = 100ms
-[nhi]
-store = $T/nhi.db
-jwks = $T/jwks.json
-[audit]
-dir = $T/A
-checkpoint_key = $T/cp.key
-[isolation]
-resolv_conf = $T/resolv.conf
-[serve]
-runtime_dir = $T/R
-on_violation = refuse
-isolation_interval = 200ms
-[gateway]
-listen = 127.0.0.1:$PORT
-workers = 1
-[upstream]
-model m1 = http://127.0.0.1:$PORT_one
-key_file = $T/vllm.key
-health_interval = 300ms
-C
-"$CRETO" serve --config creto.conf 2>serve.err &
-SP=$!
-GW_PIDS="$GW_PIDS $SP"
-wait_line serve.err 'serve info event=ready' >/dev/null || { cat serve.err >&2; fail "serve not ready"; finish; }
+printf 'nameserver 127.0.0.1\n' >resolv.conf; chmod 644 resolv.conf
+serve_conf "$T/root.json" "on_violation = refuse
+isolation_interval = 200ms" "resolv_conf = $T/resolv.conf"
+serve_start "$CRETO" serve.err
 wait_line serve.err 'isolation info event=isolated' >/dev/null && ok || fail "not isolated at start: $(cat serve.err)"
 GW=127.0.0.1:$PORT
 BODY='{"model":"m1","messages":[{"role":"user","content":"hi"}]}'

@@ -9,6 +9,7 @@
 # force kept, and the gateway keeps serving.
 . "$(dirname "$0")/lib.sh"
 . "$CRETO_SRC_DIR/tests/standin/gw_env.sh"
+. "$(dirname "$0")/serve_env.sh"
 command -v python3 >/dev/null || skip "python3 missing"
 cd "$T"
 umask 077
@@ -38,38 +39,9 @@ mkdir j2; printf '{"keys":[{"kty":"OKP","crv":"Ed25519","x":"not-base64url!","ki
 mkpkg jw2 policy nhi-jwks 2 j2
 cp jwks.json jwks.orig
 gw_standin one --model m1
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >creto.conf <<C
-[trust]
-root = $T/root.json
-[state]
-dir = $T/S
-[diode]
-drop = $T/D
-settle = 100ms
-[nhi]
-store = $T/nhi.db
-jwks = $T/jwks.json
-[audit]
-dir = $T/A
-checkpoint_key = $T/cp.key
-[serve]
-runtime_dir = $T/R
-isolation_interval = 10s
-stop_timeout = 10s
-[gateway]
-listen = 127.0.0.1:$PORT
-workers = 1
-[upstream]
-model m1 = http://127.0.0.1:$PORT_one
-key_file = $T/vllm.key
-health_interval = 300ms
-C
-chmod 600 creto.conf
-"$CRETO" serve --config creto.conf 2>serve.err &
-SP=$!
-GW_PIDS="$GW_PIDS $SP"
-wait_line serve.err 'serve info event=ready' >/dev/null || { cat serve.err >&2; fail "serve not ready"; finish; }
+serve_conf "$T/root.json" "isolation_interval = 10s
+stop_timeout = 10s"
+serve_start "$CRETO" serve.err
 GW=127.0.0.1:$PORT
 BODY='{"model":"m1","messages":[{"role":"user","content":"hi"}]}'
 req() { # AGENT_TOKEN_SUFFIX EXPECTED: retried while the gateway (re)starts
@@ -106,10 +78,7 @@ st=$(req agent-r 401); [ "$st" = 401 ] && ok || fail "old issuer's token accepte
 # not parse, so the last accepted copy (R/jwks.json) stays in force
 kill -TERM $SP; rc=0; wait $SP || rc=$?
 [ "$rc" = 0 ] && ok || fail "serve exit $rc: $(tail -5 serve.err)"
-"$CRETO" serve --config creto.conf 2>serve2.err &
-SP=$!
-GW_PIDS="$GW_PIDS $SP"
-wait_line serve2.err 'serve info event=ready' >/dev/null || { cat serve2.err >&2; fail "serve not ready again"; finish; }
+serve_start "$CRETO" serve2.err
 grep -q 'event=jwks_kept' serve2.err && ok || fail "restart: last accepted set not kept: $(grep jwks serve2.err)"
 st=$(req new 200); [ "$st" = 200 ] && ok || fail "restart: new issuer's token refused: $st"
 st=$(req agent-r 401); [ "$st" = 401 ] && ok || fail "restart: old issuer's token accepted: $st"

@@ -9,6 +9,7 @@
 # by d is verified and becomes the routable version.
 . "$(dirname "$0")/lib.sh"
 . "$CRETO_SRC_DIR/tests/standin/gw_env.sh"
+. "$(dirname "$0")/serve_env.sh"
 command -v python3 >/dev/null || skip "python3 missing"
 cd "$T"
 umask 077
@@ -39,38 +40,9 @@ mkdir r2.d; cp root2.json r2.d/root.json
 model old 2 a a     # statement by the removed key only
 model new 2 d d     # statement and model by the new key only
 model mold 3 d a    # statement by the new key, model.sig by the removed key
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >creto.conf <<C
-[trust]
-root = $T/root1.json
-[state]
-dir = $T/S
-[diode]
-drop = $T/D
-settle = 100ms
-[nhi]
-store = $T/nhi.db
-jwks = $T/jwks.json
-[audit]
-dir = $T/A
-checkpoint_key = $T/cp.key
-[serve]
-runtime_dir = $T/R
-isolation_interval = 10s
-stop_timeout = 10s
-[gateway]
-listen = 127.0.0.1:$PORT
-workers = 1
-[upstream]
-model m1 = http://127.0.0.1:$PORT_one
-key_file = $T/vllm.key
-health_interval = 300ms
-C
-chmod 600 creto.conf
-"$CRETO" serve --config creto.conf 2>serve.err &
-SP=$!
-GW_PIDS="$GW_PIDS $SP"
-wait_line serve.err 'serve info event=ready' >/dev/null || { cat serve.err >&2; fail "serve not ready"; finish; }
+serve_conf "$T/root1.json" "isolation_interval = 10s
+stop_timeout = 10s"
+serve_start "$CRETO" serve.err
 grep -q 'event=model_verified model=m1/1' serve.err && ok || fail "m1/1 not verified at start: $(cat serve.err)"
 [ "$(cat R/routable/m1)" = 1 ] && ok || fail "routable m1 not 1"
 grep -q 'trust_root_version=1' serve.err && ok || fail "not on root 1"
