@@ -148,6 +148,9 @@ int aud_db_node(void *ctx, unsigned level, uint64_t index, uint8_t out[AUD_HASH]
 /* Frontier of [0, size) from stored nodes. */
 int aud_db_frontier(aud_db *d, uint64_t size, aud_frontier *f, creto_err *e) CRETO_WUR;
 int aud_db_err(aud_db *d, creto_err *e, const char *what);
+/* The newest stored checkpoint note (malloc'd, NUL-terminated) into *out,
+ * its length into *len; *out NULL when there is none. */
+int aud_db_last_checkpoint(aud_db *d, char **out, size_t *len, creto_err *e) CRETO_WUR;
 
 /* ---- the writer's internals that archive (check.c) needs (log.c) ---- */
 /* Sync, then hold the writer's database lock; *size = tree size. */

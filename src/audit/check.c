@@ -136,36 +136,9 @@ int creto_audit_reader_scan(creto_audit_reader *r, uint64_t from, uint64_t to,
 	return rc;
 }
 
-static int db_last_checkpoint(aud_db *d, char **out, size_t *len, creto_err *e)
-{
-	*out = NULL;
-	*len = 0;
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(d->db, "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1", -1,
-			       &q, NULL) != SQLITE_OK)
-		return aud_db_err(d, e, "checkpoint");
-	int rc = 0, s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(q, 0);
-		char *t = malloc(n + 1);
-		if (t == NULL) {
-			rc = creto_err_set(e, CRETO_EOP, "out of memory");
-		} else {
-			memcpy(t, sqlite3_column_blob(q, 0), n);
-			t[n] = '\0';
-			*out = t;
-			*len = n;
-		}
-	} else if (s != SQLITE_DONE) {
-		rc = aud_db_err(d, e, "checkpoint");
-	}
-	sqlite3_finalize(q);
-	return rc;
-}
-
 int creto_audit_reader_checkpoint(creto_audit_reader *r, char **out, size_t *len, creto_err *e)
 {
-	return db_last_checkpoint(&r->d, out, len, e);
+	return aud_db_last_checkpoint(&r->d, out, len, e);
 }
 
 int creto_audit_reader_prove(creto_audit_reader *r, uint64_t seq, uint64_t size,

@@ -564,32 +564,8 @@ int creto_audit_checkpoint(creto_audit *a, creto_err *e)
 
 int creto_audit_last_checkpoint(creto_audit *a, char **out, size_t *len, creto_err *e)
 {
-	*out = NULL;
-	*len = 0;
 	pthread_mutex_lock(&a->wmu);
-	sqlite3_stmt *q;
-	int rc = 0;
-	if (sqlite3_prepare_v2(a->d.db, "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
-			       -1, &q, NULL) != SQLITE_OK) {
-		rc = aud_db_err(&a->d, e, "checkpoint");
-	} else {
-		int s = sqlite3_step(q);
-		if (s == SQLITE_ROW) {
-			size_t n = (size_t)sqlite3_column_bytes(q, 0);
-			char *t = malloc(n + 1);
-			if (t == NULL) {
-				rc = creto_err_set(e, CRETO_EOP, "out of memory");
-			} else {
-				memcpy(t, sqlite3_column_blob(q, 0), n);
-				t[n] = '\0';
-				*out = t;
-				*len = n;
-			}
-		} else if (s != SQLITE_DONE) {
-			rc = aud_db_err(&a->d, e, "checkpoint");
-		}
-		sqlite3_finalize(q);
-	}
+	int rc = aud_db_last_checkpoint(&a->d, out, len, e);
 	pthread_mutex_unlock(&a->wmu);
 	return rc;
 }

@@ -248,3 +248,30 @@ int aud_db_frontier(aud_db *d, uint64_t size, aud_frontier *f, creto_err *e)
 	}
 	return 0;
 }
+
+int aud_db_last_checkpoint(aud_db *d, char **out, size_t *len, creto_err *e)
+{
+	*out = NULL;
+	*len = 0;
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(d->db, "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1", -1,
+			       &q, NULL) != SQLITE_OK)
+		return aud_db_err(d, e, "checkpoint");
+	int rc = 0, s = sqlite3_step(q);
+	if (s == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(q, 0);
+		char *t = malloc(n + 1);
+		if (t == NULL) {
+			rc = creto_err_set(e, CRETO_EOP, "out of memory");
+		} else {
+			memcpy(t, sqlite3_column_blob(q, 0), n);
+			t[n] = '\0';
+			*out = t;
+			*len = n;
+		}
+	} else if (s != SQLITE_DONE) {
+		rc = aud_db_err(d, e, "checkpoint");
+	}
+	sqlite3_finalize(q);
+	return rc;
+}

@@ -27,6 +27,7 @@
 
 #include "hash/hash_internal.h"
 #include "hash/sha3x.h"
+#include "util/file.h"
 
 unsigned creto_hash_default_threads(void)
 {
@@ -1043,24 +1044,6 @@ creto_hash_stream_fail creto_hash_stream_failure(creto_hash_stream *s)
 	return f;
 }
 
-/* Read exactly n bytes unless the descriptor ends first: bytes read, or -1. */
-static ssize_t read_full(int fd, uint8_t *p, size_t n)
-{
-	size_t done = 0;
-	while (done < n) {
-		ssize_t r = read(fd, p + done, n - done);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
-	return (ssize_t)done;
-}
-
 int creto_hash_stream_fd(creto_hash_stream *s, int in_fd, uint64_t length, int out_fd,
 			 const char *name, const uint8_t *expect, uint8_t *digests, creto_err *e)
 {
@@ -1083,7 +1066,7 @@ int creto_hash_stream_fd(creto_hash_stream *s, int in_fd, uint64_t length, int o
 		pthread_mutex_unlock(&s->mu);
 		if (j == NULL)
 			return creto_hash_stream_finish(s, e); /* an earlier failure: stop reading */
-		ssize_t got = read_full(in_fd, j->buf, len);
+		ssize_t got = creto_read_full(in_fd, j->buf, len);
 		if (got < 0 || (size_t)got != len) {
 			int err = errno;
 			pthread_mutex_lock(&s->mu);
