@@ -3,9 +3,11 @@
  * and marked by PRAGMA application_id (docs/nhi.md "Schema").
  *
  * One connection per store, guarded by one mutex, so a store may be shared
- * by the resolver's threads.  Status changes bump a generation counter that
- * the resolver's cache compares against, so no cached answer outlives a
- * revocation.
+ * by the resolver's threads.  Every write through the handle, and every
+ * change another connection made (creto_nhi_store_refresh), bumps a
+ * generation counter that the caches compare against, so no cached answer
+ * outlives a revocation or a key removal: the resolver's identity cache and
+ * the store's own lookup cache (docs/nhi.md "Cache semantics").
  */
 #include "creto/nhi.h"
 
@@ -37,6 +39,22 @@ struct creto_nhi_store {
 	 * freed; NULL for a file store. */
 	uint8_t *img;
 	size_t imgcap;
+	/* The lookup cache: successful agent and agent-key lookups made under
+	 * generation lc_gen, chained in NHI_LOOKUP_BUCKETS buckets, at most
+	 * NHI_LOOKUP_MAX entries (under mu). */
+	struct lookup_ent **lc;
+	size_t lc_n;
+	uint64_t lc_gen;
+};
+
+#define NHI_LOOKUP_BUCKETS 1024 /* a power of two */
+#define NHI_LOOKUP_MAX 1024     /* entries; a full cache is emptied */
+
+struct lookup_ent {
+	struct lookup_ent *next;
+	int has_key; /* an agent-key lookup (k valid), else an agent lookup */
+	creto_nhi_agent a;
+	creto_nhi_agent_key k;
 };
 
 /* Room an in-memory store has to grow into (docs/nhi.md "Backup format"):
@@ -587,6 +605,21 @@ static int store_alloc(creto_nhi_store **out, creto_err *e)
 	return CRETO_OK;
 }
 
+/* Drop every entry of the lookup cache (under mu, or at free). */
+static void lookup_flush(creto_nhi_store *s)
+{
+	if (s->lc == NULL)
+		return;
+	for (size_t i = 0; i < NHI_LOOKUP_BUCKETS; i++)
+		while (s->lc[i] != NULL) {
+			struct lookup_ent *c = s->lc[i];
+			s->lc[i] = c->next;
+			OPENSSL_cleanse(c, sizeof(*c));
+			free(c);
+		}
+	s->lc_n = 0;
+}
+
 void creto_nhi_store_free(creto_nhi_store *s)
 {
 	if (s == NULL)
@@ -596,6 +629,8 @@ void creto_nhi_store_free(creto_nhi_store *s)
 	sqlite3_finalize(s->kget);
 	sqlite3_finalize(s->akget);
 	sqlite3_close(s->db);
+	lookup_flush(s);
+	free(s->lc);
 	/* A store loaded from a backup lives in one buffer SQLite never owned
 	 * (no FREEONCLOSE, no RESIZEABLE): wipe the plaintext, all of it. */
 	if (s->img != NULL) {
@@ -774,6 +809,13 @@ int creto_nhi_store_refresh(creto_nhi_store *s, creto_err *e)
 	return rc;
 }
 
+/* Every write through this handle calls this after it (whatever its
+ * outcome: a rolled-back write may have been read inside its transaction). */
+static void gen_bump(creto_nhi_store *s)
+{
+	atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);
+}
+
 static int agent_check(const creto_nhi_agent *a, creto_err *e)
 {
 	if (!creto_nhi_id_valid(a->id))
@@ -833,6 +875,7 @@ int creto_nhi_store_add(creto_nhi_store *s, const creto_nhi_agent *a, creto_err 
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 	}
+	gen_bump(s);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -849,6 +892,7 @@ int creto_nhi_store_commit(creto_nhi_store *s, creto_err *e)
 {
 	pthread_mutex_lock(&s->mu);
 	int rc = exec(s, "COMMIT", "store", e);
+	gen_bump(s);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -893,17 +937,76 @@ static int row_agent(sqlite3_stmt *st, creto_nhi_agent *a, creto_err *e)
 	return CRETO_OK;
 }
 
+/* ---- the lookup cache (under s->mu) ---- */
+
+static size_t lookup_bucket(const char *agent, const char *kid)
+{
+	uint64_t h = 1469598103934665603u; /* FNV-1a over agent, NUL, kid */
+	for (const unsigned char *p = (const unsigned char *)agent; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	h *= 1099511628211u;
+	for (const unsigned char *p = (const unsigned char *)kid; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return (size_t)(h ^ (h >> 32)) & (NHI_LOOKUP_BUCKETS - 1);
+}
+
+/* The entry for (agent, kid) ("" kid: the agent lookup) made under the
+ * current generation gen, or NULL. */
+static const struct lookup_ent *lookup_get(creto_nhi_store *s, const char *agent, const char *kid, uint64_t gen)
+{
+	if (s->lc == NULL || s->lc_gen != gen)
+		return NULL;
+	for (const struct lookup_ent *c = s->lc[lookup_bucket(agent, kid)]; c != NULL; c = c->next)
+		if (c->has_key == (kid[0] != '\0') && strcmp(c->a.id, agent) == 0 &&
+		    (!c->has_key || strcmp(c->k.kid, kid) == 0))
+			return c;
+	return NULL;
+}
+
+/* Remember a successful lookup made under generation gen (the generation
+ * only moves under mu, which the caller holds throughout).  Entries of an
+ * older generation are dropped first.  Silently nothing when out of
+ * memory: a cache may forget. */
+static void lookup_put(creto_nhi_store *s, const creto_nhi_agent *a, const creto_nhi_agent_key *k, uint64_t gen)
+{
+	if (s->lc == NULL && (s->lc = calloc(NHI_LOOKUP_BUCKETS, sizeof(*s->lc))) == NULL)
+		return;
+	if (s->lc_gen != gen || s->lc_n >= NHI_LOOKUP_MAX)
+		lookup_flush(s);
+	s->lc_gen = gen;
+	struct lookup_ent *c = malloc(sizeof(*c));
+	if (c == NULL)
+		return;
+	c->has_key = k != NULL;
+	c->a = *a;
+	if (k != NULL)
+		c->k = *k;
+	size_t i = lookup_bucket(a->id, k ? k->kid : "");
+	c->next = s->lc[i];
+	s->lc[i] = c;
+	s->lc_n++;
+}
+
 int creto_nhi_store_get(creto_nhi_store *s, const char *id, creto_nhi_agent *out, creto_err *e)
 {
 	if (!creto_nhi_id_valid(id))
 		return creto_err_set(e, CRETO_EREJECT, "unknown agent '%.64s' (malformed id)", id);
 	pthread_mutex_lock(&s->mu);
+	uint64_t gen = creto_nhi_store_generation(s);
+	const struct lookup_ent *c = lookup_get(s, id, "", gen);
+	if (c != NULL) {
+		*out = c->a;
+		pthread_mutex_unlock(&s->mu);
+		return CRETO_OK;
+	}
 	int rc;
 	sqlite3_bind_text(s->get, 1, id, -1, SQLITE_STATIC);
 	int src = sqlite3_step(s->get);
-	if (src == SQLITE_ROW)
+	if (src == SQLITE_ROW) {
 		rc = row_agent(s->get, out, e);
-	else if (src == SQLITE_DONE)
+		if (rc == CRETO_OK)
+			lookup_put(s, out, NULL, gen);
+	} else if (src == SQLITE_DONE)
 		rc = creto_err_set(e, CRETO_EREJECT, "unknown agent '%s'", id);
 	else
 		rc = sql_err(s, src, "agent lookup", e);
@@ -985,7 +1088,7 @@ int creto_nhi_store_set_status(creto_nhi_store *s, const char *id, creto_nhi_sta
 		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		goto out;
 	}
-	atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);
+	gen_bump(s);
 	/* Our own commit also moves data_version for other connections only;
 	 * nothing to record here. */
 out:
@@ -1131,6 +1234,14 @@ int creto_nhi_store_agent_key(creto_nhi_store *s, const char *agent, const char 
 	if (!creto_nhi_id_valid(agent))
 		return creto_err_set(e, CRETO_EREJECT, "unknown agent '%.64s' (malformed id)", agent);
 	pthread_mutex_lock(&s->mu);
+	uint64_t gen = creto_nhi_store_generation(s);
+	const struct lookup_ent *c = kid[0] ? lookup_get(s, agent, kid, gen) : NULL;
+	if (c != NULL) {
+		*a = c->a;
+		*k = c->k;
+		pthread_mutex_unlock(&s->mu);
+		return CRETO_OK;
+	}
 	int rc;
 	sqlite3_bind_text(s->akget, 1, agent, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->akget, 2, kid, -1, SQLITE_STATIC);
@@ -1141,6 +1252,8 @@ int creto_nhi_store_agent_key(creto_nhi_store *s, const char *agent, const char 
 			rc = creto_err_set(e, CRETO_EREJECT, "agent %.64s has no key %.64s", agent, kid);
 		else if (rc == CRETO_OK)
 			rc = row_key_at(s->akget, 8, k, e);
+		if (rc == CRETO_OK && kid[0])
+			lookup_put(s, a, k, gen);
 	} else if (src == SQLITE_DONE) {
 		rc = creto_err_set(e, CRETO_EREJECT, "unknown agent '%s'", agent);
 	} else {
@@ -1256,6 +1369,7 @@ int creto_nhi_store_key_add(creto_nhi_store *s, const char *agent, const creto_p
 	if (out != NULL)
 		*out = k;
 out:
+	gen_bump(s);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -1276,6 +1390,7 @@ int creto_nhi_store_key_remove(creto_nhi_store *s, const char *agent, const char
 		rc = sql_err(s, src, "remove key", e);
 	else if (sqlite3_changes(s->db) != 1)
 		rc = creto_err_set(e, CRETO_EREJECT, "agent %.64s has no key %.64s", agent, kid);
+	gen_bump(s);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

@@ -381,6 +381,86 @@ static void test_agent_keys(void **state)
 	creto_signer_free(ml);
 }
 
+/* The store's lookup cache never answers past a change: a status change
+ * or key removal through the handle is seen at once, a change by another
+ * connection after creto_nhi_store_refresh (and not before: the cached
+ * answer is the one the gateway keeps until its next refresh). */
+static void test_lookup_cache(void **state)
+{
+	(void)state;
+	creto_err e;
+	creto_nhi_store *s = new_store("lookup.db");
+	creto_nhi_agent a;
+	agent(&a, "agent-c", "model:m");
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	creto_signer *ed = NULL;
+	assert_int_equal(creto_signer_generate(CRETO_ALG_ED25519, &ed, &e), CRETO_OK);
+	creto_nhi_agent_key k;
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-c", creto_signer_pubkey(ed), 0, 0, 5, &k, &e), CRETO_OK);
+	char kid[CRETO_KEYID_HEXLEN + 1];
+	memcpy(kid, k.kid, sizeof(kid));
+	creto_nhi_agent got;
+	/* twice each: the second answer comes from the cache */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(creto_nhi_store_get(s, "agent-c", &got, &e), CRETO_OK);
+		assert_int_equal(got.status, CRETO_NHI_ACTIVE);
+		assert_int_equal(creto_nhi_store_agent_key(s, "agent-c", kid, &got, &k, &e), CRETO_OK);
+		assert_string_equal(k.kid, kid);
+	}
+	/* through the handle: seen at once */
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-c", CRETO_NHI_SUSPENDED, 10, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_get(s, "agent-c", &got, &e), CRETO_OK);
+	assert_int_equal(got.status, CRETO_NHI_SUSPENDED);
+	assert_int_equal(creto_nhi_store_agent_key(s, "agent-c", kid, &got, &k, &e), CRETO_OK);
+	assert_int_equal(got.status, CRETO_NHI_SUSPENDED);
+	assert_int_equal(creto_nhi_store_set_status(s, "agent-c", CRETO_NHI_ACTIVE, 11, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_agent_key(s, "agent-c", kid, &got, &k, &e), CRETO_OK);
+	assert_int_equal(got.status, CRETO_NHI_ACTIVE);
+	/* by another connection: after the refresh */
+	creto_nhi_store *o = NULL;
+	assert_int_equal(creto_nhi_store_open(path("lookup.db"), 0, &o, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_set_status(o, "agent-c", CRETO_NHI_REVOKED, 12, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_refresh(s, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_get(s, "agent-c", &got, &e), CRETO_OK);
+	assert_int_equal(got.status, CRETO_NHI_REVOKED);
+	assert_int_equal(creto_nhi_store_agent_key(s, "agent-c", kid, &got, &k, &e), CRETO_OK);
+	assert_int_equal(got.status, CRETO_NHI_REVOKED);
+	/* a key removed, through the handle and by the other connection */
+	agent(&a, "agent-d", "model:m");
+	assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	creto_signer *ed2 = NULL;
+	assert_int_equal(creto_signer_generate(CRETO_ALG_ED25519, &ed2, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-d", creto_signer_pubkey(ed2), 0, 0, 5, &k, &e), CRETO_OK);
+	memcpy(kid, k.kid, sizeof(kid));
+	assert_int_equal(creto_nhi_store_agent_key(s, "agent-d", kid, &got, &k, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_key_remove(s, "agent-d", kid, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_agent_key(s, "agent-d", kid, &got, &k, &e), CRETO_EREJECT);
+	assert_int_equal(creto_nhi_store_key_add(s, "agent-d", creto_signer_pubkey(ed2), 0, 0, 6, &k, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_agent_key(s, "agent-d", kid, &got, &k, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_refresh(o, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_key_remove(o, "agent-d", kid, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_refresh(s, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_store_agent_key(s, "agent-d", kid, &got, &k, &e), CRETO_EREJECT);
+	/* many agents: the cache stays bounded and keeps answering right */
+	for (int i = 0; i < 1500; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "bulk-%04d", i);
+		agent(&a, id, "model:m");
+		assert_int_equal(creto_nhi_store_add(s, &a, &e), CRETO_OK);
+	}
+	for (int r = 0; r < 2; r++)
+		for (int i = 0; i < 1500; i++) {
+			char id[32];
+			snprintf(id, sizeof(id), "bulk-%04d", i);
+			assert_int_equal(creto_nhi_store_get(s, id, &got, &e), CRETO_OK);
+			assert_string_equal(got.id, id);
+		}
+	creto_nhi_store_free(o);
+	creto_nhi_store_free(s);
+	creto_signer_free(ed);
+	creto_signer_free(ed2);
+}
+
 /* A format-1 backup, written here independently from docs/nhi.md "Backup
  * format" (as the code before agent keys wrote it) around a schema-2 image,
  * still restores: the store is migrated to schema 3 on the way in.  A
@@ -1077,6 +1157,7 @@ int main(void)
 		cmocka_unit_test(test_backup),
 		cmocka_unit_test(test_image_fixed),
 		cmocka_unit_test(test_agent_keys),
+		cmocka_unit_test(test_lookup_cache),
 		cmocka_unit_test(test_backup_v1),
 		cmocka_unit_test(test_store_schema_exact),
 		cmocka_unit_test(test_scopes_join),
