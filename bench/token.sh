@@ -2,7 +2,8 @@
 # bench/token.sh - token endpoint issuance rate beside its ceiling, measured
 # in the same process and run (issue 18 §4).
 # Usage: bench/token.sh path/to/creto [SECONDS]   (bench_token from the same dir)
-#        ROUNDS=N (default 3), HTTP_ONLY=1 (only the over-HTTP rows)
+#        ROUNDS=N (default 3), HTTP_ONLY=1 (only the over-HTTP rows),
+#        CONNS="4 1" (wrk connections of the over-HTTP rows)
 # Issuance = creto_nhi_token_endpoint, the library call the gateway's POST
 # /oauth/token makes, on one thread, over client assertions made before the
 # timed run.  Ceiling = the two raw operations issuance cannot avoid, back to
@@ -12,14 +13,18 @@
 # issuance >= 80% of the ceiling.  The two alternate in 0.1 s slices (the
 # machine may be shared); each line is the run with the median ratio of
 # ROUNDS runs.
-# Over HTTP: `creto gateway` with workers = 1 and token_endpoint = yes on
-# 127.0.0.1:0, driven by wrk -t1 -c1 (one keep-alive connection, one client
-# thread; bench/token_http.lua sends pre-made form bodies, each once).  Each
+# Over HTTP: `creto gateway` with workers = 1 (one thread issues) and
+# token_endpoint = yes on 127.0.0.1:0, driven by wrk -t1 (one client thread;
+# bench/token_http.lua sends pre-made form bodies, each once) over CONNS
+# keep-alive connections (default "4 1": four agents asking at once, which
+# is the issuance rate of the one gateway thread, then one at a time, where
+# every request also waits for wrk's round trip).  Each
 # round measures the library and the ceiling (bench_token, alternating
 # slices) then, right after, SECONDS of HTTP; ratio = HTTP rate / that
 # round's ceiling; gw-us/issue = the gateway process's CPU time (utime +
 # stime from /proc/PID/stat, all threads) per issuance.  Rate limits are
-# off, the replay cache holds every assertion, audit records go to a file.
+# off, the replay cache holds every assertion, every issuance is a record
+# of the audit log (creto gateway --audit DIR: group commit, as in serve).
 set -euo pipefail
 HERE=$(dirname "$(realpath "$0")")
 CRETO=$(realpath "${1:-build/creto}")
@@ -90,10 +95,12 @@ TCK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime, all threads
 HSECS=$(awk -v s="$SECS" 'BEGIN { n = int(s); if (n < s) n++; if (n < 1) n = 1; print n }') # wrk takes whole seconds
 PER=$((HSECS * 12000)) # bodies per round: above any rate one thread reaches here
+CONNS=${CONNS:-4 1}
+NC=$(echo $CONNS | wc -w)
 echo
-echo "over HTTP: creto gateway workers=1, wrk -t1 -c1 keep-alive, file issuer key, SQLite store file;"
+echo "over HTTP: creto gateway workers=1, wrk -t1 keep-alive over c connections, file issuer key, SQLite store file;"
 echo "each round: library + ceiling (bench_token), then ${HSECS}s over HTTP; min/median/max of $ROUNDS rounds"
-printf '%-9s %-9s %-17s %-17s %-17s %-10s %-14s %-10s\n' assertion issuer "lib/s" "ceiling/s" "http/s" "ratio %" "gw-us/issue" "cpu-ratio %"
+printf '%-9s %-9s %-2s %-17s %-17s %-17s %-10s %-14s %-10s\n' assertion issuer c "lib/s" "ceiling/s" "http/s" "ratio %" "gw-us/issue" "cpu-ratio %"
 for a in ed25519 p256; do
   for i in ed25519 p256; do
     D=$W/http-$a-$i
@@ -103,7 +110,7 @@ for a in ed25519 p256; do
     "$CRETO" nhi jwks --key "$D/issuer.key" -o "$D/jwks.json" >/dev/null 2>&1
     "$CRETO" nhi token replay-init --replay-state "$D/jti.state" >/dev/null 2>&1
     # the assertions, made before the timed runs (exp: 300 s later)
-    "$B" forms "$a" $((PER * ROUNDS)) "$D" http://creto.bench/oauth/token
+    "$B" forms "$a" $((PER * ROUNDS * NC)) "$D" http://creto.bench/oauth/token
     cat >"$D/gw.conf" <<EOF
 [gateway]
 listen = 127.0.0.1:0
@@ -114,14 +121,16 @@ token_endpoint = yes
 issuer_key = $D/issuer.key
 issuer_url = http://creto.bench
 replay_state = $D/jti.state
-replay_capacity = $((PER * ROUNDS + 16))
+replay_capacity = $((PER * ROUNDS * NC + 16))
 token_rate_agent = -1
 token_rate_source = -1
 [upstream]
 # required by the config; never contacted by the token endpoint
 model m1 = http://127.0.0.1:9
 EOF
-    "$CRETO" gateway --config "$D/gw.conf" 2>"$D/gw.err" &
+    # the real audit log (group commit off the request path), as in serve
+    "$CRETO" audit init --dir "$D/audit" --origin bench-token >/dev/null 2>&1
+    "$CRETO" gateway --config "$D/gw.conf" --audit "$D/audit" 2>"$D/gw.err" &
     GPID=$!
     PORT=""
     for _ in $(seq 1 100); do # the port it bound
@@ -131,11 +140,14 @@ EOF
       sleep 0.05
     done
     [ -n "$PORT" ] || { echo "token.sh: gateway did not start: $(cat "$D/gw.err")" >&2; exit 3; }
+    run=0
+    for cn in $CONNS; do
     for r in $(seq "$ROUNDS"); do
+      run=$((run + 1))
       read -r lib ceil <<<"$("$B" "$a" "$i" "$SECS" "$W" file)"
       c0=$(cpu_ticks "$GPID")
-      wrk -t1 -c1 -d"${HSECS}s" -s "$HERE/token_http.lua" "http://127.0.0.1:$PORT" -- \
-        "$D/forms" $(((r - 1) * PER + 1)) "$PER" >"$D/wrk.$r"
+      wrk -t1 -c"$cn" -d"${HSECS}s" -s "$HERE/token_http.lua" "http://127.0.0.1:$PORT" -- \
+        "$D/forms" $(((run - 1) * PER + 1)) "$PER" >"$D/wrk.$r"
       c1=$(cpu_ticks "$GPID")
       if grep -q 'Non-2xx\|Socket errors' "$D/wrk.$r"; then
         echo "token.sh: errors or refusals during the HTTP run: $(grep 'Non-2xx\|Socket errors' "$D/wrk.$r")" >&2
@@ -147,15 +159,16 @@ EOF
         "$(awk -v h="$rate" -v c="$ceil" 'BEGIN { printf "%.0f", 100 * h / c }')" \
         "$(awk -v d=$((c1 - c0)) -v t="$TCK" -v n="$n" 'BEGIN { printf "%.0f", 1e6 * d / t / n }')" \
         "$(awk -v d=$((c1 - c0)) -v t="$TCK" -v n="$n" -v c="$ceil" 'BEGIN { printf "%.0f", 100 * (1e6 / c) / (1e6 * d / t / n) }')"
-    done >"$D/rows"
+    done >"$D/rows.$cn"
+    mmm() { # min/median/max of column $1 over the rounds
+      awk -v c="$1" '{ print $c }' "$D/rows.$cn" | sort -g |
+        awk '{ v[NR] = $1 } END { printf "%s/%s/%s", v[1], v[int((NR + 1) / 2)], v[NR] }'
+    }
+    printf '%-9s %-9s %-2s %-17s %-17s %-17s %-10s %-14s %-10s\n' "$a" "$i" "$cn" "$(mmm 1)" "$(mmm 2)" "$(mmm 3)" "$(mmm 4)" "$(mmm 5)" "$(mmm 6)"
+    done
     kill "$GPID"
     wait "$GPID" 2>/dev/null || true
     GPID=""
-    mmm() { # min/median/max of column $1 over the rounds
-      awk -v c="$1" '{ print $c }' "$D/rows" | sort -g |
-        awk '{ v[NR] = $1 } END { printf "%s/%s/%s", v[1], v[int((NR + 1) / 2)], v[NR] }'
-    }
-    printf '%-9s %-9s %-17s %-17s %-17s %-10s %-14s %-10s\n' "$a" "$i" "$(mmm 1)" "$(mmm 2)" "$(mmm 3)" "$(mmm 4)" "$(mmm 5)" "$(mmm 6)"
   done
 done
 echo "http/s: tokens issued per second over HTTP, every answer 200 (checked); ratio = http/s / ceiling/s of the same round (goal >= 80%)"
