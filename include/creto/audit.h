@@ -9,7 +9,8 @@
  *  - creto_audit_append: the entry is durable (fsync'd) when it returns 0.
  *    A decision whose record cannot be written must not happen (fail closed).
  *  - creto_audit_submit: group commit for hot paths (the gateway): queued,
- *    made durable by a background flusher within opts.flush_ms.  Fails fast
+ *    made durable by a background flusher that gathers for 2 ms (or
+ *    opts.flush_ms if less) before each commit.  Fails fast
  *    with CRETO_EOP once the log is failing, so the caller stops admitting.
  *
  * Thread-safe: one creto_audit may be shared by every component of a process.

@@ -27,6 +27,8 @@
 #include "util/file.h"
 
 #define QUEUE_MAX 65536 /* queued entries before submit() waits */
+#define GATHER_MS 2      /* an idle flusher waits this long for more entries */
+#define GATHER_MAX 1024  /* ... or until this many are queued */
 
 typedef struct pending {
 	uint64_t seq;
@@ -46,6 +48,7 @@ struct creto_audit {
 
 	pthread_mutex_t mu; /* queue, next_seq, last_time, healthy, durable */
 	pthread_cond_t cv_work, cv_done;
+	struct timespec first; /* CLOCK_REALTIME when the queue last became non-empty */
 	pending *q;
 	size_t qn, qcap;
 	uint64_t next_seq, durable;
@@ -283,8 +286,12 @@ static int enqueue(creto_audit *a, const creto_event *ev, int64_t want, int give
 	} else {
 		rc = enqueue_locked(a, ev, t, seq, e);
 	}
-	if (rc == 0 && a->qn == 1)
+	if (rc == 0 && a->qn == 1) {
+		clock_gettime(CLOCK_REALTIME, &a->first);
 		pthread_cond_signal(&a->cv_work);
+	} else if (rc == 0 && a->qn == GATHER_MAX) {
+		pthread_cond_signal(&a->cv_work);
+	}
 out:
 	pthread_mutex_unlock(&a->mu);
 	return rc;
@@ -402,6 +409,17 @@ static void *flusher(void *arg)
 		}
 		if (a->qn == 0 && a->stop)
 			break;
+		/* Gather: one commit (and fsync) for what arrives within
+		 * GATHER_MS of the first entry, not one per entry of a slow
+		 * trickle; a full batch or a stop commits at once. */
+		struct timespec until = a->first;
+		long gms = a->flush_ms < GATHER_MS ? (long)a->flush_ms : GATHER_MS;
+		until.tv_nsec += gms * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (a->qn > 0 && a->qn < GATHER_MAX && !a->stop &&
+		       pthread_cond_timedwait(&a->cv_work, &a->mu, &until) == 0)
+			;
 		pthread_mutex_unlock(&a->mu);
 		pthread_mutex_lock(&a->wmu);
 		creto_err e;
