@@ -42,6 +42,8 @@ struct file_key {
 	uint8_t secret[CRETO_SECRET_MAX];
 	size_t secretlen;
 	EVP_PKEY *pkey;   /* classical */
+	EVP_MD_CTX *tmpl; /* classical: initialised for signing once, copied per signature
+			   * (an init per signature fetches the algorithms again) */
 	uint8_t *mldsa_sk; /* ML-DSA expanded secret key */
 	size_t mldsa_sklen;
 };
@@ -51,6 +53,7 @@ static void file_key_free(void *impl)
 	struct file_key *k = impl;
 	if (k == NULL)
 		return;
+	EVP_MD_CTX_free(k->tmpl);
 	EVP_PKEY_free(k->pkey);
 	if (k->mldsa_sk != NULL) {
 		OPENSSL_cleanse(k->mldsa_sk, k->mldsa_sklen);
@@ -74,7 +77,8 @@ static int file_sign(void *impl, const uint8_t *m, size_t mlen, uint8_t *sig, si
 		uint8_t der[160];
 		size_t dl = sizeof(der);
 		int ok = md != NULL &&
-			 EVP_DigestSignInit(md, NULL, creto_alg_md(k->alg), NULL, k->pkey) == 1;
+			 (k->tmpl != NULL ? EVP_MD_CTX_copy_ex(md, k->tmpl) == 1
+					  : EVP_DigestSignInit(md, NULL, creto_alg_md(k->alg), NULL, k->pkey) == 1);
 		if (k->alg == CRETO_ALG_ED25519) {
 			dl = sigcap;
 			ok = ok && EVP_DigestSign(md, sig, &dl, m, mlen) == 1 && dl == want;
@@ -196,6 +200,12 @@ static int signer_from_secret1(creto_alg alg, const uint8_t *secret, size_t len,
 			rc = creto_err_set(e, CRETO_EOP, "%s key generation failed", creto_alg_name(alg));
 			goto fail;
 		}
+	}
+	/* the signing context, once; without it each signature inits its own */
+	if (k->pkey != NULL && (k->tmpl = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestSignInit(k->tmpl, NULL, creto_alg_md(alg), NULL, k->pkey) != 1) {
+		EVP_MD_CTX_free(k->tmpl);
+		k->tmpl = NULL;
 	}
 	rc = creto_pubkey_new(alg, pub, publen, &pk, e);
 	if (rc != CRETO_OK)
