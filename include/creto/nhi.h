@@ -270,9 +270,35 @@ typedef struct creto_jwt_claims {
  * optional; times integers. */
 int creto_jwt_claims_parse(const uint8_t *payload, size_t len, creto_jwt_claims *out,
 			   creto_err *e) CRETO_WUR;
-/* Check iss, aud, exp, nbf and iat against now with CRETO_NHI_SKEW. */
+/* Why a token was refused: the rule an audit record names (docs/nhi.md
+ * "Refusal rules"), so no caller reads it out of the message text. */
+typedef enum creto_nhi_rule {
+	CRETO_NHI_RULE_NONE = 0,       /* not refused */
+	CRETO_NHI_RULE_MALFORMED,      /* token_malformed: JWS structure, size, header */
+	CRETO_NHI_RULE_UNKNOWN_KEY,    /* unknown_key: kid not in the JWK Set */
+	CRETO_NHI_RULE_ALG,            /* alg_mismatch: alg is not the key's */
+	CRETO_NHI_RULE_SIGNATURE,      /* token_signature */
+	CRETO_NHI_RULE_CLAIMS,         /* token_claims: claims unparsable or exp <= iat */
+	CRETO_NHI_RULE_ISSUER,         /* token_issuer */
+	CRETO_NHI_RULE_AUDIENCE,       /* token_audience */
+	CRETO_NHI_RULE_EXPIRED,        /* token_expired */
+	CRETO_NHI_RULE_NOT_YET_VALID,  /* token_not_yet_valid: nbf ahead */
+	CRETO_NHI_RULE_IAT,            /* token_iat: iat ahead */
+	CRETO_NHI_RULE_UNKNOWN_AGENT,  /* unknown_agent */
+	CRETO_NHI_RULE_AGENT_STATUS,   /* agent_status: suspended or revoked */
+	CRETO_NHI_RULE_AGENT_VALIDITY, /* agent_validity: outside the agent's window */
+	CRETO_NHI_RULE_ISSUER_KEY,     /* issuer_key: not the agent's bound issuer key */
+	CRETO_NHI_RULE_SCOPE,          /* scope_not_granted */
+	CRETO_NHI_RULE_INTERNAL,       /* internal: the store or a library failed */
+} creto_nhi_rule;
+
+/* The rule's name as above ("token_expired", ...); never NULL. */
+const char *creto_nhi_rule_name(creto_nhi_rule r);
+
+/* Check iss, aud, exp, nbf and iat against now with CRETO_NHI_SKEW.  On
+ * CRETO_EREJECT, *rule (may be NULL) says which. */
 int creto_jwt_claims_check(const creto_jwt_claims *c, const char *iss, const char *aud,
-			   int64_t now, creto_err *e) CRETO_WUR;
+			   int64_t now, creto_nhi_rule *rule, creto_err *e) CRETO_WUR;
 
 typedef struct creto_nhi_token_params {
 	const char *iss;
@@ -322,6 +348,7 @@ typedef struct creto_nhi_identity {
 	creto_jws_alg alg;
 	char jti[CRETO_JWS_JTI_MAX + 1];
 	int64_t iat, exp;
+	creto_nhi_rule refused; /* set by a refusing creto_nhi_resolve; else NONE */
 } creto_nhi_identity;
 
 typedef struct creto_nhi_resolver_opts {
@@ -338,7 +365,8 @@ int creto_nhi_resolver_new(creto_nhi_store *store, const creto_jwks *jwks,
 			   const creto_nhi_resolver_opts *opts, creto_nhi_resolver **out,
 			   creto_err *e) CRETO_WUR;
 /* Resolve a token at time now.  CRETO_OK fills *id (and *cached, may be
- * NULL: 1 when answered from the cache); CRETO_EREJECT says why not.  A
+ * NULL: 1 when answered from the cache); CRETO_EREJECT says why not, in
+ * e and as id->refused (CRETO_EOP: id->refused = INTERNAL).  A
  * cached answer is never returned after the token's exp (+ skew), the
  * agent's not-after, or a status change (store generation). */
 int creto_nhi_resolve(creto_nhi_resolver *r, const char *tok, size_t len, int64_t now,

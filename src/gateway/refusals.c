@@ -149,51 +149,6 @@ size_t gw_refusals_flush(gw_refusals *r, int64_t now_us, int force, gw_refusal_e
 	return failed;
 }
 
-static int starts(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
-}
-
-const char *gw_refusal_rule(const char *m)
-{
-	if (m == NULL)
-		return "token_invalid";
-	if (starts(m, "token expired"))
-		return "token_expired";
-	if (starts(m, "token not valid before"))
-		return "token_not_yet_valid";
-	if (starts(m, "token claim iss"))
-		return "token_issuer";
-	if (starts(m, "token claim aud"))
-		return "token_audience";
-	if (starts(m, "token claim iat"))
-		return "token_iat";
-	if (starts(m, "token claim"))
-		return "token_claims";
-	if (starts(m, "token signature"))
-		return "token_signature";
-	if (starts(m, "token"))
-		return "token_malformed";
-	if (starts(m, "unknown key id"))
-		return "unknown_key";
-	if (starts(m, "alg "))
-		return "alg_mismatch";
-	if (starts(m, "unknown agent"))
-		return "unknown_agent";
-	if (starts(m, "scope '"))
-		return "scope_not_granted";
-	if (starts(m, "agent ")) {
-		if (strstr(m, "is not its issuer key"))
-			return "issuer_key";
-		if (strstr(m, " not valid before ") || strstr(m, " expired at "))
-			return "agent_validity";
-		if (strstr(m, " is "))
-			return "agent_status";
-		return "unknown_agent";
-	}
-	return "token_invalid";
-}
-
 void gw_refusal_claimed_sub(const char *tok, size_t len, char *out, size_t n)
 {
 	if (n == 0)

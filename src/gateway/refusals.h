@@ -52,9 +52,6 @@ int gw_refusals_add(gw_refusals *r, const char *rule, const char *agent, const c
  * Returns the number of records whose emit failed. */
 size_t gw_refusals_flush(gw_refusals *r, int64_t now_us, int force, gw_refusal_emit_fn emit, void *ctx);
 
-/* The rule name of a token the resolver refused, from its message (a
- * static string; "token_invalid" when none matches). */
-const char *gw_refusal_rule(const char *msg);
 
 /* The claimed agent id of a token that failed verification: its payload's
  * sub, parsed without trusting it (out "" when unreadable). */

@@ -1602,7 +1602,7 @@ static void handle(struct conn *c)
 	    CRETO_OK) {
 		char why[160];
 		snprintf(why, sizeof(why), "token: %.140s", e.msg);
-		c->token_rule = gw_refusal_rule(e.msg);
+		c->token_rule = creto_nhi_rule_name(id->refused);
 		gw_refusal_claimed_sub(tok, tl, c->claimed, sizeof(c->claimed));
 		fail(c, 401, "invalid_api_key", NULL, www, why, "Invalid or missing token.");
 		return;

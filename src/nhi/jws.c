@@ -374,34 +374,63 @@ int creto_jwt_claims_parse(const uint8_t *payload, size_t len, creto_jwt_claims 
 }
 
 int creto_jwt_claims_check(const creto_jwt_claims *c, const char *iss, const char *aud,
-			   int64_t now, creto_err *e)
+			   int64_t now, creto_nhi_rule *rule, creto_err *e)
 {
 	char t1[CRETO_TIME_STRLEN], t2[CRETO_TIME_STRLEN];
-	if (strcmp(c->iss, iss) != 0)
-		return creto_err_set(e, CRETO_EREJECT, "token claim iss: '%.64s' is not the issuer '%s'",
-				     c->iss, iss);
+	creto_nhi_rule r = CRETO_NHI_RULE_NONE;
 	int found = 0;
 	for (size_t i = 0; i < c->naud; i++)
 		found |= strcmp(c->aud[i], aud) == 0;
-	if (!found)
-		return creto_err_set(e, CRETO_EREJECT, "token claim aud: does not include '%s'", aud);
-	if (c->exp <= c->iat)
-		return creto_err_set(e, CRETO_EREJECT, "token claim exp: not after iat");
-	if (now > c->exp + CRETO_NHI_SKEW) {
+	if (strcmp(c->iss, iss) != 0) {
+		r = CRETO_NHI_RULE_ISSUER;
+		creto_err_set(e, CRETO_EREJECT, "token claim iss: '%.64s' is not the issuer '%s'", c->iss, iss);
+	} else if (!found) {
+		r = CRETO_NHI_RULE_AUDIENCE;
+		creto_err_set(e, CRETO_EREJECT, "token claim aud: does not include '%s'", aud);
+	} else if (c->exp <= c->iat) {
+		r = CRETO_NHI_RULE_CLAIMS;
+		creto_err_set(e, CRETO_EREJECT, "token claim exp: not after iat");
+	} else if (now > c->exp + CRETO_NHI_SKEW) {
+		r = CRETO_NHI_RULE_EXPIRED;
 		creto_time_format(c->exp, t1);
 		creto_time_format(now, t2);
-		return creto_err_set(e, CRETO_EREJECT, "token expired at %s (now %s, skew %ds)", t1, t2,
-				     CRETO_NHI_SKEW);
-	}
-	if (c->has_nbf && now + CRETO_NHI_SKEW < c->nbf) {
+		creto_err_set(e, CRETO_EREJECT, "token expired at %s (now %s, skew %ds)", t1, t2, CRETO_NHI_SKEW);
+	} else if (c->has_nbf && now + CRETO_NHI_SKEW < c->nbf) {
+		r = CRETO_NHI_RULE_NOT_YET_VALID;
 		creto_time_format(c->nbf, t1);
 		creto_time_format(now, t2);
-		return creto_err_set(e, CRETO_EREJECT, "token not valid before %s (now %s, skew %ds)",
-				     t1, t2, CRETO_NHI_SKEW);
-	}
-	if (now + CRETO_NHI_SKEW < c->iat) {
+		creto_err_set(e, CRETO_EREJECT, "token not valid before %s (now %s, skew %ds)", t1, t2,
+			      CRETO_NHI_SKEW);
+	} else if (now + CRETO_NHI_SKEW < c->iat) {
+		r = CRETO_NHI_RULE_IAT;
 		creto_time_format(c->iat, t1);
-		return creto_err_set(e, CRETO_EREJECT, "token claim iat: %s is in the future", t1);
+		creto_err_set(e, CRETO_EREJECT, "token claim iat: %s is in the future", t1);
 	}
-	return CRETO_OK;
+	if (rule != NULL)
+		*rule = r;
+	return r == CRETO_NHI_RULE_NONE ? CRETO_OK : CRETO_EREJECT;
+}
+
+const char *creto_nhi_rule_name(creto_nhi_rule r)
+{
+	static const char *const names[] = {
+		[CRETO_NHI_RULE_NONE] = "none",
+		[CRETO_NHI_RULE_MALFORMED] = "token_malformed",
+		[CRETO_NHI_RULE_UNKNOWN_KEY] = "unknown_key",
+		[CRETO_NHI_RULE_ALG] = "alg_mismatch",
+		[CRETO_NHI_RULE_SIGNATURE] = "token_signature",
+		[CRETO_NHI_RULE_CLAIMS] = "token_claims",
+		[CRETO_NHI_RULE_ISSUER] = "token_issuer",
+		[CRETO_NHI_RULE_AUDIENCE] = "token_audience",
+		[CRETO_NHI_RULE_EXPIRED] = "token_expired",
+		[CRETO_NHI_RULE_NOT_YET_VALID] = "token_not_yet_valid",
+		[CRETO_NHI_RULE_IAT] = "token_iat",
+		[CRETO_NHI_RULE_UNKNOWN_AGENT] = "unknown_agent",
+		[CRETO_NHI_RULE_AGENT_STATUS] = "agent_status",
+		[CRETO_NHI_RULE_AGENT_VALIDITY] = "agent_validity",
+		[CRETO_NHI_RULE_ISSUER_KEY] = "issuer_key",
+		[CRETO_NHI_RULE_SCOPE] = "scope_not_granted",
+		[CRETO_NHI_RULE_INTERNAL] = "internal",
+	};
+	return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "internal";
 }

@@ -98,15 +98,19 @@ static int resolve_cold(creto_nhi_resolver *r, const char *tok, size_t len, int6
 			creto_nhi_identity *id, int64_t *from, int64_t *until, creto_err *e)
 {
 	creto_jws j;
+	id->refused = CRETO_NHI_RULE_MALFORMED;
 	int rc = creto_jws_parse(tok, len, &j, e);
 	if (rc != CRETO_OK)
 		return rc;
+	creto_nhi_rule rule = CRETO_NHI_RULE_NONE;
 	const creto_pubkey *pk = creto_jwks_find(r->jwks, j.kid);
 	if (pk == NULL) {
+		rule = CRETO_NHI_RULE_UNKNOWN_KEY;
 		rc = creto_err_set(e, CRETO_EREJECT, "unknown key id '%s' (not in the JWK Set)", j.kid);
 		goto out;
 	}
 	if (creto_pubkey_alg(pk) != creto_jws_alg_key(j.alg)) {
+		rule = CRETO_NHI_RULE_ALG;
 		rc = creto_err_set(e, CRETO_EREJECT, "alg %s does not match key %s (%s)",
 				   creto_jws_alg_name(j.alg), j.kid,
 				   creto_alg_name(creto_pubkey_alg(pk)));
@@ -115,43 +119,52 @@ static int resolve_cold(creto_nhi_resolver *r, const char *tok, size_t len, int6
 	rc = creto_pubkey_verify(pk, NULL, 0, (const uint8_t *)tok, j.signing_input_len, j.sig,
 				 j.siglen, e);
 	if (rc != CRETO_OK) {
+		rule = rc == CRETO_EREJECT ? CRETO_NHI_RULE_SIGNATURE : CRETO_NHI_RULE_INTERNAL;
 		creto_err_ctx(e, "token signature (key %s)", j.kid);
 		goto out;
 	}
 	creto_jwt_claims c;
+	rule = CRETO_NHI_RULE_CLAIMS;
 	rc = creto_jwt_claims_parse(j.payload, j.payload_len, &c, e);
 	if (rc != CRETO_OK)
 		goto out;
-	rc = creto_jwt_claims_check(&c, r->issuer, r->audience, now, e);
+	rc = creto_jwt_claims_check(&c, r->issuer, r->audience, now, &rule, e);
 	if (rc != CRETO_OK)
 		goto out;
 	memset(id, 0, sizeof(*id));
 	rc = creto_nhi_store_get(r->store, c.sub, &id->agent, e);
-	if (rc != CRETO_OK)
+	if (rc != CRETO_OK) {
+		rule = rc == CRETO_EREJECT ? CRETO_NHI_RULE_UNKNOWN_AGENT : CRETO_NHI_RULE_INTERNAL;
 		goto out;
+	}
 	const creto_nhi_agent *a = &id->agent;
 	char t[CRETO_TIME_STRLEN];
 	if (a->status != CRETO_NHI_ACTIVE) {
+		rule = CRETO_NHI_RULE_AGENT_STATUS;
 		rc = creto_err_set(e, CRETO_EREJECT, "agent %s is %s", a->id,
 				   creto_nhi_status_name(a->status));
 		goto out;
 	}
 	if (a->not_before != 0 && now < a->not_before) {
 		creto_time_format(a->not_before, t);
+		rule = CRETO_NHI_RULE_AGENT_VALIDITY;
 		rc = creto_err_set(e, CRETO_EREJECT, "agent %s not valid before %s", a->id, t);
 		goto out;
 	}
 	if (a->not_after != 0 && now > a->not_after) {
 		creto_time_format(a->not_after, t);
+		rule = CRETO_NHI_RULE_AGENT_VALIDITY;
 		rc = creto_err_set(e, CRETO_EREJECT, "agent %s expired at %s", a->id, t);
 		goto out;
 	}
 	if (a->issuer_kid[0] && strcmp(a->issuer_kid, j.kid) != 0) {
+		rule = CRETO_NHI_RULE_ISSUER_KEY;
 		rc = creto_err_set(e, CRETO_EREJECT, "agent %s: key %s is not its issuer key %s",
 				   a->id, j.kid, a->issuer_kid);
 		goto out;
 	}
 	if (c.has_scope) {
+		rule = CRETO_NHI_RULE_SCOPE;
 		rc = scopes_granted(c.scope, a, e);
 		if (rc != CRETO_OK)
 			goto out;
@@ -171,6 +184,7 @@ static int resolve_cold(creto_nhi_resolver *r, const char *tok, size_t len, int6
 	if (a->not_after != 0 && a->not_after < *until)
 		*until = a->not_after;
 out:
+	id->refused = rc == CRETO_OK ? CRETO_NHI_RULE_NONE : rc == CRETO_EREJECT ? rule : CRETO_NHI_RULE_INTERNAL;
 	creto_jws_clear(&j);
 	return rc;
 }
@@ -219,6 +233,7 @@ int creto_nhi_resolve(creto_nhi_resolver *r, const char *tok, size_t len, int64_
 {
 	if (cached)
 		*cached = 0;
+	id->refused = CRETO_NHI_RULE_MALFORMED;
 	if (len > CRETO_JWS_MAX)
 		return creto_err_set(e, CRETO_EREJECT, "token: %zu bytes, over the %d-byte cap", len,
 				     CRETO_JWS_MAX);
@@ -227,8 +242,10 @@ int creto_nhi_resolve(creto_nhi_resolver *r, const char *tok, size_t len, int64_
 	 * this resolve then makes the entry we insert stale, never live. */
 	uint64_t gen = creto_nhi_store_generation(r->store);
 	if (r->cache) {
-		if (token_digest(r, tok, len, d) != 0)
+		if (token_digest(r, tok, len, d) != 0) {
+			id->refused = CRETO_NHI_RULE_INTERNAL;
 			return creto_err_openssl(e, "token digest");
+		}
 		if (nhi_cache_get(r->cache, d, now, gen, id)) {
 			if (cached)
 				*cached = 1;

@@ -21,14 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (j.signing_input_len >= size || j.siglen != 64 || j.kid[0] == '\0')
 			__builtin_trap();
 		if (creto_jwt_claims_parse(j.payload, j.payload_len, &c, &e) == CRETO_OK)
-			if (creto_jwt_claims_check(&c, "creto-airgap", "creto-gateway", 1900000000, &e) == CRETO_OK && c.exp <= c.iat)
+			if (creto_jwt_claims_check(&c, "creto-airgap", "creto-gateway", 1900000000, NULL, &e) == CRETO_OK && c.exp <= c.iat)
 			__builtin_trap();
 		creto_jws_clear(&j);
 	}
 	if (size <= CRETO_JWS_MAX && creto_jwt_claims_parse(data, size, &c, &e) == CRETO_OK) {
 		if (!creto_nhi_id_valid(c.sub) || c.naud == 0 || c.naud > CRETO_JWS_AUD_MAX)
 			__builtin_trap();
-		if (creto_jwt_claims_check(&c, "creto-airgap", "creto-gateway", 1900000000, &e) == CRETO_OK && c.exp <= c.iat)
+		if (creto_jwt_claims_check(&c, "creto-airgap", "creto-gateway", 1900000000, NULL, &e) == CRETO_OK && c.exp <= c.iat)
 			__builtin_trap();
 	}
 	return 0;

@@ -229,27 +229,35 @@ static void test_claims_check(void **state)
 	(void)state;
 	creto_jwt_claims c;
 	creto_err e;
+	creto_nhi_rule rule = CRETO_NHI_RULE_INTERNAL;
 	assert_int_equal(claims_rc("{" GOOD ",\"aud\":[\"x\",\"gw\"],\"nbf\":1100}", &c, NULL), 0);
-	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1500, &e), CRETO_OK);
-	assert_int_equal(creto_jwt_claims_check(&c, "j", "gw", 1500, &e), CRETO_EREJECT);
+	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1500, &rule, &e), CRETO_OK);
+	assert_int_equal(creto_jwt_claims_check(&c, "j", "gw", 1500, &rule, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "iss"));
-	assert_int_equal(creto_jwt_claims_check(&c, "i", "gx", 1500, &e), CRETO_EREJECT);
+	assert_int_equal(rule, CRETO_NHI_RULE_ISSUER);
+	assert_int_equal(creto_jwt_claims_check(&c, "i", "gx", 1500, &rule, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "aud"));
+	assert_int_equal(rule, CRETO_NHI_RULE_AUDIENCE);
 	/* exp + skew is the last valid second */
-	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 2000 + CRETO_NHI_SKEW, &e), CRETO_OK);
-	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 2001 + CRETO_NHI_SKEW, &e), CRETO_EREJECT);
+	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 2000 + CRETO_NHI_SKEW, &rule, &e), CRETO_OK);
+	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 2001 + CRETO_NHI_SKEW, &rule, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "expired"));
+	assert_int_equal(rule, CRETO_NHI_RULE_EXPIRED);
 	/* nbf - skew is the first valid second */
-	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1100 - CRETO_NHI_SKEW, &e), CRETO_OK);
-	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1099 - CRETO_NHI_SKEW, &e), CRETO_EREJECT);
+	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1100 - CRETO_NHI_SKEW, &rule, &e), CRETO_OK);
+	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1099 - CRETO_NHI_SKEW, &rule, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "not valid before"));
+	assert_int_equal(rule, CRETO_NHI_RULE_NOT_YET_VALID);
 	/* iat in the future */
 	assert_int_equal(claims_rc("{" GOOD ",\"aud\":\"gw\"}", &c, NULL), 0);
-	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1000 - CRETO_NHI_SKEW - 1, &e), CRETO_EREJECT);
+	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1000 - CRETO_NHI_SKEW - 1, &rule, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "iat"));
+	assert_int_equal(rule, CRETO_NHI_RULE_IAT);
 	c.exp = c.iat;
-	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1000, &e), CRETO_EREJECT);
+	assert_int_equal(creto_jwt_claims_check(&c, "i", "gw", 1000, &rule, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "exp: not after iat"));
+	assert_int_equal(rule, CRETO_NHI_RULE_CLAIMS);
+	assert_int_equal(creto_jwt_claims_check(&c, "j", "gw", 1000, NULL, &e), CRETO_EREJECT);
 }
 
 static void test_scope_syntax(void **state)

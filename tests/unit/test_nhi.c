@@ -783,9 +783,12 @@ static void test_resolver(void **state)
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1601 + CRETO_NHI_SKEW, &id, &cached, &e),
 			 CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "expired"));
+	assert_int_equal(id.refused, CRETO_NHI_RULE_EXPIRED);
 	/* nor before the token was valid */
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 900, &id, &cached, &e), CRETO_EREJECT);
+	assert_int_equal(id.refused, CRETO_NHI_RULE_NOT_YET_VALID);
+	assert_string_equal(creto_nhi_rule_name(id.refused), "token_not_yet_valid");
 	assert_int_equal(cached, 0);
 
 	/* ES256, and the agent's not-after caps the cache entry */
@@ -797,6 +800,7 @@ static void test_resolver(void **state)
 	assert_int_equal(cached, 1);
 	assert_int_equal(creto_nhi_resolve(r, t2, strlen(t2), 2001, &id, &cached, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "agent agent-2 expired"));
+	assert_int_equal(id.refused, CRETO_NHI_RULE_AGENT_VALIDITY);
 
 	/* revocation beats the cache */
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
@@ -806,6 +810,7 @@ static void test_resolver(void **state)
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_EREJECT);
 	assert_int_equal(cached, 0);
 	assert_non_null(strstr(e.msg, "agent agent-1 is suspended"));
+	assert_int_equal(id.refused, CRETO_NHI_RULE_AGENT_STATUS);
 	assert_int_equal(creto_nhi_store_set_status(s, "agent-1", CRETO_NHI_ACTIVE, 1000, &e), CRETO_OK);
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
 
@@ -815,18 +820,24 @@ static void test_resolver(void **state)
 	bad[L - 10] = bad[L - 10] == 'A' ? 'B' : 'A';
 	assert_int_equal(creto_nhi_resolve(r, bad, L, 1000, &id, &cached, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "token signature"));
+	assert_int_equal(id.refused, CRETO_NHI_RULE_SIGNATURE);
 	char *t3 = issue(ed, "agent-2", 1000, 1600, "model:m");
 	assert_int_equal(creto_nhi_resolve(r, t3, strlen(t3), 1000, &id, &cached, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "scope 'model:m' not granted to agent agent-2"));
+	assert_int_equal(id.refused, CRETO_NHI_RULE_SCOPE);
 	assert_int_equal(creto_nhi_resolve(r, t1, CRETO_JWS_MAX + 1, 1000, &id, &cached, &e), CRETO_EREJECT);
+	assert_int_equal(id.refused, CRETO_NHI_RULE_MALFORMED);
+	assert_string_equal(creto_nhi_rule_name(id.refused), "token_malformed");
 	/* a token whose agent is unknown; and a JWK Set without the signing key */
 	char *t4 = issue(ed, "ghost", 1000, 1600, NULL);
 	assert_int_equal(creto_nhi_resolve(r, t4, strlen(t4), 1000, &id, &cached, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "unknown agent 'ghost'"));
+	assert_int_equal(id.refused, CRETO_NHI_RULE_UNKNOWN_AGENT);
 	creto_signer *other = test_signer(0);
 	char *t5 = issue(other, "agent-1", 1000, 1600, NULL);
 	assert_int_equal(creto_nhi_resolve(r, t5, strlen(t5), 1000, &id, &cached, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "unknown key id"));
+	assert_int_equal(id.refused, CRETO_NHI_RULE_UNKNOWN_KEY);
 	creto_nhi_resolver_flush(r);
 	assert_int_equal(creto_nhi_resolve(r, t1, strlen(t1), 1000, &id, &cached, &e), CRETO_OK);
 	assert_int_equal(cached, 0);
