@@ -336,6 +336,8 @@ static void test_handshake_io(void **state)
 	assert_int_equal(k, 19);
 	char buf[64];
 	assert_int_equal(SSL_read(p.c, buf, sizeof(buf)), 19);
+	/* no session ticket came before the data: nothing to resume */
+	assert_int_equal(SSL_SESSION_is_resumable(SSL_get_session(p.c)), 0);
 	/* close_notify */
 	gw_tls_close(p.s, 1);
 	p.s = NULL;
@@ -352,6 +354,19 @@ static void test_handshake_io(void **state)
 	assert_string_equal(gw_tls_cipher(p.s), "ECDHE-ECDSA-AES128-GCM-SHA256");
 	assert_int_equal(SSL_shutdown(p.c), 0);
 	assert_int_equal(gw_tls_read(p.s, got, sizeof(got), &k), GW_TLS_CLOSED);
+	pair_close(&p);
+
+	/* TLS 1.2 renegotiation asked by the client: refused */
+	pair_open(&p, t, g_cert_a, TLS1_2_VERSION);
+	assert_true(pair_handshake(&p));
+	assert_int_equal(SSL_renegotiate(p.c), 1);
+	int cr = SSL_do_handshake(p.c);
+	assert_int_equal(SSL_get_error(p.c, cr), SSL_ERROR_WANT_READ);
+	assert_int_equal(gw_tls_read(p.s, got, sizeof(got), &k), GW_TLS_WANT_READ);
+	cr = SSL_do_handshake(p.c);
+	assert_true(cr <= 0);
+	assert_int_equal(SSL_get_error(p.c, cr), SSL_ERROR_SSL);
+	ERR_clear_error();
 	pair_close(&p);
 
 	/* a client that offers only h2: refused (no_application_protocol) */
