@@ -221,6 +221,17 @@ curl -sS --tls-max 1.2 --cacert "$T/rsa.crt" -o /dev/null "$URL/health" 2>/dev/n
 curl -sS --cacert "$T/rsa.crt" -o /dev/null -w '%{http_code}' "$URL/health" >"$T/after13" 2>&1
 [ "$(cat "$T/after13")" = 200 ] && ok || fail "TLS 1.3 after min 1.3: $(cat "$T/after13")"
 
+# ---- concurrency: wrk over TLS on both workers, a SIGHUP in the middle ----
+if command -v wrk >/dev/null; then
+  (sleep 1; kill -HUP "$GW_PID") &
+  HUPPER=$!
+  wrk -t2 -c16 -d3s -H "Authorization: Bearer $TOKA" "$URL/v1/models" >"$T/wrk.out" 2>&1 || fail "wrk: $(cat "$T/wrk.out")"
+  wait "$HUPPER"
+  grep -q 'requests in' "$T/wrk.out" && ! grep -q 'Non-2xx\|Socket errors' "$T/wrk.out" && ok ||
+    fail "wrk over TLS: $(cat "$T/wrk.out")"
+  echo "wrk over TLS (16 keep-alive connections, /v1/models): $(grep 'Requests/sec' "$T/wrk.out")"
+fi
+
 # ---- memory per idle TLS connection (printed, not asserted) ----
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$GW_PID/status"; }
 NIDLE=400
