@@ -255,23 +255,8 @@ else
 fi
 exec {M}>&-
 wait "$MANY" 2>/dev/null
-# the same count of plain connections (the Unix socket is plain; a second
-# gateway would cost a start: compare on the TLS port's own process with
-# TCP connections that never send a byte, which the gateway holds as a
-# plain connection would be held, minus the SSL object)
-mkfifo "$T/idle3.in"
-sleep 0.3
-before=$(rss)
-$TLSRAW idle_many "$GW" - "$NIDLE" <"$T/idle3.in" >"$T/plain.out" &
-PLAIN=$!
-exec {P}>"$T/idle3.in"
-if wait_line "$T/plain.out" '^ready' >/dev/null; then
-  sleep 0.5
-  after=$(rss)
-  echo "memory: $NIDLE connections before their handshake: +$((after - before)) KiB RSS = $(( (after - before) * 1024 / NIDLE )) bytes each"
-fi
-exec {P}>&- {W}>&-
-wait "$PLAIN" "$WARM" 2>/dev/null
+exec {W}>&-
+wait "$WARM" 2>/dev/null
 
 gw_stop
 finish
