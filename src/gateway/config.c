@@ -50,6 +50,9 @@ static const creto_conf_key k_schema[] = {
 	{"gateway", "token_rate_agent", CRETO_CONF_INT, 0, -1, 1000000},
 	{"gateway", "token_rate_source", CRETO_CONF_INT, 0, -1, 1000000},
 	{"gateway", "token_failure_weight", CRETO_CONF_INT, 0, 0, 1000},
+	{"gateway", "tls_cert", CRETO_CONF_PATH, 0, 0, 0},
+	{"gateway", "tls_key", CRETO_CONF_PATH, 0, 0, 0},
+	{"gateway", "tls_min_version", CRETO_CONF_STR, 0, 0, 0},
 	{"upstream", "model", CRETO_CONF_STR, CRETO_CONF_NAMED, 0, 0},
 	{"upstream", "key_file", CRETO_CONF_PATH, 0, 0, 0},
 	{"upstream", "connect_timeout", CRETO_CONF_MS, 0, 10, MS(60000)},
@@ -103,6 +106,7 @@ static void defaults(creto_gateway_config *c)
 	c->deflt.endpoints = GW_EP_ALL;
 	c->token_ttl = CRETO_OAUTH_TTL_DEFAULT;
 	c->replay_capacity = CRETO_OAUTH_REPLAY_DEFAULT;
+	c->tls_min = 12;
 }
 
 int gw_parse_listen(const char *s, gw_listen *out)
@@ -297,6 +301,16 @@ static int apply(creto_gateway_config *c, const creto_conf_entry *en, creto_err 
 			c->token_rate_source = v;
 		} else if (!strcmp(k, "token_failure_weight")) {
 			c->token_failure_weight = v;
+		} else if (!strcmp(k, "tls_cert")) {
+			return copy_str(c->tls_cert, sizeof(c->tls_cert), en, e);
+		} else if (!strcmp(k, "tls_key")) {
+			return copy_str(c->tls_key, sizeof(c->tls_key), en, e);
+		} else if (!strcmp(k, "tls_min_version")) {
+			if (strcmp(en->str, "1.2") != 0 && strcmp(en->str, "1.3") != 0)
+				return creto_err_set(e, CRETO_EUSAGE, "line %zu: tls_min_version: want 1.2 or 1.3, not '%.16s'",
+						     en->line, en->str);
+			c->tls_min = en->str[2] == '3' ? 13 : 12;
+			c->tls_min_set = 1;
 		}
 		return CRETO_OK;
 	}
@@ -564,6 +578,18 @@ static int finish(creto_gateway_config *c, creto_err *e)
 		if (i == c->nlisten)
 			return creto_err_set(e, CRETO_EUSAGE,
 					     "[gateway] token_endpoint with only Unix listeners: set issuer_url");
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0'))
+		return creto_err_set(e, CRETO_EUSAGE, "[gateway] tls_cert and tls_key go together");
+	if (c->tls_min_set && c->tls_cert[0] == '\0')
+		return creto_err_set(e, CRETO_EUSAGE, "[gateway] tls_min_version needs tls_cert and tls_key");
+	if (c->tls_cert[0]) {
+		size_t i = 0;
+		while (i < c->nlisten && c->listen[i].is_unix)
+			i++;
+		if (i == c->nlisten)
+			return creto_err_set(e, CRETO_EUSAGE,
+					     "[gateway] tls_cert: TLS is for TCP listeners and there is none");
 	}
 	for (size_t i = 0; i < c->nmodel; i++)
 		for (size_t j = 0; j < i; j++)

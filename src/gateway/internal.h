@@ -96,6 +96,11 @@ struct creto_gateway_config {
 	char replay_state[4096];      /* "": in memory */
 	int64_t replay_capacity;
 	int64_t token_rate_agent, token_rate_source, token_failure_weight;
+	/* TLS on the TCP agent listeners (docs/gateway.md "TLS"); "": plain */
+	char tls_cert[4096];          /* PEM chain, leaf first */
+	char tls_key[4096];           /* PEM private key, mode 0600 */
+	int tls_min;                  /* 12 or 13 */
+	int tls_min_set;
 	/* [upstream] */
 	gw_model_cfg model[GW_MODELS_MAX];
 	size_t nmodel;

@@ -41,6 +41,7 @@
 #include "gateway/internal.h"
 #include "gateway/limits.h"
 #include "gateway/refusals.h"
+#include "gateway/tls.h"
 #include "gateway/metrics.h"
 #include "gateway/upstream.h"
 #include "util/file.h"
@@ -71,6 +72,7 @@ struct listener {
 	char text[GW_URL_MAX + 16];
 	int is_unix;
 	int admin;            /* the admin listener: GET /metrics only */
+	int tls;              /* connections speak TLS (tls_cert) */
 };
 
 struct upc {
@@ -151,6 +153,12 @@ struct conn {
 	char *acct;
 	size_t acct_len;
 	int acct_over;
+	/* TLS (NULL: a plain connection; every TLS branch tests ssl) */
+	SSL *ssl;
+	uint8_t tls_hs;       /* handshake: 1 wants read, 2 wants write, 0 done */
+	uint8_t tls_rww;      /* the last read wants the socket writable */
+	uint8_t tls_wwr;      /* the last write wants the socket readable */
+	uint8_t tls_fatal;    /* a TLS error: close without close_notify */
 };
 
 struct pool {
@@ -220,6 +228,7 @@ struct creto_gateway {
 	char *as_meta, *as_jwks;  /* RFC 8414 metadata and the issuer JWK Set */
 	char issuer_url[GW_URL_MAX];
 	gw_refusals *refusals; /* 401 token refusals awaiting their aggregated record */
+	gw_tls *tls;           /* tls_cert set: the TCP agent listeners' TLS */
 };
 
 /* ---- logging and audit ---- */
@@ -390,6 +399,14 @@ static void c_events(struct conn *c)
 	if (c->state != CS_CLOSING && room &&
 	    (c->state != CS_HEAD || pending(c) < (size_t)c->w->g->cfg.stream_window))
 		want |= EPOLLIN;
+	if (c->ssl) {
+		if (c->tls_hs)
+			want = EPOLLRDHUP | (c->tls_hs == 2 ? EPOLLOUT : EPOLLIN);
+		if (c->tls_wwr)
+			want |= EPOLLIN;
+		if (c->tls_rww)
+			want |= EPOLLOUT;
+	}
 	set_events(c->w->ep, c->fd, c, &c->ev, want);
 }
 
@@ -431,6 +448,41 @@ static void c_append(struct conn *c, const struct iovec *iov, int n, size_t skip
 	}
 }
 
+/* Send what is pending through TLS (partial writes: the rest stays).  A
+ * retry after a want passes the same bytes again, perhaps moved and with
+ * more after them (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+static void tls_flush(struct conn *c)
+{
+	c->tls_wwr = 0;
+	while (pending(c) > 0) {
+		size_t k = 0;
+		int r = gw_tls_write(c->ssl, c->out + c->out_off, pending(c), &k);
+		if (r == GW_TLS_OK) {
+			c->out_off += k;
+			continue;
+		}
+		if (r == GW_TLS_WANT_READ) {
+			c->tls_wwr = 1;
+		} else if (r != GW_TLS_WANT_WRITE) {
+			c->dead = 1;
+			c->tls_fatal = 1;
+		}
+		break;
+	}
+	if (pending(c) == 0)
+		c->out_len = c->out_off = 0;
+}
+
+/* TLS has no writev: the bytes join the pending output (after what
+ * c_hold kept) and go out as records at once. */
+static void tls_writev(struct conn *c, const struct iovec *iov, int n)
+{
+	c_append(c, iov, n, 0);
+	c->cork = 0;
+	if (!c->dead)
+		tls_flush(c);
+}
+
 /* Queue iov for the client: written at once when nothing is pending (held
  * bytes, the answer's head, go out in the same writev), the rest kept (the
  * caller bounds what it queues). */
@@ -442,6 +494,10 @@ static void c_writev(struct conn *c, struct iovec *iov, int n)
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	c->bytes_out += total;
+	if (c->ssl) {
+		tls_writev(c, iov, n);
+		return;
+	}
 	size_t done = 0;
 	if (c->cork && pending(c) > 0 && n <= 3) {
 		struct iovec all[4];
@@ -1826,6 +1882,10 @@ static void client_close(struct conn *c)
 		finish_request(c, "client_gone", -1);
 	}
 	(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl) {
+		gw_tls_close(c->ssl, !c->tls_fatal); /* close_notify unless TLS failed */
+		c->ssl = NULL;
+	}
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -1857,11 +1917,17 @@ static void bury_all(struct worker *w)
 	}
 }
 
+static void client_event_tls(struct conn *c, uint32_t ev);
+
 static void client_event(struct conn *c, uint32_t ev)
 {
 	creto_gateway *g = c->w->g;
 	if (c->kind != K_CLIENT)
 		return;
+	if (c->ssl) {
+		client_event_tls(c, ev);
+		return;
+	}
 	if (c->cork) { /* held output: send it now */
 		c->cork = 0;
 		ev |= EPOLLOUT;
@@ -1920,6 +1986,130 @@ static void client_event(struct conn *c, uint32_t ev)
 		c_events(c);
 }
 
+/* ---- TLS connections (docs/gateway.md "TLS") ---- */
+
+/* Plain HTTP sent to a TLS listener: one plain answer, then the close. */
+static void tls_plain_refusal(struct conn *c)
+{
+	static const char body[] = "{\"error\":{\"message\":\"This port speaks TLS: use https.\",\"type\":"
+				   "\"invalid_request_error\",\"param\":null,\"code\":\"tls_required\"}}";
+	char head[200];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
+			 "connection: close\r\n\r\n",
+			 sizeof(body) - 1);
+	struct iovec v[2] = {{head, (size_t)n}, {(void *)body, sizeof(body) - 1}};
+	(void)!writev(c->fd, v, 2);
+}
+
+/* Whether the connection takes input now (as c_events decides EPOLLIN). */
+static int tls_wants_input(const struct conn *c)
+{
+	const creto_gateway_config *cfg = &c->w->g->cfg;
+	int room = c->in == NULL || c->in_len < c->in_cap ||
+		   (c->state == CS_HEAD && c->in_cap < (size_t)cfg->head_max + 1);
+	return c->state != CS_CLOSING && room && (c->state != CS_HEAD || pending(c) < (size_t)cfg->stream_window);
+}
+
+/* Read plaintext into the input buffer; the bytes read. */
+static size_t tls_fill(struct conn *c, uint32_t ev)
+{
+	size_t hmax = (size_t)c->w->g->cfg.head_max + 1;
+	if (c->in == NULL) {
+		if ((c->in = malloc(IN_MIN)) == NULL) {
+			c->dead = 1;
+			return 0;
+		}
+		c->in_cap = IN_MIN;
+	}
+	if (c->state == CS_HEAD && c->in_len == c->in_cap && c->in_cap < hmax) {
+		size_t nc = c->in_cap * 2 < hmax ? c->in_cap * 2 : hmax;
+		char *p = realloc(c->in, nc);
+		if (p != NULL) {
+			c->in = p;
+			c->in_cap = nc;
+		}
+	}
+	if (c->in_len == c->in_cap) {
+		if (ev & (EPOLLRDHUP | EPOLLHUP))
+			c->dead = 1;
+		return 0;
+	}
+	size_t k = 0;
+	int r = gw_tls_read(c->ssl, c->in + c->in_len, c->in_cap - c->in_len, &k);
+	c->tls_rww = r == GW_TLS_WANT_WRITE;
+	if (r == GW_TLS_OK) {
+		c->in_len += k;
+	} else if (r == GW_TLS_CLOSED) {
+		c->dead = 1; /* close_notify: answered with ours */
+	} else if (r != GW_TLS_WANT_READ && r != GW_TLS_WANT_WRITE) {
+		c->dead = 1;
+		c->tls_fatal = 1;
+	}
+	return r == GW_TLS_OK ? k : 0;
+}
+
+/* client_event for a TLS connection: the handshake, then the same steps
+ * with SSL_read/SSL_write.  Plaintext OpenSSL already holds (the rest of a
+ * record larger than the room there was) is read without waiting for the
+ * socket: epoll cannot see it. */
+static void client_event_tls(struct conn *c, uint32_t ev)
+{
+	creto_gateway *g = c->w->g;
+	if (ev & EPOLLERR) {
+		c->dead = 1;
+		c->tls_fatal = 1;
+	}
+	int hs_now = 0;
+	if (!c->dead && c->tls_hs) {
+		int r = gw_tls_handshake(c->ssl);
+		if (r == GW_TLS_OK) {
+			hs_now = 1;
+			/* no read now: a read that finds nothing keeps OpenSSL's
+			 * 16 KiB record buffer; a request that came with the
+			 * Finished is in the socket (epoll says so) or in OpenSSL
+			 * (SSL_has_pending, below) */
+			c->tls_hs = 0;
+			c->deadline = gw_now_ms() + g->cfg.idle_timeout_ms;
+		} else if (r == GW_TLS_WANT_READ || r == GW_TLS_WANT_WRITE) {
+			c->tls_hs = r == GW_TLS_WANT_WRITE ? 2 : 1;
+		} else {
+			if (r == GW_TLS_PLAIN_HTTP)
+				tls_plain_refusal(c);
+			c->dead = 1;
+			c->tls_fatal = 1;
+		}
+	}
+	if (!c->dead && !c->tls_hs) {
+		if (pending(c) && ((ev & EPOLLOUT) || c->cork || (c->tls_wwr && (ev & EPOLLIN))))
+			tls_flush(c);
+		c->cork = 0;
+		if (!c->dead && c->up && c->up->paused && pending(c) <= (size_t)g->cfg.stream_window / 2) {
+			c->up->paused = 0;
+			up_events(c->up, EPOLLIN | EPOLLRDHUP);
+			up_readable(c->up);
+		}
+		int rd = (!hs_now && ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) || (c->tls_rww && (ev & EPOLLOUT)))) ||
+			 SSL_has_pending(c->ssl);
+		/* each round takes plaintext from the record being read (at
+		 * most 16 KiB) or the socket: bounded */
+		for (int round = 0; !c->dead && round < 64; round++) {
+			size_t got = rd && tls_wants_input(c) ? tls_fill(c, ev) : 0;
+			if (!c->dead)
+				process_input(c);
+			rd = SSL_has_pending(c->ssl);
+			if (!got || !rd || !tls_wants_input(c))
+				break;
+		}
+	}
+	if (!c->dead && !c->tls_hs && c->state == CS_CLOSING && pending(c) == 0)
+		c->dead = 1;
+	if (c->dead)
+		client_close(c);
+	else
+		c_events(c);
+}
+
 static void accept_all(struct worker *w, struct listener *l)
 {
 	creto_gateway *g = w->g;
@@ -1949,8 +2139,20 @@ static void accept_all(struct worker *w, struct listener *l)
 		c->state = CS_HEAD;
 		c->deadline = gw_now_ms() + g->cfg.idle_timeout_ms;
 		c->ev = EPOLLIN | EPOLLRDHUP;
+		if (l->tls) {
+			/* the handshake must end within header_timeout (slowloris) */
+			if ((c->ssl = gw_tls_conn(g->tls, fd)) == NULL) {
+				free(c);
+				atomic_fetch_sub(&g->conns, 1);
+				close(fd);
+				continue;
+			}
+			c->tls_hs = 1;
+			c->deadline = gw_now_ms() + g->cfg.header_timeout_ms;
+		}
 		struct epoll_event ev = {.events = c->ev, .data.ptr = c};
 		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			gw_tls_close(c->ssl, 0);
 			free(c);
 			atomic_fetch_sub(&g->conns, 1);
 			close(fd);
@@ -2074,7 +2276,8 @@ static int same_fixed(const creto_gateway_config *a, const creto_gateway_config 
 	    strcmp(a->issuer_url, b->issuer_url) || strcmp(a->token_url, b->token_url) ||
 	    strcmp(a->replay_state, b->replay_state) || a->token_ttl != b->token_ttl ||
 	    a->replay_capacity != b->replay_capacity || a->token_rate_agent != b->token_rate_agent ||
-	    a->token_rate_source != b->token_rate_source || a->token_failure_weight != b->token_failure_weight)
+	    a->token_rate_source != b->token_rate_source || a->token_failure_weight != b->token_failure_weight ||
+	    (a->tls_cert[0] != '\0') != (b->tls_cert[0] != '\0'))
 		return 0;
 	for (size_t i = 0; i < a->nlisten; i++)
 		if (strcmp(a->listen[i].text, b->listen[i].text))
@@ -2098,9 +2301,6 @@ static void reload_now(creto_gateway *g, int64_t now)
 		glog(g, "level=error event=reload_refused msg=\"%s\" (the old settings stay)", e.msg);
 		return;
 	}
-	if (!same_fixed(&g->cfg, nc))
-		glog(g, "level=warn event=reload_partial msg=\"listeners, models, store, JWK Set, key file, "
-			"workers and the token endpoint change only on restart\"");
 	/* free what retired long enough ago; keep a slot for the one replaced now */
 	int slot = -1;
 	for (int i = 0; i < 8; i++) {
@@ -2116,6 +2316,21 @@ static void reload_now(creto_gateway *g, int64_t now)
 		glog(g, "level=error event=reload_refused msg=\"reloads too frequent; try again in 5 s\"");
 		return;
 	}
+	/* TLS: a new context from the files for new connections; a bad pair
+	 * refuses the whole reload (turning TLS on or off needs a restart) */
+	if (g->tls != NULL && nc->tls_cert[0]) {
+		if (gw_tls_reload(g->tls, nc->tls_cert, nc->tls_key, nc->tls_min, creto_clock_now(g->opts.clock), &e) !=
+		    CRETO_OK) {
+			glog(g, "level=error event=reload_refused msg=\"%s\" (the old settings stay)", e.msg);
+			creto_gateway_config_free(nc);
+			return;
+		}
+		glog(g, "level=info event=tls_reloaded cert=%s min_version=%s", nc->tls_cert,
+		     nc->tls_min == 13 ? "1.3" : "1.2");
+	}
+	if (!same_fixed(&g->cfg, nc))
+		glog(g, "level=warn event=reload_partial msg=\"listeners, models, store, JWK Set, key file, "
+			"workers, the token endpoint and TLS on or off change only on restart\"");
 	g->retired[slot] = atomic_exchange(&g->live, nc);
 	g->retired_at[slot] = now;
 	creto_nhi_resolver_flush(g->resolver);
@@ -2273,7 +2488,8 @@ static int token_setup(creto_gateway *g, creto_err *e)
 		for (size_t i = 0; i < c->nlisten && hp == NULL; i++)
 			if (!c->listen[i].is_unix)
 				hp = g->nlis > i ? g->lis[i].text : c->listen[i].text;
-		snprintf(g->issuer_url, sizeof(g->issuer_url), "http://%s", hp ? hp : "localhost");
+		snprintf(g->issuer_url, sizeof(g->issuer_url), "%s://%s", g->tls ? "https" : "http",
+			 hp ? hp : "localhost");
 	}
 	int64_t now = creto_clock_now(g->opts.clock);
 	/* --check must not take the state file's lock from a running gateway */
@@ -2413,9 +2629,15 @@ int creto_gateway_new(const creto_gateway_config *cfg, const creto_gateway_opts 
 			k++;
 		}
 	}
+	/* TLS: the files checked (also by --check) before anything is bound */
+	if (g->cfg.tls_cert[0] &&
+	    (rc = gw_tls_new(g->cfg.tls_cert, g->cfg.tls_key, g->cfg.tls_min, creto_clock_now(g->opts.clock), &g->tls,
+			     e)) != CRETO_OK)
+		goto fail;
 	for (size_t i = 0; i < g->cfg.nlisten && !g->opts.check_only; i++) {
 		if ((rc = bind_listener(g, &g->cfg.listen[i], &g->lis[i], e)) != CRETO_OK)
 			goto fail;
+		g->lis[i].tls = g->tls != NULL && !g->lis[i].is_unix;
 		g->nlis++;
 	}
 	if (g->cfg.has_admin && !g->opts.check_only) {
@@ -2542,7 +2764,8 @@ int creto_gateway_run(creto_gateway *g, creto_err *e)
 	g->nw = nw;
 	if (rc == CRETO_OK) {
 		for (size_t l = 0; l < g->nlis; l++)
-			glog(g, "level=info event=listening addr=%s workers=%d", g->lis[l].text, nw);
+			glog(g, "level=info event=listening addr=%s workers=%d tls=%s", g->lis[l].text, nw,
+			     g->lis[l].tls ? (g->cfg.tls_min == 13 ? "1.3" : "1.2+") : "no");
 		if (g->has_admin)
 			glog(g, "level=info event=admin_listening addr=%s", g->admin.text);
 	}
@@ -2614,6 +2837,7 @@ void creto_gateway_free(creto_gateway *g)
 		gw_refusals_free(g->refusals);
 	}
 	gw_limiter_free(g->lim);
+	gw_tls_free(g->tls);
 	free(g->reps);
 	free(g->cfg.agents);
 	OPENSSL_cleanse(g->key, sizeof(g->key));

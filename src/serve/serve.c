@@ -1117,7 +1117,9 @@ static int sandbox(creto_serve *s, creto_err *e)
 		if ((!strcmp(en->section, "gateway") && (!strcmp(en->name, "policy") || !strcmp(en->name, "jwks"))) ||
 		    (!strcmp(en->section, "upstream") && !strcmp(en->name, "key_file")))
 			RO(en->str);
-		else if (!strcmp(en->section, "gateway") && !strcmp(en->name, "nhi_db")) {
+		else if (!strcmp(en->section, "gateway") &&
+			 (!strcmp(en->name, "nhi_db") || !strcmp(en->name, "tls_cert") || !strcmp(en->name, "tls_key"))) {
+			/* the TLS files' directories: a rotation renames new files in (SIGHUP) */
 			dirname_of(en->str, d, sizeof d);
 			RO(d);
 		}
