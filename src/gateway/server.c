@@ -159,6 +159,8 @@ struct conn {
 	uint8_t tls_rww;      /* the last read wants the socket writable */
 	uint8_t tls_wwr;      /* the last write wants the socket readable */
 	uint8_t tls_fatal;    /* a TLS error: close without close_notify */
+	uint8_t secret_out;   /* out may hold an access token: wiped when freed */
+	char peer[INET6_ADDRSTRLEN + 16]; /* the client's address, once asked (conn_peer) */
 };
 
 struct pool {
@@ -263,6 +265,15 @@ static int audit_ok(creto_gateway *g)
 
 static void peer_text(int fd, char *out, size_t n);
 
+/* The client's address (or unix:uid=N), read once per connection. */
+static const char *conn_peer(struct conn *c)
+{
+	if (c->peer[0] == '\0')
+		peer_text(c->fd, c->peer, sizeof(c->peer));
+	return c->peer;
+}
+
+
 /* One aggregated record of 401 token refusals (docs/gateway.md "Audit"). */
 static int refusal_emit(void *ctx, const gw_refusal_rec *r)
 {
@@ -353,8 +364,7 @@ static void audit_request(struct conn *c)
 	if (c->token_rule != NULL) {
 		/* the first of its key in an interval recorded now, the rest
 		 * counted and recorded once at the interval's end (health thread) */
-		char src[INET6_ADDRSTRLEN + 16];
-		peer_text(c->fd, src, sizeof(src));
+		const char *src = conn_peer(c);
 		int64_t t = creto_clock_now_us(g->opts.clock);
 		if (gw_refusals_add(g->refusals, c->token_rule, c->claimed, src, c->reason, t)) {
 			gw_refusal_rec one = {c->token_rule, c->claimed, src, c->reason, 1, t, t, c->rid};
@@ -376,6 +386,17 @@ static void audit_request(struct conn *c)
 static size_t pending(const struct conn *c)
 {
 	return c->out_len - c->out_off;
+}
+
+/* Free the output buffer; wiped first when it may hold an access token. */
+static void out_free(struct conn *c)
+{
+	if (c->secret_out && c->out != NULL)
+		OPENSSL_cleanse(c->out, c->out_cap);
+	c->secret_out = 0;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = c->out_cap = 0;
 }
 
 static void set_events(int ep, int fd, void *ptr, uint32_t *cur, uint32_t want)
@@ -580,6 +601,16 @@ static void new_rid(struct conn *c)
 
 /* ---- request lifecycle ---- */
 
+/* The upstream request head holds vLLM's key: wiped before it is freed. */
+static void req_free(struct upc *u)
+{
+	if (u->req != NULL)
+		OPENSSL_cleanse(u->req, u->req_len);
+	free(u->req);
+	u->req = NULL;
+	u->req_len = 0;
+}
+
 static void upc_free(struct upc *u)
 {
 	if (u == NULL)
@@ -587,7 +618,7 @@ static void upc_free(struct upc *u)
 	if (u->fd >= 0)
 		close(u->fd);
 	free(u->buf);
-	free(u->req);
+	req_free(u);
 	free(u);
 }
 
@@ -625,6 +656,7 @@ static void drop_request(struct conn *c)
 	size_t used = c->req.head_len + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0);
 	if (used > c->in_len)
 		used = c->in_len;
+	OPENSSL_cleanse(c->in, used); /* the request's bearer token or client assertion */
 	memmove(c->in, c->in + used, c->in_len - used);
 	c->in_len -= used;
 	if (c->in_len == 0) {
@@ -633,9 +665,7 @@ static void drop_request(struct conn *c)
 		c->in_cap = 0;
 	}
 	if (pending(c) == 0) {
-		free(c->out);
-		c->out = NULL;
-		c->out_len = c->out_off = c->out_cap = 0;
+		out_free(c);
 	}
 }
 
@@ -752,8 +782,7 @@ static void up_release(struct conn *c, int reusable)
 		u->c = NULL;
 		u->state = US_HEAD;
 		u->reused = 1;
-		free(u->req);
-		u->req = NULL;
+		req_free(u);
 		up_events(u, EPOLLIN | EPOLLRDHUP);
 		p->idle[p->n++] = u;
 		return;
@@ -1507,7 +1536,8 @@ static void token_request(struct conn *c, const char *body, size_t body_len)
 		done_unaudited(c);
 		return;
 	}
-	char ctype[256], src[INET6_ADDRSTRLEN + 16];
+	char ctype[256];
+	const char *src = conn_peer(c);
 	int have_ct = r->ctype != NULL && r->ctype_len < sizeof(ctype);
 	if (have_ct) {
 		memcpy(ctype, r->ctype, r->ctype_len);
@@ -1516,7 +1546,6 @@ static void token_request(struct conn *c, const char *body, size_t body_len)
 		snprintf(ctype, sizeof(ctype), "(too long)");
 		have_ct = 1;
 	}
-	peer_text(c->fd, src, sizeof(src));
 	creto_nhi_token_request rq = {
 		.body = body,
 		.len = body_len,
@@ -1534,6 +1563,8 @@ static void token_request(struct conn *c, const char *body, size_t body_len)
 		snprintf(extra, sizeof(extra), "%sretry-after: %d\r\n", k_nostore, resp.retry_after);
 	else
 		snprintf(extra, sizeof(extra), "%s", k_nostore);
+	if (resp.status == 200)
+		c->secret_out = 1; /* the access token may stay in c->out until sent */
 	respond(c, resp.status, extra, resp.body ? resp.body : "{\"error\":\"server_error\"}");
 	if (g->cfg.access_log)
 		glog(g, "level=info event=token id=%s source=%s status=%d error=%s rule=%s", c->rid, src,
@@ -1911,8 +1942,10 @@ static void bury_all(struct worker *w)
 	while (w->grave_c) {
 		struct conn *c = w->grave_c;
 		w->grave_c = c->grave;
+		if (c->in != NULL)
+			OPENSSL_cleanse(c->in, c->in_len);
 		free(c->in);
-		free(c->out);
+		out_free(c);
 		free(c);
 	}
 }
