@@ -221,8 +221,17 @@ static int apply(creto_gateway_config *c, const creto_conf_entry *en, creto_err 
 {
 	const char *k = en->name;
 	int64_t v = en->num;
-	if (en->key == NULL)
-		return CRETO_OK; /* a section of another component, or a section marker */
+	if (en->key == NULL) {
+		/* a section of another component, or a section marker; serve's
+		 * [nhi] store and jwks serve a standalone gateway too */
+		if (en->section != NULL && en->name != NULL && en->str != NULL && strcmp(en->section, "nhi") == 0) {
+			if (strcmp(en->name, "store") == 0)
+				return copy_str(c->nhi_store_fb, sizeof(c->nhi_store_fb), en, e);
+			if (strcmp(en->name, "jwks") == 0)
+				return copy_str(c->nhi_jwks_fb, sizeof(c->nhi_jwks_fb), en, e);
+		}
+		return CRETO_OK;
+	}
 	if (strcmp(en->section, "gateway") == 0) {
 		if (!strcmp(k, "listen")) {
 			if (c->nlisten == GW_LISTEN_MAX)
@@ -565,8 +574,12 @@ static int finish(creto_gateway_config *c, creto_err *e)
 {
 	if (c->nlisten == 0)
 		return creto_err_set(e, CRETO_EUSAGE, "[gateway] listen: at least one address needed");
+	if (c->nhi_db[0] == '\0')
+		memcpy(c->nhi_db, c->nhi_store_fb, sizeof(c->nhi_db));
+	if (c->jwks[0] == '\0')
+		memcpy(c->jwks, c->nhi_jwks_fb, sizeof(c->jwks));
 	if (c->nhi_db[0] == '\0' || c->jwks[0] == '\0')
-		return creto_err_set(e, CRETO_EUSAGE, "[gateway] nhi_db and jwks are required");
+		return creto_err_set(e, CRETO_EUSAGE, "[gateway] nhi_db and jwks (or [nhi] store and jwks) are required");
 	if (c->nmodel == 0)
 		return creto_err_set(e, CRETO_EUSAGE, "[upstream] model: at least one model needed");
 	if (c->token_endpoint && c->issuer_key[0] == '\0')

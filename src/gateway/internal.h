@@ -75,6 +75,8 @@ struct creto_gateway_config {
 	int workers;
 	char nhi_db[4096];
 	char jwks[4096];
+	char nhi_store_fb[4096];      /* [nhi] store and jwks of the same file: used when */
+	char nhi_jwks_fb[4096];       /* [gateway] nhi_db / jwks are absent */
 	char issuer[CRETO_NHI_ISSUER_MAX + 1];
 	char audience[CRETO_NHI_ISSUER_MAX + 1];
 	int64_t token_cache;

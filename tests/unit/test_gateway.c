@@ -399,6 +399,20 @@ static void test_gateway_config(void **state)
 	gw_bad("[gateway]\nlisten = 127.0.0.1:0\nnhi_db = /a\njwks = /b\n", "at least one model");
 	gw_bad("[gateway]\nlisten = 127.0.0.1:0\n[upstream]\nmodel m = http://1.2.3.4:1\n", "nhi_db and jwks");
 	gw_bad("[gateway]\nworkers = 0\n", "line 2: workers: '0' out of range");
+	/* serve's [nhi] store and jwks stand in for [gateway] nhi_db and jwks,
+	 * which win when given */
+	static const char fb[] = "[nhi]\nstore = /var/lib/creto/nhi.db\njwks = /etc/j.json\n[gateway]\n"
+				 "listen = 127.0.0.1:0\n[upstream]\nmodel m = http://1.2.3.4:1\n";
+	assert_int_equal(creto_gateway_config_parse(fb, strlen(fb), &c, &e), CRETO_OK);
+	assert_string_equal(c->nhi_db, "/var/lib/creto/nhi.db");
+	assert_string_equal(c->jwks, "/etc/j.json");
+	creto_gateway_config_free(c);
+	static const char fb2[] = "[nhi]\nstore = /x.db\njwks = /x.json\n[gateway]\nnhi_db = /a\n"
+				  "listen = 127.0.0.1:0\n[upstream]\nmodel m = http://1.2.3.4:1\n";
+	assert_int_equal(creto_gateway_config_parse(fb2, strlen(fb2), &c, &e), CRETO_OK);
+	assert_string_equal(c->nhi_db, "/a");
+	assert_string_equal(c->jwks, "/x.json");
+	creto_gateway_config_free(c);
 	/* the token endpoint's keys */
 	static const char tk[] = "[gateway]\nlisten = 127.0.0.1:0\nnhi_db = /a\njwks = /b\ntoken_endpoint = yes\n"
 				 "issuer_key = pkcs11:token=t;object=issuer\ntoken_ttl = 5m\nreplay_state = /var/lib/s\n"
