@@ -127,6 +127,9 @@ typedef struct creto_serve_check_opts {
 	const creto_clock *clock;
 	/* skip what needs the HSM (the checkpoint key; the NHI wrap key) */
 	int no_keys;
+	/* the gateway's issuer key, already open (serve's, on SIGHUP): the
+	 * gateway is checked with it instead of opening [gateway] issuer_key */
+	struct creto_signer *issuer;
 } creto_serve_check_opts;
 
 /* Check what cfg names: files exist with safe modes and owners (secret

@@ -24,6 +24,7 @@
 #include "creto/nhi.h"
 #include "creto/serve.h"
 #include "creto/update.h"
+#include "serve/hsmha.h"
 #include "util/conf.h"
 
 static void add(creto_serve_report *r, int sev, int code, const char *where, const char *fmt, ...)
@@ -161,12 +162,31 @@ static void check_gateway(const creto_serve_config *cfg, const creto_serve_check
 		return;
 	}
 	free(text);
-	creto_gateway_opts go = {.clock = o ? o->clock : NULL, .check_only = 1};
+	creto_gateway_opts go = {.clock = o ? o->clock : NULL, .check_only = 1, .issuer = o ? o->issuer : NULL};
+	/* a pkcs11: issuer key on the [hsm] endpoints is opened through them,
+	 * as serve does (no thread is left: creto_hsm_ha_open_keys) */
+	const char *iss = serve_issuer_key(cfg);
+	creto_hsm_ha *ha = NULL;
+	creto_signer *is = NULL;
+	if (go.issuer == NULL && cfg->n_hsm_endpoint > 0 && creto_keys_is_pkcs11(iss) &&
+	    !(o != NULL && o->no_keys)) {
+		if (serve_hsm_open(cfg, &iss, 1, NULL, &ha, &e) != CRETO_OK ||
+		    creto_hsm_ha_signer(ha, 0, &is, &e) != CRETO_OK) {
+			creto_err_ctx(&e, "issuer_key through [hsm] endpoint");
+			add_err(r, "gateway", &e);
+			creto_hsm_ha_close(ha);
+			creto_gateway_config_free(gc);
+			return;
+		}
+		go.issuer = is;
+	}
 	creto_gateway *g = NULL;
 	if (creto_gateway_new(gc, &go, &g, &e) != CRETO_OK)
 		add_err(r, "gateway", &e);
 	creto_gateway_free(g);
 	creto_gateway_config_free(gc);
+	creto_signer_free(is);
+	creto_hsm_ha_close(ha);
 }
 
 /* Open the token of key uri through endpoint ep (its module instead of
@@ -221,8 +241,11 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 	memset(r, 0, sizeof(*r));
 	creto_err ce;
 	int no_keys = o != NULL && o->no_keys;
-	int uses_p11 = creto_keys_is_pkcs11(cfg->audit_checkpoint_key) ||
-		       creto_keys_is_pkcs11(cfg->nhi_wrap_key);
+	/* with [hsm] endpoint lines serve signs through them (serve/hsmha.h):
+	 * [hsm] module is then used only by the NHI wrap key */
+	int via_ep = cfg->n_hsm_endpoint > 0;
+	int ck_p11 = creto_keys_is_pkcs11(cfg->audit_checkpoint_key);
+	int uses_p11 = (ck_p11 && !via_ep) || creto_keys_is_pkcs11(cfg->nhi_wrap_key);
 	creto_keys_opts ko = {.module_path = cfg->hsm_module[0] ? cfg->hsm_module : NULL,
 			      .pin_file = cfg->hsm_pin_file[0] ? cfg->hsm_pin_file : NULL};
 
@@ -232,6 +255,9 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 	/* [hsm] */
 	if (uses_p11) {
 		(void)safe_path(r, "hsm.module", cfg->hsm_module, F_FILE);
+		if (need(r, "hsm.pin_file", cfg->hsm_pin_file))
+			(void)safe_path(r, "hsm.pin_file", cfg->hsm_pin_file, F_FILE | F_SECRET);
+	} else if (via_ep && ck_p11) {
 		if (need(r, "hsm.pin_file", cfg->hsm_pin_file))
 			(void)safe_path(r, "hsm.pin_file", cfg->hsm_pin_file, F_FILE | F_SECRET);
 	} else if (cfg->hsm_pin_file[0]) {
@@ -245,17 +271,17 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 			add_err(r, "hsm.endpoint", &ce);
 			continue;
 		}
-		if (i == 0)
-			add(r, CRETO_SERVE_WARN, 0, "hsm.endpoint",
-			    "serve opens keys through [hsm] module; failover endpoints are not used by serve yet");
-		/* every pkcs11: key must be usable through every endpoint: a
-		 * remote module lacking its mechanism is named now, not at
-		 * failover time */
+		/* every pkcs11: signing key serve opens through the endpoints
+		 * must be usable through each: a remote module lacking its
+		 * mechanism is named now, not at failover time.  The NHI wrap
+		 * key (AES key wrap, which p11-kit's remoting lacks) stays on
+		 * [hsm] module, a local token (docs/hsm-remote.md) */
 		if (!no_keys) {
 			endpoint_key(r, &ep, "audit.checkpoint_key", cfg->audit_checkpoint_key,
 				     CRETO_P11_TYPE_PRIVATE, cfg->hsm_pin_file);
-			endpoint_key(r, &ep, "nhi.wrap_key", cfg->nhi_wrap_key, CRETO_P11_TYPE_SECRET_KEY,
-				     cfg->hsm_pin_file);
+			if (cfg->has_gateway)
+				endpoint_key(r, &ep, "gateway.issuer_key", serve_issuer_key(cfg),
+					     CRETO_P11_TYPE_PRIVATE, cfg->hsm_pin_file);
 		}
 	}
 
@@ -335,7 +361,7 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 		else if (!p11 && safe_path(r, "audit.checkpoint_key", cfg->audit_checkpoint_key,
 					   F_FILE | F_SECRET) != 0)
 			;
-		else if (!no_keys) {
+		else if (!no_keys && !(p11 && via_ep)) { /* through the endpoints: checked above */
 			creto_signer *s = NULL;
 			creto_err_clear(&ce);
 			r->checked++;
