@@ -13,8 +13,9 @@
 # and restarted and host b is stopped (SIGSTOP: hung, not dead) and
 # resumed.  Checked: no request fails, no checkpoint fails; each switch
 # (endpoint-down, failover, endpoint-up) is in the audit log, which
-# verifies with the HSM checkpoint key; RUNTIME/hsm.json shows the endpoint
-# down, then up again; the admin /metrics carries the HSM gauges.
+# verifies with the HSM checkpoint key; RUNTIME/hsm.json and `creto serve
+# status` show the endpoint down, then up again; the admin /metrics
+# carries the HSM gauges.
 if [ -z "${CRETO_HSM_REMOTE_NS:-}" ]; then
   command -v unshare >/dev/null || { echo "SKIP: unshare missing"; exit 77; }
   CRETO_HSM_REMOTE_NS=1 exec unshare -m --propagation private bash "$0" "$@"
@@ -175,12 +176,17 @@ wait_line serve.err 'hsm warn event=endpoint-down outcome=failed endpoint=p11-ki
   fail "no endpoint-down for a: $(grep ' hsm ' serve.err)"
 wait_status p11-kit:hsm-a up False && ok || fail "hsm.json does not show a down: $(cat R/hsm.json)"
 wait_status p11-kit:hsm-b active True && ok || fail "hsm.json does not show b active: $(cat R/hsm.json)"
+expect 0 --out 'active endpoint p11-kit:hsm-b' -- "$CRETO" serve status --config creto.conf
+grep -Eq 'p11-kit:hsm-a +down +downs 1 \(last: CKR_DEVICE_ERROR\)' <<<"$OUT" && ok || fail "serve status: $OUT"
 sleep 0.5
 # and comes back: the probe (under the sandbox) reconnects
 start_server a "$SOFTHSM2_CONF"
 wait_line serve.err 'hsm info event=endpoint-up outcome=ok endpoint=p11-kit:hsm-a' >/dev/null && ok ||
   fail "a never came back up: $(grep ' hsm ' serve.err)"
 wait_status p11-kit:hsm-a up True && ok || fail "hsm.json does not show a up again: $(cat R/hsm.json)"
+expect 0 -- "$CRETO" serve status --config creto.conf
+grep -Eq 'p11-kit:hsm-a +up +downs 1' <<<"$OUT" && ok || fail "serve status after a came back: $OUT"
+expect 0 --out '"active": "p11-kit:hsm-b"' -- "$CRETO" serve status --json --config creto.conf
 sleep 0.5
 # host b hangs (stopped, not dead): the deadline marks it down
 kill -STOP -- "-${PG[b]}"
