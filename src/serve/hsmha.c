@@ -61,6 +61,7 @@ int serve_hsm_open(const creto_serve_config *cfg, const char *const *uris, size_
 		.events = sink,
 		.endpoints = ep,
 		.nendpoints = cfg->n_hsm_endpoint,
+		.deadline_ms = (unsigned)cfg->hsm_deadline_ms,
 	};
 	return creto_hsm_ha_open_keys(uris, n, &o, out, e);
 }

@@ -1056,7 +1056,7 @@ static void reload(creto_serve *s)
 	    strcmp(nc->diode_drop, s->cfg->diode_drop) || strcmp(nc->audit_dir, s->cfg->audit_dir) ||
 	    strcmp(nc->audit_checkpoint_key, s->cfg->audit_checkpoint_key) ||
 	    strcmp(nc->hsm_module, s->cfg->hsm_module) || strcmp(nc->user, s->cfg->user) ||
-	    nc->n_hsm_endpoint != s->cfg->n_hsm_endpoint ||
+	    nc->n_hsm_endpoint != s->cfg->n_hsm_endpoint || nc->hsm_deadline_ms != s->cfg->hsm_deadline_ms ||
 	    memcmp(nc->hsm_endpoint, s->cfg->hsm_endpoint, sizeof nc->hsm_endpoint) ||
 	    strcmp(nc->runtime_dir, s->cfg->runtime_dir) || strcmp(nc->nhi_store, s->cfg->nhi_store))
 		kept = "state, trust, diode, audit, hsm, nhi store, user and runtime_dir changes need a restart";
@@ -1071,6 +1071,7 @@ static void reload(creto_serve *s)
 	KEEP(hsm_pin_file);
 	KEEP(hsm_endpoint);
 	nc->n_hsm_endpoint = s->cfg->n_hsm_endpoint;
+	nc->hsm_deadline_ms = s->cfg->hsm_deadline_ms;
 	KEEP(user);
 	KEEP(runtime_dir);
 	KEEP(nhi_store);
