@@ -110,7 +110,11 @@ PY
 expect 0 --out ok -- "$CRETO" config check --config creto.conf
 if grep -q "not used by serve" "$T/.err" 2>/dev/null; then fail "config check still says serve ignores the endpoints"; else ok; fi
 
-serve_start "$CRETO" serve.err
+# sanitizer builds: serve reads the leak suppressions at exit, under its
+# sandbox (the config directory is readable)
+cp "$CRETO_SRC_DIR/tests/lsan.supp" lsan.supp
+LSAN="LSAN_OPTIONS=suppressions=$T/lsan.supp"
+serve_start "$CRETO" serve.err "$LSAN"
 grep -q 'sandbox info event=applied' serve.err && ok || fail "no sandbox line: $(cat serve.err)"
 grep -q 'hsm info event=endpoint name=p11-kit:hsm-a up=1 active=1 keys=2' serve.err && ok ||
   fail "serve did not open both keys through hsm-a: $(grep hsm serve.err)"
@@ -231,6 +235,7 @@ nck=$(grep -c 'audit info event=checkpoint ' serve.err)
 
 kill -TERM $SP; rc=0; wait $SP || rc=$?
 [ "$rc" = 0 ] && ok || fail "serve exit $rc: $(tail -5 serve.err)"
+if grep -qE '==[0-9]+==ERROR|runtime error:' serve.err; then fail "sanitizer: $(grep -A5 -E '==[0-9]+==ERROR|runtime error' serve.err | head)"; else ok; fi
 
 # ---- the audit log: every switch, and it verifies with the HSM key ----
 expect 0 -- "$CRETO" audit show --dir A --component hsm --json
@@ -246,7 +251,7 @@ expect 0 -- "$CRETO" audit verify --dir A --pub cp.pub
 kill -STOP -- "-${PG[b]}"
 expect 0 --err 'not checked: ' -- "$CRETO" config check --config creto.conf
 grep -q 'p11-kit:hsm-b' "$T/.err" && ok || fail "the check does not name the hung endpoint: $ERR"
-serve_start "$CRETO" serve2.err
+serve_start "$CRETO" serve2.err "$LSAN"
 grep -q 'hsm warn event=endpoint name=p11-kit:hsm-b up=0' serve2.err && ok || fail "b not down at start: $(grep hsm serve2.err)"
 grep -q 'landlock=enforced' serve2.err && ok || echo "note: Landlock not enforced on this kernel" >&2
 wait_line serve2.err 'endpoint-down outcome=failed endpoint=p11-kit:hsm-b reason="deadline"' >/dev/null && ok ||
@@ -258,5 +263,6 @@ expect 0 -- "$CRETO" serve status --config creto.conf
 grep -Eq 'p11-kit:hsm-b +up' <<<"$OUT" && ok || fail "serve status after b resumed: $OUT"
 kill -TERM $SP; rc=0; wait $SP || rc=$?
 [ "$rc" = 0 ] && ok || fail "serve exit $rc: $(tail -5 serve2.err)"
+if grep -qE '==[0-9]+==ERROR|runtime error:' serve2.err; then fail "sanitizer: $(grep -A5 -E '==[0-9]+==ERROR|runtime error' serve2.err | head)"; else ok; fi
 expect 0 -- "$CRETO" audit verify --dir A --pub cp.pub
 finish
