@@ -99,7 +99,7 @@ import sys
 t, aport = sys.argv[1], sys.argv[2]
 c = open('creto.conf').read()
 c = ('[hsm]\nmodule = /usr/lib/softhsm/libsofthsm2.so\npin_file = %s/pin\n'
-     'endpoint = p11-kit:hsm-a\nendpoint = p11-kit:hsm-b\ndeadline = 700ms\n' % t) + c
+     'endpoint = p11-kit:hsm-a\nendpoint = p11-kit:hsm-b\ndeadline = 1s\n' % t) + c
 c = c.replace('checkpoint_key = %s/cp.key' % t,
               'checkpoint_key = pkcs11:token=enclave;object=cp\ncheckpoint_interval = 1s\ncheckpoint_entries = 2')
 c = c.replace('[gateway]\n', '[gateway]\ntoken_endpoint = yes\nissuer_key = pkcs11:token=enclave;object=iss\n'
