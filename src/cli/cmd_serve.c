@@ -129,11 +129,11 @@ const struct cli_cmd *cmd_serve_table(void) { return &serve_cmd; } /* docs: cli_
 static int usage_serve(void)
 {
 	fprintf(stderr,
-		"usage: creto serve [--config FILE] [--user USER] [--log-format text|json]\n"
+		"usage: creto serve [status] [--config FILE] [--user USER] [--log-format text|json]\n"
 		"  run the enclave's daemon (diode watcher, gateway, isolation monitor, audit) until SIGTERM;\n"
 		"  SIGHUP reloads the config.  FILE defaults to " DEFAULT_CONFIG "\n"
-		"usage: creto serve status [--config FILE] [--json]\n"
-		"  the HSM endpoints as the running daemon last wrote them (RUNTIME/hsm.json)\n");
+		"  `creto serve status [--config FILE] [--json]`: the HSM endpoints as the running daemon\n"
+		"  last wrote them (RUNTIME/hsm.json)\n");
 	return CRETO_EUSAGE;
 }
 
