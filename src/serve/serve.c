@@ -93,6 +93,7 @@ struct creto_serve {
 	struct hsm_ev evq[HSM_EVQ_MAX];
 	size_t nevq, evq_dropped;
 	char *hsm_status;         /* the status last written to RUNTIME/hsm.json */
+	int64_t hsm_status_ms;    /* when it was last looked at */
 	creto_audit *audit;
 	creto_update_ctx *uctx;
 	creto_notify *notify;
@@ -241,11 +242,14 @@ static int hsm_sink(void *ctx, const creto_event *ev)
 	return CRETO_OK;
 }
 
-/* RUNTIME/hsm.json: the endpoints' state, rewritten when it changed. */
+/* RUNTIME/hsm.json: the endpoints' state, rewritten when it changed (on
+ * every HSM event, and every HSM_STATUS_MS for the counters). */
+#define HSM_STATUS_MS 5000
 static void hsm_status_write(creto_serve *s)
 {
 	if (s->ha == NULL)
 		return;
+	s->hsm_status_ms = mono_ms();
 	char *js = serve_hsm_status_json(s->ha);
 	if (js == NULL || (s->hsm_status != NULL && !strcmp(js, s->hsm_status))) {
 		free(js);
@@ -1466,6 +1470,8 @@ int creto_serve_run(creto_serve *s, creto_err *e)
 			checkpoint(s, "interval");
 		else if ((int64_t)atomic_load(&s->entries) >= s->cfg->audit_checkpoint_entries)
 			checkpoint(s, "entries");
+		if (s->ha != NULL && now - s->hsm_status_ms >= HSM_STATUS_MS)
+			hsm_status_write(s);
 		if (wd_ms && now >= next_wd) {
 			nf(creto_notify_watchdog(s->notify, NULL));
 			next_wd = now + wd_ms;
