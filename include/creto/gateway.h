@@ -48,6 +48,16 @@ typedef struct creto_gateway_opts {
 	int check_only;
 	/* The config file, re-read on creto_gateway_reload; NULL: no reload. */
 	const char *config_path;
+	/* The token endpoint's issuer key, already open, used in place of
+	 * opening issuer_key (borrowed: it must outlive the gateway; `creto
+	 * serve` opens it through its HSM failover endpoints).  NULL: the
+	 * gateway opens issuer_key itself. */
+	struct creto_signer *issuer;
+	/* More exposition text for GET /metrics on the admin listener (`creto
+	 * serve`'s HSM gauges): a malloc'ed *out of *len bytes, 0 on success.
+	 * Called from a worker thread.  NULL: none. */
+	int (*metrics_extra)(void *ctx, char **out, size_t *len);
+	void *metrics_extra_ctx;
 } creto_gateway_opts;
 
 /* Open the NHI store and JWK Set, read the upstream key file and bind every

@@ -350,19 +350,47 @@ int creto_hsm_key_check(creto_hsm *h, const creto_hsm_key *k, creto_err *e) CRET
  * answers; the active endpoint stays where it is until it fails. */
 typedef struct creto_hsm_ha creto_hsm_ha;
 
-/* Open the key uri names on every endpoint of opts, in order, each within
- * the deadline: the private key found, its mechanism offered
+#define CRETO_HSM_HA_KEYS_MAX 4 /* keys of one token sharing a group's endpoints */
+
+/* Open the keys uris[0..nkeys) name (private keys of one token: every URI
+ * names the same token=, or none does) on every endpoint of opts, in
+ * order, each within the deadline: each key found, its mechanism offered
  * (creto_hsm_key_check) and its creto key id equal to the first
- * endpoint's.  A refusal (wrong PIN, key missing, mechanism missing, key
- * id differing) is returned at once, naming the endpoint; an endpoint that
- * is down or late is left to its probe.  None answering is CRETO_EOP. */
+ * answering endpoint's.  A refusal (wrong PIN, key missing, mechanism
+ * missing, key id differing) is returned at once, naming the endpoint; an
+ * endpoint that is down or late is marked down, to be probed once the
+ * group is started.  None answering is CRETO_EOP.  The PIN comes from the
+ * first URI's pin-source, else opts->pin_file.
+ *
+ * No thread is left running when this returns: each endpoint is opened on
+ * a short-lived thread joined before the next, and a call that misses the
+ * deadline has the sockets it opened shut down (so a hung p11-kit server
+ * cannot hold it) and is joined after at most one more deadline; that is
+ * done only while the caller runs no other thread (a call that still does
+ * not return is left running, detached).  So a daemon opens its keys,
+ * applies a sandbox that needs a single-threaded process, then calls
+ * creto_hsm_ha_start.  Until then, signing works the same way (one
+ * short-lived thread per call, joined). */
+int creto_hsm_ha_open_keys(const char *const *uris, size_t nkeys, const creto_hsm_opts *opts,
+			   creto_hsm_ha **out, creto_err *e) CRETO_WUR;
+/* Start the endpoints' worker threads (every later call runs there; a
+ * down endpoint is probed).  Idempotent. */
+int creto_hsm_ha_start(creto_hsm_ha *g, creto_err *e) CRETO_WUR;
+/* creto_hsm_ha_open_keys with the one key uri, then creto_hsm_ha_start
+ * (commands, and the signer of creto_hsm_open_signer). */
 int creto_hsm_ha_open(const char *uri, const creto_hsm_opts *opts, creto_hsm_ha **out,
 		      creto_err *e) CRETO_WUR;
-/* Sign like creto_hsm_key_sign through the active endpoint, failing over
- * as above.  Thread-safe. */
+/* Sign like creto_hsm_key_sign with key `key` (an index into the URIs
+ * given to open) through the active endpoint, failing over as above.
+ * Thread-safe.  creto_hsm_ha_sign signs with key 0. */
+int creto_hsm_ha_sign_key(creto_hsm_ha *g, size_t key, const uint8_t *msg, size_t msglen,
+			  uint8_t *sig, size_t sigcap, size_t *siglen, creto_err *e) CRETO_WUR;
 int creto_hsm_ha_sign(creto_hsm_ha *g, const uint8_t *msg, size_t msglen, uint8_t *sig,
 		      size_t sigcap, size_t *siglen, creto_err *e) CRETO_WUR;
-/* The key's public key (raw, as creto_hsm_pub_raw), algorithm and creto
+/* A signer (creto/sig.h, kind "pkcs11") for key `key` of g, failing over
+ * as creto_hsm_ha_sign_key.  It borrows g: free it before closing g. */
+int creto_hsm_ha_signer(creto_hsm_ha *g, size_t key, creto_signer **out, creto_err *e) CRETO_WUR;
+/* Key 0's public key (raw, as creto_hsm_pub_raw), algorithm and creto
  * key id; valid while g lives. */
 const uint8_t *creto_hsm_ha_pub(const creto_hsm_ha *g, creto_alg *alg, size_t *len);
 const char *creto_hsm_ha_key_id(const creto_hsm_ha *g);
@@ -388,7 +416,7 @@ size_t creto_hsm_ha_endpoints(const creto_hsm_ha *g);
 void creto_hsm_ha_endpoint_get(creto_hsm_ha *g, size_t i, creto_hsm_ha_endpoint_status *st);
 /* Stop the endpoints' threads and close their tokens.  A thread still
  * inside a hung call is left to finish it and clean up after itself.
- * Accepts NULL. */
+ * Signers from creto_hsm_ha_signer must be freed first.  Accepts NULL. */
 void creto_hsm_ha_close(creto_hsm_ha *g);
 
 /* ---- the envelope: AES-256-GCM under an HSM-wrapped data key ----

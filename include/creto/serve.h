@@ -43,6 +43,7 @@ typedef struct creto_serve_config {
 	char hsm_pin_file[CRETO_SERVE_PATH_MAX];
 	char hsm_endpoint[CRETO_SERVE_ENDPOINTS_MAX][CRETO_SERVE_STR_MAX];
 	size_t n_hsm_endpoint;
+	int64_t hsm_deadline_ms;      /* one call on an endpoint; 0: CRETO_HSM_DEADLINE_MS */
 	/* [trust] */
 	char trust_root[CRETO_SERVE_PATH_MAX];
 	/* [state] */
@@ -127,6 +128,9 @@ typedef struct creto_serve_check_opts {
 	const creto_clock *clock;
 	/* skip what needs the HSM (the checkpoint key; the NHI wrap key) */
 	int no_keys;
+	/* the gateway's issuer key, already open (serve's, on SIGHUP): the
+	 * gateway is checked with it instead of opening [gateway] issuer_key */
+	struct creto_signer *issuer;
 } creto_serve_check_opts;
 
 /* Check what cfg names: files exist with safe modes and owners (secret

@@ -1,6 +1,8 @@
 /*
  * cmd_serve.c - `creto serve [--config FILE] [--user U] [--log-format F]`:
- * the enclave's daemon in the foreground (docs/serve.md).  SIGHUP reloads
+ * the enclave's daemon in the foreground (docs/serve.md); `creto serve
+ * status` prints what the running daemon last wrote about its HSM
+ * endpoints (RUNTIME/hsm.json).  SIGHUP reloads
  * the config, SIGTERM/SIGINT stop it; systemd readiness through
  * $NOTIFY_SOCKET and $WATCHDOG_USEC.
  *
@@ -8,11 +10,13 @@
  * or, with --log-format json, one JSON object per line.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,17 +122,102 @@ static void crash_cb(void *arg, const char *point)
 }
 
 static const struct cli_cmd serve_cmd = {
-	"", NULL, "[--config FILE] [--user USER] [--log-format text|json]",
+	"", NULL, "[status] [--config FILE] [--user USER] [--log-format text|json]",
 	"the enclave's daemon: diode watcher, gateway, isolation monitor, audit (SIGHUP reloads, SIGTERM stops)"};
 const struct cli_cmd *cmd_serve_table(void) { return &serve_cmd; } /* docs: cli_doc.c */
 
 static int usage_serve(void)
 {
 	fprintf(stderr,
-		"usage: creto serve [--config FILE] [--user USER] [--log-format text|json]\n"
+		"usage: creto serve [status] [--config FILE] [--user USER] [--log-format text|json]\n"
 		"  run the enclave's daemon (diode watcher, gateway, isolation monitor, audit) until SIGTERM;\n"
-		"  SIGHUP reloads the config.  FILE defaults to " DEFAULT_CONFIG "\n");
+		"  SIGHUP reloads the config.  FILE defaults to " DEFAULT_CONFIG "\n"
+		"  `creto serve status [--config FILE] [--json]`: the HSM endpoints as the running daemon\n"
+		"  last wrote them (RUNTIME/hsm.json)\n");
 	return CRETO_EUSAGE;
+}
+
+/* `creto serve status`: RUNTIME/hsm.json (docs/serve.md "HSM endpoints"). */
+static int serve_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config = DEFAULT_CONFIG;
+	optind = 1;
+	int ch;
+	while ((ch = cli_getopt(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config = optarg; break;
+		case 'h':
+			usage_serve();
+			return CRETO_OK;
+		default: return usage_serve();
+		}
+	}
+	if (optind != argc)
+		return usage_serve();
+	creto_err e;
+	creto_err_clear(&e);
+	creto_serve_config *cfg = NULL;
+	if (creto_serve_config_load(config, &cfg, &e) != CRETO_OK)
+		return cli_fail(&e, 0);
+	if (cfg->n_hsm_endpoint == 0) {
+		creto_serve_config_free(cfg);
+		creto_err_set(&e, CRETO_EUSAGE, "%s: no [hsm] endpoint: serve signs through [hsm] module", config);
+		return cli_fail(&e, 0);
+	}
+	char path[CRETO_SERVE_PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/hsm.json", cfg->runtime_dir);
+	creto_serve_config_free(cfg);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	if (creto_file_read(path, 1 << 20, &buf, &len, &e) != CRETO_OK || stat(path, &st) != 0) {
+		free(buf);
+		creto_err_ctx(&e, "serve status (is serve running?)");
+		return cli_fail(&e, 0);
+	}
+	json_error_t je;
+	json_t *o = json_loadb((const char *)buf, len, 0, &je);
+	json_t *eps = json_object_get(o, "endpoints");
+	if (!json_is_array(eps)) {
+		json_decref(o);
+		free(buf);
+		creto_err_set(&e, CRETO_EOP, "%s: not a status file", path);
+		return cli_fail(&e, 0);
+	}
+	if (cli_json()) {
+		fwrite(buf, 1, len, stdout);
+	} else {
+		char when[32];
+		struct tm tm;
+		gmtime_r(&st.st_mtime, &tm);
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("token %s, active endpoint %s (as of %s)\n", json_string_value(json_object_get(o, "token")),
+		       json_string_value(json_object_get(o, "active")), when);
+		size_t i;
+		json_t *ep;
+		json_array_foreach(eps, i, ep) {
+			const char *reason = json_string_value(json_object_get(ep, "reason"));
+			printf("  %-40s %-4s %-6s downs %lld%s%s%s\n", json_string_value(json_object_get(ep, "name")),
+			       json_is_true(json_object_get(ep, "up")) ? "up" : "down",
+			       json_is_true(json_object_get(ep, "active")) ? "active" : "",
+			       (long long)json_integer_value(json_object_get(ep, "downs")),
+			       reason && reason[0] ? " (last: " : "", reason && reason[0] ? reason : "",
+			       reason && reason[0] ? ")" : "");
+		}
+		printf("signs %lld, retries %lld, failovers %lld, failures %lld\n",
+		       (long long)json_integer_value(json_object_get(o, "signs")),
+		       (long long)json_integer_value(json_object_get(o, "sign_retries")),
+		       (long long)json_integer_value(json_object_get(o, "failovers")),
+		       (long long)json_integer_value(json_object_get(o, "sign_failures")));
+	}
+	json_decref(o);
+	free(buf);
+	return CRETO_OK;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -140,6 +229,8 @@ int cmd_serve(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return serve_status(argc - 1, argv + 1);
 	const char *config = DEFAULT_CONFIG, *user = NULL, *fmt = NULL;
 	optind = 1;
 	int ch;

@@ -252,3 +252,25 @@ int gw_metrics_render(gw_metrics *m, const gw_model *models, const char *const *
 	*len = b.n;
 	return 0;
 }
+
+int gw_metrics_append(char **body, size_t *len, int (*extra)(void *ctx, char **out, size_t *len),
+		      void *ctx)
+{
+	if (extra == NULL || *body == NULL)
+		return 0;
+	char *more = NULL;
+	size_t ml = 0;
+	if (extra(ctx, &more, &ml) != 0)
+		return -1;
+	char *n = realloc(*body, *len + ml + 1);
+	if (n == NULL) {
+		free(more);
+		return -1;
+	}
+	memcpy(n + *len, more, ml);
+	*len += ml;
+	n[*len] = '\0';
+	*body = n;
+	free(more);
+	return 0;
+}

@@ -28,4 +28,10 @@ int gw_metrics_render(gw_metrics *m, const gw_model *models, const char *const *
 		      size_t nmodels, const char *const *endpoint_names, int connections, char **out,
 		      size_t *len);
 
+/* Append what extra(ctx) renders (the caller's own gauges, e.g. `creto
+ * serve`'s HSM endpoints) to *body (from gw_metrics_render); extra NULL
+ * changes nothing.  -1 when out of memory or extra fails. */
+int gw_metrics_append(char **body, size_t *len, int (*extra)(void *ctx, char **out, size_t *len),
+		      void *ctx);
+
 #endif

@@ -1631,7 +1631,8 @@ static void handle(struct conn *c)
 							  "/v1/embeddings", "/v1/models"};
 			int conns = atomic_load(&g->conns);
 			if (gw_metrics_render(g->metrics, g->models, g->model_names, g->cfg.nmodel, epn, conns, &body,
-					      &bl) != 0)
+					      &bl) != 0 ||
+			    gw_metrics_append(&body, &bl, g->opts.metrics_extra, g->opts.metrics_extra_ctx) != 0)
 				st = 500, txt = "out of memory\n";
 		} else if (r->method == GW_M_GET && path_is(r, "/ready")) {
 			int ready = audit_ok(g), any = 0;
@@ -2505,9 +2506,12 @@ static int token_setup(creto_gateway *g, creto_err *e)
 	const creto_gateway_config *c = &g->cfg;
 	creto_keys_opts ko = {.module_path = c->issuer_module[0] ? c->issuer_module : NULL,
 			      .pin_file = c->issuer_pin_file[0] ? c->issuer_pin_file : NULL};
-	int rc = creto_keys_open_signer(c->issuer_key, &ko, &g->issuer, e);
+	int rc = g->opts.issuer != NULL ? CRETO_OK /* the caller's, borrowed (not freed here) */
+					: creto_keys_open_signer(c->issuer_key, &ko, &g->issuer, e);
 	if (rc != CRETO_OK)
 		return creto_err_ctx(e, "issuer_key");
+	if (g->opts.issuer != NULL)
+		g->issuer = g->opts.issuer;
 	const creto_pubkey *pk = creto_signer_pubkey(g->issuer);
 	const creto_pubkey *in = creto_jwks_find(g->jwks, creto_pubkey_id(pk));
 	if (in == NULL || !creto_pubkey_equal(in, pk))
@@ -2861,7 +2865,8 @@ void creto_gateway_free(creto_gateway *g)
 	}
 	free(g->as_meta);
 	free(g->as_jwks);
-	creto_signer_free(g->issuer);
+	if (g->issuer != g->opts.issuer)
+		creto_signer_free(g->issuer);
 	creto_nhi_resolver_free(g->resolver);
 	creto_jwks_free(g->jwks);
 	creto_nhi_store_free(g->store);

@@ -11,18 +11,43 @@
  * of a down endpoint probes it (reconnect, log in) until it answers, then
  * marks it up; the active endpoint does not move back by itself.
  *
- * All PKCS#11 state of an endpoint (its creto_hsm and creto_hsm_key) is
- * touched only by its worker; the group's mutex guards the queues, the
- * states and the statistics.  Events go to the caller's sink outside the
- * mutex.
+ * Opening leaves no thread behind (creto_hsm_ha_open_keys), so a daemon can
+ * open its keys, then apply a sandbox that refuses to start while other
+ * threads run (src/serve/sandbox.c: Landlock binds only the calling thread
+ * and the threads it creates later), then start the workers
+ * (creto_hsm_ha_start).  Until then each call runs on a short-lived thread
+ * of its own ("one-shot"), joined before the caller goes on.  A one-shot
+ * call that misses the deadline is unblocked the only way a p11-kit call
+ * can be: the sockets the call opened (the file descriptors that did not
+ * exist when it started) are shut down, so the module's read returns and
+ * the call fails with CKR_DEVICE_ERROR; then the thread is joined.  That is
+ * done only while the one-shot thread and its caller are the only threads
+ * of the process (a daemon before its sandbox, a command): with other
+ * threads running, a new descriptor may be theirs, and a late one-shot is
+ * abandoned like a late worker call (it cleans up after itself and, when
+ * the workers were started meanwhile, starts its endpoint's worker).
+ *
+ * Several keys of one token can share the group (creto_hsm_ha_open_keys):
+ * one connection, one worker and one state per endpoint for all of them.
+ * Two groups on one endpoint would share its module (p11.c loads a module
+ * once per process) and could not reconnect it (p11_module_reinit leaves a
+ * shared module alone).
+ *
+ * All PKCS#11 state of an endpoint (its creto_hsm and creto_hsm_keys) is
+ * touched only by the one thread running for it (its one-shot or its
+ * worker, never both); the group's mutex guards the queues, the states and
+ * the statistics.  Events go to the caller's sink outside the mutex.
  */
 #include "p11.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -36,6 +61,7 @@ enum job_kind { JOB_OPEN, JOB_SIGN };
 struct job {
 	int refs; /* the caller's and the worker's */
 	int kind, done;
+	size_t key;   /* JOB_SIGN: which of the group's keys */
 	uint8_t *msg; /* a copy: the caller may be gone when the worker runs */
 	size_t msglen;
 	uint8_t sig[JOB_SIG_MAX];
@@ -54,21 +80,35 @@ struct ep {
 	pthread_cond_t cv; /* wakes the worker */
 	/* under g->mu */
 	int state, busy, exited, started;
+	int oneshot;       /* a one-shot thread runs for this endpoint */
+	int os_abandoned;  /* ... and its caller gave up waiting for it */
+	struct job *os_job;
+	pthread_t os_th;
 	struct job *head, *tail;
 	struct timespec next_probe;
 	uint64_t downs;
 	char reason[64];
-	/* worker only */
+	/* the one thread running for the endpoint only */
 	creto_hsm *h;
-	creto_hsm_key *k;
+	creto_hsm_key *k[CRETO_HSM_HA_KEYS_MAX];
+};
+
+/* One key of the group, the same on every endpoint. */
+struct ha_key {
+	creto_p11_uri *u;
+	uint8_t pub[128];
+	size_t publen;
+	creto_alg alg;
+	char key_id[CRETO_KEYID_HEXLEN + 1];
 };
 
 struct creto_hsm_ha {
 	pthread_mutex_t mu;
 	pthread_cond_t done_cv; /* a job finished, or a worker exited */
-	int refs;               /* the owner's and one per running worker */
-	int stop;
-	creto_p11_uri *u;
+	int refs;               /* the owner's and one per running worker or one-shot */
+	int stop, started;
+	struct ha_key key[CRETO_HSM_HA_KEYS_MAX];
+	size_t nkeys;
 	creto_hsm_opts opts;
 	char *pin_file;
 	creto_event_sink events;
@@ -76,10 +116,6 @@ struct creto_hsm_ha {
 	struct ep ep[CRETO_HSM_ENDPOINTS_MAX];
 	size_t n, active;
 	char label[CRETO_HSM_TOKEN_LABEL_MAX + 1];
-	uint8_t pub[128];
-	size_t publen;
-	creto_alg alg;
-	char key_id[CRETO_KEYID_HEXLEN + 1];
 	creto_hsm_ha_stats st;
 };
 
@@ -237,9 +273,40 @@ static int open_refused(int rc, ck_rv_t rv)
 	       rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED || rv == CKR_PIN_INVALID;
 }
 
-/* ---- the worker: every PKCS#11 call of one endpoint ---- */
+/* ---- the one thread of an endpoint: every PKCS#11 call of it ---- */
 
-/* Open (or reconnect) the endpoint and find the key; the key must be the
+/* Key i's URI on endpoint p: the first key's token attributes with p's
+ * serial and slot, key i's object, id and type. */
+static void key_uri(const creto_hsm_ha *g, const struct ep *p, size_t i, creto_p11_uri *u)
+{
+	*u = *g->key[0].u; /* shallow: only the endpoint's and the key's parts differ */
+	u->module_path = NULL;
+	u->module_name = NULL;
+	if (p->spec.serial[0] != '\0')
+		u->serial = (char *)p->spec.serial;
+	if (p->spec.has_slot_id) {
+		u->has_slot_id = 1;
+		u->slot_id = p->spec.slot_id;
+	}
+	const creto_p11_uri *k = g->key[i].u;
+	u->object = k->object;
+	u->id = k->id;
+	u->idlen = k->idlen;
+	u->has_id = k->has_id;
+	u->type = k->type;
+}
+
+static void ep_close_keys(struct ep *p)
+{
+	for (size_t i = 0; i < CRETO_HSM_HA_KEYS_MAX; i++) {
+		creto_hsm_key_free(p->k[i]);
+		p->k[i] = NULL;
+	}
+	creto_hsm_close(p->h);
+	p->h = NULL;
+}
+
+/* Open (or reconnect) the endpoint and find the keys; each must be the
  * group's.  On failure *refused says a retry cannot help (wrong PIN, key
  * missing or different, mechanism missing). */
 static int ep_open(struct ep *p, int *refused, creto_err *e)
@@ -249,16 +316,19 @@ static int ep_open(struct ep *p, int *refused, creto_err *e)
 	p11_last_rv_reset();
 	if (p->h != NULL) {
 		int rc = p11_handle_reconnect(p->h, e);
-		uint8_t raw[128];
-		size_t len = 0;
-		creto_alg alg = CRETO_ALG_NONE;
-		creto_p11_uri u = *g->u;
-		u.type = CRETO_P11_TYPE_PRIVATE;
-		if (rc == CRETO_OK)
+		for (size_t i = 0; i < g->nkeys && rc == CRETO_OK; i++) {
+			uint8_t raw[128];
+			size_t len = 0;
+			creto_alg alg = CRETO_ALG_NONE;
+			creto_p11_uri u;
+			key_uri(g, p, i, &u);
+			u.type = CRETO_P11_TYPE_PRIVATE;
 			rc = creto_hsm_pub_raw(p->h, &u, &alg, raw, sizeof(raw), &len, e);
-		if (rc == CRETO_OK) {
+			if (rc != CRETO_OK)
+				break;
 			pthread_mutex_lock(&g->mu);
-			int same = g->publen == len && g->alg == alg && memcmp(g->pub, raw, len) == 0;
+			const struct ha_key *gk = &g->key[i];
+			int same = gk->publen == len && gk->alg == alg && memcmp(gk->pub, raw, len) == 0;
 			pthread_mutex_unlock(&g->mu);
 			if (!same)
 				rc = creto_err_set(e, CRETO_EUSAGE,
@@ -268,57 +338,55 @@ static int ep_open(struct ep *p, int *refused, creto_err *e)
 		*refused = rc != CRETO_OK && open_refused(rc, p11_last_rv());
 		return rc;
 	}
-	creto_p11_uri u = *g->u; /* shallow: only the endpoint's parts differ */
-	u.module_path = NULL;
-	u.module_name = NULL;
-	if (p->spec.serial[0] != '\0')
-		u.serial = p->spec.serial;
-	if (p->spec.has_slot_id) {
-		u.has_slot_id = 1;
-		u.slot_id = p->spec.slot_id;
-	}
+	creto_p11_uri u;
+	key_uri(g, p, 0, &u);
 	creto_hsm_opts o = g->opts;
 	o.module_path = p->spec.module;
 	o.endpoints = NULL;
 	o.nendpoints = 0;
 	creto_hsm *h = NULL;
-	creto_hsm_key *k = NULL;
-	uint8_t raw[128];
-	size_t len = 0;
-	creto_alg alg = CRETO_ALG_NONE;
+	creto_hsm_key *k[CRETO_HSM_HA_KEYS_MAX] = {NULL};
 	int rc = creto_hsm_open(&u, &o, CRETO_HSM_LOGIN, &h, e);
-	if (rc == CRETO_OK)
-		rc = creto_hsm_key_find(h, &u, CRETO_P11_TYPE_PRIVATE, &k, e);
-	if (rc == CRETO_OK)
-		rc = creto_hsm_key_check(h, k, e);
-	if (rc == CRETO_OK)
-		rc = creto_hsm_pub_raw(h, &u, &alg, raw, sizeof(raw), &len, e);
+	for (size_t i = 0; i < g->nkeys && rc == CRETO_OK; i++) {
+		uint8_t raw[128];
+		size_t len = 0;
+		creto_alg alg = CRETO_ALG_NONE;
+		key_uri(g, p, i, &u);
+		rc = creto_hsm_key_find(h, &u, CRETO_P11_TYPE_PRIVATE, &k[i], e);
+		if (rc == CRETO_OK)
+			rc = creto_hsm_key_check(h, k[i], e);
+		if (rc == CRETO_OK)
+			rc = creto_hsm_pub_raw(h, &u, &alg, raw, sizeof(raw), &len, e);
+		if (rc != CRETO_OK) {
+			*refused = open_refused(rc, p11_last_rv());
+			break;
+		}
+		pthread_mutex_lock(&g->mu);
+		struct ha_key *gk = &g->key[i];
+		if (gk->publen == 0) {
+			memcpy(gk->pub, raw, len);
+			gk->publen = len;
+			gk->alg = alg;
+			snprintf(g->label, sizeof(g->label), "%s", creto_hsm_token_label(h));
+		} else if (gk->publen != len || gk->alg != alg || memcmp(gk->pub, raw, len) != 0) {
+			rc = creto_err_set(e, CRETO_EUSAGE,
+					   "token '%s': key '%s' differs from the one on the first endpoint (replicate the token again and check with `creto hsm compare`)",
+					   creto_hsm_token_label(h), creto_hsm_key_label(k[i]));
+			*refused = 1;
+		}
+		pthread_mutex_unlock(&g->mu);
+	}
 	if (rc != CRETO_OK) {
-		*refused = open_refused(rc, p11_last_rv());
-		goto fail;
+		if (!*refused)
+			*refused = open_refused(rc, p11_last_rv());
+		for (size_t i = 0; i < g->nkeys; i++)
+			creto_hsm_key_free(k[i]);
+		creto_hsm_close(h);
+		return rc;
 	}
-	pthread_mutex_lock(&g->mu);
-	if (g->publen == 0) {
-		memcpy(g->pub, raw, len);
-		g->publen = len;
-		g->alg = alg;
-		snprintf(g->label, sizeof(g->label), "%s", creto_hsm_token_label(h));
-	} else if (g->publen != len || g->alg != alg || memcmp(g->pub, raw, len) != 0) {
-		rc = creto_err_set(e, CRETO_EUSAGE,
-				   "token '%s': key '%s' differs from the one on the first endpoint (replicate the token again and check with `creto hsm compare`)",
-				   creto_hsm_token_label(h), creto_hsm_key_label(k));
-		*refused = 1;
-	}
-	pthread_mutex_unlock(&g->mu);
-	if (rc != CRETO_OK)
-		goto fail;
 	p->h = h;
-	p->k = k;
+	memcpy(p->k, k, sizeof(p->k));
 	return CRETO_OK;
-fail:
-	creto_hsm_key_free(k);
-	creto_hsm_close(h);
-	return rc;
 }
 
 static void run_job(struct ep *p, struct job *j)
@@ -333,16 +401,15 @@ static void run_job(struct ep *p, struct job *j)
 		j->rv = j->rc == CRETO_OK ? CKR_OK : refused ? CKR_FUNCTION_REJECTED : CKR_DEVICE_REMOVED;
 		return;
 	}
-	if (p->k == NULL) {
+	if (j->key >= CRETO_HSM_HA_KEYS_MAX || p->k[j->key] == NULL) {
 		j->rc = creto_err_set(&j->err, CRETO_EOP, "HSM endpoint %s is not connected", p->name);
 		j->rv = CKR_DEVICE_REMOVED;
 		return;
 	}
-	j->rc = creto_hsm_key_sign(p->k, j->msg, j->msglen, j->sig, sizeof(j->sig), &j->siglen,
-				   &j->err);
+	j->rc = creto_hsm_key_sign(p->k[j->key], j->msg, j->msglen, j->sig, sizeof(j->sig),
+				   &j->siglen, &j->err);
 	j->rv = j->rc == CRETO_OK ? CKR_OK : p11_last_rv();
 }
-
 /* p11-kit-client writes to its socket without MSG_NOSIGNAL: a write to a
  * server that died raises SIGPIPE in the writing thread.  Blocked here, it
  * stays pending on this thread and the write fails with EPIPE, which the
@@ -431,10 +498,7 @@ static void *worker(void *arg)
 	}
 	p->tail = NULL;
 	pthread_mutex_unlock(&g->mu);
-	creto_hsm_key_free(p->k);
-	creto_hsm_close(p->h);
-	p->k = NULL;
-	p->h = NULL;
+	ep_close_keys(p);
 	drain_sigpipe();
 	pthread_mutex_lock(&g->mu);
 	p->exited = 1;
@@ -449,7 +513,8 @@ static void ha_free(creto_hsm_ha *g)
 {
 	for (size_t i = 0; i < g->n; i++)
 		pthread_cond_destroy(&g->ep[i].cv);
-	creto_p11_uri_free(g->u);
+	for (size_t i = 0; i < g->nkeys; i++)
+		creto_p11_uri_free(g->key[i].u);
 	free(g->pin_file);
 	pthread_cond_destroy(&g->done_cv);
 	pthread_mutex_unlock(&g->mu);
@@ -464,6 +529,19 @@ static void ha_unref_locked(creto_hsm_ha *g)
 		return;
 	}
 	ha_free(g);
+}
+
+/* Start endpoint p's worker; the caller holds g->mu. */
+static int spawn_worker_locked(creto_hsm_ha *g, struct ep *p)
+{
+	p->exited = 0;
+	if (pthread_create(&p->th, NULL, worker, p) != 0) {
+		p->exited = 1;
+		return -1;
+	}
+	p->started = 1;
+	g->refs++;
+	return 0;
 }
 
 /* Mark endpoint i down (reason: a CKR_ name or "deadline"); the caller
@@ -483,9 +561,20 @@ static void mark_down_locked(creto_hsm_ha *g, size_t i, const char *reason)
 	pthread_mutex_lock(&g->mu);
 }
 
-/* Queue a job on endpoint i and wait for it at most the deadline.
- * Returns 1 when it finished (results in j), 0 when it was late (then j
- * belongs to the worker).  Called with g->mu held. */
+/* Wait on done_cv until j is done or dl passes; 1 when done. */
+static int wait_done_locked(creto_hsm_ha *g, struct job *j, const struct timespec *dl)
+{
+	while (!j->done)
+		if (pthread_cond_timedwait(&g->done_cv, &g->mu, dl) == ETIMEDOUT && !j->done)
+			return 0;
+	return 1;
+}
+
+enum { W_LATE = 0, W_DONE = 1, W_LATE_JOINED = 2 };
+
+/* Queue a job on endpoint i's worker and wait for it at most the
+ * deadline: W_DONE (results in j) or W_LATE (then j belongs to the
+ * worker).  Called with g->mu held. */
 static int submit_wait_locked(creto_hsm_ha *g, size_t i, struct job *j)
 {
 	struct ep *p = &g->ep[i];
@@ -499,15 +588,183 @@ static int submit_wait_locked(creto_hsm_ha *g, size_t i, struct job *j)
 	pthread_cond_signal(&p->cv);
 	struct timespec dl;
 	now_plus(&dl, g->deadline_ms);
-	while (!j->done) {
-		int w = pthread_cond_timedwait(&g->done_cv, &g->mu, &dl);
-		if (w == ETIMEDOUT && !j->done) {
-			j->refs--; /* the worker frees it when the call returns */
-			return 0;
-		}
+	if (!wait_done_locked(g, j, &dl)) {
+		j->refs--; /* the worker frees it when the call returns */
+		return W_LATE;
 	}
 	j->refs--;
-	return 1;
+	return W_DONE;
+}
+
+/* ---- one-shot calls: before creto_hsm_ha_start ---- */
+
+#define FD_SNAP_MAX 65536 /* descriptors tracked by a snapshot (a bitmap) */
+
+/* Threads of this process (entries of /proc/self/task); 0 when unknown. */
+static size_t thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Call fn on every open descriptor below FD_SNAP_MAX but the scan's own. */
+static int fd_scan(void (*fn)(int fd, void *arg), void *arg)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	int self = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char *end = NULL;
+		long fd = strtol(de->d_name, &end, 10);
+		if (de->d_name[0] == '.' || *end != '\0' || fd < 0 || fd >= FD_SNAP_MAX || fd == self)
+			continue;
+		fn((int)fd, arg);
+	}
+	closedir(d);
+	return 0;
+}
+
+static void snap_set(int fd, void *arg)
+{
+	uint8_t *bits = arg;
+	bits[fd / 8] |= (uint8_t)(1u << (fd % 8));
+}
+
+static void shut_if_new_socket(int fd, void *arg)
+{
+	const uint8_t *bits = arg;
+	struct stat st;
+	if (bits[fd / 8] & (1u << (fd % 8)))
+		return;
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+		(void)shutdown(fd, SHUT_RDWR);
+}
+
+/* The descriptors open now, or NULL (out of memory, no /proc). */
+static uint8_t *fd_snapshot(void)
+{
+	uint8_t *bits = calloc(FD_SNAP_MAX / 8, 1);
+	if (bits != NULL && fd_scan(snap_set, bits) != 0) {
+		free(bits);
+		bits = NULL;
+	}
+	return bits;
+}
+
+static void *oneshot_main(void *arg)
+{
+	struct ep *p = arg;
+	creto_hsm_ha *g = p->g;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_mutex_lock(&g->mu);
+	struct job *j = p->os_job;
+	pthread_mutex_unlock(&g->mu);
+	run_job(p, j);
+	drain_sigpipe();
+	pthread_mutex_lock(&g->mu);
+	j->done = 1;
+	p->os_job = NULL;
+	pthread_cond_broadcast(&g->done_cv);
+	job_unref_locked(j);
+	if (p->os_abandoned) {
+		/* Detached: nobody waits for this thread.  The endpoint is
+		 * free again; it gets its worker now if the others have one. */
+		p->oneshot = 0;
+		p->os_abandoned = 0;
+		if (g->stop) {
+			pthread_mutex_unlock(&g->mu);
+			ep_close_keys(p);
+			pthread_mutex_lock(&g->mu);
+		} else if (g->started && !p->started) {
+			(void)spawn_worker_locked(g, p);
+		}
+		pthread_cond_broadcast(&g->done_cv);
+	}
+	ha_unref_locked(g);
+	return NULL;
+}
+
+/* Run job j on a thread of its own for endpoint i (no worker yet) and wait
+ * at most the deadline.  A late call's new sockets are shut down when this
+ * thread and the one-shot are the process's only threads, and it gets one
+ * more deadline to return.  W_DONE: j holds the results; W_LATE_JOINED: it
+ * was late, returned and was joined (j is the caller's, its results are
+ * not used); W_LATE: still running, detached, j belongs to it.  Called
+ * with g->mu held. */
+static int oneshot_wait_locked(creto_hsm_ha *g, size_t i, struct job *j)
+{
+	struct ep *p = &g->ep[i];
+	while (p->oneshot && !p->os_abandoned)
+		pthread_cond_wait(&g->done_cv, &g->mu);
+	if (p->oneshot) { /* an earlier call is still stuck there */
+		j->rc = creto_err_set(&j->err, CRETO_EOP, "HSM endpoint %s: an earlier call has not returned",
+				      p->name);
+		j->rv = CKR_DEVICE_REMOVED;
+		return W_DONE;
+	}
+	uint8_t *snap = fd_snapshot();
+	j->refs = 2;
+	p->os_job = j;
+	p->oneshot = 1;
+	p->os_abandoned = 0;
+	g->refs++;
+	if (pthread_create(&p->os_th, NULL, oneshot_main, p) != 0) {
+		g->refs--;
+		p->oneshot = 0;
+		p->os_job = NULL;
+		j->refs = 1;
+		free(snap);
+		j->rc = creto_err_set(&j->err, CRETO_EOP, "cannot start a thread for HSM endpoint %s", p->name);
+		j->rv = CKR_HOST_MEMORY;
+		return W_DONE;
+	}
+	struct timespec dl;
+	now_plus(&dl, g->deadline_ms);
+	int done = wait_done_locked(g, j, &dl), late = !done;
+	if (!done && snap != NULL) {
+		pthread_mutex_unlock(&g->mu);
+		int alone = thread_count() == 2;
+		if (alone)
+			(void)fd_scan(shut_if_new_socket, snap);
+		pthread_mutex_lock(&g->mu);
+		if (alone) {
+			now_plus(&dl, g->deadline_ms);
+			done = wait_done_locked(g, j, &dl);
+		}
+	}
+	free(snap);
+	if (!done) {
+		p->os_abandoned = 1;
+		pthread_detach(p->os_th);
+		j->refs--;
+		return W_LATE;
+	}
+	pthread_mutex_unlock(&g->mu);
+	pthread_join(p->os_th, NULL);
+	pthread_mutex_lock(&g->mu);
+	p->oneshot = 0;
+	pthread_cond_broadcast(&g->done_cv);
+	j->refs--;
+	return late ? W_LATE_JOINED : W_DONE;
+}
+
+/* Run j on endpoint i: through its worker once started, else one-shot. */
+static int run_wait_locked(creto_hsm_ha *g, size_t i, struct job *j)
+{
+	return g->started && g->ep[i].started ? submit_wait_locked(g, i, j) : oneshot_wait_locked(g, i, j);
 }
 
 static struct job *job_new(int kind, const uint8_t *msg, size_t msglen)
@@ -542,53 +799,78 @@ void creto_hsm_ha_close(creto_hsm_ha *g)
 	for (;;) {
 		int waiting = 0;
 		for (size_t i = 0; i < g->n; i++)
-			if (!g->ep[i].exited)
+			if (g->ep[i].started && !g->ep[i].exited)
 				waiting = 1;
 		if (!waiting || pthread_cond_timedwait(&g->done_cv, &g->mu, &dl) == ETIMEDOUT)
 			break;
 	}
-	for (size_t i = 0; i < g->n; i++)
-		if (!g->ep[i].started)
-			continue;
-		else if (g->ep[i].exited)
-			pthread_join(g->ep[i].th, NULL);
-		else
-			pthread_detach(g->ep[i].th);
+	for (size_t i = 0; i < g->n; i++) {
+		struct ep *p = &g->ep[i];
+		if (p->started) {
+			if (p->exited)
+				pthread_join(p->th, NULL);
+			else
+				pthread_detach(p->th);
+		} else if (!p->oneshot) {
+			/* never started: its keys are the caller's to close (a
+			 * stuck one-shot closes its own) */
+			pthread_mutex_unlock(&g->mu);
+			ep_close_keys(p);
+			pthread_mutex_lock(&g->mu);
+		}
+	}
 	ha_unref_locked(g);
 }
 
-int creto_hsm_ha_open(const char *uri, const creto_hsm_opts *opts, creto_hsm_ha **out,
-		      creto_err *e)
+/* Parse and check the key URIs into g->key. */
+static int keys_parse(creto_hsm_ha *g, const char *const *uris, size_t nkeys, creto_err *e)
+{
+	for (size_t i = 0; i < nkeys; i++) {
+		int rc = creto_p11_uri_parse(uris[i], &g->key[i].u, e);
+		if (rc != CRETO_OK)
+			return rc;
+		g->nkeys++;
+		const creto_p11_uri *u = g->key[i].u, *u0 = g->key[0].u;
+		if (u->pin_value != NULL)
+			return creto_err_set(e, CRETO_EUSAGE,
+					     "pkcs11 URI: pin-value is refused (a PIN must not appear in a URI or argv)");
+		if (u->pq_file != NULL)
+			return creto_err_set(e, CRETO_EUSAGE,
+					     "pkcs11 URI: a hybrid key (x-creto-pq) cannot fail over: its ML-DSA half needs AES key wrap, which remote HSMs lack");
+		if (u->object == NULL && !u->has_id)
+			return creto_err_set(e, CRETO_EUSAGE, "pkcs11 URI names no key: add object= or id=");
+		if (i > 0 && ((u->token != NULL) != (u0->token != NULL) ||
+			      (u->token != NULL && strcmp(u->token, u0->token) != 0)))
+			return creto_err_set(e, CRETO_EUSAGE,
+					     "pkcs11 URI '%s': the keys reached through one set of HSM endpoints must name the same token as '%s'",
+					     uris[i], uris[0]);
+	}
+	return CRETO_OK;
+}
+
+int creto_hsm_ha_open_keys(const char *const *uris, size_t nkeys, const creto_hsm_opts *opts,
+			   creto_hsm_ha **out, creto_err *e)
 {
 	*out = NULL;
 	if (opts == NULL || opts->nendpoints == 0 || opts->nendpoints > CRETO_HSM_ENDPOINTS_MAX)
 		return creto_err_set(e, CRETO_EUSAGE, "HSM failover needs 1 to %d endpoints",
 				     CRETO_HSM_ENDPOINTS_MAX);
+	if (nkeys == 0 || nkeys > CRETO_HSM_HA_KEYS_MAX)
+		return creto_err_set(e, CRETO_EUSAGE, "HSM failover takes 1 to %d keys", CRETO_HSM_HA_KEYS_MAX);
 	creto_hsm_ha *g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		return creto_err_set(e, CRETO_EOP, "out of memory");
-	int rc = creto_p11_uri_parse(uri, &g->u, e);
+	int rc = keys_parse(g, uris, nkeys, e);
+	if (rc == CRETO_OK && opts->pin_file != NULL && (g->pin_file = strdup(opts->pin_file)) == NULL)
+		rc = creto_err_set(e, CRETO_EOP, "out of memory");
 	if (rc != CRETO_OK) {
-		free(g);
-		return rc;
-	}
-	if (g->u->pin_value != NULL || g->u->pq_file != NULL || (g->u->object == NULL && !g->u->has_id)) {
-		rc = creto_err_set(e, CRETO_EUSAGE,
-				   g->u->pin_value != NULL
-					   ? "pkcs11 URI: pin-value is refused (a PIN must not appear in a URI or argv)"
-				   : g->u->pq_file != NULL
-					   ? "pkcs11 URI: a hybrid key (x-creto-pq) cannot fail over: its ML-DSA half needs AES key wrap, which remote HSMs lack"
-					   : "pkcs11 URI names no key: add object= or id=");
-		creto_p11_uri_free(g->u);
+		for (size_t i = 0; i < g->nkeys; i++)
+			creto_p11_uri_free(g->key[i].u);
+		free(g->pin_file);
 		free(g);
 		return rc;
 	}
 	g->opts = *opts;
-	if (opts->pin_file != NULL && (g->pin_file = strdup(opts->pin_file)) == NULL) {
-		creto_p11_uri_free(g->u);
-		free(g);
-		return creto_err_set(e, CRETO_EOP, "out of memory");
-	}
 	g->opts.pin_file = g->pin_file;
 	g->opts.events = NULL; /* the group reports; the handles report logins */
 	if (opts->events != NULL) {
@@ -605,29 +887,21 @@ int creto_hsm_ha_open(const char *uri, const creto_hsm_opts *opts, creto_hsm_ha 
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&g->done_cv, &ca);
 	g->refs = 1;
-	pthread_mutex_lock(&g->mu);
 	for (size_t i = 0; i < opts->nendpoints; i++) {
 		struct ep *p = &g->ep[i];
 		p->g = g;
 		p->spec = opts->endpoints[i];
 		creto_hsm_endpoint_format(&p->spec, p->name, sizeof(p->name));
-		p->state = EP_UP; /* not yet: the open job below decides */
+		p->state = EP_UP; /* not yet: the open below decides */
 		p->exited = 1;
 		pthread_cond_init(&p->cv, &ca);
 		g->n++;
-		if (pthread_create(&p->th, NULL, worker, p) != 0) {
-			pthread_condattr_destroy(&ca);
-			pthread_mutex_unlock(&g->mu);
-			creto_hsm_ha_close(g);
-			return creto_err_set(e, CRETO_EOP, "cannot start the thread of HSM endpoint %s",
-					     p->name);
-		}
-		p->exited = 0;
-		p->started = 1;
-		g->refs++;
 	}
 	pthread_condattr_destroy(&ca);
-	/* Open in order, each within the deadline. */
+	pthread_mutex_lock(&g->mu);
+	/* Open in order, each within the deadline, each on a one-shot thread
+	 * joined before the next: no thread is left when this returns
+	 * (unless one could not be unblocked, see the top of this file). */
 	size_t up = 0;
 	creto_err last;
 	creto_err_clear(&last);
@@ -638,7 +912,10 @@ int creto_hsm_ha_open(const char *uri, const creto_hsm_opts *opts, creto_hsm_ha 
 			rc = creto_err_set(e, CRETO_EOP, "out of memory");
 			goto fail;
 		}
-		if (!submit_wait_locked(g, i, j)) {
+		int w = oneshot_wait_locked(g, i, j);
+		if (w != W_DONE) {
+			if (w == W_LATE_JOINED)
+				job_unref_locked(j);
 			creto_err_set(&last, CRETO_EOP, "HSM endpoint %s: no answer within %u ms", p->name,
 				      g->deadline_ms);
 			mark_down_locked(g, i, "deadline");
@@ -667,12 +944,12 @@ int creto_hsm_ha_open(const char *uri, const creto_hsm_opts *opts, creto_hsm_ha 
 		rc = creto_err_set(e, CRETO_EOP, "no HSM endpoint answered (last: %s)", last.msg);
 		goto fail;
 	}
-	{
+	for (size_t k = 0; k < g->nkeys; k++) {
 		creto_pubkey *pk = NULL;
-		rc = creto_pubkey_new(g->alg, g->pub, g->publen, &pk, e);
+		rc = creto_pubkey_new(g->key[k].alg, g->key[k].pub, g->key[k].publen, &pk, e);
 		if (rc != CRETO_OK)
 			goto fail;
-		memcpy(g->key_id, creto_pubkey_id(pk), sizeof(g->key_id));
+		memcpy(g->key[k].key_id, creto_pubkey_id(pk), sizeof(g->key[k].key_id));
 		creto_pubkey_free(pk);
 	}
 	pthread_mutex_unlock(&g->mu);
@@ -681,6 +958,33 @@ int creto_hsm_ha_open(const char *uri, const creto_hsm_opts *opts, creto_hsm_ha 
 fail:
 	pthread_mutex_unlock(&g->mu);
 	creto_hsm_ha_close(g);
+	return rc;
+}
+
+int creto_hsm_ha_start(creto_hsm_ha *g, creto_err *e)
+{
+	int rc = CRETO_OK;
+	pthread_mutex_lock(&g->mu);
+	g->started = 1;
+	for (size_t i = 0; i < g->n && rc == CRETO_OK; i++) {
+		struct ep *p = &g->ep[i];
+		if (p->started || p->oneshot) /* a stuck one-shot starts it when it returns */
+			continue;
+		if (spawn_worker_locked(g, p) != 0)
+			rc = creto_err_set(e, CRETO_EOP, "cannot start the thread of HSM endpoint %s", p->name);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return rc;
+}
+
+int creto_hsm_ha_open(const char *uri, const creto_hsm_opts *opts, creto_hsm_ha **out,
+		      creto_err *e)
+{
+	int rc = creto_hsm_ha_open_keys(&uri, 1, opts, out, e);
+	if (rc == CRETO_OK && (rc = creto_hsm_ha_start(*out, e)) != CRETO_OK) {
+		creto_hsm_ha_close(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -707,10 +1011,12 @@ static size_t pick_locked(creto_hsm_ha *g, size_t not)
 	return (size_t)-1;
 }
 
-int creto_hsm_ha_sign(creto_hsm_ha *g, const uint8_t *msg, size_t msglen, uint8_t *sig,
-		      size_t sigcap, size_t *siglen, creto_err *e)
+int creto_hsm_ha_sign_key(creto_hsm_ha *g, size_t key, const uint8_t *msg, size_t msglen,
+			  uint8_t *sig, size_t sigcap, size_t *siglen, creto_err *e)
 {
 	*siglen = 0;
+	if (key >= g->nkeys)
+		return creto_err_set(e, CRETO_EUSAGE, "HSM failover: no key %zu", key);
 	int rc = CRETO_OK;
 	char why[CRETO_ERR_MSG_MAX] = "";
 	pthread_mutex_lock(&g->mu);
@@ -731,7 +1037,11 @@ int creto_hsm_ha_sign(creto_hsm_ha *g, const uint8_t *msg, size_t msglen, uint8_
 			rc = creto_err_set(e, CRETO_EOP, "out of memory");
 			break;
 		}
-		if (!submit_wait_locked(g, i, j)) {
+		j->key = key;
+		int w = run_wait_locked(g, i, j);
+		if (w != W_DONE) {
+			if (w == W_LATE_JOINED)
+				job_unref_locked(j);
 			snprintf(why, sizeof(why), "HSM endpoint %.300s: no answer within %u ms", g->ep[i].name,
 				 g->deadline_ms);
 			mark_down_locked(g, i, "deadline");
@@ -769,21 +1079,67 @@ int creto_hsm_ha_sign(creto_hsm_ha *g, const uint8_t *msg, size_t msglen, uint8_
 	return rc;
 }
 
+int creto_hsm_ha_sign(creto_hsm_ha *g, const uint8_t *msg, size_t msglen, uint8_t *sig,
+		      size_t sigcap, size_t *siglen, creto_err *e)
+{
+	return creto_hsm_ha_sign_key(g, 0, msg, msglen, sig, sigcap, siglen, e);
+}
+
 const uint8_t *creto_hsm_ha_pub(const creto_hsm_ha *g, creto_alg *alg, size_t *len)
 {
-	*alg = g->alg;
-	*len = g->publen;
-	return g->pub;
+	*alg = g->key[0].alg;
+	*len = g->key[0].publen;
+	return g->key[0].pub;
 }
 
 const char *creto_hsm_ha_key_id(const creto_hsm_ha *g)
 {
-	return g->key_id;
+	return g->key[0].key_id;
 }
 
 const char *creto_hsm_ha_token_label(const creto_hsm_ha *g)
 {
 	return g->label;
+}
+
+/* ---- a signer for one key of the group ---- */
+
+struct ha_signer {
+	creto_hsm_ha *g;
+	size_t key;
+};
+
+static int has_sign(void *impl, const uint8_t *msg, size_t msglen, uint8_t *sig, size_t sigcap,
+		    size_t *siglen, creto_err *e)
+{
+	const struct ha_signer *hs = impl;
+	return creto_hsm_ha_sign_key(hs->g, hs->key, msg, msglen, sig, sigcap, siglen, e);
+}
+
+static void has_free(void *impl)
+{
+	free(impl);
+}
+
+static const creto_signer_ops ha_key_signer_ops = {"pkcs11", has_sign, has_free};
+
+int creto_hsm_ha_signer(creto_hsm_ha *g, size_t key, creto_signer **out, creto_err *e)
+{
+	*out = NULL;
+	if (key >= g->nkeys)
+		return creto_err_set(e, CRETO_EUSAGE, "HSM failover: no key %zu", key);
+	struct ha_signer *hs = calloc(1, sizeof(*hs));
+	if (hs == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	hs->g = g;
+	hs->key = key;
+	creto_pubkey *pub = NULL;
+	int rc = creto_pubkey_new(g->key[key].alg, g->key[key].pub, g->key[key].publen, &pub, e);
+	if (rc != CRETO_OK) {
+		free(hs);
+		return rc;
+	}
+	return creto_signer_new(&ha_key_signer_ops, hs, pub, out, e);
 }
 
 void creto_hsm_ha_stats_get(creto_hsm_ha *g, creto_hsm_ha_stats *st)

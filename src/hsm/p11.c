@@ -30,6 +30,7 @@
 #include "util/file.h"
 
 static pthread_mutex_t g_mods_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_mods_cv = PTHREAD_COND_INITIALIZER; /* a module stopped being busy */
 static struct p11_module *g_mods;
 
 struct override {
@@ -248,23 +249,37 @@ static int module_acquire(const char *path, struct p11_module **out, creto_err *
 	*out = NULL;
 	int rc = CRETO_OK;
 	pthread_mutex_lock(&g_mods_mu);
+again:
 	for (struct p11_module *m = g_mods; m != NULL; m = m->next) {
 		if (strcmp(m->path, path) == 0) {
+			if (m->busy) { /* being loaded or re-initialised */
+				pthread_cond_wait(&g_mods_cv, &g_mods_mu);
+				goto again;
+			}
 			m->refs++;
 			*out = m;
-			goto out;
+			pthread_mutex_unlock(&g_mods_mu);
+			return CRETO_OK;
 		}
 	}
 	struct p11_module *m = calloc(1, sizeof(*m));
 	if (m == NULL || (m->path = strdup(path)) == NULL) {
 		free(m);
-		rc = creto_err_set(e, CRETO_EOP, "out of memory");
-		goto out;
+		pthread_mutex_unlock(&g_mods_mu);
+		return creto_err_set(e, CRETO_EOP, "out of memory");
 	}
 	ck_rv_t (*getfn)(struct ck_function_list **) = NULL;
 	for (size_t i = 0; i < OVERRIDE_MAX; i++)
 		if (g_override[i].getfn != NULL && strcmp(g_override[i].path, path) == 0)
 			getfn = g_override[i].getfn;
+	/* Listed while it loads (busy), so that the mutex is not held across
+	 * the module's own calls: C_Initialize of a remote module whose server
+	 * hangs never returns, and must not stop every other module. */
+	m->busy = 1;
+	m->refs = 1;
+	m->next = g_mods;
+	g_mods = m;
+	pthread_mutex_unlock(&g_mods_mu);
 	if (getfn == NULL && strncmp(path, P11_KIT_PREFIX, strlen(P11_KIT_PREFIX)) == 0) {
 		rc = kit_load(m, path + strlen(P11_KIT_PREFIX), e);
 		if (rc != CRETO_OK)
@@ -307,20 +322,28 @@ static int module_acquire(const char *path, struct p11_module **out, creto_err *
 				   creto_ckr_name(rv, b));
 		goto fail;
 	}
+	pthread_mutex_lock(&g_mods_mu);
 	m->pid = getpid();
-	m->refs = 1;
-	m->next = g_mods;
-	g_mods = m;
+	m->busy = 0;
+	pthread_cond_broadcast(&g_mods_cv);
+	pthread_mutex_unlock(&g_mods_mu);
 	*out = m;
-	goto out;
+	return CRETO_OK;
 fail:
+	pthread_mutex_lock(&g_mods_mu);
+	for (struct p11_module **pp = &g_mods; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&g_mods_cv);
+	pthread_mutex_unlock(&g_mods_mu);
 	kit_release(m);
 	if (m->dl != NULL)
 		dlclose(m->dl);
 	free(m->path);
 	free(m);
-out:
-	pthread_mutex_unlock(&g_mods_mu);
 	return rc;
 }
 
@@ -359,6 +382,10 @@ int p11_module_reinit(struct p11_module *m, creto_err *e)
 		pthread_mutex_unlock(&g_mods_mu);
 		return CRETO_OK;
 	}
+	/* The calls run without the mutex (a hung remote server must not
+	 * stop other modules); a concurrent open of the same path waits. */
+	m->busy = 1;
+	pthread_mutex_unlock(&g_mods_mu);
 	if (m->we_initialized)
 		(void)m->f->C_Finalize(NULL);
 	ck_rv_t rv = mod_initialize(m);
@@ -368,7 +395,10 @@ int p11_module_reinit(struct p11_module *m, creto_err *e)
 		rc = creto_err_set(e, CRETO_EOP, "C_Initialize of module '%s': %s", m->path,
 				   creto_ckr_name(rv, b));
 	}
+	pthread_mutex_lock(&g_mods_mu);
 	m->gen++;
+	m->busy = 0;
+	pthread_cond_broadcast(&g_mods_cv);
 	pthread_mutex_unlock(&g_mods_mu);
 	return rc;
 }

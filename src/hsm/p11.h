@@ -35,6 +35,7 @@ struct p11_module {
 	pid_t pid;                  /* process that initialised it */
 	unsigned gen;               /* bumped on every re-initialisation */
 	int refs;
+	int busy;                   /* loading or re-initialising, without the list's mutex */
 	int we_initialized;
 	void *kitdl;                /* libp11-kit, for a "p11-kit:NAME" module */
 	struct ck_function_list *kitmod; /* that module, released at the end */

@@ -24,6 +24,7 @@
 #include "creto/nhi.h"
 #include "creto/serve.h"
 #include "creto/update.h"
+#include "serve/hsmha.h"
 #include "util/conf.h"
 
 static void add(creto_serve_report *r, int sev, int code, const char *where, const char *fmt, ...)
@@ -161,58 +162,63 @@ static void check_gateway(const creto_serve_config *cfg, const creto_serve_check
 		return;
 	}
 	free(text);
-	creto_gateway_opts go = {.clock = o ? o->clock : NULL, .check_only = 1};
+	creto_gateway_opts go = {.clock = o ? o->clock : NULL, .check_only = 1, .issuer = o ? o->issuer : NULL};
+	/* a pkcs11: issuer key on the [hsm] endpoints is opened through them,
+	 * as serve does (no thread is left: creto_hsm_ha_open_keys) */
+	const char *iss = serve_issuer_key(cfg);
+	creto_hsm_ha *ha = NULL;
+	creto_signer *is = NULL;
+	if (go.issuer == NULL && cfg->n_hsm_endpoint > 0 && creto_keys_is_pkcs11(iss) &&
+	    !(o != NULL && o->no_keys)) {
+		if (serve_hsm_open(cfg, &iss, 1, NULL, &ha, &e) != CRETO_OK ||
+		    creto_hsm_ha_signer(ha, 0, &is, &e) != CRETO_OK) {
+			creto_err_ctx(&e, "issuer_key through [hsm] endpoint");
+			add_err(r, "gateway", &e);
+			creto_hsm_ha_close(ha);
+			creto_gateway_config_free(gc);
+			return;
+		}
+		go.issuer = is;
+	}
 	creto_gateway *g = NULL;
 	if (creto_gateway_new(gc, &go, &g, &e) != CRETO_OK)
 		add_err(r, "gateway", &e);
 	creto_gateway_free(g);
 	creto_gateway_config_free(gc);
+	creto_signer_free(is);
+	creto_hsm_ha_close(ha);
 }
 
-/* Open the token of key uri through endpoint ep (its module instead of
- * the URI's or [hsm] module, as failover does), find the key and run the
- * HSM's mechanism check on it (creto_hsm_key_check): an Ed25519 or AES key
- * behind a module that lacks CKM_EDDSA / CKM_AES_KEY_WRAP_PAD is an error
- * naming the mechanism. */
-static void endpoint_key(creto_serve_report *r, const creto_hsm_endpoint *ep, const char *where,
-			 const char *uri, creto_p11_type want, const char *pin_file)
+/* Open the key uri (a pkcs11: signing key) through endpoint ep alone, as
+ * the failover does (its module instead of the URI's or [hsm] module, the
+ * HSM's mechanism check, each call under the deadline: a hung endpoint
+ * cannot hang the check): an Ed25519 key behind a module that lacks
+ * CKM_EDDSA is an error naming the mechanism.  An endpoint that does not
+ * answer is a warning (serve starts on the others and probes it). */
+static void endpoint_key(creto_serve_report *r, const creto_serve_config *cfg,
+			 const creto_hsm_endpoint *ep, const char *where, const char *uri)
 {
 	if (uri[0] == '\0' || !creto_keys_is_pkcs11(uri))
 		return;
 	creto_err ce;
 	creto_err_clear(&ce);
 	r->checked++;
-	creto_p11_uri *pu = NULL;
-	if (creto_p11_uri_parse(uri, &pu, &ce) != CRETO_OK) {
-		add_err(r, where, &ce);
+	creto_hsm_opts o = {.pin_file = cfg->hsm_pin_file[0] ? cfg->hsm_pin_file : NULL,
+			    .endpoints = ep,
+			    .nendpoints = 1,
+			    .deadline_ms = (unsigned)cfg->hsm_deadline_ms};
+	creto_hsm_ha *g = NULL;
+	int rc = creto_hsm_ha_open_keys(&uri, 1, &o, &g, &ce);
+	creto_hsm_ha_close(g);
+	if (rc == CRETO_OK)
 		return;
-	}
-	creto_p11_uri u = *pu; /* shallow: only the endpoint's parts differ */
-	u.module_path = NULL;
-	u.module_name = NULL;
-	if (ep->serial[0] != '\0')
-		u.serial = (char *)ep->serial;
-	if (ep->has_slot_id) {
-		u.has_slot_id = 1;
-		u.slot_id = ep->slot_id;
-	}
-	creto_hsm_opts o = {.module_path = ep->module, .pin_file = pin_file[0] ? pin_file : NULL};
-	creto_hsm *h = NULL;
-	creto_hsm_key *k = NULL;
-	int rc = creto_hsm_open(&u, &o, CRETO_HSM_LOGIN, &h, &ce);
-	if (rc == CRETO_OK)
-		rc = creto_hsm_key_find(h, &u, want, &k, &ce);
-	if (rc == CRETO_OK)
-		rc = creto_hsm_key_check(h, k, &ce);
-	creto_hsm_key_free(k);
-	creto_hsm_close(h);
-	creto_p11_uri_free(pu);
-	if (rc != CRETO_OK) {
-		char en[600];
-		creto_hsm_endpoint_format(ep, en, sizeof en);
-		creto_err_ctx(&ce, "%s through endpoint %s", where, en);
+	char en[600];
+	creto_hsm_endpoint_format(ep, en, sizeof en);
+	creto_err_ctx(&ce, "%s through endpoint %s", where, en);
+	if (rc == CRETO_EOP)
+		add(r, CRETO_SERVE_WARN, 0, "hsm.endpoint", "not checked: %s", ce.msg);
+	else
 		add_err(r, "hsm.endpoint", &ce);
-	}
 }
 
 int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opts *o,
@@ -221,8 +227,11 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 	memset(r, 0, sizeof(*r));
 	creto_err ce;
 	int no_keys = o != NULL && o->no_keys;
-	int uses_p11 = creto_keys_is_pkcs11(cfg->audit_checkpoint_key) ||
-		       creto_keys_is_pkcs11(cfg->nhi_wrap_key);
+	/* with [hsm] endpoint lines serve signs through them (serve/hsmha.h):
+	 * [hsm] module is then used only by the NHI wrap key */
+	int via_ep = cfg->n_hsm_endpoint > 0;
+	int ck_p11 = creto_keys_is_pkcs11(cfg->audit_checkpoint_key);
+	int uses_p11 = (ck_p11 && !via_ep) || creto_keys_is_pkcs11(cfg->nhi_wrap_key);
 	creto_keys_opts ko = {.module_path = cfg->hsm_module[0] ? cfg->hsm_module : NULL,
 			      .pin_file = cfg->hsm_pin_file[0] ? cfg->hsm_pin_file : NULL};
 
@@ -232,6 +241,9 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 	/* [hsm] */
 	if (uses_p11) {
 		(void)safe_path(r, "hsm.module", cfg->hsm_module, F_FILE);
+		if (need(r, "hsm.pin_file", cfg->hsm_pin_file))
+			(void)safe_path(r, "hsm.pin_file", cfg->hsm_pin_file, F_FILE | F_SECRET);
+	} else if (via_ep && ck_p11) {
 		if (need(r, "hsm.pin_file", cfg->hsm_pin_file))
 			(void)safe_path(r, "hsm.pin_file", cfg->hsm_pin_file, F_FILE | F_SECRET);
 	} else if (cfg->hsm_pin_file[0]) {
@@ -245,17 +257,15 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 			add_err(r, "hsm.endpoint", &ce);
 			continue;
 		}
-		if (i == 0)
-			add(r, CRETO_SERVE_WARN, 0, "hsm.endpoint",
-			    "serve opens keys through [hsm] module; failover endpoints are not used by serve yet");
-		/* every pkcs11: key must be usable through every endpoint: a
-		 * remote module lacking its mechanism is named now, not at
-		 * failover time */
+		/* every pkcs11: signing key serve opens through the endpoints
+		 * must be usable through each: a remote module lacking its
+		 * mechanism is named now, not at failover time.  The NHI wrap
+		 * key (AES key wrap, which p11-kit's remoting lacks) stays on
+		 * [hsm] module, a local token (docs/hsm-remote.md) */
 		if (!no_keys) {
-			endpoint_key(r, &ep, "audit.checkpoint_key", cfg->audit_checkpoint_key,
-				     CRETO_P11_TYPE_PRIVATE, cfg->hsm_pin_file);
-			endpoint_key(r, &ep, "nhi.wrap_key", cfg->nhi_wrap_key, CRETO_P11_TYPE_SECRET_KEY,
-				     cfg->hsm_pin_file);
+			endpoint_key(r, cfg, &ep, "audit.checkpoint_key", cfg->audit_checkpoint_key);
+			if (cfg->has_gateway)
+				endpoint_key(r, cfg, &ep, "gateway.issuer_key", serve_issuer_key(cfg));
 		}
 	}
 
@@ -335,7 +345,7 @@ int creto_serve_check(const creto_serve_config *cfg, const creto_serve_check_opt
 		else if (!p11 && safe_path(r, "audit.checkpoint_key", cfg->audit_checkpoint_key,
 					   F_FILE | F_SECRET) != 0)
 			;
-		else if (!no_keys) {
+		else if (!no_keys && !(p11 && via_ep)) { /* through the endpoints: checked above */
 			creto_signer *s = NULL;
 			creto_err_clear(&ce);
 			r->checked++;

@@ -22,6 +22,7 @@ static const creto_conf_key k_schema[] = {
 	{"hsm", "token", CRETO_CONF_STR, 0, 0, 0},
 	{"hsm", "pin_file", CRETO_CONF_PATH, 0, 0, 0},
 	{"hsm", "endpoint", CRETO_CONF_STR, CRETO_CONF_MULTI, 0, 0},
+	{"hsm", "deadline", CRETO_CONF_MS, 0, 50, SEC(60)},
 	{"trust", "root", CRETO_CONF_PATH, 0, 0, 0},
 	{"state", "dir", CRETO_CONF_PATH, 0, 0, 0},
 	{"diode", "drop", CRETO_CONF_PATH, 0, 0, 0},
@@ -167,6 +168,10 @@ static int one(creto_serve_config *c, const creto_conf_entry *en, creto_err *e)
 			return put(c->hsm_token, sizeof c->hsm_token, en, e);
 		if (!strcmp(k, "pin_file"))
 			return put(c->hsm_pin_file, sizeof c->hsm_pin_file, en, e);
+		if (!strcmp(k, "deadline")) {
+			c->hsm_deadline_ms = en->num;
+			return CRETO_OK;
+		}
 		if (c->n_hsm_endpoint == CRETO_SERVE_ENDPOINTS_MAX)
 			return creto_err_set(e, CRETO_EUSAGE, "line %zu: more than %d endpoints", en->line,
 					     CRETO_SERVE_ENDPOINTS_MAX);

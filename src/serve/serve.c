@@ -34,6 +34,7 @@
 #include "creto/nhi.h"
 #include "creto/serve.h"
 #include "creto/update.h"
+#include "serve/hsmha.h"
 #include "serve/models.h"
 #include "serve/notify.h"
 #include "serve/sandbox.h"
@@ -41,6 +42,15 @@
 #include "util/file.h"
 
 #define GW_LISTEN_MAX 16
+
+/* Where Debian's p11-kit finds the modules its configurations name. */
+#if defined(__x86_64__)
+#define P11_KIT_MODULE_DIR "/usr/lib/x86_64-linux-gnu/pkcs11"
+#elif defined(__aarch64__)
+#define P11_KIT_MODULE_DIR "/usr/lib/aarch64-linux-gnu/pkcs11"
+#else
+#define P11_KIT_MODULE_DIR "/usr/lib/pkcs11"
+#endif
 #define MODELS_MAX 64
 
 enum {
@@ -51,6 +61,23 @@ enum {
 	EV_GW_EXIT = 16u,  /* the gateway's run returned */
 	EV_WATCH_EXIT = 32u,
 	EV_JWKS = 64u,     /* the issuer JWK Set update was applied */
+	EV_HSM = 128u,     /* the HSM endpoints reported an event */
+};
+
+/* An HSM event (an endpoint down or up, a failover, a failed login), copied
+ * from the thread that reported it for the supervisor to audit: the HSM
+ * layer may report from inside a signature the audit log asked for (a
+ * checkpoint), so it never calls the audit log itself. */
+#define HSM_EVQ_MAX 64
+#define HSM_EV_FIELDS 4
+struct hsm_ev {
+	char event[32], outcome[16], subject[64], reason[CRETO_ERR_MSG_MAX];
+	int has_subject, has_reason;
+	char key[HSM_EV_FIELDS][32];
+	char str[HSM_EV_FIELDS][600];
+	int64_t num[HSM_EV_FIELDS];
+	int is_str[HSM_EV_FIELDS];
+	size_t nf;
 };
 
 struct creto_serve {
@@ -59,6 +86,14 @@ struct creto_serve {
 	creto_keys_opts ko;  /* points into hsm_module/hsm_pin (fixed at start) */
 	char hsm_module[CRETO_SERVE_PATH_MAX], hsm_pin[CRETO_SERVE_PATH_MAX];
 	creto_signer *ckpt;
+	/* [hsm] endpoint: the keys serve signs with, through the failover */
+	creto_hsm_ha *ha;
+	creto_signer *iss;        /* [gateway] issuer_key when it goes through ha */
+	pthread_mutex_t evmu;     /* the HSM event queue */
+	struct hsm_ev evq[HSM_EVQ_MAX];
+	size_t nevq, evq_dropped;
+	char *hsm_status;         /* the status last written to RUNTIME/hsm.json */
+	int64_t hsm_status_ms;    /* when it was last looked at */
 	creto_audit *audit;
 	creto_update_ctx *uctx;
 	creto_notify *notify;
@@ -172,6 +207,112 @@ static void audit_ev(creto_serve *s, const char *comp, const char *event, const 
 {
 	creto_event ev = {comp, event, outcome, subject, reason, NULL, NULL, 0};
 	(void)sink_append(s, &ev);
+}
+
+static void poke(creto_serve *s, unsigned ev);
+
+/* The HSM failover's event sink: any thread, copy and wake the supervisor. */
+static int hsm_sink(void *ctx, const creto_event *ev)
+{
+	creto_serve *s = ctx;
+	pthread_mutex_lock(&s->evmu);
+	if (s->nevq == HSM_EVQ_MAX) {
+		s->evq_dropped++;
+		pthread_mutex_unlock(&s->evmu);
+		poke(s, EV_HSM);
+		return CRETO_OK;
+	}
+	struct hsm_ev *q = &s->evq[s->nevq++];
+	memset(q, 0, sizeof *q);
+	snprintf(q->event, sizeof q->event, "%s", ev->event ? ev->event : "");
+	snprintf(q->outcome, sizeof q->outcome, "%s", ev->outcome ? ev->outcome : "");
+	if ((q->has_subject = ev->subject != NULL))
+		snprintf(q->subject, sizeof q->subject, "%s", ev->subject);
+	if ((q->has_reason = ev->reason != NULL))
+		snprintf(q->reason, sizeof q->reason, "%s", ev->reason);
+	for (size_t i = 0; i < ev->nfields && q->nf < HSM_EV_FIELDS; i++, q->nf++) {
+		snprintf(q->key[q->nf], sizeof q->key[0], "%s", ev->fields[i].key);
+		if ((q->is_str[q->nf] = ev->fields[i].str != NULL))
+			snprintf(q->str[q->nf], sizeof q->str[0], "%s", ev->fields[i].str);
+		else
+			q->num[q->nf] = ev->fields[i].num;
+	}
+	pthread_mutex_unlock(&s->evmu);
+	poke(s, EV_HSM);
+	return CRETO_OK;
+}
+
+/* RUNTIME/hsm.json: the endpoints' state, rewritten when it changed (on
+ * every HSM event, and every HSM_STATUS_MS for the counters). */
+#define HSM_STATUS_MS 5000
+static void hsm_status_write(creto_serve *s)
+{
+	if (s->ha == NULL)
+		return;
+	s->hsm_status_ms = mono_ms();
+	char *js = serve_hsm_status_json(s->ha);
+	if (js == NULL || (s->hsm_status != NULL && !strcmp(js, s->hsm_status))) {
+		free(js);
+		return;
+	}
+	char path[CRETO_SERVE_PATH_MAX + 16];
+	creto_err e;
+	creto_err_clear(&e);
+	snprintf(path, sizeof path, "%s/hsm.json", s->cfg_runtime);
+	size_t n = strlen(js);
+	js[n] = '\n'; /* json_dumps leaves room: its NUL */
+	int rc = creto_file_write_atomic(path, js, n + 1, 0644, &e);
+	js[n] = '\0';
+	if (rc != CRETO_OK) {
+		slog(s, "hsm", CRETO_SERVE_LOG_ERROR, "event=status_failed msg=\"%s\"", e.msg);
+		free(js);
+		return;
+	}
+	free(s->hsm_status);
+	s->hsm_status = js;
+}
+
+/* The supervisor: audit the queued HSM events (component hsm), log them. */
+static void hsm_events(creto_serve *s)
+{
+	for (;;) {
+		struct hsm_ev q;
+		size_t dropped;
+		pthread_mutex_lock(&s->evmu);
+		dropped = s->evq_dropped;
+		s->evq_dropped = 0;
+		int have = s->nevq > 0;
+		if (have) {
+			q = s->evq[0];
+			memmove(&s->evq[0], &s->evq[1], (s->nevq - 1) * sizeof q);
+			s->nevq--;
+		}
+		pthread_mutex_unlock(&s->evmu);
+		if (dropped)
+			slog(s, "hsm", CRETO_SERVE_LOG_ERROR, "event=events_dropped count=%zu", dropped);
+		if (!have)
+			break;
+		creto_event_field f[HSM_EV_FIELDS];
+		char line[1600] = "";
+		for (size_t i = 0; i < q.nf; i++) {
+			f[i] = (creto_event_field){q.key[i], q.is_str[i] ? q.str[i] : NULL, q.num[i]};
+			if (q.is_str[i])
+				snprintf(line + strlen(line), sizeof line - strlen(line), " %s=%s", q.key[i], q.str[i]);
+		}
+		creto_event ev = {"hsm", q.event, q.outcome, q.has_subject ? q.subject : NULL,
+				  q.has_reason ? q.reason : NULL, NULL, f, q.nf};
+		(void)sink_append(s, &ev);
+		slog(s, "hsm", !strcmp(q.outcome, "ok") ? CRETO_SERVE_LOG_INFO : CRETO_SERVE_LOG_WARN,
+		     "event=%s outcome=%s%s reason=\"%s\"", q.event, q.outcome, line, q.has_reason ? q.reason : "");
+	}
+	hsm_status_write(s);
+}
+
+/* The gateway's /metrics: the HSM endpoints' gauges (a worker thread). */
+static int hsm_metrics(void *ctx, char **out, size_t *len)
+{
+	creto_serve *s = ctx;
+	return serve_hsm_metrics(s->ha, out, len);
 }
 
 static void gw_log(void *ctx, const char *line)
@@ -488,6 +629,9 @@ static int gw_open(creto_serve *s, creto_err *e)
 		.log = gw_log,
 		.log_ctx = s,
 		.config_path = s->gw_conf,
+		.issuer = s->iss,
+		.metrics_extra = s->ha != NULL ? hsm_metrics : NULL,
+		.metrics_extra_ctx = s,
 	};
 	rc = creto_gateway_new(gc, &go, &s->gw, e);
 	creto_gateway_config_free(gc);
@@ -897,7 +1041,7 @@ static void reload(creto_serve *s)
 	int rc = creto_serve_config_load(s->cfg->path, &nc, &e);
 	creto_serve_report rep = {0};
 	if (rc == CRETO_OK) {
-		creto_serve_check_opts co = {.clock = s->o.clock, .no_keys = 1};
+		creto_serve_check_opts co = {.clock = s->o.clock, .no_keys = 1, .issuer = s->iss};
 		rc = creto_serve_check(nc, &co, &rep, &e);
 	}
 	if (rc == CRETO_OK && s->nrouted)
@@ -916,6 +1060,8 @@ static void reload(creto_serve *s)
 	    strcmp(nc->diode_drop, s->cfg->diode_drop) || strcmp(nc->audit_dir, s->cfg->audit_dir) ||
 	    strcmp(nc->audit_checkpoint_key, s->cfg->audit_checkpoint_key) ||
 	    strcmp(nc->hsm_module, s->cfg->hsm_module) || strcmp(nc->user, s->cfg->user) ||
+	    nc->n_hsm_endpoint != s->cfg->n_hsm_endpoint || nc->hsm_deadline_ms != s->cfg->hsm_deadline_ms ||
+	    memcmp(nc->hsm_endpoint, s->cfg->hsm_endpoint, sizeof nc->hsm_endpoint) ||
 	    strcmp(nc->runtime_dir, s->cfg->runtime_dir) || strcmp(nc->nhi_store, s->cfg->nhi_store))
 		kept = "state, trust, diode, audit, hsm, nhi store, user and runtime_dir changes need a restart";
 	/* nc keeps the old values of those */
@@ -927,6 +1073,9 @@ static void reload(creto_serve *s)
 	KEEP(audit_checkpoint_key);
 	KEEP(hsm_module);
 	KEEP(hsm_pin_file);
+	KEEP(hsm_endpoint);
+	nc->n_hsm_endpoint = s->cfg->n_hsm_endpoint;
+	nc->hsm_deadline_ms = s->cfg->hsm_deadline_ms;
 	KEEP(user);
 	KEEP(runtime_dir);
 	KEEP(nhi_store);
@@ -992,6 +1141,7 @@ int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_se
 	s->o = *o;
 	s->ctl_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->evmu, NULL);
 	atomic_init(&s->iso_state, -1);
 	memcpy(s->drop, cfg->diode_drop, sizeof s->drop);
 	memcpy(s->trust, cfg->trust_root, sizeof s->trust);
@@ -1031,8 +1181,30 @@ int creto_serve_new(creto_serve_config *cfg, const creto_serve_opts *o, creto_se
 			return creto_err_errno(e, errno, "%s", rd);
 	}
 
-	/* keys, then the audit log: everything after this is recorded */
-	if (cfg->audit_checkpoint_key[0] &&
+	/* keys, then the audit log: everything after this is recorded.  With
+	 * [hsm] endpoint lines, the pkcs11: signing keys go through the
+	 * failover: opened here, before the sandbox, with no thread left
+	 * running (the workers start after it, creto_serve_run) */
+	const char *uris[2];
+	int ck_i = -1, iss_i = -1;
+	size_t nha = serve_hsm_keys(cfg, uris, &ck_i, &iss_i);
+	if (nha > 0) {
+		creto_event_sink hs = {hsm_sink, s};
+		if ((rc = serve_hsm_open(cfg, uris, nha, &hs, &s->ha, e)) != CRETO_OK)
+			return creto_err_ctx(e, "hsm.endpoint");
+		if (ck_i >= 0 && (rc = creto_hsm_ha_signer(s->ha, (size_t)ck_i, &s->ckpt, e)) != CRETO_OK)
+			return creto_err_ctx(e, "audit.checkpoint_key");
+		if (iss_i >= 0 && (rc = creto_hsm_ha_signer(s->ha, (size_t)iss_i, &s->iss, e)) != CRETO_OK)
+			return creto_err_ctx(e, "gateway.issuer_key");
+		for (size_t i = 0; i < creto_hsm_ha_endpoints(s->ha); i++) {
+			creto_hsm_ha_endpoint_status es;
+			creto_hsm_ha_endpoint_get(s->ha, i, &es);
+			slog(s, "hsm", es.up ? CRETO_SERVE_LOG_INFO : CRETO_SERVE_LOG_WARN,
+			     "event=endpoint name=%s up=%d active=%d keys=%zu token=%s", es.name, es.up, es.active, nha,
+			     creto_hsm_ha_token_label(s->ha));
+		}
+	}
+	if (cfg->audit_checkpoint_key[0] && s->ckpt == NULL &&
 	    (rc = creto_keys_open_signer(cfg->audit_checkpoint_key, &s->ko, &s->ckpt, e)) != CRETO_OK)
 		return creto_err_ctx(e, "audit.checkpoint_key");
 	creto_audit_opts ao = {.clock = o->clock, .signer = s->ckpt, .size_budget = (uint64_t)cfg->audit_budget};
@@ -1110,6 +1282,26 @@ static int sandbox(creto_serve *s, creto_err *e)
 		RO_OPT(c->hsm_module);
 	if (c->hsm_pin_file[0])
 		RO(c->hsm_pin_file);
+	if (s->ha != NULL) {
+		/* a down endpoint's probe may load its module again: a module
+		 * path, or p11-kit's configurations and the modules they name */
+		int kit = 0;
+		for (size_t i = 0; i < c->n_hsm_endpoint; i++) {
+			creto_hsm_endpoint ep;
+			creto_err pe;
+			if (creto_hsm_endpoint_parse(c->hsm_endpoint[i], &ep, &pe) != CRETO_OK)
+				continue;
+			if (ep.module[0] == '/')
+				RO_OPT(ep.module);
+			else
+				kit = 1;
+		}
+		if (kit) {
+			RO_OPT("/etc/pkcs11");
+			RO_OPT("/usr/share/p11-kit/modules");
+			RO_OPT(P11_KIT_MODULE_DIR);
+		}
+	}
 	if (c->iso.resolv_conf_set)
 		RO(c->iso.resolv_conf);
 	for (size_t i = 0; i < creto_conf_count(c->conf); i++) {
@@ -1173,17 +1365,28 @@ static void stop_all(creto_serve *s)
 	}
 	if (mono_ms() > deadline)
 		slog(s, "serve", CRETO_SERVE_LOG_WARN, "event=stop_slow msg=\"components took longer than stop_timeout\"");
+	if (s->ha != NULL)
+		hsm_events(s);
 	audit_ev(s, "serve", "stop", s->fatal ? "failed" : "ok", s->cfg->path, s->fatal ? s->fatal_err.msg : NULL);
 	checkpoint(s, "shutdown");
 }
 
 static void status(creto_serve *s, int ready)
 {
-	char st[256];
-	snprintf(st, sizeof st, "%s: %zu model%s routed, isolation %s%s%s", ready ? "running" : "starting",
+	char st[256], hsm[64] = "";
+	if (s->ha != NULL) {
+		size_t n = creto_hsm_ha_endpoints(s->ha), up = 0;
+		for (size_t i = 0; i < n; i++) {
+			creto_hsm_ha_endpoint_status es;
+			creto_hsm_ha_endpoint_get(s->ha, i, &es);
+			up += es.up != 0;
+		}
+		snprintf(hsm, sizeof hsm, ", hsm %zu/%zu endpoints up", up, n);
+	}
+	snprintf(st, sizeof st, "%s: %zu model%s routed, isolation %s%s%s%s", ready ? "running" : "starting",
 		 s->nrouted, s->nrouted == 1 ? "" : "s",
 		 atomic_load(&s->iso_state) == 1 ? "violated" : atomic_load(&s->iso_state) == 0 ? "ok" : "unknown",
-		 atomic_load(&s->refusing) ? ", refusing" : "", s->watch_paused ? ", watcher paused" : "");
+		 atomic_load(&s->refusing) ? ", refusing" : "", s->watch_paused ? ", watcher paused" : "", hsm);
 	creto_err e;
 	if (ready)
 		nf(creto_notify_ready(s->notify, st, &e));
@@ -1196,6 +1399,10 @@ int creto_serve_run(creto_serve *s, creto_err *e)
 	int rc = sandbox(s, e);
 	if (rc != CRETO_OK)
 		return rc;
+	/* the HSM endpoints' workers: only now, under the sandbox */
+	if (s->ha != NULL && (rc = creto_hsm_ha_start(s->ha, e)) != CRETO_OK)
+		goto out;
+	hsm_events(s);
 	if ((rc = gw_start(s, e)) != CRETO_OK)
 		goto out;
 	if ((rc = watch_start(s, e)) != CRETO_OK)
@@ -1256,6 +1463,8 @@ int creto_serve_run(creto_serve *s, creto_err *e)
 			nhi_changed(s);
 		if (ev & EV_JWKS)
 			jwks_changed(s);
+		if (ev & EV_HSM)
+			hsm_events(s);
 		if (ev)
 			status(s, 1);
 		now = mono_ms();
@@ -1263,6 +1472,8 @@ int creto_serve_run(creto_serve *s, creto_err *e)
 			checkpoint(s, "interval");
 		else if ((int64_t)atomic_load(&s->entries) >= s->cfg->audit_checkpoint_entries)
 			checkpoint(s, "entries");
+		if (s->ha != NULL && now - s->hsm_status_ms >= HSM_STATUS_MS)
+			hsm_status_write(s);
 		if (wd_ms && now >= next_wd) {
 			nf(creto_notify_watchdog(s->notify, NULL));
 			next_wd = now + wd_ms;
@@ -1290,6 +1501,9 @@ void creto_serve_free(creto_serve *s)
 	creto_update_ctx_close(s->uctx);
 	creto_audit_close(s->audit);
 	creto_signer_free(s->ckpt);
+	creto_signer_free(s->iss);
+	creto_hsm_ha_close(s->ha); /* after every signer on it */
+	free(s->hsm_status);
 	creto_notify_close(s->notify);
 	creto_stop_handle_free(s->watch_stop);
 	creto_stop_handle_free(s->iso_stop);
@@ -1298,6 +1512,7 @@ void creto_serve_free(creto_serve *s)
 	if (s->ctl_fd >= 0)
 		close(s->ctl_fd);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->evmu);
 	creto_serve_config_free(s->cfg);
 	free(s);
 }
