@@ -38,9 +38,12 @@ nhi_make_key "$T/issuer" ed25519
 printf 'vllm-key-%s\n' "$RANDOM$RANDOM" >"$E/vllm/api-key"
 expect 0 -- "$CRETO" config check --config "$E/creto.conf"
 # the gateway reads the same full file: serve's sections are syntax-checked,
-# not refused.  It does not read [nhi] (serve derives nhi_db/jwks from it), so
-# the two keys are given in [gateway] as a standalone gateway needs them.
-expect 2 --err "nhi_db and jwks are required" -- "$CRETO" gateway --config "$E/creto.conf" --check
+# not refused, and [nhi] store and jwks stand in for [gateway] nhi_db and
+# jwks, so the example runs a standalone gateway as it is
+expect 0 -- "$CRETO" gateway --config "$E/creto.conf" --check
+# [gateway] nhi_db and jwks win over [nhi]'s: a missing store named there fails
+sed -e "s|^\[gateway\]$|[gateway]\nnhi_db = $V/none.db|" "$E/creto.conf" >"$E/gateway-own.conf"
+expect 3 --err "none.db" -- "$CRETO" gateway --config "$E/gateway-own.conf" --check
 sed -e "s|^\[gateway\]$|[gateway]\nnhi_db = $V/nhi.db\njwks = $E/nhi/jwks.json|" "$E/creto.conf" >"$E/gateway-full.conf"
 expect 0 -- "$CRETO" gateway --config "$E/gateway-full.conf" --check
 printf '[vault]\nx = 1\n' >>"$E/gateway-full.conf"
