@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "hash/hash_internal.h"
+#include "hash/mapwin.h"
 #include "hash/sha3x.h"
 #include "util/file.h"
 
@@ -197,16 +198,20 @@ static void record_error(struct pool *p, int rc, const creto_err *e, size_t idx)
 struct lane {
 	size_t idx; /* the range, SIZE_MAX when the lane is idle */
 	int fd, own;
+	int mapped; /* read through mapped windows (else pread) */
 	uint64_t pos, end;
+	mapwin w;
 };
 
 static void lane_close(struct lane *l)
 {
+	mapwin_unmap(&l->w);
 	if (l->own && l->fd >= 0)
 		close(l->fd);
 	l->idx = SIZE_MAX;
 	l->fd = -1;
 	l->own = 0;
+	l->mapped = 0;
 }
 
 /* Gives lane j of x the next range with bytes to hash; ranges of length 0
@@ -248,6 +253,7 @@ static int lane_take(struct pool *p, sha3x_ctx *x, unsigned j, struct lane *l, i
 		if (rg->length > 0) {
 			(void)posix_fadvise(l->fd, (off_t)rg->offset, (off_t)rg->length,
 					    POSIX_FADV_SEQUENTIAL);
+			l->mapped = rg->length >= MAPWIN_MIN && mapwin_available();
 			return CRETO_OK;
 		}
 		rc = sha3x_finish(x, j, rg->digest, e);
@@ -259,8 +265,28 @@ static int lane_take(struct pool *p, sha3x_ctx *x, unsigned j, struct lane *l, i
 	}
 }
 
+/* One round's sha3x_absorb, run under the SIGBUS guard when lanes read
+ * from mapped windows. */
+struct absorb_call {
+	sha3x_ctx *x;
+	const uint8_t *const *in;
+	const size_t *len;
+	creto_err *e;
+};
+
+static int absorb_fn(void *arg)
+{
+	struct absorb_call *a = arg;
+	return sha3x_absorb(a->x, a->in, a->len, a->e);
+}
+
 /* The worker loop on engine x; returns after the work or the first error
- * (recorded in p). */
+ * (recorded in p).  A lane reads its range either through mapped windows
+ * (ranges of MAPWIN_MIN bytes or more: no copy; mapwin.h), the rest of its
+ * window per round, or with pread into its part of buf; a lane whose window
+ * cannot be mapped (a file system without mmap, a file now shorter than
+ * the range) falls back to pread for the rest of its range, which reports
+ * a short file as before. */
 static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 {
 	unsigned k = sha3x_lanes(x);
@@ -272,22 +298,24 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 	struct lane ln[SHA3X_LANES_MAX];
 	const uint8_t *in[SHA3X_LANES_MAX];
 	size_t len[SHA3X_LANES_MAX];
+	mapwin *win[SHA3X_LANES_MAX];
 	int idle = 0, rc = CRETO_OK;
 	size_t bad = 0;
 	creto_err e;
 	creto_err_clear(&e);
 	for (unsigned j = 0; j < SHA3X_LANES_MAX; j++) {
+		memset(&ln[j], 0, sizeof(ln[j]));
 		ln[j].idx = SIZE_MAX;
 		ln[j].fd = -1;
-		ln[j].own = 0;
-		in[j] = buf + (size_t)j * piece;
+		in[j] = NULL;
 		len[j] = 0;
 	}
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
-		unsigned busy = 0;
+		unsigned busy = 0, nwin = 0;
 		for (unsigned j = 0; j < lim; j++) {
 			struct lane *l = &ln[j];
 			len[j] = 0;
+			win[j] = NULL;
 			if (l->idx == SIZE_MAX && !idle) {
 				rc = lane_take(p, x, j, l, &idle, &bad, &e);
 				if (rc != CRETO_OK)
@@ -295,6 +323,18 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 			}
 			if (l->idx == SIZE_MAX)
 				continue;
+			if (l->mapped) {
+				if (mapwin_has(&l->w, l->pos) ||
+				    mapwin_map(&l->w, l->fd, l->pos, l->end) == 0) {
+					in[j] = mapwin_ptr(&l->w, l->pos);
+					len[j] = (size_t)(l->w.end - l->pos);
+					win[j] = &l->w;
+					nwin++;
+					busy++;
+					continue;
+				}
+				l->mapped = 0; /* pread from here on */
+			}
 			const char *nm = p->r[l->idx].path != NULL ? p->r[l->idx].path : "file";
 			size_t want = l->end - l->pos < piece ? (size_t)(l->end - l->pos) : piece;
 			ssize_t got;
@@ -313,12 +353,30 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 						   nm, (unsigned long long)l->pos, (unsigned long long)l->end);
 				goto out;
 			}
+			in[j] = buf + (size_t)j * piece;
 			len[j] = (size_t)got;
 			busy++;
 		}
 		if (busy == 0)
 			break;
-		rc = sha3x_absorb(x, in, len, &e);
+		struct absorb_call ac = {x, in, len, &e};
+		if (nwin == 0) {
+			rc = absorb_fn(&ac);
+		} else {
+			int fault = -1;
+			rc = mapwin_guarded(win, lim, absorb_fn, &ac, &fault);
+			if (fault >= 0) {
+				/* the file shrank under the mapping: the engine
+				 * stopped mid-block and is given up with the pool */
+				struct lane *l = &ln[fault];
+				bad = l->idx;
+				rc = creto_err_set(&e, CRETO_EOP,
+						   "%s: file changed while being hashed (shorter than %llu bytes)",
+						   p->r[l->idx].path != NULL ? p->r[l->idx].path : "file",
+						   (unsigned long long)l->end);
+				goto out;
+			}
+		}
 		if (rc != CRETO_OK)
 			goto out;
 		for (unsigned j = 0; j < lim; j++) {
