@@ -371,9 +371,9 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 				struct lane *l = &ln[fault];
 				bad = l->idx;
 				rc = creto_err_set(&e, CRETO_EOP,
-						   "%s: file changed while being hashed (shorter than %llu bytes)",
+						   "%s: file changed while being hashed (truncated: bytes %llu..%llu gone)",
 						   p->r[l->idx].path != NULL ? p->r[l->idx].path : "file",
-						   (unsigned long long)l->end);
+						   (unsigned long long)l->w.off, (unsigned long long)l->w.end);
 				goto out;
 			}
 		}
