@@ -24,7 +24,12 @@
 #define KX_XORROL(a, d, n) _mm512_rol_epi64(KX_XOR((a), (d)), (n))
 #define KX_CHI(a, b, c) _mm512_ternarylogic_epi64((a), (b), (c), 0xd2)
 #define KX_XORC(a, rc) KX_XOR((a), _mm512_set1_epi64((long long)(rc)))
+#ifndef KX_UNROLL
+#define KX_UNROLL 12
+#endif
 #include "hash/keccakx_round.inc"
+
+#define KX_AHEAD 4 /* blocks of prefetch distance */
 
 __attribute__((target("avx512f"))) void kx_absorb_x8_avx512(uint64_t *s, const uint8_t *const p[8],
 							    size_t nblocks)
@@ -49,6 +54,17 @@ __attribute__((target("avx512f"))) void kx_absorb_x8_avx512(uint64_t *s, const u
 	KX_EACH(A, LOAD_);
 	for (size_t b = 0; b < nblocks; b++) {
 		const uint8_t *q = p[0] + b * KX_RATE;
+		/* the inputs come straight from the page cache (mapped files,
+		 * src/hash/mapwin.h), not from a copy still in L2: ask for the
+		 * block KX_AHEAD blocks on of every input now, so that it is
+		 * in cache when its turn comes (a prefetch never faults, also
+		 * past the end of an input) */
+		for (unsigned j = 0; j < 8; j++) {
+			const char *f = (const char *)p[j] + (b + KX_AHEAD) * KX_RATE;
+			_mm_prefetch(f, _MM_HINT_T0);
+			_mm_prefetch(f + 64, _MM_HINT_T0);
+			_mm_prefetch(f + KX_RATE - 1, _MM_HINT_T0);
+		}
 		KX_EACH(A, ABSORB_);
 		KX_PERMUTE(A, E);
 	}
