@@ -902,8 +902,11 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static int write_shard(creto_hash_stream *s, int fd, const uint8_t *buf, size_t len)
 {
 	off_t at = lseek(fd, 0, SEEK_CUR);
+	struct stat st;
+	/* regular files only: on a pipe O_DIRECT means packet mode */
 	if (!s->no_direct && at >= 0 && (uint64_t)at % STREAM_DIRECT_ALIGN == 0 &&
-	    len % STREAM_DIRECT_ALIGN == 0 && (uintptr_t)buf % STREAM_DIRECT_ALIGN == 0) {
+	    len % STREAM_DIRECT_ALIGN == 0 && (uintptr_t)buf % STREAM_DIRECT_ALIGN == 0 &&
+	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		int fl = fcntl(fd, F_GETFL);
 		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
 			int er = write_all(fd, buf, len);
