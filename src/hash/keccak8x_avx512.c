@@ -41,9 +41,11 @@ __attribute__((target("avx512f"), always_inline)) static inline void
 kx8_words(const uint8_t *const p[8], size_t off, __m512i c[8])
 {
 	__m512i r[8], t[8], u[8];
+#pragma GCC unroll 8
 	for (unsigned j = 0; j < 8; j++)
 		r[j] = _mm512_loadu_si512((const void *)(p[j] + off));
 	/* t[2k]: (r2k[0], r2k+1[0], r2k[2], r2k+1[2], ...); t[2k+1]: odd words */
+#pragma GCC unroll 4
 	for (unsigned k = 0; k < 4; k++) {
 		t[2 * k] = _mm512_unpacklo_epi64(r[2 * k], r[2 * k + 1]);
 		t[2 * k + 1] = _mm512_unpackhi_epi64(r[2 * k], r[2 * k + 1]);
@@ -52,6 +54,7 @@ kx8_words(const uint8_t *const p[8], size_t off, __m512i c[8])
 	 * / w+1, w+5 / w+3, w+7 for inputs 0-3 in u[0..3], 4-7 in u[4..7]) */
 	const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
 	const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+#pragma GCC unroll 2
 	for (unsigned h = 0; h < 2; h++) {
 		u[4 * h + 0] = _mm512_permutex2var_epi64(t[4 * h + 0], lo, t[4 * h + 2]);
 		u[4 * h + 1] = _mm512_permutex2var_epi64(t[4 * h + 0], hi, t[4 * h + 2]);
@@ -96,6 +99,7 @@ __attribute__((target("avx512f"))) void kx_absorb_x8_avx512(uint64_t *s, const u
 		 * in cache when its turn comes (a prefetch never faults, also
 		 * past the end of an input; the address is computed as an
 		 * integer, since it may be past the end) */
+#pragma GCC unroll 8
 		for (unsigned j = 0; j < 8; j++) {
 			const char *f = (const char *)((uintptr_t)p[j] + off + KX_AHEAD * KX_RATE);
 			_mm_prefetch(f, _MM_HINT_T0);
