@@ -148,6 +148,6 @@ awk -v base="$t_base" -v a="$(minof "${WT[apply]}")" -v v="$(minof "${WT[verify]
   # of the two bounds it
   if (v >= dd) bound = "hashing (verify, which reads and hashes without writing, takes longer than the direct write of the payload)"
   else bound = "the disk (a direct write of the payload takes longer than verify)"
-  printf "what bounds apply: %s; verify %.3f s, dd oflag=direct %.3f s, apply %.3f s (%.0f%% above the slower of the two); cp %.3f s, cp + sync %.3f s\n",
+  printf "what bounds apply: %s; verify %.3f s, dd oflag=direct %.3f s, apply %.3f s (%+.0f%% against the slower of the two); cp %.3f s, cp + sync %.3f s\n",
          bound, v, dd, a, 100 * (a / (v > dd ? v : dd) - 1), cp, cs }'
 echo "load average at end: $(load)"
