@@ -265,6 +265,8 @@ static int lane_take(struct pool *p, sha3x_ctx *x, unsigned j, struct lane *l, i
 	}
 }
 
+_Static_assert(MAPWIN_MAX >= SHA3X_LANES_MAX, "a guarded call covers every lane's window");
+
 /* One round's sha3x_absorb, run under the SIGBUS guard when lanes read
  * from mapped windows. */
 struct absorb_call {
@@ -371,9 +373,9 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 				struct lane *l = &ln[fault];
 				bad = l->idx;
 				rc = creto_err_set(&e, CRETO_EOP,
-						   "%s: file changed while being hashed (truncated: bytes %llu..%llu gone)",
+						   "%s: file changed while being hashed (truncated while bytes %llu..%llu were read)",
 						   p->r[l->idx].path != NULL ? p->r[l->idx].path : "file",
-						   (unsigned long long)l->w.off, (unsigned long long)l->w.end);
+						   (unsigned long long)l->pos, (unsigned long long)l->w.end);
 				goto out;
 			}
 		}
