@@ -19,6 +19,13 @@
 #   Data is generated under the build directory and deleted afterwards;
 #   everything is read from a warm page cache.  The load average is
 #   printed before and after each case.
+#   BENCH_CACHE: how the files sit in the page cache.  "reread" (default):
+#   as after a model was read from disk: the generated files are written
+#   back, dropped from the cache (dd iflag=nocache) and read in again, so
+#   the kernel's readahead caches them in large folios (2 MiB where the
+#   file system has them), which creto's mapped reading maps with one
+#   page-table entry each.  "written": as the generator wrote them (small
+#   folios: more page faults; docs/sha3-engine.md has both).
 # Goals (issue 17): one thread against `openssl speed`: >= 4x on avx512,
 # >= 2x on full-width avx2, >= 1.0x on half-width avx2 (then openssl is
 # chosen); all cores against `openssl dgst`: >= 3.5x on 2 cores.
@@ -26,6 +33,8 @@ set -euo pipefail
 CRETO=$(realpath "${1:-build/creto}")
 RUNS=${2:-3}
 GIB=${BENCH_GIB:-1}
+CACHE=${BENCH_CACHE:-reread}
+case $CACHE in reread | written) ;; *) echo "BENCH_CACHE: reread or written" >&2; exit 2 ;; esac
 B=$(dirname "$CRETO")
 RUN=$B/bench_measure
 ENG=$B/bench_hash_engine
@@ -48,13 +57,21 @@ tm() {
   echo "$t" | awk '{ printf "%s %.3f\n", $1, $2 + $3 }'
 }
 minof() { echo "$1" | tr ' ' '\n' | grep . | sort -g | head -n 1; }
+# settle FILE...: the files in the page cache as BENCH_CACHE says
+settle() {
+  [ "$CACHE" = reread ] || return 0
+  sync "$@"
+  local f
+  for f in "$@"; do dd if="$f" iflag=nocache count=0 status=none; done
+  cat "$@" >/dev/null
+}
 
 model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 fam=$(awk -F': ' '/^cpu family/ {print $2; exit}' /proc/cpuinfo)
 mod=$(awk -F': ' '/^model[ \t]*:/ {print $2; exit}' /proc/cpuinfo)
 flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
 echo "cpu: $model (family $fam model $mod), $CORES CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM"
-echo "creto: $CRETO; $(openssl version | cut -d' ' -f1-2); $RUNS rounds; ${GIB} GiB per case"
+echo "creto: $CRETO; $(openssl version | cut -d' ' -f1-2); $RUNS rounds; ${GIB} GiB per case; page cache: $CACHE"
 "$ENG" | sed 's/^engine /back end chosen: /; s/^calibration /calibration at first use, MB\/s per core: /'
 echo "load average at start: $(load)"
 
@@ -139,6 +156,7 @@ run_case() { # run_case LABEL DIR
 # one file
 mkdir -p "$W/file"
 gen "$W/file/model.safetensors" $((GIB * 1024))
+settle "$W/file/model.safetensors"
 run_case "one ${GIB} GiB file" "$W/file"
 rm -rf "$W/file"
 # a model directory: weights in shards of different sizes, small files beside
@@ -149,6 +167,7 @@ for spec in 40:model-00001-of-00004.safetensors 30:model-00002-of-00004.safetens
 done
 gen "$W/dir/tokenizer.json" 7
 echo '{"architectures": ["Bench"]}' >"$W/dir/config.json"
+settle "$W"/dir/*
 run_case "a ${GIB} GiB model directory (4 weight files, 2 small)" "$W/dir"
 rm -rf "$W/dir"
 

@@ -11,8 +11,10 @@
 #     CPU has (CRETO_SHA3_NO_* switches), and on all cores;
 #   - creto update apply on all cores (verify + staged copy + fsync +
 #     install) and its peak RSS;
-#   - the limits: `cat` of the package to /dev/null (page-cache read) and
-#     `cp` + `sync` of the payload (the disk's write-back);
+#   - the limits: `cat` of the package to /dev/null (page-cache read),
+#     `cp` + `sync` of the payload (the disk's write-back) and `dd
+#     oflag=direct` of the payload (the disk's direct write speed: apply
+#     writes its staged copy with O_DIRECT, docs/sha3-engine.md);
 # then which of hashing, copying or the disk bounds apply.
 # Usage: bench/update.sh path/to/creto [RUNS]   (RUNS default 2, best counts)
 #   BENCH_SIZE_MB=1024 (the default, so the script stays under about 5
@@ -82,7 +84,7 @@ cat payload/* b.crupdate >/dev/null # warm the page cache for both sides
 echo "load before the runs: $(load)"
 
 declare -A WT CT
-keys=(cat dgst cp cpsync verify apply)
+keys=(cat dgst cp cpsync ddirect verify apply)
 for b in "${BE[@]}"; do keys+=("one-${b%% *}"); done
 for k in "${keys[@]}"; do WT[$k]=""; CT[$k]=""; done
 RSS=0
@@ -93,6 +95,11 @@ for ((i = 0; i < RUNS; i++)); do
   sync; rm -rf base-copy; sync
   r=$(tm sh -c 'cp -r payload base-copy && sync'); WT[cpsync]+=" ${r% *}"; CT[cpsync]+=" ${r#* }"
   rm -rf base-copy; sync
+  mkdir -p base-direct
+  # shellcheck disable=SC2016
+  r=$(tm sh -c 'for f in payload/*; do dd if="$f" of="base-direct/${f#payload/}" bs=4M oflag=direct conv=fsync status=none || exit 1; done')
+  WT[ddirect]+=" ${r% *}"; CT[ddirect]+=" ${r#* }"
+  rm -rf base-direct; sync
   for b in "${BE[@]}"; do
     # shellcheck disable=SC2086
     r=$(tm env ${b#* } taskset -c 0 "$CRETO" update verify b.crupdate --trust root.json)
@@ -117,6 +124,7 @@ row "cat package to /dev/null (page-cache read limit)" "$(minof "${WT[cat]}")" "
 row "openssl dgst -sha3-256 payload/* (sequential)" "$(minof "${WT[dgst]}")" "$(minof "${CT[dgst]}")"
 row "cp -r payload (page cache, no fsync)" "$(minof "${WT[cp]}")" "$(minof "${CT[cp]}")"
 row "cp -r payload + sync (the disk's write-back)" "$(minof "${WT[cpsync]}")" "$(minof "${CT[cpsync]}")"
+row "dd oflag=direct + fsync of the payload (the disk)" "$(minof "${WT[ddirect]}")" "$(minof "${CT[ddirect]}")"
 t_base=$(awk -v a="$(minof "${WT[dgst]}")" -v b="$(minof "${WT[cp]}")" 'BEGIN { printf "%.3f", a + b }')
 row "baseline: openssl dgst + cp" "$t_base" "$t_base"
 for b in "${BE[@]}"; do
@@ -131,13 +139,15 @@ for b in "${BE[@]}"; do
     printf "verify on one core, %-7s: %.2fx openssl speed (per CPU-second, reading and tar parsing included)\n", n, b / c / 1e6 / s }'
 done
 awk -v base="$t_base" -v a="$(minof "${WT[apply]}")" -v v="$(minof "${WT[verify]}")" -v d="$(minof "${WT[dgst]}")" \
-  -v cp="$(minof "${WT[cp]}")" -v cs="$(minof "${WT[cpsync]}")" -v r="$RSS" 'BEGIN {
+  -v cp="$(minof "${WT[cp]}")" -v cs="$(minof "${WT[cpsync]}")" -v dd="$(minof "${WT[ddirect]}")" -v r="$RSS" 'BEGIN {
   printf "verify vs openssl dgst: %.2fx\n", d / v
   printf "apply vs baseline (openssl dgst + cp): %.2fx (goal >= 2x: %s); apply peak RSS %d MiB (goal < 64 MiB)\n",
          base / a, (base / a >= 2) ? "met" : "NOT met", r / 1024
-  w = cp > cs ? cp : cs
-  if (v >= w) bound = "hashing (verify, which reads and hashes without writing, takes longer than writing the copy)"
-  else if (cs > 1.2 * cp) bound = "the disk (cp + sync takes longer than verify and than cp alone)"
-  else bound = "writing the copy into the page cache (cp alone takes longer than verify)"
-  printf "what bounds apply: %s; verify %.3f s, cp %.3f s, cp + sync %.3f s, apply %.3f s\n", bound, v, cp, cs, a }'
+  # apply reads and hashes (as verify does) while its writer copies the
+  # shards to the disk with O_DIRECT (as dd oflag=direct does): the slower
+  # of the two bounds it
+  if (v >= dd) bound = "hashing (verify, which reads and hashes without writing, takes longer than the direct write of the payload)"
+  else bound = "the disk (a direct write of the payload takes longer than verify)"
+  printf "what bounds apply: %s; verify %.3f s, dd oflag=direct %.3f s, apply %.3f s (%+.0f%% against the slower of the two); cp %.3f s, cp + sync %.3f s\n",
+         bound, v, dd, a, 100 * (a / (v > dd ? v : dd) - 1), cp, cs }'
 echo "load average at end: $(load)"

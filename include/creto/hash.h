@@ -7,9 +7,15 @@
  * The pool hashes a list of byte ranges of files: each range gets its own
  * digest (a whole file is one range; a shard of a file is one range).  Work
  * is spread over a few threads (one per CPU by default); every thread owns
- * one bounded read buffer (CRETO_HASH_BUFSIZE), reads with pread(2), and
- * reads each byte of each range exactly once.  Memory does not grow with the
- * size of the data, only (slightly) with the number of threads.
+ * one bounded read buffer (CRETO_HASH_BUFSIZE), reads with pread(2) or, for
+ * ranges of 1 MiB or more on the multi-lane SHA3-256 engine, from bounded
+ * mapped windows of the file (4 MiB per lane, unmapped as they are done; a
+ * file truncated under a window is the error "changed while being hashed",
+ * never SIGBUS: the pool installs a SIGBUS handler once per process, which
+ * passes every other SIGBUS on to the handler it replaced;
+ * docs/sha3-engine.md), and reads each byte of each range exactly once.
+ * Memory does not grow with the size of the data, only (slightly) with the
+ * number of threads.
  *
  * Thread safety: a creto_hash_ctx belongs to one thread; the pool functions
  * are reentrant (they start and join their own threads per call).
@@ -107,7 +113,7 @@ int creto_hash_ident_equal(const creto_hash_ident *a, const creto_hash_ident *b)
 
 /* One unit of work: a byte range of a file, and its digest once hashed.
  * The file is either an open descriptor (fd >= 0; the pool never closes it
- * and uses only pread, so many ranges may share one fd), or path opened
+ * and uses only pread and mmap, so many ranges may share one fd), or path opened
  * under dirfd (AT_FDCWD allowed) by the worker with
  * O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK (a FIFO never blocks it) and no
  * symlink anywhere in path (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH,
@@ -154,7 +160,10 @@ int creto_hash_file_shards(creto_hash_alg alg, int fd, uint64_t size, uint64_t s
  * threads hash the shards in parallel (and check them against expected
  * digests), while one writer thread copies the same buffers, in order, to an
  * output descriptor when one is given, so that the data is read once and
- * never read back.  A buffer is reused once hashed and written.  With a
+ * never read back (with O_DIRECT for shards whose position and length are
+ * multiples of 4 KiB, where the file system takes it: the bytes go from the
+ * hashed buffer to the disk without a page-cache copy; the descriptor's
+ * flags are put back after each shard).  A buffer is reused once hashed and written.  With a
  * multi-lane SHA3-256 back end of k lanes (creto_hash_engine) each worker
  * hashes up to k queued shards at once in lock-step, pointing the engine
  * into the shard buffers (no copy).  Memory is nbuf * shard_size, whatever

@@ -26,6 +26,7 @@
 #define KX_XORROL(a, d, n) KX_ROL(KX_XOR((a), (d)), (n))
 #define KX_CHI(a, b, c) KX_XOR((a), _mm256_andnot_si256((b), (c)))
 #define KX_XORC(a, rc) KX_XOR((a), _mm256_set1_epi64x((long long)(rc)))
+#define KX_UNROLL 12
 #include "hash/keccakx_round.inc"
 
 __attribute__((target("avx2"))) void kx_absorb_x4_avx2(uint64_t *s, const uint8_t *const p[4],
@@ -44,6 +45,7 @@ __attribute__((target("avx2"))) void kx_absorb_x4_avx2(uint64_t *s, const uint8_
 	KX_EACH(A, LOAD_);
 	for (size_t b = 0, off = 0; b < nblocks; b++, off += KX_RATE) {
 		const uint8_t *p0 = p[0] + off, *p1 = p[1] + off, *p2 = p[2] + off, *p3 = p[3] + off;
+#pragma GCC unroll 4
 		for (unsigned i = 0; i < 16; i += 4) {
 			__m256i r0 = _mm256_loadu_si256((const __m256i *)(const void *)(p0 + 8 * i));
 			__m256i r1 = _mm256_loadu_si256((const __m256i *)(const void *)(p1 + 8 * i));

@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "hash/hash_internal.h"
+#include "hash/mapwin.h"
 #include "hash/sha3x.h"
 #include "util/file.h"
 
@@ -197,16 +198,20 @@ static void record_error(struct pool *p, int rc, const creto_err *e, size_t idx)
 struct lane {
 	size_t idx; /* the range, SIZE_MAX when the lane is idle */
 	int fd, own;
+	int mapped; /* read through mapped windows (else pread) */
 	uint64_t pos, end;
+	mapwin w;
 };
 
 static void lane_close(struct lane *l)
 {
+	mapwin_unmap(&l->w);
 	if (l->own && l->fd >= 0)
 		close(l->fd);
 	l->idx = SIZE_MAX;
 	l->fd = -1;
 	l->own = 0;
+	l->mapped = 0;
 }
 
 /* Gives lane j of x the next range with bytes to hash; ranges of length 0
@@ -248,6 +253,7 @@ static int lane_take(struct pool *p, sha3x_ctx *x, unsigned j, struct lane *l, i
 		if (rg->length > 0) {
 			(void)posix_fadvise(l->fd, (off_t)rg->offset, (off_t)rg->length,
 					    POSIX_FADV_SEQUENTIAL);
+			l->mapped = rg->length >= MAPWIN_MIN && mapwin_available();
 			return CRETO_OK;
 		}
 		rc = sha3x_finish(x, j, rg->digest, e);
@@ -259,8 +265,30 @@ static int lane_take(struct pool *p, sha3x_ctx *x, unsigned j, struct lane *l, i
 	}
 }
 
+_Static_assert(MAPWIN_MAX >= SHA3X_LANES_MAX, "a guarded call covers every lane's window");
+
+/* One round's sha3x_absorb, run under the SIGBUS guard when lanes read
+ * from mapped windows. */
+struct absorb_call {
+	sha3x_ctx *x;
+	const uint8_t *const *in;
+	const size_t *len;
+	creto_err *e;
+};
+
+static int absorb_fn(void *arg)
+{
+	struct absorb_call *a = arg;
+	return sha3x_absorb(a->x, a->in, a->len, a->e);
+}
+
 /* The worker loop on engine x; returns after the work or the first error
- * (recorded in p). */
+ * (recorded in p).  A lane reads its range either through mapped windows
+ * (ranges of MAPWIN_MIN bytes or more: no copy; mapwin.h), the rest of its
+ * window per round, or with pread into its part of buf; a lane whose window
+ * cannot be mapped (a file system without mmap, a file now shorter than
+ * the range) falls back to pread for the rest of its range, which reports
+ * a short file as before. */
 static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 {
 	unsigned k = sha3x_lanes(x);
@@ -272,22 +300,24 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 	struct lane ln[SHA3X_LANES_MAX];
 	const uint8_t *in[SHA3X_LANES_MAX];
 	size_t len[SHA3X_LANES_MAX];
+	mapwin *win[SHA3X_LANES_MAX];
 	int idle = 0, rc = CRETO_OK;
 	size_t bad = 0;
 	creto_err e;
 	creto_err_clear(&e);
 	for (unsigned j = 0; j < SHA3X_LANES_MAX; j++) {
+		memset(&ln[j], 0, sizeof(ln[j]));
 		ln[j].idx = SIZE_MAX;
 		ln[j].fd = -1;
-		ln[j].own = 0;
-		in[j] = buf + (size_t)j * piece;
+		in[j] = NULL;
 		len[j] = 0;
 	}
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
-		unsigned busy = 0;
+		unsigned busy = 0, nwin = 0;
 		for (unsigned j = 0; j < lim; j++) {
 			struct lane *l = &ln[j];
 			len[j] = 0;
+			win[j] = NULL;
 			if (l->idx == SIZE_MAX && !idle) {
 				rc = lane_take(p, x, j, l, &idle, &bad, &e);
 				if (rc != CRETO_OK)
@@ -295,6 +325,18 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 			}
 			if (l->idx == SIZE_MAX)
 				continue;
+			if (l->mapped) {
+				if (mapwin_has(&l->w, l->pos) ||
+				    mapwin_map(&l->w, l->fd, l->pos, l->end) == 0) {
+					in[j] = mapwin_ptr(&l->w, l->pos);
+					len[j] = (size_t)(l->w.end - l->pos);
+					win[j] = &l->w;
+					nwin++;
+					busy++;
+					continue;
+				}
+				l->mapped = 0; /* pread from here on */
+			}
 			const char *nm = p->r[l->idx].path != NULL ? p->r[l->idx].path : "file";
 			size_t want = l->end - l->pos < piece ? (size_t)(l->end - l->pos) : piece;
 			ssize_t got;
@@ -313,12 +355,30 @@ static void worker_lanes(struct pool *p, sha3x_ctx *x, uint8_t *buf)
 						   nm, (unsigned long long)l->pos, (unsigned long long)l->end);
 				goto out;
 			}
+			in[j] = buf + (size_t)j * piece;
 			len[j] = (size_t)got;
 			busy++;
 		}
 		if (busy == 0)
 			break;
-		rc = sha3x_absorb(x, in, len, &e);
+		struct absorb_call ac = {x, in, len, &e};
+		if (nwin == 0) {
+			rc = absorb_fn(&ac);
+		} else {
+			int fault = -1;
+			rc = mapwin_guarded(win, lim, absorb_fn, &ac, &fault);
+			if (fault >= 0) {
+				/* the file shrank under the mapping: the engine
+				 * stopped mid-block and is given up with the pool */
+				struct lane *l = &ln[fault];
+				bad = l->idx;
+				rc = creto_err_set(&e, CRETO_EOP,
+						   "%s: file changed while being hashed (truncated while bytes %llu..%llu were read)",
+						   p->r[l->idx].path != NULL ? p->r[l->idx].path : "file",
+						   (unsigned long long)l->pos, (unsigned long long)l->w.end);
+				goto out;
+			}
+		}
 		if (rc != CRETO_OK)
 			goto out;
 		for (unsigned j = 0; j < lim; j++) {
@@ -583,6 +643,7 @@ struct creto_hash_stream {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work, cv_write, cv_free;
 	int stop;
+	int no_direct; /* the writer's: O_DIRECT refused once, buffered from then on */
 	uint64_t next_seq;
 	/* first failure in stream order (REJECT kinds) */
 	creto_hash_stream_fail fail;
@@ -824,8 +885,50 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Writes queued buffers in sequence order, then starts their writeback so
- * that the caller's final fsync has little left to do. */
+/* Alignment of O_DIRECT writes: the buffer, the file offset and the
+ * length (a multiple of every logical block size up to 4 KiB). */
+#define STREAM_DIRECT_ALIGN 4096u
+
+/* Write one shard buffer at the current position of fd.  When the buffer,
+ * the position and the length are all multiples of STREAM_DIRECT_ALIGN
+ * (every shard of a file whose shard size is a multiple of 4 KiB, the
+ * update default, except a shorter last one), the write goes with O_DIRECT
+ * straight from the buffer that was hashed to the disk: no copy into
+ * freshly allocated page-cache pages (which dominated apply's CPU) and no
+ * dirty pages left for the final fsync; the descriptor's flags are put
+ * back afterwards.  Otherwise, or where the file system refuses O_DIRECT
+ * (then for the rest of the stream), an ordinary write followed by the
+ * start of its writeback, so that the caller's fsync has little left.
+ * Either way the bytes written are the buffer's, which the workers hash:
+ * nothing is read back. */
+static int write_shard(creto_hash_stream *s, int fd, const uint8_t *buf, size_t len)
+{
+	off_t at = lseek(fd, 0, SEEK_CUR);
+	struct stat st;
+	/* regular files only: on a pipe O_DIRECT means packet mode */
+	if (!s->no_direct && at >= 0 && (uint64_t)at % STREAM_DIRECT_ALIGN == 0 &&
+	    len % STREAM_DIRECT_ALIGN == 0 && (uintptr_t)buf % STREAM_DIRECT_ALIGN == 0 &&
+	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
+			int er = write_all(fd, buf, len);
+			(void)fcntl(fd, F_SETFL, fl);
+			if (er != EINVAL)
+				return er;
+			/* O_DIRECT accepted by fcntl but not by this file
+			 * system's write: once more, buffered, from the start */
+			if (lseek(fd, at, SEEK_SET) != at)
+				return errno;
+		}
+		s->no_direct = 1;
+	}
+	int er = write_all(fd, buf, len);
+	if (er == 0 && at >= 0)
+		(void)sync_file_range(fd, at, (off_t)len, SYNC_FILE_RANGE_WRITE);
+	return er;
+}
+
+/* Writes queued buffers in sequence order (write_shard). */
 static void *stream_writer(void *arg)
 {
 	creto_hash_stream *s = arg;
@@ -845,15 +948,8 @@ static void *stream_writer(void *arg)
 		int skip = s->op_rc != CRETO_OK;
 		pthread_mutex_unlock(&s->mu);
 		int er = 0;
-		if (!skip) {
-			er = write_all(j->out_fd, j->buf, j->len);
-			if (er == 0) {
-				off_t end = lseek(j->out_fd, 0, SEEK_CUR);
-				if (end >= (off_t)j->len)
-					(void)sync_file_range(j->out_fd, end - (off_t)j->len, (off_t)j->len,
-							      SYNC_FILE_RANGE_WRITE);
-			}
-		}
+		if (!skip)
+			er = write_shard(s, j->out_fd, j->buf, j->len);
 		pthread_mutex_lock(&s->mu);
 		if (er != 0) {
 			creto_err e;
@@ -923,8 +1019,10 @@ int creto_hash_stream_new(creto_hash_alg alg, size_t shard_size, unsigned thread
 	if (s->jobs == NULL)
 		goto oom;
 	for (size_t i = 0; i < s->nbuf; i++)
-		if ((s->jobs[i].buf = malloc(shard_size)) == NULL)
+		if (posix_memalign((void **)&s->jobs[i].buf, STREAM_DIRECT_ALIGN, shard_size) != 0) {
+			s->jobs[i].buf = NULL;
 			goto oom;
+		}
 	for (unsigned i = 0; i < workers; i++) {
 		int err = pthread_create(&s->th[i], NULL, stream_worker, s);
 		if (err != 0) {

@@ -261,6 +261,18 @@ static void test_stream_lanes(void **state)
 		for (unsigned th = 1; th <= 3; th++)
 			stream_check(fd, parts, np, sh, th);
 	}
+	/* shard sizes that are multiples of 4 KiB (the update default): the
+	 * writer copies aligned shards with O_DIRECT and the rest (a shorter
+	 * last shard, everything after an unaligned part) with write(2); the
+	 * copy must be the same bytes either way */
+	size_t aligned[] = {64u << 10, B, 2 * (size_t)B};
+	for (unsigned si = 0; si < sizeof(aligned) / sizeof(aligned[0]); si++) {
+		size_t sh = aligned[si];
+		uint64_t parts[] = {2 * (uint64_t)sh, 3 * (uint64_t)sh + 5, 2 * (uint64_t)sh, sh / 2};
+		assert_true(7 * (uint64_t)sh + 5 + sh / 2 <= total);
+		for (unsigned th = 1; th <= 2; th++)
+			stream_check(fd, parts, sizeof(parts) / sizeof(parts[0]), sh, th);
+	}
 	/* mismatches: 40 shards of 64 KiB + 1, two wrong digests; the first is named */
 	const size_t sh = 65537;
 	const uint64_t len = 40 * (uint64_t)sh - 100;
