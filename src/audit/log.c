@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -397,6 +398,9 @@ out:
 static void *flusher(void *arg)
 {
 	creto_audit *a = arg;
+	/* Background work: a lower weight, so a commit (and its fsync) yields
+	 * the CPU to the threads answering requests (Linux: per thread). */
+	(void)setpriority(PRIO_PROCESS, 0, 10);
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		while (a->qn == 0 && !a->stop) {

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -573,6 +574,12 @@ static int seccomp_build(int mode, scmp_filter_ctx *out, creto_err *e)
 	for (size_t i = 0; i < sizeof(sc_prctls) / sizeof(sc_prctls[0]) && rc == CRETO_OK; i++) {
 		struct scmp_arg_cmp opt = SCMP_A0(SCMP_CMP_EQ, sc_prctls[i], 0);
 		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, &opt, "prctl", e);
+	}
+	/* A thread's own nice value (the audit flusher lowers its weight):
+	 * setpriority(PRIO_PROCESS, 0, n); raising it needs CAP_SYS_NICE. */
+	if (rc == CRETO_OK) {
+		struct scmp_arg_cmp own[2] = {SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS, 0), SCMP_A1(SCMP_CMP_EQ, 0, 0)};
+		rc = sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 2, own, "setpriority", e);
 	}
 	/* Reading limits only: prlimit64 with no new limit. */
 	if (rc == CRETO_OK) {
