@@ -39,6 +39,7 @@
  * the statistics.  Events go to the caller's sink outside the mutex.
  */
 #include "p11.h"
+#include "util/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -600,21 +601,6 @@ static int submit_wait_locked(creto_hsm_ha *g, size_t i, struct job *j)
 
 #define FD_SNAP_MAX 65536 /* descriptors tracked by a snapshot (a bitmap) */
 
-/* Threads of this process (entries of /proc/self/task); 0 when unknown. */
-static size_t thread_count(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (d == NULL)
-		return 0;
-	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Call fn on every open descriptor below FD_SNAP_MAX but the scan's own. */
 static int fd_scan(void (*fn)(int fd, void *arg), void *arg)
 {
@@ -736,7 +722,7 @@ static int oneshot_wait_locked(creto_hsm_ha *g, size_t i, struct job *j)
 	int done = wait_done_locked(g, j, &dl), late = !done;
 	if (!done && snap != NULL) {
 		pthread_mutex_unlock(&g->mu);
-		int alone = thread_count() == 2;
+		int alone = creto_thread_count() == 2;
 		if (alone)
 			(void)fd_scan(shut_if_new_socket, snap);
 		pthread_mutex_lock(&g->mu);

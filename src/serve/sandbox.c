@@ -6,6 +6,7 @@
  * seccomp allow-list built with libseccomp.
  */
 #include "serve/sandbox.h"
+#include "util/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -280,21 +281,6 @@ CRETO_PRINTF(2, 3) static void warn(creto_sandbox_report *r, const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(r->warn[r->nwarn++], CRETO_SANDBOX_WARN_LEN, fmt, ap);
 	va_end(ap);
-}
-
-/* Threads of this process (entries of /proc/self/task); 0 when unknown. */
-static size_t thread_count(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (d == NULL)
-		return 0;
-	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
 }
 
 struct target {
@@ -614,7 +600,7 @@ int creto_sandbox_apply(creto_sandbox *sb, const creto_sandbox_opts *opts,
 	    opts->seccomp < CRETO_SANDBOX_SECCOMP_OFF || opts->seccomp > CRETO_SANDBOX_SECCOMP_LOG)
 		return creto_err_set(e, CRETO_EUSAGE, "sandbox: bad options (landlock %d, seccomp %d)",
 				     opts->landlock, opts->seccomp);
-	size_t nthreads = thread_count();
+	size_t nthreads = creto_thread_count();
 	if (nthreads > 1)
 		return creto_err_set(e, CRETO_EUSAGE,
 				     "sandbox: %zu threads running: apply it before starting any "

@@ -1,6 +1,7 @@
 /* file.c - bounded reads, atomic and exclusive writes (see file.h). */
 #include "util/file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -272,4 +273,18 @@ int creto_mkdir_p(const char *path, mode_t mode, creto_err *e)
 	}
 	free(p);
 	return rc;
+}
+
+size_t creto_thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }

@@ -58,4 +58,7 @@ ssize_t creto_read_full(int fd, void *buf, size_t len) CRETO_WUR;
 /* mkdir -p with mode for each created component. */
 int creto_mkdir_p(const char *path, mode_t mode, creto_err *e) CRETO_WUR;
 
+/* Threads of this process (entries of /proc/self/task); 0 when unknown. */
+size_t creto_thread_count(void);
+
 #endif
