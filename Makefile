@@ -30,7 +30,7 @@ test-asan:
 
 # The unit tests that run threads (hashing pool, HSM session pool, ML-DSA
 # per-thread cache, NHI resolver and cache), under ThreadSanitizer.
-TSAN_TESTS = test_hash test_hsm test_mldsa test_nhi
+TSAN_TESTS = test_audit test_hash test_hash_mapwin test_hsm test_hsm_failover test_mldsa test_nhi
 empty :=
 space := $(empty) $(empty)
 test-tsan:

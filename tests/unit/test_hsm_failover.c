@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,8 +157,19 @@ static int teardown_all(void **state)
 			skip();                                                                    \
 	} while (0)
 
+static void *nop(void *arg)
+{
+	return arg;
+}
+
+/* Threads of the process, after one thread has come and gone: a sanitizer
+ * runtime starts its own background thread at the first pthread_create,
+ * which is not the group's. */
 static size_t threads(void)
 {
+	pthread_t t;
+	if (pthread_create(&t, NULL, nop, NULL) == 0)
+		pthread_join(t, NULL);
 	size_t n = creto_thread_count();
 	assert_true(n > 0);
 	return n;
@@ -326,6 +338,7 @@ static void test_open_refusals(void **state)
 	assert_int_equal(creto_hsm_endpoint_parse(SOFTHSM, &ep, &e), CRETO_OK);
 	creto_hsm_opts o = {.pin_file = g_pin, .endpoints = &ep, .nendpoints = 1};
 	creto_hsm_ha *g = NULL;
+	size_t base = threads();
 	const char *two_tokens[] = {"pkcs11:token=ha;object=cp", "pkcs11:token=other;object=iss"};
 	assert_int_equal(creto_hsm_ha_open_keys(two_tokens, 2, &o, &g, &e), CRETO_EUSAGE);
 	assert_non_null(strstr(e.msg, "must name the same token"));
@@ -336,7 +349,7 @@ static void test_open_refusals(void **state)
 	const char *none[] = {"pkcs11:token=ha"};
 	assert_int_equal(creto_hsm_ha_open_keys(none, 1, &o, &g, &e), CRETO_EUSAGE);
 	assert_int_equal(creto_hsm_ha_open_keys(missing, 0, &o, &g, &e), CRETO_EUSAGE);
-	assert_int_equal(threads(), 1);
+	assert_int_equal(threads(), base); /* no thread left by a refused open */
 }
 
 int main(void)
