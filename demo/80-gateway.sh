@@ -115,6 +115,27 @@ show curl -s "http://$GW_ADDR/oauth/token" -d grant_type=client_credentials \
   --data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
   --data-urlencode client_assertion@"$GW_D/old-agent.assertion" -w ' -> HTTP %{http_code}\n'
 
+step "gateway: the same gateway with TLS (tls_cert, tls_key: docs/gateway.md \"TLS\")"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$GW_D/tls.key" -out "$GW_D/tls.crt" 2>/dev/null
+chmod 600 "$GW_D/tls.key"
+# (the first gateway keeps the token endpoint and its replay state)
+sed -e "s|^\[gateway\]$|[gateway]\ntls_cert = $GW_D/tls.crt\ntls_key = $GW_D/tls.key|" \
+  -e '/^token_endpoint\|^issuer_key\|^replay_state/d' "$GW_D/creto.conf" >"$GW_D/creto-tls.conf"
+say "a self-signed P-256 certificate; the key file is 0600 (a readable key is refused)"
+"$CRETO" gateway --config "$GW_D/creto-tls.conf" 2>"$GW_D/gateway-tls.log" &
+GW_TLS_PID=$!
+for _ in $(seq 1 100); do grep -q 'event=listening' "$GW_D/gateway-tls.log" && break; sleep 0.05; done
+GW_TLS_ADDR=$(sed -n 's/.*event=listening addr=\([^ ]*\).*/\1/p' "$GW_D/gateway-tls.log" | head -1)
+[ -n "$GW_TLS_ADDR" ] || { cat "$GW_D/gateway-tls.log" >&2; exit 3; }
+printf '   $ curl --cacert tls.crt https://%s/v1/chat/completions -H @chat-agent.hdr -d {...}\n' "$GW_TLS_ADDR"
+curl -sv --cacert "$GW_D/tls.crt" "https://$GW_TLS_ADDR/v1/chat/completions" -H @"$GW_D/chat-agent.hdr" \
+  -d '{"model":"llama-3.1-8b-instruct","max_tokens":8,"messages":[{"role":"user","content":"Say hello"}]}' \
+  -o "$GW_D/tls.out" 2>&1 | sed -n 's/^\* \(SSL connection using .*\)/     \1/p; s/^< \(HTTP\/1.1 .*\)/     \1/p' | tr -d '\r'
+say "answer: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["choices"][0]["message"]["content"])' "$GW_D/tls.out" 2>/dev/null || cat "$GW_D/tls.out")"
+say "plain HTTP to the TLS port: $(curl -s "http://$GW_TLS_ADDR/v1/models" -o /dev/null -w 'HTTP %{http_code}') (this port speaks TLS only)"
+kill -TERM "$GW_TLS_PID"; wait "$GW_TLS_PID" || true
+
 kill -TERM "$GW_PID"; wait "$GW_PID" || true
 kill "$GW_VLLM_PID" 2>/dev/null; wait "$GW_VLLM_PID" 2>/dev/null || true
 step "gateway: the audit records of the three agents (never a prompt, never a token)"
