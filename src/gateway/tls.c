@@ -4,8 +4,6 @@
  * whole on reload, and the non-blocking handshake / read / write / close
  * of one connection (docs/gateway.md "TLS").
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -13,9 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "gateway/tls.h"
 #include "util/file.h"
@@ -79,38 +75,13 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 static int load_key(const char *path, EVP_PKEY **out, creto_err *e)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			return creto_err_set(e, CRETO_EUSAGE, "tls_key %s: is a symbolic link", path);
-		return creto_err_errno(e, errno, "tls_key %s", path);
-	}
-	struct stat st;
-	int rc = CRETO_OK;
-	if (fstat(fd, &st) != 0) {
-		rc = creto_err_errno(e, errno, "tls_key %s", path);
-	} else if (!S_ISREG(st.st_mode)) {
-		rc = creto_err_set(e, CRETO_EUSAGE, "tls_key %s: not a regular file", path);
-	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		rc = creto_err_set(e, CRETO_EUSAGE, "tls_key %s: owned by uid %u, not by root or the running user",
-				   path, (unsigned)st.st_uid);
-	} else if (st.st_mode & 077) {
-		rc = creto_err_set(e, CRETO_EUSAGE,
-				   "tls_key %s: mode %04o, want no group or other bits (chmod 600)", path,
-				   (unsigned)(st.st_mode & 07777));
-	}
-	if (rc != CRETO_OK) {
-		close(fd);
-		return rc;
-	}
 	unsigned char buf[GW_TLS_KEY_MAX];
-	ssize_t n = creto_read_full(fd, buf, sizeof(buf));
-	int err = errno;
-	close(fd);
-	if (n < 0) {
-		rc = creto_err_errno(e, err, "tls_key %s", path);
-	} else if ((size_t)n >= sizeof(buf)) {
-		rc = creto_err_set(e, CRETO_EUSAGE, "tls_key %s: larger than %zu bytes", path, sizeof(buf) - 1);
+	size_t n = 0;
+	int rc = creto_file_read_secret(path, buf, sizeof(buf), &n, e);
+	if (rc != CRETO_OK) { /* "tls_key PATH: why"; the file's own fault is configuration */
+		char why[CRETO_ERR_MSG_MAX];
+		memcpy(why, e->msg, sizeof(why));
+		rc = creto_err_set(e, rc == CRETO_EREJECT ? CRETO_EUSAGE : rc, "tls_key %s", why);
 	} else {
 		BIO *b = BIO_new_mem_buf(buf, (int)n);
 		EVP_PKEY *pk = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;

@@ -144,7 +144,9 @@ int creto_file_read_follow(const char *path, size_t max, uint8_t **out, size_t *
 	return file_read(path, 1, max, out, outlen, e);
 }
 
-int creto_file_read_fixed(const char *path, void *buf, size_t cap, size_t *len, creto_err *e)
+/* read_fixed with secret: also refuse a file owned by anyone but root or
+ * this user, or with any group or other permission bit. */
+static int read_fixed(const char *path, void *buf, size_t cap, size_t *len, int secret, creto_err *e)
 {
 	*len = 0;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -159,6 +161,12 @@ int creto_file_read_fixed(const char *path, void *buf, size_t cap, size_t *len, 
 		rc = creto_err_errno(e, errno, "%s", path);
 	} else if (!S_ISREG(st.st_mode)) {
 		rc = creto_err_set(e, CRETO_EREJECT, "%s: not a regular file", path);
+	} else if (secret && st.st_uid != 0 && st.st_uid != geteuid()) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: owned by uid %u, not by root or the running user", path,
+				   (unsigned)st.st_uid);
+	} else if (secret && (st.st_mode & 077)) {
+		rc = creto_err_set(e, CRETO_EREJECT, "%s: mode %04o, want no group or other bits (chmod 600)", path,
+				   (unsigned)(st.st_mode & 07777));
 	} else {
 		ssize_t r = creto_read_full(fd, buf, cap);
 		if (r < 0)
@@ -170,6 +178,16 @@ int creto_file_read_fixed(const char *path, void *buf, size_t cap, size_t *len, 
 	}
 	close(fd);
 	return rc;
+}
+
+int creto_file_read_fixed(const char *path, void *buf, size_t cap, size_t *len, creto_err *e)
+{
+	return read_fixed(path, buf, cap, len, 0, e);
+}
+
+int creto_file_read_secret(const char *path, void *buf, size_t cap, size_t *len, creto_err *e)
+{
+	return read_fixed(path, buf, cap, len, 1, e);
 }
 
 int creto_file_sync_dir(const char *path, int is_dir, creto_err *e)

@@ -26,6 +26,12 @@ int creto_file_read(const char *path, size_t max, uint8_t **out, size_t *outlen,
  * the caller wipes it.  No NUL is added. */
 int creto_file_read_fixed(const char *path, void *buf, size_t cap, size_t *len,
 			  creto_err *e) CRETO_WUR;
+/* creto_file_read_fixed for a secret (a private key): also CRETO_EREJECT
+ * when the file is owned by anyone but root or the running user, or has
+ * any group or other permission bit ("PATH: mode 0644, want no group or
+ * other bits (chmod 600)"). */
+int creto_file_read_secret(const char *path, void *buf, size_t cap, size_t *len,
+			   creto_err *e) CRETO_WUR;
 /* The same, following a symbolic link: only for operator configuration that
  * deployments mount as links (a Kubernetes ConfigMap), never for packages,
  * state or anything else that crosses the diode.  The target must still be
