@@ -1951,6 +1951,31 @@ static void bury_all(struct worker *w)
 	}
 }
 
+/* Room to read into, for the plain and the TLS paths: idle connections
+ * hold no input buffer, one is made now; a request head may grow to
+ * head_max (+1 to tell "too large").  -1 when out of memory. */
+static int in_room(struct conn *c)
+{
+	size_t hmax = (size_t)c->w->g->cfg.head_max + 1;
+	if (c->in == NULL) {
+		if ((c->in = malloc(IN_MIN)) == NULL)
+			return -1;
+		c->in_cap = IN_MIN;
+	}
+	if (c->state == CS_HEAD && c->in_len == c->in_cap && c->in_cap < hmax) {
+		size_t nc = c->in_cap * 2 < hmax ? c->in_cap * 2 : hmax;
+		char *p = malloc(nc); /* not realloc: the old buffer (a token) is wiped */
+		if (p != NULL) {
+			memcpy(p, c->in, c->in_len);
+			OPENSSL_cleanse(c->in, c->in_cap);
+			free(c->in);
+			c->in = p;
+			c->in_cap = nc;
+		}
+	}
+	return 0;
+}
+
 static void client_event_tls(struct conn *c, uint32_t ev);
 
 static void client_event(struct conn *c, uint32_t ev)
@@ -1983,22 +2008,9 @@ static void client_event(struct conn *c, uint32_t ev)
 		}
 	}
 	if (!c->dead && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
-		size_t hmax = (size_t)g->cfg.head_max + 1;
-		if (c->in == NULL) { /* idle connections hold no input buffer */
-			if ((c->in = malloc(IN_MIN)) == NULL) {
-				client_close(c);
-				return;
-			}
-			c->in_cap = IN_MIN;
-		}
-		if (c->state == CS_HEAD && c->in_len == c->in_cap && c->in_cap < hmax) {
-			/* a head may grow to head_max (+1 to tell "too large") */
-			size_t nc = c->in_cap * 2 < hmax ? c->in_cap * 2 : hmax;
-			char *p = realloc(c->in, nc);
-			if (p != NULL) {
-				c->in = p;
-				c->in_cap = nc;
-			}
+		if (in_room(c) != 0) {
+			client_close(c);
+			return;
 		}
 		if (c->in_len < c->in_cap) {
 			ssize_t k = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
@@ -2048,21 +2060,9 @@ static int tls_wants_input(const struct conn *c)
 /* Read plaintext into the input buffer; the bytes read. */
 static size_t tls_fill(struct conn *c, uint32_t ev)
 {
-	size_t hmax = (size_t)c->w->g->cfg.head_max + 1;
-	if (c->in == NULL) {
-		if ((c->in = malloc(IN_MIN)) == NULL) {
-			c->dead = 1;
-			return 0;
-		}
-		c->in_cap = IN_MIN;
-	}
-	if (c->state == CS_HEAD && c->in_len == c->in_cap && c->in_cap < hmax) {
-		size_t nc = c->in_cap * 2 < hmax ? c->in_cap * 2 : hmax;
-		char *p = realloc(c->in, nc);
-		if (p != NULL) {
-			c->in = p;
-			c->in_cap = nc;
-		}
+	if (in_room(c) != 0) {
+		c->dead = 1;
+		return 0;
 	}
 	if (c->in_len == c->in_cap) {
 		if (ev & (EPOLLRDHUP | EPOLLHUP))
