@@ -425,14 +425,20 @@ static void drain_sigpipe(void)
 	}
 }
 
-static void *worker(void *arg)
+/* SIGPIPE blocked in a thread that calls an endpoint (see drain_sigpipe). */
+static void block_sigpipe(void)
 {
-	struct ep *p = arg;
-	creto_hsm_ha *g = p->g;
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void *worker(void *arg)
+{
+	struct ep *p = arg;
+	creto_hsm_ha *g = p->g;
+	block_sigpipe();
 	pthread_mutex_lock(&g->mu);
 	while (!g->stop) {
 		struct job *j = p->head;
@@ -651,10 +657,7 @@ static void *oneshot_main(void *arg)
 {
 	struct ep *p = arg;
 	creto_hsm_ha *g = p->g;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	block_sigpipe();
 	pthread_mutex_lock(&g->mu);
 	struct job *j = p->os_job;
 	pthread_mutex_unlock(&g->mu);
