@@ -4,7 +4,7 @@
 set -eu
 what=${1:-build}
 build="cmake make gcc clang pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libp11-kit-dev libyaml-dev libseccomp-dev"
-test="$build libcmocka-dev softhsm2 opensc p11-kit p11-kit-modules sqlite3 iproute2 python3 python3-yaml util-linux procps time strace git curl systemd debhelper dpkg-dev lintian fakeroot"
+test="$build libcmocka-dev softhsm2 opensc p11-kit p11-kit-modules sqlite3 iproute2 python3 python3-yaml python3-cryptography util-linux procps time strace git curl systemd debhelper dpkg-dev lintian fakeroot"
 fuzz="$build clang libclang-rt-14-dev"
 case "$what" in
   build) pkgs=$build ;;

@@ -29,7 +29,11 @@ command -v p11-kit >/dev/null || skip "p11-kit missing (scripts/deps.sh test ins
 [ -e /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so ] || [ -e /usr/lib/aarch64-linux-gnu/pkcs11/p11-kit-client.so ] ||
   skip "p11-kit-modules missing (scripts/deps.sh test installs it)"
 [ -d /usr/share/p11-kit/modules ] || skip "/usr/share/p11-kit/modules missing"
-python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography missing (the agent's client assertions)"
+# the agent's client assertions are signed with python3-cryptography (Debian's,
+# installed by scripts/deps.sh test): the first python3 that has it
+PY=python3
+$PY -c 'import cryptography' 2>/dev/null || PY=/usr/bin/python3
+$PY -c 'import cryptography' 2>/dev/null || skip "python3-cryptography missing (scripts/deps.sh test installs it)"
 cd "$T"
 umask 077
 M=$HSM_MODULE
@@ -94,7 +98,7 @@ serve_conf "$T/root.json" "stop_timeout = 10s
 isolation_interval = 60s"
 # the keys on the HSM endpoints ([hsm] module stays the local token, for
 # an NHI wrap key; no URI here names a module)
-python3 - "$T" "$APORT" <<'PY'
+"$PY" - "$T" "$APORT" <<'PY'
 import sys
 t, aport = sys.argv[1], sys.argv[2]
 c = open('creto.conf').read()
@@ -169,7 +173,7 @@ for i in range(4000):  # bounded: the test stops it much earlier
     time.sleep(0.02)
 json.dump(res, open(out, 'w'))
 PY
-python3 driver.py "$PORT" "$KID" agent.pem "$T/stop" "$T/drive.json" 2>driver.err &
+"$PY" driver.py "$PORT" "$KID" agent.pem "$T/stop" "$T/drive.json" 2>driver.err &
 DRV=$!
 GW_PIDS="$GW_PIDS $DRV"
 sleep 1
