@@ -10,10 +10,13 @@ K8S=$CRETO_SRC_DIR/deploy/k8s
 expect 0 --out "0 errors, 0 warnings" -- "$CRETO" lint --registry harbor.internal "$K8S"
 expect 0 --out "0 errors, 0 warnings" -- "$CRETO" lint "$K8S"
 
-python3 -c 'import yaml' 2>/dev/null || skip "python3-yaml missing (scripts/deps.sh test installs it)"
-python3 "$CRETO_SRC_DIR/tests/k8s/render.py" "$K8S/overlays/example" >"$T/rendered.yaml" && ok || fail "render"
+# the first python3 with PyYAML: the one on PATH, else Debian's (python3-yaml)
+PY=python3
+$PY -c 'import yaml' 2>/dev/null || PY=/usr/bin/python3
+$PY -c 'import yaml' 2>/dev/null || skip "python3-yaml missing (scripts/deps.sh test installs it)"
+"$PY" "$CRETO_SRC_DIR/tests/k8s/render.py" "$K8S/overlays/example" >"$T/rendered.yaml" && ok || fail "render"
 expect 0 --out "0 errors, 0 warnings" -- "$CRETO" lint --registry harbor.internal "$T/rendered.yaml"
-python3 - "$T/rendered.yaml" <<'PY' && ok || fail "rendered overlay"
+"$PY" - "$T/rendered.yaml" <<'PY' && ok || fail "rendered overlay"
 import sys, yaml
 objs = list(yaml.safe_load_all(open(sys.argv[1])))
 kinds = sorted({o["kind"] for o in objs})
@@ -29,7 +32,7 @@ assert imgs == ["harbor.internal/creto/creto@sha256:" + "3" * 64,
 PY
 # A broken overlay is caught after rendering: verifying one version and
 # serving another.
-python3 - "$T/rendered.yaml" >"$T/skew.yaml" <<'PY'
+"$PY" - "$T/rendered.yaml" >"$T/skew.yaml" <<'PY'
 import sys, yaml
 objs = list(yaml.safe_load_all(open(sys.argv[1])))
 for o in objs:
@@ -60,7 +63,7 @@ expect 1 --err "1 invalid" --out "replicas" -- env NODE_PATH="$NM/node_modules" 
 # ---- the ConfigMap's creto.conf and gateway.conf follow the real config
 # schema (docs/config.md): only missing files may be reported here (the
 # volumes are not mounted), never a syntax error or an unknown key
-python3 - "$CRETO_SRC_DIR/deploy/k8s/base/config.yaml" "$T" <<'PY' && ok || fail "ConfigMap creto-config unreadable"
+"$PY" - "$CRETO_SRC_DIR/deploy/k8s/base/config.yaml" "$T" <<'PY' && ok || fail "ConfigMap creto-config unreadable"
 import sys, yaml
 for d in yaml.safe_load_all(open(sys.argv[1])):
     if d and d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "creto-config":
