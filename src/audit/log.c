@@ -28,7 +28,7 @@
 #include "util/file.h"
 
 #define QUEUE_MAX 65536 /* queued entries before submit() waits */
-#define GATHER_MS 2      /* an idle flusher waits this long for more entries */
+#define GATHER_MS 10     /* a woken flusher waits this long for more entries */
 #define GATHER_MAX 1024  /* ... or until this many are queued */
 
 typedef struct pending {

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -15,20 +14,113 @@
 #include <unistd.h>
 
 #include "util/enc.h"
+#include "util/escape.h"
 #include "util/file.h"
 
-/* base64url of a JSON object (compact, members in insertion order). */
-static char *b64_json(json_t *o)
+/* ---- the token's JSON, written directly (compact, members in a fixed
+ * order, strings escaped as jansson does: \" \\ \b \f \n \r \t, other
+ * controls as \u00XX, everything else as is; invalid UTF-8 refused) ---- */
+
+typedef struct {
+	char *p, *end;
+	int bad; /* no room, or a string that is not UTF-8 */
+} jw;
+
+static void jw_raw(jw *w, const char *s, size_t n)
 {
-	char *txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (txt == NULL)
-		return NULL;
-	size_t n = strlen(txt);
-	char *b = malloc(creto_b64_enclen(n, 1) + 1);
-	if (b != NULL)
-		creto_b64_encode(b, (const uint8_t *)txt, n, 1);
-	free(txt);
-	return b;
+	if (w->bad || (size_t)(w->end - w->p) < n) {
+		w->bad = 1;
+		return;
+	}
+	memcpy(w->p, s, n);
+	w->p += n;
+}
+
+static void jw_str(jw *w, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s);
+	jw_raw(w, "\"", 1);
+	for (size_t i = 0; i < n && !w->bad;) {
+		unsigned char c = u[i];
+		if (c >= 0x80) {
+			size_t l = creto_utf8_len(u + i, n - i, NULL);
+			if (l == 0) {
+				w->bad = 1;
+				return;
+			}
+			jw_raw(w, s + i, l);
+			i += l;
+			continue;
+		}
+		char esc[6] = {'\\', 0, '0', '0', 0, 0};
+		size_t el = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			if (c >= 0x20) {
+				size_t j = i;
+				while (j < n && u[j] >= 0x20 && u[j] < 0x80 && u[j] != '"' && u[j] != '\\')
+					j++;
+				jw_raw(w, s + i, j - i);
+				i = j;
+				continue;
+			}
+			esc[1] = 'u';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			el = 6;
+		}
+		jw_raw(w, esc, el);
+		i++;
+	}
+	jw_raw(w, "\"", 1);
+}
+
+static void jw_member(jw *w, const char *first, const char *key)
+{
+	jw_raw(w, first, strlen(first));
+	jw_str(w, key);
+	jw_raw(w, ":", 1);
+}
+
+static void jw_int(jw *w, int64_t v)
+{
+	char t[24];
+	size_t i = sizeof(t);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		t[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		t[--i] = '-';
+	jw_raw(w, t + i, sizeof(t) - i);
+}
+
+/* A jti: 16 random bytes, base64url.  Drawn from a per-thread pool of
+ * RAND_bytes output (one RAND_bytes per 256 tokens instead of one each);
+ * the bytes taken are wiped from the pool. */
+static int jti_random(uint8_t r[16])
+{
+	static __thread uint8_t pool[4096];
+	static __thread size_t left;
+	if (left < 16) {
+		if (RAND_bytes(pool, sizeof(pool)) != 1)
+			return -1;
+		left = sizeof(pool);
+	}
+	left -= 16;
+	memcpy(r, pool + left, 16);
+	OPENSSL_cleanse(pool + left, 16);
+	return 0;
 }
 
 int creto_nhi_token_issue(creto_signer *s, const creto_nhi_token_params *p, char **out,
@@ -52,45 +144,59 @@ int creto_nhi_token_issue(creto_signer *s, const creto_nhi_token_params *p, char
 	char jti[32];
 	if (p->jti == NULL) {
 		uint8_t r[16];
-		if (RAND_bytes(r, sizeof(r)) != 1)
+		if (jti_random(r) != 0)
 			return creto_err_openssl(e, "token jti");
 		creto_b64_encode(jti, r, sizeof(r), 1);
 	}
+	/* header and claims as JSON, each base64url'd into the token buffer */
+	char js[CRETO_JWS_MAX];
+	jw w = {js, js + sizeof(js), 0};
+	jw_member(&w, "{", "alg");
+	jw_str(&w, creto_jws_alg_name(alg));
+	jw_member(&w, ",", "typ");
+	jw_str(&w, "JWT");
+	jw_member(&w, ",", "kid");
+	jw_str(&w, creto_pubkey_id(pk));
+	jw_raw(&w, "}", 1);
+	size_t hjl = (size_t)(w.p - js);
+	jw_member(&w, "{", "iss");
+	jw_str(&w, p->iss);
+	jw_member(&w, ",", "sub");
+	jw_str(&w, p->sub);
+	jw_member(&w, ",", "aud");
+	jw_str(&w, p->aud);
+	jw_member(&w, ",", "iat");
+	jw_int(&w, p->iat);
+	jw_member(&w, ",", "nbf");
+	jw_int(&w, p->nbf);
+	jw_member(&w, ",", "exp");
+	jw_int(&w, p->exp);
+	jw_member(&w, ",", "jti");
+	jw_str(&w, p->jti ? p->jti : jti);
+	if (p->scope != NULL) {
+		jw_member(&w, ",", "scope");
+		jw_str(&w, p->scope);
+	}
+	jw_raw(&w, "}", 1);
+	if (w.bad)
+		return creto_err_set(e, CRETO_EUSAGE, "token: claims are not UTF-8 or over the %d-byte cap",
+				     CRETO_JWS_MAX);
+	size_t cjl = (size_t)(w.p - js) - hjl;
+	size_t hl = creto_b64_enclen(hjl, 1), pl = creto_b64_enclen(cjl, 1);
+	size_t cap = hl + 1 + pl + 1 + creto_b64_enclen(64, 1) + 1;
+	if (cap > CRETO_JWS_MAX)
+		return creto_err_set(e, CRETO_EUSAGE, "token: would be over the %d-byte cap", CRETO_JWS_MAX);
 	int rc = CRETO_EOP;
-	char *h64 = NULL, *p64 = NULL, *buf = NULL;
 	uint8_t *sig = NULL;
 	size_t siglen = 0;
-	json_t *h = json_pack("{s:s, s:s, s:s}", "alg", creto_jws_alg_name(alg), "typ", "JWT", "kid",
-			      creto_pubkey_id(pk));
-	json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", p->iss, "sub", p->sub,
-			      "aud", p->aud, "iat", (json_int_t)p->iat, "nbf", (json_int_t)p->nbf,
-			      "exp", (json_int_t)p->exp, "jti", p->jti ? p->jti : jti);
-	if (h == NULL || c == NULL ||
-	    (p->scope != NULL && json_object_set_new(c, "scope", json_string(p->scope)) != 0)) {
-		rc = creto_err_set(e, CRETO_EOP, "token: cannot build JSON (bad UTF-8 or no memory)");
-		goto out;
-	}
-	h64 = b64_json(h);
-	p64 = b64_json(c);
-	if (h64 == NULL || p64 == NULL) {
-		rc = creto_err_set(e, CRETO_EOP, "out of memory");
-		goto out;
-	}
-	size_t hl = strlen(h64), pl = strlen(p64);
-	size_t cap = hl + 1 + pl + 1 + creto_b64_enclen(64, 1) + 1;
-	if (cap > CRETO_JWS_MAX) {
-		rc = creto_err_set(e, CRETO_EUSAGE, "token: would be over the %d-byte cap",
-				   CRETO_JWS_MAX);
-		goto out;
-	}
-	buf = malloc(cap);
+	char *buf = malloc(cap);
 	if (buf == NULL) {
 		rc = creto_err_set(e, CRETO_EOP, "out of memory");
 		goto out;
 	}
-	memcpy(buf, h64, hl);
+	creto_b64_encode(buf, (const uint8_t *)js, hjl, 1);
 	buf[hl] = '.';
-	memcpy(buf + hl + 1, p64, pl);
+	creto_b64_encode(buf + hl + 1, (const uint8_t *)js + hjl, cjl, 1);
 	/* Empty context: the plain RFC 8032 / ECDSA-SHA256 r||s signature JWS wants. */
 	rc = creto_signer_sign(s, NULL, 0, (const uint8_t *)buf, hl + 1 + pl, &sig, &siglen, e);
 	if (rc != CRETO_OK) {
@@ -111,10 +217,6 @@ out:
 	if (sig != NULL) /* with the claims, the signature is the bearer credential */
 		OPENSSL_cleanse(sig, siglen);
 	free(sig);
-	free(h64);
-	free(p64);
-	json_decref(h);
-	json_decref(c);
 	return rc;
 }
 

@@ -469,10 +469,6 @@ int creto_ecdsa_raw_to_der(creto_alg alg, const uint8_t *raw, size_t rawlen, uin
 			   size_t *derlen, creto_err *e)
 {
 	size_t w = creto_alg_ec_width(alg);
-	ECDSA_SIG *s = NULL;
-	BIGNUM *r = NULL, *sv = NULL;
-	unsigned char *p = NULL;
-	int n, rc = CRETO_EOP;
 	*der = NULL;
 	*derlen = 0;
 	if (w == 0)
@@ -480,72 +476,70 @@ int creto_ecdsa_raw_to_der(creto_alg alg, const uint8_t *raw, size_t rawlen, uin
 	if (rawlen != 2 * w)
 		return creto_err_set(e, CRETO_EREJECT, "%s signature length %zu, expected %zu",
 				     creto_alg_name(alg), rawlen, 2 * w);
-	s = ECDSA_SIG_new();
-	r = BN_bin2bn(raw, (int)w, NULL);
-	sv = BN_bin2bn(raw + w, (int)w, NULL);
-	if (s == NULL || r == NULL || sv == NULL || ECDSA_SIG_set0(s, r, sv) != 1) {
-		BN_free(r);
-		BN_free(sv);
-		rc = creto_err_openssl(e, "ECDSA signature");
-		goto out;
+	/* SEQUENCE { INTEGER r, INTEGER s }: at most 2 + 2 * (w + 3) bytes,
+	 * under 128 for P-256 and P-384, so one length byte. */
+	uint8_t buf[2 + 2 * (48 + 3)];
+	size_t n = der_uint(buf + 2, raw, w);
+	n += der_uint(buf + 2 + n, raw + w, w);
+	buf[0] = 0x30;
+	buf[1] = (uint8_t)n;
+	*der = malloc(n + 2);
+	if (*der == NULL)
+		return creto_err_set(e, CRETO_EOP, "out of memory");
+	memcpy(*der, buf, n + 2);
+	*derlen = n + 2;
+	return CRETO_OK;
+}
+
+/* One DER INTEGER at *p (of the n bytes left), strictly: short-form length,
+ * minimal encoding, not negative, a value of at most w bytes, which goes
+ * left-padded into out[w].  Advances *p and *n; -1 when it is not that. */
+static int der_read_uint(const uint8_t **p, size_t *n, uint8_t *out, size_t w)
+{
+	const uint8_t *q = *p;
+	if (*n < 3 || q[0] != 0x02 || q[1] == 0 || q[1] >= 0x80 || (size_t)q[1] > *n - 2)
+		return -1;
+	size_t len = q[1];
+	const uint8_t *v = q + 2;
+	if (v[0] & 0x80)
+		return -1; /* negative */
+	if (len > 1 && v[0] == 0 && !(v[1] & 0x80))
+		return -1; /* not minimal */
+	if (len > 1 && v[0] == 0) {
+		v++;
+		len--;
 	}
-	n = i2d_ECDSA_SIG(s, &p);
-	if (n <= 0) {
-		rc = creto_err_openssl(e, "ECDSA signature DER");
-		goto out;
-	}
-	*der = malloc((size_t)n);
-	if (*der == NULL) {
-		rc = creto_err_set(e, CRETO_EOP, "out of memory");
-		goto out;
-	}
-	memcpy(*der, p, (size_t)n);
-	*derlen = (size_t)n;
-	rc = CRETO_OK;
-out:
-	OPENSSL_free(p);
-	ECDSA_SIG_free(s);
-	return rc;
+	if (len > w)
+		return -1;
+	memset(out, 0, w - len);
+	memcpy(out + (w - len), v, len);
+	*p = q + 2 + q[1];
+	*n -= 2 + (size_t)q[1];
+	return 0;
 }
 
 int creto_ecdsa_der_to_raw(creto_alg alg, const uint8_t *der, size_t derlen, uint8_t *raw,
 			   size_t rawcap, size_t *rawlen, creto_err *e)
 {
 	size_t w = creto_alg_ec_width(alg);
-	const unsigned char *p = der;
-	unsigned char *re = NULL;
-	ECDSA_SIG *s = NULL;
-	int rc = CRETO_EREJECT;
 	*rawlen = 0;
 	if (w == 0)
 		return creto_err_set(e, CRETO_EUSAGE, "not an ECDSA algorithm");
 	if (rawcap < 2 * w)
 		return creto_err_set(e, CRETO_EUSAGE, "ECDSA raw buffer too small");
-	if (derlen == 0 || derlen > 2 * w + 16 || (s = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL) {
-		ERR_clear_error();
+	/* Strict DER (X.690 §10): SEQUENCE with a short-form length that is
+	 * exactly what follows, two minimal non-negative INTEGERs, nothing
+	 * after.  For P-256 and P-384 every valid signature has short-form
+	 * lengths (at most 2 + 2 * (48 + 3) = 104 bytes). */
+	if (derlen < 2 || derlen > 2 * w + 16 || der[0] != 0x30 || der[1] >= 0x80 ||
+	    (size_t)der[1] != derlen - 2)
 		return creto_err_set(e, CRETO_EREJECT, "malformed DER ECDSA signature");
-	}
-	/* Strict DER: no trailing bytes, and re-encoding gives the same bytes. */
-	int n = i2d_ECDSA_SIG(s, &re);
-	if ((size_t)(p - der) != derlen || n <= 0 || (size_t)n != derlen || memcmp(re, der, derlen) != 0) {
-		ERR_clear_error();
-		rc = creto_err_set(e, CRETO_EREJECT, "non-canonical DER ECDSA signature");
-		goto out;
-	}
-	const BIGNUM *r = NULL, *sv = NULL;
-	ECDSA_SIG_get0(s, &r, &sv);
-	if (BN_is_negative(r) || BN_is_negative(sv) || BN_bn2binpad(r, raw, (int)w) < 0 ||
-	    BN_bn2binpad(sv, raw + w, (int)w) < 0) {
-		ERR_clear_error();
-		rc = creto_err_set(e, CRETO_EREJECT, "ECDSA signature values out of range");
-		goto out;
-	}
+	const uint8_t *p = der + 2;
+	size_t n = derlen - 2;
+	if (der_read_uint(&p, &n, raw, w) != 0 || der_read_uint(&p, &n, raw + w, w) != 0 || n != 0)
+		return creto_err_set(e, CRETO_EREJECT, "malformed or non-canonical DER ECDSA signature");
 	*rawlen = 2 * w;
-	rc = CRETO_OK;
-out:
-	OPENSSL_free(re);
-	ECDSA_SIG_free(s);
-	return rc;
+	return CRETO_OK;
 }
 
 /* ---- SubjectPublicKeyInfo interop ---- */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -746,6 +747,64 @@ static creto_jwks *jwks_of(creto_signer *a, creto_signer *b)
 	return j;
 }
 
+/* The token's JSON is written by hand: strings with quotes, backslashes,
+ * controls and UTF-8 come back exactly through a JSON parser; a claim that
+ * is not UTF-8 is refused. */
+static void test_token_json(void **state)
+{
+	(void)state;
+	creto_signer *s = test_signer(1);
+	const char *iss = "iss \"q\" back\\slash \x01\x1f\t\n\r\b\f del\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91 /";
+	creto_nhi_token_params p = {.iss = iss, .sub = "agent-1", .aud = "aud", .scope = "model:m",
+				    .iat = 1000, .nbf = 999, .exp = 2000, .jti = NULL};
+	char *t = NULL;
+	creto_err e;
+	assert_int_equal(creto_nhi_token_issue(s, &p, &t, &e), CRETO_OK);
+	creto_jws j;
+	assert_int_equal(creto_jws_parse(t, strlen(t), &j, &e), CRETO_OK);
+	assert_int_equal(j.alg, CRETO_JWS_ES256);
+	assert_string_equal(j.kid, creto_pubkey_id(creto_signer_pubkey(s)));
+	json_error_t je;
+	json_t *c = json_loadb((const char *)j.payload, j.payload_len, JSON_REJECT_DUPLICATES, &je);
+	assert_non_null(c);
+	assert_string_equal(json_string_value(json_object_get(c, "iss")), iss);
+	assert_string_equal(json_string_value(json_object_get(c, "sub")), "agent-1");
+	assert_string_equal(json_string_value(json_object_get(c, "scope")), "model:m");
+	assert_int_equal(json_integer_value(json_object_get(c, "nbf")), 999);
+	assert_int_equal(strlen(json_string_value(json_object_get(c, "jti"))), 22);
+	assert_int_equal(json_object_size(c), 8);
+	json_decref(c);
+	creto_jws_clear(&j);
+	free(t);
+	/* two tokens never share a jti */
+	creto_jwt_claims a, b;
+	p.iss = "plain";
+	char *t2 = NULL;
+	assert_int_equal(creto_nhi_token_issue(s, &p, &t, &e), CRETO_OK);
+	assert_int_equal(creto_nhi_token_issue(s, &p, &t2, &e), CRETO_OK);
+	creto_jws j2;
+	assert_int_equal(creto_jws_parse(t, strlen(t), &j, &e), CRETO_OK);
+	assert_int_equal(creto_jws_parse(t2, strlen(t2), &j2, &e), CRETO_OK);
+	assert_int_equal(creto_jwt_claims_parse(j.payload, j.payload_len, &a, &e), CRETO_OK);
+	assert_int_equal(creto_jwt_claims_parse(j2.payload, j2.payload_len, &b, &e), CRETO_OK);
+	assert_string_equal(a.iss, "plain");
+	assert_string_equal(a.scope, "model:m");
+	assert_string_not_equal(a.jti, b.jti);
+	creto_jws_clear(&j);
+	creto_jws_clear(&j2);
+	free(t);
+	free(t2);
+	/* not UTF-8: a lone continuation byte, an overlong form, a surrogate */
+	const char *bad[] = {"x\x80", "\xc0\xaf", "\xed\xa0\x80"};
+	for (size_t i = 0; i < 3; i++) {
+		p.iss = bad[i];
+		t = NULL;
+		assert_int_equal(creto_nhi_token_issue(s, &p, &t, &e), CRETO_EUSAGE);
+		assert_null(t);
+	}
+	creto_signer_free(s);
+}
+
 static void test_resolver(void **state)
 {
 	(void)state;
@@ -1174,6 +1233,7 @@ int main(void)
 		cmocka_unit_test(test_scopes_join),
 		cmocka_unit_test(test_token_read),
 		cmocka_unit_test(test_jws_clear_wipes),
+		cmocka_unit_test(test_token_json),
 		cmocka_unit_test(test_resolver),
 		cmocka_unit_test(test_cache_lru),	 cmocka_unit_test(test_resolver_threads),
 	};

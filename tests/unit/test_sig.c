@@ -9,6 +9,9 @@
 
 #include <jansson.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -187,6 +190,105 @@ static void test_ecdsa_openssl_interop(void **state)
 		creto_pubkey_free(p);
 		EVP_PKEY_free(k);
 	}
+}
+
+/* The hand-written DER of r||s agrees with OpenSSL's i2d/d2i on values with
+ * leading zeros and high bits, zero, and the largest width; every
+ * non-canonical or malformed encoding is refused (as d2i + re-encode did). */
+static void test_ecdsa_der_vs_openssl(void **state)
+{
+	(void)state;
+	const creto_alg algs[] = {CRETO_ALG_ECDSA_P256, CRETO_ALG_ECDSA_P384};
+	for (size_t a = 0; a < 2; a++) {
+		size_t w = algs[a] == CRETO_ALG_ECDSA_P256 ? 32 : 48;
+		for (int t = 0; t < 4000; t++) {
+			uint8_t raw[96], back[96];
+			assert_int_equal(RAND_bytes(raw, (int)(2 * w)), 1);
+			int shape = t % 8; /* leading zero bytes, high bits, zero values */
+			if (shape == 1)
+				memset(raw, 0, (size_t)(t % (int)w));
+			if (shape == 2)
+				memset(raw + w, 0, (size_t)(t % (int)w));
+			if (shape == 3)
+				raw[0] |= 0x80, raw[w] |= 0x80;
+			if (shape == 4)
+				memset(raw, 0, w);
+			if (shape == 5)
+				raw[0] = 0, raw[1] |= 0x80;
+			if (shape == 6)
+				raw[0] = 0, raw[1] = 0x7f;
+			uint8_t *der = NULL, *ref = NULL;
+			size_t dl = 0, bl = 0;
+			creto_err e;
+			assert_int_equal(creto_ecdsa_raw_to_der(algs[a], raw, 2 * w, &der, &dl, &e), CRETO_OK);
+			ECDSA_SIG *s = ECDSA_SIG_new();
+			BIGNUM *r = BN_bin2bn(raw, (int)w, NULL), *sv = BN_bin2bn(raw + w, (int)w, NULL);
+			assert_int_equal(ECDSA_SIG_set0(s, r, sv), 1);
+			int rl = i2d_ECDSA_SIG(s, &ref);
+			assert_true(rl > 0);
+			assert_int_equal(dl, (size_t)rl);
+			assert_memory_equal(der, ref, dl);
+			assert_int_equal(creto_ecdsa_der_to_raw(algs[a], der, dl, back, sizeof(back), &bl, &e),
+					 CRETO_OK);
+			assert_int_equal(bl, 2 * w);
+			assert_memory_equal(back, raw, 2 * w);
+			/* every one-byte change is refused or decodes to what
+			 * OpenSSL's strict d2i + re-encode also accepts */
+			uint8_t m[128];
+			memcpy(m, der, dl);
+			size_t i = (size_t)t % dl;
+			m[i] ^= (uint8_t)(1u << (t % 8));
+			const unsigned char *pp = m;
+			ECDSA_SIG *s2 = d2i_ECDSA_SIG(NULL, &pp, (long)dl);
+			unsigned char *re = NULL;
+			int ok_ref = 0;
+			if (s2 != NULL && (size_t)(pp - m) == dl && i2d_ECDSA_SIG(s2, &re) == (int)dl &&
+			    memcmp(re, m, dl) == 0) {
+				const BIGNUM *r2, *s2v;
+				ECDSA_SIG_get0(s2, &r2, &s2v);
+				ok_ref = BN_num_bytes(r2) <= (int)w && BN_num_bytes(s2v) <= (int)w;
+			}
+			ERR_clear_error();
+			int ours = creto_ecdsa_der_to_raw(algs[a], m, dl, back, sizeof(back), &bl, &e);
+			assert_int_equal(ours == CRETO_OK, ok_ref);
+			OPENSSL_free(re);
+			ECDSA_SIG_free(s2);
+			OPENSSL_free(ref);
+			ECDSA_SIG_free(s);
+			free(der);
+		}
+	}
+	/* hand-made refusals */
+	static const uint8_t bad[][10] = {
+		{0x30, 0x06, 0x02, 0x01, 0x80, 0x02, 0x01, 0x01},       /* negative r */
+		{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01}, /* r not minimal */
+		{0x30, 0x05, 0x02, 0x00, 0x02, 0x01, 0x01},             /* empty INTEGER */
+		{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01},             /* s cut short */
+		{0x30, 0x81, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}, /* long-form length */
+		{0x31, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01},       /* SET, not SEQUENCE */
+	};
+	static const size_t badlen[] = {8, 9, 7, 7, 9, 8};
+	for (size_t i = 0; i < sizeof(badlen) / sizeof(badlen[0]); i++) {
+		uint8_t raw[64];
+		size_t rl = 0;
+		creto_err e;
+		assert_int_equal(creto_ecdsa_der_to_raw(CRETO_ALG_ECDSA_P256, bad[i], badlen[i], raw, sizeof(raw),
+							&rl, &e),
+				 CRETO_EREJECT);
+	}
+	/* a 33-byte value (over the width) is refused */
+	uint8_t big[2 + 2 + 33 + 3];
+	big[0] = 0x30;
+	big[1] = (uint8_t)(sizeof(big) - 2);
+	big[2] = 0x02;
+	big[3] = 33;
+	memset(big + 4, 0x11, 33);
+	big[37] = 0x02, big[38] = 0x01, big[39] = 0x01;
+	uint8_t raw[64];
+	size_t rl = 0;
+	creto_err e;
+	assert_int_equal(creto_ecdsa_der_to_raw(CRETO_ALG_ECDSA_P256, big, sizeof(big), raw, sizeof(raw), &rl, &e),
+			 CRETO_EREJECT);
 }
 
 /* Each algorithm: sign and verify, with and without context; length and
@@ -791,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_raw_reserved_prefix),
 		cmocka_unit_test(test_mldsa_acvp_api),
 		cmocka_unit_test(test_spki),
+		cmocka_unit_test(test_ecdsa_der_vs_openssl),
 		cmocka_unit_test(test_mldsa_seed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
