@@ -592,11 +592,29 @@ static const char *status_text(int s)
 	}
 }
 
+/* snprintf(dst, cap, "%s", src) without the format machinery (hot path) */
+static void scopy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strnlen(src, cap - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* n bytes of v as 2n lowercase hex digits, most significant first */
+static void hex_u64(char *out, uint64_t v)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = hx[v & 15];
+}
+
 static void new_rid(struct conn *c)
 {
 	creto_gateway *g = c->w->g;
-	snprintf(c->rid, sizeof(c->rid), "%016llx%016llx", (unsigned long long)g->boot,
-		 (unsigned long long)atomic_fetch_add(&g->seq, 1));
+	_Static_assert(sizeof(c->rid) >= 33, "request id: 32 hex digits");
+	hex_u64(c->rid, (uint64_t)g->boot);
+	hex_u64(c->rid + 16, (uint64_t)atomic_fetch_add(&g->seq, 1));
+	c->rid[32] = '\0';
 }
 
 /* ---- request lifecycle ---- */
@@ -1107,7 +1125,7 @@ static void up_complete(struct conn *c, int reusable)
 	if (c->out_mode == OUT_CLOSE)
 		c->keep_alive = 0;
 	int64_t used = c->prompt_tokens >= 0 ? c->prompt_tokens + (c->completion_tokens > 0 ? c->completion_tokens : 0) : -1;
-	snprintf(c->reason, sizeof(c->reason), "%s", "");
+	c->reason[0] = '\0';
 	finish_request(c, "complete", used);
 }
 
@@ -1337,8 +1355,12 @@ static void sha256_hex(const char *p, size_t n, char out[65])
 		out[0] = '\0';
 		return;
 	}
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	static const char hx[] = "0123456789abcdef";
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[64] = '\0';
 }
 
 static uint64_t fnv(const char *p, size_t n)
@@ -1695,8 +1717,8 @@ static void handle(struct conn *c)
 		fail(c, 401, "invalid_api_key", NULL, www, why, "Invalid or missing token.");
 		return;
 	}
-	snprintf(c->agent, sizeof(c->agent), "%s", id->agent.id);
-	snprintf(c->jti, sizeof(c->jti), "%s", id->jti);
+	scopy(c->agent, sizeof(c->agent), id->agent.id);
+	scopy(c->jti, sizeof(c->jti), id->jti);
 	creto_gateway_config *live = atomic_load(&g->live);
 	gw_config_limits(live, c->agent, &c->lim);
 	int64_t default_max_tokens = live->default_max_tokens;
@@ -1743,10 +1765,14 @@ static void handle(struct conn *c)
 		body_info_clear(&bi);
 		return;
 	}
-	snprintf(c->model, sizeof(c->model), "%s", bi.model);
+	scopy(c->model, sizeof(c->model), bi.model);
 	char sc[GW_MODEL_NAME_MAX + 8];
-	int scn = snprintf(sc, sizeof(sc), "model:%s", bi.model);
-	if (!creto_nhi_scopes_has(id->scopes, sc, (size_t)scn)) {
+	size_t scn = strnlen(bi.model, sizeof(sc) - 7);
+	memcpy(sc, "model:", 6);
+	memcpy(sc + 6, bi.model, scn);
+	scn += 6;
+	sc[scn] = '\0';
+	if (!creto_nhi_scopes_has(id->scopes, sc, scn)) {
 		fail(c, 403, "model_not_permitted", "model", NULL, "model not in the agent's scopes",
 		     "This agent may not use the model `%s`.", c->model);
 		body_info_clear(&bi);
