@@ -61,6 +61,14 @@ EOF
 "$CRETO" gateway --config "$W/gw.conf" --audit "$W/audit" 2>"$W/gw.err" &
 GPID=$!; PIDS="$PIDS $GPID"
 waitport "$GPORT"
+# the same gateway with busy polling (busy_poll_us = 100: docs/gateway.md
+# "Busy polling"), its own audit log
+BPORT=$(freeport)
+sed "s/^listen = .*/listen = 127.0.0.1:$BPORT/; s/^\[gateway\]$/[gateway]\nbusy_poll_us = 100/" "$W/gw.conf" >"$W/gwbp.conf"
+"$CRETO" audit init --dir "$W/audit-bp" --origin bench-gateway-bp >/dev/null
+"$CRETO" gateway --config "$W/gwbp.conf" --audit "$W/audit-bp" 2>"$W/gwbp.err" &
+BPID=$!; PIDS="$PIDS $BPID"
+waitport "$BPORT"
 
 # ---- nginx ----
 NPORT=$(freeport)
@@ -98,7 +106,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
 EOF
 # sanity: every path answers 200
-for p in "$UPORT" "$NPORT" "$GPORT"; do
+for p in "$UPORT" "$NPORT" "$GPORT" "$BPORT"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
     -d '{"model":"m1","messages":[]}' "http://127.0.0.1:$p/v1/chat/completions")
   [ "$code" = 200 ] || { echo "gateway.sh: port $p answered $code" >&2; cat "$W/gw.err" >&2; exit 3; }
@@ -132,11 +140,14 @@ run() {
   if echo "$out" | grep -q "Non-2xx"; then echo "gateway.sh: $name returned errors: $out" >&2; grep -v " audit {" "$W/gw.err" | head -20 >&2; exit 3; fi
   echo "$p50 $p99 $rps $(awk -v d=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')" >>"$W/$name.$conns"
 }
+# the busy-polling gateway sleeps between runs (no events, no polling)
 for r in $(seq 1 "$RUNS"); do
   run direct "$UPORT" 1 "$UPID"; run nginx "$NPORT" 1 "$NPID"; run gateway "$GPORT" 1 "$GPID"
+  run gateway-bp "$BPORT" 1 "$BPID"
 done
 for r in $(seq 1 "$RUNS"); do
   run direct "$UPORT" 64 "$UPID"; run nginx "$NPORT" 64 "$NPID"; run gateway "$GPORT" 64 "$GPID"
+  run gateway-bp "$BPORT" 64 "$BPID"
 done
 
 # ---- SSE: 25 events written 20 ms apart; first-event time and per-event
@@ -227,22 +238,25 @@ echo "gateway bench: $RUNS runs of ${SECS}s each, wrk on 127.0.0.1, $(nproc) CPU
 echo "figures are min/median/max over runs"
 echo
 echo "concurrency 1: latency (us)"
-printf '  %-8s %-22s %-22s %-20s\n' path p50 p99 "added p50 (median)"
+printf '  %-11s %-22s %-22s %-20s\n' path p50 p99 "added p50 (median)"
 dp50=$(med "$W/direct.1" 1)
-for n in direct nginx gateway; do
-  printf '  %-8s %-22s %-22s %-20s\n' "$n" "$(mmm "$W/$n.1" 1)" "$(mmm "$W/$n.1" 2)" \
+for n in direct nginx gateway gateway-bp; do
+  printf '  %-11s %-22s %-22s %-20s\n' "$n" "$(mmm "$W/$n.1" 1)" "$(mmm "$W/$n.1" 2)" \
     "$(awk -v a="$(med "$W/$n.1" 1)" -v b="$dp50" 'BEGIN {printf "+%.0f", a - b}')"
 done
 dp99=$(med "$W/direct.1" 2)
 echo "  added p99 (median): nginx +$(awk -v a="$(med "$W/nginx.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')" \
-  " gateway +$(awk -v a="$(med "$W/gateway.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')"
+  " gateway +$(awk -v a="$(med "$W/gateway.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')" \
+  " gateway-bp +$(awk -v a="$(med "$W/gateway-bp.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')"
+echo "  (gateway-bp: the gateway with busy_poll_us = 100)"
 echo
 echo "concurrency 64: throughput"
-printf '  %-8s %-28s %-24s\n' path "req/s" "proxy CPU us/request"
-for n in direct nginx gateway; do
-  printf '  %-8s %-28s %-24s\n' "$n" "$(mmm "$W/$n.64" 3)" "$(mmm "$W/$n.64" 4)"
+printf '  %-11s %-28s %-24s\n' path "req/s" "proxy CPU us/request"
+for n in direct nginx gateway gateway-bp; do
+  printf '  %-11s %-28s %-24s\n' "$n" "$(mmm "$W/$n.64" 3)" "$(mmm "$W/$n.64" 4)"
 done
-echo "  gateway / nginx req/s (medians): $(awk -v a="$(med "$W/gateway.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')"
+echo "  gateway / nginx req/s (medians): $(awk -v a="$(med "$W/gateway.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')," \
+  "gateway-bp / nginx: $(awk -v a="$(med "$W/gateway-bp.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')"
 echo "  (direct: the CPU column is the upstream's own)"
 echo
 echo "SSE, 25 events 20 ms apart (ms; first event = request sent -> first event read; delay = upstream write -> client read)"

@@ -35,8 +35,7 @@
 
 typedef struct pending {
 	uint64_t seq;
-	size_t len;
-	char *data;
+	size_t off, len; /* the entry's bytes: qb[off..off+len) */
 } pending;
 
 struct creto_audit {
@@ -54,6 +53,16 @@ struct creto_audit {
 	struct timespec first; /* CLOCK_REALTIME when the queue last became non-empty */
 	pending *q;
 	size_t qn, qcap;
+	char *qb; /* the queued entries' bytes, back to back */
+	size_t qb_len, qb_cap;
+	/* The buffers of the last commit, kept for the next queue: the flusher
+	 * never frees memory the request threads allocated (a free into
+	 * another thread's malloc arena takes that arena's lock, and a
+	 * low-weight flusher preempted holding it stalls the request thread) */
+	pending *spare_q;
+	size_t spare_qcap;
+	char *spare_b;
+	size_t spare_bcap;
 	uint64_t next_seq, durable;
 	int64_t last_time;
 	int clamped, warned, healthy, stop, have_thread;
@@ -184,21 +193,39 @@ static int enqueue_locked(creto_audit *a, const creto_event *ev, int64_t t, uint
 	int rc = aud_entry_encode(ev, a->next_seq, t, buf, &len, e);
 	if (rc)
 		return rc;
+	if (a->q == NULL && a->spare_q != NULL) {
+		a->q = a->spare_q;
+		a->qcap = a->spare_qcap;
+		a->spare_q = NULL;
+	}
+	if (a->qb == NULL && a->spare_b != NULL) {
+		a->qb = a->spare_b;
+		a->qb_cap = a->spare_bcap;
+		a->spare_b = NULL;
+	}
 	if (a->qn == a->qcap) {
-		size_t nc = a->qcap ? a->qcap * 2 : 64;
+		size_t nc = a->qcap ? a->qcap * 2 : 1024;
 		pending *nq = realloc(a->q, nc * sizeof(*nq));
 		if (nq == NULL)
 			return creto_err_set(e, CRETO_EOP, "out of memory");
 		a->q = nq;
 		a->qcap = nc;
 	}
-	char *copy = malloc(len);
-	if (copy == NULL)
-		return creto_err_set(e, CRETO_EOP, "out of memory");
-	memcpy(copy, buf, len);
+	if (a->qb_cap - a->qb_len < len) {
+		size_t nc = a->qb_cap ? a->qb_cap : 256 * 1024;
+		while (nc - a->qb_len < len)
+			nc *= 2;
+		char *nb = realloc(a->qb, nc);
+		if (nb == NULL)
+			return creto_err_set(e, CRETO_EOP, "out of memory");
+		a->qb = nb;
+		a->qb_cap = nc;
+	}
+	memcpy(a->qb + a->qb_len, buf, len);
 	a->q[a->qn].seq = a->next_seq;
+	a->q[a->qn].off = a->qb_len;
 	a->q[a->qn].len = len;
-	a->q[a->qn].data = copy;
+	a->qb_len += len;
 	a->qn++;
 	if (seq)
 		*seq = a->next_seq;
@@ -333,18 +360,41 @@ static void db_bytes_update(creto_audit *a)
 	pthread_mutex_unlock(&a->mu);
 }
 
+/* Under mu: keep a drained queue's buffers for the next queue (emptied),
+ * or free them when the spare slots are taken. */
+static void recycle_locked(creto_audit *a, pending *q, size_t qcap, char *qb, size_t bcap)
+{
+	if (a->spare_q == NULL && q != NULL) {
+		a->spare_q = q;
+		a->spare_qcap = qcap;
+	} else {
+		free(q);
+	}
+	if (a->spare_b == NULL && qb != NULL) {
+		a->spare_b = qb;
+		a->spare_bcap = bcap;
+	} else {
+		free(qb);
+	}
+}
+
 /* Drain the queue into one transaction.  Caller holds wmu. */
 static int flush_locked(creto_audit *a, creto_err *e)
 {
 	pthread_mutex_lock(&a->mu);
 	pending *q = a->q;
-	size_t n = a->qn;
+	size_t n = a->qn, qcap = a->qcap, bcap = a->qb_cap;
+	char *qb = a->qb;
 	int healthy = a->healthy;
 	a->q = NULL;
 	a->qn = a->qcap = 0;
+	a->qb = NULL;
+	a->qb_len = a->qb_cap = 0;
 	pthread_mutex_unlock(&a->mu);
 	if (n == 0) {
-		free(q);
+		pthread_mutex_lock(&a->mu);
+		recycle_locked(a, q, qcap, qb, bcap);
+		pthread_mutex_unlock(&a->mu);
 		return healthy ? 0 : fail_fast(a, e);
 	}
 	int rc = 0;
@@ -376,12 +426,12 @@ static int flush_locked(creto_audit *a, creto_err *e)
 					   (unsigned long long)q[i].seq);
 			break;
 		}
-		aud_leaf_hash(q[i].data, q[i].len, leaf);
+		aud_leaf_hash(qb + q[i].off, q[i].len, leaf);
 		sqlite3_stmt *s = a->ins_entry;
 		sqlite3_reset(s);
 		sqlite3_bind_int64(s, 1, (int64_t)q[i].seq);
 		sqlite3_bind_blob(s, 2, leaf, AUD_HASH, SQLITE_STATIC);
-		sqlite3_bind_blob(s, 3, q[i].data, (int)q[i].len, SQLITE_STATIC);
+		sqlite3_bind_blob(s, 3, qb + q[i].off, (int)q[i].len, SQLITE_STATIC);
 		if (sqlite3_step(s) != SQLITE_DONE || aud_frontier_push(&a->fr, leaf, node_done, a) != 0)
 			rc = aud_db_err(&a->d, e, "append");
 	}
@@ -403,10 +453,8 @@ out:
 	else
 		set_unhealthy(a, e->msg);
 	pthread_cond_broadcast(&a->cv_done);
+	recycle_locked(a, q, qcap, qb, bcap);
 	pthread_mutex_unlock(&a->mu);
-	for (size_t i = 0; i < n; i++)
-		free(q[i].data);
-	free(q);
 	if (rc == 0 && a->budget)
 		db_bytes_update(a);
 	return rc;
@@ -834,9 +882,10 @@ void creto_audit_close(creto_audit *a)
 		if (need_cp && creto_audit_checkpoint(a, &e) != 0)
 			a->healthy = 0; /* nothing left to report it to */
 	}
-	for (size_t i = 0; i < a->qn; i++)
-		free(a->q[i].data);
 	free(a->q);
+	free(a->qb);
+	free(a->spare_q);
+	free(a->spare_b);
 	sqlite3_finalize(a->ins_entry);
 	sqlite3_finalize(a->ins_node);
 	aud_db_close(&a->d);

@@ -53,6 +53,7 @@ static const creto_conf_key k_schema[] = {
 	{"gateway", "tls_cert", CRETO_CONF_PATH, 0, 0, 0},
 	{"gateway", "tls_key", CRETO_CONF_PATH, 0, 0, 0},
 	{"gateway", "tls_min_version", CRETO_CONF_STR, 0, 0, 0},
+	{"gateway", "busy_poll_us", CRETO_CONF_INT, 0, 0, 10000},
 	{"upstream", "model", CRETO_CONF_STR, CRETO_CONF_NAMED, 0, 0},
 	{"upstream", "key_file", CRETO_CONF_PATH, 0, 0, 0},
 	{"upstream", "connect_timeout", CRETO_CONF_MS, 0, 10, MS(60000)},
@@ -278,6 +279,8 @@ static int apply(creto_gateway_config *c, const creto_conf_entry *en, creto_err 
 			c->idle_timeout_ms = v;
 		} else if (!strcmp(k, "drain_timeout")) {
 			c->drain_ms = v;
+		} else if (!strcmp(k, "busy_poll_us")) {
+			c->busy_poll_us = v;
 		} else if (!strcmp(k, "max_connections")) {
 			c->max_connections = v;
 		} else if (!strcmp(k, "prompt_hash")) {

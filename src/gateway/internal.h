@@ -83,6 +83,7 @@ struct creto_gateway_config {
 	char policy_path[4096];
 	int64_t body_max, head_max, headers_max, line_max;
 	int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, drain_ms;
+	int64_t busy_poll_us; /* 0: off; else spin this long after the last event */
 	int64_t max_connections;
 	int prompt_hash;
 	int access_log;

@@ -34,6 +34,8 @@ printf '[gateway]\nlisten = 127.0.0.1:0\nbogus = 1\n' >"$T/bad.conf"
 expect 2 --err "line 3: unknown key 'bogus' in [gateway]" -- "$CRETO" gateway --config "$T/bad.conf"
 printf '[upstream]\nmodel m = http://example.com:80\n' >"$T/bad2.conf"
 expect 2 --err "line 2: model m: want http://IP:PORT" -- "$CRETO" gateway --config "$T/bad2.conf"
+printf '[gateway]\nlisten = 127.0.0.1:0\nbusy_poll_us = 20000\n' >"$T/bad3.conf"
+expect 2 --err "line 3: busy_poll_us: '20000' out of range 0..10000" -- "$CRETO" gateway --config "$T/bad3.conf"
 expect 0 --out "config $T/gw.conf: ok" -- "$CRETO" gateway --config "$T/gw.conf" --check
 
 # ---- the good path ----
@@ -260,7 +262,9 @@ gw_clean
 # ---- retry on connect failure: a replica that dies while still believed
 # healthy (health checks hourly) sends its requests to the other one ----
 gw_standin s3 --model m1 --model m2
-sed -i "s/^health_interval = .*/health_interval = 1h/; /^listen = unix:/d; /^admin_listen/d; s|^model m2 = .*|model m2 = http://127.0.0.1:$PORT_s3 http://127.0.0.1:$PORT_s1|" "$T/gw.conf"
+# (this gateway also busy-polls: docs/gateway.md "Busy polling")
+sed -i "s/^health_interval = .*/health_interval = 1h/; /^listen = unix:/d; /^admin_listen/d; s|^model m2 = .*|model m2 = http://127.0.0.1:$PORT_s3 http://127.0.0.1:$PORT_s1|; s/^\[gateway\]\$/[gateway]\nbusy_poll_us = 300/" "$T/gw.conf"
+grep -q '^busy_poll_us = 300' "$T/gw.conf" || fail "busy_poll_us not set in the second gateway's config"
 "$CRETO" gateway --config "$T/gw.conf" 2>"$T/gw2.err" &
 GW_PID=$!; GW_PIDS="$GW_PIDS $GW_PID"
 l=$(wait_line "$T/gw2.err" 'event=listening addr=127') || fail "second gateway did not start"
