@@ -174,6 +174,8 @@ struct worker {
 	pthread_t th;
 	struct conn *conns;
 	size_t nconns;
+	struct conn *sweep_next; /* the next connection a sliced sweep checks */
+	int sweep_cycle;         /* a sliced sweep is part way down the list */
 	struct pool *pool;    /* one per replica */
 	uint64_t rng;
 	int stopping;
@@ -1945,6 +1947,8 @@ static void client_close(struct conn *c)
 		c->ssl = NULL;
 	}
 	close(c->fd);
+	if (w->sweep_next == c)
+		w->sweep_next = c->next;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -2228,48 +2232,83 @@ static void accept_all(struct worker *w, struct listener *l)
 
 /* Timeouts: slow request heads and bodies (408), idle keep-alive (close),
  * replicas that do not connect (retry), answer (504) or keep streaming. */
-static void sweep(struct worker *w, int64_t now)
+/* One connection's timeouts (the sweep's work per connection). */
+static void sweep_one(struct worker *w, struct conn *c, int64_t now)
 {
-	creto_gateway *g = w->g;
-	for (struct conn *c = w->conns, *next; c; c = next) {
-		next = c->next;
-		if (w->stopping && !c->in_req && c->in_len == 0 && pending(c) == 0)
+	if (w->stopping && !c->in_req && c->in_len == 0 && pending(c) == 0)
+		c->dead = 1;
+	else if (c->up && c->up->deadline <= now) {
+		struct upc *u = c->up;
+		if (u->state == US_CONNECT)
+			up_failed(c, 1, "connect timeout");
+		else if (u->state != US_BODY) {
+			up_release(c, 0);
+			fail(c, 504, "upstream_timeout", NULL, NULL, "upstream timeout",
+			     "The model server did not answer in time.");
+		} else
+			up_broken(c, "upstream stream idle timeout");
+	} else if (!c->up && c->deadline <= now) {
+		if ((c->state == CS_HEAD && c->in_len > 0) || c->state == CS_BODY) {
+			if (!c->in_req)
+				begin_request(c);
+			c->keep_alive = 0;
+			c->req.head_len = c->in_len;
+			c->req.content_length = -1;
+			fail(c, 408, "request_timeout", NULL, NULL, "request not received in time",
+			     "The request was not received in time.");
+			c->state = CS_CLOSING;
+			c->deadline = now + 1000;
+		} else if (c->state == CS_CLOSING && pending(c)) {
+			c->dead = 1; /* a client that does not read its answer */
+		} else if (c->state != CS_PROXY) {
 			c->dead = 1;
-		else if (c->up && c->up->deadline <= now) {
-			struct upc *u = c->up;
-			if (u->state == US_CONNECT)
-				up_failed(c, 1, "connect timeout");
-			else if (u->state != US_BODY) {
-				up_release(c, 0);
-				fail(c, 504, "upstream_timeout", NULL, NULL, "upstream timeout",
-				     "The model server did not answer in time.");
-			} else
-				up_broken(c, "upstream stream idle timeout");
-		} else if (!c->up && c->deadline <= now) {
-			if ((c->state == CS_HEAD && c->in_len > 0) || c->state == CS_BODY) {
-				if (!c->in_req)
-					begin_request(c);
-				c->keep_alive = 0;
-				c->req.head_len = c->in_len;
-				c->req.content_length = -1;
-				fail(c, 408, "request_timeout", NULL, NULL, "request not received in time",
-				     "The request was not received in time.");
-				c->state = CS_CLOSING;
-				c->deadline = now + 1000;
-			} else if (c->state == CS_CLOSING && pending(c)) {
-				c->dead = 1; /* a client that does not read its answer */
-			} else if (c->state != CS_PROXY) {
-				c->dead = 1;
-			}
 		}
-		if (w->drain_until && now >= w->drain_until)
-			c->dead = 1;
-		if (c->dead)
-			client_close(c);
-		else
-			c_events(c);
 	}
-	(void)g;
+	if (w->drain_until && now >= w->drain_until)
+		c->dead = 1;
+	if (c->dead)
+		client_close(c);
+	else
+		c_events(c);
+}
+
+/* Timeouts are checked by walking the worker's connections.  Up to
+ * SWEEP_BATCH of them, the whole list every SWEEP_MS.  Beyond that the walk
+ * is cut in SWEEP_SLICES slices, one every SWEEP_MS / SWEEP_SLICES, so each
+ * connection is still seen every SWEEP_MS but no single walk holds up the
+ * requests in flight (10,000 idle connections: 0.5 ms per full walk, a
+ * visible p99 at concurrency 1).  Returns when the next call is due. */
+#define SWEEP_BATCH 512
+#define SWEEP_SLICES 10
+static int64_t sweep(struct worker *w, int64_t now)
+{
+	if (w->stopping || (w->nconns <= SWEEP_BATCH && !w->sweep_cycle)) {
+		for (struct conn *c = w->conns, *next; c; c = next) {
+			next = c->next;
+			sweep_one(w, c, now);
+		}
+		return now + SWEEP_MS;
+	}
+	if (!w->sweep_cycle) {
+		w->sweep_cycle = 1;
+		w->sweep_next = w->conns;
+	}
+	size_t budget = w->nconns / SWEEP_SLICES + 1;
+	while (w->sweep_next != NULL && budget-- > 0) {
+		struct conn *c = w->sweep_next;
+		w->sweep_next = c->next; /* before: sweep_one may close c */
+		sweep_one(w, c, now);
+	}
+	if (w->sweep_next == NULL)
+		w->sweep_cycle = 0; /* the next slice starts a new walk from the head */
+	return now + SWEEP_MS / SWEEP_SLICES;
+}
+
+/* epoll_wait's timeout: until the next sweep, at most SWEEP_MS */
+static int sweep_wait(int64_t next_sweep)
+{
+	int64_t to = next_sweep - gw_now_ms();
+	return to < 0 ? 0 : to > SWEEP_MS ? SWEEP_MS : (int)to;
 }
 
 static void *worker_main(void *arg)
@@ -2288,7 +2327,7 @@ static void *worker_main(void *arg)
 		if (spin > 0 && gw_now_us() - last_event_us < spin)
 			n = epoll_wait(w->ep, evs, 128, 0);
 		else
-			n = epoll_wait(w->ep, evs, 128, SWEEP_MS);
+			n = epoll_wait(w->ep, evs, 128, sweep_wait(next_sweep));
 		if (n > 0 && spin > 0)
 			last_event_us = gw_now_us();
 		for (int i = 0; i < n; i++) {
@@ -2321,10 +2360,8 @@ static void *worker_main(void *arg)
 			}
 		}
 		int64_t now = gw_now_ms();
-		if (now >= next_sweep || w->stopping) {
-			sweep(w, now);
-			next_sweep = now + SWEEP_MS;
-		}
+		if (now >= next_sweep || w->stopping)
+			next_sweep = sweep(w, now);
 		bury_all(w);
 		if (w->stopping && w->conns == NULL)
 			break;

@@ -159,6 +159,26 @@ req "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r
 # slowloris: a head trickling in is cut at header_timeout (1 s) with 408
 $RAW slow "$GW" >"$T/slow.out"
 grep -q '^status 408' "$T/slow.out" && ok || fail "slowloris: $(cat "$T/slow.out")"
+# ... and still with 1,500 idle connections held, where each worker checks
+# its connections' timeouts a slice at a time (docs/gateway.md "Timeouts")
+python3 - "$GW" 1500 "$T/idle.ready" "$T/idle.stop" <<'PY' &
+import os, resource, socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+socks = [socket.create_connection((host, int(port))) for _ in range(int(sys.argv[2]))]
+open(sys.argv[3], "w").close()
+for _ in range(300):
+    if os.path.exists(sys.argv[4]): break
+    time.sleep(0.1)
+PY
+idlepid=$!
+for i in $(seq 1 200); do [ -e "$T/idle.ready" ] && break; sleep 0.05; done
+[ -e "$T/idle.ready" ] && ok || fail "1,500 idle connections not opened"
+$RAW slow "$GW" >"$T/slow.out"
+grep -q '^status 408' "$T/slow.out" && ok || fail "slowloris beside 1,500 idle connections: $(cat "$T/slow.out")"
+expect_status agent-a 200 "chat beside 1,500 idle connections" "$CHAT" -d "{\"model\":\"m1\",$hi}"
+touch "$T/idle.stop"; wait $idlepid
 
 # ---- streaming ----
 TOKA=$(cat "$T/tok.agent-a")
