@@ -602,7 +602,7 @@ static void scopy(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
-/* n bytes of v as 2n lowercase hex digits, most significant first */
+/* v as 16 lowercase hex digits, most significant first */
 static void hex_u64(char *out, uint64_t v)
 {
 	static const char hx[] = "0123456789abcdef";
@@ -2230,9 +2230,9 @@ static void accept_all(struct worker *w, struct listener *l)
 	}
 }
 
-/* Timeouts: slow request heads and bodies (408), idle keep-alive (close),
- * replicas that do not connect (retry), answer (504) or keep streaming. */
-/* One connection's timeouts (the sweep's work per connection). */
+/* One connection's timeouts: slow request heads and bodies (408), idle
+ * keep-alive (close), replicas that do not connect (retry), answer (504) or
+ * keep streaming. */
 static void sweep_one(struct worker *w, struct conn *c, int64_t now)
 {
 	if (w->stopping && !c->in_req && c->in_len == 0 && pending(c) == 0)
