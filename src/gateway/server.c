@@ -109,6 +109,8 @@ struct conn {
 	int admin;
 	int counted;          /* in the in-flight gauge */
 	int cork;             /* pending output held for the next write */
+	int deferred;         /* a gateway-made answer waits for the batch's end */
+	struct conn *dnext;   /* the worker's deferred list */
 	uint32_t ev;
 	int64_t deadline;
 	char *in;
@@ -175,6 +177,9 @@ struct worker {
 	struct conn *conns;
 	size_t nconns;
 	struct conn *sweep_next; /* the next connection a sliced sweep checks */
+	struct conn *deferred;   /* answers written at the end of the batch */
+	int ndeferred;
+	int64_t defer_t0_us;
 	int sweep_cycle;         /* a sliced sweep is part way down the list */
 	struct pool *pool;    /* one per replica */
 	uint64_t rng;
@@ -415,7 +420,7 @@ static void c_events(struct conn *c)
 	if (c->dead)
 		return;
 	uint32_t want = EPOLLRDHUP;
-	if (pending(c))
+	if (pending(c) && !c->deferred)
 		want |= EPOLLOUT;
 	int room = c->in == NULL || c->in_len < c->in_cap ||
 		   (c->state == CS_HEAD && c->in_cap < (size_t)c->w->g->cfg.head_max + 1);
@@ -743,8 +748,25 @@ static void respond(struct conn *c, int status, const char *extra, const char *b
 	if (n < 0 || (size_t)n >= sizeof(head))
 		n = 0;
 	struct iovec v[2] = {{head, (size_t)n}, {(void *)body, bl}};
-	c_writev(c, v, 2);
 	c->status = status;
+	if (c->ssl == NULL && !c->dead && (pending(c) == 0 || c->deferred)) {
+		/* Written with the other answers of this batch of events
+		 * (defer_flush): a client woken once for several answers, not
+		 * once each; in a VM each wake-up of an idle vCPU is an
+		 * interrupt and an exit (docs/gateway.md "HTTP"). */
+		c->bytes_out += (size_t)n + bl;
+		c_append(c, v, 2, 0);
+		if (!c->deferred) {
+			struct worker *w = c->w;
+			c->deferred = 1;
+			c->dnext = w->deferred;
+			w->deferred = c;
+			if (w->ndeferred++ == 0)
+				w->defer_t0_us = gw_now_us();
+		}
+		return;
+	}
+	c_writev(c, v, 2);
 }
 
 static const char *err_type(int status)
@@ -2304,6 +2326,48 @@ static int64_t sweep(struct worker *w, int64_t now)
 	return now + SWEEP_MS / SWEEP_SLICES;
 }
 
+/* Write the answers deferred by respond(): at the end of each batch of
+ * events, or sooner once DEFER_MAX are waiting or the first has waited
+ * DEFER_US (a batch of expensive requests, token issuances, must not hold
+ * the first answer back for the whole batch). */
+#define DEFER_MAX 8
+#define DEFER_US 300
+static void defer_flush(struct worker *w)
+{
+	struct conn *c = w->deferred;
+	w->deferred = NULL;
+	w->ndeferred = 0;
+	while (c != NULL) {
+		struct conn *next = c->dnext;
+		c->dnext = NULL;
+		c->deferred = 0;
+		if (c->kind == K_CLIENT && !c->dead) { /* else closed meanwhile */
+			if (pending(c) > 0) {
+				ssize_t k = write(c->fd, c->out + c->out_off, pending(c));
+				if (k < 0 && errno != EAGAIN && errno != EINTR)
+					c->dead = 1;
+				else if (k > 0)
+					c->out_off += (size_t)k;
+				if (pending(c) == 0)
+					c->out_len = c->out_off = 0;
+			}
+			if (!c->dead && c->state == CS_CLOSING && pending(c) == 0)
+				c->dead = 1;
+			if (c->dead)
+				client_close(c);
+			else
+				c_events(c);
+		}
+		c = next;
+	}
+}
+
+static void defer_check(struct worker *w)
+{
+	if (w->ndeferred >= DEFER_MAX || (w->ndeferred > 0 && gw_now_us() - w->defer_t0_us >= DEFER_US))
+		defer_flush(w);
+}
+
 /* epoll_wait's timeout: until the next sweep, at most SWEEP_MS */
 static int sweep_wait(int64_t next_sweep)
 {
@@ -2358,10 +2422,12 @@ static void *worker_main(void *arg)
 					(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, g->admin.fd, NULL);
 				(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, g->stopfd, NULL);
 			}
+			defer_check(w);
 		}
 		int64_t now = gw_now_ms();
 		if (now >= next_sweep || w->stopping)
 			next_sweep = sweep(w, now);
+		defer_flush(w);
 		bury_all(w);
 		if (w->stopping && w->conns == NULL)
 			break;
