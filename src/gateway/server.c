@@ -2331,7 +2331,7 @@ static int64_t sweep(struct worker *w, int64_t now)
  * DEFER_US (a batch of expensive requests, token issuances, must not hold
  * the first answer back for the whole batch). */
 #define DEFER_MAX 8
-#define DEFER_US 300
+#define DEFER_US 1000
 static void defer_flush(struct worker *w)
 {
 	struct conn *c = w->deferred;
