@@ -110,6 +110,7 @@ struct conn {
 	int counted;          /* in the in-flight gauge */
 	int cork;             /* pending output held for the next write */
 	int deferred;         /* a gateway-made answer waits for the batch's end */
+	int hold_final;       /* the answer's last bytes wait until the request is settled */
 	struct conn *dnext;   /* the worker's deferred list */
 	uint32_t ev;
 	int64_t deadline;
@@ -522,6 +523,11 @@ static void c_writev(struct conn *c, struct iovec *iov, int n)
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	c->bytes_out += total;
+	if (c->hold_final) { /* up_readable: written once the request is settled */
+		c_append(c, iov, n, 0);
+		c->cork = 1;
+		return;
+	}
 	if (c->ssl) {
 		tls_writev(c, iov, n);
 		return;
@@ -1298,10 +1304,16 @@ static void up_readable(struct upc *u)
 			u->body_done = u->body_left == 0;
 		}
 		int extra = used < u->len; /* bytes after the body: not reusable */
+		/* The answer's last bytes go out after up_complete has released
+		 * the agent's limits (concurrency, tokens): a client that sends
+		 * its next request the moment it has the answer must find its
+		 * slot free (held output: flushed by client_event right after) */
+		c->hold_final = u->body_done;
 		deliver(c, u->buf, data);
 		u->len = 0;
 		if (u->body_done) {
 			up_complete(c, !extra);
+			c->hold_final = 0;
 			return;
 		}
 	}

@@ -227,6 +227,25 @@ expect_status agent-l 429 "quota" "$CHAT" -d "{\"model\":\"m1\",\"max_tokens\":9
 grep -qi '^x-should-retry: false' "$T/hdr" && ok || fail "quota 429: $(cat "$T/hdr")"
 grep -q '"code":"insufficient_quota"' "$T/body" && ok || fail "quota body: $(cat "$T/body")"
 expect_status agent-l 200 "after the stream" "$CHAT" -d "{\"model\":\"m1\",$hi}"
+# an agent at its concurrency limit that sends its next request the moment
+# it has an answer finds its slot free (the limits are released before the
+# answer's last bytes go out): 20 back-to-back requests, keep-alive and new
+# connections, all 200
+python3 - "$GW" "$TOKL" <<'PY' && ok || fail "back-to-back requests at concurrency 1 refused"
+import http.client, json, sys
+host, port = sys.argv[1].rsplit(":", 1)
+body = json.dumps({"model": "m1", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]})
+hdr = {"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"}
+keep = http.client.HTTPConnection(host, int(port), timeout=10)
+for i in range(20):
+    c = keep if i % 2 else http.client.HTTPConnection(host, int(port), timeout=10)
+    c.request("POST", "/v1/chat/completions", body, hdr)
+    r = c.getresponse(); r.read()
+    if r.status != 200:
+        sys.exit("request %d: %d" % (i, r.status))
+    if c is not keep:
+        c.close()
+PY
 
 # ---- audit ----
 grep -q 'secret-prompt-words' "$T/gw.err" && fail "prompt text in the log/audit" || ok
