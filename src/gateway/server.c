@@ -2361,7 +2361,7 @@ static void defer_flush(struct worker *w)
 				else if (k > 0)
 					c->out_off += (size_t)k;
 				if (pending(c) == 0)
-					c->out_len = c->out_off = 0;
+					out_free(c); /* wiped first when it held an access token */
 			}
 			if (!c->dead && c->state == CS_CLOSING && pending(c) == 0)
 				c->dead = 1;
