@@ -563,6 +563,19 @@ static void c_writev(struct conn *c, struct iovec *iov, int n)
 	c_append(c, iov, n, done);
 }
 
+/* One write of the pending output (plain TCP); what the socket does not
+ * take stays pending. */
+static void c_flush(struct conn *c)
+{
+	ssize_t k = write(c->fd, c->out + c->out_off, pending(c));
+	if (k < 0 && errno != EAGAIN && errno != EINTR)
+		c->dead = 1;
+	else if (k > 0)
+		c->out_off += (size_t)k;
+	if (pending(c) == 0)
+		c->out_len = c->out_off = 0;
+}
+
 /* Hold bytes to go out with the next write (or at the end of this event). */
 static void c_hold(struct conn *c, const void *p, size_t n)
 {
@@ -2042,6 +2055,18 @@ static int in_room(struct conn *c)
 
 static void client_event_tls(struct conn *c, uint32_t ev);
 
+/* After an event: a closing connection with nothing left to send is done;
+ * a dead one is closed, a live one gets its events updated. */
+static void c_settle(struct conn *c)
+{
+	if (!c->dead && c->state == CS_CLOSING && pending(c) == 0)
+		c->dead = 1;
+	if (c->dead)
+		client_close(c);
+	else
+		c_events(c);
+}
+
 static void client_event(struct conn *c, uint32_t ev)
 {
 	creto_gateway *g = c->w->g;
@@ -2058,13 +2083,7 @@ static void client_event(struct conn *c, uint32_t ev)
 	if (ev & EPOLLERR)
 		c->dead = 1;
 	if (!c->dead && (ev & EPOLLOUT) && pending(c)) {
-		ssize_t k = write(c->fd, c->out + c->out_off, pending(c));
-		if (k < 0 && errno != EAGAIN && errno != EINTR)
-			c->dead = 1;
-		else if (k > 0)
-			c->out_off += (size_t)k;
-		if (pending(c) == 0)
-			c->out_len = c->out_off = 0;
+		c_flush(c);
 		if (c->up && c->up->paused && pending(c) <= (size_t)g->cfg.stream_window / 2) {
 			c->up->paused = 0;
 			up_events(c->up, EPOLLIN | EPOLLRDHUP);
@@ -2088,12 +2107,7 @@ static void client_event(struct conn *c, uint32_t ev)
 	}
 	if (!c->dead)
 		process_input(c);
-	if (!c->dead && c->state == CS_CLOSING && pending(c) == 0)
-		c->dead = 1;
-	if (c->dead)
-		client_close(c);
-	else
-		c_events(c);
+	c_settle(c);
 }
 
 /* ---- TLS connections (docs/gateway.md "TLS") ---- */
@@ -2355,20 +2369,11 @@ static void defer_flush(struct worker *w)
 		c->deferred = 0;
 		if (c->kind == K_CLIENT && !c->dead) { /* else closed meanwhile */
 			if (pending(c) > 0) {
-				ssize_t k = write(c->fd, c->out + c->out_off, pending(c));
-				if (k < 0 && errno != EAGAIN && errno != EINTR)
-					c->dead = 1;
-				else if (k > 0)
-					c->out_off += (size_t)k;
+				c_flush(c);
 				if (pending(c) == 0)
 					out_free(c); /* wiped first when it held an access token */
 			}
-			if (!c->dead && c->state == CS_CLOSING && pending(c) == 0)
-				c->dead = 1;
-			if (c->dead)
-				client_close(c);
-			else
-				c_events(c);
+			c_settle(c);
 		}
 		c = next;
 	}
