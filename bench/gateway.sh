@@ -4,6 +4,9 @@
 #   - added latency at concurrency 1 (p50, p99 over going direct),
 #   - throughput at concurrency 64 with the proxy's CPU microseconds per
 #     request,
+#   - both also through bench_relay (bench/relay.c), the floor: a bare
+#     two-thread TCP relay that parses nothing, so the kernel's share of any
+#     proxy on this machine stands beside the goals,
 # each as min/median/max of RUNS repeated wrk runs.  The gateway runs with
 # its token check (warm cache), the strict body parse, usage accounting and
 # one audit record per request (the real audit log: group commit, off the
@@ -17,7 +20,8 @@ SECS=${2:-3}
 RUNS=${3:-3}
 CRETO=$B/creto
 UP=$B/bench_upstream
-for x in "$CRETO" "$UP"; do [ -x "$x" ] || { echo "gateway.sh: $x missing (build first)" >&2; exit 2; }; done
+RELAY=$B/bench_relay
+for x in "$CRETO" "$UP" "$RELAY"; do [ -x "$x" ] || { echo "gateway.sh: $x missing (build first)" >&2; exit 2; }; done
 command -v wrk >/dev/null || { echo "gateway.sh: wrk missing (apt-get install wrk)" >&2; exit 2; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { echo "gateway.sh: nginx missing (apt-get install nginx)" >&2; exit 2; }
@@ -33,6 +37,12 @@ UPORT=$(freeport)
 "$UP" "$UPORT" >"$W/up.out" &
 UPID=$!; PIDS="$PIDS $UPID"
 waitport "$UPORT"
+
+# ---- the floor: a bare relay in front of the same upstream ----
+RPORT=$(freeport)
+"$RELAY" "$RPORT" "$UPORT" >"$W/relay.out" &
+RPID=$!; PIDS="$PIDS $RPID"
+waitport "$RPORT"
 
 # ---- agent identity ----
 "$CRETO" key gen --alg ed25519 -o "$W/issuer" >/dev/null
@@ -106,7 +116,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
 EOF
 # sanity: every path answers 200
-for p in "$UPORT" "$NPORT" "$GPORT" "$BPORT"; do
+for p in "$UPORT" "$RPORT" "$NPORT" "$GPORT" "$BPORT"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
     -d '{"model":"m1","messages":[]}' "http://127.0.0.1:$p/v1/chat/completions")
   [ "$code" = 200 ] || { echo "gateway.sh: port $p answered $code" >&2; cat "$W/gw.err" >&2; exit 3; }
@@ -142,11 +152,13 @@ run() {
 }
 # the busy-polling gateway sleeps between runs (no events, no polling)
 for r in $(seq 1 "$RUNS"); do
-  run direct "$UPORT" 1 "$UPID"; run nginx "$NPORT" 1 "$NPID"; run gateway "$GPORT" 1 "$GPID"
+  run direct "$UPORT" 1 "$UPID"; run floor "$RPORT" 1 "$RPID"; run nginx "$NPORT" 1 "$NPID"
+  run gateway "$GPORT" 1 "$GPID"
   run gateway-bp "$BPORT" 1 "$BPID"
 done
 for r in $(seq 1 "$RUNS"); do
-  run direct "$UPORT" 64 "$UPID"; run nginx "$NPORT" 64 "$NPID"; run gateway "$GPORT" 64 "$GPID"
+  run direct "$UPORT" 64 "$UPID"; run floor "$RPORT" 64 "$RPID"; run nginx "$NPORT" 64 "$NPID"
+  run gateway "$GPORT" 64 "$GPID"
   run gateway-bp "$BPORT" 64 "$BPID"
 done
 
@@ -240,23 +252,25 @@ echo
 echo "concurrency 1: latency (us)"
 printf '  %-11s %-22s %-22s %-20s\n' path p50 p99 "added p50 (median)"
 dp50=$(med "$W/direct.1" 1)
-for n in direct nginx gateway gateway-bp; do
+for n in direct floor nginx gateway gateway-bp; do
   printf '  %-11s %-22s %-22s %-20s\n' "$n" "$(mmm "$W/$n.1" 1)" "$(mmm "$W/$n.1" 2)" \
     "$(awk -v a="$(med "$W/$n.1" 1)" -v b="$dp50" 'BEGIN {printf "+%.0f", a - b}')"
 done
 dp99=$(med "$W/direct.1" 2)
-echo "  added p99 (median): nginx +$(awk -v a="$(med "$W/nginx.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')" \
+echo "  added p99 (median): floor +$(awk -v a="$(med "$W/floor.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')" \
+  " nginx +$(awk -v a="$(med "$W/nginx.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')" \
   " gateway +$(awk -v a="$(med "$W/gateway.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')" \
   " gateway-bp +$(awk -v a="$(med "$W/gateway-bp.1" 2)" -v b="$dp99" 'BEGIN {printf "%.0f", a - b}')"
-echo "  (gateway-bp: the gateway with busy_poll_us = 100)"
+echo "  (floor: bench_relay, a bare TCP relay parsing nothing; gateway-bp: the gateway with busy_poll_us = 100)"
 echo
 echo "concurrency 64: throughput"
 printf '  %-11s %-28s %-24s\n' path "req/s" "proxy CPU us/request"
-for n in direct nginx gateway gateway-bp; do
+for n in direct floor nginx gateway gateway-bp; do
   printf '  %-11s %-28s %-24s\n' "$n" "$(mmm "$W/$n.64" 3)" "$(mmm "$W/$n.64" 4)"
 done
 echo "  gateway / nginx req/s (medians): $(awk -v a="$(med "$W/gateway.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')," \
-  "gateway-bp / nginx: $(awk -v a="$(med "$W/gateway-bp.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')"
+  "gateway-bp / nginx: $(awk -v a="$(med "$W/gateway-bp.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')," \
+  "floor / nginx: $(awk -v a="$(med "$W/floor.64" 3)" -v b="$(med "$W/nginx.64" 3)" 'BEGIN {printf "%.2fx", a / b}')"
 echo "  (direct: the CPU column is the upstream's own)"
 echo
 echo "SSE, 25 events 20 ms apart (ms; first event = request sent -> first event read; delay = upstream write -> client read)"
