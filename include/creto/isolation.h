@@ -74,6 +74,7 @@ typedef struct creto_iso_config {
 	char resolv_conf[4096];  /* resolver configuration file checked */
 	int resolv_conf_set;     /* 1: named by the config or the caller, so it must exist */
 	int link_local_internal; /* 1: 169.254/16 and fe80::/10 count as internal */
+	unsigned set_lists;      /* list keys given so far (creto_iso_config_set) */
 } creto_iso_config;
 
 /* Fill cfg with the defaults documented in docs/isolation.md (including
@@ -86,6 +87,13 @@ void creto_iso_config_default(creto_iso_config *cfg) CRETO_NONNULL(1);
  * unspecified. */
 int creto_iso_config_parse(creto_iso_config *cfg, const char *text, size_t len, creto_err *e)
 	CRETO_WUR CRETO_NONNULL(1, 2);
+
+/* Apply one key = value of the config (docs/isolation.md) over cfg, as one
+ * line of the file does: the first value of a list key replaces that
+ * list's defaults ("none" leaves it empty).  CRETO_EUSAGE naming the key on
+ * a bad key or value (no line number: the caller knows where it read it). */
+int creto_iso_config_set(creto_iso_config *cfg, const char *key, const char *val, creto_err *e)
+	CRETO_WUR CRETO_NONNULL(1, 2, 3);
 
 /* Defaults, then the file at path (when not NULL).  A missing or unreadable
  * file is CRETO_EUSAGE (it is configuration), prefixed with the path. */

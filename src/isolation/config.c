@@ -95,62 +95,65 @@ static char *trim(char *s)
 	return s;
 }
 
-/* The seen flags make the first occurrence of a list key replace its
- * defaults, so a config file says exactly which targets it probes. */
-struct seen {
-	int allow, canary, resolver, dns_name;
-};
+/* The first value of a list key replaces its defaults (cfg->set_lists
+ * remembers which were given), so a config says exactly which targets it
+ * probes. */
+enum { SET_ALLOW = 1, SET_CANARY = 2, SET_RESOLVER = 4, SET_DNS_NAME = 8 };
 
-static int apply(creto_iso_config *cfg, struct seen *seen, const char *key, const char *val,
-		 size_t lineno, creto_err *e)
+static int first_set(creto_iso_config *cfg, unsigned bit)
+{
+	int first = !(cfg->set_lists & bit);
+	cfg->set_lists |= bit;
+	return first;
+}
+
+int creto_iso_config_set(creto_iso_config *cfg, const char *key, const char *val, creto_err *e)
 {
 	int none = strcmp(val, "none") == 0;
 	if (strcmp(key, "allow") == 0) {
-		if (!seen->allow++)
+		if (first_set(cfg, SET_ALLOW))
 			cfg->n_allow = 0;
 		if (none)
 			return CRETO_OK;
 		if (cfg->n_allow == CRETO_ISO_MAX_ITEMS)
-			return creto_err_set(e, CRETO_EUSAGE, "line %zu: more than %d allow entries", lineno,
+			return creto_err_set(e, CRETO_EUSAGE, "more than %d allow entries",
 					     CRETO_ISO_MAX_ITEMS);
 		if (creto_iso_prefix_parse(val, &cfg->allow[cfg->n_allow]) != 0)
-			return creto_err_set(e, CRETO_EUSAGE, "line %zu: allow: bad prefix '%.64s'", lineno, val);
+			return creto_err_set(e, CRETO_EUSAGE, "allow: bad prefix '%.64s'", val);
 		cfg->n_allow++;
 	} else if (strcmp(key, "canary") == 0 || strcmp(key, "resolver") == 0) {
 		int is_canary = key[0] == 'c';
 		creto_iso_endpoint *list = is_canary ? cfg->canary : cfg->resolver;
 		size_t *n = is_canary ? &cfg->n_canary : &cfg->n_resolver;
-		int *flag = is_canary ? &seen->canary : &seen->resolver;
-		if (!(*flag)++)
+		if (first_set(cfg, is_canary ? SET_CANARY : SET_RESOLVER))
 			*n = 0;
 		if (none)
 			return CRETO_OK;
 		if (*n == CRETO_ISO_MAX_ITEMS)
-			return creto_err_set(e, CRETO_EUSAGE, "line %zu: more than %d %s entries", lineno,
+			return creto_err_set(e, CRETO_EUSAGE, "more than %d %s entries",
 					     CRETO_ISO_MAX_ITEMS, key);
 		if (creto_iso_endpoint_parse(val, is_canary ? 0 : 53, &list[*n]) != 0)
-			return creto_err_set(e, CRETO_EUSAGE, "line %zu: %s: bad address%s '%.64s'", lineno, key,
+			return creto_err_set(e, CRETO_EUSAGE, "%s: bad address%s '%.64s'", key,
 					     is_canary ? ":port" : "", val);
 		(*n)++;
 	} else if (strcmp(key, "dns_name") == 0) {
-		if (!seen->dns_name++)
+		if (first_set(cfg, SET_DNS_NAME))
 			cfg->n_dns_name = 0;
 		if (none)
 			return CRETO_OK;
 		if (cfg->n_dns_name == CRETO_ISO_MAX_ITEMS)
-			return creto_err_set(e, CRETO_EUSAGE, "line %zu: more than %d dns_name entries", lineno,
+			return creto_err_set(e, CRETO_EUSAGE, "more than %d dns_name entries",
 					     CRETO_ISO_MAX_ITEMS);
 		if (!valid_dns_name(val))
-			return creto_err_set(e, CRETO_EUSAGE, "line %zu: dns_name: bad name '%.64s'", lineno, val);
+			return creto_err_set(e, CRETO_EUSAGE, "dns_name: bad name '%.64s'", val);
 		snprintf(cfg->dns_name[cfg->n_dns_name++], CRETO_ISO_NAME_MAX + 1, "%s", val);
 	} else if (strcmp(key, "timeout") == 0) {
 		if (parse_timeout_ms(val, &cfg->timeout_ms) != 0)
 			return creto_err_set(e, CRETO_EUSAGE,
-					     "line %zu: timeout: '%.32s' is not 100ms..60s (e.g. 2s, 500ms)", lineno,
-					     val);
+					     "timeout: '%.32s' is not 100ms..60s (e.g. 2s, 500ms)", val);
 	} else if (strcmp(key, "resolv_conf") == 0) {
 		if (val[0] != '/' || strlen(val) >= sizeof(cfg->resolv_conf))
-			return creto_err_set(e, CRETO_EUSAGE, "line %zu: resolv_conf: need an absolute path", lineno);
+			return creto_err_set(e, CRETO_EUSAGE, "resolv_conf: need an absolute path");
 		snprintf(cfg->resolv_conf, sizeof(cfg->resolv_conf), "%s", val);
 		cfg->resolv_conf_set = 1;
 	} else if (strcmp(key, "link_local") == 0) {
@@ -159,17 +162,15 @@ static int apply(creto_iso_config *cfg, struct seen *seen, const char *key, cons
 		else if (strcmp(val, "external") == 0)
 			cfg->link_local_internal = 0;
 		else
-			return creto_err_set(e, CRETO_EUSAGE, "line %zu: link_local: want internal or external",
-					     lineno);
+			return creto_err_set(e, CRETO_EUSAGE, "link_local: want internal or external");
 	} else {
-		return creto_err_set(e, CRETO_EUSAGE, "line %zu: unknown key '%.32s'", lineno, key);
+		return creto_err_set(e, CRETO_EUSAGE, "unknown key '%.32s'", key);
 	}
 	return CRETO_OK;
 }
 
 int creto_iso_config_parse(creto_iso_config *cfg, const char *text, size_t len, creto_err *e)
 {
-	struct seen seen = {0};
 	size_t lineno = 0, pos = 0;
 	char line[4200];
 	while (pos < len) {
@@ -200,9 +201,8 @@ int creto_iso_config_parse(creto_iso_config *cfg, const char *text, size_t len, 
 		char *key = trim(s), *val = trim(eq + 1);
 		if (*val == '\0')
 			return creto_err_set(e, CRETO_EUSAGE, "line %zu: %.32s: empty value", lineno, key);
-		int rc = apply(cfg, &seen, key, val, lineno, e);
-		if (rc != CRETO_OK)
-			return rc;
+		if (creto_iso_config_set(cfg, key, val, e) != CRETO_OK)
+			return creto_err_ctx(e, "line %zu", lineno);
 	}
 	return CRETO_OK;
 }

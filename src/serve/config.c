@@ -281,40 +281,18 @@ static int one(creto_serve_config *c, const creto_conf_entry *en, creto_err *e)
  * forms share one set of rules; its "line N" is mapped back to the file. */
 static int isolation(creto_serve_config *c, creto_err *e)
 {
-	size_t n = creto_conf_count(c->conf), len = 0, cap = 0, k = 0;
-	size_t lines[CRETO_CONF_ENTRIES_MAX];
-	char *text = NULL;
+	size_t n = creto_conf_count(c->conf);
 	for (size_t i = 0; i < n; i++) {
 		const creto_conf_entry *en = creto_conf_at(c->conf, i);
 		if (strcmp(en->section, "isolation") != 0 || en->name[0] == '\0')
 			continue; /* a section marker has no name */
-		size_t need = strlen(en->name) + strlen(en->str) + 5;
-		if (len + need + 1 > cap) {
-			size_t nc = (cap + need + 1) * 2;
-			char *t = realloc(text, nc);
-			if (t == NULL) {
-				free(text);
-				return creto_err_set(e, CRETO_EOP, "out of memory");
-			}
-			text = t;
-			cap = nc;
+		if (creto_iso_config_set(&c->iso, en->name, en->str, e) != CRETO_OK) {
+			char why[CRETO_ERR_MSG_MAX];
+			snprintf(why, sizeof(why), "%s", e != NULL ? e->msg : "");
+			return creto_err_set(e, CRETO_EUSAGE, "line %zu: [isolation] %s", en->line, why);
 		}
-		len += (size_t)snprintf(text + len, cap - len, "%s = %s\n", en->name, en->str);
-		lines[k++] = en->line;
 	}
-	if (k == 0)
-		return CRETO_OK;
-	creto_err ie;
-	creto_err_clear(&ie);
-	int rc = creto_iso_config_parse(&c->iso, text, len, &ie);
-	free(text);
-	if (rc == CRETO_OK)
-		return CRETO_OK;
-	size_t ln = 0;
-	const char *rest = ie.msg;
-	if (sscanf(ie.msg, "line %zu:", &ln) == 1 && ln >= 1 && ln <= k && (rest = strchr(ie.msg, ':')))
-		return creto_err_set(e, rc, "line %zu: [isolation]%s", lines[ln - 1], rest + 1);
-	return creto_err_set(e, rc, "[isolation]: %s", ie.msg);
+	return CRETO_OK;
 }
 
 int creto_serve_config_parse(const char *text, size_t len, creto_serve_config **out, creto_err *e)

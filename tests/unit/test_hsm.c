@@ -33,19 +33,11 @@
 #include "creto/keys.h"
 #include "hsm/p11.h"
 
-#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+#include "softhsm_token.h"
 
-static char g_dir[512], g_pin[600], g_sopin[600], g_badpin[600];
+static struct softhsm_token g_tok;
+static char g_badpin[600];
 static int g_have_softhsm;
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, 0600);
-}
 
 static char *uri_for(const char *obj, const char *type)
 {
@@ -53,7 +45,7 @@ static char *uri_for(const char *obj, const char *type)
 	static int i;
 	char *b = buf[i++ % 4];
 	snprintf(b, 1024, "pkcs11:token=unit;object=%s%s%s?module-path=%s&pin-source=file:%s", obj,
-		 type ? ";type=" : "", type ? type : "", SOFTHSM, g_pin);
+		 type ? ";type=" : "", type ? type : "", SOFTHSM, g_tok.pin);
 	return b;
 }
 
@@ -63,48 +55,17 @@ static int setup_all(void **state)
 	g_have_softhsm = access(SOFTHSM, R_OK) == 0;
 	if (!g_have_softhsm)
 		return 0;
-	const char *bd = getenv("CRETO_BUILD_DIR");
-	snprintf(g_dir, sizeof(g_dir), "%s/test-tmp/test_hsm.XXXXXX", bd ? bd : "/tmp");
-	char mk[600];
-	snprintf(mk, sizeof(mk), "%s/test-tmp", bd ? bd : "/tmp");
-	mkdir(mk, 0700);
-	if (mkdtemp(g_dir) == NULL)
+	if (softhsm_token_make(&g_tok, "test_hsm", "unit", "4321-user", "8765-so") != 0)
 		return -1;
-	char p[700], conf[1200];
-	snprintf(p, sizeof(p), "%s/tokens", g_dir);
-	mkdir(p, 0700);
-	snprintf(conf, sizeof(conf),
-		 "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
-		 "slots.removable = false\n",
-		 p);
-	snprintf(p, sizeof(p), "%s/softhsm2.conf", g_dir);
-	write_file(p, conf);
-	setenv("SOFTHSM2_CONF", p, 1);
-	snprintf(g_pin, sizeof(g_pin), "%s/user.pin", g_dir);
-	snprintf(g_sopin, sizeof(g_sopin), "%s/so.pin", g_dir);
-	snprintf(g_badpin, sizeof(g_badpin), "%s/bad.pin", g_dir);
-	write_file(g_pin, "4321-user\n");
-	write_file(g_sopin, "8765-so\n");
+	snprintf(g_badpin, sizeof(g_badpin), "%s/bad.pin", g_tok.dir);
 	write_file(g_badpin, "0000-wrong\n");
-	creto_err e;
-	creto_err_clear(&e);
-	if (creto_hsm_init_token(SOFTHSM, "unit", g_sopin, g_pin, &e) != CRETO_OK) {
-		fprintf(stderr, "init: %s\n", e.msg);
-		return -1;
-	}
 	return 0;
 }
 
 static int teardown_all(void **state)
 {
 	(void)state;
-	if (g_dir[0] != '\0') {
-		char cmd[700];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-		if (system(cmd) != 0)
-			return -1;
-	}
-	return 0;
+	return softhsm_token_remove(&g_tok);
 }
 
 #define NEED_SOFTHSM()                                                                             \
@@ -185,11 +146,11 @@ static void test_init_token_twice(void **state)
 	NEED_SOFTHSM();
 	creto_err e;
 	creto_err_clear(&e);
-	assert_int_equal(creto_hsm_init_token(SOFTHSM, "unit", g_sopin, g_pin, &e), CRETO_EUSAGE);
+	assert_int_equal(creto_hsm_init_token(SOFTHSM, "unit", g_tok.so, g_tok.pin, &e), CRETO_EUSAGE);
 	assert_non_null(strstr(e.msg, "token 'unit' already exists"));
 	char missing[700];
-	snprintf(missing, sizeof(missing), "%s/nope.pin", g_dir);
-	assert_int_equal(creto_hsm_init_token(SOFTHSM, "other", missing, g_pin, &e), CRETO_EUSAGE);
+	snprintf(missing, sizeof(missing), "%s/nope.pin", g_tok.dir);
+	assert_int_equal(creto_hsm_init_token(SOFTHSM, "other", missing, g_tok.pin, &e), CRETO_EUSAGE);
 	assert_non_null(strstr(e.msg, "PIN file"));
 }
 
@@ -209,19 +170,19 @@ static void test_open_errors(void **state)
 	assert_string_equal(e.msg, "C_Login on token 'unit': CKR_PIN_INCORRECT");
 	/* missing token */
 	snprintf(u, sizeof(u), "pkcs11:token=nosuch?module-path=%s&pin-source=file:%s", SOFTHSM,
-		 g_pin);
+		 g_tok.pin);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EOP);
 	assert_non_null(strstr(e.msg, "token 'nosuch' not found in module"));
 	/* missing module */
-	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=/nonexistent/lib.so&pin-source=file:%s", g_pin);
+	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=/nonexistent/lib.so&pin-source=file:%s", g_tok.pin);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EUSAGE);
 	assert_non_null(strstr(e.msg, "PKCS#11 module '/nonexistent/lib.so'"));
 	/* a file that is not a module */
-	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=file:%s", g_pin, g_pin);
+	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=file:%s", g_tok.pin, g_tok.pin);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EOP);
 	assert_non_null(strstr(e.msg, "cannot load"));
 	/* a shared object that is not a PKCS#11 module */
-	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=/lib/x86_64-linux-gnu/libz.so.1&pin-source=file:%s", g_pin);
+	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=/lib/x86_64-linux-gnu/libz.so.1&pin-source=file:%s", g_tok.pin);
 	if (access("/lib/x86_64-linux-gnu/libz.so.1", R_OK) == 0) {
 		assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EOP);
 		assert_non_null(strstr(e.msg, "no C_GetFunctionList"));
@@ -232,14 +193,14 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(e.msg, "no PIN"));
 	/* PIN file missing */
 	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=file:%s/missing", SOFTHSM,
-		 g_dir);
+		 g_tok.dir);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EUSAGE);
 	assert_non_null(strstr(e.msg, "PIN file"));
 	/* relative pin-source refused */
 	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=pin.txt", SOFTHSM);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EUSAGE);
 	/* options supply module and PIN */
-	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = g_pin};
+	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = g_tok.pin};
 	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
 			 CRETO_OK);
 	assert_string_equal(creto_hsm_token_label(h), "unit");
@@ -256,11 +217,11 @@ static void test_open_errors(void **state)
 	assert_int_equal(creto_hsm_open_uri(u, NULL, 0, &h, NULL, &e), CRETO_EUSAGE);
 	assert_null(h);
 	/* file:/// forms */
-	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=file://%s", SOFTHSM, g_pin);
+	snprintf(u, sizeof(u), "pkcs11:token=unit?module-path=%s&pin-source=file://%s", SOFTHSM, g_tok.pin);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_OK);
 	creto_hsm_close(h);
 	/* module-name resolves through the module directories */
-	snprintf(u, sizeof(u), "pkcs11:token=unit?module-name=softhsm2&pin-source=file:%s", g_pin);
+	snprintf(u, sizeof(u), "pkcs11:token=unit?module-name=softhsm2&pin-source=file:%s", g_tok.pin);
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_OK);
 	creto_hsm_close(h);
 	/* token found by serial-less attributes: manufacturer */
@@ -877,7 +838,7 @@ static void test_injected_errors(void **state)
 	creto_hsm *h = NULL;
 	char u[1400];
 	snprintf(u, sizeof(u), "pkcs11:token=unit;object=ed?module-path=/fake/locked.so&pin-source=file:%s",
-		 g_pin);
+		 g_tok.pin);
 	g_login_rv = CKR_PIN_LOCKED;
 	assert_int_equal(creto_hsm_open_uri(u, NULL, CRETO_HSM_LOGIN, &h, NULL, &e), CRETO_EOP);
 	assert_string_equal(e.msg, "C_Login on token 'unit': CKR_PIN_LOCKED");
@@ -981,7 +942,7 @@ static void test_login_event(void **state)
 	assert_int_equal(r.n, 2);
 	r.status = CRETO_OK;
 	/* a good PIN and a session without login report nothing */
-	o.pin_file = g_pin;
+	o.pin_file = g_tok.pin;
 	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &o, CRETO_HSM_LOGIN, &h, NULL, &e),
 			 CRETO_OK);
 	creto_hsm_close(h);
@@ -995,7 +956,7 @@ static void test_login_event(void **state)
 	ck_rv_t (*gf)(struct ck_function_list **) = fake_getfn;
 	memcpy(&fn, &gf, sizeof(fn));
 	creto_hsm_module_override("/fake/events.so", fn);
-	creto_hsm_opts fo = {.module_path = "/fake/events.so", .pin_file = g_pin, .events = &sink};
+	creto_hsm_opts fo = {.module_path = "/fake/events.so", .pin_file = g_tok.pin, .events = &sink};
 	g_login_rv = CKR_PIN_LOCKED;
 	assert_int_equal(creto_hsm_open_uri("pkcs11:token=unit", &fo, CRETO_HSM_LOGIN, &h, NULL, &e),
 			 CRETO_EOP);

@@ -30,22 +30,13 @@
 #include "creto/hsm.h"
 #include "util/file.h"
 
-#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+#include "softhsm_token.h"
 #define FAKE "/fake/failover-a.so"
 
-static char g_dir[512], g_pin[600], g_sopin[600];
+static struct softhsm_token g_tok;
 static int g_have_softhsm;
 static ck_rv_t g_sign_rv = CKR_OK; /* what the wrapped module's C_Sign answers */
 static struct ck_function_list g_real, g_fake;
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, 0600);
-}
 
 static ck_rv_t fake_sign(ck_session_handle_t s, unsigned char *d, unsigned long dl, unsigned char *sig,
 			 unsigned long *sl)
@@ -97,33 +88,13 @@ static int setup_all(void **state)
 	g_have_softhsm = access(SOFTHSM, R_OK) == 0;
 	if (!g_have_softhsm)
 		return 0;
-	const char *bd = getenv("CRETO_BUILD_DIR");
-	char mk[300];
-	snprintf(mk, sizeof(mk), "%s/test-tmp", bd ? bd : "/tmp");
-	mkdir(mk, 0700);
-	snprintf(g_dir, sizeof(g_dir), "%s/test_hsm_failover.XXXXXX", mk);
-	if (mkdtemp(g_dir) == NULL)
+	if (softhsm_token_make(&g_tok, "test_hsm_failover", "ha", "4321-user", "8765-so") != 0)
 		return -1;
-	char p[700], conf[1200];
-	snprintf(p, sizeof(p), "%s/tokens", g_dir);
-	mkdir(p, 0700);
-	snprintf(conf, sizeof(conf),
-		 "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
-		 "slots.removable = false\n",
-		 p);
-	snprintf(p, sizeof(p), "%s/softhsm2.conf", g_dir);
-	write_file(p, conf);
-	setenv("SOFTHSM2_CONF", p, 1);
-	snprintf(g_pin, sizeof(g_pin), "%s/user.pin", g_dir);
-	snprintf(g_sopin, sizeof(g_sopin), "%s/so.pin", g_dir);
-	write_file(g_pin, "4321-user\n");
-	write_file(g_sopin, "8765-so\n");
 	creto_err e;
 	creto_err_clear(&e);
 	creto_hsm *h = NULL;
-	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = g_pin};
-	if (creto_hsm_init_token(SOFTHSM, "ha", g_sopin, g_pin, &e) != CRETO_OK ||
-	    creto_hsm_open_uri("pkcs11:token=ha", &o, CRETO_HSM_LOGIN | CRETO_HSM_RW, &h, NULL, &e) != CRETO_OK ||
+	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = g_tok.pin};
+	if (creto_hsm_open_uri("pkcs11:token=ha", &o, CRETO_HSM_LOGIN | CRETO_HSM_RW, &h, NULL, &e) != CRETO_OK ||
 	    creto_hsm_keygen(h, CRETO_HSM_KT_EC_P256, "cp", 0, NULL, &e) != CRETO_OK ||
 	    creto_hsm_keygen(h, CRETO_HSM_KT_EC_P256, "iss", 0, NULL, &e) != CRETO_OK) {
 		fprintf(stderr, "setup: %s\n", e.msg);
@@ -142,13 +113,7 @@ static int teardown_all(void **state)
 {
 	(void)state;
 	creto_hsm_module_override(FAKE, NULL);
-	if (g_dir[0] != '\0') {
-		char cmd[700];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-		if (system(cmd) != 0)
-			return -1;
-	}
-	return 0;
+	return softhsm_token_remove(&g_tok);
 }
 
 #define NEED_SOFTHSM()                                                                             \
@@ -238,7 +203,7 @@ static void test_open_start_failover(void **state)
 	creto_err_clear(&e);
 	assert_int_equal(creto_hsm_endpoint_parse(FAKE, &ep[0], &e), CRETO_OK);
 	assert_int_equal(creto_hsm_endpoint_parse(SOFTHSM, &ep[1], &e), CRETO_OK);
-	creto_hsm_opts o = {.pin_file = g_pin, .events = &sink, .endpoints = ep, .nendpoints = 2,
+	creto_hsm_opts o = {.pin_file = g_tok.pin, .events = &sink, .endpoints = ep, .nendpoints = 2,
 			    .deadline_ms = 5000, .probe_ms = 50};
 	const char *uris[] = {"pkcs11:token=ha;object=cp", "pkcs11:token=ha;object=iss"};
 	size_t before = threads();
@@ -336,7 +301,7 @@ static void test_open_refusals(void **state)
 	creto_err e;
 	creto_err_clear(&e);
 	assert_int_equal(creto_hsm_endpoint_parse(SOFTHSM, &ep, &e), CRETO_OK);
-	creto_hsm_opts o = {.pin_file = g_pin, .endpoints = &ep, .nendpoints = 1};
+	creto_hsm_opts o = {.pin_file = g_tok.pin, .endpoints = &ep, .nendpoints = 1};
 	creto_hsm_ha *g = NULL;
 	size_t base = threads();
 	const char *two_tokens[] = {"pkcs11:token=ha;object=cp", "pkcs11:token=other;object=iss"};

@@ -22,21 +22,12 @@
 #include "creto/keys.h"
 #include "creto/sig.h"
 
-#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+#include "softhsm_token.h"
 
-static char g_dir[700], g_pin[800];
+static struct softhsm_token g_tok;
 static int g_have;
 static creto_keys_opts g_opts;   /* for creto_keys_* */
 static creto_hsm_opts g_hopts;   /* the same, for creto_hsm_* */
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, 0600);
-}
 
 static int setup_all(void **state)
 {
@@ -44,47 +35,19 @@ static int setup_all(void **state)
 	g_have = access(SOFTHSM, R_OK) == 0;
 	if (!g_have)
 		return 0;
-	const char *bd = getenv("CRETO_BUILD_DIR");
-	char mk[600];
-	snprintf(mk, sizeof(mk), "%s/test-tmp", bd ? bd : "/tmp");
-	mkdir(mk, 0700);
-	snprintf(g_dir, sizeof(g_dir), "%s/test_hsm_hybrid.XXXXXX", mk);
-	if (mkdtemp(g_dir) == NULL)
+	if (softhsm_token_make(&g_tok, "test_hsm_hybrid", "hyb", "1111", "2222") != 0)
 		return -1;
-	char p[800], conf[1400], so[800];
-	snprintf(p, sizeof(p), "%s/tokens", g_dir);
-	mkdir(p, 0700);
-	snprintf(conf, sizeof(conf),
-		 "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", p);
-	snprintf(p, sizeof(p), "%s/softhsm2.conf", g_dir);
-	write_file(p, conf);
-	setenv("SOFTHSM2_CONF", p, 1);
-	snprintf(g_pin, sizeof(g_pin), "%s/user.pin", g_dir);
-	snprintf(so, sizeof(so), "%s/so.pin", g_dir);
-	write_file(g_pin, "1111\n");
-	write_file(so, "2222\n");
-	creto_err e;
-	if (creto_hsm_init_token(SOFTHSM, "hyb", so, g_pin, &e) != CRETO_OK) {
-		fprintf(stderr, "init: %s\n", e.msg);
-		return -1;
-	}
 	g_opts.module_path = SOFTHSM;
-	g_opts.pin_file = g_pin;
+	g_opts.pin_file = g_tok.pin;
 	g_hopts.module_path = SOFTHSM;
-	g_hopts.pin_file = g_pin;
+	g_hopts.pin_file = g_tok.pin;
 	return 0;
 }
 
 static int teardown_all(void **state)
 {
 	(void)state;
-	if (g_dir[0] != '\0') {
-		char cmd[800];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-		if (system(cmd) != 0)
-			return -1;
-	}
-	return 0;
+	return softhsm_token_remove(&g_tok);
 }
 
 static char g_last_kid[CRETO_KEYID_HEXLEN + 1]; /* key id of the last keygen */
@@ -107,7 +70,7 @@ static void keygen(creto_alg alg, const char *label, const char *path)
 static void sign_verify(creto_alg alg, const char *label)
 {
 	char path[900], uri[1900];
-	snprintf(path, sizeof(path), "%s/%s.pqkey", g_dir, label);
+	snprintf(path, sizeof(path), "%s/%s.pqkey", g_tok.dir, label);
 	keygen(alg, label, path);
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
@@ -209,9 +172,9 @@ static void test_refusals(void **state)
 	if (!g_have)
 		skip();
 	char a[900], b[900], bad[900];
-	snprintf(a, sizeof(a), "%s/ka.pqkey", g_dir);
-	snprintf(b, sizeof(b), "%s/kb.pqkey", g_dir);
-	snprintf(bad, sizeof(bad), "%s/bad.pqkey", g_dir);
+	snprintf(a, sizeof(a), "%s/ka.pqkey", g_tok.dir);
+	snprintf(b, sizeof(b), "%s/kb.pqkey", g_tok.dir);
+	snprintf(bad, sizeof(bad), "%s/bad.pqkey", g_tok.dir);
 	keygen(CRETO_ALG_HYBRID, "ka", a);
 	keygen(CRETO_ALG_HYBRID, "kb", b);
 	creto_err e;
@@ -268,12 +231,12 @@ static void test_refusals(void **state)
 	assert_int_equal(sign_with("ka", bad, &e), CRETO_EREJECT);
 	assert_non_null(strstr(e.msg, "trailing"));
 	/* missing file, relative path */
-	snprintf(bad, sizeof(bad), "%s/none.pqkey", g_dir);
+	snprintf(bad, sizeof(bad), "%s/none.pqkey", g_tok.dir);
 	assert_int_equal(sign_with("ka", bad, &e), CRETO_EOP);
 	assert_int_equal(sign_with("ka", "rel.pqkey", &e), CRETO_EUSAGE);
 	/* an Ed25519 file with a P-384 classical key */
 	char c[900];
-	snprintf(c, sizeof(c), "%s/kc.pqkey", g_dir);
+	snprintf(c, sizeof(c), "%s/kc.pqkey", g_tok.dir);
 	keygen(CRETO_ALG_HYBRID_CNSA2, "kc", c);
 	assert_int_equal(sign_with("kc", a, &e), CRETO_EREJECT);
 }
@@ -326,10 +289,10 @@ static void test_pubkey_binding(void **state)
 	if (!g_have)
 		skip();
 	char a[900], b[900], c[900], bad[900];
-	snprintf(a, sizeof(a), "%s/pa.pqkey", g_dir);
-	snprintf(b, sizeof(b), "%s/pb.pqkey", g_dir);
-	snprintf(c, sizeof(c), "%s/pc.pqkey", g_dir);
-	snprintf(bad, sizeof(bad), "%s/pbad.pqkey", g_dir);
+	snprintf(a, sizeof(a), "%s/pa.pqkey", g_tok.dir);
+	snprintf(b, sizeof(b), "%s/pb.pqkey", g_tok.dir);
+	snprintf(c, sizeof(c), "%s/pc.pqkey", g_tok.dir);
+	snprintf(bad, sizeof(bad), "%s/pbad.pqkey", g_tok.dir);
 	keygen(CRETO_ALG_HYBRID, "pa", a);
 	keygen(CRETO_ALG_HYBRID, "pb", b);
 	keygen(CRETO_ALG_HYBRID_CNSA2, "pc", c);
@@ -387,7 +350,7 @@ static void test_keygen_rollback(void **state)
 					    &h, NULL, &e),
 			 CRETO_OK);
 	char path[900];
-	snprintf(path, sizeof(path), "%s/no/such/dir/x.pqkey", g_dir);
+	snprintf(path, sizeof(path), "%s/no/such/dir/x.pqkey", g_tok.dir);
 	assert_int_not_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "gone", path, NULL, &e), CRETO_OK);
 	creto_hsm_obj *objs = NULL;
 	size_t n = 0;
@@ -396,10 +359,10 @@ static void test_keygen_rollback(void **state)
 		assert_true(strncmp(objs[i].label, "gone", 4) != 0);
 	free(objs);
 	/* an existing file or a taken label: refused before anything is made */
-	snprintf(path, sizeof(path), "%s/root.pqkey", g_dir);
+	snprintf(path, sizeof(path), "%s/root.pqkey", g_tok.dir);
 	if (access(path, F_OK) == 0)
 		assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "fresh", path, NULL, &e), CRETO_EUSAGE);
-	snprintf(path, sizeof(path), "%s/fresh2.pqkey", g_dir);
+	snprintf(path, sizeof(path), "%s/fresh2.pqkey", g_tok.dir);
 	assert_int_equal(creto_hsm_keygen(h, CRETO_HSM_KT_AES256, "taken.pq-wrap", 0, NULL, &e), CRETO_OK);
 	assert_int_equal(creto_hsm_hybrid_keygen(h, CRETO_ALG_HYBRID, "taken", path, NULL, &e), CRETO_EUSAGE);
 	assert_int_not_equal(access(path, F_OK), 0);

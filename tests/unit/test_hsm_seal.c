@@ -22,7 +22,7 @@
 
 #include "creto/hsm.h"
 
-#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+#include "softhsm_token.h"
 
 /* A software RFC 5649 wrapper (OpenSSL AES-256 key wrap with padding). */
 struct soft {
@@ -172,36 +172,11 @@ static void test_hsm_keywrap(void **state)
 	(void)state;
 	if (access(SOFTHSM, R_OK) != 0)
 		skip();
-	const char *bd = getenv("CRETO_BUILD_DIR");
-	char dir[600], p[700], conf[1400], pin[700], so[700];
-	snprintf(p, sizeof(p), "%s/test-tmp", bd ? bd : "/tmp");
-	mkdir(p, 0700);
-	snprintf(dir, sizeof(dir), "%s/test-tmp/test_hsm_seal.XXXXXX", bd ? bd : "/tmp");
-	assert_non_null(mkdtemp(dir));
-	snprintf(p, sizeof(p), "%s/tokens", dir);
-	mkdir(p, 0700);
-	snprintf(conf, sizeof(conf),
-		 "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
-		 "slots.removable = false\n",
-		 p);
-	snprintf(p, sizeof(p), "%s/softhsm2.conf", dir);
-	FILE *f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(conf, f);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", p, 1);
-	snprintf(pin, sizeof(pin), "%s/user.pin", dir);
-	snprintf(so, sizeof(so), "%s/so.pin", dir);
-	f = fopen(pin, "w");
-	fputs("1111\n", f);
-	fclose(f);
-	f = fopen(so, "w");
-	fputs("2222\n", f);
-	fclose(f);
+	struct softhsm_token t = {0};
+	assert_int_equal(softhsm_token_make(&t, "test_hsm_seal", "seal", "1111", "2222"), 0);
 	creto_err e;
 	creto_err_clear(&e);
-	assert_int_equal(creto_hsm_init_token(SOFTHSM, "seal", so, pin, &e), CRETO_OK);
-	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = pin};
+	creto_hsm_opts o = {.module_path = SOFTHSM, .pin_file = t.pin};
 	creto_hsm *h = NULL;
 	assert_int_equal(creto_hsm_open_uri("pkcs11:token=seal", &o, CRETO_HSM_LOGIN | CRETO_HSM_RW, &h,
 					    NULL, &e),
@@ -233,9 +208,7 @@ static void test_hsm_keywrap(void **state)
 	creto_p11_uri_free(u);
 	creto_p11_uri_free(u2);
 	creto_hsm_close(h);
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(softhsm_token_remove(&t), 0);
 }
 
 int main(void)

@@ -1,6 +1,6 @@
 /* test_serve.c - unit tests for src/serve/config.c and check.c: the config
  * sections serve reads, their defaults, errors that name the line, the
- * [isolation] section parsed by the standalone parser, the gateway's
+ * [isolation] section applied key by key with the isolation parser's rules, the gateway's
  * derived config text, and the check naming each problem. */
 #include <setjmp.h>
 #include <stdarg.h>
