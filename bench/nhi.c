@@ -13,8 +13,6 @@
  * made from a fixed seed: the one HSM unwrap of a real load is a single
  * PKCS#11 call and does not change the figures.
  */
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,54 +42,12 @@ static void die(const char *what, const creto_err *e)
 	exit(3);
 }
 
-/* ---- signer ---- */
-static int b_sign(void *impl, const uint8_t *msg, size_t msglen, uint8_t *sig, size_t cap,
-		  size_t *siglen, creto_err *e)
-{
-	EVP_PKEY *k = impl;
-	EVP_MD_CTX *m = EVP_MD_CTX_new();
-	int ok;
-	if (EVP_PKEY_get_id(k) == EVP_PKEY_ED25519) {
-		*siglen = cap;
-		ok = EVP_DigestSignInit(m, NULL, NULL, NULL, k) == 1 &&
-		     EVP_DigestSign(m, sig, siglen, msg, msglen) == 1;
-	} else {
-		uint8_t der[80];
-		size_t dl = sizeof(der);
-		ok = EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, k) == 1 &&
-		     EVP_DigestSign(m, der, &dl, msg, msglen) == 1;
-		const unsigned char *p = der;
-		ECDSA_SIG *s = ok ? d2i_ECDSA_SIG(NULL, &p, (long)dl) : NULL;
-		ok = s != NULL && BN_bn2binpad(ECDSA_SIG_get0_r(s), sig, 32) == 32 &&
-		     BN_bn2binpad(ECDSA_SIG_get0_s(s), sig + 32, 32) == 32;
-		ECDSA_SIG_free(s);
-		*siglen = 64;
-	}
-	EVP_MD_CTX_free(m);
-	return ok ? CRETO_OK : creto_err_set(e, CRETO_EOP, "sign failed");
-}
-
-static void b_free(void *impl)
-{
-	EVP_PKEY_free(impl);
-}
-
-static const creto_signer_ops b_ops = {"bench", b_sign, b_free};
-
+/* ---- signer: a key made in memory by the library ---- */
 static creto_signer *signer(int ec)
 {
-	EVP_PKEY *k = ec ? EVP_EC_gen("P-256") : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	uint8_t raw[65];
-	size_t rl = sizeof(raw);
-	if (k == NULL ||
-	    (ec ? EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, raw, sizeof(raw), &rl)
-		: EVP_PKEY_get_raw_public_key(k, raw, &rl)) != 1)
-		die("keygen", NULL);
-	creto_pubkey *pk = NULL;
 	creto_signer *s = NULL;
 	creto_err e;
-	if (creto_pubkey_new(ec ? CRETO_ALG_ECDSA_P256 : CRETO_ALG_ED25519, raw, rl, &pk, &e) != 0 ||
-	    creto_signer_new(&b_ops, k, pk, &s, &e) != 0)
+	if (creto_signer_generate(ec ? CRETO_ALG_ECDSA_P256 : CRETO_ALG_ED25519, &s, &e) != CRETO_OK)
 		die("signer", &e);
 	return s;
 }
