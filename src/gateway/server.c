@@ -37,6 +37,7 @@
 #include "creto/keys.h"
 #include "creto/nhi_oauth.h"
 #include "creto/sig.h"
+#include "gateway/body.h"
 #include "gateway/http.h"
 #include "gateway/internal.h"
 #include "gateway/limits.h"
@@ -1420,134 +1421,9 @@ static uint64_t fnv(const char *p, size_t n)
 	return x;
 }
 
-/* What the gateway reads from a request body. */
-struct body_info {
-	int model_ok;                        /* a non-empty string of at most GW_MODEL_NAME_MAX bytes */
-	char model[GW_MODEL_NAME_MAX + 1];
-	const char *mt_key;                  /* max_completion_tokens, else max_tokens */
-	int mt_bad;                          /* present, not null, not a non-negative integer */
-	int64_t mt;                          /* -1: none */
-	int stream;                          /* "stream": true */
-	int so_absent, so_object;            /* stream_options missing or null / an object */
-	int include_usage;                   /* stream_options.include_usage: true */
-	const char *prompt;                  /* messages / prompt / input: the raw JSON text */
-	size_t prompt_len;
-	char *prompt_owned;                  /* when re-encoded by jansson (fallback) */
-};
-
-static void body_info_clear(struct body_info *bi)
-{
-	free(bi->prompt_owned);
-	bi->prompt_owned = NULL;
-}
-
 static const char *prompt_key(int ep)
 {
 	return ep == EP_CHAT ? "messages" : ep == EP_COMPLETIONS ? "prompt" : "input";
-}
-
-/* The strict scanner (util/jsonscan: same acceptance as jansson with
- * duplicate keys refused, no allocation): 0, 1 refused (err), 2 beyond the
- * scanner's limits (the caller falls back to jansson). */
-static int body_scan(const char *body, size_t blen, int ep, struct body_info *bi, char *err, size_t errsz)
-{
-	creto_json_object o;
-	creto_err e;
-	creto_err_clear(&e);
-	if (creto_json_object_scan("body", body, blen, &o, &e) != CRETO_OK) {
-		if (strstr(e.msg, "over the limit") != NULL)
-			return 2;
-		snprintf(err, errsz, "%.180s", e.msg);
-		return 1;
-	}
-	const creto_json_value *v = creto_json_get(&o, "model");
-	size_t ml = 0;
-	bi->model_ok = v && v->type == CRETO_JSON_STRING &&
-		       creto_json_string(v, bi->model, sizeof(bi->model), &ml) == 0 && ml > 0;
-	bi->mt_key = "max_completion_tokens";
-	if ((v = creto_json_get(&o, "max_completion_tokens")) == NULL) {
-		bi->mt_key = "max_tokens";
-		v = creto_json_get(&o, "max_tokens");
-	}
-	if (v && v->type != CRETO_JSON_NULL &&
-	    (v->type != CRETO_JSON_INTEGER || creto_json_int64(v, &bi->mt) != 0 || bi->mt < 0))
-		bi->mt_bad = 1;
-	v = creto_json_get(&o, "stream");
-	bi->stream = v && v->type == CRETO_JSON_TRUE;
-	v = creto_json_get(&o, "stream_options");
-	bi->so_absent = v == NULL || v->type == CRETO_JSON_NULL;
-	bi->so_object = v && v->type == CRETO_JSON_OBJECT;
-	if (bi->so_object) {
-		creto_json_object so;
-		if (creto_json_object_scan("stream_options", v->p, v->n, &so, &e) == CRETO_OK) {
-			const creto_json_value *iu = creto_json_get(&so, "include_usage");
-			bi->include_usage = iu && iu->type == CRETO_JSON_TRUE;
-		}
-	}
-	if ((v = creto_json_get(&o, prompt_key(ep))) != NULL) {
-		bi->prompt = v->p;
-		bi->prompt_len = v->n;
-	}
-	return 0;
-}
-
-/* The same with jansson, for bodies beyond the scanner's limits. */
-static int body_jansson(const char *body, size_t blen, int ep, struct body_info *bi, char *err, size_t errsz)
-{
-	json_error_t je;
-	json_t *o = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &je);
-	if (o == NULL || !json_is_object(o)) {
-		snprintf(err, errsz, "%.180s", o ? "not a JSON object" : je.text);
-		json_decref(o);
-		return 1;
-	}
-	json_t *jm = json_object_get(o, "model");
-	if (json_is_string(jm) && json_string_length(jm) > 0 && json_string_length(jm) <= GW_MODEL_NAME_MAX &&
-	    strlen(json_string_value(jm)) == json_string_length(jm)) {
-		bi->model_ok = 1;
-		snprintf(bi->model, sizeof(bi->model), "%s", json_string_value(jm));
-	}
-	bi->mt_key = "max_completion_tokens";
-	json_t *mt = json_object_get(o, "max_completion_tokens");
-	if (mt == NULL) {
-		bi->mt_key = "max_tokens";
-		mt = json_object_get(o, "max_tokens");
-	}
-	if (mt && !json_is_null(mt)) {
-		if (!json_is_integer(mt) || json_integer_value(mt) < 0)
-			bi->mt_bad = 1;
-		else
-			bi->mt = json_integer_value(mt);
-	}
-	bi->stream = json_is_true(json_object_get(o, "stream"));
-	json_t *so = json_object_get(o, "stream_options");
-	bi->so_absent = so == NULL || json_is_null(so);
-	bi->so_object = json_is_object(so);
-	bi->include_usage = bi->so_object && json_is_true(json_object_get(so, "include_usage"));
-	json_t *pr = json_object_get(o, prompt_key(ep));
-	if (pr && (bi->prompt_owned = json_dumps(pr, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
-		bi->prompt = bi->prompt_owned;
-		bi->prompt_len = strlen(bi->prompt_owned);
-	}
-	json_decref(o);
-	return 0;
-}
-
-static int body_read(const char *body, size_t blen, int ep, struct body_info *bi, char *err, size_t errsz)
-{
-	memset(bi, 0, sizeof(*bi));
-	bi->mt = -1;
-	if (blen == 0) {
-		snprintf(err, errsz, "empty body");
-		return 1;
-	}
-	int rc = body_scan(body, blen, ep, bi, err, errsz);
-	if (rc == 2) {
-		memset(bi, 0, sizeof(*bi));
-		bi->mt = -1;
-		rc = body_jansson(body, blen, ep, bi, err, errsz);
-	}
-	return rc;
 }
 
 /* ---- the token endpoint (docs/gateway.md "Token endpoint") ---- */
@@ -1800,9 +1676,9 @@ static void handle(struct conn *c)
 		return;
 	}
 	const char *body = c->in + r->head_len;
-	struct body_info bi;
+	gw_body bi;
 	char jerr[200];
-	int br = body_read(body, blen, c->endpoint, &bi, jerr, sizeof(jerr));
+	int br = gw_body_read(body, blen, prompt_key(c->endpoint), &bi, jerr, sizeof(jerr));
 	if (br != 0) {
 		fail(c, 400, "invalid_json", NULL, NULL, "body is not one JSON object without duplicate keys",
 		     "The body must be one JSON object without duplicate keys: %s.", jerr);
@@ -1811,7 +1687,7 @@ static void handle(struct conn *c)
 	if (!bi.model_ok) {
 		fail(c, 400, "missing_model", "model", NULL, "model missing or not a string",
 		     "You must provide a model parameter.");
-		body_info_clear(&bi);
+		gw_body_clear(&bi);
 		return;
 	}
 	scopy(c->model, sizeof(c->model), bi.model);
@@ -1824,7 +1700,7 @@ static void handle(struct conn *c)
 	if (!creto_nhi_scopes_has(id->scopes, sc, scn)) {
 		fail(c, 403, "model_not_permitted", "model", NULL, "model not in the agent's scopes",
 		     "This agent may not use the model `%s`.", c->model);
-		body_info_clear(&bi);
+		gw_body_clear(&bi);
 		return;
 	}
 	for (size_t i = 0; i < g->cfg.nmodel; i++)
@@ -1833,13 +1709,13 @@ static void handle(struct conn *c)
 	if (c->m == NULL) {
 		fail(c, 404, "model_not_found", "model", NULL, "no replica serves the model",
 		     "The model `%s` does not exist.", c->model);
-		body_info_clear(&bi);
+		gw_body_clear(&bi);
 		return;
 	}
 	if (bi.mt_bad) {
 		fail(c, 400, "invalid_value", bi.mt_key, NULL, "max_tokens not an integer",
 		     "%s must be a non-negative integer.", bi.mt_key);
-		body_info_clear(&bi);
+		gw_body_clear(&bi);
 		return;
 	}
 	int64_t max_tokens = bi.mt;
@@ -1848,7 +1724,7 @@ static void handle(struct conn *c)
 		if (max_tokens > c->lim.max_tokens) {
 			fail(c, 400, "max_tokens_exceeded", bi.mt_key, NULL, "max_tokens over the agent's cap",
 			     "%s may be at most %lld for this agent.", bi.mt_key, (long long)c->lim.max_tokens);
-			body_info_clear(&bi);
+			gw_body_clear(&bi);
 			return;
 		}
 		if (max_tokens < 0) {
@@ -1869,7 +1745,7 @@ static void handle(struct conn *c)
 											    : (size_t)g->cfg.affinity_bytes);
 		}
 	}
-	body_info_clear(&bi);
+	gw_body_clear(&bi);
 	if (add_cap || add_usage) {
 		/* the body must change: re-serialise it from the parsed object */
 		json_t *o = json_loadb(body, blen, JSON_REJECT_DUPLICATES, NULL);

@@ -15,6 +15,7 @@
 #include "creto/gateway.h"
 #include "creto/nhi_oauth.h"
 #include "creto/serve.h"
+#include "gateway/body.h"
 #include "gateway/http.h"
 #include "gateway/internal.h"
 #include "gateway/limits.h"
@@ -615,6 +616,76 @@ static void test_refusals(void **state)
 	assert_string_equal(sub, "");
 }
 
+/* The members the gateway acts on, read by the scanner and, beyond its
+ * limits, by jansson with the same answers. */
+static void test_body(void **state)
+{
+	(void)state;
+	gw_body b;
+	char err[200];
+	static const char ok[] = "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+				 "\"max_completion_tokens\":7,\"max_tokens\":9,\"stream\":true}";
+	assert_int_equal(gw_body_read(ok, sizeof(ok) - 1, "messages", &b, err, sizeof(err)), 0);
+	assert_true(b.model_ok);
+	assert_string_equal(b.model, "m1");
+	assert_string_equal(b.mt_key, "max_completion_tokens");
+	assert_int_equal(b.mt, 7);
+	assert_true(b.stream && b.so_absent && !b.so_object && !b.include_usage);
+	assert_int_equal(b.prompt_len, strlen("[{\"role\":\"user\",\"content\":\"hi\"}]"));
+	assert_memory_equal(b.prompt, "[{\"role\":\"user\",\"content\":\"hi\"}]", b.prompt_len);
+	gw_body_clear(&b);
+
+	/* refused: duplicate keys (the model server would read the last),
+	 * not an object, empty */
+	static const char dup[] = "{\"model\":\"a\",\"model\":\"b\"}";
+	assert_int_equal(gw_body_read(dup, sizeof(dup) - 1, "messages", &b, err, sizeof(err)), 1);
+	assert_int_equal(gw_body_read("[1]", 3, "messages", &b, err, sizeof(err)), 1);
+	assert_int_equal(gw_body_read("", 0, "messages", &b, err, sizeof(err)), 1);
+	assert_string_equal(err, "empty body");
+
+	/* a model that is not a usable string, a max_tokens that is not a
+	 * non-negative integer */
+	static const char bad[] = "{\"model\":\"\",\"max_tokens\":1.5}";
+	assert_int_equal(gw_body_read(bad, sizeof(bad) - 1, "prompt", &b, err, sizeof(err)), 0);
+	assert_false(b.model_ok);
+	assert_true(b.mt_bad);
+	assert_null(b.prompt);
+	gw_body_clear(&b);
+
+	/* beyond the scanner's limits (70 members; a stream_options of 80):
+	 * jansson reads it, and an include_usage the client asked for is seen */
+	char big[4096];
+	size_t n = (size_t)snprintf(big, sizeof(big), "{\"model\":\"m\",\"stream\":true,\"input\":[1],"
+						    "\"stream_options\":{\"include_usage\":true");
+	for (int i = 0; i < 80; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, ",\"k%d\":%d", i, i);
+	n += (size_t)snprintf(big + n, sizeof(big) - n, "}");
+	for (int i = 0; i < 70; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, ",\"x%d\":%d", i, i);
+	n += (size_t)snprintf(big + n, sizeof(big) - n, "}");
+	assert_true(n < sizeof(big));
+	gw_body s;
+	memset(&s, 0, sizeof(s));
+	s.mt = -1;
+	assert_int_equal(gw_body_scan(big, n, "input", &s, err, sizeof(err)), 2);
+	assert_int_equal(gw_body_read(big, n, "input", &b, err, sizeof(err)), 0);
+	assert_true(b.model_ok && b.stream && b.so_object && b.include_usage);
+	assert_int_equal(b.mt, -1);
+	assert_non_null(b.prompt_owned);
+	assert_string_equal(b.prompt, "[1]");
+	gw_body_clear(&b);
+	assert_null(b.prompt);
+
+	/* only the stream_options object beyond the limits: the same */
+	n = (size_t)snprintf(big, sizeof(big), "{\"model\":\"m\",\"stream_options\":{\"include_usage\":true");
+	for (int i = 0; i < 80; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, ",\"k%d\":%d", i, i);
+	n += (size_t)snprintf(big + n, sizeof(big) - n, "}}");
+	assert_int_equal(gw_body_read(big, n, "messages", &b, err, sizeof(err)), 0);
+	assert_true(b.include_usage);
+	gw_body_clear(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_gateway_config_full_file),
 		cmocka_unit_test(test_pick),        cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_metrics_scan), cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
