@@ -15,22 +15,20 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
+
 static char tmpdir[512];
 
 static int setup(void **state)
 {
 	(void)state;
-	const char *b = getenv("CRETO_BUILD_DIR");
-	snprintf(tmpdir, sizeof(tmpdir), "%s/%s.XXXXXX", b ? b : "/tmp", HASH_TESTFILES_NAME);
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tmpdir_make(tmpdir, sizeof(tmpdir), HASH_TESTFILES_NAME);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 static void path_of(const char *name, char *p, size_t n)

@@ -1,7 +1,7 @@
 /*
  * softhsm_token.h - what the SoftHSM2-backed unit tests share (test_hsm.c,
  * test_hsm_failover.c, test_hsm_hybrid.c, test_hsm_seal.c): a private temp
- * directory under the build tree ($CRETO_BUILD_DIR/test-tmp), a SoftHSM2
+ * directory (tmpdir.h), a SoftHSM2
  * configuration of its own in it (SOFTHSM2_CONF points there, never at the
  * system's), PIN files, one initialised token, and removal at the end.
  * Include after cmocka.h.
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "creto/hsm.h"
+#include "tmpdir.h"
 
 #define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -41,12 +42,8 @@ struct softhsm_token {
 static int softhsm_token_make(struct softhsm_token *t, const char *name, const char *label,
 			      const char *user_pin, const char *so_pin)
 {
-	const char *bd = getenv("CRETO_BUILD_DIR");
 	char p[600], conf[1200];
-	snprintf(p, sizeof(p), "%s/test-tmp", bd ? bd : "/tmp");
-	mkdir(p, 0700);
-	snprintf(t->dir, sizeof(t->dir), "%s/test-tmp/%s.XXXXXX", bd ? bd : "/tmp", name);
-	if (mkdtemp(t->dir) == NULL)
+	if (tmpdir_make(t->dir, sizeof(t->dir), name) != 0)
 		return -1;
 	snprintf(p, sizeof(p), "%s/tokens", t->dir);
 	mkdir(p, 0700);
@@ -76,11 +73,7 @@ static int softhsm_token_make(struct softhsm_token *t, const char *name, const c
 /* Removes the token's directory (nothing when it was never made). */
 static int softhsm_token_remove(struct softhsm_token *t)
 {
-	if (t->dir[0] == '\0')
-		return 0;
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-	int rc = system(cmd) == 0 ? 0 : -1;
+	int rc = tmpdir_remove(t->dir);
 	t->dir[0] = '\0';
 	return rc;
 }

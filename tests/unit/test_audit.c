@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,17 +29,13 @@ static char tmpdir[512];
 static int setup(void **state)
 {
 	(void)state;
-	const char *b = getenv("CRETO_BUILD_DIR");
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_audit.XXXXXX", b ? b : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tmpdir_make(tmpdir, sizeof(tmpdir), "test_audit");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 static void logdir(char *out, size_t n, const char *name)

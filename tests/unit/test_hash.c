@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -110,17 +112,13 @@ static int make_file(const char *name, size_t size, uint8_t seed)
 static int setup(void **state)
 {
 	(void)state;
-	const char *b = getenv("CRETO_BUILD_DIR");
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_hash.XXXXXX", b ? b : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tmpdir_make(tmpdir, sizeof(tmpdir), "test_hash");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 /* Reference: read the range whole into memory and hash it. */

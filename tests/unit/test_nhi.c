@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -43,22 +45,13 @@ static const char *path(const char *name)
 static int setup(void **state)
 {
 	(void)state;
-	const char *b = getenv("CRETO_BUILD_DIR");
-	snprintf(dir, sizeof(dir), "%s/test-tmp/unit_nhi.XXXXXX", b ? b : "/tmp");
-	if (b) {
-		char t[300];
-		snprintf(t, sizeof(t), "%s/test-tmp", b);
-		mkdir(t, 0700);
-	}
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdir_make(dir, sizeof(dir), "unit_nhi");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return tmpdir_remove(dir);
 }
 
 static void agent(creto_nhi_agent *a, const char *id, const char *scopes)

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -275,22 +277,13 @@ static void issued(fx *f, const char *body, int64_t now, const char *want_scope,
 static int setup(void **state)
 {
 	(void)state;
-	const char *b = getenv("CRETO_BUILD_DIR");
-	snprintf(dir, sizeof(dir), "%s/test-tmp/unit_oauth.XXXXXX", b ? b : "/tmp");
-	if (b) {
-		char t[300];
-		snprintf(t, sizeof(t), "%s/test-tmp", b);
-		mkdir(t, 0700);
-	}
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdir_make(dir, sizeof(dir), "unit_oauth");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return tmpdir_remove(dir);
 }
 
 /* ---- tests ---- */
