@@ -653,7 +653,7 @@ static void test_body(void **state)
 	gw_body_clear(&b);
 
 	/* beyond the scanner's limits (70 members; a stream_options of 80):
-	 * jansson reads it, and an include_usage the client asked for is seen */
+	 * jansson reads it, with the include_usage the client asked for */
 	char big[4096];
 	size_t n = (size_t)snprintf(big, sizeof(big), "{\"model\":\"m\",\"stream\":true,\"input\":[1],"
 						    "\"stream_options\":{\"include_usage\":true");
@@ -676,11 +676,16 @@ static void test_body(void **state)
 	gw_body_clear(&b);
 	assert_null(b.prompt);
 
-	/* only the stream_options object beyond the limits: the same */
+	/* a stream_options within the body's limits but not within those of
+	 * an object read on its own (its member names over 1,024 bytes in
+	 * total): jansson reads it too, and include_usage is seen */
 	n = (size_t)snprintf(big, sizeof(big), "{\"model\":\"m\",\"stream_options\":{\"include_usage\":true");
-	for (int i = 0; i < 80; i++)
-		n += (size_t)snprintf(big + n, sizeof(big) - n, ",\"k%d\":%d", i, i);
+	for (int i = 0; i < 4; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, ",\"%c%0254d\":%d", 'a' + i, 0, i);
 	n += (size_t)snprintf(big + n, sizeof(big) - n, "}}");
+	memset(&s, 0, sizeof(s));
+	s.mt = -1;
+	assert_int_equal(gw_body_scan(big, n, "messages", &s, err, sizeof(err)), 2);
 	assert_int_equal(gw_body_read(big, n, "messages", &b, err, sizeof(err)), 0);
 	assert_true(b.include_usage);
 	gw_body_clear(&b);
