@@ -11,6 +11,9 @@
  * appended to out.  CRETO_EOP when netlink is unavailable. */
 int iso_netlink_routes(int family, creto_iso_routes *out, creto_err *e) CRETO_WUR;
 
+/* Append one route to r (growing it); CRETO_EOP when out of memory. */
+int iso_routes_push(creto_iso_routes *r, const creto_iso_route *rt, creto_err *e) CRETO_WUR;
+
 /* Links that could carry a packet out of this namespace: anything that is
  * not loopback and not a veth whose peer is in this same namespace.  Their
  * names are written, comma-separated, to bad (empty when none).

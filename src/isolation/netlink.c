@@ -94,20 +94,6 @@ struct route_ctx {
 	creto_iso_routes *out;
 };
 
-static int route_push(creto_iso_routes *r, const creto_iso_route *rt, creto_err *e)
-{
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		creto_iso_route *v = realloc(r->v, cap * sizeof(*v));
-		if (v == NULL)
-			return creto_err_set(e, CRETO_EOP, "routes: out of memory");
-		r->v = v;
-		r->cap = cap;
-	}
-	r->v[r->n++] = *rt;
-	return CRETO_OK;
-}
-
 static int on_route(const struct nlmsghdr *h, void *vctx, creto_err *e)
 {
 	struct route_ctx *ctx = vctx;
@@ -177,7 +163,7 @@ static int on_route(const struct nlmsghdr *h, void *vctx, creto_err *e)
 		snprintf(rt.dev, sizeof(rt.dev), "%s", name);
 	else if (oif > 0)
 		snprintf(rt.dev, sizeof(rt.dev), "if%d", oif);
-	return route_push(ctx->out, &rt, e);
+	return iso_routes_push(ctx->out, &rt, e);
 }
 
 int iso_netlink_routes(int family, creto_iso_routes *out, creto_err *e)

@@ -5,6 +5,7 @@
  * files themselves.
  */
 #include "creto/isolation.h"
+#include "iso_internal.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -31,7 +32,7 @@ void creto_iso_routes_free(creto_iso_routes *r)
 	r->n = r->cap = 0;
 }
 
-static int routes_push(creto_iso_routes *r, const creto_iso_route *rt, creto_err *e)
+int iso_routes_push(creto_iso_routes *r, const creto_iso_route *rt, creto_err *e)
 {
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
@@ -168,7 +169,7 @@ static int v4_line(char *line, size_t lineno, void *ctx, creto_err *e)
 		memcpy(rt.gateway, &gw, 4);
 	}
 	rt.table = 254; /* /proc/net/route lists the main table only */
-	return routes_push(out, &rt, e);
+	return iso_routes_push(out, &rt, e);
 }
 
 int creto_iso_parse_proc_route(const char *text, size_t len, creto_iso_routes *out, creto_err *e)
@@ -212,7 +213,7 @@ static int v6_line(char *line, size_t lineno, void *ctx, creto_err *e)
 	rt.has_gateway = (flags & ISO_RTF_GATEWAY) && memcmp(rt.gateway, zero, 16) != 0;
 	if (!rt.has_gateway)
 		memset(rt.gateway, 0, 16);
-	return routes_push(out, &rt, e);
+	return iso_routes_push(out, &rt, e);
 }
 
 int creto_iso_parse_proc_ipv6_route(const char *text, size_t len, creto_iso_routes *out, creto_err *e)
