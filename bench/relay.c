@@ -30,6 +30,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopback.h"
+
 #define BUF 65536
 
 struct side {
@@ -170,19 +172,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	g_up = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
 	g_up.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_listen = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	int one = 1;
-	setsockopt(g_listen, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(g_listen, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(g_listen, 1024) != 0) {
-		perror("bench_relay: bind");
+	if ((g_listen = bench_listen("bench_relay", (uint16_t)atoi(argv[1]))) < 0)
 		return 1;
-	}
-	socklen_t al = sizeof(a);
-	getsockname(g_listen, (struct sockaddr *)&a, &al);
-	printf("listening %u\n", ntohs(a.sin_port));
-	fflush(stdout);
 	pthread_t th;
 	if (pthread_create(&th, NULL, worker, NULL) != 0) {
 		perror("bench_relay: pthread_create");

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "gateway/http.h"
+#include "loopback.h"
 
 static const char k_body[] =
 	"{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1700000000,\"model\":\"m1\","
@@ -83,19 +84,10 @@ int main(int argc, char **argv)
 			  "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n\r\n%s",
 			  sizeof(k_body) - 1, k_body);
 	static const char health[] = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-	int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	int one = 1;
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 1024) != 0) {
-		perror("bind");
+	int ls = bench_listen("bench_upstream: bind", (uint16_t)atoi(argv[1]));
+	if (ls < 0)
 		return 1;
-	}
-	socklen_t al = sizeof(a);
-	getsockname(ls, (struct sockaddr *)&a, &al);
-	printf("listening %u\n", ntohs(a.sin_port));
-	fflush(stdout);
+	int one = 1;
 	int ep = epoll_create1(0);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
