@@ -112,7 +112,6 @@ struct conn {
 	int cork;             /* pending output held for the next write */
 	int deferred;         /* a gateway-made answer waits for the batch's end */
 	int hold_final;       /* the answer's last bytes wait until the request is settled */
-	int finish_later;     /* settled; its record and reset wait for those bytes */
 	struct conn *dnext;   /* the worker's deferred list */
 	uint32_t ev;
 	int64_t deadline;
@@ -715,37 +714,33 @@ static void drop_request(struct conn *c)
 	}
 }
 
-/* The request's audit record and metrics, then ready for the next request
- * on this connection. */
-static void finish_record(struct conn *c)
-{
-	c->finish_later = 0;
-	audit_request(c);
-	drop_request(c);
-	reset_request(c);
-	c->state = c->keep_alive && !c->w->stopping ? CS_HEAD : CS_CLOSING;
-	c->deadline = gw_now_ms() + (c->in_len ? c->w->g->cfg.header_timeout_ms : c->w->g->cfg.idle_timeout_ms);
-}
-
-/* The request is over (answer queued): release its limits, then
- * finish_record.  A relayed answer whose last bytes are held (hold_final,
- * plain TCP) is settled now and recorded once those bytes are written
- * (client_event, or client_close): the client does not wait for its
- * record to be encoded and queued. */
+/* The request is over (answer queued): release its limits, then (a relayed
+ * answer's last bytes were held for that) write those bytes, then audit and
+ * get ready for the next request on this connection.  The client's next
+ * request finds its slot free, and it does not wait for its record to be
+ * encoded and queued. */
 static void finish_request(struct conn *c, const char *end, int64_t used_tokens)
 {
-	if (!c->in_req || c->finish_later)
+	if (!c->in_req)
 		return;
 	c->end = end;
 	gw_settle(c->w->g->lim, &c->adm, &c->lim, used_tokens);
 	if (c->counted && c->w->g->metrics)
 		gw_metrics_inflight(c->w->g->metrics, -1);
 	c->counted = 0;
-	if (c->hold_final && c->ssl == NULL) {
-		c->finish_later = 1;
-		return;
+	if (c->hold_final) {
+		c->hold_final = 0;
+		c->cork = 0;
+		if (!c->dead && c->ssl)
+			tls_flush(c);
+		else if (!c->dead)
+			c_flush(c);
 	}
-	finish_record(c);
+	audit_request(c);
+	drop_request(c);
+	reset_request(c);
+	c->state = c->keep_alive && !c->w->stopping ? CS_HEAD : CS_CLOSING;
+	c->deadline = gw_now_ms() + (c->in_len ? c->w->g->cfg.header_timeout_ms : c->w->g->cfg.idle_timeout_ms);
 }
 
 static void begin_request(struct conn *c)
@@ -1337,7 +1332,7 @@ static void up_readable(struct upc *u)
 		/* The answer's last bytes go out after up_complete has released
 		 * the agent's limits (concurrency, tokens): a client that sends
 		 * its next request the moment it has the answer must find its
-		 * slot free (held output: flushed by client_event right after) */
+		 * slot free (held output: written by finish_request once they are) */
 		c->hold_final = u->body_done;
 		deliver(c, u->buf, data);
 		u->len = 0;
@@ -1875,10 +1870,7 @@ static void client_close(struct conn *c)
 		/* the client went away: stop the replica's work at once */
 		up_release(c, 0);
 	}
-	if (c->finish_later) {
-		c->keep_alive = 0;
-		finish_record(c); /* the answer was complete when it went */
-	} else if (c->in_req) {
+	if (c->in_req) {
 		snprintf(c->reason, sizeof(c->reason), "client disconnected");
 		c->keep_alive = 0;
 		finish_request(c, "client_gone", -1);
@@ -1985,8 +1977,6 @@ static void client_event(struct conn *c, uint32_t ev)
 			up_readable(c->up);
 		}
 	}
-	if (c->finish_later) /* its answer's last bytes just went out */
-		finish_record(c);
 	if (!c->dead && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
 		if (in_room(c) != 0) {
 			client_close(c);
