@@ -639,7 +639,9 @@ static void test_body(void **state)
 	 * not an object, empty */
 	static const char dup[] = "{\"model\":\"a\",\"model\":\"b\"}";
 	assert_int_equal(gw_body_read(dup, sizeof(dup) - 1, "messages", &b, err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "duplicate JSON key"));
 	assert_int_equal(gw_body_read("[1]", 3, "messages", &b, err, sizeof(err)), 1);
+	assert_string_equal(err, "body: not a JSON object");
 	assert_int_equal(gw_body_read("", 0, "messages", &b, err, sizeof(err)), 1);
 	assert_string_equal(err, "empty body");
 

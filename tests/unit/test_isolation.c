@@ -238,6 +238,25 @@ static void test_config_errors(void **state)
 		strcat(many, l);
 	}
 	config_rejects(many, strlen(many), "line 65: more than 64 allow entries");
+
+	/* one key at a time (serve's [isolation] section): the same rules, the
+	 * first value of a list replacing its defaults, errors without a line */
+	creto_iso_config *cfg = malloc(sizeof(*cfg));
+	assert_non_null(cfg);
+	creto_iso_config_default(cfg);
+	creto_err e;
+	creto_err_clear(&e);
+	assert_true(cfg->n_canary > 0);
+	assert_int_equal(creto_iso_config_set(cfg, "canary", "192.0.2.1:443", &e), CRETO_OK);
+	assert_int_equal(creto_iso_config_set(cfg, "canary", "192.0.2.2:443", &e), CRETO_OK);
+	assert_int_equal(cfg->n_canary, 2);
+	assert_int_equal(creto_iso_config_set(cfg, "resolver", "none", &e), CRETO_OK);
+	assert_int_equal(cfg->n_resolver, 0);
+	assert_int_equal(creto_iso_config_set(cfg, "allow", "nonsense", &e), CRETO_EUSAGE);
+	assert_string_equal(e.msg, "allow: bad prefix 'nonsense'");
+	assert_int_equal(creto_iso_config_set(cfg, "bogus", "1", &e), CRETO_EUSAGE);
+	assert_string_equal(e.msg, "unknown key 'bogus'");
+	free(cfg);
 }
 
 static void test_config_load(void **state)
